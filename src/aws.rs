@@ -1,0 +1,635 @@
+//! One AWS configuration, the service clients, and what every call shares: error
+//! classification, retries that honour `Retry-After`, and polling with backoff.
+//!
+//! The SDK's own retry is switched off: one layer retries, so every wait can be shown to the
+//! user and bounded by time rather than by a count of attempts.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use crate::report::Progress;
+
+/// Region used when nothing is configured, as in the tutorial.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Where the calls go.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Region from the flag, else the environment and the shared config file, else us-east-1.
+/// Instance metadata is not asked: it would make every run on a laptop wait for a time-out.
+pub async fn resolve_region(flag: Option<&str>, profile: Option<&str>) -> String {
+    if let Some(r) = flag {
+        return r.to_string();
+    }
+    let mut file = aws_config::profile::region::ProfileFileRegionProvider::builder();
+    if let Some(p) = profile {
+        file = file.profile_name(p);
+    }
+    let chain = RegionProviderChain::first_try(
+        aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+    )
+    .or_else(file.build())
+    .or_else(Region::new(DEFAULT_REGION));
+    chain
+        .region()
+        .await
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| DEFAULT_REGION.to_string())
+}
+
+/// The endpoint: the flag, else AWS_ENDPOINT_URL (which the SDK would use anyway; we read it
+/// to record it in the state).
+pub fn resolve_endpoint(flag: Option<&str>) -> Result<Option<String>, String> {
+    let raw = match flag {
+        Some(e) => Some(e.to_string()),
+        None => std::env::var("AWS_ENDPOINT_URL")
+            .ok()
+            .filter(|s| !s.is_empty()),
+    };
+    match raw {
+        None => Ok(None),
+        Some(e) => {
+            let trimmed = e.trim_end_matches('/').to_string();
+            let rest = trimmed
+                .strip_prefix("http://")
+                .or_else(|| trimmed.strip_prefix("https://"));
+            match rest {
+                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                    Ok(Some(trimmed))
+                }
+                _ => Err(format!(
+                    "invalid endpoint URL '{e}': expected http://host:port or https://host; fix --endpoint-url or AWS_ENDPOINT_URL"
+                )),
+            }
+        }
+    }
+}
+
+/// The service clients and the identity they act as.
+#[derive(Clone)]
+pub struct Aws {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub account: String,
+}
+
+impl Aws {
+    /// Loads the configuration, resolves credentials (bounded in time) and asks STS who we are.
+    pub async fn connect(target: &Target, limit: Duration) -> Result<Aws, AwsError> {
+        let imds = aws_config::imds::Client::builder()
+            .connect_timeout(Duration::from_millis(300))
+            .read_timeout(Duration::from_millis(500))
+            .max_attempts(1)
+            .build();
+        let mut creds =
+            aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                .region(Region::new(target.region.clone()))
+                .imds_client(imds);
+        if let Some(p) = &target.profile {
+            creds = creds.profile_name(p);
+        }
+        let creds = creds.build().await;
+        match tokio::time::timeout(limit, creds.provide_credentials()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(AwsError::local(
+                    ErrorKind::NoCredentials,
+                    format!(
+                        "no usable AWS credentials ({}); set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                        first_line(&DisplayErrorContext(&e).to_string())
+                    ),
+                ))
+            }
+            Err(_) => {
+                return Err(AwsError::local(
+                    ErrorKind::NoCredentials,
+                    format!(
+                        "no AWS credentials found within {} s; set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                        limit.as_secs_f32()
+                    ),
+                ))
+            }
+        }
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(target.region.clone()))
+            .credentials_provider(creds)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if let Some(p) = &target.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &target.endpoint {
+            loader = loader.endpoint_url(e);
+        }
+        let config = loader.load().await;
+        let sts = aws_sdk_sts::Client::new(&config);
+        let who = tokio::time::timeout(
+            limit.max(Duration::from_secs(10)),
+            sts.get_caller_identity().send(),
+        )
+        .await
+        .map_err(|_| {
+            AwsError::local(
+                ErrorKind::Unreachable,
+                format!(
+                    "{} did not answer in time; check the network or --endpoint-url",
+                    describe_endpoint(target)
+                ),
+            )
+        })?
+        .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))
+        .map_err(|e| match e.kind {
+            ErrorKind::Transient | ErrorKind::Unreachable => AwsError::local(
+                ErrorKind::Unreachable,
+                format!(
+                    "cannot reach {}: {}; check the network or --endpoint-url",
+                    describe_endpoint(target),
+                    e.message
+                ),
+            ),
+            _ => e,
+        })?;
+        let account = who.account().unwrap_or_default().to_string();
+        Ok(Aws {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::new(&config),
+            account,
+        })
+    }
+}
+
+fn describe_endpoint(target: &Target) -> String {
+    match &target.endpoint {
+        Some(e) => format!("endpoint {e}"),
+        None => format!("AWS in {}", target.region),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// What the caller can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    Throttled,
+    /// A concurrent modification or an operation still in progress: try again shortly.
+    Busy,
+    /// Lambda cannot assume a role that IAM has only just created.
+    RoleNotAssumable,
+    /// 5xx, time-outs, dropped connections.
+    Transient,
+    Unreachable,
+    NoCredentials,
+    AccessDenied,
+    Other,
+}
+
+/// An AWS error reduced to what we act on and what we show.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation}: {message}")]
+pub struct AwsError {
+    pub kind: ErrorKind,
+    pub operation: &'static str,
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub status: Option<u16>,
+    pub retry_after: Option<Duration>,
+}
+
+impl AwsError {
+    pub fn local(kind: ErrorKind, message: String) -> Self {
+        AwsError {
+            kind,
+            operation: "setup",
+            code: None,
+            message,
+            request_id: None,
+            status: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn is(&self, kind: ErrorKind) -> bool {
+        self.kind == kind
+    }
+
+    /// Classifies an SDK error of any operation.
+    pub fn from_sdk<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let status = err.raw_response().map(|r| r.status().as_u16());
+        let retry_after = err
+            .raw_response()
+            .and_then(|r| r.headers().get("retry-after"))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .map(|s| Duration::from_secs_f64(s.min(300.0)));
+        let request_id = err
+            .raw_response()
+            .and_then(|r| {
+                r.headers()
+                    .get("x-amzn-requestid")
+                    .or_else(|| r.headers().get("x-amz-request-id"))
+            })
+            .map(str::to_string);
+        match &err {
+            SdkError::ServiceError(_) => {
+                let code = err.code().map(str::to_string);
+                let message = err
+                    .message()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| code.clone().unwrap_or_else(|| "unknown error".into()));
+                let kind = classify(code.as_deref(), &message, status);
+                AwsError {
+                    kind,
+                    operation,
+                    code,
+                    message: one_line(&message),
+                    request_id,
+                    status,
+                    retry_after,
+                }
+            }
+            SdkError::TimeoutError(_) => AwsError {
+                kind: ErrorKind::Transient,
+                operation,
+                code: None,
+                message: "the call timed out".into(),
+                request_id,
+                status,
+                retry_after,
+            },
+            SdkError::DispatchFailure(d) => AwsError {
+                kind: if d.is_io() || d.is_timeout() {
+                    ErrorKind::Transient
+                } else {
+                    ErrorKind::Other
+                },
+                operation,
+                code: None,
+                message: one_line(&DisplayErrorContext(&err).to_string()),
+                request_id,
+                status,
+                retry_after,
+            },
+            SdkError::ResponseError(_) => AwsError {
+                // The connection dropped mid-answer, or the answer was unreadable.
+                kind: ErrorKind::Transient,
+                operation,
+                code: None,
+                message: one_line(&DisplayErrorContext(&err).to_string()),
+                request_id,
+                status,
+                retry_after,
+            },
+            _ => AwsError {
+                kind: ErrorKind::Other,
+                operation,
+                code: err.code().map(str::to_string),
+                message: one_line(&DisplayErrorContext(&err).to_string()),
+                request_id,
+                status,
+                retry_after,
+            },
+        }
+    }
+
+    /// One line with the request id, for `-v`.
+    pub fn detail(&self) -> String {
+        format!(
+            "{} (code {}, HTTP {}, request id {})",
+            self,
+            self.code.as_deref().unwrap_or("-"),
+            self.status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "-".into()),
+            self.request_id.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Maps an error code and message to what we do about it (aws-facts.md, sections 1 and 4).
+pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> ErrorKind {
+    let lower = message.to_ascii_lowercase();
+    match code.unwrap_or("") {
+        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorKind::NotFound,
+        "ResourceInUseException" => ErrorKind::AlreadyExists,
+        "EntityAlreadyExists" => ErrorKind::AlreadyExists,
+        "ResourceConflictException" => {
+            if lower.contains("in progress") || lower.contains("cannot be performed at this time") {
+                ErrorKind::Busy
+            } else {
+                ErrorKind::AlreadyExists
+            }
+        }
+        "ConflictException" => {
+            if lower.contains("concurrent modification") || lower.contains("try again") {
+                ErrorKind::Busy
+            } else {
+                ErrorKind::AlreadyExists
+            }
+        }
+        "ConcurrentModification" | "ConcurrentModificationException" => ErrorKind::Busy,
+        "TooManyRequestsException"
+        | "ThrottlingException"
+        | "Throttling"
+        | "ThrottledException"
+        | "RequestLimitExceeded"
+        | "ProvisionedThroughputExceededException"
+        | "LimitExceededException" => ErrorKind::Throttled,
+        "InvalidParameterValueException"
+            if lower.contains("cannot be assumed by lambda")
+                || lower.contains("does not have permissions") =>
+        {
+            ErrorKind::RoleNotAssumable
+        }
+        "AccessDenied"
+        | "AccessDeniedException"
+        | "UnrecognizedClientException"
+        | "InvalidClientTokenId"
+        | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "SignatureDoesNotMatch" => ErrorKind::AccessDenied,
+        "ServiceUnavailable"
+        | "ServiceUnavailableException"
+        | "InternalFailure"
+        | "InternalServerError"
+        | "InternalServerErrorException"
+        | "ServiceException"
+        | "ServiceFailure" => ErrorKind::Transient,
+        _ => match status {
+            Some(429) => ErrorKind::Throttled,
+            Some(500 | 502 | 503 | 504) => ErrorKind::Transient,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// How long and how often to retry.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Give up once this much time has passed since the first attempt.
+    pub max_elapsed: Duration,
+    /// First backoff; doubles up to `max_backoff`.
+    pub base: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_elapsed: Duration::from_secs(180),
+            base: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.min(16));
+        self.base.saturating_mul(factor).min(self.max_backoff)
+    }
+}
+
+/// Runs an AWS call, retrying throttling, busy resources and transient faults until the
+/// policy's time runs out. Waits honour `Retry-After` and are reported on `progress`.
+pub async fn retry<T, F, Fut>(
+    policy: &RetryPolicy,
+    progress: &Progress,
+    step: &str,
+    mut call: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let start = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if matches!(
+                    e.kind,
+                    ErrorKind::Throttled | ErrorKind::Busy | ErrorKind::Transient
+                ) =>
+            {
+                let wait = e.retry_after.unwrap_or_else(|| policy.backoff(attempt));
+                if start.elapsed() + wait > policy.max_elapsed {
+                    return Err(e);
+                }
+                progress.note(
+                    step,
+                    &format!(
+                        "{} answered {}; retrying in {:.1} s",
+                        e.operation,
+                        e.code.as_deref().unwrap_or(match e.kind {
+                            ErrorKind::Transient => "a transient fault",
+                            _ => "busy",
+                        }),
+                        wait.as_secs_f64()
+                    ),
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Polls `check` until it answers `Some`, starting at `first` and backing off by half up to
+/// `max_interval`, for at most `limit`. A resource ready in 50 ms is not waited on for seconds.
+pub async fn poll<T, F, Fut>(
+    limit: Duration,
+    first: Duration,
+    max_interval: Duration,
+    mut check: F,
+) -> Result<Option<T>, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, AwsError>>,
+{
+    let start = Instant::now();
+    let mut interval = first;
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(Some(v));
+        }
+        if start.elapsed() + interval > limit {
+            return Ok(None);
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval + interval / 2).min(max_interval);
+    }
+}
+
+/// Percent-decodes IAM's URL-encoded policy documents.
+pub fn url_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Compares two JSON documents by value (policy documents come back reformatted).
+pub fn same_json(a: &str, b: &str) -> bool {
+    match (
+        serde_json::from_str::<serde_json::Value>(a),
+        serde_json::from_str::<serde_json::Value>(b),
+    ) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_the_documented_errors() {
+        assert_eq!(
+            classify(
+                Some("InvalidParameterValueException"),
+                "The role defined for the function cannot be assumed by Lambda.",
+                Some(400)
+            ),
+            ErrorKind::RoleNotAssumable
+        );
+        assert_eq!(
+            classify(
+                Some("ConflictException"),
+                "Unable to complete operation due to concurrent modification. Please try again later.",
+                Some(409)
+            ),
+            ErrorKind::Busy
+        );
+        assert_eq!(
+            classify(
+                Some("ConflictException"),
+                "Method already exists for this resource",
+                Some(409)
+            ),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "Function already exist: f",
+                Some(409)
+            ),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(
+            classify(
+                Some("ResourceConflictException"),
+                "The operation cannot be performed at this time. An update is in progress",
+                Some(409)
+            ),
+            ErrorKind::Busy
+        );
+        assert_eq!(
+            classify(Some("TooManyRequestsException"), "", Some(429)),
+            ErrorKind::Throttled
+        );
+        assert_eq!(
+            classify(Some("NoSuchEntity"), "", Some(404)),
+            ErrorKind::NotFound
+        );
+        assert_eq!(classify(None, "", Some(503)), ErrorKind::Transient);
+        assert_eq!(
+            classify(Some("ValidationException"), "x", Some(400)),
+            ErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_elapsed: Duration::from_secs(1),
+            base: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        assert_eq!(p.backoff(0), Duration::from_millis(100));
+        assert_eq!(p.backoff(2), Duration::from_millis(400));
+        assert_eq!(p.backoff(10), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn decodes_iam_policy_documents() {
+        assert_eq!(url_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(url_decode("100%"), "100%");
+        assert!(same_json("{\"a\": [1, 2]}", "{\"a\":[1,2]}"));
+        assert!(!same_json("{\"a\": 1}", "{\"a\": 2}"));
+    }
+
+    #[test]
+    fn endpoints_are_checked() {
+        assert_eq!(
+            resolve_endpoint(Some("http://127.0.0.1:5000/")).unwrap(),
+            Some("http://127.0.0.1:5000".to_string())
+        );
+        assert!(resolve_endpoint(Some("localhost:5000")).is_err());
+        assert!(resolve_endpoint(Some("http://")).is_err());
+    }
+}

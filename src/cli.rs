@@ -1,0 +1,174 @@
+//! Command-line types: the commands and their flags, parsed by clap.
+//!
+//! Only data lives here; `commands::*` turns these into work. The doc comments are the help.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Deploy the API Gateway -> Lambda -> DynamoDB tutorial stack in one command.
+#[derive(Debug, Parser)]
+#[command(name = "serverless-cli", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Name of the stack: the unit that deploy, status and teardown act on. Two stacks never
+    /// share a resource.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERLESS_CLI_STACK",
+        default_value = "prod"
+    )]
+    pub stack: String,
+
+    /// AWS region [default: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1].
+    #[arg(long, global = true, env = "SERVERLESS_CLI_REGION")]
+    pub region: Option<String>,
+
+    /// Named profile from the shared AWS config and credentials files.
+    #[arg(long, global = true, env = "AWS_PROFILE")]
+    pub profile: Option<String>,
+
+    /// Send every AWS call to this endpoint (a local emulator, say). AWS_ENDPOINT_URL is
+    /// honoured too.
+    #[arg(long, global = true, env = "SERVERLESS_CLI_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Folder that holds <stack>.json state files.
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERLESS_CLI_STATE_DIR",
+        default_value = "state"
+    )]
+    pub state_dir: PathBuf,
+
+    /// Result format on stdout.
+    #[arg(long, global = true, env = "SERVERLESS_CLI_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+
+    /// Say more: AWS request ids and the full error chain.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON document, and nothing else on stdout.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or update the whole stack; resumes an interrupted deploy.
+    Deploy(DeployArgs),
+    /// Check every resource of the stack against AWS and report drift.
+    Status,
+    /// Remove every resource of the stack, in reverse dependency order.
+    Teardown(TeardownArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Billing {
+    /// Provisioned capacity, 5 read and 5 write units, as in the tutorial.
+    Provisioned,
+    /// Pay per request.
+    OnDemand,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Table billing mode.
+    #[arg(long, value_enum, default_value_t = Billing::Provisioned)]
+    pub billing: Billing,
+
+    /// Attach AWSLambdaBasicExecutionRole and AmazonDynamoDBFullAccess, exactly as the tutorial
+    /// does, instead of the least-privilege inline policy.
+    #[arg(long)]
+    pub managed_policies: bool,
+
+    /// Lambda runtime of the function.
+    #[arg(long, default_value = "nodejs22.x")]
+    pub runtime: String,
+
+    /// Deploy this code (a folder or a .zip) instead of the built-in handler. Its entry point
+    /// must be index.handler (index.mjs, index.js or index.cjs).
+    #[arg(long, value_name = "DIR|ZIP")]
+    pub code: Option<PathBuf>,
+
+    /// How long to keep retrying while a new IAM role cannot yet be assumed by Lambda.
+    #[arg(long, value_name = "SECONDS", default_value = "120", value_parser = parse_seconds)]
+    pub role_wait: Duration,
+
+    /// How long to wait for the table to be ACTIVE and the function to be Active.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
+    pub ready_wait: Duration,
+
+    /// DynamoDB table name [default: user-<stack>].
+    #[arg(long)]
+    pub table_name: Option<String>,
+
+    /// Lambda function name [default: putitem-<stack>].
+    #[arg(long)]
+    pub function_name: Option<String>,
+
+    /// IAM role name [default: putitem-<stack>-role].
+    #[arg(long)]
+    pub role_name: Option<String>,
+
+    /// REST API name [default: serverless-backend-<stack>].
+    #[arg(long)]
+    pub api_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TeardownArgs {
+    /// Do not ask for confirmation (required when stdin is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Keep the DynamoDB table and its data.
+    #[arg(long)]
+    pub keep_table: bool,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("'{s}' must be between 0 and 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn seconds_parse_and_reject() {
+        assert_eq!(parse_seconds("1.5").unwrap(), Duration::from_millis(1500));
+        assert!(parse_seconds("-1").is_err());
+        assert!(parse_seconds("abc").is_err());
+    }
+}

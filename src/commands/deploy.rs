@@ -1,0 +1,214 @@
+//! `serverless-cli deploy`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::cli::{DeployArgs, GlobalArgs};
+use crate::code::CodePackage;
+use crate::engine::{self, Action};
+use crate::error::UsageError;
+use crate::ops::deploy::{forget_drifted, steps, DeployCtx};
+use crate::report::{self, Progress};
+use crate::stack::{self, Names, PolicyMode, StackSpec};
+use crate::state::StackState;
+
+/// Checks every flag before anything else happens.
+fn wanted_names(global: &GlobalArgs, args: &DeployArgs) -> Result<Names, UsageError> {
+    let d = Names::defaults(&global.stack);
+    let names = Names {
+        table: args.table_name.clone().unwrap_or(d.table),
+        role: args.role_name.clone().unwrap_or(d.role),
+        function: args.function_name.clone().unwrap_or(d.function),
+        api: args.api_name.clone().unwrap_or(d.api),
+    };
+    names.validate().map_err(UsageError)?;
+    Ok(names)
+}
+
+/// A name given on the command line must match the one the stack was deployed with.
+fn check_names_unchanged(args: &DeployArgs, state: &StackState) -> Result<(), UsageError> {
+    let pairs = [
+        ("--table-name", &args.table_name, &state.names.table),
+        ("--role-name", &args.role_name, &state.names.role),
+        (
+            "--function-name",
+            &args.function_name,
+            &state.names.function,
+        ),
+        ("--api-name", &args.api_name, &state.names.api),
+    ];
+    for (flag, given, recorded) in pairs {
+        if let Some(g) = given {
+            if g != recorded {
+                return Err(UsageError(format!(
+                    "stack '{}' was deployed with {flag} {recorded}; a name cannot change in place. Tear the stack down first, or deploy under another --stack",
+                    state.stack
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    stack::validate_stack_name(&global.stack).map_err(UsageError)?;
+    let names = wanted_names(global, args)?;
+    stack::validate_runtime(&args.runtime).map_err(UsageError)?;
+    let code = match &args.code {
+        Some(p) => CodePackage::load(p).map_err(UsageError)?,
+        None => CodePackage::embedded(),
+    };
+
+    let session = super::open(global, Some("deploy")).await?;
+    if let Some(s) = &session.state {
+        check_names_unchanged(args, s)?;
+    }
+    let aws = super::connect(&session).await?;
+
+    let mut state = session.state.clone().unwrap_or_else(|| {
+        StackState::new(
+            &session.stack,
+            &session.target.region,
+            session.target.endpoint.as_deref(),
+            names,
+        )
+    });
+    if state.account.is_none() || session.state.is_none() {
+        state.account = Some(aws.account.clone());
+        // Recorded before the first create: a crash from here on leaves names to find.
+        session
+            .store
+            .save(&state)
+            .context("saving the state file")?;
+    }
+    let spec = StackSpec {
+        stack: session.stack.clone(),
+        region: session.target.region.clone(),
+        account: aws.account.clone(),
+        names: state.names.clone(),
+        billing: args.billing,
+        policy_mode: if args.managed_policies {
+            PolicyMode::Managed
+        } else {
+            PolicyMode::LeastPrivilege
+        },
+        runtime: args.runtime.clone(),
+        route: stack::post_user_route(),
+    };
+
+    let progress = Progress::for_stderr();
+    // An existing stack: one round of concurrent reads finds what was deleted or changed
+    // behind our back, and the steps below make it right.
+    if session.state.is_some() {
+        let rows = crate::ops::status::check(&aws, &spec, &state).await;
+        let repairs = forget_drifted(&mut state, &rows);
+        if !repairs.is_empty() {
+            progress.line(&format!("Repairing: {}", repairs.join("; ")));
+            session
+                .store
+                .save(&state)
+                .context("saving the state file")?;
+        }
+    }
+    progress.line(&format!(
+        "Deploying stack '{}' ({}, code sha256 {}) to {}{}",
+        spec.stack,
+        code.origin,
+        code.sha256,
+        spec.region,
+        session
+            .target
+            .endpoint
+            .as_deref()
+            .map(|e| format!(" via {e}"))
+            .unwrap_or_default()
+    ));
+    let ctx = Arc::new(DeployCtx {
+        aws,
+        spec,
+        code,
+        store: session.store.clone(),
+        state: tokio::sync::Mutex::new(state),
+        progress: progress.clone(),
+        timing: super::timing(args.role_wait, args.ready_wait),
+    });
+    let report = engine::run(ctx.clone(), steps(), &progress).await;
+    if let Some((step, err)) = report.error {
+        let skipped = if report.skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" (not started: {})", report.skipped.join(", "))
+        };
+        return Err(err.context(format!(
+            "deploy stopped at step {step}{skipped}; what was made is recorded in {}, run deploy again to finish",
+            session.store.path().display()
+        )));
+    }
+
+    let state = ctx.state.lock().await.clone();
+    let api_id = state.api.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+    let url = stack::invoke_url(&api_id, &state.region);
+    let curl = stack::curl_line(&url);
+    let changed: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.action != Action::Unchanged)
+        .collect();
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = if changed.is_empty() {
+        format!(
+            "Stack '{}' is up to date: nothing was created or updated.",
+            state.stack
+        )
+    } else {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for o in &changed {
+            let word = format!("{:?}", o.action).to_lowercase();
+            match counts.iter_mut().find(|(w, _)| *w == word) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((word, 1)),
+            }
+        }
+        let parts: Vec<_> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
+        format!(
+            "Stack '{}' deployed in {seconds:.1} s: {}.",
+            state.stack,
+            parts.join(", ")
+        )
+    };
+    let text = format!("{summary}\nInvoke URL: {url}\nTry it:\n  {curl}\n");
+    let doc = json!({
+        "command": "deploy",
+        "ok": true,
+        "stack": state.stack,
+        "region": state.region,
+        "account": state.account,
+        "endpoint": state.endpoint,
+        "changed": !changed.is_empty(),
+        "url": url,
+        "curl": curl,
+        "seconds": seconds,
+        "steps": report.outcomes,
+        "resources": resources_json(&state),
+        "state_file": session.store.path(),
+    });
+    report::emit(global.output, &doc, &text);
+    Ok(0)
+}
+
+/// The IDs of the stack, for JSON output.
+pub fn resources_json(state: &StackState) -> serde_json::Value {
+    json!({
+        "table": state.table.as_ref().map(|t| json!({"name": t.name, "arn": t.arn})),
+        "role": state.role.as_ref().map(|r| json!({"name": r.name, "arn": r.arn})),
+        "function": state.function.as_ref().map(|f| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
+        "api": state.api.as_ref().map(|a| json!({"id": a.id, "name": a.name})),
+        "resource": state.resource.as_ref().map(|r| json!({"id": r.id, "path": r.path})),
+        "deployment": state.deployment.as_ref().map(|d| json!({"id": d.id, "stage": d.stage})),
+        "permission": state.permission.as_ref().map(|p| json!({"statement_id": p.statement_id, "source_arn": p.source_arn})),
+    })
+}

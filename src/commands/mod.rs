@@ -1,0 +1,88 @@
+//! Commands: check the input, take the lock, load the state, connect, hand over to `ops`.
+//!
+//! Every check of the user's input happens before the first AWS call, so bad input changes
+//! nothing.
+
+pub mod deploy;
+pub mod status;
+pub mod teardown;
+
+use std::time::Duration;
+
+use crate::aws::{self, Aws, RetryPolicy, Target};
+use crate::cli::GlobalArgs;
+use crate::error::UsageError;
+use crate::ops::deploy::Timing;
+use crate::stack;
+use crate::state::{StackLock, StackState, StateStore};
+
+/// How long credentials may take to resolve before we say there are none.
+const CREDENTIALS_LIMIT: Duration = Duration::from_secs(5);
+
+/// What every command works from.
+pub struct Session {
+    pub stack: String,
+    pub target: Target,
+    pub store: StateStore,
+    pub state: Option<StackState>,
+    pub _lock: Option<StackLock>,
+}
+
+/// Validates the global options, takes the lock (when `command` changes things) and loads the
+/// state. No AWS call.
+pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<Session> {
+    stack::validate_stack_name(&global.stack).map_err(UsageError)?;
+    let endpoint = aws::resolve_endpoint(global.endpoint_url.as_deref()).map_err(UsageError)?;
+    let region = aws::resolve_region(global.region.as_deref(), global.profile.as_deref()).await;
+    stack::validate_region(&region).map_err(UsageError)?;
+    let store = StateStore::new(&global.state_dir, &global.stack);
+    let lock = match command {
+        Some(c) => Some(store.lock(c)?),
+        None => None,
+    };
+    let state = store.load()?;
+    if let Some(s) = &state {
+        s.check_target(&region, endpoint.as_deref())?;
+    }
+    Ok(Session {
+        stack: global.stack.clone(),
+        target: Target {
+            region,
+            endpoint,
+            profile: global.profile.clone(),
+        },
+        store,
+        state,
+        _lock: lock,
+    })
+}
+
+/// Connects and checks that the state belongs to this account.
+pub async fn connect(session: &Session) -> anyhow::Result<Aws> {
+    let aws = Aws::connect(&session.target, CREDENTIALS_LIMIT).await?;
+    if let Some(s) = &session.state {
+        s.check_account(&aws.account)?;
+    }
+    Ok(aws)
+}
+
+/// Time limits; `SERVERLESS_CLI_RETRY_SCALE` (a factor, for tests) shortens the retry backoff.
+pub fn timing(role_wait: Duration, ready_wait: Duration) -> Timing {
+    let scale = std::env::var("SERVERLESS_CLI_RETRY_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0 && *f <= 1.0)
+        .unwrap_or(1.0);
+    let base = RetryPolicy::default();
+    Timing {
+        role_wait,
+        ready_wait,
+        retry: RetryPolicy {
+            max_elapsed: base.max_elapsed,
+            base: base.base.mul_f64(scale),
+            max_backoff: base.max_backoff.mul_f64(scale),
+        },
+        poll_first: Duration::from_millis(50),
+        poll_max: Duration::from_secs(2),
+    }
+}

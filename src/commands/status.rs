@@ -1,0 +1,103 @@
+//! `serverless-cli status`.
+
+use serde_json::json;
+
+use crate::cli::Billing;
+use crate::cli::GlobalArgs;
+use crate::error::UsageError;
+use crate::ops::status::{check, Health};
+use crate::report;
+use crate::stack::{self, PolicyMode, StackSpec};
+
+/// Exit code when anything is missing or drifted.
+pub const EXIT_DRIFT: i32 = 3;
+
+pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
+    let session = super::open(global, None).await?;
+    let Some(state) = session.state.clone() else {
+        return Err(UsageError(format!(
+            "stack '{}' has no state file ({}); deploy it first, or pass the --stack and --state-dir it was deployed with",
+            session.stack,
+            session.store.path().display()
+        ))
+        .into());
+    };
+    let aws = super::connect(&session).await?;
+    let spec = StackSpec {
+        stack: state.stack.clone(),
+        region: state.region.clone(),
+        account: aws.account.clone(),
+        names: state.names.clone(),
+        billing: state
+            .table
+            .as_ref()
+            .map(|t| t.billing)
+            .unwrap_or(Billing::Provisioned),
+        policy_mode: state
+            .role_policy
+            .as_ref()
+            .map(|p| p.mode)
+            .unwrap_or(PolicyMode::LeastPrivilege),
+        runtime: state
+            .function
+            .as_ref()
+            .map(|f| f.runtime.clone())
+            .unwrap_or_default(),
+        route: stack::post_user_route(),
+    };
+    let rows = check(&aws, &spec, &state).await;
+    let in_sync = rows.iter().all(|r| r.status == Health::Ok);
+    let unknown = rows.iter().any(|r| r.status == Health::Unknown);
+    let url = state
+        .api
+        .as_ref()
+        .map(|a| stack::invoke_url(&a.id, &state.region));
+
+    let table = report::table(
+        &["RESOURCE", "NAME / ID", "STATUS", "REASON"],
+        &rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.resource.to_string(),
+                    r.id.clone(),
+                    r.status.as_str().to_string(),
+                    r.reason.clone().unwrap_or_default(),
+                ]
+            })
+            .collect::<Vec<_>>(),
+    );
+    let verdict = if in_sync {
+        format!("Stack '{}' is in sync.", state.stack)
+    } else {
+        let bad = rows.iter().filter(|r| r.status != Health::Ok).count();
+        format!(
+            "Stack '{}': {bad} of {} resources are not ok; run deploy to repair.",
+            state.stack,
+            rows.len()
+        )
+    };
+    let mut text = format!("{table}\n{verdict}\n");
+    if let Some(u) = &url {
+        text.push_str(&format!("Invoke URL: {u}\n"));
+    }
+    let code = if unknown {
+        1
+    } else if in_sync {
+        0
+    } else {
+        EXIT_DRIFT
+    };
+    let doc = json!({
+        "command": "status",
+        "ok": code == 0,
+        "stack": state.stack,
+        "region": state.region,
+        "in_sync": in_sync,
+        "exit_code": code,
+        "resources": rows,
+        "url": url,
+    });
+    report::emit(global.output, &doc, &text);
+    Ok(code)
+}

@@ -1,0 +1,291 @@
+//! Runs steps with dependencies: every step whose dependencies have finished starts at once,
+//! so independent work (the table, the role, the API's skeleton) overlaps. A step records its
+//! result in the state itself before it returns, so what depends on it always finds it there.
+//!
+//! When a step fails, no new step starts; the steps already running finish (and record what
+//! they made), then the first error is returned. Nothing made is ever left unrecorded.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
+
+use crate::report::Progress;
+
+/// What a step did, for the progress line and the final report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Created,
+    Updated,
+    Adopted,
+    Unchanged,
+    Deleted,
+    Gone,
+    Kept,
+}
+
+/// The outcome of one step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub step: &'static str,
+    pub action: Action,
+    /// Name or id of the resource.
+    pub resource: String,
+    /// Extra words for the progress line (e.g. "code updated").
+    pub detail: Option<String>,
+    pub seconds: f64,
+}
+
+pub type StepFn<C> = fn(Arc<C>) -> BoxFuture<'static, anyhow::Result<StepResult>>;
+
+/// What a step's function returns; the engine adds the step's name and duration.
+#[derive(Debug, Clone)]
+pub struct StepResult {
+    pub action: Action,
+    pub resource: String,
+    pub detail: Option<String>,
+}
+
+impl StepResult {
+    pub fn new(action: Action, resource: impl Into<String>) -> Self {
+        StepResult {
+            action,
+            resource: resource.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// One unit of work.
+pub struct Step<C> {
+    pub name: &'static str,
+    /// What the progress line says while it runs.
+    pub doing: &'static str,
+    pub deps: &'static [&'static str],
+    pub run: StepFn<C>,
+}
+
+/// The result of a run: every finished step's outcome, and the first failure.
+pub struct RunReport {
+    pub outcomes: Vec<Outcome>,
+    pub error: Option<(&'static str, anyhow::Error)>,
+    /// Steps that never started because a step failed.
+    pub skipped: Vec<&'static str>,
+}
+
+/// Runs the steps, each as soon as its dependencies are done.
+pub async fn run<C: Send + Sync + 'static>(
+    ctx: Arc<C>,
+    steps: Vec<Step<C>>,
+    progress: &Progress,
+) -> RunReport {
+    debug_assert!(check_graph(&steps).is_ok(), "{:?}", check_graph(&steps));
+    let mut done: HashSet<&'static str> = HashSet::new();
+    let mut started: HashSet<&'static str> = HashSet::new();
+    let mut outcomes = Vec::new();
+    let mut error: Option<(&'static str, anyhow::Error)> = None;
+    let mut running = FuturesUnordered::new();
+
+    loop {
+        if error.is_none() {
+            for step in &steps {
+                if !started.contains(step.name) && step.deps.iter().all(|d| done.contains(d)) {
+                    started.insert(step.name);
+                    progress.start(step.name, step.doing);
+                    let fut = (step.run)(ctx.clone());
+                    let name = step.name;
+                    running.push(async move {
+                        let t0 = Instant::now();
+                        let res = fut.await;
+                        (name, res, t0.elapsed())
+                    });
+                }
+            }
+        }
+        let Some((name, res, elapsed)) = running.next().await else {
+            break;
+        };
+        match res {
+            Ok(r) => {
+                let words = match &r.detail {
+                    Some(d) => format!("{:?} {} ({d})", r.action, r.resource),
+                    None => format!("{:?} {}", r.action, r.resource),
+                }
+                .to_lowercase_first();
+                progress.finish(name, true, &words, elapsed);
+                done.insert(name);
+                outcomes.push(Outcome {
+                    step: name,
+                    action: r.action,
+                    resource: r.resource,
+                    detail: r.detail,
+                    seconds: elapsed.as_secs_f64(),
+                });
+            }
+            Err(e) => {
+                progress.finish(name, false, &format!("{e:#}"), elapsed);
+                if error.is_none() {
+                    error = Some((name, e));
+                }
+            }
+        }
+    }
+    let skipped = steps
+        .iter()
+        .map(|s| s.name)
+        .filter(|n| !started.contains(n))
+        .collect();
+    RunReport {
+        outcomes,
+        error,
+        skipped,
+    }
+}
+
+/// Every dependency names a step, and there is no cycle.
+pub fn check_graph<C>(steps: &[Step<C>]) -> Result<(), String> {
+    let names: HashMap<&str, &Step<C>> = steps.iter().map(|s| (s.name, s)).collect();
+    for s in steps {
+        for d in s.deps {
+            if !names.contains_key(d) {
+                return Err(format!("step {} depends on unknown step {d}", s.name));
+            }
+        }
+    }
+    let mut done: HashSet<&str> = HashSet::new();
+    while done.len() < steps.len() {
+        let before = done.len();
+        for s in steps {
+            if !done.contains(s.name) && s.deps.iter().all(|d| done.contains(d)) {
+                done.insert(s.name);
+            }
+        }
+        if done.len() == before {
+            return Err("the steps have a dependency cycle".into());
+        }
+    }
+    Ok(())
+}
+
+trait LowerFirst {
+    fn to_lowercase_first(self) -> String;
+}
+
+impl LowerFirst for String {
+    fn to_lowercase_first(self) -> String {
+        let mut c = self.chars();
+        match c.next() {
+            Some(f) => f.to_lowercase().chain(c).collect(),
+            None => self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Log {
+        events: Mutex<Vec<String>>,
+    }
+
+    fn step(name: &'static str, deps: &'static [&'static str], run: StepFn<Log>) -> Step<Log> {
+        Step {
+            name,
+            doing: "testing",
+            deps,
+            run,
+        }
+    }
+
+    fn slow_a(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events.lock().unwrap().push("a start".into());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            ctx.events.lock().unwrap().push("a end".into());
+            Ok(StepResult::new(Action::Created, "a"))
+        })
+    }
+    fn quick_b(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events.lock().unwrap().push("b".into());
+            Ok(StepResult::new(Action::Created, "b"))
+        })
+    }
+    fn after_ab(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events.lock().unwrap().push("c".into());
+            Ok(StepResult::new(Action::Created, "c"))
+        })
+    }
+    fn failing(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events.lock().unwrap().push("fail".into());
+            anyhow::bail!("boom")
+        })
+    }
+
+    #[tokio::test]
+    async fn independent_steps_overlap_and_dependents_wait() {
+        let ctx = Arc::new(Log::default());
+        let report = run(
+            ctx.clone(),
+            vec![
+                step("a", &[], slow_a),
+                step("b", &[], quick_b),
+                step("c", &["a", "b"], after_ab),
+            ],
+            &Progress::silent(),
+        )
+        .await;
+        assert!(report.error.is_none());
+        let ev = ctx.events.lock().unwrap().clone();
+        // b ran while a was sleeping; c only after both.
+        assert_eq!(ev, vec!["a start", "b", "a end", "c"]);
+        assert_eq!(report.outcomes.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_failure_lets_running_steps_finish_and_starts_nothing_new() {
+        let ctx = Arc::new(Log::default());
+        let report = run(
+            ctx.clone(),
+            vec![
+                step("a", &[], slow_a),
+                step("f", &[], failing),
+                step("c", &["f"], after_ab),
+                step("d", &["a"], quick_b),
+            ],
+            &Progress::silent(),
+        )
+        .await;
+        let (name, err) = report.error.expect("the failure is reported");
+        assert_eq!(name, "f");
+        assert_eq!(err.to_string(), "boom");
+        let ev = ctx.events.lock().unwrap().clone();
+        assert!(ev.contains(&"a end".to_string()), "{ev:?}");
+        assert!(
+            !ev.contains(&"c".to_string()) && !ev.contains(&"b".to_string()),
+            "{ev:?}"
+        );
+        assert_eq!(report.skipped, vec!["c", "d"]);
+    }
+
+    #[test]
+    fn graph_errors_are_found() {
+        assert!(check_graph(&[step("a", &["b"], quick_b)]).is_err());
+        assert!(check_graph(&[step("a", &["b"], quick_b), step("b", &["a"], quick_b)]).is_err());
+        assert!(check_graph(&[step("a", &[], quick_b), step("b", &["a"], quick_b)]).is_ok());
+    }
+}

@@ -1,0 +1,998 @@
+//! The deploy plan: ten steps, each idempotent and resumable.
+//!
+//! ```text
+//! table ─────────────────────────────────────────────┐
+//! role ── role-policy ── function ──┬── integration ── deployment
+//! api ── resource ── method ────────┘│
+//!  └──────────────────────────────── permission (function + api)
+//! ```
+//!
+//! A step does nothing when the state records its resource with the wanted fingerprint. A
+//! create that answers "already exists" adopts the resource only when its owner tag names this
+//! stack. Every ID is recorded the moment AWS returns it, before the next call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+
+use crate::aws::{poll, retry, Aws, AwsError, ErrorKind, RetryPolicy};
+use crate::code::CodePackage;
+use crate::engine::{Action, Step, StepResult};
+use crate::error::not_ours;
+use crate::report::Progress;
+use crate::resources::function::FunctionConfig;
+use crate::resources::{api, function, role, table, Owner};
+use crate::stack::{
+    self, PolicyMode, StackSpec, HANDLER, INLINE_POLICY_NAME, PERMISSION_SID, STAGE,
+};
+use crate::state::{
+    ApiRecord, DeploymentRecord, FingerprintRecord, FunctionRecord, PermissionRecord, PolicyRecord,
+    ResourceRecord, RoleRecord, StackState, StateStore, TableRecord,
+};
+
+/// Time limits, passed in so tests can shorten them.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// How long "the role cannot be assumed by Lambda" is retried.
+    pub role_wait: Duration,
+    /// How long to wait for ACTIVE / Active / Successful.
+    pub ready_wait: Duration,
+    pub retry: RetryPolicy,
+    /// First and longest interval of readiness polls.
+    pub poll_first: Duration,
+    pub poll_max: Duration,
+}
+
+/// Everything the steps share.
+pub struct DeployCtx {
+    pub aws: Aws,
+    pub spec: StackSpec,
+    pub code: CodePackage,
+    pub store: StateStore,
+    pub state: tokio::sync::Mutex<StackState>,
+    pub progress: Progress,
+    pub timing: Timing,
+}
+
+impl DeployCtx {
+    async fn snapshot(&self) -> StackState {
+        self.state.lock().await.clone()
+    }
+
+    /// Changes the state and saves it atomically before returning.
+    async fn record(&self, change: impl FnOnce(&mut StackState)) -> anyhow::Result<()> {
+        let mut s = self.state.lock().await;
+        change(&mut s);
+        s.updated_at = crate::state::now_secs();
+        self.store.save(&s)?;
+        Ok(())
+    }
+
+    /// One AWS call with retries for throttling, busy resources and transient faults.
+    async fn call<T, F, Fut>(&self, step: &str, f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        retry(&self.timing.retry, &self.progress, step, f).await
+    }
+
+    fn aws(&self) -> &Aws {
+        &self.aws
+    }
+}
+
+type StepFut = BoxFuture<'static, anyhow::Result<StepResult>>;
+
+/// The steps of a deploy.
+pub fn steps() -> Vec<Step<DeployCtx>> {
+    fn s(
+        name: &'static str,
+        doing: &'static str,
+        deps: &'static [&'static str],
+        run: fn(Arc<DeployCtx>) -> StepFut,
+    ) -> Step<DeployCtx> {
+        Step {
+            name,
+            doing,
+            deps,
+            run,
+        }
+    }
+    vec![
+        s("table", "creating the DynamoDB table", &[], |c| {
+            Box::pin(ensure_table(c))
+        }),
+        s("role", "creating the IAM role", &[], |c| {
+            Box::pin(ensure_role(c))
+        }),
+        s(
+            "role-policy",
+            "granting the role its permissions",
+            &["role"],
+            |c| Box::pin(ensure_role_policy(c)),
+        ),
+        s(
+            "function",
+            "creating the Lambda function",
+            &["role-policy"],
+            |c| Box::pin(ensure_function(c)),
+        ),
+        s("api", "creating the REST API", &[], |c| {
+            Box::pin(ensure_api(c))
+        }),
+        s("resource", "creating the /user resource", &["api"], |c| {
+            Box::pin(ensure_resource(c))
+        }),
+        s("method", "creating the POST method", &["resource"], |c| {
+            Box::pin(ensure_method(c))
+        }),
+        s(
+            "integration",
+            "wiring POST to the function",
+            &["method", "function"],
+            |c| Box::pin(ensure_integration(c)),
+        ),
+        s(
+            "permission",
+            "letting API Gateway invoke the function",
+            &["function", "api"],
+            |c| Box::pin(ensure_permission(c)),
+        ),
+        s(
+            "deployment",
+            "deploying to stage prod",
+            &["integration"],
+            |c| Box::pin(ensure_deployment(c)),
+        ),
+    ]
+}
+
+async fn ensure_table(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.table.clone();
+    let recorded = ctx.snapshot().await.table;
+    let mut action = Action::Unchanged;
+    let rec = match recorded {
+        Some(rec) => rec,
+        None => {
+            let created = ctx
+                .call("table", || {
+                    table::create(ctx.aws(), &name, spec.billing, &spec.stack)
+                })
+                .await;
+            let (arn, billing) = match created {
+                Ok(arn) => {
+                    action = Action::Created;
+                    (arn, spec.billing)
+                }
+                Err(e) if e.is(ErrorKind::AlreadyExists) => {
+                    let info = ctx
+                        .call("table", || table::describe(ctx.aws(), &name))
+                        .await?
+                        .with_context(|| format!("table {name} exists but cannot be described"))?;
+                    let owner = ctx
+                        .call("table", || table::owner(ctx.aws(), &info.arn, &spec.stack))
+                        .await?;
+                    if owner != Owner::Us {
+                        return Err(not_ours(
+                            "table",
+                            &name,
+                            &owner,
+                            "Choose another name with --table-name, or deploy that stack with its own --stack.",
+                        )
+                        .into());
+                    }
+                    action = Action::Adopted;
+                    (info.arn, info.billing)
+                }
+                Err(e) => return Err(e).context(format!("creating table {name}")),
+            };
+            let rec = TableRecord {
+                name: name.clone(),
+                arn,
+                billing,
+                ready: false,
+            };
+            ctx.record(|s| s.table = Some(rec.clone())).await?;
+            rec
+        }
+    };
+    let mut rec = rec;
+    if rec.billing != spec.billing {
+        wait_table_active(&ctx, &name).await?;
+        ctx.call("table", || {
+            table::update_billing(ctx.aws(), &name, spec.billing)
+        })
+        .await
+        .with_context(|| format!("changing the billing mode of table {name}"))?;
+        rec.billing = spec.billing;
+        rec.ready = false;
+        ctx.record(|s| s.table = Some(rec.clone())).await?;
+        if action == Action::Unchanged {
+            action = Action::Updated;
+        }
+    }
+    if !rec.ready {
+        let arn = wait_table_active(&ctx, &name).await?;
+        if rec.arn.is_empty() {
+            rec.arn = arn;
+        }
+        rec.ready = true;
+        ctx.record(|s| s.table = Some(rec.clone())).await?;
+    }
+    Ok(StepResult::new(action, name))
+}
+
+/// Polls DescribeTable until ACTIVE. Returns the ARN.
+async fn wait_table_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<String> {
+    let t = &ctx.timing;
+    let found = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+        let info = ctx
+            .call("table", || table::describe(ctx.aws(), name))
+            .await?;
+        match info {
+            Some(i) if table::is_active(&i.status) => Ok(Some(i.arn)),
+            Some(i) => {
+                ctx.progress
+                    .note("table", &format!("waiting: table is {}", i.status));
+                Ok(None)
+            }
+            None => Err(AwsError::local(
+                ErrorKind::NotFound,
+                format!("table {name} disappeared while waiting for it to become ACTIVE"),
+            )),
+        }
+    })
+    .await?;
+    found.with_context(|| {
+        format!(
+            "table {name} was not ACTIVE after {} s; run deploy again to keep waiting",
+            t.ready_wait.as_secs()
+        )
+    })
+}
+
+async fn ensure_role(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.role.clone();
+    if ctx.snapshot().await.role.is_some() {
+        return Ok(StepResult::new(Action::Unchanged, name));
+    }
+    let trust = spec.trust_policy();
+    let (arn, action) = match ctx
+        .call("role", || {
+            role::create(ctx.aws(), &name, &trust, &spec.stack)
+        })
+        .await
+    {
+        Ok(arn) => (arn, Action::Created),
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            let owner = ctx
+                .call("role", || role::owner(ctx.aws(), &name, &spec.stack))
+                .await?
+                .unwrap_or(Owner::Untagged);
+            if owner != Owner::Us {
+                return Err(not_ours(
+                    "IAM role",
+                    &name,
+                    &owner,
+                    "Choose another name with --role-name, or deploy that stack with its own --stack.",
+                )
+                .into());
+            }
+            let arn = ctx
+                .call("role", || role::arn(ctx.aws(), &name))
+                .await?
+                .with_context(|| format!("role {name} vanished while being adopted"))?;
+            (arn, Action::Adopted)
+        }
+        Err(e) => return Err(e).context(format!("creating IAM role {name}")),
+    };
+    let rec = RoleRecord {
+        name: name.clone(),
+        arn,
+    };
+    ctx.record(|s| s.role = Some(rec)).await?;
+    Ok(StepResult::new(action, name))
+}
+
+async fn ensure_role_policy(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let role_name = spec.names.role.clone();
+    let fingerprint = spec.policy_fingerprint();
+    let previous = ctx.snapshot().await.role_policy;
+    if previous
+        .as_ref()
+        .is_some_and(|p| p.fingerprint == fingerprint)
+    {
+        return Ok(StepResult::new(Action::Unchanged, role_name));
+    }
+    let record = match spec.policy_mode {
+        PolicyMode::LeastPrivilege => {
+            let doc = spec.inline_policy();
+            ctx.call("role-policy", || {
+                role::put_inline_policy(ctx.aws(), &role_name, INLINE_POLICY_NAME, &doc)
+            })
+            .await
+            .with_context(|| format!("putting the inline policy on role {role_name}"))?;
+            // Switching from the tutorial's managed policies: take them off.
+            for arn in previous.iter().flat_map(|p| p.managed_arns.iter()) {
+                ctx.call("role-policy", || {
+                    role::detach_policy(ctx.aws(), &role_name, arn)
+                })
+                .await
+                .with_context(|| format!("detaching {arn} from role {role_name}"))?;
+            }
+            PolicyRecord {
+                mode: PolicyMode::LeastPrivilege,
+                inline_policy: Some(INLINE_POLICY_NAME.to_string()),
+                managed_arns: vec![],
+                fingerprint,
+            }
+        }
+        PolicyMode::Managed => {
+            let arns = spec.managed_policy_arns();
+            for arn in &arns {
+                ctx.call("role-policy", || {
+                    role::attach_policy(ctx.aws(), &role_name, arn)
+                })
+                .await
+                .with_context(|| format!("attaching {arn} to role {role_name}"))?;
+            }
+            if previous.as_ref().is_some_and(|p| p.inline_policy.is_some()) {
+                ctx.call("role-policy", || {
+                    role::delete_inline_policy(ctx.aws(), &role_name, INLINE_POLICY_NAME)
+                })
+                .await
+                .with_context(|| format!("removing the inline policy of role {role_name}"))?;
+            }
+            PolicyRecord {
+                mode: PolicyMode::Managed,
+                inline_policy: None,
+                managed_arns: arns,
+                fingerprint,
+            }
+        }
+    };
+    let action = if previous.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    ctx.record(|s| s.role_policy = Some(record)).await?;
+    Ok(StepResult::new(action, role_name))
+}
+
+async fn ensure_function(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.function.clone();
+    let state = ctx.snapshot().await;
+    let role_arn = state
+        .role
+        .as_ref()
+        .map(|r| r.arn.clone())
+        .context("the role is not recorded; run deploy again")?;
+    let env = spec.function_env();
+    let cfg = FunctionConfig {
+        name: &name,
+        runtime: &spec.runtime,
+        role_arn: &role_arn,
+        handler: HANDLER,
+        env: &env,
+        stack: &spec.stack,
+    };
+    let want_config = spec.function_config_fingerprint(&role_arn);
+    let code = &ctx.code;
+
+    let (mut rec, mut action) = match state.function {
+        Some(rec) => (rec, Action::Unchanged),
+        None => create_function(&ctx, &cfg, &want_config).await?,
+    };
+    let mut details = Vec::new();
+    if !rec.ready {
+        wait_function_ready(&ctx, &name).await?;
+        rec.ready = true;
+        ctx.record(|s| s.function = Some(rec.clone())).await?;
+    }
+    if rec.code_sha256 != code.sha256 {
+        let sha = ctx
+            .call("function", || {
+                function::update_code(ctx.aws(), &name, &code.zip)
+            })
+            .await
+            .with_context(|| format!("updating the code of function {name}"))?;
+        rec.code_sha256 = if sha.is_empty() {
+            code.sha256.clone()
+        } else {
+            sha
+        };
+        rec.ready = false;
+        ctx.record(|s| s.function = Some(rec.clone())).await?;
+        wait_function_ready(&ctx, &name).await?;
+        rec.ready = true;
+        ctx.record(|s| s.function = Some(rec.clone())).await?;
+        details.push("code updated");
+    }
+    if rec.config_fingerprint != want_config {
+        ctx.call("function", || function::update_config(ctx.aws(), &cfg))
+            .await
+            .with_context(|| format!("updating the configuration of function {name}"))?;
+        rec.config_fingerprint = want_config.clone();
+        rec.runtime = spec.runtime.clone();
+        rec.ready = false;
+        ctx.record(|s| s.function = Some(rec.clone())).await?;
+        wait_function_ready(&ctx, &name).await?;
+        rec.ready = true;
+        ctx.record(|s| s.function = Some(rec.clone())).await?;
+        details.push("configuration updated");
+    }
+    if !details.is_empty() && action == Action::Unchanged {
+        action = Action::Updated;
+    }
+    let result = StepResult::new(action, name);
+    Ok(if details.is_empty() {
+        result
+    } else {
+        result.with_detail(details.join(", "))
+    })
+}
+
+/// CreateFunction, retrying while the new role cannot yet be assumed; adopts a function of
+/// this stack that already exists.
+async fn create_function(
+    ctx: &DeployCtx,
+    cfg: &FunctionConfig<'_>,
+    want_config: &str,
+) -> anyhow::Result<(FunctionRecord, Action)> {
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        let res = ctx
+            .call("function", || {
+                function::create(ctx.aws(), cfg, &ctx.code.zip)
+            })
+            .await;
+        match res {
+            Ok((arn, sha)) => {
+                let rec = FunctionRecord {
+                    name: cfg.name.to_string(),
+                    arn,
+                    code_sha256: if sha.is_empty() {
+                        ctx.code.sha256.clone()
+                    } else {
+                        sha
+                    },
+                    runtime: cfg.runtime.to_string(),
+                    config_fingerprint: want_config.to_string(),
+                    ready: false,
+                };
+                ctx.record(|s| s.function = Some(rec.clone())).await?;
+                return Ok((rec, Action::Created));
+            }
+            Err(e) if e.is(ErrorKind::RoleNotAssumable) => {
+                let waited = started.elapsed();
+                let pause = Duration::from_millis(500)
+                    .saturating_mul(2u32.saturating_pow(attempt.min(4)))
+                    .min(Duration::from_secs(5));
+                if waited + pause > ctx.timing.role_wait {
+                    anyhow::bail!(
+                        "Lambda still cannot assume the new IAM role {} after {:.0} s (IAM is slow to propagate); run deploy again to resume, or raise --role-wait",
+                        cfg.role_arn,
+                        waited.as_secs_f64()
+                    );
+                }
+                ctx.progress.note(
+                    "function",
+                    &format!(
+                        "waiting for the new IAM role to reach Lambda ({:.0} s so far, up to {} s)",
+                        waited.as_secs_f64(),
+                        ctx.timing.role_wait.as_secs()
+                    ),
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            Err(e) if e.is(ErrorKind::AlreadyExists) => {
+                let info = ctx
+                    .call("function", || function::get(ctx.aws(), cfg.name, cfg.stack))
+                    .await?
+                    .with_context(|| {
+                        format!("function {} vanished while being adopted", cfg.name)
+                    })?;
+                if info.owner != Owner::Us {
+                    return Err(not_ours(
+                        "Lambda function",
+                        cfg.name,
+                        &info.owner,
+                        "Choose another name with --function-name, or deploy that stack with its own --stack.",
+                    )
+                    .into());
+                }
+                // Its code and configuration are whatever they are; the caller compares them.
+                let rec = FunctionRecord {
+                    name: cfg.name.to_string(),
+                    arn: info.arn,
+                    code_sha256: info.code_sha256,
+                    runtime: info.runtime,
+                    config_fingerprint: String::new(),
+                    ready: false,
+                };
+                ctx.record(|s| s.function = Some(rec.clone())).await?;
+                return Ok((rec, Action::Adopted));
+            }
+            Err(e) => return Err(e).context(format!("creating Lambda function {}", cfg.name)),
+        }
+    }
+}
+
+/// Polls GetFunction until Active and not mid-update; a Failed state stops at once.
+async fn wait_function_ready(ctx: &DeployCtx, name: &str) -> anyhow::Result<()> {
+    let t = &ctx.timing;
+    let stack = ctx.spec.stack.clone();
+    let ready = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+        let info = ctx
+            .call("function", || function::get(ctx.aws(), name, &stack))
+            .await?
+            .ok_or_else(|| {
+                AwsError::local(
+                    ErrorKind::NotFound,
+                    format!("function {name} disappeared while waiting for it to become Active"),
+                )
+            })?;
+        if let Some(why) = info.failure() {
+            return Err(AwsError::local(
+                ErrorKind::Other,
+                format!("function {name}: {why}"),
+            ));
+        }
+        if info.is_ready() {
+            Ok(Some(()))
+        } else {
+            ctx.progress.note(
+                "function",
+                &format!(
+                    "waiting: state {}, last update {}",
+                    info.state, info.last_update_status
+                ),
+            );
+            Ok(None)
+        }
+    })
+    .await?;
+    ready.with_context(|| {
+        format!(
+            "function {name} was not Active after {} s; run deploy again to keep waiting",
+            t.ready_wait.as_secs()
+        )
+    })
+}
+
+async fn ensure_api(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.api.clone();
+    if let Some(rec) = ctx.snapshot().await.api {
+        return Ok(StepResult::new(
+            Action::Unchanged,
+            format!("{name} ({})", rec.id),
+        ));
+    }
+    // CreateRestApi accepts duplicate names, so a create whose answer was lost (a crash, a
+    // dropped connection) is found by name and owner tag before creating again.
+    let (id, root, action) = ctx
+        .call("api", || async {
+            let found = api::find_by_name(ctx.aws(), &name, &spec.stack).await?;
+            if let Some(ours) = found.into_iter().find(|a| a.owner == Owner::Us) {
+                return Ok((ours.id, ours.root_resource_id, Action::Adopted));
+            }
+            let (id, root) = api::create(ctx.aws(), &name, &spec.stack).await?;
+            Ok((id, root, Action::Created))
+        })
+        .await
+        .with_context(|| format!("creating REST API {name}"))?;
+    let root = match root {
+        Some(r) if !r.is_empty() => r,
+        _ => {
+            let resources = ctx
+                .call("api", || api::resources(ctx.aws(), &id))
+                .await?
+                .with_context(|| format!("REST API {id} vanished after it was created"))?;
+            resources
+                .into_iter()
+                .find(|(_, path)| path == "/")
+                .map(|(rid, _)| rid)
+                .with_context(|| format!("REST API {id} has no root resource"))?
+        }
+    };
+    let rec = ApiRecord {
+        id: id.clone(),
+        name: name.clone(),
+        root_resource_id: root,
+    };
+    ctx.record(|s| s.api = Some(rec)).await?;
+    Ok(StepResult::new(action, format!("{name} ({id})")))
+}
+
+async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let path = format!("/{}", ctx.spec.route.path_part);
+    if let Some(rec) = state.resource {
+        return Ok(StepResult::new(
+            Action::Unchanged,
+            format!("{} ({})", rec.path, rec.id),
+        ));
+    }
+    let api_rec = state
+        .api
+        .context("the REST API is not recorded; run deploy again")?;
+    let existing = ctx
+        .call("resource", || api::resources(ctx.aws(), &api_rec.id))
+        .await?
+        .with_context(|| format!("REST API {} no longer exists; run status", api_rec.id))?;
+    let (id, action) = match existing.into_iter().find(|(_, p)| *p == path) {
+        Some((id, _)) => (id, Action::Adopted),
+        None => {
+            let id = ctx
+                .call("resource", || {
+                    api::create_resource(
+                        ctx.aws(),
+                        &api_rec.id,
+                        &api_rec.root_resource_id,
+                        ctx.spec.route.path_part,
+                    )
+                })
+                .await
+                .with_context(|| format!("creating resource {path}"))?;
+            (id, Action::Created)
+        }
+    };
+    let rec = ResourceRecord {
+        id: id.clone(),
+        path: path.clone(),
+    };
+    ctx.record(|s| s.resource = Some(rec)).await?;
+    Ok(StepResult::new(action, format!("{path} ({id})")))
+}
+
+async fn ensure_method(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let route = &ctx.spec.route;
+    let label = format!("{} /{}", route.http_method, route.path_part);
+    let fingerprint = ctx.spec.method_fingerprint();
+    if state
+        .method
+        .as_ref()
+        .is_some_and(|m| m.fingerprint == fingerprint)
+    {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let resource_id = state
+        .resource
+        .context("the /user resource is not recorded")?
+        .id;
+    ctx.call("method", || {
+        api::put_method(ctx.aws(), &api_id, &resource_id, route)
+    })
+    .await
+    .with_context(|| format!("creating method {label}"))?;
+    let action = if state.method.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    ctx.record(|s| s.method = Some(FingerprintRecord { fingerprint }))
+        .await?;
+    Ok(StepResult::new(action, label))
+}
+
+async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let route = &ctx.spec.route;
+    let function_arn = state.function.context("the function is not recorded")?.arn;
+    let label = format!(
+        "{} /{} -> {}",
+        route.http_method, route.path_part, ctx.spec.names.function
+    );
+    let fingerprint = ctx.spec.integration_fingerprint(&function_arn);
+    if state
+        .integration
+        .as_ref()
+        .is_some_and(|m| m.fingerprint == fingerprint)
+    {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let resource_id = state
+        .resource
+        .context("the /user resource is not recorded")?
+        .id;
+    let uri = ctx.spec.integration_uri(&function_arn);
+    ctx.call("integration", || {
+        api::put_integration(ctx.aws(), &api_id, &resource_id, route, &uri)
+    })
+    .await
+    .with_context(|| format!("creating the integration of {label}"))?;
+    let action = if state.integration.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    ctx.record(|s| s.integration = Some(FingerprintRecord { fingerprint }))
+        .await?;
+    Ok(StepResult::new(action, label))
+}
+
+async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let function = state.function.context("the function is not recorded")?;
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let source_arn = ctx.spec.permission_source_arn(&api_id);
+    let want = PermissionRecord {
+        statement_id: PERMISSION_SID.to_string(),
+        source_arn: source_arn.clone(),
+        function_arn: function.arn.clone(),
+    };
+    if state.permission.as_ref() == Some(&want) {
+        return Ok(StepResult::new(Action::Unchanged, source_arn));
+    }
+    let name = &function.name;
+    let added = ctx
+        .call("permission", || {
+            function::add_permission(ctx.aws(), name, PERMISSION_SID, &source_arn)
+        })
+        .await;
+    let action = match added {
+        Ok(()) => {
+            if state.permission.is_some() {
+                Action::Updated
+            } else {
+                Action::Created
+            }
+        }
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            // The statement id is taken: keep it if it is exactly ours, replace it otherwise.
+            let current = ctx
+                .call("permission", || {
+                    function::permission_source_arn(ctx.aws(), name, PERMISSION_SID)
+                })
+                .await?;
+            if current.as_deref() == Some(source_arn.as_str()) {
+                Action::Adopted
+            } else {
+                ctx.call("permission", || {
+                    function::remove_permission(ctx.aws(), name, PERMISSION_SID)
+                })
+                .await?;
+                ctx.call("permission", || {
+                    function::add_permission(ctx.aws(), name, PERMISSION_SID, &source_arn)
+                })
+                .await
+                .context("replacing the invoke permission")?;
+                Action::Updated
+            }
+        }
+        Err(e) => {
+            return Err(e).context(format!("adding the invoke permission to function {name}"))
+        }
+    };
+    ctx.record(|s| s.permission = Some(want)).await?;
+    Ok(StepResult::new(action, source_arn))
+}
+
+async fn ensure_deployment(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let fingerprint = stack::fingerprint(&[
+        &state.method.map(|m| m.fingerprint).unwrap_or_default(),
+        &state.integration.map(|m| m.fingerprint).unwrap_or_default(),
+    ]);
+    if let Some(d) = &state.deployment {
+        if d.fingerprint == fingerprint {
+            return Ok(StepResult::new(
+                Action::Unchanged,
+                format!("stage {STAGE} ({})", d.id),
+            ));
+        }
+    }
+    let description = format!("serverless-cli {fingerprint}");
+    let id = ctx
+        .call("deployment", || {
+            api::deploy(ctx.aws(), &api_id, STAGE, &description)
+        })
+        .await
+        .with_context(|| format!("deploying REST API {api_id} to stage {STAGE}"))?;
+    let action = if state.deployment.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    let rec = DeploymentRecord {
+        id: id.clone(),
+        stage: STAGE.to_string(),
+        fingerprint,
+    };
+    ctx.record(|s| s.deployment = Some(rec)).await?;
+    Ok(StepResult::new(action, format!("stage {STAGE} ({id})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_is_a_valid_graph_with_the_documented_overlap() {
+        let steps = steps();
+        crate::engine::check_graph(&steps).unwrap();
+        let roots: Vec<_> = steps
+            .iter()
+            .filter(|s| s.deps.is_empty())
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(roots, vec!["table", "role", "api"]);
+    }
+}
+
+/// Forgets, in the state, whatever the status check found missing or drifted, together with
+/// what was built on it, so that the steps make it again. Returns what will be repaired.
+pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) -> Vec<String> {
+    use crate::ops::status::Health;
+    let mut repaired = Vec::new();
+    for row in rows {
+        if !matches!(row.status, Health::Missing | Health::Drifted) {
+            continue;
+        }
+        let recorded = match row.resource {
+            "table" => state.table.is_some(),
+            "role" => state.role.is_some(),
+            "role-policy" => state.role_policy.is_some(),
+            "function" => state.function.is_some(),
+            "api" => state.api.is_some(),
+            "resource" => state.resource.is_some(),
+            "method" => state.method.is_some(),
+            "integration" => state.integration.is_some(),
+            "stage" => state.deployment.is_some(),
+            "permission" => state.permission.is_some(),
+            _ => false,
+        };
+        if !recorded {
+            continue; // never made: the steps make it anyway
+        }
+        repaired.push(format!(
+            "{} {}{}",
+            row.resource,
+            row.status.as_str(),
+            row.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ));
+        let missing = row.status == Health::Missing;
+        match row.resource {
+            "table" if missing => state.table = None,
+            "table" => {
+                if let Some(t) = state.table.as_mut() {
+                    t.ready = false;
+                }
+            }
+            "role" => {
+                state.role = None;
+                state.role_policy = None;
+            }
+            "role-policy" => state.role_policy = None,
+            "function" if missing => {
+                state.function = None;
+                state.permission = None;
+                state.integration = None;
+            }
+            "function" => {
+                if let Some(f) = state.function.as_mut() {
+                    f.code_sha256.clear();
+                    f.config_fingerprint.clear();
+                    f.ready = false;
+                }
+            }
+            "api" => {
+                state.api = None;
+                state.resource = None;
+                state.method = None;
+                state.integration = None;
+                state.deployment = None;
+                state.permission = None;
+            }
+            "resource" => {
+                state.resource = None;
+                state.method = None;
+                state.integration = None;
+                state.deployment = None;
+            }
+            "method" => {
+                state.method = None;
+                state.integration = None;
+                state.deployment = None;
+            }
+            "integration" => {
+                state.integration = None;
+                state.deployment = None;
+            }
+            "stage" => state.deployment = None,
+            "permission" => state.permission = None,
+            _ => {}
+        }
+    }
+    repaired
+}
+
+#[cfg(test)]
+mod repair_tests {
+    use super::*;
+    use crate::ops::status::{Health, Row};
+    use crate::stack::Names;
+
+    fn full_state() -> StackState {
+        let mut s = StackState::new("prod", "us-east-1", None, Names::defaults("prod"));
+        s.api = Some(ApiRecord {
+            id: "a".into(),
+            name: "n".into(),
+            root_resource_id: "r".into(),
+        });
+        s.resource = Some(ResourceRecord {
+            id: "res".into(),
+            path: "/user".into(),
+        });
+        s.method = Some(FingerprintRecord {
+            fingerprint: "m".into(),
+        });
+        s.integration = Some(FingerprintRecord {
+            fingerprint: "i".into(),
+        });
+        s.deployment = Some(DeploymentRecord {
+            id: "d".into(),
+            stage: "prod".into(),
+            fingerprint: "x".into(),
+        });
+        s.permission = Some(PermissionRecord {
+            statement_id: "s".into(),
+            source_arn: "arn".into(),
+            function_arn: "f".into(),
+        });
+        s
+    }
+
+    fn row(resource: &'static str, status: Health) -> Row {
+        Row {
+            resource,
+            id: String::new(),
+            status,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_missing_api_forgets_everything_built_on_it() {
+        let mut s = full_state();
+        let fixed = forget_drifted(
+            &mut s,
+            &[row("api", Health::Missing), row("table", Health::Ok)],
+        );
+        assert_eq!(fixed, vec!["api missing".to_string()]);
+        assert!(s.api.is_none() && s.resource.is_none() && s.method.is_none());
+        assert!(s.integration.is_none() && s.deployment.is_none() && s.permission.is_none());
+    }
+
+    #[test]
+    fn a_drifted_stage_only_forgets_the_deployment() {
+        let mut s = full_state();
+        forget_drifted(
+            &mut s,
+            &[
+                row("stage", Health::Drifted),
+                row("permission", Health::Unknown),
+            ],
+        );
+        assert!(s.deployment.is_none());
+        assert!(s.integration.is_some() && s.permission.is_some());
+    }
+}

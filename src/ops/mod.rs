@@ -1,0 +1,5 @@
+//! The operations: what deploy, status and teardown do, given a loaded state and clients.
+
+pub mod deploy;
+pub mod status;
+pub mod teardown;

@@ -1,0 +1,357 @@
+//! Status: every recorded resource checked against AWS at once, one round of concurrent reads.
+
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::aws::{same_json, Aws, AwsError};
+use crate::resources::{api, function, role, table, Owner};
+use crate::stack::{PolicyMode, StackSpec, PERMISSION_SID, STAGE};
+use crate::state::StackState;
+
+/// One line of the status table.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Row {
+    pub resource: &'static str,
+    pub id: String,
+    pub status: Health,
+    /// Why it is not ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Ok,
+    Missing,
+    Drifted,
+    /// The check itself failed (an AWS error).
+    Unknown,
+}
+
+impl Health {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Health::Ok => "ok",
+            Health::Missing => "missing",
+            Health::Drifted => "drifted",
+            Health::Unknown => "unknown",
+        }
+    }
+}
+
+fn row(
+    resource: &'static str,
+    id: impl Into<String>,
+    status: Health,
+    reason: Option<String>,
+) -> Row {
+    Row {
+        resource,
+        id: id.into(),
+        status,
+        reason,
+    }
+}
+
+fn ok(resource: &'static str, id: impl Into<String>) -> Row {
+    row(resource, id, Health::Ok, None)
+}
+
+fn missing(resource: &'static str, id: impl Into<String>, why: &str) -> Row {
+    row(resource, id, Health::Missing, Some(why.to_string()))
+}
+
+fn drifted(resource: &'static str, id: impl Into<String>, why: String) -> Row {
+    row(resource, id, Health::Drifted, Some(why))
+}
+
+fn failed(resource: &'static str, id: impl Into<String>, e: AwsError) -> Row {
+    row(resource, id, Health::Unknown, Some(e.to_string()))
+}
+
+/// Checks the whole stack. `spec` carries what the state was deployed with.
+pub async fn check(aws: &Aws, spec: &StackSpec, state: &StackState) -> Vec<Row> {
+    let checks: Vec<futures::future::BoxFuture<'_, Row>> = vec![
+        Box::pin(check_table(aws, state)),
+        Box::pin(check_role(aws, state)),
+        Box::pin(check_role_policy(aws, spec, state)),
+        Box::pin(check_function(aws, spec, state)),
+        Box::pin(check_api(aws, state)),
+        Box::pin(check_resource(aws, state)),
+        Box::pin(check_method(aws, state, spec)),
+        Box::pin(check_integration(aws, state, spec)),
+        Box::pin(check_stage(aws, state)),
+        Box::pin(check_permission(aws, spec, state)),
+    ];
+    join_all(checks).await
+}
+
+const NOT_DEPLOYED: &str = "not recorded in the state; run deploy";
+
+async fn check_table(aws: &Aws, state: &StackState) -> Row {
+    let Some(rec) = &state.table else {
+        return missing("table", &state.names.table, NOT_DEPLOYED);
+    };
+    match table::describe(aws, &rec.name).await {
+        Ok(None) => missing("table", &rec.name, "the table does not exist"),
+        Ok(Some(t)) if !table::is_active(&t.status) => drifted(
+            "table",
+            &rec.name,
+            format!("table is {}, not ACTIVE", t.status),
+        ),
+        Ok(Some(t)) if t.billing != rec.billing => drifted(
+            "table",
+            &rec.name,
+            format!(
+                "billing mode is {:?}, deployed as {:?}",
+                t.billing, rec.billing
+            ),
+        ),
+        Ok(Some(_)) => ok("table", &rec.name),
+        Err(e) => failed("table", &rec.name, e),
+    }
+}
+
+async fn check_role(aws: &Aws, state: &StackState) -> Row {
+    let Some(rec) = &state.role else {
+        return missing("role", &state.names.role, NOT_DEPLOYED);
+    };
+    match role::arn(aws, &rec.name).await {
+        Ok(None) => missing("role", &rec.name, "the role does not exist"),
+        Ok(Some(arn)) if arn != rec.arn => drifted(
+            "role",
+            &rec.name,
+            "the role was deleted and made again (its ARN changed)".into(),
+        ),
+        Ok(Some(_)) => ok("role", &rec.name),
+        Err(e) => failed("role", &rec.name, e),
+    }
+}
+
+async fn check_role_policy(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row {
+    let Some(rec) = &state.role_policy else {
+        return missing("role-policy", &state.names.role, NOT_DEPLOYED);
+    };
+    let role = &state.names.role;
+    let attached = match role::attached_policy_arns(aws, role).await {
+        Ok(a) => a,
+        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => {
+            return missing("role-policy", role, "the role does not exist")
+        }
+        Err(e) => return failed("role-policy", role, e),
+    };
+    match rec.mode {
+        PolicyMode::LeastPrivilege => {
+            let extra: Vec<_> = attached
+                .iter()
+                .filter(|a| !rec.managed_arns.contains(a))
+                .collect();
+            match role::inline_policy(aws, role, crate::stack::INLINE_POLICY_NAME).await {
+                Ok(None) => missing("role-policy", role, "the inline policy is gone"),
+                Ok(Some(doc)) if !same_json(&doc, &spec.inline_policy()) => {
+                    drifted("role-policy", role, "the inline policy was changed".into())
+                }
+                Ok(Some(_)) if !extra.is_empty() => drifted(
+                    "role-policy",
+                    role,
+                    format!(
+                        "extra managed policies attached: {}",
+                        extra
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                Ok(Some(_)) => ok("role-policy", format!("{role} (least privilege)")),
+                Err(e) => failed("role-policy", role, e),
+            }
+        }
+        PolicyMode::Managed => {
+            let lacking: Vec<_> = rec
+                .managed_arns
+                .iter()
+                .filter(|a| !attached.contains(a))
+                .collect();
+            if lacking.is_empty() {
+                ok("role-policy", format!("{role} (managed policies)"))
+            } else {
+                drifted(
+                    "role-policy",
+                    role,
+                    format!(
+                        "managed policies detached: {}",
+                        lacking
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }
+        }
+    }
+}
+
+async fn check_function(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row {
+    let Some(rec) = &state.function else {
+        return missing("function", &state.names.function, NOT_DEPLOYED);
+    };
+    let info = match function::get(aws, &rec.name, &spec.stack).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return missing("function", &rec.name, "the function does not exist"),
+        Err(e) => return failed("function", &rec.name, e),
+    };
+    let mut why = Vec::new();
+    if let Some(f) = info.failure() {
+        why.push(f);
+    } else if !info.is_ready() {
+        why.push(format!(
+            "state {}, last update {}",
+            info.state, info.last_update_status
+        ));
+    }
+    if info.code_sha256 != rec.code_sha256 {
+        why.push("code SHA-256 differs from the deployed one".to_string());
+    }
+    if info.handler != crate::stack::HANDLER {
+        why.push(format!(
+            "handler is {}, deployed as {}",
+            info.handler,
+            crate::stack::HANDLER
+        ));
+    }
+    if info.runtime != rec.runtime {
+        why.push(format!(
+            "runtime is {}, deployed as {}",
+            info.runtime, rec.runtime
+        ));
+    }
+    if let Some(role) = &state.role {
+        if info.role != role.arn {
+            why.push(format!("execution role is {}", info.role));
+        }
+    }
+    let mut want_env = spec.function_env();
+    want_env.sort();
+    if info.env != want_env {
+        why.push("environment variables changed".to_string());
+    }
+    if info.owner != Owner::Us {
+        why.push(format!("owner tag now says {}", info.owner.describe()));
+    }
+    if why.is_empty() {
+        ok("function", &rec.name)
+    } else {
+        drifted("function", &rec.name, why.join("; "))
+    }
+}
+
+async fn check_api(aws: &Aws, state: &StackState) -> Row {
+    let Some(rec) = &state.api else {
+        return missing("api", &state.names.api, NOT_DEPLOYED);
+    };
+    let label = format!("{} ({})", rec.name, rec.id);
+    match api::get(aws, &rec.id, &state.stack).await {
+        Ok(None) => missing("api", label, "the REST API does not exist"),
+        Ok(Some(_)) => ok("api", label),
+        Err(e) => failed("api", label, e),
+    }
+}
+
+async fn check_resource(aws: &Aws, state: &StackState) -> Row {
+    let (Some(api_rec), Some(rec)) = (&state.api, &state.resource) else {
+        return missing("resource", "/user", NOT_DEPLOYED);
+    };
+    let label = format!("{} ({})", rec.path, rec.id);
+    match api::resources(aws, &api_rec.id).await {
+        Ok(None) => missing("resource", label, "the REST API does not exist"),
+        Ok(Some(all)) => match all.iter().find(|(_, p)| *p == rec.path) {
+            None => missing("resource", label, "the resource does not exist"),
+            Some((id, _)) if *id != rec.id => drifted(
+                "resource",
+                label,
+                format!("the resource was made again (id {id})"),
+            ),
+            Some(_) => ok("resource", label),
+        },
+        Err(e) => failed("resource", label, e),
+    }
+}
+
+async fn check_method(aws: &Aws, state: &StackState, spec: &StackSpec) -> Row {
+    let label = format!("{} /{}", spec.route.http_method, spec.route.path_part);
+    let (Some(api_rec), Some(res), Some(_)) = (&state.api, &state.resource, &state.method) else {
+        return missing("method", label, NOT_DEPLOYED);
+    };
+    match api::method_exists(aws, &api_rec.id, &res.id, spec.route.http_method).await {
+        Ok(None) => missing("method", label, "the method does not exist"),
+        Ok(Some(())) => ok("method", label),
+        Err(e) => failed("method", label, e),
+    }
+}
+
+async fn check_integration(aws: &Aws, state: &StackState, spec: &StackSpec) -> Row {
+    let label = format!("{} /{}", spec.route.http_method, spec.route.path_part);
+    let (Some(api_rec), Some(res), Some(_), Some(f)) = (
+        &state.api,
+        &state.resource,
+        &state.integration,
+        &state.function,
+    ) else {
+        return missing("integration", label, NOT_DEPLOYED);
+    };
+    let want = spec.integration_uri(&f.arn);
+    match api::integration(aws, &api_rec.id, &res.id, spec.route.http_method).await {
+        Ok(None) => missing("integration", label, "the integration does not exist"),
+        Ok(Some((kind, uri))) if kind != "AWS" || uri != want => drifted(
+            "integration",
+            label,
+            format!("integration is {kind} {uri}, not the function's"),
+        ),
+        Ok(Some(_)) => ok("integration", label),
+        Err(e) => failed("integration", label, e),
+    }
+}
+
+async fn check_stage(aws: &Aws, state: &StackState) -> Row {
+    let (Some(api_rec), Some(dep)) = (&state.api, &state.deployment) else {
+        return missing("stage", STAGE, NOT_DEPLOYED);
+    };
+    let label = format!("{STAGE} ({})", dep.id);
+    match api::stage_deployment(aws, &api_rec.id, STAGE).await {
+        Ok(None) => missing("stage", label, "the stage does not exist"),
+        Ok(Some(id)) if id != dep.id => drifted(
+            "stage",
+            label,
+            format!(
+                "stage serves deployment {id}, not the latest one ({})",
+                dep.id
+            ),
+        ),
+        Ok(Some(_)) => ok("stage", label),
+        Err(e) => failed("stage", label, e),
+    }
+}
+
+async fn check_permission(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row {
+    let (Some(rec), Some(f)) = (&state.permission, &state.function) else {
+        return missing("permission", PERMISSION_SID, NOT_DEPLOYED);
+    };
+    let _ = spec;
+    match function::permission_source_arn(aws, &f.name, PERMISSION_SID).await {
+        Ok(None) => missing(
+            "permission",
+            PERMISSION_SID,
+            "permission missing from the function's policy",
+        ),
+        Ok(Some(arn)) if arn != rec.source_arn => drifted(
+            "permission",
+            PERMISSION_SID,
+            format!("SourceArn is {arn}, not {}", rec.source_arn),
+        ),
+        Ok(Some(_)) => ok("permission", PERMISSION_SID),
+        Err(e) => failed("permission", PERMISSION_SID, e),
+    }
+}

@@ -1,0 +1,333 @@
+//! The teardown plan: everything in reverse dependency order.
+//!
+//! ```text
+//! permission ──┬── api
+//!              └── function ── role (policies, then the role)
+//! table (alone; kept with --keep-table)
+//! ```
+//!
+//! Resources are found by their recorded IDs and, for those a crash left unrecorded, by the
+//! stack's names (and, for the REST API, by name and owner tag). A resource is deleted only
+//! when its owner tag names this stack. "Not found" means already gone. Each removal is
+//! recorded at once, so a second teardown finishes what an interrupted one began.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+
+use crate::aws::{poll, retry, Aws, AwsError};
+use crate::engine::{Action, Step, StepResult};
+use crate::error::not_ours;
+use crate::ops::deploy::Timing;
+use crate::report::Progress;
+use crate::resources::{api, function, role, table, Owner};
+use crate::stack::PERMISSION_SID;
+use crate::state::{StackState, StateStore};
+
+pub struct TeardownCtx {
+    pub aws: Aws,
+    pub stack: String,
+    pub keep_table: bool,
+    pub store: StateStore,
+    pub state: tokio::sync::Mutex<StackState>,
+    pub progress: Progress,
+    pub timing: Timing,
+}
+
+impl TeardownCtx {
+    async fn snapshot(&self) -> StackState {
+        self.state.lock().await.clone()
+    }
+
+    async fn record(&self, change: impl FnOnce(&mut StackState)) -> anyhow::Result<()> {
+        let mut s = self.state.lock().await;
+        change(&mut s);
+        s.updated_at = crate::state::now_secs();
+        self.store.save(&s)?;
+        Ok(())
+    }
+
+    async fn call<T, F, Fut>(&self, step: &str, f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AwsError>>,
+    {
+        retry(&self.timing.retry, &self.progress, step, f).await
+    }
+}
+
+type StepFut = BoxFuture<'static, anyhow::Result<StepResult>>;
+
+pub fn steps() -> Vec<Step<TeardownCtx>> {
+    fn s(
+        name: &'static str,
+        doing: &'static str,
+        deps: &'static [&'static str],
+        run: fn(Arc<TeardownCtx>) -> StepFut,
+    ) -> Step<TeardownCtx> {
+        Step {
+            name,
+            doing,
+            deps,
+            run,
+        }
+    }
+    vec![
+        s("permission", "removing the invoke permission", &[], |c| {
+            Box::pin(remove_permission(c))
+        }),
+        s("api", "deleting the REST API", &["permission"], |c| {
+            Box::pin(delete_api(c))
+        }),
+        s(
+            "function",
+            "deleting the Lambda function",
+            &["permission"],
+            |c| Box::pin(delete_function(c)),
+        ),
+        s(
+            "role",
+            "deleting the IAM role and its policies",
+            &["function"],
+            |c| Box::pin(delete_role(c)),
+        ),
+        s("table", "deleting the DynamoDB table", &[], |c| {
+            Box::pin(delete_table(c))
+        }),
+    ]
+}
+
+/// The function's owner, or `None` when it is gone.
+async fn function_owner(ctx: &TeardownCtx, name: &str) -> anyhow::Result<Option<Owner>> {
+    Ok(ctx
+        .call("function", || function::get(&ctx.aws, name, &ctx.stack))
+        .await?
+        .map(|f| f.owner))
+}
+
+async fn remove_permission(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = state.names.function.clone();
+    let action = match function_owner(&ctx, &name).await? {
+        // The permission lives in the function's policy: no function, no permission.
+        None => Action::Gone,
+        Some(Owner::Us) => {
+            let removed = ctx
+                .call("permission", || {
+                    function::remove_permission(&ctx.aws, &name, PERMISSION_SID)
+                })
+                .await
+                .with_context(|| format!("removing the invoke permission of function {name}"))?;
+            if removed {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+        Some(other) => {
+            return Err(not_ours(
+                "Lambda function",
+                &name,
+                &other,
+                "Its permission was left in place.",
+            )
+            .into())
+        }
+    };
+    ctx.record(|s| s.permission = None).await?;
+    Ok(StepResult::new(action, PERMISSION_SID))
+}
+
+async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = state.names.api.clone();
+    // The recorded API, and any API of this name tagged with this stack that a crash left
+    // unrecorded.
+    let mut ids: Vec<String> = state.api.iter().map(|a| a.id.clone()).collect();
+    let found = ctx
+        .call("api", || api::find_by_name(&ctx.aws, &name, &ctx.stack))
+        .await?;
+    for a in found {
+        if a.owner == Owner::Us && !ids.contains(&a.id) {
+            ids.push(a.id);
+        }
+    }
+    let mut action = Action::Gone;
+    for id in &ids {
+        let info = ctx
+            .call("api", || api::get(&ctx.aws, id, &ctx.stack))
+            .await?;
+        match info {
+            None => {}
+            Some(a) if a.owner == Owner::Us => {
+                if ctx
+                    .call("api", || api::delete(&ctx.aws, id))
+                    .await
+                    .with_context(|| format!("deleting REST API {id}"))?
+                {
+                    action = Action::Deleted;
+                }
+            }
+            Some(a) => {
+                return Err(not_ours(
+                    "REST API",
+                    &format!("{} ({id})", a.name),
+                    &a.owner,
+                    "It was left in place.",
+                )
+                .into())
+            }
+        }
+    }
+    ctx.record(|s| {
+        s.api = None;
+        s.resource = None;
+        s.method = None;
+        s.integration = None;
+        s.deployment = None;
+    })
+    .await?;
+    Ok(StepResult::new(
+        action,
+        if ids.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", ids.join(", "))
+        },
+    ))
+}
+
+async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+    let name = ctx.snapshot().await.names.function;
+    let action = match function_owner(&ctx, &name).await? {
+        None => Action::Gone,
+        Some(Owner::Us) => {
+            let deleted = ctx
+                .call("function", || function::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting function {name}"))?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+        Some(other) => {
+            return Err(not_ours("Lambda function", &name, &other, "It was left in place.").into())
+        }
+    };
+    ctx.record(|s| {
+        s.function = None;
+        s.permission = None;
+    })
+    .await?;
+    Ok(StepResult::new(action, name))
+}
+
+async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+    let name = ctx.snapshot().await.names.role;
+    let owner = ctx
+        .call("role", || role::owner(&ctx.aws, &name, &ctx.stack))
+        .await?;
+    let action = match owner {
+        None => Action::Gone,
+        Some(Owner::Us) => {
+            // DeleteRole fails with DeleteConflict until every policy is off the role.
+            let inline = ctx
+                .call("role", || role::inline_policy_names(&ctx.aws, &name))
+                .await?;
+            for p in &inline {
+                ctx.call("role", || role::delete_inline_policy(&ctx.aws, &name, p))
+                    .await
+                    .with_context(|| format!("deleting inline policy {p} of role {name}"))?;
+            }
+            let attached = ctx
+                .call("role", || role::attached_policy_arns(&ctx.aws, &name))
+                .await?;
+            for arn in &attached {
+                ctx.call("role", || role::detach_policy(&ctx.aws, &name, arn))
+                    .await
+                    .with_context(|| format!("detaching {arn} from role {name}"))?;
+            }
+            ctx.record(|s| s.role_policy = None).await?;
+            let deleted = ctx
+                .call("role", || role::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting IAM role {name}"))?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+        Some(other) => {
+            return Err(not_ours("IAM role", &name, &other, "It was left in place.").into())
+        }
+    };
+    ctx.record(|s| {
+        s.role_policy = None;
+        s.role = None;
+    })
+    .await?;
+    Ok(StepResult::new(action, name))
+}
+
+async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+    let name = ctx.snapshot().await.names.table;
+    if ctx.keep_table {
+        return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
+    }
+    let info = ctx
+        .call("table", || table::describe(&ctx.aws, &name))
+        .await?;
+    let action = match info {
+        None => Action::Gone,
+        Some(info) => {
+            let owner = ctx
+                .call("table", || table::owner(&ctx.aws, &info.arn, &ctx.stack))
+                .await?;
+            if owner != Owner::Us {
+                return Err(not_ours("table", &name, &owner, "It was left in place.").into());
+            }
+            let deleted = ctx
+                .call("table", || table::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting table {name}"))?;
+            // Wait until it is really gone, so "nothing left" holds when teardown returns.
+            let t = ctx.timing;
+            let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+                let still = ctx
+                    .call("table", || table::describe(&ctx.aws, &name))
+                    .await?;
+                if let Some(i) = &still {
+                    ctx.progress
+                        .note("table", &format!("waiting: table is {}", i.status));
+                }
+                Ok(still.is_none().then_some(()))
+            })
+            .await?;
+            gone.with_context(|| {
+                format!(
+                    "table {name} was still being deleted after {} s; run teardown again",
+                    t.ready_wait.as_secs()
+                )
+            })?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+    };
+    ctx.record(|s| s.table = None).await?;
+    Ok(StepResult::new(action, name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_plan_is_a_valid_graph() {
+        crate::engine::check_graph(&super::steps()).unwrap();
+    }
+}

@@ -1,0 +1,166 @@
+//! Deterministic zip packaging of the function's code.
+//!
+//! The same files always give the same bytes, so the same SHA-256: entries sorted by path,
+//! every timestamp fixed at 1980-01-01 00:00, every mode 0644, deflate at a fixed level.
+//! `build.rs` includes this file too, so the zip embedded in the binary and a zip made from
+//! `--code DIR` at run time come from one implementation.
+
+use std::fs;
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+/// Lambda's limit for a zip uploaded directly with CreateFunction / UpdateFunctionCode.
+pub const MAX_INLINE_ZIP_BYTES: usize = 50 * 1024 * 1024;
+
+/// Entry points that `index.handler` resolves to.
+pub const ENTRY_FILES: [&str; 3] = ["index.mjs", "index.js", "index.cjs"];
+
+/// The files of a code folder that go into the zip, as (path in zip, path on disk), sorted.
+///
+/// When the folder's package.json has a `files` list (npm's convention for what a package
+/// ships), only those entries and package.json are taken; otherwise every file below the
+/// folder except hidden ones. Symbolic links are refused: what is deployed must be what is in
+/// the folder.
+pub fn collect_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out = Vec::new();
+    let listed = package_files_list(dir)?;
+    match listed {
+        Some(entries) => {
+            let mut entries = entries;
+            entries.push("package.json".to_string());
+            for entry in entries {
+                if entry.contains(['*', '?', '[', '!']) || entry.contains("..") {
+                    return Err(format!(
+                        "{}: the 'files' entry '{entry}' is a pattern; list plain file or folder names",
+                        dir.join("package.json").display()
+                    ));
+                }
+                let path = dir.join(entry.trim_start_matches("./"));
+                walk(dir, &path, &mut out)?;
+            }
+        }
+        None => walk(dir, dir, &mut out)?,
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out.dedup_by(|a, b| a.0 == b.0);
+    Ok(out)
+}
+
+fn package_files_list(dir: &Path) -> Result<Option<Vec<String>>, String> {
+    let manifest = dir.join("package.json");
+    let text = match fs::read_to_string(&manifest) {
+        Ok(t) => t,
+        Err(_) => return Ok(None),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", manifest.display()))?;
+    match value.get("files") {
+        None => Ok(None),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{}: 'files' must list strings", manifest.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(format!("{}: 'files' must be a list", manifest.display())),
+    }
+}
+
+fn walk(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
+    let meta =
+        fs::symlink_metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "{} is a symbolic link; copy the file into the code folder instead",
+            path.display()
+        ));
+    }
+    if meta.is_dir() {
+        let mut children: Vec<_> = fs::read_dir(path)
+            .map_err(|e| format!("cannot list {}: {e}", path.display()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("cannot list {}: {e}", path.display()))?;
+        children.sort_by_key(|c| c.file_name());
+        for child in children {
+            let name = child.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            walk(root, &child.path(), out)?;
+        }
+    } else if meta.is_file() {
+        let rel = path
+            .strip_prefix(root)
+            .map_err(|_| format!("{} is outside {}", path.display(), root.display()))?;
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push((name, path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Zips the files deterministically.
+pub fn zip_files(files: &[(String, PathBuf)]) -> Result<Vec<u8>, String> {
+    let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(6))
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    for (name, path) in files {
+        let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        writer
+            .start_file(name.as_str(), options)
+            .and_then(|_| writer.write_all(&bytes).map_err(Into::into))
+            .map_err(|e| format!("cannot add {name} to the zip: {e}"))?;
+    }
+    let cursor = writer
+        .finish()
+        .map_err(|e| format!("cannot finish the zip: {e}"))?;
+    Ok(cursor.into_inner())
+}
+
+/// Checks a zip's entries: not empty, has an entry point for `index.handler`. Returns the
+/// entry names.
+pub fn check_zip(bytes: &[u8], origin: &str) -> Result<Vec<String>, String> {
+    if bytes.len() > MAX_INLINE_ZIP_BYTES {
+        return Err(format!(
+            "{origin}: the zipped code is {} bytes, over Lambda's {} byte limit for direct upload; make the code smaller",
+            bytes.len(),
+            MAX_INLINE_ZIP_BYTES
+        ));
+    }
+    let archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| format!("{origin} is not a valid zip file ({e})"))?;
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    if names.iter().all(|n| n.ends_with('/')) {
+        return Err(format!(
+            "{origin} holds no files; it must contain the handler ({})",
+            ENTRY_FILES.join(" or ")
+        ));
+    }
+    if !names.iter().any(|n| ENTRY_FILES.contains(&n.as_str())) {
+        return Err(format!(
+            "{origin} has no {} at its top level, so Lambda cannot find index.handler; add one",
+            ENTRY_FILES.join(" or ")
+        ));
+    }
+    Ok(names)
+}
+
+/// Packages a folder: collect, zip, check.
+pub fn package_dir(dir: &Path) -> Result<Vec<u8>, String> {
+    let files = collect_files(dir)?;
+    if files.is_empty() {
+        return Err(format!("{} holds no files to deploy", dir.display()));
+    }
+    let bytes = zip_files(&files)?;
+    check_zip(&bytes, &dir.display().to_string())?;
+    Ok(bytes)
+}

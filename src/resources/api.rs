@@ -1,0 +1,363 @@
+//! The REST API: the API itself, the `/user` resource, the method with its integration and
+//! responses, and the deployment to the stage.
+
+use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
+
+use crate::aws::{Aws, AwsError, ErrorKind};
+use crate::stack::{ResponseSpec, RouteSpec, OWNER_TAG};
+
+use super::Owner;
+
+fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is(ErrorKind::NotFound) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn exists_is_ok(r: Result<(), AwsError>) -> Result<(), AwsError> {
+    match r {
+        Err(e) if e.is(ErrorKind::AlreadyExists) => Ok(()),
+        other => other,
+    }
+}
+
+/// A REST API as listed.
+#[derive(Debug, Clone)]
+pub struct ApiInfo {
+    pub id: String,
+    pub name: String,
+    pub root_resource_id: Option<String>,
+    pub owner: Owner,
+}
+
+/// CreateRestApi, REGIONAL (EDGE's create quota is ten times tighter), tagged. Returns
+/// (id, root resource id if the answer carries it).
+pub async fn create(
+    aws: &Aws,
+    name: &str,
+    stack: &str,
+) -> Result<(String, Option<String>), AwsError> {
+    let out = aws
+        .apigateway
+        .create_rest_api()
+        .name(name)
+        .description(format!("serverless-cli stack {stack}"))
+        .endpoint_configuration(
+            EndpointConfiguration::builder()
+                .types(EndpointType::Regional)
+                .build(),
+        )
+        .tags(OWNER_TAG, stack)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateRestApi", e))?;
+    Ok((
+        out.id().unwrap_or_default().to_string(),
+        out.root_resource_id().map(str::to_string),
+    ))
+}
+
+/// GetRestApis, every page: the APIs with this name.
+pub async fn find_by_name(aws: &Aws, name: &str, stack: &str) -> Result<Vec<ApiInfo>, AwsError> {
+    let mut found = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let out = aws
+            .apigateway
+            .get_rest_apis()
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetRestApis", e))?;
+        for api in out.items() {
+            if api.name() == Some(name) {
+                found.push(ApiInfo {
+                    id: api.id().unwrap_or_default().to_string(),
+                    name: name.to_string(),
+                    root_resource_id: api.root_resource_id().map(str::to_string),
+                    owner: Owner::from_tag(
+                        api.tags()
+                            .and_then(|t| t.get(OWNER_TAG))
+                            .map(String::as_str),
+                        stack,
+                    ),
+                });
+            }
+        }
+        match out.position() {
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
+            _ => break,
+        }
+    }
+    Ok(found)
+}
+
+/// GetRestApi, or `None` when there is no such API.
+pub async fn get(aws: &Aws, id: &str, stack: &str) -> Result<Option<ApiInfo>, AwsError> {
+    not_found_is_none(
+        aws.apigateway
+            .get_rest_api()
+            .rest_api_id(id)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetRestApi", e))
+            .map(|api| ApiInfo {
+                id: api.id().unwrap_or_default().to_string(),
+                name: api.name().unwrap_or_default().to_string(),
+                root_resource_id: api.root_resource_id().map(str::to_string),
+                owner: Owner::from_tag(
+                    api.tags()
+                        .and_then(|t| t.get(OWNER_TAG))
+                        .map(String::as_str),
+                    stack,
+                ),
+            }),
+    )
+}
+
+/// GetResources: (id, path) of every resource of the API, or `None` when the API is gone.
+pub async fn resources(aws: &Aws, api: &str) -> Result<Option<Vec<(String, String)>>, AwsError> {
+    let mut all = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let out = aws
+            .apigateway
+            .get_resources()
+            .rest_api_id(api)
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetResources", e));
+        let out = match not_found_is_none(out)? {
+            Some(o) => o,
+            None => return Ok(None),
+        };
+        for r in out.items() {
+            all.push((
+                r.id().unwrap_or_default().to_string(),
+                r.path().unwrap_or_default().to_string(),
+            ));
+        }
+        match out.position() {
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
+            _ => break,
+        }
+    }
+    Ok(Some(all))
+}
+
+/// CreateResource under `parent`. Returns its id.
+pub async fn create_resource(
+    aws: &Aws,
+    api: &str,
+    parent: &str,
+    path_part: &str,
+) -> Result<String, AwsError> {
+    let out = aws
+        .apigateway
+        .create_resource()
+        .rest_api_id(api)
+        .parent_id(parent)
+        .path_part(path_part)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateResource", e))?;
+    Ok(out.id().unwrap_or_default().to_string())
+}
+
+/// PutMethod (no authorization) and its method responses. Parts that already exist are kept.
+pub async fn put_method(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    route: &RouteSpec,
+) -> Result<(), AwsError> {
+    exists_is_ok(
+        aws.apigateway
+            .put_method()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method(route.http_method)
+            .authorization_type("NONE")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("PutMethod", e)),
+    )?;
+    for r in &route.responses {
+        put_method_response(aws, api, resource, route.http_method, r).await?;
+    }
+    Ok(())
+}
+
+async fn put_method_response(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    method: &str,
+    r: &ResponseSpec,
+) -> Result<(), AwsError> {
+    exists_is_ok(
+        aws.apigateway
+            .put_method_response()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method(method)
+            .status_code(r.status)
+            .response_models("application/json", "Empty")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("PutMethodResponse", e)),
+    )
+}
+
+/// PutIntegration (non-proxy `AWS` Lambda integration, body passthrough) and the integration
+/// responses. Both overwrite what is there.
+pub async fn put_integration(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    route: &RouteSpec,
+    uri: &str,
+) -> Result<(), AwsError> {
+    aws.apigateway
+        .put_integration()
+        .rest_api_id(api)
+        .resource_id(resource)
+        .http_method(route.http_method)
+        .r#type(IntegrationType::Aws)
+        .integration_http_method("POST")
+        .uri(uri)
+        .passthrough_behavior("WHEN_NO_MATCH")
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutIntegration", e))?;
+    for r in &route.responses {
+        let mut req = aws
+            .apigateway
+            .put_integration_response()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method(route.http_method)
+            .status_code(r.status)
+            .set_selection_pattern(r.selection_pattern.map(str::to_string));
+        // Never an empty template: it comes back as null and breaks the SDK (aws-facts 8).
+        if let Some(t) = r.template.filter(|t| !t.is_empty()) {
+            req = req.response_templates("application/json", t);
+        }
+        req.send()
+            .await
+            .map_err(|e| AwsError::from_sdk("PutIntegrationResponse", e))?;
+    }
+    Ok(())
+}
+
+/// GetMethod: does the method exist? (`None` when it or the API is gone.)
+pub async fn method_exists(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    method: &str,
+) -> Result<Option<()>, AwsError> {
+    not_found_is_none(
+        aws.apigateway
+            .get_method()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method(method)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("GetMethod", e)),
+    )
+}
+
+/// GetIntegration: (type, uri), or `None` when there is none.
+pub async fn integration(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    method: &str,
+) -> Result<Option<(String, String)>, AwsError> {
+    not_found_is_none(
+        aws.apigateway
+            .get_integration()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method(method)
+            .send()
+            .await
+            .map(|i| {
+                (
+                    i.r#type()
+                        .map(|t| t.as_str().to_string())
+                        .unwrap_or_default(),
+                    i.uri().unwrap_or_default().to_string(),
+                )
+            })
+            .map_err(|e| AwsError::from_sdk("GetIntegration", e)),
+    )
+}
+
+/// CreateDeployment to the stage (made if missing). Returns the deployment id.
+pub async fn deploy(
+    aws: &Aws,
+    api: &str,
+    stage: &str,
+    description: &str,
+) -> Result<String, AwsError> {
+    let out = aws
+        .apigateway
+        .create_deployment()
+        .rest_api_id(api)
+        .stage_name(stage)
+        .description(description)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateDeployment", e))?;
+    Ok(out.id().unwrap_or_default().to_string())
+}
+
+/// GetStage: the deployment it serves, or `None` when there is no such stage.
+pub async fn stage_deployment(
+    aws: &Aws,
+    api: &str,
+    stage: &str,
+) -> Result<Option<String>, AwsError> {
+    not_found_is_none(
+        aws.apigateway
+            .get_stage()
+            .rest_api_id(api)
+            .stage_name(stage)
+            .send()
+            .await
+            .map(|s| s.deployment_id().unwrap_or_default().to_string())
+            .map_err(|e| AwsError::from_sdk("GetStage", e)),
+    )
+}
+
+/// DeleteRestApi; `false` when it was already gone.
+pub async fn delete(aws: &Aws, id: &str) -> Result<bool, AwsError> {
+    match aws
+        .apigateway
+        .delete_rest_api()
+        .rest_api_id(id)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match AwsError::from_sdk("DeleteRestApi", e) {
+            e if e.is(ErrorKind::NotFound) => Ok(false),
+            e => Err(e),
+        },
+    }
+}

@@ -1,0 +1,273 @@
+//! The Lambda function and the permission that lets API Gateway invoke it.
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{Environment, FunctionCode, LastUpdateStatus, Runtime, State};
+
+use crate::aws::{Aws, AwsError, ErrorKind};
+use crate::stack::OWNER_TAG;
+
+use super::Owner;
+
+/// What we need to know about a deployed function.
+#[derive(Debug, Clone)]
+pub struct FunctionInfo {
+    pub arn: String,
+    pub code_sha256: String,
+    pub runtime: String,
+    pub role: String,
+    pub handler: String,
+    pub env: Vec<(String, String)>,
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub last_update_status: String,
+    pub last_update_reason: Option<String>,
+    pub owner: Owner,
+}
+
+impl FunctionInfo {
+    /// Ready for the next call: Active and not mid-update.
+    pub fn is_ready(&self) -> bool {
+        (self.state == State::Active.as_str() || self.state.is_empty())
+            && (self.last_update_status == LastUpdateStatus::Successful.as_str()
+                || self.last_update_status.is_empty())
+    }
+
+    /// The function will not become ready by waiting.
+    pub fn failure(&self) -> Option<String> {
+        if self.state == State::Failed.as_str() {
+            return Some(format!(
+                "the function is in state Failed: {}",
+                self.state_reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
+        if self.last_update_status == LastUpdateStatus::Failed.as_str() {
+            return Some(format!(
+                "the function's last update failed: {}",
+                self.last_update_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            ));
+        }
+        None
+    }
+}
+
+/// What CreateFunction needs.
+pub struct FunctionConfig<'a> {
+    pub name: &'a str,
+    pub runtime: &'a str,
+    pub role_arn: &'a str,
+    pub handler: &'a str,
+    pub env: &'a [(String, String)],
+    pub stack: &'a str,
+}
+
+fn environment(env: &[(String, String)]) -> Environment {
+    let mut b = Environment::builder();
+    for (k, v) in env {
+        b = b.variables(k, v);
+    }
+    b.build()
+}
+
+/// CreateFunction. Returns (ARN, CodeSha256).
+pub async fn create(
+    aws: &Aws,
+    cfg: &FunctionConfig<'_>,
+    zip: &[u8],
+) -> Result<(String, String), AwsError> {
+    let out = aws
+        .lambda
+        .create_function()
+        .function_name(cfg.name)
+        .runtime(Runtime::from(cfg.runtime))
+        .role(cfg.role_arn)
+        .handler(cfg.handler)
+        .code(
+            FunctionCode::builder()
+                .zip_file(Blob::new(zip.to_vec()))
+                .build(),
+        )
+        .environment(environment(cfg.env))
+        .description(format!("putitem of the serverless-cli stack {}", cfg.stack))
+        .timeout(10)
+        .memory_size(128)
+        .tags(OWNER_TAG, cfg.stack)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateFunction", e))?;
+    Ok((
+        out.function_arn().unwrap_or_default().to_string(),
+        out.code_sha256().unwrap_or_default().to_string(),
+    ))
+}
+
+/// GetFunction: configuration and owner, or `None` when there is no such function.
+pub async fn get(aws: &Aws, name: &str, stack: &str) -> Result<Option<FunctionInfo>, AwsError> {
+    let out = match aws.lambda.get_function().function_name(name).send().await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = AwsError::from_sdk("GetFunction", e);
+            return if e.is(ErrorKind::NotFound) {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+    };
+    let c = out.configuration();
+    let owner = Owner::from_tag(
+        out.tags()
+            .and_then(|t| t.get(OWNER_TAG))
+            .map(String::as_str),
+        stack,
+    );
+    let mut env: Vec<(String, String)> = c
+        .and_then(|c| c.environment())
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    env.sort();
+    Ok(Some(FunctionInfo {
+        arn: c
+            .and_then(|c| c.function_arn())
+            .unwrap_or_default()
+            .to_string(),
+        code_sha256: c
+            .and_then(|c| c.code_sha256())
+            .unwrap_or_default()
+            .to_string(),
+        runtime: c
+            .and_then(|c| c.runtime())
+            .map(|r| r.as_str().to_string())
+            .unwrap_or_default(),
+        role: c.and_then(|c| c.role()).unwrap_or_default().to_string(),
+        handler: c.and_then(|c| c.handler()).unwrap_or_default().to_string(),
+        env,
+        state: c
+            .and_then(|c| c.state())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        state_reason: c.and_then(|c| c.state_reason()).map(str::to_string),
+        last_update_status: c
+            .and_then(|c| c.last_update_status())
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        last_update_reason: c
+            .and_then(|c| c.last_update_status_reason())
+            .map(str::to_string),
+        owner,
+    }))
+}
+
+/// UpdateFunctionCode. Returns the new CodeSha256.
+pub async fn update_code(aws: &Aws, name: &str, zip: &[u8]) -> Result<String, AwsError> {
+    let out = aws
+        .lambda
+        .update_function_code()
+        .function_name(name)
+        .zip_file(Blob::new(zip.to_vec()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateFunctionCode", e))?;
+    Ok(out.code_sha256().unwrap_or_default().to_string())
+}
+
+/// UpdateFunctionConfiguration: runtime, role, handler, environment.
+pub async fn update_config(aws: &Aws, cfg: &FunctionConfig<'_>) -> Result<(), AwsError> {
+    aws.lambda
+        .update_function_configuration()
+        .function_name(cfg.name)
+        .runtime(Runtime::from(cfg.runtime))
+        .role(cfg.role_arn)
+        .handler(cfg.handler)
+        .environment(environment(cfg.env))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateFunctionConfiguration", e))?;
+    Ok(())
+}
+
+/// DeleteFunction; `false` when it was already gone.
+pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
+    match aws
+        .lambda
+        .delete_function()
+        .function_name(name)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match AwsError::from_sdk("DeleteFunction", e) {
+            e if e.is(ErrorKind::NotFound) => Ok(false),
+            e => Err(e),
+        },
+    }
+}
+
+/// AddPermission for API Gateway, scoped to one source ARN.
+pub async fn add_permission(
+    aws: &Aws,
+    function: &str,
+    sid: &str,
+    source_arn: &str,
+) -> Result<(), AwsError> {
+    aws.lambda
+        .add_permission()
+        .function_name(function)
+        .statement_id(sid)
+        .action("lambda:InvokeFunction")
+        .principal("apigateway.amazonaws.com")
+        .source_arn(source_arn)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("AddPermission", e))?;
+    Ok(())
+}
+
+/// The SourceArn of the statement `sid` in the function's resource policy; `Ok(None)` when the
+/// function or the statement is not there.
+pub async fn permission_source_arn(
+    aws: &Aws,
+    function: &str,
+    sid: &str,
+) -> Result<Option<String>, AwsError> {
+    let out = match aws.lambda.get_policy().function_name(function).send().await {
+        Ok(o) => o,
+        Err(e) => {
+            let e = AwsError::from_sdk("GetPolicy", e);
+            return if e.is(ErrorKind::NotFound) {
+                Ok(None)
+            } else {
+                Err(e)
+            };
+        }
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(out.policy().unwrap_or("{}")).unwrap_or_default();
+    let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
+    Ok(statements.iter().find(|s| s["Sid"] == sid).map(|s| {
+        s["Condition"]["ArnLike"]["AWS:SourceArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }))
+}
+
+/// RemovePermission; `false` when it (or the function) was already gone.
+pub async fn remove_permission(aws: &Aws, function: &str, sid: &str) -> Result<bool, AwsError> {
+    match aws
+        .lambda
+        .remove_permission()
+        .function_name(function)
+        .statement_id(sid)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match AwsError::from_sdk("RemovePermission", e) {
+            e if e.is(ErrorKind::NotFound) => Ok(false),
+            e => Err(e),
+        },
+    }
+}

@@ -1,0 +1,470 @@
+//! deploy -> status -> deploy (no change) -> code change -> deploy -> teardown, against a real
+//! emulator, with every AWS call the binary makes recorded by the proxy.
+
+mod support;
+
+use support::{block_on, read_state, World, OWNER_TAG};
+
+fn handler_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("handler")
+}
+
+#[test]
+fn full_lifecycle_creates_checks_updates_and_removes_everything() {
+    let w = World::new();
+
+    // deploy: every resource, each created once.
+    let run = w.run(&["deploy", "--output", "json"]).ok();
+    let doc = run.json();
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["changed"], true);
+    let steps = doc["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 10);
+    assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
+    let api_id = doc["resources"]["api"]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        doc["url"],
+        format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/prod/user")
+    );
+    assert!(doc["curl"].as_str().unwrap().starts_with("curl "));
+    // Progress went to stderr, one line per step.
+    assert_eq!(
+        run.stderr.lines().filter(|l| l.starts_with("ok ")).count(),
+        10,
+        "{run}"
+    );
+    let mut creates: Vec<String> = w
+        .mutating_calls()
+        .into_iter()
+        .filter(|c| c.contains(":Create"))
+        .collect();
+    creates.sort();
+    assert_eq!(
+        creates,
+        [
+            "apigateway:CreateDeployment",
+            "apigateway:CreateResource",
+            "apigateway:CreateRestApi",
+            "dynamodb:CreateTable",
+            "iam:CreateRole",
+            "lambda:CreateFunction",
+        ]
+    );
+
+    // What was made is what the tutorial makes, with least privilege and exact scoping.
+    let aws = w.aws();
+    let state = read_state(&w.state_file("prod"));
+    block_on(async {
+        let t = aws
+            .dynamodb
+            .describe_table()
+            .table_name("user-prod")
+            .send()
+            .await
+            .unwrap();
+        let t = t.table().unwrap();
+        assert_eq!(t.key_schema()[0].attribute_name(), "uid");
+        let tp = t.provisioned_throughput().unwrap();
+        assert_eq!(
+            (tp.read_capacity_units(), tp.write_capacity_units()),
+            (Some(5), Some(5))
+        );
+        let tags = aws
+            .dynamodb
+            .list_tags_of_resource()
+            .resource_arn(t.table_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert!(tags
+            .tags()
+            .iter()
+            .any(|t| t.key() == OWNER_TAG && t.value() == "prod"));
+
+        let role = aws
+            .iam
+            .get_role()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap();
+        let trust = role
+            .role()
+            .unwrap()
+            .assume_role_policy_document()
+            .unwrap_or_default()
+            .to_string();
+        assert!(trust.contains("lambda.amazonaws.com"), "{trust}");
+        let attached = aws
+            .iam
+            .list_attached_role_policies()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            attached.attached_policies().is_empty(),
+            "least privilege attaches no managed policy"
+        );
+        let policy = aws
+            .iam
+            .get_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_name("putitem-least-privilege")
+            .send()
+            .await
+            .unwrap();
+        let doc = policy.policy_document();
+        let doc = support::percent_decode(doc);
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        for stmt in doc["Statement"].as_array().unwrap() {
+            for action in stmt["Action"].as_array().unwrap() {
+                assert!(!action.as_str().unwrap().contains('*'), "{doc}");
+            }
+            let resources = match &stmt["Resource"] {
+                serde_json::Value::Array(a) => a.clone(),
+                r => vec![r.clone()],
+            };
+            for r in resources {
+                assert_ne!(r, "*", "{doc}");
+            }
+        }
+        assert_eq!(
+            doc["Statement"][0]["Resource"],
+            "arn:aws:dynamodb:us-east-1:123456789012:table/user-prod"
+        );
+
+        let f = aws
+            .lambda
+            .get_function()
+            .function_name("putitem-prod")
+            .send()
+            .await
+            .unwrap();
+        let c = f.configuration().unwrap();
+        assert_eq!(c.runtime().unwrap().as_str(), "nodejs22.x");
+        assert_eq!(c.handler(), Some("index.handler"));
+        assert_eq!(
+            c.environment()
+                .unwrap()
+                .variables()
+                .unwrap()
+                .get("TABLE_NAME")
+                .map(String::as_str),
+            Some("user-prod")
+        );
+        assert_eq!(
+            f.tags().unwrap().get(OWNER_TAG).map(String::as_str),
+            Some("prod")
+        );
+        assert_eq!(c.code_sha256(), state["function"]["code_sha256"].as_str());
+
+        let policy = aws
+            .lambda
+            .get_policy()
+            .function_name("putitem-prod")
+            .send()
+            .await
+            .unwrap();
+        let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+        let stmt = &policy["Statement"][0];
+        assert_eq!(stmt["Principal"]["Service"], "apigateway.amazonaws.com");
+        assert_eq!(
+            stmt["Condition"]["ArnLike"]["AWS:SourceArn"],
+            format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/POST/user")
+        );
+
+        let api = aws
+            .apigateway
+            .get_rest_api()
+            .rest_api_id(&api_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(api.name(), Some("serverless-backend-prod"));
+        assert_eq!(
+            api.endpoint_configuration().unwrap().types()[0].as_str(),
+            "REGIONAL"
+        );
+        assert_eq!(
+            api.tags().unwrap().get(OWNER_TAG).map(String::as_str),
+            Some("prod")
+        );
+        let resource_id = state["resource"]["id"].as_str().unwrap();
+        let integ = aws
+            .apigateway
+            .get_integration()
+            .rest_api_id(&api_id)
+            .resource_id(resource_id)
+            .http_method("POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(integ.r#type().unwrap().as_str(), "AWS");
+        assert_eq!(integ.http_method(), Some("POST"));
+        assert!(integ
+            .uri()
+            .unwrap()
+            .ends_with(":function:putitem-prod/invocations"));
+        let bad = aws
+            .apigateway
+            .get_integration_response()
+            .rest_api_id(&api_id)
+            .resource_id(resource_id)
+            .http_method("POST")
+            .status_code("400")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.selection_pattern(), Some("BadRequest:.*"));
+        for status in ["200", "400"] {
+            aws.apigateway
+                .get_method_response()
+                .rest_api_id(&api_id)
+                .resource_id(resource_id)
+                .http_method("POST")
+                .status_code(status)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("method response {status}: {e:?}"));
+        }
+        let stage = aws
+            .apigateway
+            .get_stage()
+            .rest_api_id(&api_id)
+            .stage_name("prod")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(stage.deployment_id(), state["deployment"]["id"].as_str());
+    });
+
+    // status: all ok, exit 0.
+    let status = w.run(&["status", "--output", "json"]).ok().json();
+    assert_eq!(status["in_sync"], true);
+    let rows = status["resources"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:#?}");
+
+    // deploy again: no call that changes anything, and it says so.
+    w.proxy.clear();
+    let again = w.run(&["deploy"]).ok();
+    assert!(
+        again
+            .stdout
+            .contains("up to date: nothing was created or updated"),
+        "{again}"
+    );
+    assert_eq!(w.mutating_calls(), Vec::<String>::new());
+
+    // Changed handler code: only the code is updated.
+    let code = w.dir.path().join("code");
+    std::fs::create_dir(&code).unwrap();
+    let src = std::fs::read_to_string(handler_dir().join("index.mjs")).unwrap();
+    std::fs::write(code.join("index.mjs"), format!("{src}\n// v2\n")).unwrap();
+    w.proxy.clear();
+    let doc = w
+        .run(&[
+            "deploy",
+            "--code",
+            code.to_str().unwrap(),
+            "--output",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(w.mutating_calls(), ["lambda:UpdateFunctionCode"]);
+    let changed: Vec<_> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] != "unchanged")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert_eq!(changed[0]["step"], "function");
+    assert_eq!(changed[0]["detail"], "code updated");
+    let new_sha = read_state(&w.state_file("prod"))["function"]["code_sha256"].clone();
+    assert_ne!(new_sha, state["function"]["code_sha256"]);
+    let live = block_on(
+        aws.lambda
+            .get_function()
+            .function_name("putitem-prod")
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(
+        live.configuration().unwrap().code_sha256(),
+        new_sha.as_str()
+    );
+
+    // Going back to the built-in handler changes the code back, nothing else.
+    w.proxy.clear();
+    w.run(&["deploy"]).ok();
+    assert_eq!(w.mutating_calls(), ["lambda:UpdateFunctionCode"]);
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+
+    // teardown: nothing of the stack is left in any service, and the state file is gone.
+    let down = w
+        .run(&["teardown", "--yes", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(down["state_file_removed"], true);
+    assert!(!w.state_file("prod").exists());
+    let left = aws.inventory();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // A second teardown finds nothing to do.
+    let again = w.run(&["teardown", "--yes"]).ok();
+    assert!(again.stdout.contains("nothing to tear down"), "{again}");
+}
+
+#[test]
+fn tutorial_mode_attaches_managed_policies_and_on_demand_billing_works() {
+    let w = World::new();
+    w.run(&["deploy", "--managed-policies", "--billing", "on-demand"])
+        .ok();
+    let aws = w.aws();
+    block_on(async {
+        let attached = aws
+            .iam
+            .list_attached_role_policies()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap();
+        let mut names: Vec<_> = attached
+            .attached_policies()
+            .iter()
+            .map(|p| p.policy_name().unwrap().to_string())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["AWSLambdaBasicExecutionRole", "AmazonDynamoDBFullAccess"]
+        );
+        let inline = aws
+            .iam
+            .list_role_policies()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap();
+        assert!(inline.policy_names().is_empty());
+        let t = aws
+            .dynamodb
+            .describe_table()
+            .table_name("user-prod")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            t.table()
+                .unwrap()
+                .billing_mode_summary()
+                .unwrap()
+                .billing_mode()
+                .unwrap()
+                .as_str(),
+            "PAY_PER_REQUEST"
+        );
+    });
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+
+    // Back to least privilege: the managed policies come off, the inline policy goes on.
+    w.proxy.clear();
+    w.run(&["deploy", "--billing", "on-demand"]).ok();
+    let mut calls = w.mutating_calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "iam:DetachRolePolicy",
+            "iam:DetachRolePolicy",
+            "iam:PutRolePolicy"
+        ]
+    );
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(aws.inventory().is_empty(), "{:?}", aws.inventory());
+}
+
+#[test]
+fn status_reports_drift_and_deploy_repairs_it() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let aws = w.aws();
+    let state = read_state(&w.state_file("prod"));
+    // Someone removes the invoke permission and changes the policy by hand.
+    block_on(async {
+        aws.lambda
+            .remove_permission()
+            .function_name("putitem-prod")
+            .statement_id("serverless-cli-apigateway-post-user")
+            .send()
+            .await
+            .unwrap();
+        aws.iam
+            .put_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_name("putitem-least-privilege")
+            .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .create_deployment()
+            .rest_api_id(state["api"]["id"].as_str().unwrap())
+            .stage_name("prod")
+            .send()
+            .await
+            .unwrap();
+    });
+    let run = w.run(&["status", "--output", "json"]);
+    assert_eq!(run.code, 3, "{run}");
+    let doc = run.json();
+    let by_name = |n: &str| {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(by_name("permission")["status"], "missing");
+    assert_eq!(by_name("role-policy")["status"], "drifted");
+    assert!(by_name("role-policy")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("changed"));
+    assert_eq!(by_name("stage")["status"], "drifted");
+    assert!(by_name("stage")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("not the latest"));
+    assert_eq!(by_name("table")["status"], "ok");
+    // The text form names them too.
+    let text = w.run(&["status"]);
+    assert_eq!(text.code, 3);
+    assert!(
+        text.stdout.contains("3 of 10 resources are not ok"),
+        "{text}"
+    );
+
+    // deploy puts back exactly what drifted, and status is clean again.
+    w.proxy.clear();
+    let fix = w.run(&["deploy"]).ok();
+    assert!(fix.stderr.contains("Repairing: "), "{fix}");
+    let mut calls = w.mutating_calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "apigateway:CreateDeployment",
+            "iam:PutRolePolicy",
+            "lambda:AddPermission"
+        ]
+    );
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(aws.inventory().is_empty());
+}

@@ -1,0 +1,326 @@
+//! Test support: a real AWS emulator (moto's server) per test on a free port, the recording
+//! proxy in front of it, the binary run against both, and SDK clients to look at what the
+//! binary left behind.
+
+#![allow(dead_code)]
+
+pub mod proxy;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use proxy::Proxy;
+
+/// The stack's owner tag key.
+pub const OWNER_TAG: &str = "serverless-cli:stack";
+
+fn venv() -> PathBuf {
+    match std::env::var_os("SERVERLESS_CLI_VENV") {
+        Some(v) => PathBuf::from(v),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"),
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// moto's server on a free port, stopped when dropped.
+pub struct Emulator {
+    child: Child,
+    pub url: String,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let bin = venv().join("bin").join("moto_server");
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/setup-emulator (scripts/test does)",
+            bin.display()
+        );
+        // The port can be taken between our probe and moto's bind: try a few.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("moto_server starts");
+            let url = format!("http://127.0.0.1:{port}");
+            let end = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return Emulator { child, url };
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("moto_server did not start");
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A runtime for the SDK calls the tests make themselves.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+    .block_on(f)
+}
+
+/// One test's world: emulator, proxy, a working folder with the state folder in it.
+pub struct World {
+    pub emulator: Emulator,
+    pub proxy: Proxy,
+    pub dir: tempfile::TempDir,
+}
+
+/// What a run of the binary gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", self.stdout))
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success:\n{self}");
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        let emulator = Emulator::start();
+        let proxy = Proxy::start(&emulator.url);
+        World {
+            emulator,
+            proxy,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn state_file(&self, stack: &str) -> PathBuf {
+        self.state_dir().join(format!("{stack}.json"))
+    }
+
+    /// The binary, set up to talk to the proxy, with nothing from this machine's AWS setup.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_serverless-cli"));
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().to_string();
+            if k.starts_with("AWS_") || k.starts_with("SERVERLESS_CLI_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.current_dir(self.dir.path())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", self.dir.path().join("no-aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.path().join("no-aws-credentials"),
+            )
+            .env("SERVERLESS_CLI_ENDPOINT_URL", &self.proxy.url)
+            .env("SERVERLESS_CLI_RETRY_SCALE", "0.05")
+            .env("CI", "true")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Runs the binary to the end.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("the binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// SDK clients straight to the emulator (not through the proxy).
+    pub fn aws(&self) -> Inspect {
+        let url = self.emulator.url.clone();
+        block_on(async move {
+            let creds = aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "test",
+            );
+            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .credentials_provider(creds)
+                .endpoint_url(url)
+                .load()
+                .await;
+            Inspect {
+                dynamodb: aws_sdk_dynamodb::Client::new(&config),
+                iam: aws_sdk_iam::Client::new(&config),
+                lambda: aws_sdk_lambda::Client::new(&config),
+                apigateway: aws_sdk_apigateway::Client::new(&config),
+            }
+        })
+    }
+
+    /// The mutating calls the proxy saw, as `service:Operation`.
+    pub fn mutating_calls(&self) -> Vec<String> {
+        self.proxy
+            .calls()
+            .iter()
+            .filter(|c| c.is_mutating())
+            .map(|c| c.name())
+            .collect()
+    }
+}
+
+/// Looks at the emulator directly.
+pub struct Inspect {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+}
+
+/// Everything in the emulator, by service, as names.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Inventory {
+    pub tables: Vec<String>,
+    pub roles: Vec<String>,
+    pub functions: Vec<String>,
+    pub apis: Vec<String>,
+}
+
+impl Inventory {
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
+            && self.roles.is_empty()
+            && self.functions.is_empty()
+            && self.apis.is_empty()
+    }
+}
+
+impl Inspect {
+    /// Lists every service (roles only those not made by AWS itself).
+    pub fn inventory(&self) -> Inventory {
+        block_on(async {
+            let tables = self
+                .dynamodb
+                .list_tables()
+                .send()
+                .await
+                .unwrap()
+                .table_names()
+                .to_vec();
+            let roles = self
+                .iam
+                .list_roles()
+                .send()
+                .await
+                .unwrap()
+                .roles()
+                .iter()
+                .filter(|r| !r.path().starts_with("/aws-service-role/"))
+                .map(|r| r.role_name().to_string())
+                .collect();
+            let functions = self
+                .lambda
+                .list_functions()
+                .send()
+                .await
+                .unwrap()
+                .functions()
+                .iter()
+                .filter_map(|f| f.function_name().map(str::to_string))
+                .collect();
+            let apis = self
+                .apigateway
+                .get_rest_apis()
+                .send()
+                .await
+                .unwrap()
+                .items()
+                .iter()
+                .map(|a| a.name().unwrap_or_default().to_string())
+                .collect();
+            Inventory {
+                tables,
+                roles,
+                functions,
+                apis,
+            }
+        })
+    }
+}
+
+/// Reads a state file as JSON.
+pub fn read_state(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Decodes IAM's URL-encoded policy documents.
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
