@@ -14,7 +14,6 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::ProvideCredentials;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::report::Progress;
@@ -113,7 +112,7 @@ impl Aws {
                     ErrorKind::NoCredentials,
                     format!(
                         "no usable AWS credentials ({}); set AWS_PROFILE (or --profile), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-                        first_line(&DisplayErrorContext(&e).to_string())
+                        root_cause(&e)
                     ),
                 ))
             }
@@ -189,10 +188,6 @@ fn describe_endpoint(target: &Target) -> String {
     }
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
-}
-
 /// What the caller can act on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -212,8 +207,7 @@ pub enum ErrorKind {
 }
 
 /// An AWS error reduced to what we act on and what we show.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{operation}: {message}")]
+#[derive(Debug, Clone)]
 pub struct AwsError {
     pub kind: ErrorKind,
     pub operation: &'static str,
@@ -224,11 +218,35 @@ pub struct AwsError {
     pub retry_after: Option<Duration>,
 }
 
+impl std::fmt::Display for AwsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.operation.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.operation, self.message)
+        }
+    }
+}
+
+impl std::error::Error for AwsError {}
+
+/// The innermost cause of an error, by its Display (never Debug): "Connection refused (os
+/// error 111)" rather than the SDK's nested dump.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        last = e.to_string();
+        cur = e.source();
+    }
+    one_line(&last)
+}
+
 impl AwsError {
     pub fn local(kind: ErrorKind, message: String) -> Self {
         AwsError {
             kind,
-            operation: "setup",
+            operation: "",
             code: None,
             message,
             request_id: None,
@@ -296,7 +314,7 @@ impl AwsError {
                 },
                 operation,
                 code: None,
-                message: one_line(&DisplayErrorContext(&err).to_string()),
+                message: format!("the request could not be sent ({})", root_cause(&err)),
                 request_id,
                 status,
                 retry_after,
@@ -306,7 +324,7 @@ impl AwsError {
                 kind: ErrorKind::Transient,
                 operation,
                 code: None,
-                message: one_line(&DisplayErrorContext(&err).to_string()),
+                message: format!("the answer could not be read ({})", root_cause(&err)),
                 request_id,
                 status,
                 retry_after,
@@ -315,7 +333,7 @@ impl AwsError {
                 kind: ErrorKind::Other,
                 operation,
                 code: err.code().map(str::to_string),
-                message: one_line(&DisplayErrorContext(&err).to_string()),
+                message: root_cause(&err),
                 request_id,
                 status,
                 retry_after,

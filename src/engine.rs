@@ -25,6 +25,8 @@ pub enum Action {
     Deleted,
     Gone,
     Kept,
+    /// Found by name but not this stack's, and never recorded as ours: left alone.
+    Skipped,
 }
 
 /// The outcome of one step.

@@ -120,12 +120,28 @@ pub async fn run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
     if !kept.is_empty() {
         text.push_str(&format!("Kept: table {}.\n", kept.join(", ")));
     }
+    let skipped: Vec<_> = report
+        .outcomes
+        .iter()
+        .filter(|o| o.action == Action::Skipped)
+        .map(|o| {
+            format!(
+                "{} ({})",
+                o.resource,
+                o.detail.as_deref().unwrap_or("not ours")
+            )
+        })
+        .collect();
+    for s in &skipped {
+        text.push_str(&format!("Left alone, not this stack's: {s}.\n"));
+    }
     let doc = json!({
         "command": "teardown",
         "ok": true,
         "stack": state.stack,
         "steps": report.outcomes,
         "kept": kept,
+        "skipped": skipped,
         "state_file_removed": true,
     });
     report::emit(global.output, &doc, &text);

@@ -98,6 +98,23 @@ pub fn steps() -> Vec<Step<TeardownCtx>> {
     ]
 }
 
+/// A resource found under the stack's name whose owner tag is not this stack: an error when the
+/// state claims it (someone pointed the state at another's resource), left alone otherwise.
+fn foreign(recorded: bool, kind: &str, name: &str, owner: &Owner) -> anyhow::Result<StepResult> {
+    if recorded {
+        Err(not_ours(
+            kind,
+            name,
+            owner,
+            "It was left in place; fix or remove the state file's entry.",
+        )
+        .into())
+    } else {
+        Ok(StepResult::new(Action::Skipped, name.to_string())
+            .with_detail(format!("{kind} belongs to {}", owner.describe())))
+    }
+}
+
 /// The function's owner, or `None` when it is gone.
 async fn function_owner(ctx: &TeardownCtx, name: &str) -> anyhow::Result<Option<Owner>> {
     Ok(ctx
@@ -125,15 +142,7 @@ async fn remove_permission(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> 
                 Action::Gone
             }
         }
-        Some(other) => {
-            return Err(not_ours(
-                "Lambda function",
-                &name,
-                &other,
-                "Its permission was left in place.",
-            )
-            .into())
-        }
+        Some(other) => return foreign(state.function.is_some(), "Lambda function", &name, &other),
     };
     ctx.record(|s| s.permission = None).await?;
     Ok(StepResult::new(action, PERMISSION_SID))
@@ -161,11 +170,11 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
         match info {
             None => {}
             Some(a) if a.owner == Owner::Us => {
-                if ctx
+                let deleted = ctx
                     .call("api", || api::delete(&ctx.aws, id))
                     .await
-                    .with_context(|| format!("deleting REST API {id}"))?
-                {
+                    .with_context(|| format!("deleting REST API {id}"))?;
+                if deleted {
                     action = Action::Deleted;
                 }
             }
@@ -174,7 +183,7 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                     "REST API",
                     &format!("{} ({id})", a.name),
                     &a.owner,
-                    "It was left in place.",
+                    "It was left in place; fix or remove the state file's entry.",
                 )
                 .into())
             }
@@ -199,7 +208,8 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
 }
 
 async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
-    let name = ctx.snapshot().await.names.function;
+    let state = ctx.snapshot().await;
+    let name = state.names.function.clone();
     let action = match function_owner(&ctx, &name).await? {
         None => Action::Gone,
         Some(Owner::Us) => {
@@ -213,9 +223,7 @@ async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 Action::Gone
             }
         }
-        Some(other) => {
-            return Err(not_ours("Lambda function", &name, &other, "It was left in place.").into())
-        }
+        Some(other) => return foreign(state.function.is_some(), "Lambda function", &name, &other),
     };
     ctx.record(|s| {
         s.function = None;
@@ -226,7 +234,8 @@ async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
 }
 
 async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
-    let name = ctx.snapshot().await.names.role;
+    let state = ctx.snapshot().await;
+    let name = state.names.role.clone();
     let owner = ctx
         .call("role", || role::owner(&ctx.aws, &name, &ctx.stack))
         .await?;
@@ -261,9 +270,7 @@ async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 Action::Gone
             }
         }
-        Some(other) => {
-            return Err(not_ours("IAM role", &name, &other, "It was left in place.").into())
-        }
+        Some(other) => return foreign(state.role.is_some(), "IAM role", &name, &other),
     };
     ctx.record(|s| {
         s.role_policy = None;
@@ -274,7 +281,8 @@ async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
 }
 
 async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
-    let name = ctx.snapshot().await.names.table;
+    let state = ctx.snapshot().await;
+    let name = state.names.table.clone();
     if ctx.keep_table {
         return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
     }
@@ -288,7 +296,7 @@ async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 .call("table", || table::owner(&ctx.aws, &info.arn, &ctx.stack))
                 .await?;
             if owner != Owner::Us {
-                return Err(not_ours("table", &name, &owner, "It was left in place.").into());
+                return foreign(state.table.is_some(), "table", &name, &owner);
             }
             let deleted = ctx
                 .call("table", || table::delete(&ctx.aws, &name))

@@ -1,0 +1,203 @@
+//! Interruptions, the lock, other stacks' resources: nothing lost, nothing duplicated, nothing
+//! of anybody else's touched.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{block_on, read_state, World};
+
+/// Kills deploy while `operation` is in flight (the proxy holds it), lets AWS finish the call
+/// anyway (the worst case: made but never recorded), then deploys again.
+fn kill_during(operation: &str) {
+    let w = World::new();
+    let hold = w.proxy.hold(operation);
+    let mut child = w.command(&["deploy"]).spawn().unwrap();
+    assert!(
+        w.proxy.wait_for(operation, Duration::from_secs(60)),
+        "deploy never called {operation}"
+    );
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    hold.release();
+    // Let the released call reach the emulator.
+    std::thread::sleep(Duration::from_millis(300));
+
+    let run = w.run(&["deploy", "--output", "json"]).ok();
+    let doc = run.json();
+    assert_eq!(doc["ok"], true);
+    let aws = w.aws();
+    let inv = aws.inventory();
+    assert_eq!(inv.tables, ["user-prod"], "{operation}: {inv:?}");
+    assert_eq!(inv.roles, ["putitem-prod-role"], "{operation}: {inv:?}");
+    assert_eq!(inv.functions, ["putitem-prod"], "{operation}: {inv:?}");
+    assert_eq!(
+        inv.apis,
+        ["serverless-backend-prod"],
+        "{operation}: {inv:?}"
+    );
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 0, "{operation}: {status}");
+
+    w.run(&["teardown", "--yes"]).ok();
+    let left = aws.inventory();
+    assert!(left.is_empty(), "{operation}: left behind {left:?}");
+}
+
+#[test]
+fn killed_during_create_table_then_deploy_finishes() {
+    kill_during("dynamodb:CreateTable");
+}
+
+#[test]
+fn killed_during_create_role_then_deploy_finishes() {
+    kill_during("iam:CreateRole");
+}
+
+#[test]
+fn killed_during_create_rest_api_then_deploy_finds_it_by_tag() {
+    kill_during("apigateway:CreateRestApi");
+}
+
+#[test]
+fn killed_during_create_function_then_deploy_adopts_it() {
+    kill_during("lambda:CreateFunction");
+}
+
+#[test]
+fn killed_during_add_permission_then_deploy_finishes() {
+    kill_during("lambda:AddPermission");
+}
+
+#[test]
+fn killed_during_create_deployment_then_deploy_finishes() {
+    kill_during("apigateway:CreateDeployment");
+}
+
+#[test]
+fn teardown_killed_midway_is_finished_by_the_next_teardown() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let hold = w.proxy.hold("iam:DeleteRole");
+    let mut child = w.command(&["teardown", "--yes"]).spawn().unwrap();
+    assert!(w.proxy.wait_for("iam:DeleteRole", Duration::from_secs(60)));
+    child.kill().unwrap();
+    let _ = child.wait();
+    // The state recorded each removal made before the kill.
+    let state = read_state(&w.state_file("prod"));
+    assert!(state["function"].is_null(), "{state:#}");
+    assert!(state["api"].is_null(), "{state:#}");
+    hold.release();
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(w.aws().inventory().is_empty());
+    assert!(!w.state_file("prod").exists());
+}
+
+#[test]
+fn a_second_deploy_of_the_same_stack_is_refused_while_the_first_runs() {
+    let w = World::new();
+    // The first deploy holds the lock and waits on its first AWS call.
+    let hold = w.proxy.hold("sts:GetCallerIdentity");
+    let mut first = w.command(&["deploy"]).spawn().unwrap();
+    assert!(w
+        .proxy
+        .wait_for("sts:GetCallerIdentity", Duration::from_secs(60)));
+    let calls_before = w.proxy.calls().len();
+    assert_eq!(calls_before, 1);
+
+    let second = w.run(&["deploy"]);
+    assert_eq!(second.code, 4, "{second}");
+    assert!(
+        second
+            .stderr
+            .contains("in use by another serverless-cli run"),
+        "{second}"
+    );
+    assert!(
+        second.stderr.contains(&format!("pid {}", first.id())),
+        "{second}"
+    );
+    let down = w.run(&["teardown", "--yes"]);
+    assert_eq!(down.code, 4, "{down}");
+    assert!(
+        down.stderr.contains("in use by another serverless-cli run"),
+        "{down}"
+    );
+    // Refused before any AWS call.
+    assert_eq!(w.proxy.calls().len(), calls_before);
+
+    hold.release();
+    assert!(first.wait().unwrap().success());
+    // Another stack is not blocked by this one's lock.
+    w.run(&["--stack", "other", "deploy"]).ok();
+    w.run(&["teardown", "--yes"]).ok();
+    w.run(&["--stack", "other", "teardown", "--yes"]).ok();
+    assert!(w.aws().inventory().is_empty());
+}
+
+#[test]
+fn a_lock_left_by_a_killed_process_does_not_block() {
+    let w = World::new();
+    let hold = w.proxy.hold("iam:CreateRole");
+    let mut child = w.command(&["deploy"]).spawn().unwrap();
+    assert!(w.proxy.wait_for("iam:CreateRole", Duration::from_secs(60)));
+    child.kill().unwrap();
+    let _ = child.wait();
+    drop(hold);
+    assert!(w.state_dir().join("prod.lock").exists());
+    w.run(&["deploy"]).ok();
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn another_stacks_resource_is_neither_adopted_nor_deleted() {
+    let w = World::new();
+    // Stack "other" owns a table under the name that stack "prod" wants.
+    w.run(&["--stack", "other", "deploy", "--table-name", "user-prod"])
+        .ok();
+
+    let run = w.run(&["deploy"]);
+    assert_eq!(run.code, 5, "{run}");
+    assert!(
+        run.stderr
+            .contains("table user-prod already exists and belongs to stack 'other'"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("--table-name"), "{run}");
+    // The table was not recorded as ours.
+    assert!(read_state(&w.state_file("prod"))["table"].is_null());
+
+    // prod's teardown removes what prod made and leaves other's table alone.
+    w.run(&["teardown", "--yes"]).ok();
+    let inv = w.aws().inventory();
+    assert_eq!(inv.tables, ["user-prod"]);
+    assert_eq!(inv.functions, ["putitem-other"]);
+
+    // A role made by hand (no owner tag) is not adopted either.
+    block_on(
+        w.aws()
+            .iam
+            .create_role()
+            .role_name("putitem-prod-role")
+            .assume_role_policy_document("{}")
+            .send(),
+    )
+    .unwrap();
+    let run = w.run(&["deploy", "--table-name", "user-prod-2"]);
+    assert_eq!(run.code, 5, "{run}");
+    assert!(
+        run.stderr
+            .contains("IAM role putitem-prod-role already exists and belongs to nobody known"),
+        "{run}"
+    );
+    w.run(&["teardown", "--yes"]).ok();
+    let inv = w.aws().inventory();
+    assert!(
+        inv.roles.contains(&"putitem-prod-role".to_string()),
+        "{inv:?}"
+    );
+    assert!(!inv.tables.contains(&"user-prod-2".to_string()), "{inv:?}");
+
+    w.run(&["--stack", "other", "teardown", "--yes"]).ok();
+    assert_eq!(w.aws().inventory().tables, Vec::<String>::new());
+}
