@@ -86,6 +86,7 @@ pub struct Aws {
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub account: String,
 }
 
@@ -144,38 +145,56 @@ impl Aws {
         }
         let config = loader.load().await;
         let sts = aws_sdk_sts::Client::new(&config);
-        let who = tokio::time::timeout(
-            limit.max(Duration::from_secs(10)),
-            sts.get_caller_identity().send(),
-        )
-        .await
-        .map_err(|_| {
-            AwsError::local(
-                ErrorKind::Unreachable,
-                format!(
-                    "{} did not answer in time; check the network or --endpoint-url",
-                    describe_endpoint(target)
+        let identity = async {
+            // A transient fault or throttling on this first call is retried briefly; a
+            // refused connection is not (nothing listens there).
+            let mut attempt = 0u32;
+            loop {
+                match sts.get_caller_identity().send().await {
+                    Ok(o) => return Ok(o),
+                    Err(e) => {
+                        let e = AwsError::from_sdk("GetCallerIdentity", e);
+                        let retriable =
+                            matches!(e.kind, ErrorKind::Transient | ErrorKind::Throttled)
+                                && !e.message.contains("Connection refused");
+                        if !retriable || attempt >= 3 {
+                            return Err(e);
+                        }
+                        tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(attempt))).await;
+                        attempt += 1;
+                    }
+                }
+            }
+        };
+        let who = tokio::time::timeout(limit.max(Duration::from_secs(10)), identity)
+            .await
+            .map_err(|_| {
+                AwsError::local(
+                    ErrorKind::Unreachable,
+                    format!(
+                        "{} did not answer in time; check the network or --endpoint-url",
+                        describe_endpoint(target)
+                    ),
+                )
+            })?
+            .map_err(|e| match e.kind {
+                ErrorKind::Transient | ErrorKind::Unreachable => AwsError::local(
+                    ErrorKind::Unreachable,
+                    format!(
+                        "cannot reach {}: {}; check the network or --endpoint-url",
+                        describe_endpoint(target),
+                        e.message
+                    ),
                 ),
-            )
-        })?
-        .map_err(|e| AwsError::from_sdk("GetCallerIdentity", e))
-        .map_err(|e| match e.kind {
-            ErrorKind::Transient | ErrorKind::Unreachable => AwsError::local(
-                ErrorKind::Unreachable,
-                format!(
-                    "cannot reach {}: {}; check the network or --endpoint-url",
-                    describe_endpoint(target),
-                    e.message
-                ),
-            ),
-            _ => e,
-        })?;
+                _ => e,
+            })?;
         let account = who.account().unwrap_or_default().to_string();
         Ok(Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigateway::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             account,
         })
     }
@@ -365,7 +384,8 @@ pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> Error
     match code.unwrap_or("") {
         "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorKind::NotFound,
         "ResourceInUseException" => ErrorKind::AlreadyExists,
-        "EntityAlreadyExists" => ErrorKind::AlreadyExists,
+        "EntityAlreadyExists" | "ResourceAlreadyExistsException" => ErrorKind::AlreadyExists,
+        "OperationAbortedException" => ErrorKind::Busy,
         "ResourceConflictException" => {
             if lower.contains("in progress") || lower.contains("cannot be performed at this time") {
                 ErrorKind::Busy
@@ -424,6 +444,8 @@ pub struct RetryPolicy {
     /// First backoff; doubles up to `max_backoff`.
     pub base: Duration,
     pub max_backoff: Duration,
+    /// Multiplies the waits that AWS asks for with `Retry-After` (1.0; tests shorten it).
+    pub retry_after_scale: f64,
 }
 
 impl Default for RetryPolicy {
@@ -432,6 +454,7 @@ impl Default for RetryPolicy {
             max_elapsed: Duration::from_secs(180),
             base: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
+            retry_after_scale: 1.0,
         }
     }
 }
@@ -466,19 +489,26 @@ where
                     ErrorKind::Throttled | ErrorKind::Busy | ErrorKind::Transient
                 ) =>
             {
-                let wait = e.retry_after.unwrap_or_else(|| policy.backoff(attempt));
+                let wait = match e.retry_after {
+                    Some(after) => after.mul_f64(policy.retry_after_scale),
+                    None => policy.backoff(attempt),
+                };
                 if start.elapsed() + wait > policy.max_elapsed {
                     return Err(e);
                 }
+                let said = e.code.clone().unwrap_or_else(|| match e.kind {
+                    ErrorKind::Transient => format!("a transient fault ({})", e.message),
+                    _ => "busy".to_string(),
+                });
+                let after = e
+                    .retry_after
+                    .map(|a| format!(" with Retry-After {} s", a.as_secs_f64()))
+                    .unwrap_or_default();
                 progress.note(
                     step,
                     &format!(
-                        "{} answered {}; retrying in {:.1} s",
+                        "{} answered {said}{after}; retrying in {:.1} s",
                         e.operation,
-                        e.code.as_deref().unwrap_or(match e.kind {
-                            ErrorKind::Transient => "a transient fault",
-                            _ => "busy",
-                        }),
                         wait.as_secs_f64()
                     ),
                 );
@@ -627,6 +657,7 @@ mod tests {
             max_elapsed: Duration::from_secs(1),
             base: Duration::from_millis(100),
             max_backoff: Duration::from_millis(500),
+            retry_after_scale: 1.0,
         };
         assert_eq!(p.backoff(0), Duration::from_millis(100));
         assert_eq!(p.backoff(2), Duration::from_millis(400));

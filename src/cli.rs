@@ -117,6 +117,11 @@ pub struct DeployArgs {
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
     pub ready_wait: Duration,
 
+    /// Days the function's log group keeps its logs (one of CloudWatch's values: 1, 3, 5, 7,
+    /// 14, 30, 60, 90, ...).
+    #[arg(long, value_name = "DAYS", default_value_t = 14)]
+    pub log_retention_days: i32,
+
     /// DynamoDB table name [default: user-<stack>].
     #[arg(long)]
     pub table_name: Option<String>,

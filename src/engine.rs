@@ -7,7 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -79,15 +79,26 @@ pub struct Step<C> {
 pub struct RunReport {
     pub outcomes: Vec<Outcome>,
     pub error: Option<(&'static str, anyhow::Error)>,
-    /// Steps that never started because a step failed.
+    /// Steps that never started because a step failed or the run was interrupted.
     pub skipped: Vec<&'static str>,
+    /// Ctrl-C or SIGTERM stopped the run.
+    pub interrupted: bool,
 }
 
 /// Runs the steps, each as soon as its dependencies are done.
+/// How the run reacts to Ctrl-C / SIGTERM.
+#[derive(Clone)]
+pub struct Stop {
+    pub interrupts: crate::signal::Interrupts,
+    /// After the first signal, how long the steps in flight may take to finish.
+    pub grace: Duration,
+}
+
 pub async fn run<C: Send + Sync + 'static>(
     ctx: Arc<C>,
     steps: Vec<Step<C>>,
     progress: &Progress,
+    stop: Option<Stop>,
 ) -> RunReport {
     debug_assert!(check_graph(&steps).is_ok(), "{:?}", check_graph(&steps));
     let mut done: HashSet<&'static str> = HashSet::new();
@@ -95,9 +106,15 @@ pub async fn run<C: Send + Sync + 'static>(
     let mut outcomes = Vec::new();
     let mut error: Option<(&'static str, anyhow::Error)> = None;
     let mut running = FuturesUnordered::new();
+    let (mut interrupts, grace) = match stop {
+        Some(s) => (Some(s.interrupts), s.grace),
+        None => (None, Duration::ZERO),
+    };
+    let mut interrupted_at: Option<tokio::time::Instant> = None;
+    let mut abandoned = false;
 
     loop {
-        if error.is_none() {
+        if error.is_none() && interrupted_at.is_none() {
             for step in &steps {
                 if !started.contains(step.name) && step.deps.iter().all(|d| done.contains(d)) {
                     started.insert(step.name);
@@ -112,7 +129,29 @@ pub async fn run<C: Send + Sync + 'static>(
                 }
             }
         }
-        let Some((name, res, elapsed)) = running.next().await else {
+        if running.is_empty() {
+            break;
+        }
+        let next = tokio::select! {
+            r = running.next() => r,
+            n = signal_count(&mut interrupts) => {
+                if interrupted_at.is_none() && n == 1 {
+                    interrupted_at = Some(tokio::time::Instant::now());
+                    progress.line(&format!(
+                        "Interrupted: starting nothing new; waiting up to {} s for the calls in flight (interrupt again to stop now)",
+                        grace.as_secs()
+                    ));
+                    continue;
+                }
+                abandoned = true;
+                break;
+            }
+            _ = sleep_until_some(interrupted_at.map(|t| t + grace)) => {
+                abandoned = true;
+                break;
+            }
+        };
+        let Some((name, res, elapsed)) = next else {
             break;
         };
         match res {
@@ -145,10 +184,33 @@ pub async fn run<C: Send + Sync + 'static>(
         .map(|s| s.name)
         .filter(|n| !started.contains(n))
         .collect();
+    let interrupted = interrupted_at.is_some() || abandoned;
+    if abandoned {
+        progress.line("Stopped; the calls still in flight were abandoned (anything they made is found and adopted by the next run).");
+    }
     RunReport {
         outcomes,
         error,
         skipped,
+        interrupted,
+    }
+}
+
+/// Resolves with the new count when a signal arrives; never, without a receiver.
+async fn signal_count(rx: &mut Option<crate::signal::Interrupts>) -> u32 {
+    match rx {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => *rx.borrow(),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_some(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -249,6 +311,7 @@ mod tests {
                 step("c", &["a", "b"], after_ab),
             ],
             &Progress::silent(),
+            None,
         )
         .await;
         assert!(report.error.is_none());
@@ -270,6 +333,7 @@ mod tests {
                 step("d", &["a"], quick_b),
             ],
             &Progress::silent(),
+            None,
         )
         .await;
         let (name, err) = report.error.expect("the failure is reported");
@@ -289,5 +353,122 @@ mod tests {
         assert!(check_graph(&[step("a", &["b"], quick_b)]).is_err());
         assert!(check_graph(&[step("a", &["b"], quick_b), step("b", &["a"], quick_b)]).is_err());
         assert!(check_graph(&[step("a", &[], quick_b), step("b", &["a"], quick_b)]).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod stop_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Log {
+        events: Mutex<Vec<&'static str>>,
+    }
+
+    fn slow(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ctx.events.lock().unwrap().push("slow done");
+            Ok(StepResult::new(Action::Created, "slow"))
+        })
+    }
+    fn forever(_: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            std::future::pending::<()>().await;
+            Ok(StepResult::new(Action::Created, "never"))
+        })
+    }
+    fn after(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events.lock().unwrap().push("after");
+            Ok(StepResult::new(Action::Created, "after"))
+        })
+    }
+
+    fn steps(first: StepFn<Log>) -> Vec<Step<Log>> {
+        vec![
+            Step {
+                name: "first",
+                doing: "",
+                deps: &[],
+                run: first,
+            },
+            Step {
+                name: "then",
+                doing: "",
+                deps: &["first"],
+                run: after,
+            },
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_signal_lets_the_step_in_flight_finish_and_starts_nothing_new() {
+        let (tx, rx) = tokio::sync::watch::channel(0u32);
+        let ctx = Arc::new(Log::default());
+        let stop = Stop {
+            interrupts: rx,
+            grace: Duration::from_secs(5),
+        };
+        let c = ctx.clone();
+        let run = tokio::spawn(async move {
+            let p = Progress::silent();
+            run(c, steps(slow), &p, Some(stop)).await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send_modify(|n| *n += 1);
+        let report = run.await.unwrap();
+        assert!(report.interrupted);
+        assert_eq!(*ctx.events.lock().unwrap(), vec!["slow done"]);
+        assert_eq!(report.skipped, vec!["then"]);
+        assert_eq!(report.outcomes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_step_that_outlasts_the_grace_is_abandoned() {
+        let (tx, rx) = tokio::sync::watch::channel(0u32);
+        let ctx = Arc::new(Log::default());
+        let stop = Stop {
+            interrupts: rx,
+            grace: Duration::from_millis(50),
+        };
+        let c = ctx.clone();
+        let run = tokio::spawn(async move {
+            let p = Progress::silent();
+            run(c, steps(forever), &p, Some(stop)).await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send_modify(|n| *n += 1);
+        let report = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(report.interrupted);
+        assert!(report.outcomes.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_second_signal_stops_at_once() {
+        let (tx, rx) = tokio::sync::watch::channel(0u32);
+        let ctx = Arc::new(Log::default());
+        let stop = Stop {
+            interrupts: rx,
+            grace: Duration::from_secs(60),
+        };
+        let c = ctx.clone();
+        let run = tokio::spawn(async move {
+            let p = Progress::silent();
+            run(c, steps(forever), &p, Some(stop)).await
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send_modify(|n| *n += 1);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        tx.send_modify(|n| *n += 1);
+        let report = tokio::time::timeout(Duration::from_secs(5), run)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(report.interrupted);
     }
 }

@@ -12,6 +12,7 @@ mod ops;
 mod package;
 mod report;
 mod resources;
+mod signal;
 mod stack;
 mod state;
 
@@ -29,6 +30,7 @@ mod exit {
     pub const USAGE: u8 = 2;
     pub const LOCKED: u8 = 4;
     pub const NOT_OURS: u8 = 5;
+    pub const INTERRUPTED: u8 = 130;
 }
 
 fn main() -> ExitCode {
@@ -45,12 +47,32 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match &cli.command {
-            Command::Deploy(args) => commands::deploy::run(&cli.global, args).await,
-            Command::Status => commands::status::run(&cli.global).await,
-            Command::Teardown(args) => commands::teardown::run(&cli.global, args).await,
+        let interrupts = signal::install();
+        // deploy and teardown finish the calls in flight after a first interrupt (see
+        // engine::Stop); any command stops at once on the signal after that.
+        let hard_stop = if matches!(cli.command, Command::Status) {
+            1
+        } else {
+            2
+        };
+        let mut watcher = interrupts.clone();
+        let command = async {
+            match &cli.command {
+                Command::Deploy(args) => commands::deploy::run(&cli.global, args, interrupts).await,
+                Command::Status => commands::status::run(&cli.global).await,
+                Command::Teardown(args) => {
+                    commands::teardown::run(&cli.global, args, interrupts).await
+                }
+            }
+        };
+        tokio::select! {
+            r = command => r,
+            _ = watcher.wait_for(|n| *n >= hard_stop) => Err(anyhow::Error::new(signal::Interrupted)
+                .context("stopped by a signal; the state file holds everything made so far")),
         }
     });
+    // Do not wait for abandoned calls: whatever they made is adopted by the next run.
+    runtime.shutdown_background();
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(exit::FAILED)),
         Err(err) => {
@@ -68,6 +90,9 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         }
         if cause.is::<OwnerConflict>() {
             return exit::NOT_OURS;
+        }
+        if cause.is::<signal::Interrupted>() {
+            return exit::INTERRUPTED;
         }
         if let Some(s) = cause.downcast_ref::<StateError>() {
             return match s {

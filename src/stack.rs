@@ -248,6 +248,8 @@ pub struct StackSpec {
     pub billing: Billing,
     pub policy_mode: PolicyMode,
     pub runtime: String,
+    /// Retention of the function's log group, in days.
+    pub log_retention_days: i32,
     pub route: RouteSpec,
 }
 
@@ -428,6 +430,7 @@ mod tests {
             billing: Billing::Provisioned,
             policy_mode: PolicyMode::LeastPrivilege,
             runtime: "nodejs22.x".into(),
+            log_retention_days: 14,
             route: post_user_route(),
         }
     }

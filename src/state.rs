@@ -52,6 +52,8 @@ pub struct StackState {
     pub permission: Option<PermissionRecord>,
     #[serde(default)]
     pub deployment: Option<DeploymentRecord>,
+    #[serde(default)]
+    pub log_group: Option<LogGroupRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,6 +128,14 @@ pub struct PermissionRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct LogGroupRecord {
+    pub name: String,
+    pub arn: String,
+    pub retention_days: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeploymentRecord {
     pub id: String,
     pub stage: String,
@@ -153,6 +163,7 @@ impl StackState {
             integration: None,
             permission: None,
             deployment: None,
+            log_group: None,
         }
     }
 

@@ -19,7 +19,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["changed"], true);
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 10);
+    assert_eq!(steps.len(), 11);
     assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
     let api_id = doc["resources"]["api"]["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -30,7 +30,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     // Progress went to stderr, one line per step.
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("ok ")).count(),
-        10,
+        11,
         "{run}"
     );
     let mut creates: Vec<String> = w
@@ -48,6 +48,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             "dynamodb:CreateTable",
             "iam:CreateRole",
             "lambda:CreateFunction",
+            "logs:CreateLogGroup",
         ]
     );
 
@@ -243,7 +244,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     let status = w.run(&["status", "--output", "json"]).ok().json();
     assert_eq!(status["in_sync"], true);
     let rows = status["resources"].as_array().unwrap();
-    assert_eq!(rows.len(), 10);
+    assert_eq!(rows.len(), 11);
     assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:#?}");
 
     // deploy again: no call that changes anything, and it says so.
@@ -446,7 +447,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
     let text = w.run(&["status"]);
     assert_eq!(text.code, 3);
     assert!(
-        text.stdout.contains("3 of 10 resources are not ok"),
+        text.stdout.contains("3 of 11 resources are not ok"),
         "{text}"
     );
 

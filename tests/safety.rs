@@ -36,6 +36,11 @@ fn kill_during(operation: &str) {
         ["serverless-backend-prod"],
         "{operation}: {inv:?}"
     );
+    assert_eq!(
+        inv.log_groups,
+        ["/aws/lambda/putitem-prod"],
+        "{operation}: {inv:?}"
+    );
     let status = w.run(&["status"]);
     assert_eq!(status.code, 0, "{operation}: {status}");
 

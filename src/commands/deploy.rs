@@ -53,11 +53,23 @@ fn check_names_unchanged(args: &DeployArgs, state: &StackState) -> Result<(), Us
     Ok(())
 }
 
-pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &DeployArgs,
+    interrupts: crate::signal::Interrupts,
+) -> anyhow::Result<i32> {
     let started = Instant::now();
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
     let names = wanted_names(global, args)?;
     stack::validate_runtime(&args.runtime).map_err(UsageError)?;
+    if !crate::resources::log_group::RETENTION_DAYS.contains(&args.log_retention_days) {
+        return Err(UsageError(format!(
+            "--log-retention-days {} is not a retention CloudWatch Logs accepts; use one of {:?}",
+            args.log_retention_days,
+            crate::resources::log_group::RETENTION_DAYS
+        ))
+        .into());
+    }
     let code = match &args.code {
         Some(p) => CodePackage::load(p).map_err(UsageError)?,
         None => CodePackage::embedded(),
@@ -97,6 +109,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
             PolicyMode::LeastPrivilege
         },
         runtime: args.runtime.clone(),
+        log_retention_days: args.log_retention_days,
         route: stack::post_user_route(),
     };
 
@@ -136,7 +149,21 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         progress: progress.clone(),
         timing: super::timing(args.role_wait, args.ready_wait),
     });
-    let report = engine::run(ctx.clone(), steps(), &progress).await;
+    let report = engine::run(
+        ctx.clone(),
+        steps(),
+        &progress,
+        Some(super::stop(interrupts)),
+    )
+    .await;
+    if report.interrupted {
+        return Err(
+            anyhow::Error::new(crate::signal::Interrupted).context(format!(
+                "deploy interrupted; what was made is recorded in {}, run deploy again to resume",
+                session.store.path().display()
+            )),
+        );
+    }
     if let Some((step, err)) = report.error {
         let skipped = if report.skipped.is_empty() {
             String::new()
@@ -210,5 +237,6 @@ pub fn resources_json(state: &StackState) -> serde_json::Value {
         "resource": state.resource.as_ref().map(|r| json!({"id": r.id, "path": r.path})),
         "deployment": state.deployment.as_ref().map(|d| json!({"id": d.id, "stage": d.stage})),
         "permission": state.permission.as_ref().map(|p| json!({"statement_id": p.statement_id, "source_arn": p.source_arn})),
+        "log_group": state.log_group.as_ref().map(|l| json!({"name": l.name, "retention_days": l.retention_days})),
     })
 }

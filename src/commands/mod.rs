@@ -81,8 +81,19 @@ pub fn timing(role_wait: Duration, ready_wait: Duration) -> Timing {
             max_elapsed: base.max_elapsed,
             base: base.base.mul_f64(scale),
             max_backoff: base.max_backoff.mul_f64(scale),
+            retry_after_scale: scale,
         },
         poll_first: Duration::from_millis(50),
         poll_max: Duration::from_secs(2),
+    }
+}
+
+/// After a first Ctrl-C, how long the calls in flight may take before they are abandoned.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+pub fn stop(interrupts: crate::signal::Interrupts) -> crate::engine::Stop {
+    crate::engine::Stop {
+        interrupts,
+        grace: INTERRUPT_GRACE,
     }
 }

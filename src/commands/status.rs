@@ -43,6 +43,11 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|f| f.runtime.clone())
             .unwrap_or_default(),
+        log_retention_days: state
+            .log_group
+            .as_ref()
+            .map(|l| l.retention_days)
+            .unwrap_or(14),
         route: stack::post_user_route(),
     };
     let rows = check(&aws, &spec, &state).await;

@@ -29,6 +29,10 @@ fn inventory(state: &StackState, keep_table: bool) -> Vec<String> {
         n.function
     ));
     items.push(format!("IAM role {} and its policies", n.role));
+    items.push(format!(
+        "CloudWatch log group /aws/lambda/{} and its logs",
+        n.function
+    ));
     if keep_table {
         items.push(format!("(kept) DynamoDB table {}", n.table));
     } else {
@@ -53,7 +57,11 @@ fn confirm(stack: &str, items: &[String]) -> anyhow::Result<bool> {
     ))
 }
 
-pub async fn run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32> {
+pub async fn run(
+    global: &GlobalArgs,
+    args: &TeardownArgs,
+    interrupts: crate::signal::Interrupts,
+) -> anyhow::Result<i32> {
     let interactive = std::io::stdin().is_terminal();
     if !args.yes && !interactive {
         return Err(UsageError(
@@ -93,7 +101,21 @@ pub async fn run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
             std::time::Duration::from_secs(300),
         ),
     });
-    let report = engine::run(ctx.clone(), steps(), &progress).await;
+    let report = engine::run(
+        ctx.clone(),
+        steps(),
+        &progress,
+        Some(super::stop(interrupts)),
+    )
+    .await;
+    if report.interrupted {
+        return Err(
+            anyhow::Error::new(crate::signal::Interrupted).context(format!(
+            "teardown interrupted; what is left is recorded in {}, run teardown again to finish",
+            session.store.path().display()
+        )),
+        );
+    }
     if let Some((step, err)) = report.error {
         return Err(err.context(format!(
             "teardown stopped at step {step}; what is left is recorded in {}, run teardown again to finish",

@@ -23,13 +23,14 @@ use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
 use crate::report::Progress;
 use crate::resources::function::FunctionConfig;
-use crate::resources::{api, function, role, table, Owner};
+use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::{
     self, PolicyMode, StackSpec, HANDLER, INLINE_POLICY_NAME, PERMISSION_SID, STAGE,
 };
 use crate::state::{
-    ApiRecord, DeploymentRecord, FingerprintRecord, FunctionRecord, PermissionRecord, PolicyRecord,
-    ResourceRecord, RoleRecord, StackState, StateStore, TableRecord,
+    ApiRecord, DeploymentRecord, FingerprintRecord, FunctionRecord, LogGroupRecord,
+    PermissionRecord, PolicyRecord, ResourceRecord, RoleRecord, StackState, StateStore,
+    TableRecord,
 };
 
 /// Time limits, passed in so tests can shorten them.
@@ -120,6 +121,9 @@ pub fn steps() -> Vec<Step<DeployCtx>> {
             &["role-policy"],
             |c| Box::pin(ensure_function(c)),
         ),
+        s("log-group", "creating the function's log group", &[], |c| {
+            Box::pin(ensure_log_group(c))
+        }),
         s("api", "creating the REST API", &[], |c| {
             Box::pin(ensure_api(c))
         }),
@@ -627,27 +631,32 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let api_rec = state
         .api
         .context("the REST API is not recorded; run deploy again")?;
-    let existing = ctx
-        .call("resource", || api::resources(ctx.aws(), &api_rec.id))
-        .await?
-        .with_context(|| format!("REST API {} no longer exists; run status", api_rec.id))?;
-    let (id, action) = match existing.into_iter().find(|(_, p)| *p == path) {
-        Some((id, _)) => (id, Action::Adopted),
-        None => {
-            let id = ctx
-                .call("resource", || {
-                    api::create_resource(
-                        ctx.aws(),
-                        &api_rec.id,
-                        &api_rec.root_resource_id,
-                        ctx.spec.route.path_part,
+    // Listed again before every attempt: a create whose answer was lost is found, not made
+    // twice (AWS refuses a duplicate path part; the emulator would accept it).
+    let (id, action) = ctx
+        .call("resource", || async {
+            let existing = api::resources(ctx.aws(), &api_rec.id)
+                .await?
+                .ok_or_else(|| {
+                    AwsError::local(
+                        ErrorKind::NotFound,
+                        format!("REST API {} no longer exists; run deploy again", api_rec.id),
                     )
-                })
-                .await
-                .with_context(|| format!("creating resource {path}"))?;
-            (id, Action::Created)
-        }
-    };
+                })?;
+            if let Some((id, _)) = existing.into_iter().find(|(_, p)| *p == path) {
+                return Ok((id, Action::Adopted));
+            }
+            let id = api::create_resource(
+                ctx.aws(),
+                &api_rec.id,
+                &api_rec.root_resource_id,
+                ctx.spec.route.path_part,
+            )
+            .await?;
+            Ok((id, Action::Created))
+        })
+        .await
+        .with_context(|| format!("creating resource {path}"))?;
     let rec = ResourceRecord {
         id: id.clone(),
         path: path.clone(),
@@ -831,7 +840,7 @@ mod tests {
             .filter(|s| s.deps.is_empty())
             .map(|s| s.name)
             .collect();
-        assert_eq!(roots, vec!["table", "role", "api"]);
+        assert_eq!(roots, vec!["table", "role", "log-group", "api"]);
     }
 }
 
@@ -855,6 +864,7 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "integration" => state.integration.is_some(),
             "stage" => state.deployment.is_some(),
             "permission" => state.permission.is_some(),
+            "log-group" => state.log_group.is_some(),
             _ => false,
         };
         if !recorded {
@@ -919,6 +929,12 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             }
             "stage" => state.deployment = None,
             "permission" => state.permission = None,
+            "log-group" if missing => state.log_group = None,
+            "log-group" => {
+                if let Some(l) = state.log_group.as_mut() {
+                    l.retention_days = 0;
+                }
+            }
             _ => {}
         }
     }
@@ -995,4 +1011,70 @@ mod repair_tests {
         assert!(s.deployment.is_none());
         assert!(s.integration.is_some() && s.permission.is_some());
     }
+}
+
+async fn ensure_log_group(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.log_group_name();
+    let days = spec.log_retention_days;
+    let recorded = ctx.snapshot().await.log_group;
+    if recorded.as_ref().is_some_and(|r| r.retention_days == days) {
+        return Ok(StepResult::new(Action::Unchanged, name));
+    }
+    let mut action = if recorded.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    if recorded.is_none() {
+        match ctx
+            .call("log-group", || {
+                log_group::create(ctx.aws(), &name, &spec.stack)
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is(ErrorKind::AlreadyExists) => {
+                let info = ctx
+                    .call("log-group", || log_group::describe(ctx.aws(), &name))
+                    .await?
+                    .with_context(|| format!("log group {name} exists but cannot be described"))?;
+                let owner = ctx
+                    .call("log-group", || {
+                        log_group::owner(ctx.aws(), &info.arn, &spec.stack)
+                    })
+                    .await?;
+                if owner != Owner::Us {
+                    return Err(not_ours(
+                        "log group",
+                        &name,
+                        &owner,
+                        "Delete it, or tag it serverless-cli:stack=<this stack> if it holds this function's logs.",
+                    )
+                    .into());
+                }
+                action = Action::Adopted;
+            }
+            Err(e) => return Err(e).context(format!("creating log group {name}")),
+        }
+    }
+    // The ARN comes from the description, so the record holds what AWS says.
+    let info = ctx
+        .call("log-group", || log_group::describe(ctx.aws(), &name))
+        .await?
+        .with_context(|| format!("log group {name} vanished after it was created"))?;
+    let mut rec = LogGroupRecord {
+        name: name.clone(),
+        arn: info.arn,
+        retention_days: 0,
+    };
+    ctx.record(|s| s.log_group = Some(rec.clone())).await?;
+    ctx.call("log-group", || {
+        log_group::set_retention(ctx.aws(), &name, days)
+    })
+    .await
+    .with_context(|| format!("setting the retention of log group {name}"))?;
+    rec.retention_days = days;
+    ctx.record(|s| s.log_group = Some(rec)).await?;
+    Ok(StepResult::new(action, name).with_detail(format!("retention {days} days")))
 }

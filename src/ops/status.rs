@@ -4,7 +4,7 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::aws::{same_json, Aws, AwsError};
-use crate::resources::{api, function, role, table, Owner};
+use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::{PolicyMode, StackSpec, PERMISSION_SID, STAGE};
 use crate::state::StackState;
 
@@ -83,6 +83,7 @@ pub async fn check(aws: &Aws, spec: &StackSpec, state: &StackState) -> Vec<Row> 
         Box::pin(check_integration(aws, state, spec)),
         Box::pin(check_stage(aws, state)),
         Box::pin(check_permission(aws, spec, state)),
+        Box::pin(check_log_group(aws, state)),
     ];
     join_all(checks).await
 }
@@ -353,5 +354,31 @@ async fn check_permission(aws: &Aws, spec: &StackSpec, state: &StackState) -> Ro
         ),
         Ok(Some(_)) => ok("permission", PERMISSION_SID),
         Err(e) => failed("permission", PERMISSION_SID, e),
+    }
+}
+
+async fn check_log_group(aws: &Aws, state: &StackState) -> Row {
+    let Some(rec) = &state.log_group else {
+        return missing(
+            "log-group",
+            format!("/aws/lambda/{}", state.names.function),
+            NOT_DEPLOYED,
+        );
+    };
+    match log_group::describe(aws, &rec.name).await {
+        Ok(None) => missing("log-group", &rec.name, "the log group does not exist"),
+        Ok(Some(g)) if g.retention_days != Some(rec.retention_days) => drifted(
+            "log-group",
+            &rec.name,
+            format!(
+                "retention is {}, deployed as {} days",
+                g.retention_days
+                    .map(|d| format!("{d} days"))
+                    .unwrap_or_else(|| "never expire".into()),
+                rec.retention_days
+            ),
+        ),
+        Ok(Some(_)) => ok("log-group", &rec.name),
+        Err(e) => failed("log-group", &rec.name, e),
     }
 }

@@ -21,7 +21,7 @@ use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
 use crate::ops::deploy::Timing;
 use crate::report::Progress;
-use crate::resources::{api, function, role, table, Owner};
+use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::PERMISSION_SID;
 use crate::state::{StackState, StateStore};
 
@@ -91,6 +91,12 @@ pub fn steps() -> Vec<Step<TeardownCtx>> {
             "deleting the IAM role and its policies",
             &["function"],
             |c| Box::pin(delete_role(c)),
+        ),
+        s(
+            "log-group",
+            "deleting the function's log group",
+            &["function"],
+            |c| Box::pin(delete_log_group(c)),
         ),
         s("table", "deleting the DynamoDB table", &[], |c| {
             Box::pin(delete_table(c))
@@ -164,21 +170,22 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     }
     let mut action = Action::Gone;
     for id in &ids {
-        let info = ctx
-            .call("api", || api::get(&ctx.aws, id, &ctx.stack))
-            .await?;
-        match info {
-            None => {}
-            Some(a) if a.owner == Owner::Us => {
-                let deleted = ctx
-                    .call("api", || api::delete(&ctx.aws, id))
-                    .await
-                    .with_context(|| format!("deleting REST API {id}"))?;
-                if deleted {
-                    action = Action::Deleted;
+        // Read before every attempt: a delete whose answer was lost is not sent again (the
+        // emulator answers 500, not NotFound, for a missing API).
+        let deleted = ctx
+            .call("api", || async {
+                match api::get(&ctx.aws, id, &ctx.stack).await? {
+                    None => Ok(Ok(false)),
+                    Some(a) if a.owner == Owner::Us => api::delete(&ctx.aws, id).await.map(Ok),
+                    Some(a) => Ok(Err(a)),
                 }
-            }
-            Some(a) => {
+            })
+            .await
+            .with_context(|| format!("deleting REST API {id}"))?;
+        match deleted {
+            Ok(true) => action = Action::Deleted,
+            Ok(false) => {}
+            Err(a) => {
                 return Err(not_ours(
                     "REST API",
                     &format!("{} ({id})", a.name),
@@ -338,4 +345,36 @@ mod tests {
     fn the_plan_is_a_valid_graph() {
         crate::engine::check_graph(&super::steps()).unwrap();
     }
+}
+
+async fn delete_log_group(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = format!("/aws/lambda/{}", state.names.function);
+    let info = ctx
+        .call("log-group", || log_group::describe(&ctx.aws, &name))
+        .await?;
+    let action = match info {
+        None => Action::Gone,
+        Some(info) => {
+            let owner = ctx
+                .call("log-group", || {
+                    log_group::owner(&ctx.aws, &info.arn, &ctx.stack)
+                })
+                .await?;
+            if owner != Owner::Us {
+                return foreign(state.log_group.is_some(), "log group", &name, &owner);
+            }
+            let deleted = ctx
+                .call("log-group", || log_group::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting log group {name}"))?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+    };
+    ctx.record(|s| s.log_group = None).await?;
+    Ok(StepResult::new(action, name))
 }

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod function;
+pub mod log_group;
 pub mod role;
 pub mod table;
 

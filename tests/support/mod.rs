@@ -207,6 +207,7 @@ impl World {
                 iam: aws_sdk_iam::Client::new(&config),
                 lambda: aws_sdk_lambda::Client::new(&config),
                 apigateway: aws_sdk_apigateway::Client::new(&config),
+                logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             }
         })
     }
@@ -228,6 +229,7 @@ pub struct Inspect {
     pub iam: aws_sdk_iam::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 /// Everything in the emulator, by service, as names.
@@ -237,6 +239,7 @@ pub struct Inventory {
     pub roles: Vec<String>,
     pub functions: Vec<String>,
     pub apis: Vec<String>,
+    pub log_groups: Vec<String>,
 }
 
 impl Inventory {
@@ -245,6 +248,7 @@ impl Inventory {
             && self.roles.is_empty()
             && self.functions.is_empty()
             && self.apis.is_empty()
+            && self.log_groups.is_empty()
     }
 }
 
@@ -291,11 +295,22 @@ impl Inspect {
                 .iter()
                 .map(|a| a.name().unwrap_or_default().to_string())
                 .collect();
+            let log_groups = self
+                .logs
+                .describe_log_groups()
+                .send()
+                .await
+                .unwrap()
+                .log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name().map(str::to_string))
+                .collect();
             Inventory {
                 tables,
                 roles,
                 functions,
                 apis,
+                log_groups,
             }
         })
     }

@@ -1,11 +1,15 @@
-//! A recording HTTP proxy between the binary (`--endpoint-url`) and the emulator.
+//! A fault-injecting, recording HTTP proxy between the binary (`--endpoint-url`) and the
+//! emulator, which puts back what the emulator spares us (aws-facts.md, section 10).
 //!
 //! It names every call's AWS operation (DynamoDB's target header, the Query protocol's
-//! `Action`, Lambda's and API Gateway's method and path), records it, and can hold a call
-//! until the test releases it, so a test can kill the binary while that exact call is in
-//! flight. It runs on its own runtime thread, so tests stay plain `#[test]` functions.
+//! `Action`, Lambda's and API Gateway's method and path) and records it. Scripted rules answer
+//! an AWS error (status, code, message, `Retry-After`) the first N times or for a while, drop
+//! the connection (before the call reaches the emulator, or after, losing the answer of a call
+//! that was carried out), add latency, or rewrite a field of the answer (`TableStatus:
+//! CREATING`, `State: Pending`). A call can be held until the test releases it, so a test can
+//! kill the binary while that exact call is in flight. It runs on its own runtime thread, so
+//! tests stay plain `#[test]` functions.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
+use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::watch;
@@ -22,7 +27,7 @@ use tokio::sync::watch;
 /// One call the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Call {
-    /// `dynamodb`, `iam`, `sts`, `lambda`, `apigateway`.
+    /// `dynamodb`, `iam`, `sts`, `lambda`, `apigateway`, `logs`.
     pub service: String,
     /// The AWS operation name, e.g. `CreateTable`.
     pub operation: String,
@@ -43,6 +48,79 @@ impl Call {
     }
 }
 
+/// What a rule does to a matching call.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Answer an AWS error without forwarding.
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+        retry_after: Option<u32>,
+    },
+    /// Close the connection without an answer; with `after_forward`, only once the emulator
+    /// has carried the call out (the answer is lost, the change is made).
+    Drop { after_forward: bool },
+    /// Wait this long, then forward.
+    Latency(Duration),
+    /// Forward, then set a field of the JSON answer (a path of keys) to a value.
+    SetJson {
+        path: Vec<String>,
+        value: serde_json::Value,
+    },
+}
+
+impl Fault {
+    pub fn error(status: u16, code: &str, message: &str) -> Fault {
+        Fault::Error {
+            status,
+            code: code.to_string(),
+            message: message.to_string(),
+            retry_after: None,
+        }
+    }
+
+    pub fn throttle(retry_after: Option<u32>) -> Fault {
+        Fault::Error {
+            status: 429,
+            code: "TooManyRequestsException".into(),
+            message: "Too Many Requests".into(),
+            retry_after,
+        }
+    }
+
+    pub fn set_json(path: &[&str], value: serde_json::Value) -> Fault {
+        Fault::SetJson {
+            path: path.iter().map(|s| s.to_string()).collect(),
+            value,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Fault::Error { status, code, .. } => format!("{status} {code}"),
+            Fault::Drop {
+                after_forward: false,
+            } => "dropped connection".into(),
+            Fault::Drop {
+                after_forward: true,
+            } => "answer lost after the call was made".into(),
+            Fault::Latency(d) => format!("latency {d:?}"),
+            Fault::SetJson { path, value } => format!("{} = {value}", path.join(".")),
+        }
+    }
+}
+
+/// A fault for an operation (`service:Operation`, or `*` for every call), applied the first
+/// `times` times and/or until `until`.
+struct Rule {
+    operation: String,
+    fault: Fault,
+    times: Option<usize>,
+    until: Option<Instant>,
+    applied: usize,
+}
+
 struct Hold {
     operation: String,
     released: watch::Receiver<bool>,
@@ -52,6 +130,9 @@ struct Hold {
 struct Shared {
     calls: Mutex<Vec<Call>>,
     holds: Mutex<Vec<Hold>>,
+    rules: Mutex<Vec<Rule>>,
+    /// Faults injected, as `service:Operation fault`.
+    injected: Mutex<Vec<String>>,
 }
 
 pub struct Proxy {
@@ -111,6 +192,14 @@ impl Proxy {
         self.shared.calls.lock().unwrap().clear();
     }
 
+    /// How many calls of `service:Operation` were seen.
+    pub fn count(&self, operation: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.name() == operation)
+            .count()
+    }
+
     /// Holds the next calls of `service:Operation` until the returned handle releases them.
     pub fn hold(&self, operation: &str) -> Release {
         let (tx, rx) = watch::channel(false);
@@ -131,6 +220,46 @@ impl Proxy {
             std::thread::sleep(Duration::from_millis(10));
         }
         false
+    }
+
+    /// Applies `fault` to the first `times` calls of `operation`.
+    pub fn fault_times(&self, operation: &str, fault: Fault, times: usize) {
+        self.add_rule(operation, fault, Some(times), None);
+    }
+
+    /// Applies `fault` to every call of `operation` for `period` from now.
+    pub fn fault_for(&self, operation: &str, fault: Fault, period: Duration) {
+        self.add_rule(operation, fault, None, Some(Instant::now() + period));
+    }
+
+    /// Applies `fault` to every call of `operation` until the rules are cleared.
+    pub fn fault_always(&self, operation: &str, fault: Fault) {
+        self.add_rule(operation, fault, None, None);
+    }
+
+    fn add_rule(
+        &self,
+        operation: &str,
+        fault: Fault,
+        times: Option<usize>,
+        until: Option<Instant>,
+    ) {
+        self.shared.rules.lock().unwrap().push(Rule {
+            operation: operation.to_string(),
+            fault,
+            times,
+            until,
+            applied: 0,
+        });
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.rules.lock().unwrap().clear();
+    }
+
+    /// The faults injected so far, as `service:Operation fault`.
+    pub fn injected(&self) -> Vec<String> {
+        self.shared.injected.lock().unwrap().clone()
     }
 }
 
@@ -177,12 +306,74 @@ async fn serve(
     }
 }
 
+/// The first rule that applies to the call, counted as applied.
+fn take_fault(shared: &Shared, call: &Call) -> Option<Fault> {
+    let mut rules = shared.rules.lock().unwrap();
+    let now = Instant::now();
+    let name = call.name();
+    let rule = rules.iter_mut().find(|r| {
+        (r.operation == name || r.operation == "*")
+            && r.times.is_none_or(|t| r.applied < t)
+            && r.until.is_none_or(|u| now < u)
+    })?;
+    rule.applied += 1;
+    let fault = rule.fault.clone();
+    if !matches!(fault, Fault::Latency(_)) {
+        shared
+            .injected
+            .lock()
+            .unwrap()
+            .push(format!("{name} {}", fault.describe()));
+    }
+    Some(fault)
+}
+
+/// An AWS error in the service's protocol: XML for the Query protocol (IAM, STS), JSON with
+/// `x-amzn-errortype` for the JSON and REST-JSON ones.
+fn error_response(
+    call: &Call,
+    status: u16,
+    code: &str,
+    message: &str,
+    retry_after: Option<u32>,
+) -> Response<Full<Bytes>> {
+    let mut b = Response::builder()
+        .status(status)
+        .header("x-amzn-requestid", "proxy-fault-0000");
+    if let Some(s) = retry_after {
+        b = b.header("retry-after", s.to_string());
+    }
+    let body = if matches!(call.service.as_str(), "iam" | "sts") {
+        b = b.header("content-type", "text/xml");
+        format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy-fault-0000</RequestId></ErrorResponse>"
+        )
+    } else {
+        b = b
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amzn-errortype", code);
+        serde_json::json!({"__type": code, "message": message, "Message": message}).to_string()
+    };
+    b.body(Full::new(Bytes::from(body))).unwrap()
+}
+
+fn set_json(body: &Bytes, path: &[String], value: &serde_json::Value) -> Option<Bytes> {
+    let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let mut cur = &mut doc;
+    for key in &path[..path.len().saturating_sub(1)] {
+        cur = cur.get_mut(key)?;
+    }
+    cur.as_object_mut()?
+        .insert(path.last()?.clone(), value.clone());
+    Some(Bytes::from(doc.to_string()))
+}
+
 async fn forward(
     req: Request<Incoming>,
     shared: Arc<Shared>,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    client: Client<HttpConnector, Full<Bytes>>,
     upstream: String,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -191,6 +382,20 @@ async fn forward(
         .unwrap_or_default();
     let call = identify(&parts, &body);
     shared.calls.lock().unwrap().push(call.clone());
+    let fault = take_fault(&shared, &call);
+    match &fault {
+        Some(Fault::Error {
+            status,
+            code,
+            message,
+            retry_after,
+        }) => return Ok(error_response(&call, *status, code, message, *retry_after)),
+        Some(Fault::Drop {
+            after_forward: false,
+        }) => return Err(std::io::Error::other("proxy: connection dropped")),
+        Some(Fault::Latency(d)) => tokio::time::sleep(*d).await,
+        _ => {}
+    }
 
     // A held call waits for its release.
     let hold = {
@@ -225,12 +430,24 @@ async fn forward(
     let up = builder.body(Full::new(body)).expect("request");
     match client.request(up).await {
         Ok(resp) => {
-            let (parts, body) = resp.into_parts();
-            let body = body
+            let (mut parts, body) = resp.into_parts();
+            let mut body = body
                 .collect()
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
+            match &fault {
+                Some(Fault::Drop {
+                    after_forward: true,
+                }) => return Err(std::io::Error::other("proxy: answer dropped")),
+                Some(Fault::SetJson { path, value }) => {
+                    if let Some(b) = set_json(&body, path, value) {
+                        body = b;
+                        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                    }
+                }
+                _ => {}
+            }
             Ok(Response::from_parts(parts, Full::new(body)))
         }
         Err(e) => Ok(Response::builder()
