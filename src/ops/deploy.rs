@@ -827,23 +827,6 @@ async fn ensure_deployment(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     Ok(StepResult::new(action, format!("stage {STAGE} ({id})")))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_plan_is_a_valid_graph_with_the_documented_overlap() {
-        let steps = steps();
-        crate::engine::check_graph(&steps).unwrap();
-        let roots: Vec<_> = steps
-            .iter()
-            .filter(|s| s.deps.is_empty())
-            .map(|s| s.name)
-            .collect();
-        assert_eq!(roots, vec!["table", "role", "log-group", "api"]);
-    }
-}
-
 /// Forgets, in the state, whatever the status check found missing or drifted, together with
 /// what was built on it, so that the steps make it again. Returns what will be repaired.
 pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) -> Vec<String> {
@@ -941,6 +924,89 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
     repaired
 }
 
+async fn ensure_log_group(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.log_group_name();
+    let days = spec.log_retention_days;
+    let recorded = ctx.snapshot().await.log_group;
+    if recorded.as_ref().is_some_and(|r| r.retention_days == days) {
+        return Ok(StepResult::new(Action::Unchanged, name));
+    }
+    let mut action = if recorded.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    if recorded.is_none() {
+        match ctx
+            .call("log-group", || {
+                log_group::create(ctx.aws(), &name, &spec.stack)
+            })
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if e.is(ErrorKind::AlreadyExists) => {
+                let info = ctx
+                    .call("log-group", || log_group::describe(ctx.aws(), &name))
+                    .await?
+                    .with_context(|| format!("log group {name} exists but cannot be described"))?;
+                let owner = ctx
+                    .call("log-group", || {
+                        log_group::owner(ctx.aws(), &info.arn, &spec.stack)
+                    })
+                    .await?;
+                if owner != Owner::Us {
+                    return Err(not_ours(
+                        "log group",
+                        &name,
+                        &owner,
+                        "Delete it, or tag it serverless-cli:stack=<this stack> if it holds this function's logs.",
+                    )
+                    .into());
+                }
+                action = Action::Adopted;
+            }
+            Err(e) => return Err(e).context(format!("creating log group {name}")),
+        }
+    }
+    // The ARN comes from the description, so the record holds what AWS says.
+    let info = ctx
+        .call("log-group", || log_group::describe(ctx.aws(), &name))
+        .await?
+        .with_context(|| format!("log group {name} vanished after it was created"))?;
+    let mut rec = LogGroupRecord {
+        name: name.clone(),
+        arn: info.arn,
+        retention_days: 0,
+    };
+    ctx.record(|s| s.log_group = Some(rec.clone())).await?;
+    ctx.call("log-group", || {
+        log_group::set_retention(ctx.aws(), &name, days)
+    })
+    .await
+    .with_context(|| format!("setting the retention of log group {name}"))?;
+    rec.retention_days = days;
+    ctx.record(|s| s.log_group = Some(rec)).await?;
+    Ok(StepResult::new(action, name).with_detail(format!("retention {days} days")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_plan_is_a_valid_graph_with_the_documented_overlap() {
+        let steps = steps();
+        crate::engine::check_graph(&steps).unwrap();
+        let roots: Vec<_> = steps
+            .iter()
+            .filter(|s| s.deps.is_empty())
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(roots, vec!["table", "role", "log-group", "api"]);
+    }
+}
+
 #[cfg(test)]
 mod repair_tests {
     use super::*;
@@ -1011,70 +1077,4 @@ mod repair_tests {
         assert!(s.deployment.is_none());
         assert!(s.integration.is_some() && s.permission.is_some());
     }
-}
-
-async fn ensure_log_group(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
-    let spec = &ctx.spec;
-    let name = spec.log_group_name();
-    let days = spec.log_retention_days;
-    let recorded = ctx.snapshot().await.log_group;
-    if recorded.as_ref().is_some_and(|r| r.retention_days == days) {
-        return Ok(StepResult::new(Action::Unchanged, name));
-    }
-    let mut action = if recorded.is_some() {
-        Action::Updated
-    } else {
-        Action::Created
-    };
-    if recorded.is_none() {
-        match ctx
-            .call("log-group", || {
-                log_group::create(ctx.aws(), &name, &spec.stack)
-            })
-            .await
-        {
-            Ok(()) => {}
-            Err(e) if e.is(ErrorKind::AlreadyExists) => {
-                let info = ctx
-                    .call("log-group", || log_group::describe(ctx.aws(), &name))
-                    .await?
-                    .with_context(|| format!("log group {name} exists but cannot be described"))?;
-                let owner = ctx
-                    .call("log-group", || {
-                        log_group::owner(ctx.aws(), &info.arn, &spec.stack)
-                    })
-                    .await?;
-                if owner != Owner::Us {
-                    return Err(not_ours(
-                        "log group",
-                        &name,
-                        &owner,
-                        "Delete it, or tag it serverless-cli:stack=<this stack> if it holds this function's logs.",
-                    )
-                    .into());
-                }
-                action = Action::Adopted;
-            }
-            Err(e) => return Err(e).context(format!("creating log group {name}")),
-        }
-    }
-    // The ARN comes from the description, so the record holds what AWS says.
-    let info = ctx
-        .call("log-group", || log_group::describe(ctx.aws(), &name))
-        .await?
-        .with_context(|| format!("log group {name} vanished after it was created"))?;
-    let mut rec = LogGroupRecord {
-        name: name.clone(),
-        arn: info.arn,
-        retention_days: 0,
-    };
-    ctx.record(|s| s.log_group = Some(rec.clone())).await?;
-    ctx.call("log-group", || {
-        log_group::set_retention(ctx.aws(), &name, days)
-    })
-    .await
-    .with_context(|| format!("setting the retention of log group {name}"))?;
-    rec.retention_days = days;
-    ctx.record(|s| s.log_group = Some(rec)).await?;
-    Ok(StepResult::new(action, name).with_detail(format!("retention {days} days")))
 }

@@ -339,14 +339,6 @@ async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     Ok(StepResult::new(action, name))
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_plan_is_a_valid_graph() {
-        crate::engine::check_graph(&super::steps()).unwrap();
-    }
-}
-
 async fn delete_log_group(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = format!("/aws/lambda/{}", state.names.function);
@@ -377,4 +369,12 @@ async fn delete_log_group(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     };
     ctx.record(|s| s.log_group = None).await?;
     Ok(StepResult::new(action, name))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_plan_is_a_valid_graph() {
+        crate::engine::check_graph(&super::steps()).unwrap();
+    }
 }
