@@ -326,10 +326,12 @@ impl AwsError {
                 retry_after,
             },
             SdkError::DispatchFailure(d) => AwsError {
-                kind: if d.is_io() || d.is_timeout() {
-                    ErrorKind::Transient
-                } else {
+                // A connection refused, reset or closed mid-request: try again. Only a request
+                // we could not build (a user error) is final.
+                kind: if d.is_user() {
                     ErrorKind::Other
+                } else {
+                    ErrorKind::Transient
                 },
                 operation,
                 code: None,
@@ -517,6 +519,24 @@ where
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// Makes calls with a retry policy, reporting waits on a progress handle.
+#[derive(Clone)]
+pub struct Caller {
+    pub aws: Aws,
+    pub policy: RetryPolicy,
+    pub progress: Progress,
+}
+
+impl Caller {
+    pub async fn call<T, F, Fut>(&self, step: &str, f: F) -> Result<T, AwsError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, AwsError>>,
+    {
+        retry(&self.policy, &self.progress, step, f).await
     }
 }
 

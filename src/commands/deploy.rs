@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
+use crate::aws::Caller;
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::code::CodePackage;
 use crate::engine::{self, Action};
@@ -114,10 +115,16 @@ pub async fn run(
     };
 
     let progress = Progress::for_stderr();
+    let timing = super::timing(args.role_wait, args.ready_wait);
     // An existing stack: one round of concurrent reads finds what was deleted or changed
     // behind our back, and the steps below make it right.
     if session.state.is_some() {
-        let rows = crate::ops::status::check(&aws, &spec, &state).await;
+        let caller = Caller {
+            aws: aws.clone(),
+            policy: timing.retry,
+            progress: progress.clone(),
+        };
+        let rows = crate::ops::status::check(&caller, &spec, &state).await;
         let repairs = forget_drifted(&mut state, &rows);
         if !repairs.is_empty() {
             progress.line(&format!("Repairing: {}", repairs.join("; ")));
@@ -147,7 +154,7 @@ pub async fn run(
         store: session.store.clone(),
         state: tokio::sync::Mutex::new(state),
         progress: progress.clone(),
-        timing: super::timing(args.role_wait, args.ready_wait),
+        timing,
     });
     let report = engine::run(
         ctx.clone(),

@@ -1,6 +1,11 @@
 //! `serverless-cli status`.
 
+use std::time::Duration;
+
 use serde_json::json;
+
+use crate::aws::Caller;
+use crate::report::Progress;
 
 use crate::cli::Billing;
 use crate::cli::GlobalArgs;
@@ -50,7 +55,12 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             .unwrap_or(14),
         route: stack::post_user_route(),
     };
-    let rows = check(&aws, &spec, &state).await;
+    let caller = Caller {
+        aws,
+        policy: super::timing(Duration::ZERO, Duration::ZERO).retry,
+        progress: Progress::for_stderr(),
+    };
+    let rows = check(&caller, &spec, &state).await;
     let in_sync = rows.iter().all(|r| r.status == Health::Ok);
     let unknown = rows.iter().any(|r| r.status == Health::Unknown);
     let url = state

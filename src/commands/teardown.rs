@@ -2,14 +2,20 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use serde_json::json;
 
+use crate::aws::Caller;
 use crate::cli::{GlobalArgs, TeardownArgs};
 use crate::engine::{self, Action};
 use crate::error::UsageError;
+use crate::ops::discover::{self, Found};
 use crate::ops::teardown::{steps, TeardownCtx};
 use crate::report::{self, Progress};
+use crate::stack::Names;
 use crate::state::StackState;
 
 /// What the confirmation prompt lists.
@@ -57,6 +63,56 @@ fn confirm(stack: &str, items: &[String]) -> anyhow::Result<bool> {
     ))
 }
 
+/// A state for the resources found by tag, so teardown can run its usual steps on them.
+fn state_from_found(
+    session: &super::Session,
+    account: &str,
+    found: &Found,
+) -> anyhow::Result<StackState> {
+    fn one<'a>(kind: &str, stack: &str, names: &'a [String]) -> anyhow::Result<Option<&'a String>> {
+        if names.len() > 1 {
+            anyhow::bail!(
+                "more than one {kind} is tagged with stack '{stack}' ({}); delete the extra ones by hand, then run teardown again",
+                names.join(", ")
+            );
+        }
+        Ok(names.first())
+    }
+    let stack = &session.stack;
+    let d = Names::defaults(stack);
+    let api_names: Vec<String> = found.apis.iter().map(|(_, n)| n.clone()).collect();
+    let mut api_names_unique = api_names.clone();
+    api_names_unique.dedup();
+    let from_log_group = found
+        .log_groups
+        .first()
+        .and_then(|g| g.strip_prefix("/aws/lambda/"))
+        .map(str::to_string);
+    let names = Names {
+        table: one("table", stack, &found.tables)?
+            .cloned()
+            .unwrap_or(d.table),
+        role: one("IAM role", stack, &found.roles)?
+            .cloned()
+            .unwrap_or(d.role),
+        function: one("function", stack, &found.functions)?
+            .cloned()
+            .or(from_log_group)
+            .unwrap_or(d.function),
+        api: one("REST API name", stack, &api_names_unique)?
+            .cloned()
+            .unwrap_or(d.api),
+    };
+    let mut state = StackState::new(
+        stack,
+        &session.target.region,
+        session.target.endpoint.as_deref(),
+        names,
+    );
+    state.account = Some(account.to_string());
+    Ok(state)
+}
+
 pub async fn run(
     global: &GlobalArgs,
     args: &TeardownArgs,
@@ -70,21 +126,57 @@ pub async fn run(
         .into());
     }
     let session = super::open(global, Some("teardown")).await?;
-    let Some(state) = session.state.clone() else {
-        let text = format!(
-            "Stack '{}' has no state file ({}): nothing to tear down.\n",
-            session.stack,
-            session.store.path().display()
-        );
-        let doc = json!({"command": "teardown", "ok": true, "stack": session.stack, "steps": [], "state_file_removed": false});
-        report::emit(global.output, &doc, &text);
-        return Ok(0);
-    };
-    if !args.yes && !confirm(&state.stack, &inventory(&state, args.keep_table))? {
-        return Err(UsageError("teardown not confirmed; nothing was changed".into()).into());
-    }
-    let aws = super::connect(&session).await?;
     let progress = Progress::for_stderr();
+    let timing = super::timing(Duration::ZERO, Duration::from_secs(300));
+    let (state, aws) = match session.state.clone() {
+        Some(state) => {
+            if !args.yes && !confirm(&state.stack, &inventory(&state, args.keep_table))? {
+                return Err(
+                    UsageError("teardown not confirmed; nothing was changed".into()).into(),
+                );
+            }
+            (state, super::connect(&session).await?)
+        }
+        None => {
+            // The state file is gone: find what carries the stack's tag.
+            let aws = super::connect(&session).await?;
+            progress.line(&format!(
+                "Stack '{}' has no state file ({}); looking for resources tagged {}={} in every service",
+                session.stack,
+                session.store.path().display(),
+                crate::stack::OWNER_TAG,
+                session.stack
+            ));
+            let caller = Caller {
+                aws: aws.clone(),
+                policy: timing.retry,
+                progress: progress.clone(),
+            };
+            let found = discover::by_tag(&caller, &session.stack)
+                .await
+                .context("looking for the stack's tagged resources")?;
+            if found.is_empty() {
+                let text = format!(
+                    "Stack '{}' has no state file and nothing tagged with it: nothing to tear down.\n",
+                    session.stack
+                );
+                let doc = json!({"command": "teardown", "ok": true, "stack": session.stack, "steps": [], "state_file_removed": false});
+                report::emit(global.output, &doc, &text);
+                return Ok(0);
+            }
+            let state = state_from_found(&session, &aws.account, &found)?;
+            if args.yes {
+                for line in found.lines() {
+                    progress.line(&format!("  found {line}"));
+                }
+            } else if !confirm(&session.stack, &found.lines())? {
+                return Err(
+                    UsageError("teardown not confirmed; nothing was changed".into()).into(),
+                );
+            }
+            (state, aws)
+        }
+    };
     progress.line(&format!(
         "Tearing down stack '{}' in {}",
         state.stack, state.region
@@ -96,10 +188,7 @@ pub async fn run(
         store: session.store.clone(),
         state: tokio::sync::Mutex::new(state.clone()),
         progress: progress.clone(),
-        timing: super::timing(
-            std::time::Duration::ZERO,
-            std::time::Duration::from_secs(300),
-        ),
+        timing,
     });
     let report = engine::run(
         ctx.clone(),

@@ -863,6 +863,23 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 .unwrap_or_default()
         ));
         let missing = row.status == Health::Missing;
+        if row.transitional {
+            // On its way to ready: wait for it, do not make it again.
+            match row.resource {
+                "table" => {
+                    if let Some(t) = state.table.as_mut() {
+                        t.ready = false;
+                    }
+                }
+                "function" => {
+                    if let Some(f) = state.function.as_mut() {
+                        f.ready = false;
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
         match row.resource {
             "table" if missing => state.table = None,
             "table" => {
@@ -1049,6 +1066,7 @@ mod repair_tests {
             id: String::new(),
             status,
             reason: None,
+            transitional: false,
         }
     }
 

@@ -3,7 +3,7 @@
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::aws::{same_json, Aws, AwsError};
+use crate::aws::{same_json, AwsError, Caller};
 use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::{PolicyMode, StackSpec, PERMISSION_SID, STAGE};
 use crate::state::StackState;
@@ -17,6 +17,9 @@ pub struct Row {
     /// Why it is not ok.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// Only on its way to ready (CREATING, Pending, InProgress): waiting will mend it.
+    #[serde(skip)]
+    pub transitional: bool,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -51,6 +54,15 @@ fn row(
         id: id.into(),
         status,
         reason,
+        transitional: false,
+    }
+}
+
+/// Drifted only because it is still on its way to ready.
+fn settling(resource: &'static str, id: impl Into<String>, why: String) -> Row {
+    Row {
+        transitional: true,
+        ..drifted(resource, id, why)
     }
 }
 
@@ -71,32 +83,35 @@ fn failed(resource: &'static str, id: impl Into<String>, e: AwsError) -> Row {
 }
 
 /// Checks the whole stack. `spec` carries what the state was deployed with.
-pub async fn check(aws: &Aws, spec: &StackSpec, state: &StackState) -> Vec<Row> {
+pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row> {
     let checks: Vec<futures::future::BoxFuture<'_, Row>> = vec![
-        Box::pin(check_table(aws, state)),
-        Box::pin(check_role(aws, state)),
-        Box::pin(check_role_policy(aws, spec, state)),
-        Box::pin(check_function(aws, spec, state)),
-        Box::pin(check_api(aws, state)),
-        Box::pin(check_resource(aws, state)),
-        Box::pin(check_method(aws, state, spec)),
-        Box::pin(check_integration(aws, state, spec)),
-        Box::pin(check_stage(aws, state)),
-        Box::pin(check_permission(aws, spec, state)),
-        Box::pin(check_log_group(aws, state)),
+        Box::pin(check_table(c, state)),
+        Box::pin(check_role(c, state)),
+        Box::pin(check_role_policy(c, spec, state)),
+        Box::pin(check_function(c, spec, state)),
+        Box::pin(check_api(c, state)),
+        Box::pin(check_resource(c, state)),
+        Box::pin(check_method(c, state, spec)),
+        Box::pin(check_integration(c, state, spec)),
+        Box::pin(check_stage(c, state)),
+        Box::pin(check_permission(c, spec, state)),
+        Box::pin(check_log_group(c, state)),
     ];
     join_all(checks).await
 }
 
 const NOT_DEPLOYED: &str = "not recorded in the state; run deploy";
 
-async fn check_table(aws: &Aws, state: &StackState) -> Row {
+async fn check_table(c: &Caller, state: &StackState) -> Row {
     let Some(rec) = &state.table else {
         return missing("table", &state.names.table, NOT_DEPLOYED);
     };
-    match table::describe(aws, &rec.name).await {
+    match c
+        .call("status", || table::describe(&c.aws, &rec.name))
+        .await
+    {
         Ok(None) => missing("table", &rec.name, "the table does not exist"),
-        Ok(Some(t)) if !table::is_active(&t.status) => drifted(
+        Ok(Some(t)) if !table::is_active(&t.status) => settling(
             "table",
             &rec.name,
             format!("table is {}, not ACTIVE", t.status),
@@ -114,11 +129,11 @@ async fn check_table(aws: &Aws, state: &StackState) -> Row {
     }
 }
 
-async fn check_role(aws: &Aws, state: &StackState) -> Row {
+async fn check_role(c: &Caller, state: &StackState) -> Row {
     let Some(rec) = &state.role else {
         return missing("role", &state.names.role, NOT_DEPLOYED);
     };
-    match role::arn(aws, &rec.name).await {
+    match c.call("status", || role::arn(&c.aws, &rec.name)).await {
         Ok(None) => missing("role", &rec.name, "the role does not exist"),
         Ok(Some(arn)) if arn != rec.arn => drifted(
             "role",
@@ -130,12 +145,15 @@ async fn check_role(aws: &Aws, state: &StackState) -> Row {
     }
 }
 
-async fn check_role_policy(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row {
+async fn check_role_policy(c: &Caller, spec: &StackSpec, state: &StackState) -> Row {
     let Some(rec) = &state.role_policy else {
         return missing("role-policy", &state.names.role, NOT_DEPLOYED);
     };
     let role = &state.names.role;
-    let attached = match role::attached_policy_arns(aws, role).await {
+    let attached = match c
+        .call("status", || role::attached_policy_arns(&c.aws, role))
+        .await
+    {
         Ok(a) => a,
         Err(e) if e.is(crate::aws::ErrorKind::NotFound) => {
             return missing("role-policy", role, "the role does not exist")
@@ -148,7 +166,12 @@ async fn check_role_policy(aws: &Aws, spec: &StackSpec, state: &StackState) -> R
                 .iter()
                 .filter(|a| !rec.managed_arns.contains(a))
                 .collect();
-            match role::inline_policy(aws, role, crate::stack::INLINE_POLICY_NAME).await {
+            match c
+                .call("status", || {
+                    role::inline_policy(&c.aws, role, crate::stack::INLINE_POLICY_NAME)
+                })
+                .await
+            {
                 Ok(None) => missing("role-policy", role, "the inline policy is gone"),
                 Ok(Some(doc)) if !same_json(&doc, &spec.inline_policy()) => {
                     drifted("role-policy", role, "the inline policy was changed".into())
@@ -195,16 +218,20 @@ async fn check_role_policy(aws: &Aws, spec: &StackSpec, state: &StackState) -> R
     }
 }
 
-async fn check_function(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row {
+async fn check_function(c: &Caller, spec: &StackSpec, state: &StackState) -> Row {
     let Some(rec) = &state.function else {
         return missing("function", &state.names.function, NOT_DEPLOYED);
     };
-    let info = match function::get(aws, &rec.name, &spec.stack).await {
+    let info = match c
+        .call("status", || function::get(&c.aws, &rec.name, &spec.stack))
+        .await
+    {
         Ok(Some(i)) => i,
         Ok(None) => return missing("function", &rec.name, "the function does not exist"),
         Err(e) => return failed("function", &rec.name, e),
     };
     let mut why = Vec::new();
+    let settling_only = info.failure().is_none() && !info.is_ready();
     if let Some(f) = info.failure() {
         why.push(f);
     } else if !info.is_ready() {
@@ -244,29 +271,37 @@ async fn check_function(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row 
     }
     if why.is_empty() {
         ok("function", &rec.name)
+    } else if settling_only && why.len() == 1 {
+        settling("function", &rec.name, why.join("; "))
     } else {
         drifted("function", &rec.name, why.join("; "))
     }
 }
 
-async fn check_api(aws: &Aws, state: &StackState) -> Row {
+async fn check_api(c: &Caller, state: &StackState) -> Row {
     let Some(rec) = &state.api else {
         return missing("api", &state.names.api, NOT_DEPLOYED);
     };
     let label = format!("{} ({})", rec.name, rec.id);
-    match api::get(aws, &rec.id, &state.stack).await {
+    match c
+        .call("status", || api::get(&c.aws, &rec.id, &state.stack))
+        .await
+    {
         Ok(None) => missing("api", label, "the REST API does not exist"),
         Ok(Some(_)) => ok("api", label),
         Err(e) => failed("api", label, e),
     }
 }
 
-async fn check_resource(aws: &Aws, state: &StackState) -> Row {
+async fn check_resource(c: &Caller, state: &StackState) -> Row {
     let (Some(api_rec), Some(rec)) = (&state.api, &state.resource) else {
         return missing("resource", "/user", NOT_DEPLOYED);
     };
     let label = format!("{} ({})", rec.path, rec.id);
-    match api::resources(aws, &api_rec.id).await {
+    match c
+        .call("status", || api::resources(&c.aws, &api_rec.id))
+        .await
+    {
         Ok(None) => missing("resource", label, "the REST API does not exist"),
         Ok(Some(all)) => match all.iter().find(|(_, p)| *p == rec.path) {
             None => missing("resource", label, "the resource does not exist"),
@@ -281,19 +316,24 @@ async fn check_resource(aws: &Aws, state: &StackState) -> Row {
     }
 }
 
-async fn check_method(aws: &Aws, state: &StackState, spec: &StackSpec) -> Row {
+async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
     let label = format!("{} /{}", spec.route.http_method, spec.route.path_part);
     let (Some(api_rec), Some(res), Some(_)) = (&state.api, &state.resource, &state.method) else {
         return missing("method", label, NOT_DEPLOYED);
     };
-    match api::method_exists(aws, &api_rec.id, &res.id, spec.route.http_method).await {
+    match c
+        .call("status", || {
+            api::method_exists(&c.aws, &api_rec.id, &res.id, spec.route.http_method)
+        })
+        .await
+    {
         Ok(None) => missing("method", label, "the method does not exist"),
         Ok(Some(())) => ok("method", label),
         Err(e) => failed("method", label, e),
     }
 }
 
-async fn check_integration(aws: &Aws, state: &StackState, spec: &StackSpec) -> Row {
+async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
     let label = format!("{} /{}", spec.route.http_method, spec.route.path_part);
     let (Some(api_rec), Some(res), Some(_), Some(f)) = (
         &state.api,
@@ -304,7 +344,12 @@ async fn check_integration(aws: &Aws, state: &StackState, spec: &StackSpec) -> R
         return missing("integration", label, NOT_DEPLOYED);
     };
     let want = spec.integration_uri(&f.arn);
-    match api::integration(aws, &api_rec.id, &res.id, spec.route.http_method).await {
+    match c
+        .call("status", || {
+            api::integration(&c.aws, &api_rec.id, &res.id, spec.route.http_method)
+        })
+        .await
+    {
         Ok(None) => missing("integration", label, "the integration does not exist"),
         Ok(Some((kind, uri))) if kind != "AWS" || uri != want => drifted(
             "integration",
@@ -316,12 +361,17 @@ async fn check_integration(aws: &Aws, state: &StackState, spec: &StackSpec) -> R
     }
 }
 
-async fn check_stage(aws: &Aws, state: &StackState) -> Row {
+async fn check_stage(c: &Caller, state: &StackState) -> Row {
     let (Some(api_rec), Some(dep)) = (&state.api, &state.deployment) else {
         return missing("stage", STAGE, NOT_DEPLOYED);
     };
     let label = format!("{STAGE} ({})", dep.id);
-    match api::stage_deployment(aws, &api_rec.id, STAGE).await {
+    match c
+        .call("status", || {
+            api::stage_deployment(&c.aws, &api_rec.id, STAGE)
+        })
+        .await
+    {
         Ok(None) => missing("stage", label, "the stage does not exist"),
         Ok(Some(id)) if id != dep.id => drifted(
             "stage",
@@ -336,12 +386,17 @@ async fn check_stage(aws: &Aws, state: &StackState) -> Row {
     }
 }
 
-async fn check_permission(aws: &Aws, spec: &StackSpec, state: &StackState) -> Row {
+async fn check_permission(c: &Caller, spec: &StackSpec, state: &StackState) -> Row {
     let (Some(rec), Some(f)) = (&state.permission, &state.function) else {
         return missing("permission", PERMISSION_SID, NOT_DEPLOYED);
     };
     let _ = spec;
-    match function::permission_source_arn(aws, &f.name, PERMISSION_SID).await {
+    match c
+        .call("status", || {
+            function::permission_source_arn(&c.aws, &f.name, PERMISSION_SID)
+        })
+        .await
+    {
         Ok(None) => missing(
             "permission",
             PERMISSION_SID,
@@ -357,7 +412,7 @@ async fn check_permission(aws: &Aws, spec: &StackSpec, state: &StackState) -> Ro
     }
 }
 
-async fn check_log_group(aws: &Aws, state: &StackState) -> Row {
+async fn check_log_group(c: &Caller, state: &StackState) -> Row {
     let Some(rec) = &state.log_group else {
         return missing(
             "log-group",
@@ -365,7 +420,10 @@ async fn check_log_group(aws: &Aws, state: &StackState) -> Row {
             NOT_DEPLOYED,
         );
     };
-    match log_group::describe(aws, &rec.name).await {
+    match c
+        .call("status", || log_group::describe(&c.aws, &rec.name))
+        .await
+    {
         Ok(None) => missing("log-group", &rec.name, "the log group does not exist"),
         Ok(Some(g)) if g.retention_days != Some(rec.retention_days) => drifted(
             "log-group",

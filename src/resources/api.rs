@@ -61,6 +61,15 @@ pub async fn create(
 
 /// GetRestApis, every page: the APIs with this name.
 pub async fn find_by_name(aws: &Aws, name: &str, stack: &str) -> Result<Vec<ApiInfo>, AwsError> {
+    Ok(list(aws, stack)
+        .await?
+        .into_iter()
+        .filter(|a| a.name == name)
+        .collect())
+}
+
+/// GetRestApis, every page: every REST API with its owner.
+pub async fn list(aws: &Aws, stack: &str) -> Result<Vec<ApiInfo>, AwsError> {
     let mut found = Vec::new();
     let mut position: Option<String> = None;
     loop {
@@ -73,19 +82,17 @@ pub async fn find_by_name(aws: &Aws, name: &str, stack: &str) -> Result<Vec<ApiI
             .await
             .map_err(|e| AwsError::from_sdk("GetRestApis", e))?;
         for api in out.items() {
-            if api.name() == Some(name) {
-                found.push(ApiInfo {
-                    id: api.id().unwrap_or_default().to_string(),
-                    name: name.to_string(),
-                    root_resource_id: api.root_resource_id().map(str::to_string),
-                    owner: Owner::from_tag(
-                        api.tags()
-                            .and_then(|t| t.get(OWNER_TAG))
-                            .map(String::as_str),
-                        stack,
-                    ),
-                });
-            }
+            found.push(ApiInfo {
+                id: api.id().unwrap_or_default().to_string(),
+                name: api.name().unwrap_or_default().to_string(),
+                root_resource_id: api.root_resource_id().map(str::to_string),
+                owner: Owner::from_tag(
+                    api.tags()
+                        .and_then(|t| t.get(OWNER_TAG))
+                        .map(String::as_str),
+                    stack,
+                ),
+            });
         }
         match out.position() {
             Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {

@@ -339,3 +339,69 @@ pub fn percent_decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// Appends a figure for scripts/reliability-report (only when SERVERLESS_CLI_REPORT_DIR is
+/// set): one JSON object per line.
+pub fn report(kind: &str, fields: serde_json::Value) {
+    let Some(dir) = std::env::var_os("SERVERLESS_CLI_REPORT_DIR") else {
+        return;
+    };
+    use std::io::Write;
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut line = serde_json::json!({ "kind": kind });
+    if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
+        obj.extend(extra);
+    }
+    let path = Path::new(&dir).join(format!("{kind}.jsonl"));
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+impl World {
+    /// Checks that nothing of any stack is left, and reports the count.
+    #[track_caller]
+    pub fn assert_nothing_left(&self, context: &str) {
+        let left = self.aws().inventory();
+        let count = left.tables.len()
+            + left.roles.len()
+            + left.functions.len()
+            + left.apis.len()
+            + left.log_groups.len();
+        report(
+            "leak",
+            serde_json::json!({"context": context, "resources": count}),
+        );
+        assert!(left.is_empty(), "{context}: left behind {left:?}");
+    }
+
+    /// Exactly one of each resource of the default stack.
+    #[track_caller]
+    pub fn assert_one_of_each(&self, context: &str) {
+        let inv = self.aws().inventory();
+        assert_eq!(inv.tables, ["user-prod"], "{context}: {inv:?}");
+        assert_eq!(inv.roles, ["putitem-prod-role"], "{context}: {inv:?}");
+        assert_eq!(inv.functions, ["putitem-prod"], "{context}: {inv:?}");
+        assert_eq!(inv.apis, ["serverless-backend-prod"], "{context}: {inv:?}");
+        assert_eq!(
+            inv.log_groups,
+            ["/aws/lambda/putitem-prod"],
+            "{context}: {inv:?}"
+        );
+    }
+
+    /// Distinct operations, in first-seen order.
+    pub fn operations(&self) -> Vec<String> {
+        let mut seen = Vec::new();
+        for c in self.proxy.calls() {
+            let n = c.name();
+            if !seen.contains(&n) {
+                seen.push(n);
+            }
+        }
+        seen
+    }
+}
