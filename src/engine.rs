@@ -86,6 +86,16 @@ pub struct RunReport {
 }
 
 /// Runs the steps, each as soon as its dependencies are done.
+/// What a failed step does to the rest of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Start nothing new (deploy: stop early, the next run resumes).
+    StopStarting,
+    /// Go on with every step that does not depend on the failed one (teardown: remove all
+    /// that can be removed).
+    FinishIndependent,
+}
+
 /// How the run reacts to Ctrl-C / SIGTERM.
 #[derive(Clone)]
 pub struct Stop {
@@ -99,6 +109,7 @@ pub async fn run<C: Send + Sync + 'static>(
     steps: Vec<Step<C>>,
     progress: &Progress,
     stop: Option<Stop>,
+    on_failure: OnFailure,
 ) -> RunReport {
     debug_assert!(check_graph(&steps).is_ok(), "{:?}", check_graph(&steps));
     let mut done: HashSet<&'static str> = HashSet::new();
@@ -114,7 +125,8 @@ pub async fn run<C: Send + Sync + 'static>(
     let mut abandoned = false;
 
     loop {
-        if error.is_none() && interrupted_at.is_none() {
+        let may_start = error.is_none() || on_failure == OnFailure::FinishIndependent;
+        if may_start && interrupted_at.is_none() {
             for step in &steps {
                 if !started.contains(step.name) && step.deps.iter().all(|d| done.contains(d)) {
                     started.insert(step.name);
@@ -312,6 +324,7 @@ mod tests {
             ],
             &Progress::silent(),
             None,
+            OnFailure::StopStarting,
         )
         .await;
         assert!(report.error.is_none());
@@ -334,6 +347,7 @@ mod tests {
             ],
             &Progress::silent(),
             None,
+            OnFailure::StopStarting,
         )
         .await;
         let (name, err) = report.error.expect("the failure is reported");
@@ -414,7 +428,7 @@ mod stop_tests {
         let c = ctx.clone();
         let run = tokio::spawn(async move {
             let p = Progress::silent();
-            run(c, steps(slow), &p, Some(stop)).await
+            run(c, steps(slow), &p, Some(stop), OnFailure::StopStarting).await
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         tx.send_modify(|n| *n += 1);
@@ -436,7 +450,7 @@ mod stop_tests {
         let c = ctx.clone();
         let run = tokio::spawn(async move {
             let p = Progress::silent();
-            run(c, steps(forever), &p, Some(stop)).await
+            run(c, steps(forever), &p, Some(stop), OnFailure::StopStarting).await
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         tx.send_modify(|n| *n += 1);
@@ -459,7 +473,7 @@ mod stop_tests {
         let c = ctx.clone();
         let run = tokio::spawn(async move {
             let p = Progress::silent();
-            run(c, steps(forever), &p, Some(stop)).await
+            run(c, steps(forever), &p, Some(stop), OnFailure::StopStarting).await
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         tx.send_modify(|n| *n += 1);
@@ -470,5 +484,87 @@ mod stop_tests {
             .unwrap()
             .unwrap();
         assert!(report.interrupted);
+    }
+}
+
+#[cfg(test)]
+mod keep_going_tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Log {
+        events: Mutex<Vec<&'static str>>,
+    }
+
+    fn fails(_: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async { anyhow::bail!("no") })
+    }
+    fn slow_ok(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            ctx.events.lock().unwrap().push("independent root");
+            Ok(StepResult::new(Action::Deleted, "a"))
+        })
+    }
+    fn after_ok(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events
+                .lock()
+                .unwrap()
+                .push("after the independent root");
+            Ok(StepResult::new(Action::Deleted, "b"))
+        })
+    }
+    fn after_failed(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            ctx.events.lock().unwrap().push("after the failure");
+            Ok(StepResult::new(Action::Deleted, "c"))
+        })
+    }
+
+    #[tokio::test]
+    async fn finish_independent_runs_everything_not_built_on_the_failure() {
+        let ctx = Arc::new(Log::default());
+        let steps = vec![
+            Step {
+                name: "bad",
+                doing: "",
+                deps: &[],
+                run: fails,
+            },
+            Step {
+                name: "root",
+                doing: "",
+                deps: &[],
+                run: slow_ok,
+            },
+            Step {
+                name: "child",
+                doing: "",
+                deps: &["root"],
+                run: after_ok,
+            },
+            Step {
+                name: "blocked",
+                doing: "",
+                deps: &["bad"],
+                run: after_failed,
+            },
+        ];
+        let report = run(
+            ctx.clone(),
+            steps,
+            &Progress::silent(),
+            None,
+            OnFailure::FinishIndependent,
+        )
+        .await;
+        assert_eq!(report.error.as_ref().map(|e| e.0), Some("bad"));
+        assert_eq!(
+            *ctx.events.lock().unwrap(),
+            vec!["independent root", "after the independent root"]
+        );
+        assert_eq!(report.skipped, vec!["blocked"]);
     }
 }

@@ -33,6 +33,10 @@ fn refused(w: &World, args: &[&str], code: i32, says: &str) {
         "{args:?} changed the state file"
     );
     assert!(run.stdout.is_empty(), "{args:?} printed a result:\n{run}");
+    support::report(
+        "bad_input",
+        serde_json::json!({"args": args, "refused_cleanly": true}),
+    );
 }
 
 #[test]
@@ -172,6 +176,22 @@ fn bad_input_changes_nothing_and_calls_nothing() {
         &["deploy", "--code", empty_zip.to_str().unwrap()],
         2,
         "holds no files",
+    );
+    // Over Lambda's 50 MB limit for a zip uploaded directly.
+    let big = dir.join("big.zip");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(51 * 1024 * 1024).unwrap();
+    refused(
+        &w,
+        &["deploy", "--code", big.to_str().unwrap()],
+        2,
+        "over Lambda's 52428800 byte limit",
+    );
+    refused(
+        &w,
+        &["deploy", "--log-retention-days", "10"],
+        2,
+        "not a retention CloudWatch Logs accepts",
     );
 
     // Broken state files, for every command.

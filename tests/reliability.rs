@@ -129,6 +129,7 @@ fn every_operation_survives(fault: Fault, label: &str) {
     let ops = w.operations();
     assert!(ops.len() >= 25, "{ops:?}");
     let mut survived = 0;
+    let mut reported = w.proxy.injected().len();
     for op in &ops {
         for cmd in [&["deploy"][..], &["status"], &["teardown", "--yes"]] {
             w.proxy.clear_faults();
@@ -141,10 +142,12 @@ fn every_operation_survives(fault: Fault, label: &str) {
         }
         w.assert_nothing_left(&format!("{label} on {op}"));
         survived += 1;
-        report(
-            "fault",
-            json!({"fault": format!("{op} {label}"), "survived": true}),
-        );
+        // Every fault the proxy injected for this operation (one per command that made it).
+        let injected = w.proxy.injected();
+        for f in &injected[reported..] {
+            report("fault", json!({"fault": f, "survived": true}));
+        }
+        reported = injected.len();
     }
     assert_eq!(survived, ops.len());
 }

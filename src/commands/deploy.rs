@@ -161,6 +161,7 @@ pub async fn run(
         steps(),
         &progress,
         Some(super::stop(interrupts)),
+        engine::OnFailure::StopStarting,
     )
     .await;
     if report.interrupted {

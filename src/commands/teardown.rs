@@ -195,6 +195,7 @@ pub async fn run(
         steps(),
         &progress,
         Some(super::stop(interrupts)),
+        engine::OnFailure::FinishIndependent,
     )
     .await;
     if report.interrupted {

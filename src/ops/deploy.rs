@@ -1,7 +1,7 @@
-//! The deploy plan: ten steps, each idempotent and resumable.
+//! The deploy plan: eleven steps, each idempotent and resumable.
 //!
 //! ```text
-//! table ─────────────────────────────────────────────┐
+//! table, log-group (on their own)
 //! role ── role-policy ── function ──┬── integration ── deployment
 //! api ── resource ── method ────────┘│
 //!  └──────────────────────────────── permission (function + api)

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! permission ──┬── api
-//!              └── function ── role (policies, then the role)
+//!              └── function ──┬── role (policies, then the role)
+//!                             └── log-group
 //! table (alone; kept with --keep-table)
 //! ```
 //!
