@@ -87,12 +87,16 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    sts: aws_sdk_sts::Client,
+    /// Filled by `whoami` (or taken from the state, and checked against it).
     pub account: String,
+    target: Target,
+    limit: Duration,
 }
 
 impl Aws {
-    /// Loads the configuration, resolves credentials (bounded in time) and asks STS who we are.
-    pub async fn connect(target: &Target, limit: Duration) -> Result<Aws, AwsError> {
+    /// Loads the configuration and resolves credentials (bounded in time); no call to AWS.
+    pub async fn clients(target: &Target, limit: Duration) -> Result<Aws, AwsError> {
         let imds = aws_config::imds::Client::builder()
             .connect_timeout(Duration::from_millis(300))
             .read_timeout(Duration::from_millis(500))
@@ -144,13 +148,35 @@ impl Aws {
             loader = loader.endpoint_url(e);
         }
         let config = loader.load().await;
-        let sts = aws_sdk_sts::Client::new(&config);
+        Ok(Aws {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            sts: aws_sdk_sts::Client::new(&config),
+            account: String::new(),
+            target: target.clone(),
+            limit,
+        })
+    }
+
+    /// Loads the configuration, resolves credentials (bounded in time) and asks STS who we are.
+    pub async fn connect(target: &Target, limit: Duration) -> Result<Aws, AwsError> {
+        let mut aws = Aws::clients(target, limit).await?;
+        aws.account = aws.whoami().await?;
+        Ok(aws)
+    }
+
+    /// The account id of the credentials in use (STS GetCallerIdentity), with clear messages
+    /// for an endpoint that cannot be reached.
+    pub async fn whoami(&self) -> Result<String, AwsError> {
         let identity = async {
             // A transient fault or throttling on this first call is retried briefly; a
             // refused connection is not (nothing listens there).
             let mut attempt = 0u32;
             loop {
-                match sts.get_caller_identity().send().await {
+                match self.sts.get_caller_identity().send().await {
                     Ok(o) => return Ok(o),
                     Err(e) => {
                         let e = AwsError::from_sdk("GetCallerIdentity", e);
@@ -166,14 +192,14 @@ impl Aws {
                 }
             }
         };
-        let who = tokio::time::timeout(limit.max(Duration::from_secs(10)), identity)
+        let who = tokio::time::timeout(self.limit.max(Duration::from_secs(10)), identity)
             .await
             .map_err(|_| {
                 AwsError::local(
                     ErrorKind::Unreachable,
                     format!(
                         "{} did not answer in time; check the network or --endpoint-url",
-                        describe_endpoint(target)
+                        describe_endpoint(&self.target)
                     ),
                 )
             })?
@@ -182,21 +208,13 @@ impl Aws {
                     ErrorKind::Unreachable,
                     format!(
                         "cannot reach {}: {}; check the network or --endpoint-url",
-                        describe_endpoint(target),
+                        describe_endpoint(&self.target),
                         e.message
                     ),
                 ),
                 _ => e,
             })?;
-        let account = who.account().unwrap_or_default().to_string();
-        Ok(Aws {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            apigateway: aws_sdk_apigateway::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            account,
-        })
+        Ok(who.account().unwrap_or_default().to_string())
     }
 }
 

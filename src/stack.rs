@@ -272,6 +272,16 @@ impl StackSpec {
         format!("/aws/lambda/{}", self.names.function)
     }
 
+    pub fn log_group_arn(&self) -> String {
+        format!(
+            "arn:{}:logs:{}:{}:log-group:{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.log_group_name()
+        )
+    }
+
     pub fn managed_policy_arns(&self) -> Vec<String> {
         TUTORIAL_MANAGED_POLICIES
             .iter()
@@ -294,13 +304,7 @@ impl StackSpec {
 
     /// Least privilege: write and read this table, write this function's own logs.
     pub fn inline_policy(&self) -> String {
-        let log_group = format!(
-            "arn:{}:logs:{}:{}:log-group:{}",
-            self.partition(),
-            self.region,
-            self.account,
-            self.log_group_name()
-        );
+        let log_group = self.log_group_arn();
         json!({
             "Version": "2012-10-17",
             "Statement": [

@@ -258,7 +258,7 @@ fn bad_input_changes_nothing_and_calls_nothing() {
 }
 
 #[test]
-fn a_state_of_another_account_is_refused_after_one_identity_call() {
+fn a_state_of_another_account_is_refused_and_nothing_changes() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = w.state_file("prod");
@@ -274,11 +274,13 @@ fn a_state_of_another_account_is_refused_after_one_identity_call() {
         run.stderr.contains("belongs to AWS account 999999999999"),
         "{run}"
     );
-    assert_eq!(
-        w.proxy.calls().iter().map(|c| c.name()).collect::<Vec<_>>(),
-        ["sts:GetCallerIdentity"]
-    );
+    // The identity call finds it; the reads that overlap it change nothing.
+    assert!(w.proxy.count("sts:GetCallerIdentity") == 1);
+    assert_eq!(w.mutating_calls(), Vec::<String>::new());
     assert_eq!(std::fs::read_to_string(&state).unwrap(), other);
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 2, "{status}");
+    assert!(status.stdout.is_empty(), "{status}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Context;
 use serde_json::json;
 
-use crate::aws::Caller;
+use crate::aws::{Aws, Caller};
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::code::CodePackage;
 use crate::engine::{self, Action};
@@ -80,7 +80,41 @@ pub async fn run(
     if let Some(s) = &session.state {
         check_names_unchanged(args, s)?;
     }
-    let aws = super::connect(&session).await?;
+    let progress = Progress::for_stderr();
+    let timing = super::timing(args.role_wait, args.ready_wait);
+    let spec_for = |account: &str, names: &Names| StackSpec {
+        stack: session.stack.clone(),
+        region: session.target.region.clone(),
+        account: account.to_string(),
+        names: names.clone(),
+        billing: args.billing,
+        policy_mode: if args.managed_policies {
+            PolicyMode::Managed
+        } else {
+            PolicyMode::LeastPrivilege
+        },
+        runtime: args.runtime.clone(),
+        log_retention_days: args.log_retention_days,
+        route: stack::post_user_route(),
+    };
+
+    // An existing stack: one round of concurrent reads (overlapping the identity call) finds
+    // what was deleted or changed behind our back, and the steps below make it right.
+    let (aws, rows) = match &session.state {
+        Some(state) => {
+            let caller = |aws: Aws| Caller {
+                aws,
+                policy: timing.retry,
+                progress: progress.clone(),
+            };
+            super::connect_with(&session, |aws| async move {
+                let spec = spec_for(&aws.account, &state.names);
+                crate::ops::status::check(&caller(aws), &spec, state).await
+            })
+            .await?
+        }
+        None => (super::connect(&session).await?, None),
+    };
 
     let mut state = session.state.clone().unwrap_or_else(|| {
         StackState::new(
@@ -98,33 +132,21 @@ pub async fn run(
             .save(&state)
             .context("saving the state file")?;
     }
-    let spec = StackSpec {
-        stack: session.stack.clone(),
-        region: session.target.region.clone(),
-        account: aws.account.clone(),
-        names: state.names.clone(),
-        billing: args.billing,
-        policy_mode: if args.managed_policies {
-            PolicyMode::Managed
-        } else {
-            PolicyMode::LeastPrivilege
-        },
-        runtime: args.runtime.clone(),
-        log_retention_days: args.log_retention_days,
-        route: stack::post_user_route(),
+    let spec = spec_for(&aws.account, &state.names);
+    let rows = match (rows, session.state.is_some()) {
+        (Some(rows), _) => Some(rows),
+        // A state without an account (never written by a released build): read after.
+        (None, true) => {
+            let caller = Caller {
+                aws: aws.clone(),
+                policy: timing.retry,
+                progress: progress.clone(),
+            };
+            Some(crate::ops::status::check(&caller, &spec, &state).await)
+        }
+        (None, false) => None,
     };
-
-    let progress = Progress::for_stderr();
-    let timing = super::timing(args.role_wait, args.ready_wait);
-    // An existing stack: one round of concurrent reads finds what was deleted or changed
-    // behind our back, and the steps below make it right.
-    if session.state.is_some() {
-        let caller = Caller {
-            aws: aws.clone(),
-            policy: timing.retry,
-            progress: progress.clone(),
-        };
-        let rows = crate::ops::status::check(&caller, &spec, &state).await;
+    if let Some(rows) = rows {
         let repairs = forget_drifted(&mut state, &rows);
         if !repairs.is_empty() {
             progress.line(&format!("Repairing: {}", repairs.join("; ")));

@@ -2,9 +2,14 @@
 //!
 //! ```text
 //! table, log-group (on their own)
-//! role ── role-policy ── function ──┬── integration ── deployment
-//! api ── resource ── method ────────┘│
-//!  └──────────────────────────────── permission (function + api)
+//! role ──┬── role-policy
+//!        └── function ──┬── integration ── deployment
+//! api ── resource ── method ┘│
+//!  └──────────────────────── permission (function + api)
+//!
+//! The function needs the role, not its policy: CreateFunction and PutRolePolicy overlap, so
+//! the longest chain is STS, CreateRole, CreateFunction, one GetFunction, PutIntegration, two
+//! PutIntegrationResponse and CreateDeployment: eight calls.
 //! ```
 //!
 //! A step does nothing when the state records its resource with the wanted fingerprint. A
@@ -115,12 +120,9 @@ pub fn steps() -> Vec<Step<DeployCtx>> {
             &["role"],
             |c| Box::pin(ensure_role_policy(c)),
         ),
-        s(
-            "function",
-            "creating the Lambda function",
-            &["role-policy"],
-            |c| Box::pin(ensure_function(c)),
-        ),
+        s("function", "creating the Lambda function", &["role"], |c| {
+            Box::pin(ensure_function(c))
+        }),
         s("log-group", "creating the function's log group", &[], |c| {
             Box::pin(ensure_log_group(c))
         }),
@@ -478,9 +480,9 @@ async fn create_function(
             }
             Err(e) if e.is(ErrorKind::RoleNotAssumable) => {
                 let waited = started.elapsed();
-                let pause = Duration::from_millis(500)
-                    .saturating_mul(2u32.saturating_pow(attempt.min(4)))
-                    .min(Duration::from_secs(5));
+                // Propagation takes seconds: poll each second after a quick start, so the
+                // function is made at most a second after the role becomes usable.
+                let pause = role_retry_pause(attempt);
                 if waited + pause > ctx.timing.role_wait {
                     anyhow::bail!(
                         "Lambda still cannot assume the new IAM role {} after {:.0} s (IAM is slow to propagate); run deploy again to resume, or raise --role-wait",
@@ -529,6 +531,15 @@ async fn create_function(
             }
             Err(e) => return Err(e).context(format!("creating Lambda function {}", cfg.name)),
         }
+    }
+}
+
+/// 250 ms, 500 ms, then every second.
+fn role_retry_pause(attempt: u32) -> Duration {
+    match attempt {
+        0 => Duration::from_millis(250),
+        1 => Duration::from_millis(500),
+        _ => Duration::from_secs(1),
     }
 }
 
@@ -946,22 +957,21 @@ async fn ensure_log_group(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let name = spec.log_group_name();
     let days = spec.log_retention_days;
     let recorded = ctx.snapshot().await.log_group;
-    if recorded.as_ref().is_some_and(|r| r.retention_days == days) {
-        return Ok(StepResult::new(Action::Unchanged, name));
+    if let Some(r) = &recorded {
+        if r.retention_days == days {
+            return Ok(StepResult::new(Action::Unchanged, name));
+        }
     }
-    let mut action = if recorded.is_some() {
-        Action::Updated
-    } else {
-        Action::Created
-    };
-    if recorded.is_none() {
-        match ctx
+    let (arn, action) = match recorded {
+        Some(r) => (r.arn, Action::Updated),
+        None => match ctx
             .call("log-group", || {
                 log_group::create(ctx.aws(), &name, &spec.stack)
             })
             .await
         {
-            Ok(()) => {}
+            // Its ARN is known without asking: no read after the create.
+            Ok(()) => (spec.log_group_arn(), Action::Created),
             Err(e) if e.is(ErrorKind::AlreadyExists) => {
                 let info = ctx
                     .call("log-group", || log_group::describe(ctx.aws(), &name))
@@ -981,19 +991,14 @@ async fn ensure_log_group(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
                     )
                     .into());
                 }
-                action = Action::Adopted;
+                (info.arn, Action::Adopted)
             }
             Err(e) => return Err(e).context(format!("creating log group {name}")),
-        }
-    }
-    // The ARN comes from the description, so the record holds what AWS says.
-    let info = ctx
-        .call("log-group", || log_group::describe(ctx.aws(), &name))
-        .await?
-        .with_context(|| format!("log group {name} vanished after it was created"))?;
+        },
+    };
     let mut rec = LogGroupRecord {
         name: name.clone(),
-        arn: info.arn,
+        arn,
         retention_days: 0,
     };
     ctx.record(|s| s.log_group = Some(rec.clone())).await?;
@@ -1021,6 +1026,15 @@ mod tests {
             .map(|s| s.name)
             .collect();
         assert_eq!(roots, vec!["table", "role", "log-group", "api"]);
+        let function = steps.iter().find(|s| s.name == "function").unwrap();
+        assert_eq!(function.deps, ["role"]);
+    }
+
+    #[test]
+    fn role_retries_poll_each_second_after_a_quick_start() {
+        let pauses: Vec<_> = (0..5).map(role_retry_pause).collect();
+        assert_eq!(pauses[0], Duration::from_millis(250));
+        assert!(pauses[2..].iter().all(|p| *p == Duration::from_secs(1)));
     }
 }
 

@@ -150,10 +150,14 @@ async fn check_role_policy(c: &Caller, spec: &StackSpec, state: &StackState) -> 
         return missing("role-policy", &state.names.role, NOT_DEPLOYED);
     };
     let role = &state.names.role;
-    let attached = match c
-        .call("status", || role::attached_policy_arns(&c.aws, role))
-        .await
-    {
+    // Both reads at once (the inline one is only used in least-privilege mode).
+    let (attached, inline) = tokio::join!(
+        c.call("status", || role::attached_policy_arns(&c.aws, role)),
+        c.call("status", || {
+            role::inline_policy(&c.aws, role, crate::stack::INLINE_POLICY_NAME)
+        })
+    );
+    let attached = match attached {
         Ok(a) => a,
         Err(e) if e.is(crate::aws::ErrorKind::NotFound) => {
             return missing("role-policy", role, "the role does not exist")
@@ -166,12 +170,7 @@ async fn check_role_policy(c: &Caller, spec: &StackSpec, state: &StackState) -> 
                 .iter()
                 .filter(|a| !rec.managed_arns.contains(a))
                 .collect();
-            match c
-                .call("status", || {
-                    role::inline_policy(&c.aws, role, crate::stack::INLINE_POLICY_NAME)
-                })
-                .await
-            {
+            match inline {
                 Ok(None) => missing("role-policy", role, "the inline policy is gone"),
                 Ok(Some(doc)) if !same_json(&doc, &spec.inline_policy()) => {
                     drifted("role-policy", role, "the inline policy was changed".into())
