@@ -47,7 +47,11 @@ pub struct StackState {
     #[serde(default)]
     pub method: Option<FingerprintRecord>,
     #[serde(default)]
+    pub method_responses: Option<FingerprintRecord>,
+    #[serde(default)]
     pub integration: Option<FingerprintRecord>,
+    #[serde(default)]
+    pub integration_responses: Option<FingerprintRecord>,
     #[serde(default)]
     pub permission: Option<PermissionRecord>,
     #[serde(default)]
@@ -160,7 +164,9 @@ impl StackState {
             api: None,
             resource: None,
             method: None,
+            method_responses: None,
             integration: None,
+            integration_responses: None,
             permission: None,
             deployment: None,
             log_group: None,

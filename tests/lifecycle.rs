@@ -19,7 +19,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["changed"], true);
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 11);
+    assert_eq!(steps.len(), 13);
     assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
     let api_id = doc["resources"]["api"]["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -30,7 +30,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     // Progress went to stderr, one line per step.
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("ok ")).count(),
-        11,
+        13,
         "{run}"
     );
     let mut creates: Vec<String> = w

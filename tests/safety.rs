@@ -101,14 +101,19 @@ fn teardown_killed_midway_is_finished_by_the_next_teardown() {
 #[test]
 fn a_second_deploy_of_the_same_stack_is_refused_while_the_first_runs() {
     let w = World::new();
-    // The first deploy holds the lock and waits on its first AWS call.
+    // The first deploy holds the lock and waits on its first AWS calls (the identity call
+    // and, beside it, the REST API lookup).
     let hold = w.proxy.hold("sts:GetCallerIdentity");
+    let hold_lookup = w.proxy.hold("apigateway:GetRestApis");
     let mut first = w.command(&["deploy"]).spawn().unwrap();
     assert!(w
         .proxy
         .wait_for("sts:GetCallerIdentity", Duration::from_secs(60)));
+    assert!(w
+        .proxy
+        .wait_for("apigateway:GetRestApis", Duration::from_secs(60)));
     let calls_before = w.proxy.calls().len();
-    assert_eq!(calls_before, 1);
+    assert_eq!(calls_before, 2);
 
     let second = w.run(&["deploy"]);
     assert_eq!(second.code, 4, "{second}");
@@ -132,6 +137,7 @@ fn a_second_deploy_of_the_same_stack_is_refused_while_the_first_runs() {
     assert_eq!(w.proxy.calls().len(), calls_before);
 
     hold.release();
+    hold_lookup.release();
     assert!(first.wait().unwrap().success());
     // Another stack is not blocked by this one's lock.
     w.run(&["--stack", "other", "deploy"]).ok();

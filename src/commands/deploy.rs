@@ -13,6 +13,7 @@ use crate::engine::{self, Action};
 use crate::error::UsageError;
 use crate::ops::deploy::{forget_drifted, steps, DeployCtx};
 use crate::report::{self, Progress};
+use crate::resources::api;
 use crate::stack::{self, Names, PolicyMode, StackSpec};
 use crate::state::StackState;
 
@@ -98,23 +99,42 @@ pub async fn run(
         route: stack::post_user_route(),
     };
 
-    // An existing stack: one round of concurrent reads (overlapping the identity call) finds
-    // what was deleted or changed behind our back, and the steps below make it right.
-    let (aws, rows) = match &session.state {
-        Some(state) => {
-            let caller = |aws: Aws| Caller {
-                aws,
-                policy: timing.retry,
-                progress: progress.clone(),
-            };
-            super::connect_with(&session, |aws| async move {
-                let spec = spec_for(&aws.account, &state.names);
-                crate::ops::status::check(&caller(aws), &spec, state).await
-            })
-            .await?
-        }
-        None => (super::connect(&session).await?, None),
-    };
+    // One round of concurrent reads, overlapping the identity call: on an existing stack, the
+    // status checks that find what was deleted or changed behind our back (the steps below
+    // make it right); while no REST API is recorded, the lookup that keeps a lost one from
+    // being made twice.
+    let known = session.state.as_ref().filter(|s| s.account.is_some());
+    let need_lookup = session.state.as_ref().is_none_or(|s| s.api.is_none());
+    let api_name = session
+        .state
+        .as_ref()
+        .map_or_else(|| names.api.clone(), |s| s.names.api.clone());
+    let (stack_name, progress_ref, spec_for_ref) = (&session.stack, &progress, &spec_for);
+    let (aws, (rows, api_lookup)) = super::connect_with(&session, |aws: Aws| async move {
+        let checks = async {
+            match known {
+                Some(state) => {
+                    let spec = spec_for_ref(&aws.account, &state.names);
+                    let caller = Caller {
+                        aws: aws.clone(),
+                        policy: timing.retry,
+                        progress: progress_ref.clone(),
+                    };
+                    Some(crate::ops::status::check(&caller, &spec, state).await)
+                }
+                None => None,
+            }
+        };
+        let lookup = async {
+            if need_lookup {
+                api::find_by_name(&aws, &api_name, stack_name).await.ok()
+            } else {
+                None
+            }
+        };
+        tokio::join!(checks, lookup)
+    })
+    .await?;
 
     let mut state = session.state.clone().unwrap_or_else(|| {
         StackState::new(
@@ -177,6 +197,8 @@ pub async fn run(
         state: tokio::sync::Mutex::new(state),
         progress: progress.clone(),
         timing,
+        api_lookup: std::sync::Mutex::new(api_lookup),
+        fresh_api: std::sync::atomic::AtomicBool::new(false),
     });
     let report = engine::run(
         ctx.clone(),

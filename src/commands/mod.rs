@@ -66,28 +66,27 @@ pub async fn connect(session: &Session) -> anyhow::Result<Aws> {
     Ok(aws)
 }
 
-/// Connects, and when the state already records the account, runs `reads` at the same time
-/// as the identity call (one round of calls instead of two), checking the account after.
-/// Without a recorded account, connects alone and runs no reads (`None`).
-pub async fn connect_with<T, F, Fut>(
-    session: &Session,
-    reads: F,
-) -> anyhow::Result<(Aws, Option<T>)>
+/// Connects and runs `reads` at the same time as the identity call: one round of calls
+/// instead of two. `reads` gets clients whose `account` is the state's (empty when the state
+/// has none); the account is checked against the state once the identity call answers.
+pub async fn connect_with<T, F, Fut>(session: &Session, reads: F) -> anyhow::Result<(Aws, T)>
 where
     F: FnOnce(Aws) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let Some(account) = session.state.as_ref().and_then(|s| s.account.clone()) else {
-        return Ok((connect(session).await?, None));
-    };
     let mut aws = Aws::clients(&session.target, CREDENTIALS_LIMIT).await?;
-    aws.account = account;
+    aws.account = session
+        .state
+        .as_ref()
+        .and_then(|s| s.account.clone())
+        .unwrap_or_default();
     let (who, found) = tokio::join!(aws.whoami(), reads(aws.clone()));
     let who = who?;
     if let Some(s) = &session.state {
         s.check_account(&who)?;
     }
-    Ok((aws, Some(found)))
+    aws.account = who;
+    Ok((aws, found))
 }
 
 /// Time limits; `SERVERLESS_CLI_RETRY_SCALE` (a factor, for tests) shortens the retry backoff.

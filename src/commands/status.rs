@@ -67,8 +67,18 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         async move { check(&caller, &spec, state_ref).await }
     };
     // The reads overlap the identity call: one round of calls in all.
-    let rows = match super::connect_with(&session, checks).await? {
+    let known = state.account.is_some();
+    let rows = match super::connect_with(&session, |aws| async move {
+        if known {
+            Some(checks(aws).await)
+        } else {
+            None
+        }
+    })
+    .await?
+    {
         (_, Some(rows)) => rows,
+        // A state without an account: the checks need it for ARNs, so they run after.
         (aws, None) => checks(aws).await,
     };
     let in_sync = rows.iter().all(|r| r.status == Health::Ok);

@@ -1,16 +1,19 @@
-//! The deploy plan: eleven steps, each idempotent and resumable.
+//! The deploy plan: thirteen steps, each idempotent and resumable.
 //!
 //! ```text
 //! table, log-group (on their own)
 //! role ──┬── role-policy
-//!        └── function ──┬── integration ── deployment
-//! api ── resource ── method ┘│
-//!  └──────────────────────── permission (function + api)
-//!
-//! The function needs the role, not its policy: CreateFunction and PutRolePolicy overlap, so
-//! the longest chain is STS, CreateRole, CreateFunction, one GetFunction, PutIntegration, two
-//! PutIntegrationResponse and CreateDeployment: eight calls.
+//!        └── function ─────────┬── integration ──┬── integration-responses ── deployment
+//! api ── resource ── method ───┴── method-responses ┘
+//!  └─────────────────────────── permission (function + api)
 //! ```
+//!
+//! The function needs the role, not its policy; the method responses do not wait for the
+//! integration; each response status is put concurrently. So the longest chain is seven
+//! calls: STS, CreateRole, CreateFunction, GetFunction (Active), PutIntegration,
+//! PutIntegrationResponse, CreateDeployment (and on the API side STS, CreateRestApi,
+//! CreateResource, PutMethod, PutMethodResponse, PutIntegrationResponse, CreateDeployment).
+//! The lookup that guards against a second REST API runs beside the STS call.
 //!
 //! A step does nothing when the state records its resource with the wanted fingerprint. A
 //! create that answers "already exists" adopts the resource only when its owner tag names this
@@ -60,6 +63,11 @@ pub struct DeployCtx {
     pub state: tokio::sync::Mutex<StackState>,
     pub progress: Progress,
     pub timing: Timing,
+    /// REST APIs of the stack's API name, listed while the identity call ran (so the lookup
+    /// before CreateRestApi costs no time on the critical path); used by the first attempt.
+    pub api_lookup: std::sync::Mutex<Option<Vec<api::ApiInfo>>>,
+    /// The REST API was created by this run: it has no /user resource yet to look for.
+    pub fresh_api: std::sync::atomic::AtomicBool,
 }
 
 impl DeployCtx {
@@ -136,10 +144,22 @@ pub fn steps() -> Vec<Step<DeployCtx>> {
             Box::pin(ensure_method(c))
         }),
         s(
+            "method-responses",
+            "declaring the method's responses",
+            &["method"],
+            |c| Box::pin(ensure_method_responses(c)),
+        ),
+        s(
             "integration",
             "wiring POST to the function",
             &["method", "function"],
             |c| Box::pin(ensure_integration(c)),
+        ),
+        s(
+            "integration-responses",
+            "mapping the function's answers to responses",
+            &["integration", "method-responses"],
+            |c| Box::pin(ensure_integration_responses(c)),
         ),
         s(
             "permission",
@@ -150,7 +170,7 @@ pub fn steps() -> Vec<Step<DeployCtx>> {
         s(
             "deployment",
             "deploying to stage prod",
-            &["integration"],
+            &["integration-responses"],
             |c| Box::pin(ensure_deployment(c)),
         ),
     ]
@@ -598,7 +618,11 @@ async fn ensure_api(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     // dropped connection) is found by name and owner tag before creating again.
     let (id, root, action) = ctx
         .call("api", || async {
-            let found = api::find_by_name(ctx.aws(), &name, &spec.stack).await?;
+            let prefetched = ctx.api_lookup.lock().ok().and_then(|mut l| l.take());
+            let found = match prefetched {
+                Some(found) => found,
+                None => api::find_by_name(ctx.aws(), &name, &spec.stack).await?,
+            };
             if let Some(ours) = found.into_iter().find(|a| a.owner == Owner::Us) {
                 return Ok((ours.id, ours.root_resource_id, Action::Adopted));
             }
@@ -621,6 +645,10 @@ async fn ensure_api(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
                 .with_context(|| format!("REST API {id} has no root resource"))?
         }
     };
+    if action == Action::Created {
+        ctx.fresh_api
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
     let rec = ApiRecord {
         id: id.clone(),
         name: name.clone(),
@@ -644,27 +672,44 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         .context("the REST API is not recorded; run deploy again")?;
     // Listed again before every attempt: a create whose answer was lost is found, not made
     // twice (AWS refuses a duplicate path part; the emulator would accept it).
+    // An API this run created has no /user yet: the first attempt need not look.
+    let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
+    let (ctx, api_rec, path) = (&*ctx, &api_rec, &path);
     let (id, action) = ctx
-        .call("resource", || async {
-            let existing = api::resources(ctx.aws(), &api_rec.id)
-                .await?
-                .ok_or_else(|| {
-                    AwsError::local(
-                        ErrorKind::NotFound,
-                        format!("REST API {} no longer exists; run deploy again", api_rec.id),
+        .call("resource", || {
+            let look_now = look;
+            look = true;
+            async move {
+                if !look_now {
+                    let id = api::create_resource(
+                        ctx.aws(),
+                        &api_rec.id,
+                        &api_rec.root_resource_id,
+                        ctx.spec.route.path_part,
                     )
-                })?;
-            if let Some((id, _)) = existing.into_iter().find(|(_, p)| *p == path) {
-                return Ok((id, Action::Adopted));
+                    .await?;
+                    return Ok((id, Action::Created));
+                }
+                let existing = api::resources(ctx.aws(), &api_rec.id)
+                    .await?
+                    .ok_or_else(|| {
+                        AwsError::local(
+                            ErrorKind::NotFound,
+                            format!("REST API {} no longer exists; run deploy again", api_rec.id),
+                        )
+                    })?;
+                if let Some((id, _)) = existing.into_iter().find(|(_, p)| p == path) {
+                    return Ok((id, Action::Adopted));
+                }
+                let id = api::create_resource(
+                    ctx.aws(),
+                    &api_rec.id,
+                    &api_rec.root_resource_id,
+                    ctx.spec.route.path_part,
+                )
+                .await?;
+                Ok((id, Action::Created))
             }
-            let id = api::create_resource(
-                ctx.aws(),
-                &api_rec.id,
-                &api_rec.root_resource_id,
-                ctx.spec.route.path_part,
-            )
-            .await?;
-            Ok((id, Action::Created))
         })
         .await
         .with_context(|| format!("creating resource {path}"))?;
@@ -745,6 +790,89 @@ async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     Ok(StepResult::new(action, label))
 }
 
+async fn ensure_method_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let route = &ctx.spec.route;
+    let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+    let label = format!(
+        "{} /{} {}",
+        route.http_method,
+        route.path_part,
+        statuses.join(", ")
+    );
+    let fingerprint = ctx.spec.method_fingerprint();
+    if state
+        .method_responses
+        .as_ref()
+        .is_some_and(|m| m.fingerprint == fingerprint)
+    {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let resource_id = state
+        .resource
+        .context("the /user resource is not recorded")?
+        .id;
+    // One call per status, all at once: they are independent (a ConflictException from
+    // API Gateway is retried like any other).
+    futures::future::try_join_all(route.responses.iter().map(|r| {
+        ctx.call("method-responses", || {
+            api::put_method_response(ctx.aws(), &api_id, &resource_id, route.http_method, r)
+        })
+    }))
+    .await
+    .with_context(|| format!("creating the method responses of {label}"))?;
+    let action = if state.method_responses.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    ctx.record(|s| s.method_responses = Some(FingerprintRecord { fingerprint }))
+        .await?;
+    Ok(StepResult::new(action, label))
+}
+
+async fn ensure_integration_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let route = &ctx.spec.route;
+    let function_arn = state.function.context("the function is not recorded")?.arn;
+    let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+    let label = format!(
+        "{} /{} {}",
+        route.http_method,
+        route.path_part,
+        statuses.join(", ")
+    );
+    let fingerprint = ctx.spec.integration_fingerprint(&function_arn);
+    if state
+        .integration_responses
+        .as_ref()
+        .is_some_and(|m| m.fingerprint == fingerprint)
+    {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let resource_id = state
+        .resource
+        .context("the /user resource is not recorded")?
+        .id;
+    futures::future::try_join_all(route.responses.iter().map(|r| {
+        ctx.call("integration-responses", || {
+            api::put_integration_response(ctx.aws(), &api_id, &resource_id, route.http_method, r)
+        })
+    }))
+    .await
+    .with_context(|| format!("creating the integration responses of {label}"))?;
+    let action = if state.integration_responses.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    ctx.record(|s| s.integration_responses = Some(FingerprintRecord { fingerprint }))
+        .await?;
+    Ok(StepResult::new(action, label))
+}
+
 async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let function = state.function.context("the function is not recorded")?;
@@ -807,7 +935,15 @@ async fn ensure_deployment(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let api_id = state.api.context("the REST API is not recorded")?.id;
     let fingerprint = stack::fingerprint(&[
         &state.method.map(|m| m.fingerprint).unwrap_or_default(),
+        &state
+            .method_responses
+            .map(|m| m.fingerprint)
+            .unwrap_or_default(),
         &state.integration.map(|m| m.fingerprint).unwrap_or_default(),
+        &state
+            .integration_responses
+            .map(|m| m.fingerprint)
+            .unwrap_or_default(),
     ]);
     if let Some(d) = &state.deployment {
         if d.fingerprint == fingerprint {
@@ -907,6 +1043,7 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 state.function = None;
                 state.permission = None;
                 state.integration = None;
+                state.integration_responses = None;
             }
             "function" => {
                 if let Some(f) = state.function.as_mut() {
@@ -919,23 +1056,30 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 state.api = None;
                 state.resource = None;
                 state.method = None;
+                state.method_responses = None;
                 state.integration = None;
+                state.integration_responses = None;
                 state.deployment = None;
                 state.permission = None;
             }
             "resource" => {
                 state.resource = None;
                 state.method = None;
+                state.method_responses = None;
                 state.integration = None;
+                state.integration_responses = None;
                 state.deployment = None;
             }
             "method" => {
                 state.method = None;
+                state.method_responses = None;
                 state.integration = None;
+                state.integration_responses = None;
                 state.deployment = None;
             }
             "integration" => {
                 state.integration = None;
+                state.integration_responses = None;
                 state.deployment = None;
             }
             "stage" => state.deployment = None,

@@ -201,7 +201,9 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
         s.api = None;
         s.resource = None;
         s.method = None;
+        s.method_responses = None;
         s.integration = None;
+        s.integration_responses = None;
         s.deployment = None;
     })
     .await?;

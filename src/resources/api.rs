@@ -180,7 +180,7 @@ pub async fn create_resource(
     Ok(out.id().unwrap_or_default().to_string())
 }
 
-/// PutMethod (no authorization) and its method responses. Parts that already exist are kept.
+/// PutMethod, no authorization. A method that already exists is kept.
 pub async fn put_method(
     aws: &Aws,
     api: &str,
@@ -198,14 +198,11 @@ pub async fn put_method(
             .await
             .map(|_| ())
             .map_err(|e| AwsError::from_sdk("PutMethod", e)),
-    )?;
-    for r in &route.responses {
-        put_method_response(aws, api, resource, route.http_method, r).await?;
-    }
-    Ok(())
+    )
 }
 
-async fn put_method_response(
+/// PutMethodResponse for one status. One that already exists is kept.
+pub async fn put_method_response(
     aws: &Aws,
     api: &str,
     resource: &str,
@@ -227,8 +224,7 @@ async fn put_method_response(
     )
 }
 
-/// PutIntegration (non-proxy `AWS` Lambda integration, body passthrough) and the integration
-/// responses. Both overwrite what is there.
+/// PutIntegration: the non-proxy `AWS` Lambda integration, body passthrough. Overwrites.
 pub async fn put_integration(
     aws: &Aws,
     api: &str,
@@ -248,23 +244,32 @@ pub async fn put_integration(
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("PutIntegration", e))?;
-    for r in &route.responses {
-        let mut req = aws
-            .apigateway
-            .put_integration_response()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(route.http_method)
-            .status_code(r.status)
-            .set_selection_pattern(r.selection_pattern.map(str::to_string));
-        // Never an empty template: it comes back as null and breaks the SDK (aws-facts 8).
-        if let Some(t) = r.template.filter(|t| !t.is_empty()) {
-            req = req.response_templates("application/json", t);
-        }
-        req.send()
-            .await
-            .map_err(|e| AwsError::from_sdk("PutIntegrationResponse", e))?;
+    Ok(())
+}
+
+/// PutIntegrationResponse for one status (selection pattern, template). Overwrites.
+pub async fn put_integration_response(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    method: &str,
+    r: &ResponseSpec,
+) -> Result<(), AwsError> {
+    let mut req = aws
+        .apigateway
+        .put_integration_response()
+        .rest_api_id(api)
+        .resource_id(resource)
+        .http_method(method)
+        .status_code(r.status)
+        .set_selection_pattern(r.selection_pattern.map(str::to_string));
+    // Never an empty template: it comes back as null and breaks the SDK (aws-facts 8).
+    if let Some(t) = r.template.filter(|t| !t.is_empty()) {
+        req = req.response_templates("application/json", t);
     }
+    req.send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PutIntegrationResponse", e))?;
     Ok(())
 }
 

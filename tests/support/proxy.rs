@@ -119,6 +119,8 @@ struct Rule {
     times: Option<usize>,
     until: Option<Instant>,
     applied: usize,
+    /// Inactive until a call of this operation succeeds; then active for `period`.
+    armed_by: Option<(String, Duration)>,
 }
 
 struct Hold {
@@ -133,6 +135,8 @@ struct Shared {
     rules: Mutex<Vec<Rule>>,
     /// Faults injected, as `service:Operation fault`.
     injected: Mutex<Vec<String>>,
+    /// Added to every call before it is forwarded.
+    latency: Mutex<Duration>,
 }
 
 pub struct Proxy {
@@ -237,6 +241,24 @@ impl Proxy {
         self.add_rule(operation, fault, None, None);
     }
 
+    /// Applies `fault` to every call of `operation` for `period` after a call of `trigger`
+    /// succeeds (CreateFunction refused for 8 s after CreateRole, say).
+    pub fn fault_after(&self, trigger: &str, operation: &str, fault: Fault, period: Duration) {
+        self.shared.rules.lock().unwrap().push(Rule {
+            operation: operation.to_string(),
+            fault,
+            times: None,
+            until: None,
+            applied: 0,
+            armed_by: Some((trigger.to_string(), period)),
+        });
+    }
+
+    /// Adds `latency` to every call (a real region's round trip, say).
+    pub fn set_latency(&self, latency: Duration) {
+        *self.shared.latency.lock().unwrap() = latency;
+    }
+
     fn add_rule(
         &self,
         operation: &str,
@@ -250,6 +272,7 @@ impl Proxy {
             times,
             until,
             applied: 0,
+            armed_by: None,
         });
     }
 
@@ -306,13 +329,56 @@ async fn serve(
     }
 }
 
+/// Starts the rules armed by a successful call of `name`.
+fn arm(shared: &Shared, name: &str) {
+    let now = Instant::now();
+    for r in shared.rules.lock().unwrap().iter_mut() {
+        if let Some((trigger, period)) = &r.armed_by {
+            if trigger == name {
+                r.until = Some(now + *period);
+                r.armed_by = None;
+            }
+        }
+    }
+}
+
+/// `GET /__proxy/calls`: the calls seen, as JSON; `POST /__proxy/clear` forgets them. For
+/// scripts that drive the proxy from outside (scripts/bench).
+fn control(parts: &hyper::http::request::Parts, shared: &Shared) -> Option<Response<Full<Bytes>>> {
+    let body = match (parts.method.as_str(), parts.uri.path()) {
+        ("GET", "/__proxy/calls") => {
+            let names: Vec<String> = shared
+                .calls
+                .lock()
+                .unwrap()
+                .iter()
+                .map(Call::name)
+                .collect();
+            serde_json::to_string(&names).unwrap()
+        }
+        ("POST", "/__proxy/clear") => {
+            shared.calls.lock().unwrap().clear();
+            "[]".to_string()
+        }
+        _ => return None,
+    };
+    Some(
+        Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap(),
+    )
+}
+
 /// The first rule that applies to the call, counted as applied.
 fn take_fault(shared: &Shared, call: &Call) -> Option<Fault> {
     let mut rules = shared.rules.lock().unwrap();
     let now = Instant::now();
     let name = call.name();
     let rule = rules.iter_mut().find(|r| {
-        (r.operation == name || r.operation == "*")
+        r.armed_by.is_none()
+            && (r.operation == name || r.operation == "*")
             && r.times.is_none_or(|t| r.applied < t)
             && r.until.is_none_or(|u| now < u)
     })?;
@@ -380,8 +446,15 @@ async fn forward(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
+    if let Some(resp) = control(&parts, &shared) {
+        return Ok(resp);
+    }
     let call = identify(&parts, &body);
     shared.calls.lock().unwrap().push(call.clone());
+    let latency = *shared.latency.lock().unwrap();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = take_fault(&shared, &call);
     match &fault {
         Some(Fault::Error {
@@ -436,6 +509,9 @@ async fn forward(
                 .await
                 .map(|b| b.to_bytes())
                 .unwrap_or_default();
+            if parts.status.is_success() {
+                arm(&shared, &call.name());
+            }
             match &fault {
                 Some(Fault::Drop {
                     after_forward: true,
