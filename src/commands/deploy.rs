@@ -12,6 +12,7 @@ use crate::code::CodePackage;
 use crate::engine::{self, Action};
 use crate::error::UsageError;
 use crate::ops::deploy::{forget_drifted, steps, DeployCtx};
+use crate::ops::Run;
 use crate::report::{self, Progress};
 use crate::resources::api;
 use crate::stack::{self, Names, PolicyMode, StackSpec};
@@ -190,13 +191,15 @@ pub async fn run(
             .unwrap_or_default()
     ));
     let ctx = Arc::new(DeployCtx {
-        aws,
+        run: Run {
+            aws,
+            store: session.store.clone(),
+            state: tokio::sync::Mutex::new(state),
+            progress: progress.clone(),
+            timing,
+        },
         spec,
         code,
-        store: session.store.clone(),
-        state: tokio::sync::Mutex::new(state),
-        progress: progress.clone(),
-        timing,
         api_lookup: std::sync::Mutex::new(api_lookup),
         fresh_api: std::sync::atomic::AtomicBool::new(false),
     });

@@ -14,6 +14,7 @@ use crate::engine::{self, Action};
 use crate::error::UsageError;
 use crate::ops::discover::{self, Found};
 use crate::ops::teardown::{steps, TeardownCtx};
+use crate::ops::Run;
 use crate::report::{self, Progress};
 use crate::stack::Names;
 use crate::state::StackState;
@@ -182,13 +183,15 @@ pub async fn run(
         state.stack, state.region
     ));
     let ctx = Arc::new(TeardownCtx {
-        aws,
+        run: Run {
+            aws,
+            store: session.store.clone(),
+            state: tokio::sync::Mutex::new(state.clone()),
+            progress: progress.clone(),
+            timing,
+        },
         stack: state.stack.clone(),
         keep_table: args.keep_table,
-        store: session.store.clone(),
-        state: tokio::sync::Mutex::new(state.clone()),
-        progress: progress.clone(),
-        timing,
     });
     let report = engine::run(
         ctx.clone(),

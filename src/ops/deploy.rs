@@ -25,11 +25,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::future::BoxFuture;
 
-use crate::aws::{poll, retry, Aws, AwsError, ErrorKind, RetryPolicy};
+use crate::aws::{poll, AwsError, ErrorKind, RetryPolicy};
 use crate::code::CodePackage;
 use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
-use crate::report::Progress;
+use crate::ops::Run;
 use crate::resources::function::FunctionConfig;
 use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::{
@@ -37,8 +37,7 @@ use crate::stack::{
 };
 use crate::state::{
     ApiRecord, DeploymentRecord, FingerprintRecord, FunctionRecord, LogGroupRecord,
-    PermissionRecord, PolicyRecord, ResourceRecord, RoleRecord, StackState, StateStore,
-    TableRecord,
+    PermissionRecord, PolicyRecord, ResourceRecord, RoleRecord, StackState, TableRecord,
 };
 
 /// Time limits, passed in so tests can shorten them.
@@ -56,13 +55,9 @@ pub struct Timing {
 
 /// Everything the steps share.
 pub struct DeployCtx {
-    pub aws: Aws,
+    pub run: Run,
     pub spec: StackSpec,
     pub code: CodePackage,
-    pub store: StateStore,
-    pub state: tokio::sync::Mutex<StackState>,
-    pub progress: Progress,
-    pub timing: Timing,
     /// REST APIs of the stack's API name, listed while the identity call ran (so the lookup
     /// before CreateRestApi costs no time on the critical path); used by the first attempt.
     pub api_lookup: std::sync::Mutex<Option<Vec<api::ApiInfo>>>,
@@ -70,31 +65,10 @@ pub struct DeployCtx {
     pub fresh_api: std::sync::atomic::AtomicBool,
 }
 
-impl DeployCtx {
-    async fn snapshot(&self) -> StackState {
-        self.state.lock().await.clone()
-    }
-
-    /// Changes the state and saves it atomically before returning.
-    async fn record(&self, change: impl FnOnce(&mut StackState)) -> anyhow::Result<()> {
-        let mut s = self.state.lock().await;
-        change(&mut s);
-        s.updated_at = crate::state::now_secs();
-        self.store.save(&s)?;
-        Ok(())
-    }
-
-    /// One AWS call with retries for throttling, busy resources and transient faults.
-    async fn call<T, F, Fut>(&self, step: &str, f: F) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AwsError>>,
-    {
-        retry(&self.timing.retry, &self.progress, step, f).await
-    }
-
-    fn aws(&self) -> &Aws {
-        &self.aws
+impl std::ops::Deref for DeployCtx {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
     }
 }
 
@@ -792,50 +766,68 @@ async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
 
 async fn ensure_method_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let route = &ctx.spec.route;
-    let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
-    let label = format!(
-        "{} /{} {}",
-        route.http_method,
-        route.path_part,
-        statuses.join(", ")
-    );
-    let fingerprint = ctx.spec.method_fingerprint();
-    if state
-        .method_responses
-        .as_ref()
-        .is_some_and(|m| m.fingerprint == fingerprint)
-    {
-        return Ok(StepResult::new(Action::Unchanged, label));
-    }
-    let api_id = state.api.context("the REST API is not recorded")?.id;
-    let resource_id = state
-        .resource
-        .context("the /user resource is not recorded")?
-        .id;
-    // One call per status, all at once: they are independent (a ConflictException from
-    // API Gateway is retried like any other).
-    futures::future::try_join_all(route.responses.iter().map(|r| {
-        ctx.call("method-responses", || {
-            api::put_method_response(ctx.aws(), &api_id, &resource_id, route.http_method, r)
-        })
-    }))
+    let (api_id, resource_id) = route_ids(&state)?;
+    let method = ctx.spec.route.http_method;
+    put_each_response(
+        &ctx,
+        "method-responses",
+        "method responses",
+        ctx.spec.method_fingerprint(),
+        state.method_responses,
+        |r| api::put_method_response(ctx.aws(), &api_id, &resource_id, method, r),
+        |s, rec| s.method_responses = Some(rec),
+    )
     .await
-    .with_context(|| format!("creating the method responses of {label}"))?;
-    let action = if state.method_responses.is_some() {
-        Action::Updated
-    } else {
-        Action::Created
-    };
-    ctx.record(|s| s.method_responses = Some(FingerprintRecord { fingerprint }))
-        .await?;
-    Ok(StepResult::new(action, label))
 }
 
 async fn ensure_integration_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
+    let (api_id, resource_id) = route_ids(&state)?;
+    let function_arn = &state
+        .function
+        .as_ref()
+        .context("the function is not recorded")?
+        .arn;
+    let method = ctx.spec.route.http_method;
+    put_each_response(
+        &ctx,
+        "integration-responses",
+        "integration responses",
+        ctx.spec.integration_fingerprint(function_arn),
+        state.integration_responses.clone(),
+        |r| api::put_integration_response(ctx.aws(), &api_id, &resource_id, method, r),
+        |s, rec| s.integration_responses = Some(rec),
+    )
+    .await
+}
+
+/// The REST API's and the route resource's ids, as recorded.
+fn route_ids(state: &StackState) -> anyhow::Result<(String, String)> {
+    let api_id = state.api.as_ref().context("the REST API is not recorded")?;
+    let resource = state
+        .resource
+        .as_ref()
+        .context("the /user resource is not recorded")?;
+    Ok((api_id.id.clone(), resource.id.clone()))
+}
+
+/// One call per response status of the route, all at once (they are independent; a
+/// ConflictException from API Gateway is retried like any other), unless the state records
+/// the same fingerprint.
+async fn put_each_response<'a, P, Fut>(
+    ctx: &'a DeployCtx,
+    step: &'static str,
+    what: &str,
+    fingerprint: String,
+    recorded: Option<FingerprintRecord>,
+    put: P,
+    save: impl FnOnce(&mut StackState, FingerprintRecord),
+) -> anyhow::Result<StepResult>
+where
+    P: Fn(&'a crate::stack::ResponseSpec) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AwsError>>,
+{
     let route = &ctx.spec.route;
-    let function_arn = state.function.context("the function is not recorded")?.arn;
     let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
     let label = format!(
         "{} /{} {}",
@@ -843,32 +835,21 @@ async fn ensure_integration_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<Ste
         route.path_part,
         statuses.join(", ")
     );
-    let fingerprint = ctx.spec.integration_fingerprint(&function_arn);
-    if state
-        .integration_responses
+    if recorded
         .as_ref()
         .is_some_and(|m| m.fingerprint == fingerprint)
     {
         return Ok(StepResult::new(Action::Unchanged, label));
     }
-    let api_id = state.api.context("the REST API is not recorded")?.id;
-    let resource_id = state
-        .resource
-        .context("the /user resource is not recorded")?
-        .id;
-    futures::future::try_join_all(route.responses.iter().map(|r| {
-        ctx.call("integration-responses", || {
-            api::put_integration_response(ctx.aws(), &api_id, &resource_id, route.http_method, r)
-        })
-    }))
-    .await
-    .with_context(|| format!("creating the integration responses of {label}"))?;
-    let action = if state.integration_responses.is_some() {
+    futures::future::try_join_all(route.responses.iter().map(|r| ctx.call(step, || put(r))))
+        .await
+        .with_context(|| format!("creating the {what} of {label}"))?;
+    let action = if recorded.is_some() {
         Action::Updated
     } else {
         Action::Created
     };
-    ctx.record(|s| s.integration_responses = Some(FingerprintRecord { fingerprint }))
+    ctx.record(|s| save(s, FingerprintRecord { fingerprint }))
         .await?;
     Ok(StepResult::new(action, label))
 }

@@ -17,44 +17,23 @@ use std::sync::Arc;
 use anyhow::Context;
 use futures::future::BoxFuture;
 
-use crate::aws::{poll, retry, Aws, AwsError};
+use crate::aws::poll;
 use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
-use crate::ops::deploy::Timing;
-use crate::report::Progress;
+use crate::ops::Run;
 use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::PERMISSION_SID;
-use crate::state::{StackState, StateStore};
 
 pub struct TeardownCtx {
-    pub aws: Aws,
+    pub run: Run,
     pub stack: String,
     pub keep_table: bool,
-    pub store: StateStore,
-    pub state: tokio::sync::Mutex<StackState>,
-    pub progress: Progress,
-    pub timing: Timing,
 }
 
-impl TeardownCtx {
-    async fn snapshot(&self) -> StackState {
-        self.state.lock().await.clone()
-    }
-
-    async fn record(&self, change: impl FnOnce(&mut StackState)) -> anyhow::Result<()> {
-        let mut s = self.state.lock().await;
-        change(&mut s);
-        s.updated_at = crate::state::now_secs();
-        self.store.save(&s)?;
-        Ok(())
-    }
-
-    async fn call<T, F, Fut>(&self, step: &str, f: F) -> Result<T, AwsError>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AwsError>>,
-    {
-        retry(&self.timing.retry, &self.progress, step, f).await
+impl std::ops::Deref for TeardownCtx {
+    type Target = Run;
+    fn deref(&self) -> &Run {
+        &self.run
     }
 }
 
