@@ -420,7 +420,10 @@ pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> Error
                 ErrorKind::AlreadyExists
             }
         }
-        "ConcurrentModification" | "ConcurrentModificationException" => ErrorKind::Busy,
+        // DeleteRole right after its policies came off: IAM may not have caught up yet.
+        "ConcurrentModification" | "ConcurrentModificationException" | "DeleteConflict" => {
+            ErrorKind::Busy
+        }
         "TooManyRequestsException"
         | "ThrottlingException"
         | "Throttling"

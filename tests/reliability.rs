@@ -491,3 +491,44 @@ fn a_second_ctrl_c_stops_at_once_and_deploy_resumes() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("second Ctrl-C");
 }
+
+#[test]
+fn iam_eventual_consistency_is_waited_out() {
+    let w = World::new();
+    // Right after CreateRole, IAM may not know the role yet; right after the policies come
+    // off, DeleteRole may still see them.
+    w.proxy.fault_times(
+        "iam:PutRolePolicy",
+        Fault::error(
+            404,
+            "NoSuchEntity",
+            "The role with name putitem-prod-role cannot be found.",
+        ),
+        2,
+    );
+    let run = w.run(&["deploy"]).ok();
+    assert!(
+        run.stderr
+            .contains("PutRolePolicy answered NoSuchEntity; retrying"),
+        "{run}"
+    );
+    w.proxy.fault_times(
+        "iam:DeleteRole",
+        Fault::error(
+            409,
+            "DeleteConflict",
+            "Cannot delete entity, must detach all policies first.",
+        ),
+        2,
+    );
+    let down = w.run(&["teardown", "--yes"]).ok();
+    assert!(
+        down.stderr
+            .contains("DeleteRole answered DeleteConflict; retrying"),
+        "{down}"
+    );
+    for f in w.proxy.injected() {
+        report("fault", json!({"fault": f, "survived": true}));
+    }
+    w.assert_nothing_left("IAM eventual consistency");
+}

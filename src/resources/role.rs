@@ -68,6 +68,15 @@ pub async fn owner(aws: &Aws, name: &str, stack: &str) -> Result<Option<Owner>, 
     )
 }
 
+/// IAM is eventually consistent: right after CreateRole, calls on the role can answer
+/// NoSuchEntity for a moment. On a role we just made (or recorded), that means "try again".
+fn not_yet_visible(mut e: AwsError) -> AwsError {
+    if e.is(ErrorKind::NotFound) {
+        e.kind = ErrorKind::Busy;
+    }
+    e
+}
+
 pub async fn put_inline_policy(
     aws: &Aws,
     role: &str,
@@ -81,7 +90,7 @@ pub async fn put_inline_policy(
         .policy_document(document)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutRolePolicy", e))?;
+        .map_err(|e| not_yet_visible(AwsError::from_sdk("PutRolePolicy", e)))?;
     Ok(())
 }
 
@@ -153,7 +162,7 @@ pub async fn attach_policy(aws: &Aws, role: &str, arn: &str) -> Result<(), AwsEr
         .policy_arn(arn)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk("AttachRolePolicy", e))?;
+        .map_err(|e| not_yet_visible(AwsError::from_sdk("AttachRolePolicy", e)))?;
     Ok(())
 }
 
