@@ -469,3 +469,35 @@ fn status_reports_drift_and_deploy_repairs_it() {
     w.run(&["teardown", "--yes"]).ok();
     assert!(aws.inventory().is_empty());
 }
+
+/// On a terminal, progress is drawn with spinners; the run still ends with the same result.
+/// `script` (util-linux, part of the base system) gives the binary a real pseudo-terminal.
+#[cfg(target_os = "linux")]
+#[test]
+fn on_a_terminal_progress_uses_spinners_and_the_run_completes() {
+    let w = World::new();
+    let bin = env!("CARGO_BIN_EXE_serverless-cli");
+    let mut cmd = w.command(&[]);
+    cmd.env_remove("CI");
+    let line = format!("{bin} deploy; echo exit=$?");
+    let out = cmd
+        .get_envs()
+        .fold(std::process::Command::new("script"), |mut c, (k, v)| {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+            c
+        })
+        .current_dir(w.dir.path())
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script runs");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(screen.contains("exit=0"), "{screen}");
+    assert!(screen.contains("Stack 'prod' deployed"), "{screen}");
+    // indicatif redraws lines with cursor movement escapes on a terminal.
+    assert!(screen.contains("\u{1b}["), "no terminal drawing:\n{screen}");
+    w.run(&["teardown", "--yes"]).ok();
+}
