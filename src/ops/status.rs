@@ -94,7 +94,7 @@ pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row>
         Box::pin(check_method(c, state, spec)),
         Box::pin(check_integration(c, state, spec)),
         Box::pin(check_stage(c, state)),
-        Box::pin(check_permission(c, spec, state)),
+        Box::pin(check_permission(c, state)),
         Box::pin(check_log_group(c, state)),
     ];
     join_all(checks).await
@@ -385,11 +385,10 @@ async fn check_stage(c: &Caller, state: &StackState) -> Row {
     }
 }
 
-async fn check_permission(c: &Caller, spec: &StackSpec, state: &StackState) -> Row {
+async fn check_permission(c: &Caller, state: &StackState) -> Row {
     let (Some(rec), Some(f)) = (&state.permission, &state.function) else {
         return missing("permission", PERMISSION_SID, NOT_DEPLOYED);
     };
-    let _ = spec;
     match c
         .call("status", || {
             function::permission_source_arn(&c.aws, &f.name, PERMISSION_SID)
