@@ -15,7 +15,10 @@ const ROLE_NOT_READY: &str = "The role defined for the function cannot be assume
 #[test]
 fn role_propagation_is_waited_out_and_a_timeout_resumes() {
     let w = World::new();
-    w.proxy.fault_for(
+    // Refused for 3 s from the moment the role exists (as IAM propagation behaves), however
+    // long the machine takes to get there.
+    w.proxy.fault_after(
+        "iam:CreateRole",
         "lambda:CreateFunction",
         Fault::error(400, "InvalidParameterValueException", ROLE_NOT_READY),
         Duration::from_secs(3),
@@ -247,9 +250,11 @@ fn a_failed_function_and_a_wait_past_its_limit_are_clear_errors_and_resume() {
     w.run(&["deploy"]).ok();
     w.run(&["teardown", "--yes"]).ok();
 
-    w.proxy.fault_always(
+    // CREATING for a minute: far longer than --ready-wait.
+    w.proxy.fault_for(
         "dynamodb:DescribeTable",
         Fault::set_json(&["Table", "TableStatus"], json!("CREATING")),
+        Duration::from_secs(60),
     );
     let run = w.run(&["deploy", "--ready-wait", "1"]);
     assert_eq!(run.code, 1, "{run}");

@@ -203,7 +203,7 @@ pub async fn run(
         api_lookup: std::sync::Mutex::new(api_lookup),
         fresh_api: std::sync::atomic::AtomicBool::new(false),
     });
-    let report = engine::run(
+    let mut report = engine::run(
         ctx.clone(),
         steps(),
         &progress,
@@ -211,24 +211,8 @@ pub async fn run(
         engine::OnFailure::StopStarting,
     )
     .await;
-    if report.interrupted {
-        return Err(
-            anyhow::Error::new(crate::signal::Interrupted).context(format!(
-                "deploy interrupted; what was made is recorded in {}, run deploy again to resume",
-                session.store.path().display()
-            )),
-        );
-    }
-    if let Some((step, err)) = report.error {
-        let skipped = if report.skipped.is_empty() {
-            String::new()
-        } else {
-            format!(" (not started: {})", report.skipped.join(", "))
-        };
-        return Err(err.context(format!(
-            "deploy stopped at step {step}{skipped}; what was made is recorded in {}, run deploy again to finish",
-            session.store.path().display()
-        )));
+    if let Some(err) = super::stopped(&mut report, "deploy", &session.store) {
+        return Err(err);
     }
 
     let state = ctx.state.lock().await.clone();

@@ -120,3 +120,29 @@ pub fn stop(interrupts: crate::signal::Interrupts) -> crate::engine::Stop {
         grace: INTERRUPT_GRACE,
     }
 }
+
+/// An interrupted or failed run as the error to report: where it stopped, that the state
+/// holds everything made so far, and how to go on. `None` when the run completed.
+pub fn stopped(
+    report: &mut crate::engine::RunReport,
+    command: &str,
+    store: &StateStore,
+) -> Option<anyhow::Error> {
+    let path = store.path();
+    if report.interrupted {
+        return Some(anyhow::Error::new(crate::signal::Interrupted).context(format!(
+            "{command} interrupted; everything done so far is recorded in {}, run {command} again to resume",
+            path.display()
+        )));
+    }
+    let (step, err) = report.error.take()?;
+    let skipped = if report.skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" (not started: {})", report.skipped.join(", "))
+    };
+    Some(err.context(format!(
+        "{command} stopped at step {step}{skipped}; everything done so far is recorded in {}, run {command} again to finish",
+        path.display()
+    )))
+}

@@ -193,7 +193,7 @@ pub async fn run(
         stack: state.stack.clone(),
         keep_table: args.keep_table,
     });
-    let report = engine::run(
+    let mut report = engine::run(
         ctx.clone(),
         steps(),
         &progress,
@@ -201,19 +201,8 @@ pub async fn run(
         engine::OnFailure::FinishIndependent,
     )
     .await;
-    if report.interrupted {
-        return Err(
-            anyhow::Error::new(crate::signal::Interrupted).context(format!(
-            "teardown interrupted; what is left is recorded in {}, run teardown again to finish",
-            session.store.path().display()
-        )),
-        );
-    }
-    if let Some((step, err)) = report.error {
-        return Err(err.context(format!(
-            "teardown stopped at step {step}; what is left is recorded in {}, run teardown again to finish",
-            session.store.path().display()
-        )));
+    if let Some(err) = super::stopped(&mut report, "teardown", &session.store) {
+        return Err(err);
     }
     session.store.remove()?;
     let deleted = report

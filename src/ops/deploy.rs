@@ -654,26 +654,22 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
             let look_now = look;
             look = true;
             async move {
-                if !look_now {
-                    let id = api::create_resource(
-                        ctx.aws(),
-                        &api_rec.id,
-                        &api_rec.root_resource_id,
-                        ctx.spec.route.path_part,
-                    )
-                    .await?;
-                    return Ok((id, Action::Created));
-                }
-                let existing = api::resources(ctx.aws(), &api_rec.id)
-                    .await?
-                    .ok_or_else(|| {
-                        AwsError::local(
-                            ErrorKind::NotFound,
-                            format!("REST API {} no longer exists; run deploy again", api_rec.id),
-                        )
-                    })?;
-                if let Some((id, _)) = existing.into_iter().find(|(_, p)| p == path) {
-                    return Ok((id, Action::Adopted));
+                if look_now {
+                    let existing =
+                        api::resources(ctx.aws(), &api_rec.id)
+                            .await?
+                            .ok_or_else(|| {
+                                AwsError::local(
+                                    ErrorKind::NotFound,
+                                    format!(
+                                        "REST API {} no longer exists; run deploy again",
+                                        api_rec.id
+                                    ),
+                                )
+                            })?;
+                    if let Some((id, _)) = existing.into_iter().find(|(_, p)| p == path) {
+                        return Ok((id, Action::Adopted));
+                    }
                 }
                 let id = api::create_resource(
                     ctx.aws(),
