@@ -144,8 +144,10 @@ pub async fn run<C: Send + Sync + 'static>(
         if running.is_empty() {
             break;
         }
+        // Biased: a signal that has arrived is seen before a step that finished at the same
+        // time can start the next one.
         let next = tokio::select! {
-            r = running.next() => r,
+            biased;
             n = signal_count(&mut interrupts) => {
                 if interrupted_at.is_none() && n == 1 {
                     interrupted_at = Some(tokio::time::Instant::now());
@@ -162,6 +164,7 @@ pub async fn run<C: Send + Sync + 'static>(
                 abandoned = true;
                 break;
             }
+            r = running.next() => r,
         };
         let Some((name, res, elapsed)) = next else {
             break;
@@ -378,11 +381,13 @@ mod stop_tests {
     #[derive(Default)]
     struct Log {
         events: Mutex<Vec<&'static str>>,
+        /// Opened by the test once the signal is sent.
+        gate: tokio::sync::Notify,
     }
 
     fn slow(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
         Box::pin(async move {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            ctx.gate.notified().await;
             ctx.events.lock().unwrap().push("slow done");
             Ok(StepResult::new(Action::Created, "slow"))
         })
@@ -432,6 +437,10 @@ mod stop_tests {
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         tx.send_modify(|n| *n += 1);
+        // The step in flight ends only after the signal: whatever the machine's load, the
+        // engine has seen the signal while it ran.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.gate.notify_one();
         let report = run.await.unwrap();
         assert!(report.interrupted);
         assert_eq!(*ctx.events.lock().unwrap(), vec!["slow done"]);
