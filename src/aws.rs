@@ -161,13 +161,6 @@ impl Aws {
         })
     }
 
-    /// Loads the configuration, resolves credentials (bounded in time) and asks STS who we are.
-    pub async fn connect(target: &Target, limit: Duration) -> Result<Aws, AwsError> {
-        let mut aws = Aws::clients(target, limit).await?;
-        aws.account = aws.whoami().await?;
-        Ok(aws)
-    }
-
     /// The account id of the credentials in use (STS GetCallerIdentity), with clear messages
     /// for an endpoint that cannot be reached.
     pub async fn whoami(&self) -> Result<String, AwsError> {

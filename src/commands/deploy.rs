@@ -154,19 +154,8 @@ pub async fn run(
             .context("saving the state file")?;
     }
     let spec = spec_for(&aws.account, &state.names);
-    let rows = match (rows, session.state.is_some()) {
-        (Some(rows), _) => Some(rows),
-        // A state without an account (never written by a released build): read after.
-        (None, true) => {
-            let caller = Caller {
-                aws: aws.clone(),
-                policy: timing.retry,
-                progress: progress.clone(),
-            };
-            Some(crate::ops::status::check(&caller, &spec, &state).await)
-        }
-        (None, false) => None,
-    };
+    // (A state without an account, which only a hand edit makes, gets no repair round; its
+    // steps still run from what it records.)
     if let Some(rows) = rows {
         let repairs = forget_drifted(&mut state, &rows);
         if !repairs.is_empty() {

@@ -59,10 +59,7 @@ pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<
 
 /// Connects and checks that the state belongs to this account.
 pub async fn connect(session: &Session) -> anyhow::Result<Aws> {
-    let aws = Aws::connect(&session.target, CREDENTIALS_LIMIT).await?;
-    if let Some(s) = &session.state {
-        s.check_account(&aws.account)?;
-    }
+    let (aws, ()) = connect_with(session, |_| async {}).await?;
     Ok(aws)
 }
 

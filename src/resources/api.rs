@@ -32,6 +32,27 @@ pub struct ApiInfo {
     pub owner: Owner,
 }
 
+impl ApiInfo {
+    /// From the fields GetRestApis' items and GetRestApi's answer both carry.
+    fn new(
+        id: Option<&str>,
+        name: Option<&str>,
+        root_resource_id: Option<&str>,
+        tags: Option<&std::collections::HashMap<String, String>>,
+        stack: &str,
+    ) -> Self {
+        ApiInfo {
+            id: id.unwrap_or_default().to_string(),
+            name: name.unwrap_or_default().to_string(),
+            root_resource_id: root_resource_id.map(str::to_string),
+            owner: Owner::from_tag(
+                tags.and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
+                stack,
+            ),
+        }
+    }
+}
+
 /// CreateRestApi, REGIONAL (EDGE's create quota is ten times tighter), tagged. Returns
 /// (id, root resource id if the answer carries it).
 pub async fn create(
@@ -82,17 +103,13 @@ pub async fn list(aws: &Aws, stack: &str) -> Result<Vec<ApiInfo>, AwsError> {
             .await
             .map_err(|e| AwsError::from_sdk("GetRestApis", e))?;
         for api in out.items() {
-            found.push(ApiInfo {
-                id: api.id().unwrap_or_default().to_string(),
-                name: api.name().unwrap_or_default().to_string(),
-                root_resource_id: api.root_resource_id().map(str::to_string),
-                owner: Owner::from_tag(
-                    api.tags()
-                        .and_then(|t| t.get(OWNER_TAG))
-                        .map(String::as_str),
-                    stack,
-                ),
-            });
+            found.push(ApiInfo::new(
+                api.id(),
+                api.name(),
+                api.root_resource_id(),
+                api.tags(),
+                stack,
+            ));
         }
         match out.position() {
             Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
@@ -113,16 +130,14 @@ pub async fn get(aws: &Aws, id: &str, stack: &str) -> Result<Option<ApiInfo>, Aw
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetRestApi", e))
-            .map(|api| ApiInfo {
-                id: api.id().unwrap_or_default().to_string(),
-                name: api.name().unwrap_or_default().to_string(),
-                root_resource_id: api.root_resource_id().map(str::to_string),
-                owner: Owner::from_tag(
-                    api.tags()
-                        .and_then(|t| t.get(OWNER_TAG))
-                        .map(String::as_str),
+            .map(|api| {
+                ApiInfo::new(
+                    api.id(),
+                    api.name(),
+                    api.root_resource_id(),
+                    api.tags(),
                     stack,
-                ),
+                )
             }),
     )
 }
