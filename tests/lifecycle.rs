@@ -501,3 +501,52 @@ fn on_a_terminal_progress_uses_spinners_and_the_run_completes() {
     assert!(screen.contains("\u{1b}["), "no terminal drawing:\n{screen}");
     w.run(&["teardown", "--yes"]).ok();
 }
+
+#[test]
+fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let before = read_state(&w.state_file("prod"));
+    let api_id = before["api"]["id"].as_str().unwrap().to_string();
+    let resource_id = before["resource"]["id"].as_str().unwrap().to_string();
+    block_on(
+        w.aws()
+            .apigateway
+            .delete_integration()
+            .rest_api_id(&api_id)
+            .resource_id(&resource_id)
+            .http_method("POST")
+            .send(),
+    )
+    .unwrap();
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let doc = status.json();
+    let integration = doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == "integration")
+        .unwrap()
+        .clone();
+    assert_eq!(integration["status"], "missing", "{doc:#}");
+
+    w.proxy.clear();
+    w.run(&["deploy"]).ok();
+    let mut calls = w.mutating_calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "apigateway:CreateDeployment",
+            "apigateway:PutIntegration",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+        ]
+    );
+    let after = read_state(&w.state_file("prod"));
+    assert_ne!(after["deployment"]["id"], before["deployment"]["id"]);
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(w.aws().inventory().is_empty());
+}

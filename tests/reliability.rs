@@ -119,6 +119,39 @@ fn throttling_and_concurrent_modification_are_waited_out_honouring_retry_after()
         json!({"fault": "apigateway:DeleteRestApi 429 Retry-After 30", "survived": true}),
     );
     w.assert_nothing_left("throttling");
+
+    // ConflictException on every API Gateway call that deploy, status and teardown make.
+    w.proxy.clear();
+    w.run(&["deploy"]).ok();
+    w.run(&["status"]).ok();
+    w.run(&["teardown", "--yes"]).ok();
+    let apigateway_ops: Vec<String> = w
+        .operations()
+        .into_iter()
+        .filter(|op| op.starts_with("apigateway:"))
+        .collect();
+    assert!(apigateway_ops.len() >= 10, "{apigateway_ops:?}");
+    let before = w.proxy.injected().len();
+    for cmd in [&["deploy"][..], &["status"], &["teardown", "--yes"]] {
+        w.proxy.clear_faults();
+        for op in &apigateway_ops {
+            w.proxy.fault_times(op, conflict.clone(), 1);
+        }
+        let run = w.run(cmd);
+        assert_eq!(
+            run.code, 0,
+            "ConflictException on every API Gateway call of {cmd:?}:\n{run}"
+        );
+    }
+    let injected = w.proxy.injected();
+    assert!(
+        injected.len() - before >= apigateway_ops.len(),
+        "{injected:?}"
+    );
+    for f in &injected[before..] {
+        report("fault", json!({"fault": f, "survived": true}));
+    }
+    w.assert_nothing_left("ConflictException on every API Gateway call");
 }
 
 /// For every operation that deploy, status and teardown make, in turn: the fault on the first

@@ -308,7 +308,8 @@ pub async fn method_exists(
     )
 }
 
-/// GetIntegration: (type, uri), or `None` when there is none.
+/// GetIntegration: (type, uri), or `None` when there is none (an answer without a type counts
+/// as none: the emulator answers that way for a deleted integration, where AWS says NotFound).
 pub async fn integration(
     aws: &Aws,
     api: &str,
@@ -333,6 +334,7 @@ pub async fn integration(
             })
             .map_err(|e| AwsError::from_sdk("GetIntegration", e)),
     )
+    .map(|found| found.filter(|(kind, _)| !kind.is_empty()))
 }
 
 /// CreateDeployment to the stage (made if missing). Returns the deployment id.
