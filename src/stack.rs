@@ -19,8 +19,10 @@ pub const PATH_PART: &str = "user";
 pub const HANDLER: &str = "index.handler";
 /// Name of the least-privilege inline policy on the role.
 pub const INLINE_POLICY_NAME: &str = "putitem-least-privilege";
-/// Statement id of the permission that lets API Gateway invoke the function.
+/// Statement id of the permission that lets API Gateway invoke the function for POST /user.
 pub const PERMISSION_SID: &str = "serverless-cli-apigateway-post-user";
+/// Statement id of the permission for GET /user/{uid}.
+pub const GET_PERMISSION_SID: &str = "serverless-cli-apigateway-get-user";
 /// Matches the handler's validation errors (handler/index.mjs, BAD_REQUEST).
 pub const BAD_REQUEST_PATTERN: &str = "BadRequest:.*";
 /// Managed policies the tutorial attaches (`--managed-policies`).
@@ -199,43 +201,168 @@ pub enum PolicyMode {
     Managed,
 }
 
-/// One response of the route: the method response and the integration response that feeds it.
+/// One response of a route: the method response and the integration response that feeds it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResponseSpec {
     pub status: &'static str,
-    /// Regex on the Lambda error message; `None` for the default response.
+    /// Regex on the Lambda error message (API Gateway matches it against the whole
+    /// `errorMessage`, Java syntax); `None` for the default response.
     pub selection_pattern: Option<&'static str>,
     /// Mapping template for `application/json`; `None` passes the body through. Never empty:
     /// API Gateway returns an empty template as null, which the Rust SDK cannot parse.
     pub template: Option<&'static str>,
 }
 
-/// The REST API's one route.
+/// A resource of the REST API under its root.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct ResourceSpec {
+    /// Full path, e.g. `/user/{uid}`.
+    pub path: &'static str,
+    /// Path of the parent resource (`/` is the API's root).
+    pub parent: &'static str,
+    pub path_part: &'static str,
+}
+
+/// One route of the REST API: method, integration and responses.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteSpec {
-    pub path_part: &'static str,
     pub http_method: &'static str,
+    /// Path of the route's resource (one of [`RESOURCES`]).
+    pub path: &'static str,
+    /// Path parameters the method declares as required.
+    pub path_params: &'static [&'static str],
+    /// Request body model the method validates against (a request validator checks the
+    /// body); `None` for a method without a body.
+    pub request_model: Option<&'static str>,
+    /// Request mapping template for `application/json`; `None` passes the JSON body through.
+    pub request_template: Option<&'static str>,
+    /// Statement id of the permission that lets API Gateway invoke the function for this route.
+    pub permission_sid: &'static str,
     pub responses: Vec<ResponseSpec>,
 }
 
-/// The route the tutorial builds: `POST /user`, 200 on success, 400 on a validation error.
-pub fn post_user_route() -> RouteSpec {
-    RouteSpec {
-        path_part: PATH_PART,
-        http_method: "POST",
-        responses: vec![
-            ResponseSpec {
-                status: "200",
-                selection_pattern: None,
-                template: None,
-            },
-            ResponseSpec {
-                status: "400",
-                selection_pattern: Some(BAD_REQUEST_PATTERN),
-                template: Some("{\"message\": $input.json('$.errorMessage')}"),
-            },
-        ],
+impl RouteSpec {
+    /// `POST /user`.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.http_method, self.path)
     }
+}
+
+/// The API's resources, parents first.
+pub const RESOURCES: [ResourceSpec; 2] = [
+    ResourceSpec {
+        path: "/user",
+        parent: "/",
+        path_part: PATH_PART,
+    },
+    ResourceSpec {
+        path: "/user/{uid}",
+        parent: "/user",
+        path_part: "{uid}",
+    },
+];
+
+/// Name of the POST body model (API Gateway model names are alphanumeric).
+pub const USER_MODEL: &str = "UserBody";
+/// The POST body model, JSON Schema draft 4 as API Gateway takes it: a JSON object that does not
+/// name an `operation` (that key marks the GET route's event, see `GET_USER_TEMPLATE`). Field
+/// checks are the handler's, so their messages are specific.
+pub const USER_MODEL_SCHEMA: &str = r#"{"$schema":"http://json-schema.org/draft-04/schema#","title":"UserBody","type":"object","not":{"required":["operation"]}}"#;
+/// Name of the request validator that checks request bodies against their model.
+pub const VALIDATOR_NAME: &str = "serverless-cli-body";
+/// The event the GET route hands the function: the path parameter, URL-encoded so that any uid
+/// gives valid JSON (the handler decodes it).
+pub const GET_USER_TEMPLATE: &str =
+    r#"{"operation": "getUser", "uid": "$util.urlEncode($input.params('uid'))"}"#;
+/// Body of a mapped error response: the function's error message.
+pub const ERROR_TEMPLATE: &str = r#"{"message": $input.json('$.errorMessage')}"#;
+/// Matches the handler's "no such item" errors (handler/index.mjs, NOT_FOUND).
+pub const NOT_FOUND_PATTERN: &str = "NotFound:.*";
+/// Matches the handler's unexpected failures (handler/index.mjs, INTERNAL).
+pub const INTERNAL_PATTERN: &str = "Internal:.*";
+/// Matches what Lambda reports when the function's process exits mid-request
+/// (`RequestId: <id> Error: Runtime exited with error: exit status 1`).
+pub const RUNTIME_EXITED_PATTERN: &str = r"(?s)RequestId: \S+ Error: Runtime exited.*";
+/// Matches what Lambda reports when the function runs past its timeout
+/// (`<time> <id> Task timed out after 10.00 seconds`).
+pub const TIMED_OUT_PATTERN: &str = r"(?s).*Task timed out after .*";
+/// The function's timeout, in seconds (`serve` uses it too).
+pub const FUNCTION_TIMEOUT_SECS: i32 = 10;
+
+fn error_responses(not_found: bool) -> Vec<ResponseSpec> {
+    let mut v = vec![ResponseSpec {
+        status: "400",
+        selection_pattern: Some(BAD_REQUEST_PATTERN),
+        template: Some(ERROR_TEMPLATE),
+    }];
+    if not_found {
+        v.push(ResponseSpec {
+            status: "404",
+            selection_pattern: Some(NOT_FOUND_PATTERN),
+            template: Some(ERROR_TEMPLATE),
+        });
+    }
+    v.extend([
+        ResponseSpec {
+            status: "500",
+            selection_pattern: Some(INTERNAL_PATTERN),
+            template: Some(ERROR_TEMPLATE),
+        },
+        ResponseSpec {
+            status: "502",
+            selection_pattern: Some(RUNTIME_EXITED_PATTERN),
+            template: Some(r#"{"message": "the function's runtime exited; see its log"}"#),
+        },
+        ResponseSpec {
+            status: "504",
+            selection_pattern: Some(TIMED_OUT_PATTERN),
+            template: Some(r#"{"message": "the function ran past its timeout"}"#),
+        },
+    ]);
+    v
+}
+
+fn success() -> ResponseSpec {
+    ResponseSpec {
+        status: "200",
+        selection_pattern: None,
+        template: None,
+    }
+}
+
+/// The tutorial's route: `POST /user` with the JSON body passed through as the event.
+pub fn post_user_route() -> RouteSpec {
+    let mut responses = vec![success()];
+    responses.extend(error_responses(false));
+    RouteSpec {
+        http_method: "POST",
+        path: "/user",
+        path_params: &[],
+        request_model: Some(USER_MODEL),
+        request_template: None,
+        permission_sid: PERMISSION_SID,
+        responses,
+    }
+}
+
+/// The tutorial's suggested next step: `GET /user/{uid}` reads the item back.
+pub fn get_user_route() -> RouteSpec {
+    let mut responses = vec![success()];
+    responses.extend(error_responses(true));
+    RouteSpec {
+        http_method: "GET",
+        path: "/user/{uid}",
+        path_params: &["uid"],
+        request_model: None,
+        request_template: Some(GET_USER_TEMPLATE),
+        permission_sid: GET_PERMISSION_SID,
+        responses,
+    }
+}
+
+/// Every route of the stack: what deploy builds, status checks and serve answers.
+pub fn routes() -> Vec<RouteSpec> {
+    vec![post_user_route(), get_user_route()]
 }
 
 /// Everything a deploy wants the stack to be.
@@ -250,7 +377,7 @@ pub struct StackSpec {
     pub runtime: String,
     /// Retention of the function's log group, in days.
     pub log_retention_days: i32,
-    pub route: RouteSpec,
+    pub routes: Vec<RouteSpec>,
 }
 
 impl StackSpec {
@@ -362,45 +489,58 @@ impl StackSpec {
         )
     }
 
-    /// Exactly this API, stage, method and path may invoke the function.
-    pub fn permission_source_arn(&self, api_id: &str) -> String {
+    /// Exactly this API, stage, method and path may invoke the function. A path parameter
+    /// becomes `*`, as in the ARNs API Gateway itself invokes with.
+    pub fn permission_source_arn(&self, api_id: &str, route: &RouteSpec) -> String {
+        let path: Vec<&str> = route
+            .path
+            .split('/')
+            .map(|p| if p.starts_with('{') { "*" } else { p })
+            .collect();
         format!(
-            "arn:{}:execute-api:{}:{}:{api_id}/{STAGE}/{}/{}",
+            "arn:{}:execute-api:{}:{}:{api_id}/{STAGE}/{}{}",
             self.partition(),
             self.region,
             self.account,
-            self.route.http_method,
-            self.route.path_part
+            route.http_method,
+            path.join("/")
         )
     }
 
-    /// Fingerprint of the method and its method responses.
+    /// Fingerprint of the methods and their method responses.
     pub fn method_fingerprint(&self) -> String {
         fingerprint(&[
             "method",
-            &serde_json::to_string(&self.route).unwrap_or_default(),
+            &serde_json::to_string(&self.routes).unwrap_or_default(),
+            USER_MODEL_SCHEMA,
         ])
     }
 
-    /// Fingerprint of the integration and its responses, which point at the function.
+    /// Fingerprint of the integrations and their responses, which point at the function.
     pub fn integration_fingerprint(&self, function_arn: &str) -> String {
+        // A method made again loses its integration: the method's fingerprint is part of it.
         fingerprint(&[
             "integration",
-            &serde_json::to_string(&self.route).unwrap_or_default(),
+            &self.method_fingerprint(),
             &self.integration_uri(function_arn),
         ])
     }
 }
 
-/// The URL the tutorial's "Try out" posts to.
+/// The stage's base URL; routes hang under it (`{base}/user`, `{base}/user/{uid}`).
 /// (An emulator does not serve execute-api URLs; the AWS form is printed all the same.)
-pub fn invoke_url(api_id: &str, region: &str) -> String {
+pub fn stage_url(api_id: &str, region: &str) -> String {
     let suffix = if partition(region) == "aws-cn" {
         "amazonaws.com.cn"
     } else {
         "amazonaws.com"
     };
-    format!("https://{api_id}.execute-api.{region}.{suffix}/{STAGE}/{PATH_PART}")
+    format!("https://{api_id}.execute-api.{region}.{suffix}/{STAGE}")
+}
+
+/// The URL the tutorial's "Try out" posts to.
+pub fn invoke_url(api_id: &str, region: &str) -> String {
+    format!("{}/{PATH_PART}", stage_url(api_id, region))
 }
 
 /// A ready-to-paste curl line for the URL.
@@ -435,7 +575,7 @@ mod tests {
             policy_mode: PolicyMode::LeastPrivilege,
             runtime: "nodejs22.x".into(),
             log_retention_days: 14,
-            route: post_user_route(),
+            routes: routes(),
         }
     }
 
@@ -495,9 +635,14 @@ mod tests {
 
     #[test]
     fn source_arn_names_api_stage_method_and_path() {
+        let s = spec();
         assert_eq!(
-            spec().permission_source_arn("abc123"),
+            s.permission_source_arn("abc123", &post_user_route()),
             "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/user"
+        );
+        assert_eq!(
+            s.permission_source_arn("abc123", &get_user_route()),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/user/*"
         );
     }
 

@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::cli::Billing;
 use crate::stack::{Names, PolicyMode};
 
-/// The format version this build reads and writes.
-pub const STATE_VERSION: u32 = 1;
+/// The format version this build writes.
+pub const STATE_VERSION: u32 = 2;
+/// Older versions this build reads: version 2 only added records (GET /user/{uid}), so a
+/// version 1 file loads as it is and deploy adds the rest.
+const READABLE_VERSIONS: [u64; 2] = [1, 2];
 
 /// Everything known about one stack.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,8 +45,15 @@ pub struct StackState {
     pub function: Option<FunctionRecord>,
     #[serde(default)]
     pub api: Option<ApiRecord>,
+    /// The `/user` resource.
     #[serde(default)]
     pub resource: Option<ResourceRecord>,
+    /// The `/user/{uid}` resource.
+    #[serde(default)]
+    pub item_resource: Option<ResourceRecord>,
+    /// The request validator and body model of POST /user.
+    #[serde(default)]
+    pub request_validator: Option<ValidatorRecord>,
     #[serde(default)]
     pub method: Option<FingerprintRecord>,
     #[serde(default)]
@@ -52,8 +62,12 @@ pub struct StackState {
     pub integration: Option<FingerprintRecord>,
     #[serde(default)]
     pub integration_responses: Option<FingerprintRecord>,
+    /// Permission for POST /user.
     #[serde(default)]
     pub permission: Option<PermissionRecord>,
+    /// Permission for GET /user/{uid}.
+    #[serde(default)]
+    pub get_permission: Option<PermissionRecord>,
     #[serde(default)]
     pub deployment: Option<DeploymentRecord>,
     #[serde(default)]
@@ -118,6 +132,15 @@ pub struct ResourceRecord {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct ValidatorRecord {
+    pub id: String,
+    pub name: String,
+    /// The body model the POST method names.
+    pub model: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FingerprintRecord {
     pub fingerprint: String,
 }
@@ -163,11 +186,14 @@ impl StackState {
             function: None,
             api: None,
             resource: None,
+            item_resource: None,
+            request_validator: None,
             method: None,
             method_responses: None,
             integration: None,
             integration_responses: None,
             permission: None,
+            get_permission: None,
             deployment: None,
             log_group: None,
         }
@@ -215,7 +241,7 @@ pub fn now_secs() -> u64 {
 pub enum StateError {
     #[error("state file {path} is not valid: {reason}; restore it from a backup, or move it aside and run deploy to adopt the stack's tagged resources")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("state file {path} has format version {found}, but this serverless-cli reads version {STATE_VERSION}; use a serverless-cli release that matches it")]
+    #[error("state file {path} has format version {found}, but this serverless-cli reads versions 1 to {STATE_VERSION}; use a serverless-cli release that matches it")]
     Version { path: PathBuf, found: u64 },
     #[error("{0}")]
     Mismatch(String),
@@ -413,13 +439,15 @@ fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, State
         .get("version")
         .and_then(serde_json::Value::as_u64)
         .ok_or_else(|| corrupt("it has no numeric 'version' field".to_string()))?;
-    if version != u64::from(STATE_VERSION) {
+    if !READABLE_VERSIONS.contains(&version) {
         return Err(StateError::Version {
             path: path.to_path_buf(),
             found: version,
         });
     }
-    let state: StackState = serde_json::from_value(value).map_err(|e| corrupt(format!("{e}")))?;
+    let mut state: StackState =
+        serde_json::from_value(value).map_err(|e| corrupt(format!("{e}")))?;
+    state.version = STATE_VERSION;
     if state.stack != stack {
         return Err(corrupt(format!(
             "it describes stack '{}', not '{stack}'",
@@ -490,6 +518,19 @@ mod tests {
         let mut v: serde_json::Value = serde_json::to_value(sample()).unwrap();
         v["surprise"] = 1.into();
         assert!(parse_state(p, &v.to_string(), "prod").is_err());
+    }
+
+    #[test]
+    fn a_version_1_file_loads_and_is_written_as_version_2() {
+        let p = Path::new("x.json");
+        let mut v: serde_json::Value = serde_json::to_value(sample()).unwrap();
+        v["version"] = 1.into();
+        for added in ["item_resource", "request_validator", "get_permission"] {
+            v.as_object_mut().unwrap().remove(added);
+        }
+        let loaded = parse_state(p, &v.to_string(), "prod").unwrap();
+        assert_eq!(loaded.version, STATE_VERSION);
+        assert_eq!(loaded, sample());
     }
 
     #[test]

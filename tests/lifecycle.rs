@@ -19,7 +19,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["changed"], true);
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 13);
+    assert_eq!(steps.len(), 14);
     assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
     let api_id = doc["resources"]["api"]["id"].as_str().unwrap().to_string();
     assert_eq!(
@@ -30,7 +30,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     // Progress went to stderr, one line per step.
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("ok ")).count(),
-        13,
+        14,
         "{run}"
     );
     let mut creates: Vec<String> = w
@@ -43,6 +43,9 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
         creates,
         [
             "apigateway:CreateDeployment",
+            "apigateway:CreateModel",
+            "apigateway:CreateRequestValidator",
+            "apigateway:CreateResource",
             "apigateway:CreateResource",
             "apigateway:CreateRestApi",
             "dynamodb:CreateTable",
@@ -168,11 +171,26 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             .await
             .unwrap();
         let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
-        let stmt = &policy["Statement"][0];
-        assert_eq!(stmt["Principal"]["Service"], "apigateway.amazonaws.com");
+        // One permission per route, each scoped to its method and path.
+        let mut scoped: Vec<String> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|stmt| {
+                assert_eq!(stmt["Principal"]["Service"], "apigateway.amazonaws.com");
+                stmt["Condition"]["ArnLike"]["AWS:SourceArn"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        scoped.sort();
         assert_eq!(
-            stmt["Condition"]["ArnLike"]["AWS:SourceArn"],
-            format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/POST/user")
+            scoped,
+            [
+                format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/GET/user/*"),
+                format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/POST/user"),
+            ]
         );
 
         let api = aws
@@ -218,7 +236,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             .await
             .unwrap();
         assert_eq!(bad.selection_pattern(), Some("BadRequest:.*"));
-        for status in ["200", "400"] {
+        for status in ["200", "400", "500", "502", "504"] {
             aws.apigateway
                 .get_method_response()
                 .rest_api_id(&api_id)
@@ -229,6 +247,88 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
                 .await
                 .unwrap_or_else(|e| panic!("method response {status}: {e:?}"));
         }
+        // POST validates its body against the model, through the recorded validator.
+        let post = aws
+            .apigateway
+            .get_method()
+            .rest_api_id(&api_id)
+            .resource_id(resource_id)
+            .http_method("POST")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            post.request_validator_id(),
+            state["request_validator"]["id"].as_str()
+        );
+        assert_eq!(
+            post.request_models()
+                .unwrap()
+                .get("application/json")
+                .map(String::as_str),
+            Some("UserBody")
+        );
+        let model = aws
+            .apigateway
+            .get_model()
+            .rest_api_id(&api_id)
+            .model_name("UserBody")
+            .send()
+            .await
+            .unwrap();
+        let schema: serde_json::Value = serde_json::from_str(model.schema().unwrap()).unwrap();
+        assert_eq!(schema["type"], "object");
+
+        // GET /user/{uid}: its own resource, the path parameter required, a request template
+        // that hands the uid to the same function, and a 404 for NotFound.
+        let item_id = state["item_resource"]["id"].as_str().unwrap();
+        assert_eq!(state["item_resource"]["path"], "/user/{uid}");
+        let get = aws
+            .apigateway
+            .get_method()
+            .rest_api_id(&api_id)
+            .resource_id(item_id)
+            .http_method("GET")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            get.request_parameters()
+                .unwrap()
+                .get("method.request.path.uid"),
+            Some(&true)
+        );
+        let integ = aws
+            .apigateway
+            .get_integration()
+            .rest_api_id(&api_id)
+            .resource_id(item_id)
+            .http_method("GET")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(integ.http_method(), Some("POST"));
+        assert!(integ
+            .uri()
+            .unwrap()
+            .ends_with(":function:putitem-prod/invocations"));
+        let template = integ
+            .request_templates()
+            .unwrap()
+            .get("application/json")
+            .unwrap();
+        assert!(template.contains("$input.params('uid')"), "{template}");
+        let not_found = aws
+            .apigateway
+            .get_integration_response()
+            .rest_api_id(&api_id)
+            .resource_id(item_id)
+            .http_method("GET")
+            .status_code("404")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(not_found.selection_pattern(), Some("NotFound:.*"));
         let stage = aws
             .apigateway
             .get_stage()
@@ -535,15 +635,13 @@ fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
     w.run(&["deploy"]).ok();
     let mut calls = w.mutating_calls();
     calls.sort();
-    assert_eq!(
-        calls,
-        [
-            "apigateway:CreateDeployment",
-            "apigateway:PutIntegration",
-            "apigateway:PutIntegrationResponse",
-            "apigateway:PutIntegrationResponse",
-        ]
-    );
+    // Both routes' integrations are put again (one fingerprint covers them), with their
+    // responses: 5 for POST, 6 for GET.
+    let count = |name: &str| calls.iter().filter(|c| *c == name).count();
+    assert_eq!(count("apigateway:PutIntegration"), 2, "{calls:?}");
+    assert_eq!(count("apigateway:PutIntegrationResponse"), 11, "{calls:?}");
+    assert_eq!(count("apigateway:CreateDeployment"), 1, "{calls:?}");
+    assert_eq!(calls.len(), 14, "{calls:?}");
     let after = read_state(&w.state_file("prod"));
     assert_ne!(after["deployment"]["id"], before["deployment"]["id"]);
     assert_eq!(w.run(&["status"]).ok().code, 0);

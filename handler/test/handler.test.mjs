@@ -14,6 +14,8 @@ let emulator;
 let ddb;
 let handler;
 let parseUser;
+let parseGetUid;
+let isGetEvent;
 
 before(async () => {
   emulator = await startEmulator();
@@ -31,7 +33,7 @@ before(async () => {
       BillingMode: "PAY_PER_REQUEST",
     }),
   );
-  ({ handler, parseUser } = await import("../index.mjs"));
+  ({ handler, parseUser, parseGetUid, isGetEvent } = await import("../index.mjs"));
 });
 
 after(async () => {
@@ -67,6 +69,8 @@ const badInputs = [
   ["missing uid", { username: "x", email: "y" }, /uid is required/],
   ["null uid", { uid: null }, /uid is required/],
   ["numeric uid", { uid: 42, username: "x" }, /uid must be a non-empty string/],
+  ["uid over 2048 bytes", { uid: "é".repeat(1025) }, /at most 2048 bytes/],
+  ["uid with a control character", { uid: "a\u0007b" }, /control characters/],
   ["empty uid", { uid: "" }, /uid must be a non-empty string/],
   ["numeric username", { uid: "u-9", username: 7 }, /username must be a string/],
   ["object email", { uid: "u-9", email: { a: 1 } }, /email must be a string/],
@@ -93,28 +97,106 @@ test("parseUser drops fields it does not know", () => {
   assert.deepEqual(parseUser({ uid: "a", admin: true }), { uid: "a" });
 });
 
-test("a missing TABLE_NAME is a server fault, not a BadRequest", async () => {
+test("a uid of exactly 2048 bytes is accepted", () => {
+  assert.equal(parseUser({ uid: "a".repeat(2048) }).uid.length, 2048);
+});
+
+/** Runs fn with console.error captured; returns what it logged. */
+async function capturingErrors(fn) {
+  const logged = [];
+  const saved = console.error;
+  console.error = (...args) => logged.push(args.map(String).join(" "));
+  try {
+    await fn();
+  } finally {
+    console.error = saved;
+  }
+  return logged;
+}
+
+for (const [name, env, event] of [
+  ["a missing TABLE_NAME", undefined, { uid: "u-x" }],
+  ["a DynamoDB failure on put (no such table)", "no-such-table", { uid: "u-y" }],
+  ["a DynamoDB failure on get (no such table)", "no-such-table", { operation: "getUser", uid: "u-y" }],
+]) {
+  test(`${name} is an Internal error naming the request, with the cause logged`, async () => {
+    const saved = process.env.TABLE_NAME;
+    if (env === undefined) delete process.env.TABLE_NAME;
+    else process.env.TABLE_NAME = env;
+    try {
+      const logged = await capturingErrors(() =>
+        assert.rejects(handler(event, { awsRequestId: "req-42" }), (err) => {
+          assert.match(err.message, /^Internal: /);
+          assert.match(err.message, /req-42/);
+          assert.doesNotMatch(err.message, /\n/);
+          return true;
+        }),
+      );
+      assert.equal(logged.length, 1);
+      assert.match(logged[0], env === undefined ? /TABLE_NAME/ : /resource|not found|table/i);
+    } finally {
+      process.env.TABLE_NAME = saved;
+    }
+  });
+}
+
+test("an Internal error without a context names an unknown request", async () => {
   const saved = process.env.TABLE_NAME;
   delete process.env.TABLE_NAME;
   try {
-    await assert.rejects(handler({ uid: "u-x" }), (err) => {
-      assert.doesNotMatch(err.message, /^BadRequest:/);
-      return true;
-    });
+    await capturingErrors(() =>
+      assert.rejects(handler({ uid: "u-x" }), /^Internal: .*request unknown$/),
+    );
   } finally {
     process.env.TABLE_NAME = saved;
   }
 });
 
-test("a DynamoDB failure (no such table) is not a BadRequest", async () => {
-  const saved = process.env.TABLE_NAME;
-  process.env.TABLE_NAME = "no-such-table";
-  try {
-    await assert.rejects(handler({ uid: "u-y" }), (err) => {
-      assert.doesNotMatch(err.message, /^BadRequest:/);
+test("GET returns the stored item", async () => {
+  await handler({ uid: "g-1", username: "Grace", email: "grace@example.com" });
+  const item = await handler({ operation: "getUser", uid: "g-1" });
+  assert.deepEqual(item, { uid: "g-1", username: "Grace", email: "grace@example.com" });
+});
+
+test("GET decodes the URL-encoded uid of the request template", async () => {
+  const uid = "a b+c/é%";
+  await handler({ uid, username: "Odd" });
+  // What Java's URLEncoder (the template's $util.urlEncode) makes of it.
+  const encoded = encodeURIComponent(uid).replace(/%20/g, "+");
+  const item = await handler({ operation: "getUser", uid: encoded });
+  assert.equal(item.username, "Odd");
+  assert.equal(item.uid, uid);
+});
+
+test("GET of an unknown uid is a NotFound error", async () => {
+  await assert.rejects(handler({ operation: "getUser", uid: "nobody" }), (err) => {
+    assert.match(err.message, /^NotFound: no user with uid "nobody"$/);
+    return true;
+  });
+});
+
+for (const [name, event, pattern] of [
+  ["no uid", { operation: "getUser" }, /uid is required/],
+  ["a numeric uid", { operation: "getUser", uid: 5 }, /uid is required/],
+  ["an empty uid", { operation: "getUser", uid: "" }, /non-empty/],
+  ["a bad escape", { operation: "getUser", uid: "%E0%A4%A" }, /not a valid URL-encoded/],
+  ["a control character", { operation: "getUser", uid: "a%07b" }, /control characters/],
+  ["an over-long uid", { operation: "getUser", uid: "x".repeat(2049) }, /2048 bytes/],
+]) {
+  test(`GET with ${name} is a BadRequest`, async () => {
+    await assert.rejects(handler(event), (err) => {
+      assert.match(err.message, /^BadRequest: /);
+      assert.match(err.message, pattern);
       return true;
     });
-  } finally {
-    process.env.TABLE_NAME = saved;
-  }
+  });
+}
+
+test("only the GET route's event is a get", () => {
+  assert.equal(isGetEvent({ operation: "getUser", uid: "x" }), true);
+  assert.equal(isGetEvent({ operation: "putUser", uid: "x" }), false);
+  assert.equal(isGetEvent([{ operation: "getUser" }]), false);
+  assert.equal(isGetEvent(null), false);
+  assert.equal(isGetEvent("getUser"), false);
+  assert.equal(parseGetUid({ uid: "a+b" }), "a b");
 });

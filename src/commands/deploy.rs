@@ -97,7 +97,7 @@ pub async fn run(
         },
         runtime: args.runtime.clone(),
         log_retention_days: args.log_retention_days,
-        route: stack::post_user_route(),
+        routes: stack::routes(),
     };
 
     // One round of concurrent reads, overlapping the identity call: on an existing stack, the
@@ -257,14 +257,25 @@ pub async fn run(
 
 /// The IDs of the stack, for JSON output.
 pub fn resources_json(state: &StackState) -> serde_json::Value {
+    let resources: Vec<_> = [&state.resource, &state.item_resource]
+        .into_iter()
+        .flatten()
+        .map(|r| json!({"id": r.id, "path": r.path}))
+        .collect();
+    let permissions: Vec<_> = [&state.permission, &state.get_permission]
+        .into_iter()
+        .flatten()
+        .map(|p| json!({"statement_id": p.statement_id, "source_arn": p.source_arn}))
+        .collect();
     json!({
         "table": state.table.as_ref().map(|t| json!({"name": t.name, "arn": t.arn})),
         "role": state.role.as_ref().map(|r| json!({"name": r.name, "arn": r.arn})),
         "function": state.function.as_ref().map(|f| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
         "api": state.api.as_ref().map(|a| json!({"id": a.id, "name": a.name})),
-        "resource": state.resource.as_ref().map(|r| json!({"id": r.id, "path": r.path})),
+        "resources": resources,
+        "request_validator": state.request_validator.as_ref().map(|v| json!({"id": v.id, "name": v.name, "model": v.model})),
         "deployment": state.deployment.as_ref().map(|d| json!({"id": d.id, "stage": d.stage})),
-        "permission": state.permission.as_ref().map(|p| json!({"statement_id": p.statement_id, "source_arn": p.source_arn})),
+        "permissions": permissions,
         "log_group": state.log_group.as_ref().map(|l| json!({"name": l.name, "retention_days": l.retention_days})),
     })
 }

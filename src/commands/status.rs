@@ -52,7 +52,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map(|l| l.retention_days)
             .unwrap_or(14),
-        route: stack::post_user_route(),
+        routes: stack::routes(),
     };
     let progress = Progress::for_stderr();
     let policy = super::timing(Duration::ZERO, Duration::ZERO).retry;

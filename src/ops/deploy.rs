@@ -38,6 +38,7 @@ use crate::stack::{
 use crate::state::{
     ApiRecord, DeploymentRecord, FingerprintRecord, FunctionRecord, LogGroupRecord,
     PermissionRecord, PolicyRecord, ResourceRecord, RoleRecord, StackState, TableRecord,
+    ValidatorRecord,
 };
 
 /// Time limits, passed in so tests can shorten them.
@@ -111,12 +112,24 @@ pub fn steps() -> Vec<Step<DeployCtx>> {
         s("api", "creating the REST API", &[], |c| {
             Box::pin(ensure_api(c))
         }),
-        s("resource", "creating the /user resource", &["api"], |c| {
-            Box::pin(ensure_resource(c))
-        }),
-        s("method", "creating the POST method", &["resource"], |c| {
-            Box::pin(ensure_method(c))
-        }),
+        s(
+            "resource",
+            "creating the /user and /user/{uid} resources",
+            &["api"],
+            |c| Box::pin(ensure_resource(c)),
+        ),
+        s(
+            "request-validation",
+            "creating the request body model and validator",
+            &["api"],
+            |c| Box::pin(ensure_request_validation(c)),
+        ),
+        s(
+            "method",
+            "creating the POST and GET methods",
+            &["resource", "request-validation"],
+            |c| Box::pin(ensure_method(c)),
+        ),
         s(
             "method-responses",
             "declaring the method's responses",
@@ -125,7 +138,7 @@ pub fn steps() -> Vec<Step<DeployCtx>> {
         ),
         s(
             "integration",
-            "wiring POST to the function",
+            "wiring POST and GET to the function",
             &["method", "function"],
             |c| Box::pin(ensure_integration(c)),
         ),
@@ -633,22 +646,65 @@ async fn ensure_api(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
 }
 
 async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let mut labels = Vec::new();
+    let mut action = Action::Unchanged;
+    // Parents first: `/user/{uid}` is made under `/user`.
+    for res in stack::RESOURCES {
+        let (a, label) = ensure_one_resource(&ctx, res).await?;
+        labels.push(label);
+        action = strongest(action, a);
+    }
+    Ok(StepResult::new(action, labels.join(", ")))
+}
+
+fn resource_record(state: &StackState, path: &str) -> Option<ResourceRecord> {
+    match path {
+        "/user" => state.resource.clone(),
+        _ => state.item_resource.clone(),
+    }
+}
+
+fn set_resource_record(state: &mut StackState, path: &str, rec: Option<ResourceRecord>) {
+    match path {
+        "/user" => state.resource = rec,
+        _ => state.item_resource = rec,
+    }
+}
+
+/// The id of a resource: the API's root, or one recorded by this step.
+fn resource_id(state: &StackState, path: &str) -> anyhow::Result<String> {
+    if path == "/" {
+        return Ok(state
+            .api
+            .as_ref()
+            .context("the REST API is not recorded")?
+            .root_resource_id
+            .clone());
+    }
+    Ok(resource_record(state, path)
+        .with_context(|| format!("the {path} resource is not recorded"))?
+        .id)
+}
+
+async fn ensure_one_resource(
+    ctx: &DeployCtx,
+    res: stack::ResourceSpec,
+) -> anyhow::Result<(Action, String)> {
     let state = ctx.snapshot().await;
-    let path = format!("/{}", ctx.spec.route.path_part);
-    if let Some(rec) = state.resource {
-        return Ok(StepResult::new(
-            Action::Unchanged,
-            format!("{} ({})", rec.path, rec.id),
-        ));
+    let path = res.path.to_string();
+    if let Some(rec) = resource_record(&state, res.path) {
+        return Ok((Action::Unchanged, format!("{} ({})", rec.path, rec.id)));
     }
     let api_rec = state
         .api
+        .clone()
         .context("the REST API is not recorded; run deploy again")?;
+    let parent = resource_id(&state, res.parent)?;
     // Listed again before every attempt: a create whose answer was lost is found, not made
     // twice (AWS refuses a duplicate path part; the emulator would accept it).
-    // An API this run created has no /user yet: the first attempt need not look.
+    // An API this run created has none of our resources yet: the first attempt need not look.
     let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
-    let (ctx, api_rec, path) = (&*ctx, &api_rec, &path);
+    let (api_rec, path_ref, parent) = (&api_rec, &path, &parent);
     let (id, action) = ctx
         .call("resource", || {
             let look_now = look;
@@ -667,17 +723,12 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
                                     ),
                                 )
                             })?;
-                    if let Some((id, _)) = existing.into_iter().find(|(_, p)| p == path) {
+                    if let Some((id, _)) = existing.into_iter().find(|(_, p)| p == path_ref) {
                         return Ok((id, Action::Adopted));
                     }
                 }
-                let id = api::create_resource(
-                    ctx.aws(),
-                    &api_rec.id,
-                    &api_rec.root_resource_id,
-                    ctx.spec.route.path_part,
-                )
-                .await?;
+                let id =
+                    api::create_resource(ctx.aws(), &api_rec.id, parent, res.path_part).await?;
                 Ok((id, Action::Created))
             }
         })
@@ -687,14 +738,76 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         id: id.clone(),
         path: path.clone(),
     };
-    ctx.record(|s| s.resource = Some(rec)).await?;
-    Ok(StepResult::new(action, format!("{path} ({id})")))
+    ctx.record(|s| set_resource_record(s, res.path, Some(rec)))
+        .await?;
+    Ok((action, format!("{path} ({id})")))
+}
+
+/// The body model and the request validator that makes POST /user refuse a body that is not a
+/// JSON object (API Gateway answers 400 before the function is invoked).
+async fn ensure_request_validation(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let label = format!("{} ({})", stack::VALIDATOR_NAME, stack::USER_MODEL);
+    if state.request_validator.is_some() {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let api_id = state.api.context("the REST API is not recorded")?.id;
+    let (api_id, ctx) = (&api_id, &*ctx);
+    let model = ctx.call("request-validation", || {
+        api::create_model(
+            ctx.aws(),
+            api_id,
+            stack::USER_MODEL,
+            stack::USER_MODEL_SCHEMA,
+        )
+    });
+    // CreateRequestValidator accepts duplicate names: look before making one.
+    let validator = ctx.call("request-validation", || async move {
+        if let Some(id) = api::find_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await? {
+            return Ok((id, Action::Adopted));
+        }
+        let id = api::create_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await?;
+        Ok((id, Action::Created))
+    });
+    let (model, validator) = tokio::join!(model, validator);
+    model.context("creating the request body model")?;
+    let (id, action) = validator.context("creating the request validator")?;
+    let rec = ValidatorRecord {
+        id,
+        name: stack::VALIDATOR_NAME.to_string(),
+        model: stack::USER_MODEL.to_string(),
+    };
+    ctx.record(|s| s.request_validator = Some(rec)).await?;
+    Ok(StepResult::new(action, label))
+}
+
+/// What a step that made several resources reports: the most telling of their actions.
+fn strongest(a: Action, b: Action) -> Action {
+    let rank = |x: &Action| match x {
+        Action::Created => 3,
+        Action::Updated => 2,
+        Action::Adopted => 1,
+        _ => 0,
+    };
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Every route's label, for progress lines.
+fn routes_label(spec: &StackSpec) -> String {
+    spec.routes
+        .iter()
+        .map(|r| r.label())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn ensure_method(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let route = &ctx.spec.route;
-    let label = format!("{} /{}", route.http_method, route.path_part);
+    let label = routes_label(&ctx.spec);
     let fingerprint = ctx.spec.method_fingerprint();
     if state
         .method
@@ -703,16 +816,25 @@ async fn ensure_method(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     {
         return Ok(StepResult::new(Action::Unchanged, label));
     }
-    let api_id = state.api.context("the REST API is not recorded")?.id;
-    let resource_id = state
-        .resource
-        .context("the /user resource is not recorded")?
-        .id;
-    ctx.call("method", || {
-        api::put_method(ctx.aws(), &api_id, &resource_id, route)
-    })
-    .await
-    .with_context(|| format!("creating method {label}"))?;
+    let api_id = state
+        .api
+        .as_ref()
+        .context("the REST API is not recorded")?
+        .id
+        .clone();
+    let validator = state.request_validator.as_ref().map(|v| v.id.as_str());
+    let puts = ctx.spec.routes.iter().map(|route| {
+        let (api_id, state, ctx) = (&api_id, &state, &ctx);
+        async move {
+            let resource_id = resource_id(state, route.path)?;
+            ctx.call("method", || {
+                api::put_method(ctx.aws(), api_id, &resource_id, route, validator)
+            })
+            .await
+            .with_context(|| format!("creating method {}", route.label()))
+        }
+    });
+    futures::future::try_join_all(puts).await?;
     let action = if state.method.is_some() {
         Action::Updated
     } else {
@@ -725,12 +847,13 @@ async fn ensure_method(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
 
 async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let route = &ctx.spec.route;
-    let function_arn = state.function.context("the function is not recorded")?.arn;
-    let label = format!(
-        "{} /{} -> {}",
-        route.http_method, route.path_part, ctx.spec.names.function
-    );
+    let function_arn = state
+        .function
+        .as_ref()
+        .context("the function is not recorded")?
+        .arn
+        .clone();
+    let label = format!("{} -> {}", routes_label(&ctx.spec), ctx.spec.names.function);
     let fingerprint = ctx.spec.integration_fingerprint(&function_arn);
     if state
         .integration
@@ -739,17 +862,25 @@ async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     {
         return Ok(StepResult::new(Action::Unchanged, label));
     }
-    let api_id = state.api.context("the REST API is not recorded")?.id;
-    let resource_id = state
-        .resource
-        .context("the /user resource is not recorded")?
-        .id;
+    let api_id = state
+        .api
+        .as_ref()
+        .context("the REST API is not recorded")?
+        .id
+        .clone();
     let uri = ctx.spec.integration_uri(&function_arn);
-    ctx.call("integration", || {
-        api::put_integration(ctx.aws(), &api_id, &resource_id, route, &uri)
-    })
-    .await
-    .with_context(|| format!("creating the integration of {label}"))?;
+    let puts = ctx.spec.routes.iter().map(|route| {
+        let (api_id, state, ctx, uri) = (&api_id, &state, &ctx, &uri);
+        async move {
+            let resource_id = resource_id(state, route.path)?;
+            ctx.call("integration", || {
+                api::put_integration(ctx.aws(), api_id, &resource_id, route, uri)
+            })
+            .await
+            .with_context(|| format!("creating the integration of {}", route.label()))
+        }
+    });
+    futures::future::try_join_all(puts).await?;
     let action = if state.integration.is_some() {
         Action::Updated
     } else {
@@ -762,15 +893,21 @@ async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
 
 async fn ensure_method_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let (api_id, resource_id) = route_ids(&state)?;
-    let method = ctx.spec.route.http_method;
+    let api_id = route_api_id(&state)?;
     put_each_response(
         &ctx,
+        &state,
         "method-responses",
         "method responses",
         ctx.spec.method_fingerprint(),
-        state.method_responses,
-        |r| api::put_method_response(ctx.aws(), &api_id, &resource_id, method, r),
+        state.method_responses.clone(),
+        |resource_id, route, r| {
+            let (ctx, api_id) = (&ctx, &api_id);
+            async move {
+                api::put_method_response(ctx.aws(), api_id, &resource_id, route.http_method, r)
+                    .await
+            }
+        },
         |s, rec| s.method_responses = Some(rec),
     )
     .await
@@ -778,40 +915,48 @@ async fn ensure_method_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResu
 
 async fn ensure_integration_responses(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let (api_id, resource_id) = route_ids(&state)?;
+    let api_id = route_api_id(&state)?;
     let function_arn = &state
         .function
         .as_ref()
         .context("the function is not recorded")?
         .arn;
-    let method = ctx.spec.route.http_method;
     put_each_response(
         &ctx,
+        &state,
         "integration-responses",
         "integration responses",
         ctx.spec.integration_fingerprint(function_arn),
         state.integration_responses.clone(),
-        |r| api::put_integration_response(ctx.aws(), &api_id, &resource_id, method, r),
+        |resource_id, route, r| {
+            let (ctx, api_id) = (&ctx, &api_id);
+            async move {
+                api::put_integration_response(ctx.aws(), api_id, &resource_id, route.http_method, r)
+                    .await
+            }
+        },
         |s, rec| s.integration_responses = Some(rec),
     )
     .await
 }
 
-/// The REST API's and the route resource's ids, as recorded.
-fn route_ids(state: &StackState) -> anyhow::Result<(String, String)> {
-    let api_id = state.api.as_ref().context("the REST API is not recorded")?;
-    let resource = state
-        .resource
+/// The REST API's id, as recorded.
+fn route_api_id(state: &StackState) -> anyhow::Result<String> {
+    Ok(state
+        .api
         .as_ref()
-        .context("the /user resource is not recorded")?;
-    Ok((api_id.id.clone(), resource.id.clone()))
+        .context("the REST API is not recorded")?
+        .id
+        .clone())
 }
 
-/// One call per response status of the route, all at once (they are independent; a
+/// One call per route and response status, all at once (they are independent; a
 /// ConflictException from API Gateway is retried like any other), unless the state records
 /// the same fingerprint.
+#[allow(clippy::too_many_arguments)]
 async fn put_each_response<'a, P, Fut>(
     ctx: &'a DeployCtx,
+    state: &StackState,
     step: &'static str,
     what: &str,
     fingerprint: String,
@@ -820,24 +965,34 @@ async fn put_each_response<'a, P, Fut>(
     save: impl FnOnce(&mut StackState, FingerprintRecord),
 ) -> anyhow::Result<StepResult>
 where
-    P: Fn(&'a crate::stack::ResponseSpec) -> Fut,
+    P: Fn(String, &'a crate::stack::RouteSpec, &'a crate::stack::ResponseSpec) -> Fut,
     Fut: std::future::Future<Output = Result<(), AwsError>>,
 {
-    let route = &ctx.spec.route;
-    let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
-    let label = format!(
-        "{} /{} {}",
-        route.http_method,
-        route.path_part,
-        statuses.join(", ")
-    );
+    let label = ctx
+        .spec
+        .routes
+        .iter()
+        .map(|route| {
+            let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+            format!("{} {}", route.label(), statuses.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
     if recorded
         .as_ref()
         .is_some_and(|m| m.fingerprint == fingerprint)
     {
         return Ok(StepResult::new(Action::Unchanged, label));
     }
-    futures::future::try_join_all(route.responses.iter().map(|r| ctx.call(step, || put(r))))
+    let mut calls = Vec::new();
+    for route in &ctx.spec.routes {
+        let resource_id = resource_id(state, route.path)?;
+        for r in &route.responses {
+            let (put, resource_id) = (&put, resource_id.clone());
+            calls.push(async move { ctx.call(step, || put(resource_id.clone(), route, r)).await });
+        }
+    }
+    futures::future::try_join_all(calls)
         .await
         .with_context(|| format!("creating the {what} of {label}"))?;
     let action = if recorded.is_some() {
@@ -850,28 +1005,69 @@ where
     Ok(StepResult::new(action, label))
 }
 
+fn permission_record(state: &StackState, sid: &str) -> Option<PermissionRecord> {
+    if sid == PERMISSION_SID {
+        state.permission.clone()
+    } else {
+        state.get_permission.clone()
+    }
+}
+
+pub(crate) fn set_permission_record(
+    state: &mut StackState,
+    sid: &str,
+    rec: Option<PermissionRecord>,
+) {
+    if sid == PERMISSION_SID {
+        state.permission = rec
+    } else {
+        state.get_permission = rec
+    }
+}
+
+/// One permission per route, each scoped to its method and path. Added one after the other:
+/// they change the same function policy.
 async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
+    let mut action = Action::Unchanged;
+    let mut labels = Vec::new();
+    for route in &ctx.spec.routes {
+        let (a, arn) = ensure_one_permission(&ctx, route).await?;
+        action = strongest(action, a);
+        labels.push(arn);
+    }
+    Ok(StepResult::new(action, labels.join(", ")))
+}
+
+async fn ensure_one_permission(
+    ctx: &DeployCtx,
+    route: &stack::RouteSpec,
+) -> anyhow::Result<(Action, String)> {
     let state = ctx.snapshot().await;
-    let function = state.function.context("the function is not recorded")?;
-    let api_id = state.api.context("the REST API is not recorded")?.id;
-    let source_arn = ctx.spec.permission_source_arn(&api_id);
+    let sid = route.permission_sid;
+    let function = state
+        .function
+        .clone()
+        .context("the function is not recorded")?;
+    let api_id = route_api_id(&state)?;
+    let source_arn = ctx.spec.permission_source_arn(&api_id, route);
     let want = PermissionRecord {
-        statement_id: PERMISSION_SID.to_string(),
+        statement_id: sid.to_string(),
         source_arn: source_arn.clone(),
         function_arn: function.arn.clone(),
     };
-    if state.permission.as_ref() == Some(&want) {
-        return Ok(StepResult::new(Action::Unchanged, source_arn));
+    let recorded = permission_record(&state, sid);
+    if recorded.as_ref() == Some(&want) {
+        return Ok((Action::Unchanged, source_arn));
     }
     let name = &function.name;
     let added = ctx
         .call("permission", || {
-            function::add_permission(ctx.aws(), name, PERMISSION_SID, &source_arn)
+            function::add_permission(ctx.aws(), name, sid, &source_arn)
         })
         .await;
     let action = match added {
         Ok(()) => {
-            if state.permission.is_some() {
+            if recorded.is_some() {
                 Action::Updated
             } else {
                 Action::Created
@@ -881,18 +1077,18 @@ async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
             // The statement id is taken: keep it if it is exactly ours, replace it otherwise.
             let current = ctx
                 .call("permission", || {
-                    function::permission_source_arn(ctx.aws(), name, PERMISSION_SID)
+                    function::permission_source_arn(ctx.aws(), name, sid)
                 })
                 .await?;
             if current.as_deref() == Some(source_arn.as_str()) {
                 Action::Adopted
             } else {
                 ctx.call("permission", || {
-                    function::remove_permission(ctx.aws(), name, PERMISSION_SID)
+                    function::remove_permission(ctx.aws(), name, sid)
                 })
                 .await?;
                 ctx.call("permission", || {
-                    function::add_permission(ctx.aws(), name, PERMISSION_SID, &source_arn)
+                    function::add_permission(ctx.aws(), name, sid, &source_arn)
                 })
                 .await
                 .context("replacing the invoke permission")?;
@@ -903,8 +1099,9 @@ async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
             return Err(e).context(format!("adding the invoke permission to function {name}"))
         }
     };
-    ctx.record(|s| s.permission = Some(want)).await?;
-    Ok(StepResult::new(action, source_arn))
+    ctx.record(|s| set_permission_record(s, sid, Some(want)))
+        .await?;
+    Ok((action, source_arn))
 }
 
 async fn ensure_deployment(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
@@ -966,11 +1163,11 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "role-policy" => state.role_policy.is_some(),
             "function" => state.function.is_some(),
             "api" => state.api.is_some(),
-            "resource" => state.resource.is_some(),
+            "resource" => state.resource.is_some() || state.item_resource.is_some(),
             "method" => state.method.is_some(),
             "integration" => state.integration.is_some(),
             "stage" => state.deployment.is_some(),
-            "permission" => state.permission.is_some(),
+            "permission" => state.permission.is_some() || state.get_permission.is_some(),
             "log-group" => state.log_group.is_some(),
             _ => false,
         };
@@ -1019,6 +1216,7 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "function" if missing => {
                 state.function = None;
                 state.permission = None;
+                state.get_permission = None;
                 state.integration = None;
                 state.integration_responses = None;
             }
@@ -1032,6 +1230,9 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "api" => {
                 state.api = None;
                 state.resource = None;
+                state.item_resource = None;
+                state.request_validator = None;
+                state.get_permission = None;
                 state.method = None;
                 state.method_responses = None;
                 state.integration = None;
@@ -1041,6 +1242,7 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             }
             "resource" => {
                 state.resource = None;
+                state.item_resource = None;
                 state.method = None;
                 state.method_responses = None;
                 state.integration = None;
@@ -1048,6 +1250,9 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 state.deployment = None;
             }
             "method" => {
+                // A method that stopped validating its body: the validator may be gone too
+                // (found again by name, or made again).
+                state.request_validator = None;
                 state.method = None;
                 state.method_responses = None;
                 state.integration = None;
@@ -1060,7 +1265,15 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 state.deployment = None;
             }
             "stage" => state.deployment = None,
-            "permission" => state.permission = None,
+            "permission" => {
+                // Only the statements the check named: the others are in place.
+                let reason = row.reason.as_deref().unwrap_or_default();
+                for sid in [stack::PERMISSION_SID, stack::GET_PERMISSION_SID] {
+                    if reason.contains(sid) {
+                        set_permission_record(state, sid, None);
+                    }
+                }
+            }
             "log-group" if missing => state.log_group = None,
             "log-group" => {
                 if let Some(l) = state.log_group.as_mut() {

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::aws::{same_json, AwsError, Caller};
 use crate::resources::{api, function, log_group, role, table, Owner};
-use crate::stack::{PolicyMode, StackSpec, PERMISSION_SID, STAGE};
+use crate::stack::{PolicyMode, StackSpec, STAGE};
 use crate::state::StackState;
 
 /// One line of the status table.
@@ -94,7 +94,7 @@ pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row>
         Box::pin(check_method(c, state, spec)),
         Box::pin(check_integration(c, state, spec)),
         Box::pin(check_stage(c, state)),
-        Box::pin(check_permission(c, state)),
+        Box::pin(check_permission(c, state, spec)),
         Box::pin(check_log_group(c, state)),
     ];
     join_all(checks).await
@@ -292,72 +292,161 @@ async fn check_api(c: &Caller, state: &StackState) -> Row {
     }
 }
 
+/// Folds one result per part of a row (each route, each resource) into the row: missing or
+/// drifted if any part is, with every part's reason.
+fn fold(resource: &'static str, label: String, parts: Vec<(Health, Option<String>)>) -> Row {
+    let worst = [Health::Unknown, Health::Missing, Health::Drifted]
+        .into_iter()
+        .find(|h| parts.iter().any(|(p, _)| p == h))
+        .unwrap_or(Health::Ok);
+    let reasons: Vec<String> = parts.into_iter().filter_map(|(_, r)| r).collect();
+    let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
+    row(resource, label, worst, reason)
+}
+
 async fn check_resource(c: &Caller, state: &StackState) -> Row {
-    let (Some(api_rec), Some(rec)) = (&state.api, &state.resource) else {
-        return missing("resource", "/user", NOT_DEPLOYED);
+    let paths: Vec<&str> = crate::stack::RESOURCES.iter().map(|r| r.path).collect();
+    let recs = [&state.resource, &state.item_resource];
+    let (Some(api_rec), [Some(_), Some(_)]) = (&state.api, recs) else {
+        return missing("resource", paths.join(", "), NOT_DEPLOYED);
     };
-    let label = format!("{} ({})", rec.path, rec.id);
+    let recs: Vec<_> = recs.into_iter().flatten().collect();
+    let label = recs
+        .iter()
+        .map(|r| format!("{} ({})", r.path, r.id))
+        .collect::<Vec<_>>()
+        .join(", ");
     match c
         .call("status", || api::resources(&c.aws, &api_rec.id))
         .await
     {
         Ok(None) => missing("resource", label, "the REST API does not exist"),
-        Ok(Some(all)) => match all.iter().find(|(_, p)| *p == rec.path) {
-            None => missing("resource", label, "the resource does not exist"),
-            Some((id, _)) if *id != rec.id => drifted(
-                "resource",
-                label,
-                format!("the resource was made again (id {id})"),
-            ),
-            Some(_) => ok("resource", label),
-        },
+        Ok(Some(all)) => {
+            let parts = recs
+                .iter()
+                .map(|rec| match all.iter().find(|(_, p)| *p == rec.path) {
+                    None => (
+                        Health::Missing,
+                        Some(format!("{} does not exist", rec.path)),
+                    ),
+                    Some((id, _)) if *id != rec.id => (
+                        Health::Drifted,
+                        Some(format!("{} was made again (id {id})", rec.path)),
+                    ),
+                    Some(_) => (Health::Ok, None),
+                })
+                .collect();
+            fold("resource", label, parts)
+        }
         Err(e) => failed("resource", label, e),
     }
 }
 
+fn route_resource<'a>(
+    state: &'a StackState,
+    route: &crate::stack::RouteSpec,
+) -> Option<&'a crate::state::ResourceRecord> {
+    [&state.resource, &state.item_resource]
+        .into_iter()
+        .flatten()
+        .find(|r| r.path == route.path)
+}
+
+fn routes_label(spec: &StackSpec) -> String {
+    spec.routes
+        .iter()
+        .map(|r| r.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
-    let label = format!("{} /{}", spec.route.http_method, spec.route.path_part);
-    let (Some(api_rec), Some(res), Some(_)) = (&state.api, &state.resource, &state.method) else {
+    let label = routes_label(spec);
+    let (Some(api_rec), Some(_)) = (&state.api, &state.method) else {
         return missing("method", label, NOT_DEPLOYED);
     };
-    match c
-        .call("status", || {
-            api::method_exists(&c.aws, &api_rec.id, &res.id, spec.route.http_method)
-        })
-        .await
-    {
-        Ok(None) => missing("method", label, "the method does not exist"),
-        Ok(Some(())) => ok("method", label),
-        Err(e) => failed("method", label, e),
-    }
+    let checks = spec.routes.iter().map(|route| async move {
+        let Some(res) = route_resource(state, route) else {
+            return (
+                Health::Missing,
+                Some(format!("{} has no recorded resource", route.label())),
+            );
+        };
+        match c
+            .call("status", || {
+                api::method(&c.aws, &api_rec.id, &res.id, route.http_method)
+            })
+            .await
+        {
+            Ok(None) => (
+                Health::Missing,
+                Some(format!("{} does not exist", route.label())),
+            ),
+            Ok(Some(m)) => match route.request_model {
+                Some(model) => {
+                    let validator = state.request_validator.as_ref().map(|v| v.id.clone());
+                    if m.validator_id != validator || !m.models.iter().any(|x| x == model) {
+                        (
+                            Health::Drifted,
+                            Some(format!(
+                                "{} no longer validates its body with model {model}",
+                                route.label()
+                            )),
+                        )
+                    } else {
+                        (Health::Ok, None)
+                    }
+                }
+                None => (Health::Ok, None),
+            },
+            Err(e) => (Health::Unknown, Some(e.to_string())),
+        }
+    });
+    fold("method", label, join_all(checks).await)
 }
 
 async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
-    let label = format!("{} /{}", spec.route.http_method, spec.route.path_part);
-    let (Some(api_rec), Some(res), Some(_), Some(f)) = (
-        &state.api,
-        &state.resource,
-        &state.integration,
-        &state.function,
-    ) else {
+    let label = routes_label(spec);
+    let (Some(api_rec), Some(_), Some(f)) = (&state.api, &state.integration, &state.function)
+    else {
         return missing("integration", label, NOT_DEPLOYED);
     };
     let want = spec.integration_uri(&f.arn);
-    match c
-        .call("status", || {
-            api::integration(&c.aws, &api_rec.id, &res.id, spec.route.http_method)
-        })
-        .await
-    {
-        Ok(None) => missing("integration", label, "the integration does not exist"),
-        Ok(Some((kind, uri))) if kind != "AWS" || uri != want => drifted(
-            "integration",
-            label,
-            format!("integration is {kind} {uri}, not the function's"),
-        ),
-        Ok(Some(_)) => ok("integration", label),
-        Err(e) => failed("integration", label, e),
-    }
+    let checks = spec.routes.iter().map(|route| {
+        let want = &want;
+        async move {
+            let Some(res) = route_resource(state, route) else {
+                return (
+                    Health::Missing,
+                    Some(format!("{} has no recorded resource", route.label())),
+                );
+            };
+            match c
+                .call("status", || {
+                    api::integration(&c.aws, &api_rec.id, &res.id, route.http_method)
+                })
+                .await
+            {
+                Ok(None) => (
+                    Health::Missing,
+                    Some(format!(
+                        "the integration of {} does not exist",
+                        route.label()
+                    )),
+                ),
+                Ok(Some((kind, uri))) if kind != "AWS" || uri != *want => (
+                    Health::Drifted,
+                    Some(format!(
+                        "{} is integrated with {kind} {uri}, not the function",
+                        route.label()
+                    )),
+                ),
+                Ok(Some(_)) => (Health::Ok, None),
+                Err(e) => (Health::Unknown, Some(e.to_string())),
+            }
+        }
+    });
+    fold("integration", label, join_all(checks).await)
 }
 
 async fn check_stage(c: &Caller, state: &StackState) -> Row {
@@ -385,29 +474,37 @@ async fn check_stage(c: &Caller, state: &StackState) -> Row {
     }
 }
 
-async fn check_permission(c: &Caller, state: &StackState) -> Row {
-    let (Some(rec), Some(f)) = (&state.permission, &state.function) else {
-        return missing("permission", PERMISSION_SID, NOT_DEPLOYED);
+async fn check_permission(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
+    let sids: Vec<&str> = spec.routes.iter().map(|r| r.permission_sid).collect();
+    let label = sids.join(", ");
+    let recs: Vec<_> = [&state.permission, &state.get_permission]
+        .into_iter()
+        .flatten()
+        .collect();
+    let Some(f) = state.function.as_ref().filter(|_| recs.len() == sids.len()) else {
+        return missing("permission", label, NOT_DEPLOYED);
     };
-    match c
-        .call("status", || {
-            function::permission_source_arn(&c.aws, &f.name, PERMISSION_SID)
-        })
-        .await
-    {
-        Ok(None) => missing(
-            "permission",
-            PERMISSION_SID,
-            "permission missing from the function's policy",
-        ),
-        Ok(Some(arn)) if arn != rec.source_arn => drifted(
-            "permission",
-            PERMISSION_SID,
-            format!("SourceArn is {arn}, not {}", rec.source_arn),
-        ),
-        Ok(Some(_)) => ok("permission", PERMISSION_SID),
-        Err(e) => failed("permission", PERMISSION_SID, e),
-    }
+    let checks = recs.into_iter().map(|rec| async move {
+        let sid = &rec.statement_id;
+        match c
+            .call("status", || {
+                function::permission_source_arn(&c.aws, &f.name, sid)
+            })
+            .await
+        {
+            Ok(None) => (
+                Health::Missing,
+                Some(format!("{sid} is missing from the function's policy")),
+            ),
+            Ok(Some(arn)) if arn != rec.source_arn => (
+                Health::Drifted,
+                Some(format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn)),
+            ),
+            Ok(Some(_)) => (Health::Ok, None),
+            Err(e) => (Health::Unknown, Some(e.to_string())),
+        }
+    });
+    fold("permission", label, join_all(checks).await)
 }
 
 async fn check_log_group(c: &Caller, state: &StackState) -> Row {

@@ -22,7 +22,10 @@ use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
 use crate::ops::Run;
 use crate::resources::{api, function, log_group, role, table, Owner};
-use crate::stack::PERMISSION_SID;
+use crate::stack::{GET_PERMISSION_SID, PERMISSION_SID};
+
+/// The permission statements a stack may have, one per route.
+const SIDS: [&str; 2] = [PERMISSION_SID, GET_PERMISSION_SID];
 
 pub struct TeardownCtx {
     pub run: Run,
@@ -116,13 +119,22 @@ async fn remove_permission(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> 
         // The permission lives in the function's policy: no function, no permission.
         None => Action::Gone,
         Some(Owner::Us) => {
-            let removed = ctx
-                .call("permission", || {
-                    function::remove_permission(&ctx.aws, &name, PERMISSION_SID)
-                })
-                .await
-                .with_context(|| format!("removing the invoke permission of function {name}"))?;
-            if removed {
+            // One statement per route, one after the other: they change the same policy.
+            let mut any = false;
+            for sid in SIDS {
+                let removed = ctx
+                    .call("permission", || {
+                        function::remove_permission(&ctx.aws, &name, sid)
+                    })
+                    .await
+                    .with_context(|| {
+                        format!("removing the invoke permission {sid} of function {name}")
+                    })?;
+                any |= removed;
+                ctx.record(|s| crate::ops::deploy::set_permission_record(s, sid, None))
+                    .await?;
+            }
+            if any {
                 Action::Deleted
             } else {
                 Action::Gone
@@ -130,8 +142,12 @@ async fn remove_permission(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> 
         }
         Some(other) => return foreign(state.function.is_some(), "Lambda function", &name, &other),
     };
-    ctx.record(|s| s.permission = None).await?;
-    Ok(StepResult::new(action, PERMISSION_SID))
+    ctx.record(|s| {
+        s.permission = None;
+        s.get_permission = None;
+    })
+    .await?;
+    Ok(StepResult::new(action, SIDS.join(", ")))
 }
 
 async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
@@ -179,6 +195,8 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     ctx.record(|s| {
         s.api = None;
         s.resource = None;
+        s.item_resource = None;
+        s.request_validator = None;
         s.method = None;
         s.method_responses = None;
         s.integration = None;
@@ -217,6 +235,7 @@ async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     ctx.record(|s| {
         s.function = None;
         s.permission = None;
+        s.get_permission = None;
     })
     .await?;
     Ok(StepResult::new(action, name))

@@ -201,22 +201,117 @@ pub async fn put_method(
     api: &str,
     resource: &str,
     route: &RouteSpec,
+    validator_id: Option<&str>,
 ) -> Result<(), AwsError> {
-    exists_is_ok(
-        aws.apigateway
+    let put = || async {
+        let mut req = aws
+            .apigateway
             .put_method()
             .rest_api_id(api)
             .resource_id(resource)
             .http_method(route.http_method)
-            .authorization_type("NONE")
+            .authorization_type("NONE");
+        for p in route.path_params {
+            req = req.request_parameters(format!("method.request.path.{p}"), true);
+        }
+        if let Some(model) = route.request_model {
+            req = req
+                .request_models("application/json", model)
+                .set_request_validator_id(validator_id.map(str::to_string));
+        }
+        req.send()
+            .await
+            .map(|_| ())
+            .map_err(|e| AwsError::from_sdk("PutMethod", e))
+    };
+    match put().await {
+        // AWS refuses to put a method over an existing one: it is made again (its integration
+        // and responses are put again by the steps that follow; the stage serves its own
+        // snapshot meanwhile).
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            let deleted = aws
+                .apigateway
+                .delete_method()
+                .rest_api_id(api)
+                .resource_id(resource)
+                .http_method(route.http_method)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| AwsError::from_sdk("DeleteMethod", e));
+            not_found_is_none(deleted)?;
+            put().await
+        }
+        other => other,
+    }
+}
+
+/// Creates the body model; one that exists already gets this schema.
+pub async fn create_model(aws: &Aws, api: &str, name: &str, schema: &str) -> Result<(), AwsError> {
+    let created = aws
+        .apigateway
+        .create_model()
+        .rest_api_id(api)
+        .name(name)
+        .content_type("application/json")
+        .schema(schema)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("CreateModel", e));
+    match created {
+        Err(e) if e.is(ErrorKind::AlreadyExists) => aws
+            .apigateway
+            .update_model()
+            .rest_api_id(api)
+            .model_name(name)
+            .patch_operations(
+                aws_sdk_apigateway::types::PatchOperation::builder()
+                    .op(aws_sdk_apigateway::types::Op::Replace)
+                    .path("/schema")
+                    .value(schema)
+                    .build(),
+            )
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("PutMethod", e)),
-    )
+            .map_err(|e| AwsError::from_sdk("UpdateModel", e)),
+        other => other,
+    }
 }
 
-/// PutMethodResponse for one status. One that already exists is kept.
+/// The id of the request validator with this name, if the API has one.
+pub async fn find_validator(aws: &Aws, api: &str, name: &str) -> Result<Option<String>, AwsError> {
+    let out = aws
+        .apigateway
+        .get_request_validators()
+        .rest_api_id(api)
+        .limit(500)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetRequestValidators", e))?;
+    Ok(out
+        .items()
+        .iter()
+        .find(|v| v.name() == Some(name) && v.validate_request_body())
+        .and_then(|v| v.id().map(str::to_string)))
+}
+
+/// Creates a request validator that checks request bodies (not parameters).
+pub async fn create_validator(aws: &Aws, api: &str, name: &str) -> Result<String, AwsError> {
+    let out = aws
+        .apigateway
+        .create_request_validator()
+        .rest_api_id(api)
+        .name(name)
+        .validate_request_body(true)
+        .validate_request_parameters(false)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateRequestValidator", e))?;
+    Ok(out.id().unwrap_or_default().to_string())
+}
+
 pub async fn put_method_response(
     aws: &Aws,
     api: &str,
@@ -255,7 +350,12 @@ pub async fn put_integration(
         .r#type(IntegrationType::Aws)
         .integration_http_method("POST")
         .uri(uri)
-        .passthrough_behavior("WHEN_NO_MATCH")
+        .set_request_templates(route.request_template.map(|t| {
+            std::collections::HashMap::from([("application/json".to_string(), t.to_string())])
+        }))
+        // The body passes through when the route has no template; with one, a request of
+        // another content type is refused (415) rather than handed over unmapped.
+        .passthrough_behavior("WHEN_NO_TEMPLATES")
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("PutIntegration", e))?;
@@ -289,12 +389,12 @@ pub async fn put_integration_response(
 }
 
 /// GetMethod: does the method exist? (`None` when it or the API is gone.)
-pub async fn method_exists(
+pub async fn method(
     aws: &Aws,
     api: &str,
     resource: &str,
     method: &str,
-) -> Result<Option<()>, AwsError> {
+) -> Result<Option<MethodInfo>, AwsError> {
     not_found_is_none(
         aws.apigateway
             .get_method()
@@ -303,13 +403,25 @@ pub async fn method_exists(
             .http_method(method)
             .send()
             .await
-            .map(|_| ())
+            .map(|m| MethodInfo {
+                validator_id: m.request_validator_id().map(str::to_string),
+                models: m
+                    .request_models()
+                    .map(|h| h.values().cloned().collect())
+                    .unwrap_or_default(),
+            })
             .map_err(|e| AwsError::from_sdk("GetMethod", e)),
     )
 }
 
-/// GetIntegration: (type, uri), or `None` when there is none (an answer without a type counts
-/// as none: the emulator answers that way for a deleted integration, where AWS says NotFound).
+/// What status checks of a method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MethodInfo {
+    pub validator_id: Option<String>,
+    /// Names of the request body models.
+    pub models: Vec<String>,
+}
+
 pub async fn integration(
     aws: &Aws,
     api: &str,

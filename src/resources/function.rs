@@ -90,7 +90,7 @@ pub async fn create(
         )
         .environment(environment(cfg.env))
         .description(format!("putitem of the serverless-cli stack {}", cfg.stack))
-        .timeout(10)
+        .timeout(crate::stack::FUNCTION_TIMEOUT_SECS)
         .memory_size(128)
         .tags(OWNER_TAG, cfg.stack)
         .send()
@@ -173,7 +173,7 @@ pub async fn update_code(aws: &Aws, name: &str, zip: &[u8]) -> Result<String, Aw
     Ok(out.code_sha256().unwrap_or_default().to_string())
 }
 
-/// UpdateFunctionConfiguration: runtime, role, handler, environment.
+/// UpdateFunctionConfiguration: runtime, role, handler, timeout, environment.
 pub async fn update_config(aws: &Aws, cfg: &FunctionConfig<'_>) -> Result<(), AwsError> {
     aws.lambda
         .update_function_configuration()
@@ -181,6 +181,7 @@ pub async fn update_config(aws: &Aws, cfg: &FunctionConfig<'_>) -> Result<(), Aw
         .runtime(Runtime::from(cfg.runtime))
         .role(cfg.role_arn)
         .handler(cfg.handler)
+        .timeout(crate::stack::FUNCTION_TIMEOUT_SECS)
         .environment(environment(cfg.env))
         .send()
         .await

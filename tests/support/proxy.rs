@@ -575,8 +575,10 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
 /// Lambda's and API Gateway's REST operations, by method and path shape.
 fn rest_operation(service: &str, method: &str, path: &str) -> String {
     // The segment after a collection name is an id.
-    const COLLECTIONS: [&str; 8] = [
+    const COLLECTIONS: [&str; 10] = [
         "functions",
+        "models",
+        "requestvalidators",
         "restapis",
         "resources",
         "methods",
@@ -625,6 +627,11 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
             "PutIntegrationResponse"
         }
         ("apigateway", "POST /restapis/{}/deployments") => "CreateDeployment",
+        ("apigateway", "POST /restapis/{}/models") => "CreateModel",
+        ("apigateway", "PATCH /restapis/{}/models/{}") => "UpdateModel",
+        ("apigateway", "GET /restapis/{}/requestvalidators") => "GetRequestValidators",
+        ("apigateway", "POST /restapis/{}/requestvalidators") => "CreateRequestValidator",
+        ("apigateway", "DELETE /restapis/{}/resources/{}/methods/{}") => "DeleteMethod",
         ("apigateway", "GET /restapis/{}/stages/{}") => "GetStage",
         _ => return format!("{method} {path}"),
     };
