@@ -78,6 +78,59 @@ pub enum Command {
     Status,
     /// Remove every resource of the stack, in reverse dependency order.
     Teardown(TeardownArgs),
+    /// Serve the stack's API on 127.0.0.1 as API Gateway would, running the handler locally in
+    /// Node.js against the stack's table (or the emulator's). Ctrl-C stops it.
+    Serve(ServeArgs),
+    /// Try the API end to end: post a user, read it back, expect 404 for an unknown uid and
+    /// 400 for an invalid body. Exit code 0 only if every check passed.
+    Try(TryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, env = "SERVERLESS_CLI_PORT", default_value_t = 3000)]
+    pub port: u16,
+
+    /// Folder of the handler code; its entry point is index.handler (index.mjs, index.js or
+    /// index.cjs), with its node_modules.
+    #[arg(long, value_name = "DIR", default_value = "handler")]
+    pub code: PathBuf,
+
+    /// Seconds a request may run before it is stopped with a 504 and its worker replaced
+    /// [default: the function's timeout, 10].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+
+    /// Node.js workers, each a long-lived process that takes one request at a time.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+
+    /// The Node.js executable.
+    #[arg(long, env = "SERVERLESS_CLI_NODE", default_value = "node")]
+    pub node: PathBuf,
+
+    /// DynamoDB table the handler writes to [default: the stack's, from its state file, else
+    /// user-<stack>].
+    #[arg(long)]
+    pub table_name: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TryArgs {
+    /// Base URL of the API's stage, e.g. http://127.0.0.1:3000/prod from serve [default: the
+    /// deployed stack's invoke URL, from its state file].
+    #[arg(long)]
+    pub url: Option<String>,
+
+    /// The user to post, as a JSON object with a string uid (and username, email) [default: a
+    /// new sample user].
+    #[arg(long, value_name = "JSON")]
+    pub data: Option<String>,
+
+    /// Seconds each request may take.
+    #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]

@@ -8,10 +8,13 @@ mod code;
 mod commands;
 mod engine;
 mod error;
+mod gateway;
+mod http_client;
 mod ops;
 mod package;
 mod report;
 mod resources;
+mod serve;
 mod signal;
 mod stack;
 mod state;
@@ -49,8 +52,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         let interrupts = signal::install();
         // deploy and teardown finish the calls in flight after a first interrupt (see
-        // engine::Stop); any command stops at once on the signal after that.
-        let hard_stop = if matches!(cli.command, Command::Status) {
+        // engine::Stop), serve the requests in flight; any command stops at once on the
+        // signal after that.
+        let hard_stop = if matches!(cli.command, Command::Status | Command::Try(_)) {
             1
         } else {
             2
@@ -63,6 +67,8 @@ fn main() -> ExitCode {
                 Command::Teardown(args) => {
                     commands::teardown::run(&cli.global, args, interrupts).await
                 }
+                Command::Serve(args) => commands::serve::run(&cli.global, args, interrupts).await,
+                Command::Try(args) => commands::try_it::run(&cli.global, args).await,
             }
         };
         tokio::select! {

@@ -4,8 +4,10 @@
 //! nothing.
 
 pub mod deploy;
+pub mod serve;
 pub mod status;
 pub mod teardown;
+pub mod try_it;
 
 use std::time::Duration;
 

@@ -1,0 +1,489 @@
+//! API Gateway's part of a request, as the deployed REST API does it, for `serve`.
+//!
+//! Everything here reads the routes from `stack::routes()`, the same description deploy puts
+//! into API Gateway: which route a path matches, the body model POST validates against, the
+//! request template that makes GET's event, and the integration responses whose selection
+//! patterns turn a function error into 400 / 404 / 500 / 502 / 504. Pure: no I/O.
+//!
+//! The mapping-template language (Velocity) is not implemented in general: only the
+//! expressions the stack's templates use. A unit test renders every template of the
+//! description, so a template that needs more fails the tests, not a user's request.
+
+use regex_lite::Regex;
+use serde_json::Value;
+
+use crate::stack::{self, RouteSpec, STAGE};
+
+/// An HTTP answer: status and JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Answer {
+    fn message(status: u16, message: &str) -> Self {
+        Answer {
+            status,
+            body: serde_json::json!({ "message": message }).to_string(),
+        }
+    }
+}
+
+/// What API Gateway answers for a path or method the API does not have.
+pub fn missing_route() -> Answer {
+    Answer::message(403, "Missing Authentication Token")
+}
+
+/// A request that matched a route: the route and its path parameters (decoded).
+#[derive(Debug, Clone)]
+pub struct Matched {
+    pub route: RouteSpec,
+    pub params: Vec<(String, String)>,
+}
+
+/// Finds the route for a method and a request path (`/prod/user/42`; the stage comes first,
+/// as in the deployed URL). `None` is API Gateway's 403.
+pub fn match_route(routes: &[RouteSpec], method: &str, path: &str) -> Option<Matched> {
+    let rest = path.strip_prefix('/')?.strip_prefix(STAGE)?;
+    let segs: Vec<&str> = rest.split('/').skip(1).collect();
+    if !rest.starts_with('/') {
+        return None;
+    }
+    for route in routes {
+        if route.http_method != method {
+            continue;
+        }
+        let want: Vec<&str> = route.path.split('/').skip(1).collect();
+        if want.len() != segs.len() {
+            continue;
+        }
+        let mut params = Vec::new();
+        let fits = want.iter().zip(&segs).all(|(w, s)| {
+            if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                match percent_decode(s) {
+                    Some(v) if !v.is_empty() => {
+                        params.push((name.to_string(), v));
+                        true
+                    }
+                    _ => false,
+                }
+            } else {
+                w == s
+            }
+        });
+        if fits {
+            return Some(Matched {
+                route: route.clone(),
+                params,
+            });
+        }
+    }
+    None
+}
+
+/// Decodes `%XX` escapes of a URL path segment; `None` if they are not valid UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Java's `URLEncoder.encode(s, "UTF-8")`, which `$util.urlEncode` is: letters, digits and
+/// `.-*_` stay, a space becomes `+`, every other byte `%XX`.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'*' | b'_' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Whether a request's Content-Type selects the `application/json` model and template
+/// (API Gateway takes a request without one as `application/json`).
+pub fn is_json_content_type(content_type: Option<&str>) -> bool {
+    match content_type {
+        None => true,
+        Some(ct) => {
+            let media = ct.split(';').next().unwrap_or_default().trim();
+            media.is_empty() || media.eq_ignore_ascii_case("application/json")
+        }
+    }
+}
+
+/// Builds the event the function receives for a matched request, or the answer API Gateway
+/// gives without invoking it (an invalid body, an unsupported media type).
+pub fn request_event(
+    m: &Matched,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Value, Answer> {
+    let json_type = is_json_content_type(content_type);
+    if let Some(template) = m.route.request_template {
+        // WHEN_NO_TEMPLATES: with a template, another content type is refused.
+        if !json_type {
+            return Err(Answer::message(415, "Unsupported Media Type"));
+        }
+        let text = render_request_template(template, &m.params).map_err(|e| {
+            Answer::message(500, &format!("Internal server error: {e}"))
+        })?;
+        return serde_json::from_str(&text)
+            .map_err(|_| Answer::message(500, "Internal server error"));
+    }
+    // Passthrough: the body is the event, once it passed the model (when the route has one).
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    if let Some(model) = m.route.request_model {
+        let schema = model_schema(model);
+        let valid = parsed.as_ref().is_some_and(|v| schema_accepts(&schema, v));
+        if !valid {
+            return Err(Answer::message(400, "Invalid request body"));
+        }
+    }
+    parsed.ok_or_else(|| Answer::message(400, "Invalid request body"))
+}
+
+/// The JSON schema of a model of the description.
+fn model_schema(name: &str) -> Value {
+    match name {
+        stack::USER_MODEL => serde_json::from_str(stack::USER_MODEL_SCHEMA).unwrap_or(Value::Null),
+        _ => Value::Null,
+    }
+}
+
+/// JSON Schema (draft 4) validation for the keywords the description's models use: `type`,
+/// `required`, `properties`, `not`. A schema with any other keyword is refused by a unit test.
+fn schema_accepts(schema: &Value, v: &Value) -> bool {
+    let Some(obj) = schema.as_object() else {
+        return false;
+    };
+    if let Some(t) = obj.get("type").and_then(Value::as_str) {
+        let ok = match t {
+            "object" => v.is_object(),
+            "array" => v.is_array(),
+            "string" => v.is_string(),
+            "number" => v.is_number(),
+            "integer" => v.is_i64() || v.is_u64(),
+            "boolean" => v.is_boolean(),
+            "null" => v.is_null(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+    }
+    if let (Some(req), Some(o)) = (obj.get("required").and_then(Value::as_array), v.as_object()) {
+        if !req
+            .iter()
+            .filter_map(Value::as_str)
+            .all(|k| o.contains_key(k))
+        {
+            return false;
+        }
+    }
+    if let (Some(props), Some(o)) = (obj.get("properties").and_then(Value::as_object), v.as_object())
+    {
+        for (k, sub) in props {
+            if let Some(x) = o.get(k) {
+                if !schema_accepts(sub, x) {
+                    return false;
+                }
+            }
+        }
+    }
+    if let Some(not) = obj.get("not") {
+        if schema_accepts(not, v) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Renders a request template: `$input.params('x')`, optionally inside `$util.urlEncode(...)`.
+fn render_request_template(template: &str, params: &[(String, String)]) -> Result<String, String> {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let encoded = Regex::new(r"\$util\.urlEncode\(\$input\.params\('([A-Za-z0-9_]+)'\)\)")
+        .map_err(|e| e.to_string())?;
+    let out = encoded.replace_all(template, |c: &regex_lite::Captures| url_encode(&param(&c[1])));
+    let plain =
+        Regex::new(r"\$input\.params\('([A-Za-z0-9_]+)'\)").map_err(|e| e.to_string())?;
+    let out = plain.replace_all(&out, |c: &regex_lite::Captures| param(&c[1]));
+    unsupported(&out)?;
+    Ok(out.into_owned())
+}
+
+/// Refuses what is left of a template that this renderer does not know.
+fn unsupported(rendered: &str) -> Result<(), String> {
+    let left = Regex::new(r"[$#][A-Za-z{]").map_err(|e| e.to_string())?;
+    match left.find(rendered) {
+        Some(m) => Err(format!(
+            "the template uses an expression serve does not render ({})",
+            &rendered[m.start()..(m.start() + 24).min(rendered.len())]
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Renders a response template against the function's result: `$input.json('$')` and
+/// `$input.json('$.field')`.
+fn render_response_template(template: &str, result: &Value) -> Result<String, String> {
+    let re = Regex::new(r"\$input\.json\('\$(?:\.([A-Za-z0-9_]+))?'\)").map_err(|e| e.to_string())?;
+    let out = re.replace_all(template, |c: &regex_lite::Captures| {
+        let v = match c.get(1) {
+            Some(field) => result.get(field.as_str()).cloned().unwrap_or(Value::Null),
+            None => result.clone(),
+        };
+        v.to_string()
+    });
+    unsupported(&out)?;
+    Ok(out.into_owned())
+}
+
+/// What the function gave back: a result, or an error as Lambda reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Result(Value),
+    /// `{"errorMessage", "errorType", "stackTrace"}`.
+    Error(Value),
+}
+
+/// Whether a selection pattern matches the whole error message (Java's `String.matches`).
+pub fn pattern_matches(pattern: &str, message: &str) -> bool {
+    Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(message))
+}
+
+/// The method response for the function's outcome, as the route's integration responses
+/// select it: a result takes the default response; an error the response whose pattern
+/// matches its message, or the default one when none does (API Gateway then passes the error
+/// document through, with the default's status).
+pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
+    let default = route.responses.iter().find(|r| r.selection_pattern.is_none());
+    let (chosen, payload) = match outcome {
+        Outcome::Result(v) => (default, v),
+        Outcome::Error(e) => {
+            let message = e
+                .get("errorMessage")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let hit = route.responses.iter().find(|r| {
+                r.selection_pattern
+                    .is_some_and(|p| pattern_matches(p, message))
+            });
+            (hit.or(default), e)
+        }
+    };
+    let Some(chosen) = chosen else {
+        return Answer::message(500, "Internal server error");
+    };
+    let status = chosen.status.parse().unwrap_or(500);
+    let body = match chosen.template {
+        Some(t) => match render_response_template(t, payload) {
+            Ok(b) => b,
+            Err(_) => return Answer::message(500, "Internal server error"),
+        },
+        None => payload.to_string(),
+    };
+    Answer { status, body }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+/// Keywords [`schema_accepts`] understands (besides annotations).
+const SCHEMA_KEYWORDS: [&str; 7] = [
+    "$schema",
+    "title",
+    "type",
+    "required",
+    "properties",
+    "not",
+    "description",
+];
+
+    fn routes() -> Vec<RouteSpec> {
+        stack::routes()
+    }
+
+    #[test]
+    fn paths_match_the_deployed_urls() {
+        let r = routes();
+        assert_eq!(
+            match_route(&r, "POST", "/prod/user").unwrap().route.http_method,
+            "POST"
+        );
+        let m = match_route(&r, "GET", "/prod/user/a%20b%2Fc").unwrap();
+        assert_eq!(m.params, vec![("uid".to_string(), "a b/c".to_string())]);
+        for (method, path) in [
+            ("GET", "/prod/user"),
+            ("POST", "/prod/user/1"),
+            ("GET", "/prod/user/"),
+            ("GET", "/prod/user/1/2"),
+            ("POST", "/user"),
+            ("POST", "/production/user"),
+            ("DELETE", "/prod/user/1"),
+            ("GET", "/prod/user/%ZZ"),
+        ] {
+            assert!(match_route(&r, method, path).is_none(), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn url_encode_is_javas_url_encoder() {
+        assert_eq!(url_encode("a b+c/é*~"), "a+b%2Bc%2F%C3%A9*%7E");
+        assert_eq!(url_encode("Az09.-_"), "Az09.-_");
+    }
+
+    #[test]
+    fn every_template_of_the_description_renders() {
+        for route in routes() {
+            if let Some(t) = route.request_template {
+                let out = render_request_template(t, &[("uid".into(), "a\"b c".into())]).unwrap();
+                let v: Value = serde_json::from_str(&out).unwrap();
+                assert_eq!(v["uid"], "a%22b+c", "{out}");
+                assert_eq!(v["operation"], "getUser");
+            }
+            for r in &route.responses {
+                if let Some(t) = r.template {
+                    let out = render_response_template(
+                        t,
+                        &json!({"errorMessage": "BadRequest: \"x\"", "errorType": "E"}),
+                    )
+                    .unwrap();
+                    let v: Value = serde_json::from_str(&out).unwrap();
+                    assert!(v["message"].is_string(), "{out}");
+                }
+            }
+        }
+        assert!(render_response_template("$context.requestId", &json!({})).is_err());
+    }
+
+    #[test]
+    fn every_model_uses_only_keywords_serve_checks() {
+        fn walk(v: &Value) {
+            for (k, sub) in v.as_object().unwrap() {
+                assert!(SCHEMA_KEYWORDS.contains(&k.as_str()), "keyword {k}");
+                match k.as_str() {
+                    "not" => walk(sub),
+                    "properties" => sub.as_object().unwrap().values().for_each(walk),
+                    _ => {}
+                }
+            }
+        }
+        for route in routes() {
+            if let Some(m) = route.request_model {
+                let schema = model_schema(m);
+                assert!(schema.is_object(), "model {m}");
+                walk(&schema);
+            }
+        }
+    }
+
+    #[test]
+    fn the_post_model_takes_objects_without_an_operation() {
+        let m = match_route(&routes(), "POST", "/prod/user").unwrap();
+        let ok = request_event(&m, None, br#"{"uid":"1"}"#).unwrap();
+        assert_eq!(ok, json!({"uid": "1"}));
+        for bad in [&b"{\"uid\":"[..], b"[1]", b"\"s\"", b"", b"{\"operation\":\"getUser\"}"] {
+            assert_eq!(
+                request_event(&m, Some("application/json; charset=utf-8"), bad).unwrap_err(),
+                Answer::message(400, "Invalid request body")
+            );
+        }
+    }
+
+    #[test]
+    fn get_hands_the_template_event_and_refuses_other_media_types() {
+        let m = match_route(&routes(), "GET", "/prod/user/u%201").unwrap();
+        assert_eq!(
+            request_event(&m, None, b"").unwrap(),
+            json!({"operation": "getUser", "uid": "u+1"})
+        );
+        assert_eq!(request_event(&m, Some("text/plain"), b"").unwrap_err().status, 415);
+    }
+
+    #[test]
+    fn errors_map_through_the_selection_patterns() {
+        let get = stack::get_user_route();
+        let err = |m: &str| Outcome::Error(json!({"errorMessage": m, "errorType": "Error", "stackTrace": []}));
+        let cases = [
+            ("BadRequest: uid is required", 400),
+            ("NotFound: no user with uid \"x\"", 404),
+            ("Internal: the request failed", 500),
+            (
+                "RequestId: 8f5a Error: Runtime exited with error: exit status 1",
+                502,
+            ),
+            (
+                "2026-11-27T10:00:00.000Z 8f5a Task timed out after 10.00 seconds",
+                504,
+            ),
+        ];
+        for (message, status) in cases {
+            let a = respond(&get, &err(message));
+            assert_eq!(a.status, status, "{message}");
+            let v: Value = serde_json::from_str(&a.body).unwrap();
+            assert!(v["message"].is_string(), "{}", a.body);
+        }
+        // The message itself is what 400 / 404 / 500 return.
+        assert_eq!(
+            respond(&get, &err("NotFound: no user")).body,
+            r#"{"message": "NotFound: no user"}"#
+        );
+        // An error no pattern selects: the default response, the error passed through.
+        let a = respond(&get, &err("boom"));
+        assert_eq!(a.status, 200);
+        assert_eq!(serde_json::from_str::<Value>(&a.body).unwrap()["errorMessage"], "boom");
+        // The patterns match whole messages only.
+        assert_eq!(respond(&get, &err("x BadRequest: y")).status, 200);
+        // A result passes through.
+        let ok = respond(&get, &Outcome::Result(json!({"uid": "1"})));
+        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"uid":"1"}"#));
+        // POST has no 404.
+        assert_eq!(respond(&stack::post_user_route(), &err("NotFound: x")).status, 200);
+    }
+
+    #[test]
+    fn no_two_patterns_of_a_route_select_the_same_message() {
+        let samples = [
+            "BadRequest: x",
+            "NotFound: x",
+            "Internal: x",
+            "RequestId: 1 Error: Runtime exited with error: signal: killed",
+            "2026-01-01T00:00:00.000Z 1 Task timed out after 1.00 seconds",
+        ];
+        for route in routes() {
+            for s in samples {
+                let hits = route
+                    .responses
+                    .iter()
+                    .filter(|r| r.selection_pattern.is_some_and(|p| pattern_matches(p, s)))
+                    .count();
+                assert!(hits <= 1, "{} {s}", route.label());
+            }
+        }
+    }
+}

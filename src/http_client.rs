@@ -1,0 +1,84 @@
+//! A small HTTP(S) client for `try`: the hyper and rustls the AWS SDK already builds, with the
+//! system's root certificates.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+
+pub struct Client {
+    inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+/// One answer, with how long it took.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+    pub latency: Duration,
+}
+
+impl Client {
+    pub fn new(timeout: Duration) -> anyhow::Result<Client> {
+        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider)
+            .map_err(|e| anyhow::anyhow!("cannot set up TLS: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Client {
+            inner: HyperClient::builder(TokioExecutor::new()).build(https),
+            timeout,
+        })
+    }
+
+    /// Sends one request; an error is a failure to get any answer (connection, timeout).
+    pub async fn send(&self, method: &str, url: &str, json_body: Option<&str>) -> Result<Reply, String> {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(url)
+            .header("accept", "application/json")
+            .header("user-agent", concat!("serverless-cli/", env!("CARGO_PKG_VERSION")));
+        if json_body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(json_body.unwrap_or_default().to_string())))
+            .map_err(|e| format!("bad request: {e}"))?;
+        let started = Instant::now();
+        let exchange = async {
+            let res = self.inner.request(req).await.map_err(|e| {
+                let mut msg = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(s) = source {
+                    msg = format!("{msg}: {s}");
+                    source = s.source();
+                }
+                msg
+            })?;
+            let status = res.status().as_u16();
+            let body = res
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
+        };
+        let (status, body) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| format!("no answer within {} s", self.timeout.as_secs_f64()))??;
+        Ok(Reply {
+            status,
+            body,
+            latency: started.elapsed(),
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! `serve`: the stack's REST API on this machine. An HTTP server on 127.0.0.1 does API
+//! Gateway's part (`crate::gateway`, from the same route description deploy uses) and hands
+//! the event to the real handler in long-lived Node.js workers (`pool`).
+
+pub mod pool;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::gateway::{self, Answer};
+use crate::stack::RouteSpec;
+use pool::Pool;
+
+/// API Gateway's limit on a request body.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+/// The running server's shared parts.
+pub struct Server {
+    pub routes: Vec<RouteSpec>,
+    pub pool: Pool,
+    /// Requests being answered, so a stop can wait for them.
+    in_flight: tokio::sync::watch::Sender<usize>,
+}
+
+impl Server {
+    pub fn new(routes: Vec<RouteSpec>, pool: Pool) -> Self {
+        Server {
+            routes,
+            pool,
+            in_flight: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+/// Counts a request as in flight until dropped.
+struct InFlight<'a>(&'a tokio::sync::watch::Sender<usize>);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a tokio::sync::watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
+    }
+}
+
+/// Binds the port; a clear message when it is taken.
+pub async fn bind(port: u16) -> anyhow::Result<TcpListener> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "port {port} on 127.0.0.1 is in use; stop what holds it, or pick another with --port"
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on 127.0.0.1:{port}: {e}")
+        }
+    })
+}
+
+/// Serves until the first interrupt, then lets the requests in flight finish (up to `grace`)
+/// and returns. Workers stop when the pool is dropped.
+pub async fn run(
+    listener: TcpListener,
+    server: Arc<Server>,
+    mut interrupts: crate::signal::Interrupts,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let start_count = *interrupts.borrow();
+    loop {
+        tokio::select! {
+            biased;
+            _ = interrupts.wait_for(|n| *n > start_count) => break,
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    // A client that went away before it was accepted; keep serving.
+                    Err(_) => continue,
+                };
+                let server = server.clone();
+                let service = hyper::service::service_fn(move |req| {
+                    let server = server.clone();
+                    async move { Ok::<_, Infallible>(handle(&server, req).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    eprintln!("stopping: finishing the requests in flight");
+    let mut count = server.in_flight.subscribe();
+    if tokio::time::timeout(grace, count.wait_for(|n| *n == 0))
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "stopped with requests still in flight after {} s",
+            grace.as_secs()
+        );
+    }
+    Ok(())
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A request id shaped like Lambda's (a UUID), unique within this process.
+pub fn request_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    thread_local! {
+        static SEED: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new();
+    }
+    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let (a, b) = SEED.with(|s| {
+        let mut h1 = s.build_hasher();
+        h1.write_u64(n);
+        let mut h2 = s.build_hasher();
+        h2.write_u64(!n);
+        (h1.finish(), h2.finish())
+    });
+    let hex = format!("{a:016x}{b:016x}");
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+async fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let _counted = InFlight::new(&server.in_flight);
+    let started = Instant::now();
+    let id = request_id();
+    let method = req.method().as_str().to_string();
+    let path = req.uri().path().to_string();
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let answer = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Err(_) => Answer {
+            status: 413,
+            body: r#"{"message":"Request Too Long"}"#.to_string(),
+        },
+        Ok(body) => {
+            let body = body.to_bytes();
+            answer(server, &id, &method, &path, content_type.as_deref(), &body).await
+        }
+    };
+    eprintln!(
+        "{id} {method} {path} -> {} ({} ms)",
+        answer.status,
+        started.elapsed().as_millis()
+    );
+    Response::builder()
+        .status(answer.status)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header("x-amzn-RequestId", &id)
+        .body(Full::new(Bytes::from(answer.body)))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+async fn answer(
+    server: &Server,
+    id: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Answer {
+    let Some(matched) = gateway::match_route(&server.routes, method, path) else {
+        return gateway::missing_route();
+    };
+    let event = match gateway::request_event(&matched, content_type, body) {
+        Ok(e) => e,
+        Err(refused) => return refused,
+    };
+    let outcome = server.pool.invoke(id.to_string(), event).await;
+    gateway::respond(&matched.route, &outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_unique_and_uuid_shaped() {
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| request_id()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in ids.iter().take(5) {
+            let parts: Vec<usize> = id.split('-').map(str::len).collect();
+            assert_eq!(parts, [8, 4, 4, 4, 12], "{id}");
+        }
+    }
+}
