@@ -141,9 +141,8 @@ pub fn request_event(
         if !json_type {
             return Err(Answer::message(415, "Unsupported Media Type"));
         }
-        let text = render_request_template(template, &m.params).map_err(|e| {
-            Answer::message(500, &format!("Internal server error: {e}"))
-        })?;
+        let text = render_request_template(template, &m.params)
+            .map_err(|e| Answer::message(500, &format!("Internal server error: {e}")))?;
         return serde_json::from_str(&text)
             .map_err(|_| Answer::message(500, "Internal server error"));
     }
@@ -197,8 +196,10 @@ fn schema_accepts(schema: &Value, v: &Value) -> bool {
             return false;
         }
     }
-    if let (Some(props), Some(o)) = (obj.get("properties").and_then(Value::as_object), v.as_object())
-    {
+    if let (Some(props), Some(o)) = (
+        obj.get("properties").and_then(Value::as_object),
+        v.as_object(),
+    ) {
         for (k, sub) in props {
             if let Some(x) = o.get(k) {
                 if !schema_accepts(sub, x) {
@@ -226,9 +227,10 @@ fn render_request_template(template: &str, params: &[(String, String)]) -> Resul
     };
     let encoded = Regex::new(r"\$util\.urlEncode\(\$input\.params\('([A-Za-z0-9_]+)'\)\)")
         .map_err(|e| e.to_string())?;
-    let out = encoded.replace_all(template, |c: &regex_lite::Captures| url_encode(&param(&c[1])));
-    let plain =
-        Regex::new(r"\$input\.params\('([A-Za-z0-9_]+)'\)").map_err(|e| e.to_string())?;
+    let out = encoded.replace_all(template, |c: &regex_lite::Captures| {
+        url_encode(&param(&c[1]))
+    });
+    let plain = Regex::new(r"\$input\.params\('([A-Za-z0-9_]+)'\)").map_err(|e| e.to_string())?;
     let out = plain.replace_all(&out, |c: &regex_lite::Captures| param(&c[1]));
     unsupported(&out)?;
     Ok(out.into_owned())
@@ -249,7 +251,8 @@ fn unsupported(rendered: &str) -> Result<(), String> {
 /// Renders a response template against the function's result: `$input.json('$')` and
 /// `$input.json('$.field')`.
 fn render_response_template(template: &str, result: &Value) -> Result<String, String> {
-    let re = Regex::new(r"\$input\.json\('\$(?:\.([A-Za-z0-9_]+))?'\)").map_err(|e| e.to_string())?;
+    let re =
+        Regex::new(r"\$input\.json\('\$(?:\.([A-Za-z0-9_]+))?'\)").map_err(|e| e.to_string())?;
     let out = re.replace_all(template, |c: &regex_lite::Captures| {
         let v = match c.get(1) {
             Some(field) => result.get(field.as_str()).cloned().unwrap_or(Value::Null),
@@ -279,7 +282,10 @@ pub fn pattern_matches(pattern: &str, message: &str) -> bool {
 /// matches its message, or the default one when none does (API Gateway then passes the error
 /// document through, with the default's status).
 pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
-    let default = route.responses.iter().find(|r| r.selection_pattern.is_none());
+    let default = route
+        .responses
+        .iter()
+        .find(|r| r.selection_pattern.is_none());
     let (chosen, payload) = match outcome {
         Outcome::Result(v) => (default, v),
         Outcome::Error(e) => {
@@ -313,16 +319,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-/// Keywords [`schema_accepts`] understands (besides annotations).
-const SCHEMA_KEYWORDS: [&str; 7] = [
-    "$schema",
-    "title",
-    "type",
-    "required",
-    "properties",
-    "not",
-    "description",
-];
+    /// Keywords [`schema_accepts`] understands (besides annotations).
+    const SCHEMA_KEYWORDS: [&str; 7] = [
+        "$schema",
+        "title",
+        "type",
+        "required",
+        "properties",
+        "not",
+        "description",
+    ];
 
     fn routes() -> Vec<RouteSpec> {
         stack::routes()
@@ -332,7 +338,10 @@ const SCHEMA_KEYWORDS: [&str; 7] = [
     fn paths_match_the_deployed_urls() {
         let r = routes();
         assert_eq!(
-            match_route(&r, "POST", "/prod/user").unwrap().route.http_method,
+            match_route(&r, "POST", "/prod/user")
+                .unwrap()
+                .route
+                .http_method,
             "POST"
         );
         let m = match_route(&r, "GET", "/prod/user/a%20b%2Fc").unwrap();
@@ -407,7 +416,13 @@ const SCHEMA_KEYWORDS: [&str; 7] = [
         let m = match_route(&routes(), "POST", "/prod/user").unwrap();
         let ok = request_event(&m, None, br#"{"uid":"1"}"#).unwrap();
         assert_eq!(ok, json!({"uid": "1"}));
-        for bad in [&b"{\"uid\":"[..], b"[1]", b"\"s\"", b"", b"{\"operation\":\"getUser\"}"] {
+        for bad in [
+            &b"{\"uid\":"[..],
+            b"[1]",
+            b"\"s\"",
+            b"",
+            b"{\"operation\":\"getUser\"}",
+        ] {
             assert_eq!(
                 request_event(&m, Some("application/json; charset=utf-8"), bad).unwrap_err(),
                 Answer::message(400, "Invalid request body")
@@ -422,13 +437,20 @@ const SCHEMA_KEYWORDS: [&str; 7] = [
             request_event(&m, None, b"").unwrap(),
             json!({"operation": "getUser", "uid": "u+1"})
         );
-        assert_eq!(request_event(&m, Some("text/plain"), b"").unwrap_err().status, 415);
+        assert_eq!(
+            request_event(&m, Some("text/plain"), b"")
+                .unwrap_err()
+                .status,
+            415
+        );
     }
 
     #[test]
     fn errors_map_through_the_selection_patterns() {
         let get = stack::get_user_route();
-        let err = |m: &str| Outcome::Error(json!({"errorMessage": m, "errorType": "Error", "stackTrace": []}));
+        let err = |m: &str| {
+            Outcome::Error(json!({"errorMessage": m, "errorType": "Error", "stackTrace": []}))
+        };
         let cases = [
             ("BadRequest: uid is required", 400),
             ("NotFound: no user with uid \"x\"", 404),
@@ -456,14 +478,20 @@ const SCHEMA_KEYWORDS: [&str; 7] = [
         // An error no pattern selects: the default response, the error passed through.
         let a = respond(&get, &err("boom"));
         assert_eq!(a.status, 200);
-        assert_eq!(serde_json::from_str::<Value>(&a.body).unwrap()["errorMessage"], "boom");
+        assert_eq!(
+            serde_json::from_str::<Value>(&a.body).unwrap()["errorMessage"],
+            "boom"
+        );
         // The patterns match whole messages only.
         assert_eq!(respond(&get, &err("x BadRequest: y")).status, 200);
         // A result passes through.
         let ok = respond(&get, &Outcome::Result(json!({"uid": "1"})));
         assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"uid":"1"}"#));
         // POST has no 404.
-        assert_eq!(respond(&stack::post_user_route(), &err("NotFound: x")).status, 200);
+        assert_eq!(
+            respond(&stack::post_user_route(), &err("NotFound: x")).status,
+            200
+        );
     }
 
     #[test]

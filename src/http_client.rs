@@ -40,17 +40,27 @@ impl Client {
     }
 
     /// Sends one request; an error is a failure to get any answer (connection, timeout).
-    pub async fn send(&self, method: &str, url: &str, json_body: Option<&str>) -> Result<Reply, String> {
+    pub async fn send(
+        &self,
+        method: &str,
+        url: &str,
+        json_body: Option<&str>,
+    ) -> Result<Reply, String> {
         let mut req = Request::builder()
             .method(method)
             .uri(url)
             .header("accept", "application/json")
-            .header("user-agent", concat!("serverless-cli/", env!("CARGO_PKG_VERSION")));
+            .header(
+                "user-agent",
+                concat!("serverless-cli/", env!("CARGO_PKG_VERSION")),
+            );
         if json_body.is_some() {
             req = req.header("content-type", "application/json");
         }
         let req = req
-            .body(Full::new(Bytes::from(json_body.unwrap_or_default().to_string())))
+            .body(Full::new(Bytes::from(
+                json_body.unwrap_or_default().to_string(),
+            )))
             .map_err(|e| format!("bad request: {e}"))?;
         let started = Instant::now();
         let exchange = async {

@@ -52,9 +52,8 @@ fn check_args(args: &ServeArgs) -> Result<std::path::PathBuf, UsageError> {
             dir.display()
         )));
     }
-    dir.canonicalize().map_err(|e| {
-        UsageError(format!("--code {}: {e}", dir.display()))
-    })
+    dir.canonicalize()
+        .map_err(|e| UsageError(format!("--code {}: {e}", dir.display())))
 }
 
 pub async fn run(
@@ -79,12 +78,18 @@ pub async fn run(
     let mut env = vec![
         ("TABLE_NAME".to_string(), table.clone()),
         ("AWS_REGION".to_string(), session.target.region.clone()),
-        ("AWS_LAMBDA_FUNCTION_NAME".to_string(), names.function.clone()),
+        (
+            "AWS_LAMBDA_FUNCTION_NAME".to_string(),
+            names.function.clone(),
+        ),
         (
             "AWS_LAMBDA_FUNCTION_TIMEOUT".to_string(),
             format!("{}", timeout.as_secs().max(1)),
         ),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(), "128".to_string()),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(),
+            "128".to_string(),
+        ),
     ];
     if let Some(endpoint) = &session.target.endpoint {
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), endpoint.clone()));

@@ -167,7 +167,12 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
     let base = base_url(global, args)?;
     let client = Client::new(args.request_timeout)?;
     let uid = user["uid"].as_str().unwrap_or_default().to_string();
-    let text = |k: &str| user.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let text = |k: &str| {
+        user.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let posted = Value::Object(user.clone()).to_string();
     let users = format!("{base}/{PATH_PART}");
     let mut checks = Vec::new();
@@ -179,12 +184,16 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         text("email")
     );
     let reply = client.send("POST", &users, Some(&posted)).await;
-    checks.push(check("post", format!("POST /{PATH_PART}"), 200, reply, |b| {
-        match b["message"].as_str() {
+    checks.push(check(
+        "post",
+        format!("POST /{PATH_PART}"),
+        200,
+        reply,
+        |b| match b["message"].as_str() {
             Some(m) if m == want_message => Ok(m.to_string()),
             _ => Err(format!("expected message {want_message:?}, got {b}")),
-        }
-    }));
+        },
+    ));
 
     // 2. Read it back: the same fields.
     let item_url = format!("{users}/{}", path_segment(&uid));
@@ -245,7 +254,8 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
             "{:<4}  {} -> {}{}: {}",
             if c.ok { "ok" } else { "FAIL" },
             c.request,
-            c.status.map_or_else(|| "no answer".to_string(), |s| s.to_string()),
+            c.status
+                .map_or_else(|| "no answer".to_string(), |s| s.to_string()),
             c.latency_ms
                 .map(|l| format!(" in {l:.0} ms"))
                 .unwrap_or_default(),

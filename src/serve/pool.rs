@@ -57,8 +57,7 @@ impl Pool {
     /// Starts `size` workers and waits until every one has loaded the handler.
     pub async fn start(cfg: PoolConfig, size: usize) -> Result<Pool, StartError> {
         let cfg = Arc::new(cfg);
-        let spawned =
-            futures::future::join_all((0..size).map(|_| Worker::spawn(&cfg))).await;
+        let spawned = futures::future::join_all((0..size).map(|_| Worker::spawn(&cfg))).await;
         let mut workers = Vec::with_capacity(size);
         for w in spawned {
             workers.push(w?);
@@ -177,22 +176,23 @@ impl Worker {
         };
         let mut stdout = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(LOAD_LIMIT, stdout.next_line()).await;
-        let line = match first {
-            Ok(Ok(Some(line))) => line,
-            Ok(Ok(None)) | Ok(Err(_)) => {
-                let status = child.wait().await.ok();
-                return Err(StartError::Load(format!(
+        let line =
+            match first {
+                Ok(Ok(Some(line))) => line,
+                Ok(Ok(None)) | Ok(Err(_)) => {
+                    let status = child.wait().await.ok();
+                    return Err(StartError::Load(format!(
                     "Node.js exited before it loaded the handler ({}); is it Node.js 20 or later?",
                     status.map(describe_exit).unwrap_or_else(|| "no status".into())
                 )));
-            }
-            Err(_) => {
-                return Err(StartError::Load(format!(
-                    "it took longer than {} s to load",
-                    LOAD_LIMIT.as_secs()
-                )))
-            }
-        };
+                }
+                Err(_) => {
+                    return Err(StartError::Load(format!(
+                        "it took longer than {} s to load",
+                        LOAD_LIMIT.as_secs()
+                    )))
+                }
+            };
         let msg: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
         match msg["type"].as_str() {
             Some("ready") => Ok(Worker {
@@ -261,7 +261,9 @@ impl Worker {
     /// What Lambda reports when the runtime process exits mid-request.
     async fn exited(&mut self, request_id: &str) -> Outcome {
         let status = self.child.wait().await.ok();
-        let how = status.map(describe_exit).unwrap_or_else(|| "unknown".into());
+        let how = status
+            .map(describe_exit)
+            .unwrap_or_else(|| "unknown".into());
         Outcome::Error(json!({
             "errorType": "Runtime.ExitError",
             "errorMessage": format!("RequestId: {request_id} Error: Runtime exited with error: {how}"),

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod proxy;
+pub mod serve;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

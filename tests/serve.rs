@@ -1,0 +1,449 @@
+//! `serve` and `try` against a real emulator: the stack deployed, its API served on
+//! 127.0.0.1 with the real handler in Node.js, requests over real HTTP.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use support::serve::{fixture, get, handler_dir, http, post};
+use support::{block_on, World};
+
+/// Every uid in the stack's table.
+fn uids(w: &World) -> BTreeSet<String> {
+    let out = block_on(w.aws().dynamodb.scan().table_name("user-prod").send()).unwrap();
+    out.items()
+        .iter()
+        .filter_map(|i| i.get("uid").and_then(|v| v.as_s().ok()).cloned())
+        .collect()
+}
+
+fn deployed() -> World {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    w
+}
+
+#[test]
+fn post_then_get_returns_the_same_item_and_bad_requests_write_nothing() {
+    let w = deployed();
+    let s = w.serve(&[]);
+    assert_eq!(s.banner["table"], "user-prod");
+    assert!(
+        s.url.starts_with("http://127.0.0.1:") && s.url.ends_with("/prod"),
+        "{}",
+        s.url
+    );
+
+    let r = post(
+        &s.url,
+        r#"{"uid":"u 1/é","username":"Ada","email":"ada@example.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"message": "Put user Ada with email ada@example.com to DynamoDB."})
+    );
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert!(
+        r.header("x-amzn-RequestId")
+            .is_some_and(|id| id.len() == 36),
+        "{r:?}"
+    );
+
+    // The uid goes in the path percent-encoded, through the request template and back.
+    let r = get(&s.url, "u%201%2F%C3%A9");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({"uid": "u 1/é", "username": "Ada", "email": "ada@example.com"})
+    );
+
+    let r = get(&s.url, "nobody");
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(r.json()["message"], "NotFound: no user with uid \"nobody\"");
+
+    // A malformed uid in the path: a control character.
+    let r = get(&s.url, "a%07b");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("BadRequest: "));
+
+    let before = uids(&w);
+    let bad = [
+        // Not JSON, not an object, or naming the GET route's operation: the body model
+        // refuses them before the function runs, as API Gateway's validator does.
+        (r#"{"uid": "x", "#, "Invalid request body"),
+        (r#"[{"uid": "x"}]"#, "Invalid request body"),
+        (r#""just a string""#, "Invalid request body"),
+        (
+            r#"{"uid": "x", "operation": "getUser"}"#,
+            "Invalid request body",
+        ),
+        // The function's own checks: missing uid, wrong types.
+        (r#"{"username": "no uid"}"#, "BadRequest: uid is required"),
+        (
+            r#"{"uid": 42}"#,
+            "BadRequest: uid must be a non-empty string",
+        ),
+        (
+            r#"{"uid": "x", "email": ["a"]}"#,
+            "BadRequest: email must be a string",
+        ),
+    ];
+    for (body, message) in bad {
+        let r = post(&s.url, body);
+        assert_eq!(r.status, 400, "{body}: {r:?}");
+        assert_eq!(r.json()["message"], message, "{body}");
+    }
+    assert_eq!(uids(&w), before, "a bad request wrote something");
+
+    // What the API does not have: API Gateway's 403; GET with a body type it has no template
+    // for: 415.
+    assert_eq!(
+        http("DELETE", &format!("{}/user/x", s.url), None, "").status,
+        403
+    );
+    assert_eq!(
+        http("POST", &format!("{}/users", s.url), None, "{}").status,
+        403
+    );
+    let r = http("GET", &format!("{}/user/x", s.url), Some("text/plain"), "");
+    assert_eq!(r.status, 415, "{r:?}");
+
+    let (code, stderr) = s.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("stopped"), "{stderr}");
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn a_throwing_a_crashing_and_a_hanging_handler_are_answered_and_the_next_request_succeeds() {
+    let w = deployed();
+    let code = fixture("faulty-handler");
+    let s = w.serve(&[
+        "--code",
+        code.to_str().unwrap(),
+        "--timeout",
+        "1",
+        "--workers",
+        "1",
+    ]);
+
+    // An error no selection pattern matches: API Gateway's default response, the error
+    // document passed through.
+    let r = post(&s.url, r#"{"uid":"throw"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json()["errorMessage"],
+        "boom: an error no selection pattern knows"
+    );
+    assert_eq!(post(&s.url, r#"{"uid":"after-throw"}"#).status, 200);
+
+    // The process exits mid-request: 502, and a new worker takes the next request.
+    let r = post(&s.url, r#"{"uid":"crash"}"#);
+    assert_eq!(r.status, 502, "{r:?}");
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("runtime exited"),
+        "{r:?}"
+    );
+    let r = post(&s.url, r#"{"uid":"after-crash","username":"Bo"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Past the timeout: 504, the worker is killed and replaced.
+    let r = post(&s.url, r#"{"uid":"hang"}"#);
+    assert_eq!(r.status, 504, "{r:?}");
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("timeout"),
+        "{r:?}"
+    );
+    let r = post(&s.url, r#"{"uid":"after-hang"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let stored = uids(&w);
+    for uid in ["after-throw", "after-crash", "after-hang"] {
+        assert!(stored.contains(uid), "{uid} missing from {stored:?}");
+    }
+    assert!(!stored.contains("crash") && !stored.contains("hang") && !stored.contains("throw"));
+    let (code, stderr) = s.interrupt();
+    assert_eq!(code, 0, "{stderr}");
+    for status in [" -> 502 ", " -> 504 "] {
+        assert!(stderr.contains(status), "{status}: {stderr}");
+    }
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn handler_logs_go_to_stderr_prefixed_with_the_request_id() {
+    let w = deployed();
+    let code = fixture("faulty-handler");
+    let s = w.serve(&["--code", code.to_str().unwrap()]);
+    let r = post(&s.url, r#"{"uid":"log"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.header("x-amzn-RequestId").unwrap().to_string();
+    let (_, stderr, stdout) = s.interrupt_with_stdout();
+    // Nothing of the handler's reaches stdout: after the banner, it is empty.
+    assert_eq!(stdout, "", "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("hello from"))
+        .unwrap_or_else(|| panic!("no handler log line:\n{stderr}"));
+    let fields: Vec<&str> = line.split('\t').collect();
+    assert_eq!(fields.len(), 4, "{line}");
+    assert!(fields[0].ends_with('Z'), "{line}");
+    assert_eq!(fields[1], id, "{line}");
+    assert_eq!(fields[2], "INFO", "{line}");
+    assert_eq!(fields[3], format!("hello from {id}"));
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn fifty_concurrent_requests_are_all_answered_and_all_stored() {
+    let w = deployed();
+    let s = w.serve(&[]);
+    let url = s.url.clone();
+    let threads: Vec<_> = (0..50)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                post(
+                    &url,
+                    &format!(
+                        r#"{{"uid":"c-{i}","username":"user {i}","email":"u{i}@example.com"}}"#
+                    ),
+                )
+            })
+        })
+        .collect();
+    let replies: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r.status, 200, "request {i}: {r:?}");
+        assert_eq!(
+            r.json()["message"],
+            format!("Put user user {i} with email u{i}@example.com to DynamoDB.")
+        );
+    }
+    let ids: BTreeSet<_> = replies
+        .iter()
+        .map(|r| r.header("x-amzn-RequestId").unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 50, "request ids are unique");
+    let want: BTreeSet<String> = (0..50).map(|i| format!("c-{i}")).collect();
+    assert_eq!(uids(&w), want);
+    // Each one reads back.
+    for i in [0, 17, 49] {
+        let r = get(&url, &format!("c-{i}"));
+        assert_eq!(r.json()["username"], format!("user {i}"));
+    }
+    s.interrupt();
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn ctrl_c_lets_the_request_in_flight_finish_then_stops() {
+    let w = deployed();
+    let code = fixture("faulty-handler");
+    let s = w.serve(&["--code", code.to_str().unwrap()]);
+    let url = s.url.clone();
+    // "slow" answers after 1.5 s; the interrupt comes while it runs.
+    let slow = std::thread::spawn(move || post(&url, r#"{"uid":"slow"}"#));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.stderr().contains("slow started") {
+        assert!(
+            std::time::Instant::now() < end,
+            "the slow request never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (code, stderr) = s.interrupt();
+    let r = slow.join().unwrap();
+    assert_eq!(r.status, 200, "{r:?}\n{stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("finishing the requests in flight"),
+        "{stderr}"
+    );
+    assert!(uids(&w).contains("slow"));
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn missing_node_a_taken_port_and_a_handler_that_does_not_load_are_clear_errors() {
+    let w = deployed();
+    let handler = handler_dir();
+    let code = handler.to_str().unwrap();
+
+    let run = w.run(&[
+        "serve",
+        "--port",
+        "0",
+        "--code",
+        code,
+        "--node",
+        "/nonexistent/node",
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(
+        run.stderr
+            .contains("cannot run Node.js (/nonexistent/node)"),
+        "{run}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = w.run(&["serve", "--port", &port, "--code", code]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(
+        run.stderr
+            .contains(&format!("port {port} on 127.0.0.1 is in use")),
+        "{run}"
+    );
+
+    let broken = fixture("broken-handler");
+    let run = w.run(&["serve", "--port", "0", "--code", broken.to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stderr.contains("the handler does not load")
+            && run.stderr.contains("this module fails while it loads"),
+        "{run}"
+    );
+
+    for (args, says) in [
+        (vec!["--code", "/nonexistent"], "no such folder"),
+        (vec!["--code", "/"], "no index.mjs"),
+        (vec!["--workers", "0"], "--workers 0"),
+        (vec!["--timeout", "0"], "--timeout"),
+    ] {
+        let mut all = vec!["serve", "--port", "0"];
+        if !args.contains(&"--code") {
+            all.extend(["--code", code]);
+        }
+        all.extend(args.iter().copied());
+        let run = w.run(&all);
+        assert_eq!(run.code, 2, "{run}");
+        assert!(run.stderr.contains(says), "{says}: {run}");
+    }
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn try_against_serve_passes_every_check_and_reports_latencies() {
+    let w = deployed();
+    let s = w.serve(&[]);
+    let run = w.run(&["try", "--url", &s.url, "--output", "json"]).ok();
+    let doc = run.json();
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    let checks = doc["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["post", "get", "get-unknown", "invalid-body"]);
+    for c in checks {
+        assert_eq!(c["ok"], true, "{c}");
+        assert_eq!(c["status"], c["expected_status"], "{c}");
+        assert!(c["latency_ms"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    // The posted user is in the table; the invalid body wrote nothing else.
+    let uid = doc["uid"].as_str().unwrap().to_string();
+    assert_eq!(uids(&w), BTreeSet::from([uid]));
+
+    // --data, and a trailing /user on the URL; the text form.
+    let run = w
+        .run(&[
+            "try",
+            "--url",
+            &format!("{}/user/", s.url),
+            "--data",
+            r#"{"uid":"mine","username":"Me","email":"me@example.com"}"#,
+        ])
+        .ok();
+    assert!(run.stdout.contains("4 of 4 checks passed"), "{run}");
+    assert!(uids(&w).contains("mine"));
+
+    // A server whose answers are wrong: try fails, exit 1, and names the check.
+    let code = fixture("faulty-handler");
+    let faulty = w.serve(&["--code", code.to_str().unwrap()]);
+    let run = w.run(&["try", "--url", &faulty.url, "--data", r#"{"uid":"throw"}"#]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.contains("FAIL  POST /user -> 200"), "{run}");
+    assert!(run.stdout.contains("of 4 checks passed"), "{run}");
+    drop(faulty);
+
+    // Nothing listening: every check fails with "no answer".
+    let gone = s.url.clone();
+    s.interrupt();
+    let run = w.run(&[
+        "try",
+        "--url",
+        &gone,
+        "--output",
+        "json",
+        "--request-timeout",
+        "5",
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    assert_eq!(doc["passed"], 0);
+    assert!(doc["checks"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("no answer"));
+    w.run(&["teardown", "--yes"]).ok();
+}
+
+#[test]
+fn try_refuses_bad_input_without_a_request() {
+    let w = World::new();
+    for (args, says) in [
+        (vec!["try"], "has no state file"),
+        (vec!["try", "--url", "ftp://x/prod"], "http:// or https://"),
+        (vec!["try", "--url", "not a url"], "not a URL"),
+        (
+            vec!["try", "--url", "http://127.0.0.1:9/prod", "--data", "{"],
+            "--data is not valid JSON",
+        ),
+        (
+            vec!["try", "--url", "http://127.0.0.1:9/prod", "--data", "[1]"],
+            "JSON object",
+        ),
+        (
+            vec![
+                "try",
+                "--url",
+                "http://127.0.0.1:9/prod",
+                "--data",
+                r#"{"uid":5}"#,
+            ],
+            "string uid",
+        ),
+        (
+            vec![
+                "try",
+                "--url",
+                "http://127.0.0.1:9/prod",
+                "--data",
+                r#"{"uid":"a","email":1}"#,
+            ],
+            "email must be a string",
+        ),
+    ] {
+        let run = w.run(&args);
+        assert_eq!(run.code, 2, "{args:?}: {run}");
+        assert!(run.stderr.contains(says), "{says}: {run}");
+    }
+    // A stack on the emulator: its API URL is not served there; try says to use serve.
+    w.run(&["deploy"]).ok();
+    let run = w.run(&["try"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("run `serverless-cli serve`"), "{run}");
+    assert!(w
+        .proxy
+        .calls()
+        .iter()
+        .all(|c| !c.name().contains("PutItem")));
+    w.run(&["teardown", "--yes"]).ok();
+}
