@@ -648,3 +648,159 @@ fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
     w.run(&["teardown", "--yes"]).ok();
     assert!(w.aws().inventory().is_empty());
 }
+
+/// A stack deployed before GET existed (state format 1, POST only) is brought up to date by
+/// one deploy. On AWS, PutMethod over the existing POST method answers ConflictException: the
+/// method is made again (the emulator would overwrite it, so the proxy answers as AWS does).
+#[test]
+fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let full = read_state(&w.state_file("prod"));
+    let api_id = full["api"]["id"].as_str().unwrap().to_string();
+    let aws = w.aws();
+    // Take the stack back to what the previous release made.
+    block_on(async {
+        aws.apigateway
+            .delete_resource()
+            .rest_api_id(&api_id)
+            .resource_id(full["item_resource"]["id"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .delete_request_validator()
+            .rest_api_id(&api_id)
+            .request_validator_id(full["request_validator"]["id"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        aws.lambda
+            .remove_permission()
+            .function_name("putitem-prod")
+            .statement_id("serverless-cli-apigateway-get-user")
+            .send()
+            .await
+            .unwrap();
+    });
+    let mut v1 = full.clone();
+    let obj = v1.as_object_mut().unwrap();
+    for added in ["item_resource", "request_validator", "get_permission"] {
+        obj.remove(added);
+    }
+    obj.insert("version".into(), 1.into());
+    std::fs::write(
+        w.state_file("prod"),
+        serde_json::to_string_pretty(&v1).unwrap(),
+    )
+    .unwrap();
+
+    w.proxy.fault_times(
+        "apigateway:PutMethod",
+        support::proxy::Fault::error(
+            409,
+            "ConflictException",
+            "Method already exists for this resource",
+        ),
+        1,
+    );
+    w.proxy.clear();
+    let run = w.run(&["deploy", "--output", "json"]).ok();
+    assert_eq!(run.json()["changed"], true);
+    let calls = w.mutating_calls();
+    for want in [
+        "apigateway:CreateResource",
+        "apigateway:CreateRequestValidator",
+        "apigateway:DeleteMethod",
+        "lambda:AddPermission",
+        "apigateway:CreateDeployment",
+    ] {
+        assert!(calls.iter().any(|c| c == want), "{want} missing: {calls:?}");
+    }
+    let after = read_state(&w.state_file("prod"));
+    assert_eq!(after["version"], 2);
+    assert_eq!(after["item_resource"]["path"], "/user/{uid}");
+    let status = w.run(&["status", "--output", "json"]).ok().json();
+    assert_eq!(status["in_sync"], true, "{status:#}");
+    // The POST method made again validates its body.
+    let post = block_on(
+        aws.apigateway
+            .get_method()
+            .rest_api_id(&api_id)
+            .resource_id(after["resource"]["id"].as_str().unwrap())
+            .http_method("POST")
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(
+        post.request_validator_id(),
+        after["request_validator"]["id"].as_str()
+    );
+    w.run(&["teardown", "--yes"]).ok();
+    assert!(aws.inventory().is_empty());
+}
+
+/// GET's parts drift like POST's: a deleted GET method and its permission are reported by
+/// status, and deploy puts back exactly those (the POST permission, in place, is not touched).
+#[test]
+fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let state = read_state(&w.state_file("prod"));
+    let api_id = state["api"]["id"].as_str().unwrap().to_string();
+    let aws = w.aws();
+    block_on(async {
+        aws.apigateway
+            .delete_method()
+            .rest_api_id(&api_id)
+            .resource_id(state["item_resource"]["id"].as_str().unwrap())
+            .http_method("GET")
+            .send()
+            .await
+            .unwrap();
+        aws.lambda
+            .remove_permission()
+            .function_name("putitem-prod")
+            .statement_id("serverless-cli-apigateway-get-user")
+            .send()
+            .await
+            .unwrap();
+    });
+    let run = w.run(&["status", "--output", "json"]);
+    assert_eq!(run.code, 3, "{run}");
+    let doc = run.json();
+    let row = |n: &str| {
+        doc["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(row("method")["status"], "missing");
+    assert!(row("method")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("GET /user/{uid} does not exist"));
+    assert_eq!(row("permission")["status"], "missing");
+    assert!(row("permission")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("serverless-cli-apigateway-get-user"));
+
+    w.proxy.clear();
+    w.run(&["deploy"]).ok();
+    let calls = w.mutating_calls();
+    let adds: Vec<_> = calls
+        .iter()
+        .filter(|c| *c == "lambda:AddPermission")
+        .collect();
+    assert_eq!(adds.len(), 1, "only the GET permission is added: {calls:?}");
+    assert!(
+        calls.iter().any(|c| c == "apigateway:PutMethod"),
+        "{calls:?}"
+    );
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+}
