@@ -235,7 +235,15 @@ pub async fn run(
             parts.join(", ")
         )
     };
-    let text = format!("{summary}\nInvoke URL: {url}\nTry it:\n  {curl}\n");
+    let check = if state.endpoint.is_some() {
+        // An emulator stores the API but does not serve its URL.
+        "serverless-cli serve, then serverless-cli try --url http://127.0.0.1:3000/prod"
+    } else {
+        "serverless-cli try"
+    };
+    let text = format!(
+        "{summary}\nInvoke URL: {url} (and GET {url}/{{uid}})\nTry it:\n  {curl}\nCheck it end to end:\n  {check}\n"
+    );
     let doc = json!({
         "command": "deploy",
         "ok": true,

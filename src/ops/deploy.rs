@@ -1,19 +1,23 @@
-//! The deploy plan: thirteen steps, each idempotent and resumable.
+//! The deploy plan: fourteen steps, each idempotent and resumable.
 //!
 //! ```text
 //! table, log-group (on their own)
 //! role ──┬── role-policy
-//!        └── function ─────────┬── integration ──┬── integration-responses ── deployment
-//! api ── resource ── method ───┴── method-responses ┘
-//!  └─────────────────────────── permission (function + api)
+//!        └── function ───────────────────┬── integration ──┬── integration-responses ── deployment
+//! api ──┬── resource ──────────┬── method ┴── method-responses ┘
+//!       ├── request-validation ┘
+//!       └──────────────────────────────── permission (function + api)
 //! ```
 //!
-//! The function needs the role, not its policy; the method responses do not wait for the
-//! integration; each response status is put concurrently. So the longest chain is seven
-//! calls: STS, CreateRole, CreateFunction, GetFunction (Active), PutIntegration,
-//! PutIntegrationResponse, CreateDeployment (and on the API side STS, CreateRestApi,
-//! CreateResource, PutMethod, PutMethodResponse, PutIntegrationResponse, CreateDeployment).
-//! The lookup that guards against a second REST API runs beside the STS call.
+//! The route steps (resource, method, integration, their responses, permission) cover both
+//! routes, POST /user and GET /user/{uid}, from `stack::routes()`; the calls for each route and
+//! each response status run concurrently. The function needs the role, not its policy; the
+//! method responses do not wait for the integration. So the longest chain is eight calls, on
+//! the API's side: STS, CreateRestApi, CreateResource /user, CreateResource /user/{uid},
+//! PutMethod, PutMethodResponse, PutIntegrationResponse, CreateDeployment (the function's
+//! side is seven: STS, CreateRole, CreateFunction, GetFunction (Active), PutIntegration,
+//! PutIntegrationResponse, CreateDeployment). The lookup that guards against a second REST API
+//! runs beside the STS call.
 //!
 //! A step does nothing when the state records its resource with the wanted fingerprint. A
 //! create that answers "already exists" adopts the resource only when its owner tag names this
@@ -761,13 +765,23 @@ async fn ensure_request_validation(ctx: Arc<DeployCtx>) -> anyhow::Result<StepRe
             stack::USER_MODEL_SCHEMA,
         )
     });
-    // CreateRequestValidator accepts duplicate names: look before making one.
-    let validator = ctx.call("request-validation", || async move {
-        if let Some(id) = api::find_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await? {
-            return Ok((id, Action::Adopted));
+    // CreateRequestValidator accepts duplicate names: look before making one (but not on
+    // the first attempt in an API this run created: it has none yet).
+    let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
+    let validator = ctx.call("request-validation", || {
+        let look_now = look;
+        look = true;
+        async move {
+            if look_now {
+                if let Some(id) =
+                    api::find_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await?
+                {
+                    return Ok((id, Action::Adopted));
+                }
+            }
+            let id = api::create_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await?;
+            Ok((id, Action::Created))
         }
-        let id = api::create_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await?;
-        Ok((id, Action::Created))
     });
     let (model, validator) = tokio::join!(model, validator);
     model.context("creating the request body model")?;

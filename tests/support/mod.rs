@@ -392,6 +392,40 @@ impl World {
             ["/aws/lambda/putitem-prod"],
             "{context}: {inv:?}"
         );
+        // Inside the API: each resource once, one request validator.
+        let aws = self.aws();
+        let (paths, validators) = block_on(async {
+            let api = aws.apigateway.get_rest_apis().send().await.unwrap();
+            let id = api.items()[0].id().unwrap().to_string();
+            let res = aws
+                .apigateway
+                .get_resources()
+                .rest_api_id(&id)
+                .send()
+                .await
+                .unwrap();
+            let mut paths: Vec<String> = res
+                .items()
+                .iter()
+                .map(|r| r.path().unwrap_or_default().to_string())
+                .collect();
+            paths.sort();
+            let v = aws
+                .apigateway
+                .get_request_validators()
+                .rest_api_id(&id)
+                .send()
+                .await
+                .unwrap();
+            let validators: Vec<String> = v
+                .items()
+                .iter()
+                .map(|v| v.name().unwrap_or_default().to_string())
+                .collect();
+            (paths, validators)
+        });
+        assert_eq!(paths, ["/", "/user", "/user/{uid}"], "{context}");
+        assert_eq!(validators, ["serverless-cli-body"], "{context}");
     }
 
     /// Distinct operations, in first-seen order.
