@@ -27,12 +27,22 @@ pub struct Reply {
 impl Client {
     pub fn new(timeout: Duration) -> anyhow::Result<Client> {
         let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_native_roots(provider)
-            .map_err(|e| anyhow::anyhow!("cannot set up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider.clone())
+        {
+            Ok(b) => b,
+            // No system certificates (a bare container): plain HTTP (serve) still works, and
+            // an HTTPS URL fails with a certificate error that says why.
+            Err(_) => {
+                let tls = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| anyhow::anyhow!("cannot set up TLS: {e}"))?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls)
+            }
+        };
+        let https = builder.https_or_http().enable_http1().build();
         Ok(Client {
             inner: HyperClient::builder(TokioExecutor::new()).build(https),
             timeout,

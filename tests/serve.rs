@@ -392,6 +392,19 @@ fn try_against_serve_passes_every_check_and_reports_latencies() {
         .as_str()
         .unwrap()
         .starts_with("no answer"));
+    // The same over HTTPS (the TLS client is set up; nothing answers).
+    let https = gone.replacen("http://", "https://", 1);
+    let run = w.run(&[
+        "try",
+        "--url",
+        &https,
+        "--output",
+        "json",
+        "--request-timeout",
+        "5",
+    ]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.json()["passed"], 0, "{run}");
     w.run(&["teardown", "--yes"]).ok();
 }
 
