@@ -201,6 +201,60 @@ fn handler_logs_go_to_stderr_prefixed_with_the_request_id() {
     w.run(&["teardown", "--yes"]).ok();
 }
 
+/// The function's environment: the table, and DynamoDB where the user points it: the
+/// emulator (the global endpoint), or AWS by region and profile.
+#[test]
+fn the_worker_gets_the_table_and_the_region_profile_or_endpoint_the_user_chose() {
+    let w = deployed();
+    let code = fixture("faulty-handler");
+    let code = code.to_str().unwrap();
+    let s = w.serve(&["--code", code]);
+    let env = post(&s.url, r#"{"uid":"env"}"#).json();
+    assert_eq!(env["TABLE_NAME"], "user-prod");
+    assert_eq!(env["AWS_REGION"], "us-east-1");
+    assert_eq!(env["AWS_ENDPOINT_URL_DYNAMODB"], w.proxy.url.as_str());
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "putitem-prod");
+    drop(s);
+
+    // A stack on AWS (no state here, no endpoint): region, profile and table as given.
+    let mut cmd = w.command(&[
+        "--stack",
+        "other",
+        "--region",
+        "eu-west-1",
+        "--profile",
+        "team",
+        "serve",
+        "--port",
+        "0",
+        "--output",
+        "json",
+        "--code",
+        code,
+        "--table-name",
+        "people",
+    ]);
+    cmd.env_remove("SERVERLESS_CLI_ENDPOINT_URL");
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let banner: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(banner["endpoint"], serde_json::Value::Null);
+    let env = post(banner["url"].as_str().unwrap(), r#"{"uid":"env"}"#).json();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(env["TABLE_NAME"], "people");
+    assert_eq!(env["AWS_REGION"], "eu-west-1");
+    assert_eq!(env["AWS_PROFILE"], "team");
+    assert_eq!(env["AWS_ENDPOINT_URL_DYNAMODB"], serde_json::Value::Null);
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "putitem-other");
+    w.run(&["teardown", "--yes"]).ok();
+}
+
 #[test]
 fn fifty_concurrent_requests_are_all_answered_and_all_stored() {
     let w = deployed();

@@ -97,6 +97,13 @@ test("parseUser drops fields it does not know", () => {
   assert.deepEqual(parseUser({ uid: "a", admin: true }), { uid: "a" });
 });
 
+test("a user with only a uid is stored as it is, and the message leaves the rest blank", async () => {
+  const res = await handler({ uid: "only-uid" });
+  assert.deepEqual(res, { message: "Put user  with email  to DynamoDB." });
+  const got = await ddb.send(new GetCommand({ TableName: TABLE, Key: { uid: "only-uid" } }));
+  assert.deepEqual(got.Item, { uid: "only-uid" });
+});
+
 test("a uid of exactly 2048 bytes is accepted", () => {
   assert.equal(parseUser({ uid: "a".repeat(2048) }).uid.length, 2048);
 });
