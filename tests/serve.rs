@@ -17,6 +17,34 @@ fn uids(w: &World) -> BTreeSet<String> {
         .collect()
 }
 
+/// Pids of a process's children (Linux /proc).
+fn children_of(parent: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
+                    let rest = &stat[stat.rfind(')')? + 2..];
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 2..];
+            rest.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
 fn deployed() -> World {
     let w = World::new();
     w.run(&["deploy"]).ok();
@@ -313,8 +341,18 @@ fn ctrl_c_lets_the_request_in_flight_finish_then_stops() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    let workers = children_of(s.pid());
+    assert_eq!(workers.len(), 4, "the default 4 workers: {workers:?}");
     let (code, stderr) = s.interrupt();
     let r = slow.join().unwrap();
+    // Nothing is left running: each worker process is gone (or a zombie awaiting its reaper).
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    for pid in workers {
+        assert!(
+            !is_running(pid),
+            "worker {pid} still runs after serve stopped"
+        );
+    }
     assert_eq!(r.status, 200, "{r:?}\n{stderr}");
     assert_eq!(code, 0, "{stderr}");
     assert!(
@@ -512,5 +550,20 @@ fn try_refuses_bad_input_without_a_request() {
         .calls()
         .iter()
         .all(|c| !c.name().contains("PutItem")));
+    // A stack on AWS: try goes to its invoke URL, from the state file. (Nothing answers here:
+    // this machine reaches no AWS.)
+    let state_path = w.state_file("prod");
+    let mut state = support::read_state(&state_path);
+    let saved = std::fs::read(&state_path).unwrap();
+    state["endpoint"] = serde_json::Value::Null;
+    std::fs::write(&state_path, state.to_string()).unwrap();
+    let run = w.run(&["try", "--output", "json", "--request-timeout", "2"]);
+    assert_eq!(run.code, 1, "{run}");
+    let api = state["api"]["id"].as_str().unwrap();
+    assert_eq!(
+        run.json()["url"],
+        format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod")
+    );
+    std::fs::write(&state_path, saved).unwrap();
     w.run(&["teardown", "--yes"]).ok();
 }
