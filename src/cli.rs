@@ -78,11 +78,16 @@ pub enum Command {
     Status,
     /// Remove every resource of the stack, in reverse dependency order.
     Teardown(TeardownArgs),
-    /// Serve the stack's API on 127.0.0.1 as API Gateway would, running the handler locally in
-    /// Node.js against the stack's table (or the emulator's). Ctrl-C stops it.
+    /// Serve the stack's API on 127.0.0.1, running the handler locally in Node.js.
+    ///
+    /// Requests are answered as the deployed API answers them (the same routes, body model,
+    /// request template and status mapping), by the real handler in long-lived Node.js workers,
+    /// against the stack's table (or the emulator's). Ctrl-C stops it.
     Serve(ServeArgs),
-    /// Try the API end to end: post a user, read it back, expect 404 for an unknown uid and
-    /// 400 for an invalid body. Exit code 0 only if every check passed.
+    /// Check the API end to end: post a user, read it back, expect 404 and 400.
+    ///
+    /// Posts a user, reads it back, expects 404 for an unknown uid and 400 for an invalid
+    /// body. Exit code 0 only if every check passed.
     Try(TryArgs),
 }
 
