@@ -155,7 +155,7 @@ pub async fn run(
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let server = Arc::new(Server::new(routes, pool));
+    let server = Arc::new(Server { routes, pool });
     serve::run(listener, server, interrupts, STOP_GRACE).await?;
     drop(scratch);
     eprintln!("stopped");

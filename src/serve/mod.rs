@@ -28,34 +28,6 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 pub struct Server {
     pub routes: Vec<RouteSpec>,
     pub pool: Pool,
-    /// Requests being answered, so a stop can wait for them.
-    in_flight: tokio::sync::watch::Sender<usize>,
-}
-
-impl Server {
-    pub fn new(routes: Vec<RouteSpec>, pool: Pool) -> Self {
-        Server {
-            routes,
-            pool,
-            in_flight: tokio::sync::watch::channel(0).0,
-        }
-    }
-}
-
-/// Counts a request as in flight until dropped.
-struct InFlight<'a>(&'a tokio::sync::watch::Sender<usize>);
-
-impl<'a> InFlight<'a> {
-    fn new(count: &'a tokio::sync::watch::Sender<usize>) -> Self {
-        count.send_modify(|n| *n += 1);
-        InFlight(count)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.send_modify(|n| *n -= 1);
-    }
 }
 
 /// Binds the port; a clear message when it is taken.
@@ -72,8 +44,9 @@ pub async fn bind(port: u16) -> anyhow::Result<TcpListener> {
     })
 }
 
-/// Serves until the first interrupt, then lets the requests in flight finish (up to `grace`)
-/// and returns. Workers stop when the pool is dropped.
+/// Serves until the first interrupt, then lets every connection finish the request it is
+/// answering, response written, (up to `grace`) and returns. Idle keep-alive connections
+/// close at once. Workers stop when the pool is dropped.
 pub async fn run(
     listener: TcpListener,
     server: Arc<Server>,
@@ -81,10 +54,14 @@ pub async fn run(
     grace: Duration,
 ) -> anyhow::Result<()> {
     let start_count = *interrupts.borrow();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
             biased;
             _ = interrupts.wait_for(|n| *n > start_count) => break,
+            // Reap finished connections as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
                     Ok(a) => a,
@@ -96,27 +73,46 @@ pub async fn run(
                     let server = server.clone();
                     async move { Ok::<_, Infallible>(handle(&server, req).await) }
                 });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::spawn(async move {
-                    let _ = conn.await;
+                let stop = stop_rx.clone();
+                connections.spawn(async move {
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stopping(stop) => {
+                            // Finish the request in flight, write its response, then close.
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
                 });
             }
         }
     }
     drop(listener);
     eprintln!("stopping: finishing the requests in flight");
-    let mut count = server.in_flight.subscribe();
-    if tokio::time::timeout(grace, count.wait_for(|n| *n == 0))
-        .await
-        .is_err()
-    {
+    let _ = stop_tx.send(true);
+    let all_closed = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_closed).await.is_err() {
         eprintln!(
             "stopped with requests still in flight after {} s",
             grace.as_secs()
         );
     }
     Ok(())
+}
+
+/// Resolves once the stop flag is set.
+async fn stopping(mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
@@ -147,7 +143,6 @@ pub fn request_id() -> String {
 }
 
 async fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let _counted = InFlight::new(&server.in_flight);
     let started = Instant::now();
     let id = request_id();
     let method = req.method().as_str().to_string();
