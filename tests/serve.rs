@@ -154,7 +154,7 @@ fn a_throwing_a_crashing_and_a_hanging_handler_are_answered_and_the_next_request
         "--code",
         code.to_str().unwrap(),
         "--timeout",
-        "1",
+        "2",
         "--workers",
         "1",
     ]);
