@@ -385,6 +385,15 @@ impl StackSpec {
         partition(&self.region)
     }
 
+    /// Every route's label, `POST /user, GET /user/{uid}`.
+    pub fn routes_label(&self) -> String {
+        self.routes
+            .iter()
+            .map(RouteSpec::label)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn table_arn(&self) -> String {
         format!(
             "arn:{}:dynamodb:{}:{}:table/{}",

@@ -199,6 +199,23 @@ impl StackState {
         }
     }
 
+    /// The record of the API resource at `path` (`/user` or `/user/{uid}`).
+    pub fn resource_at(&self, path: &str) -> Option<&ResourceRecord> {
+        match path {
+            "/user" => self.resource.as_ref(),
+            "/user/{uid}" => self.item_resource.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Records (or forgets) the API resource at `path`.
+    pub fn set_resource_at(&mut self, path: &str, rec: Option<ResourceRecord>) {
+        match path {
+            "/user" => self.resource = rec,
+            _ => self.item_resource = rec,
+        }
+    }
+
     /// Refuses a state that belongs to another region or endpoint.
     pub fn check_target(&self, region: &str, endpoint: Option<&str>) -> Result<(), StateError> {
         if self.region != region {

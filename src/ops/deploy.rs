@@ -661,20 +661,6 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     Ok(StepResult::new(action, labels.join(", ")))
 }
 
-fn resource_record(state: &StackState, path: &str) -> Option<ResourceRecord> {
-    match path {
-        "/user" => state.resource.clone(),
-        _ => state.item_resource.clone(),
-    }
-}
-
-fn set_resource_record(state: &mut StackState, path: &str, rec: Option<ResourceRecord>) {
-    match path {
-        "/user" => state.resource = rec,
-        _ => state.item_resource = rec,
-    }
-}
-
 /// The id of a resource: the API's root, or one recorded by this step.
 fn resource_id(state: &StackState, path: &str) -> anyhow::Result<String> {
     if path == "/" {
@@ -685,9 +671,11 @@ fn resource_id(state: &StackState, path: &str) -> anyhow::Result<String> {
             .root_resource_id
             .clone());
     }
-    Ok(resource_record(state, path)
+    Ok(state
+        .resource_at(path)
         .with_context(|| format!("the {path} resource is not recorded"))?
-        .id)
+        .id
+        .clone())
 }
 
 async fn ensure_one_resource(
@@ -696,7 +684,7 @@ async fn ensure_one_resource(
 ) -> anyhow::Result<(Action, String)> {
     let state = ctx.snapshot().await;
     let path = res.path.to_string();
-    if let Some(rec) = resource_record(&state, res.path) {
+    if let Some(rec) = state.resource_at(res.path) {
         return Ok((Action::Unchanged, format!("{} ({})", rec.path, rec.id)));
     }
     let api_rec = state
@@ -742,7 +730,7 @@ async fn ensure_one_resource(
         id: id.clone(),
         path: path.clone(),
     };
-    ctx.record(|s| set_resource_record(s, res.path, Some(rec)))
+    ctx.record(|s| s.set_resource_at(res.path, Some(rec)))
         .await?;
     Ok((action, format!("{path} ({id})")))
 }
@@ -810,18 +798,9 @@ fn strongest(a: Action, b: Action) -> Action {
     }
 }
 
-/// Every route's label, for progress lines.
-fn routes_label(spec: &StackSpec) -> String {
-    spec.routes
-        .iter()
-        .map(|r| r.label())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 async fn ensure_method(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let label = routes_label(&ctx.spec);
+    let label = ctx.spec.routes_label();
     let fingerprint = ctx.spec.method_fingerprint();
     if state
         .method
@@ -867,7 +846,7 @@ async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         .context("the function is not recorded")?
         .arn
         .clone();
-    let label = format!("{} -> {}", routes_label(&ctx.spec), ctx.spec.names.function);
+    let label = format!("{} -> {}", ctx.spec.routes_label(), ctx.spec.names.function);
     let fingerprint = ctx.spec.integration_fingerprint(&function_arn);
     if state
         .integration

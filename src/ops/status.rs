@@ -342,31 +342,13 @@ async fn check_resource(c: &Caller, state: &StackState) -> Row {
     }
 }
 
-fn route_resource<'a>(
-    state: &'a StackState,
-    route: &crate::stack::RouteSpec,
-) -> Option<&'a crate::state::ResourceRecord> {
-    [&state.resource, &state.item_resource]
-        .into_iter()
-        .flatten()
-        .find(|r| r.path == route.path)
-}
-
-fn routes_label(spec: &StackSpec) -> String {
-    spec.routes
-        .iter()
-        .map(|r| r.label())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
-    let label = routes_label(spec);
+    let label = spec.routes_label();
     let (Some(api_rec), Some(_)) = (&state.api, &state.method) else {
         return missing("method", label, NOT_DEPLOYED);
     };
     let checks = spec.routes.iter().map(|route| async move {
-        let Some(res) = route_resource(state, route) else {
+        let Some(res) = state.resource_at(route.path) else {
             return (
                 Health::Missing,
                 Some(format!("{} has no recorded resource", route.label())),
@@ -406,7 +388,7 @@ async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
 }
 
 async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
-    let label = routes_label(spec);
+    let label = spec.routes_label();
     let (Some(api_rec), Some(_), Some(f)) = (&state.api, &state.integration, &state.function)
     else {
         return missing("integration", label, NOT_DEPLOYED);
@@ -415,7 +397,7 @@ async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> 
     let checks = spec.routes.iter().map(|route| {
         let want = &want;
         async move {
-            let Some(res) = route_resource(state, route) else {
+            let Some(res) = state.resource_at(route.path) else {
                 return (
                     Health::Missing,
                     Some(format!("{} has no recorded resource", route.label())),
