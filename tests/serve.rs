@@ -400,6 +400,7 @@ fn missing_node_a_taken_port_and_a_handler_that_does_not_load_are_clear_errors()
     let broken = fixture("broken-handler");
     let run = w.run(&["serve", "--port", "0", "--code", broken.to_str().unwrap()]);
     assert_eq!(run.code, 1, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
     assert!(
         run.stderr.contains("the handler does not load")
             && run.stderr.contains("this module fails while it loads"),
