@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::aws::{same_json, AwsError, Caller};
 use crate::resources::{api, function, log_group, role, table, Owner};
-use crate::stack::{PolicyMode, StackSpec, STAGE};
+use crate::stack::{PolicyMode, RouteSpec, StackSpec, STAGE};
 use crate::state::StackState;
 
 /// One line of the status table.
@@ -342,49 +342,67 @@ async fn check_resource(c: &Caller, state: &StackState) -> Row {
     }
 }
 
+/// Runs `check` for each route on its recorded resource and folds the answers into one row.
+async fn per_route<'a, F, Fut>(
+    resource: &'static str,
+    label: String,
+    state: &'a StackState,
+    spec: &'a StackSpec,
+    check: F,
+) -> Row
+where
+    F: Fn(&'a RouteSpec, &'a str) -> Fut,
+    Fut: std::future::Future<Output = (Health, Option<String>)>,
+{
+    let check = &check;
+    let checks = spec.routes.iter().map(|route| async move {
+        match state.resource_at(route.path) {
+            None => (
+                Health::Missing,
+                Some(format!("{} has no recorded resource", route.label())),
+            ),
+            Some(res) => check(route, &res.id).await,
+        }
+    });
+    fold(resource, label, join_all(checks).await)
+}
+
 async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
     let label = spec.routes_label();
     let (Some(api_rec), Some(_)) = (&state.api, &state.method) else {
         return missing("method", label, NOT_DEPLOYED);
     };
-    let checks = spec.routes.iter().map(|route| async move {
-        let Some(res) = state.resource_at(route.path) else {
-            return (
-                Health::Missing,
-                Some(format!("{} has no recorded resource", route.label())),
-            );
-        };
-        match c
-            .call("status", || {
-                api::method(&c.aws, &api_rec.id, &res.id, route.http_method)
-            })
-            .await
-        {
-            Ok(None) => (
-                Health::Missing,
-                Some(format!("{} does not exist", route.label())),
-            ),
-            Ok(Some(m)) => match route.request_model {
-                Some(model) => {
-                    let validator = state.request_validator.as_ref().map(|v| v.id.clone());
-                    if m.validator_id != validator || !m.models.iter().any(|x| x == model) {
-                        (
-                            Health::Drifted,
-                            Some(format!(
-                                "{} no longer validates its body with model {model}",
-                                route.label()
-                            )),
-                        )
-                    } else {
-                        (Health::Ok, None)
-                    }
+    let validator = state.request_validator.as_ref().map(|v| v.id.clone());
+    per_route("method", label, state, spec, |route, resource_id| {
+        let validator = &validator;
+        async move {
+            let found = c
+                .call("status", || {
+                    api::method(&c.aws, &api_rec.id, resource_id, route.http_method)
+                })
+                .await;
+            match (found, route.request_model) {
+                (Err(e), _) => (Health::Unknown, Some(e.to_string())),
+                (Ok(None), _) => (
+                    Health::Missing,
+                    Some(format!("{} does not exist", route.label())),
+                ),
+                (Ok(Some(m)), Some(model))
+                    if m.validator_id != *validator || !m.models.iter().any(|x| x == model) =>
+                {
+                    (
+                        Health::Drifted,
+                        Some(format!(
+                            "{} no longer validates its body with model {model}",
+                            route.label()
+                        )),
+                    )
                 }
-                None => (Health::Ok, None),
-            },
-            Err(e) => (Health::Unknown, Some(e.to_string())),
+                (Ok(Some(_)), _) => (Health::Ok, None),
+            }
         }
-    });
-    fold("method", label, join_all(checks).await)
+    })
+    .await
 }
 
 async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
@@ -394,18 +412,12 @@ async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> 
         return missing("integration", label, NOT_DEPLOYED);
     };
     let want = spec.integration_uri(&f.arn);
-    let checks = spec.routes.iter().map(|route| {
+    per_route("integration", label, state, spec, |route, resource_id| {
         let want = &want;
         async move {
-            let Some(res) = state.resource_at(route.path) else {
-                return (
-                    Health::Missing,
-                    Some(format!("{} has no recorded resource", route.label())),
-                );
-            };
             match c
                 .call("status", || {
-                    api::integration(&c.aws, &api_rec.id, &res.id, route.http_method)
+                    api::integration(&c.aws, &api_rec.id, resource_id, route.http_method)
                 })
                 .await
             {
@@ -427,8 +439,8 @@ async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> 
                 Err(e) => (Health::Unknown, Some(e.to_string())),
             }
         }
-    });
-    fold("integration", label, join_all(checks).await)
+    })
+    .await
 }
 
 async fn check_stage(c: &Caller, state: &StackState) -> Row {

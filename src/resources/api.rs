@@ -1,5 +1,5 @@
-//! The REST API: the API itself, the `/user` resource, the method with its integration and
-//! responses, and the deployment to the stage.
+//! The REST API: the API itself, its resources, the body model and request validator, each
+//! route's method with its integration and responses, and the deployment to the stage.
 
 use aws_sdk_apigateway::types::{EndpointConfiguration, EndpointType, IntegrationType};
 
@@ -195,7 +195,8 @@ pub async fn create_resource(
     Ok(out.id().unwrap_or_default().to_string())
 }
 
-/// PutMethod, no authorization. A method that already exists is kept.
+/// PutMethod, no authorization, with the route's path parameters and body model. A method
+/// that already exists is deleted and put again (AWS refuses to put over one).
 pub async fn put_method(
     aws: &Aws,
     api: &str,
