@@ -5,6 +5,17 @@ mod support;
 
 use support::{block_on, read_state, World, OWNER_TAG};
 
+/// The row of `status --output json` for one resource kind.
+fn status_row(doc: &serde_json::Value, resource: &str) -> serde_json::Value {
+    doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == resource)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {resource} row in {doc:#}"))
+}
+
 fn handler_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("handler")
 }
@@ -522,15 +533,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
     let run = w.run(&["status", "--output", "json"]);
     assert_eq!(run.code, 3, "{run}");
     let doc = run.json();
-    let by_name = |n: &str| {
-        doc["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["resource"] == n)
-            .cloned()
-            .unwrap()
-    };
+    let by_name = |n: &str| status_row(&doc, n);
     assert_eq!(by_name("permission")["status"], "missing");
     assert_eq!(by_name("role-policy")["status"], "drifted");
     assert!(by_name("role-policy")["reason"]
@@ -622,13 +625,7 @@ fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
     let status = w.run(&["status", "--output", "json"]);
     assert_eq!(status.code, 3, "{status}");
     let doc = status.json();
-    let integration = doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == "integration")
-        .unwrap()
-        .clone();
+    let integration = status_row(&doc, "integration");
     assert_eq!(integration["status"], "missing", "{doc:#}");
 
     w.proxy.clear();
@@ -769,15 +766,7 @@ fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
     let run = w.run(&["status", "--output", "json"]);
     assert_eq!(run.code, 3, "{run}");
     let doc = run.json();
-    let row = |n: &str| {
-        doc["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["resource"] == n)
-            .cloned()
-            .unwrap()
-    };
+    let row = |n: &str| status_row(&doc, n);
     assert_eq!(row("method")["status"], "missing");
     assert!(row("method")["reason"]
         .as_str()
