@@ -26,7 +26,10 @@ pub const DEFAULT_REGION: &str = "us-east-1";
 pub struct Target {
     pub region: String,
     pub endpoint: Option<String>,
+    /// The profile: `--profile`, else AWS_PROFILE.
     pub profile: Option<String>,
+    /// The profile was named on the command line: its credentials are the only ones used.
+    pub profile_is_explicit: bool,
 }
 
 /// Region from the flag, else the environment and the shared config file, else us-east-1.
@@ -109,9 +112,31 @@ impl Aws {
         if let Some(p) = &target.profile {
             creds = creds.profile_name(p);
         }
-        let creds = creds.build().await;
+        let creds = match (&target.profile, target.profile_is_explicit) {
+            // The AWS CLI's order: a profile on the command line before access keys in the
+            // environment. A deploy must never go to the account the environment happens to
+            // name when the user named another.
+            (Some(p), true) => aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            ),
+            _ => {
+                aws_credential_types::provider::SharedCredentialsProvider::new(creds.build().await)
+            }
+        };
         match tokio::time::timeout(limit, creds.provide_credentials()).await {
             Ok(Ok(_)) => {}
+            Ok(Err(e)) if target.profile_is_explicit => {
+                return Err(AwsError::local(
+                    ErrorKind::NoCredentials,
+                    format!(
+                        "profile '{}' gives no usable AWS credentials ({}); check the name against ~/.aws/config and ~/.aws/credentials (aws configure list-profiles)",
+                        target.profile.as_deref().unwrap_or_default(),
+                        root_cause(&e)
+                    ),
+                ))
+            }
             Ok(Err(e)) => {
                 return Err(AwsError::local(
                     ErrorKind::NoCredentials,
@@ -131,7 +156,9 @@ impl Aws {
                 ))
             }
         }
+        let http = default_http_client();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http.clone())
             .region(Region::new(target.region.clone()))
             .credentials_provider(creds)
             .retry_config(RetryConfig::disabled())
@@ -148,11 +175,15 @@ impl Aws {
             loader = loader.endpoint_url(e);
         }
         let config = loader.load().await;
+        // Every API Gateway call of this run takes a token from one limiter first.
+        let limiter = crate::throttle::Limiter::api_gateway(retry_scale());
+        let apigateway =
+            aws_sdk_apigateway::config::Builder::from(&config).http_client(limiter.wrap(http));
         Ok(Aws {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             iam: aws_sdk_iam::Client::new(&config),
             lambda: aws_sdk_lambda::Client::new(&config),
-            apigateway: aws_sdk_apigateway::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::from_conf(apigateway.build()),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
             sts: aws_sdk_sts::Client::new(&config),
             account: String::new(),
@@ -209,6 +240,23 @@ impl Aws {
             })?;
         Ok(who.account().unwrap_or_default().to_string())
     }
+}
+
+/// What the SDK builds by default (hyper 1, rustls with aws-lc, the proxy settings of the
+/// environment), built here so that one client can be shared and one wrapped.
+fn default_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut conn = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        conn.set_connector_settings(settings.cloned());
+        if let Some(c) = components {
+            conn.set_sleep_impl(c.sleep_impl());
+        }
+        conn.set_proxy_config(Some(ProxyConfig::from_env()));
+        conn.build()
+    })
 }
 
 fn describe_endpoint(target: &Target) -> String {
@@ -452,6 +500,32 @@ pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> Error
     }
 }
 
+/// `SERVERLESS_CLI_RETRY_SCALE`: a factor from 0 to 1 that shortens every wait (retry
+/// backoff, `Retry-After`, the rate limiter), for tests; 1.0 otherwise.
+pub fn retry_scale() -> f64 {
+    std::env::var("SERVERLESS_CLI_RETRY_SCALE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|f| f.is_finite() && *f > 0.0 && *f <= 1.0)
+        .unwrap_or(1.0)
+}
+
+/// A random number in [0, 1): enough to spread retries apart (the standard library's
+/// randomly keyed hasher, fed the time and a counter; no crate needed).
+pub fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// How long and how often to retry.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -476,9 +550,27 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// The longest backoff before attempt `attempt + 1`: doubling, capped.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 2u32.saturating_pow(attempt.min(16));
         self.base.saturating_mul(factor).min(self.max_backoff)
+    }
+
+    /// The wait before the next attempt, given a random `r` in [0, 1). AWS's `Retry-After`
+    /// is honoured with at least `base` (a `Retry-After: 0` is no reason to hammer) plus up to
+    /// `base` more; otherwise "equal jitter": half the backoff, plus up to the other half. So
+    /// calls throttled together do not retry together.
+    pub fn wait(&self, attempt: u32, retry_after: Option<Duration>, r: f64) -> Duration {
+        let r = r.clamp(0.0, 1.0);
+        match retry_after {
+            Some(after) => {
+                after.mul_f64(self.retry_after_scale).max(self.base) + self.base.mul_f64(r)
+            }
+            None => {
+                let b = self.backoff(attempt);
+                b / 2 + (b / 2).mul_f64(r)
+            }
+        }
     }
 }
 
@@ -505,10 +597,7 @@ where
                     ErrorKind::Throttled | ErrorKind::Busy | ErrorKind::Transient
                 ) =>
             {
-                let wait = match e.retry_after {
-                    Some(after) => after.mul_f64(policy.retry_after_scale),
-                    None => policy.backoff(attempt),
-                };
+                let wait = policy.wait(attempt, e.retry_after, jitter());
                 if start.elapsed() + wait > policy.max_elapsed {
                     return Err(e);
                 }
@@ -696,6 +785,35 @@ mod tests {
         assert_eq!(p.backoff(0), Duration::from_millis(100));
         assert_eq!(p.backoff(2), Duration::from_millis(400));
         assert_eq!(p.backoff(10), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn waits_are_jittered_and_retry_after_zero_has_a_floor() {
+        let p = RetryPolicy {
+            max_elapsed: Duration::from_secs(1),
+            base: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            retry_after_scale: 1.0,
+        };
+        // Equal jitter: between half the backoff and the whole of it.
+        assert_eq!(p.wait(2, None, 0.0), Duration::from_millis(400));
+        assert!(p.wait(2, None, 0.999_999) < Duration::from_millis(800));
+        assert!(p.wait(2, None, 0.999_999) > Duration::from_millis(799));
+        // Retry-After is honoured, never below the floor, plus up to one base of spread.
+        assert_eq!(
+            p.wait(0, Some(Duration::ZERO), 0.0),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            p.wait(0, Some(Duration::from_secs(3)), 0.5),
+            Duration::from_millis(3100)
+        );
+        // Two callers with different draws wait different times.
+        assert_ne!(p.wait(3, None, 0.1), p.wait(3, None, 0.9));
+        let draws: Vec<f64> = (0..100).map(|_| jitter()).collect();
+        assert!(draws.iter().all(|d| (0.0..1.0).contains(d)));
+        let distinct: std::collections::BTreeSet<u64> = draws.iter().map(|d| d.to_bits()).collect();
+        assert!(distinct.len() > 90);
     }
 
     #[test]

@@ -35,8 +35,10 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SERVERLESS_CLI_REGION")]
     pub region: Option<String>,
 
-    /// Named profile from the shared AWS config and credentials files.
-    #[arg(long, global = true, env = "AWS_PROFILE")]
+    /// Named profile from the shared AWS config and credentials files. Given here, it wins
+    /// over access keys in the environment (as the AWS CLI's --profile does); AWS_PROFILE is
+    /// honoured the SDK's way (access keys in the environment come first).
+    #[arg(long, global = true)]
     pub profile: Option<String>,
 
     /// Send every AWS call to this endpoint (a local emulator, say). AWS_ENDPOINT_URL is

@@ -60,7 +60,8 @@ impl CodePackage {
                 package::MAX_INLINE_ZIP_BYTES
             ));
         }
-        let zip = std::fs::read(path).map_err(|e| format!("--code {}: {e}", path.display()))?;
+        let zip = crate::safe_fs::read_capped(path, package::MAX_INLINE_ZIP_BYTES as u64)
+            .map_err(|e| format!("--code {}: {e}", path.display()))?;
         package::check_zip(&zip, &format!("--code {}", path.display()))?;
         Ok(CodePackage::new(zip, path.display().to_string()))
     }

@@ -14,10 +14,12 @@ mod ops;
 mod package;
 mod report;
 mod resources;
+mod safe_fs;
 mod serve;
 mod signal;
 mod stack;
 mod state;
+mod throttle;
 
 use std::process::ExitCode;
 
@@ -37,7 +39,10 @@ mod exit {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -87,6 +92,54 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// A command line clap refused: its message on stderr, exit 2, and with `--output json` (or
+/// SERVERLESS_CLI_OUTPUT=json) the one JSON document stdout promises for every failure.
+/// `--help` and `--version` print as usual.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = e.print();
+        return ExitCode::from(if e.use_stderr() { exit::USAGE } else { 0 });
+    }
+    let _ = e.print();
+    if wants_json(std::env::args_os().skip(1)) {
+        let rendered = e.render().to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let doc = serde_json::json!({
+            "ok": false,
+            "error": first.trim_start_matches("error: "),
+            "exit_code": exit::USAGE,
+        });
+        report::emit(OutputFormat::Json, &doc, "");
+    }
+    ExitCode::from(exit::USAGE)
+}
+
+/// Did the command line (or the environment) ask for JSON? Read from the raw arguments,
+/// since clap refused them.
+fn wants_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut from_args = None;
+    for (i, a) in args.iter().enumerate() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--output=") {
+            from_args = Some(v.to_string());
+        } else if a == "--output" {
+            from_args = args.get(i + 1).cloned();
+        }
+    }
+    from_args
+        .or_else(|| std::env::var("SERVERLESS_CLI_OUTPUT").ok())
+        .is_some_and(|v| v == "json")
 }
 
 fn exit_code(err: &anyhow::Error) -> u8 {

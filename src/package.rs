@@ -9,8 +9,16 @@ use std::fs;
 use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
-/// Lambda's limit for a zip uploaded directly with CreateFunction / UpdateFunctionCode.
-pub const MAX_INLINE_ZIP_BYTES: usize = 50 * 1024 * 1024;
+/// Lambda's limit for a CreateFunction / UpdateFunctionCode request, in bytes. The zip travels
+/// base64-encoded inside it (aws-facts.md, section 8b).
+pub const MAX_REQUEST_BYTES: usize = 69_905_067;
+/// Room kept for the rest of the request (names, role, environment) around the zip.
+const REQUEST_ENVELOPE_BYTES: usize = 16 * 1024;
+/// The largest zip whose base64 form fits in the request with its envelope: 50 MiB less
+/// about 12 KiB (a zip of exactly 50 MiB is refused by Lambda).
+pub const MAX_INLINE_ZIP_BYTES: usize = (MAX_REQUEST_BYTES - REQUEST_ENVELOPE_BYTES) / 4 * 3;
+/// Lambda's limit on the unzipped size of a function's code.
+pub const MAX_UNZIPPED_BYTES: u64 = 250 * 1024 * 1024;
 
 /// Entry points that `index.handler` resolves to.
 pub const ENTRY_FILES: [&str; 3] = ["index.mjs", "index.js", "index.cjs"];
@@ -35,8 +43,25 @@ pub fn collect_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
                         dir.join("package.json").display()
                     ));
                 }
-                let path = dir.join(entry.trim_start_matches("./"));
-                walk(dir, &path, &mut out)?;
+                let rel = Path::new(entry.trim_start_matches("./"));
+                if rel.is_absolute() {
+                    return Err(format!(
+                        "{}: the 'files' entry '{entry}' is an absolute path; list names inside the code folder",
+                        dir.join("package.json").display()
+                    ));
+                }
+                // No folder on the way may be a link: it would reach outside the code folder.
+                let mut at = dir.to_path_buf();
+                for part in rel.parent().into_iter().flat_map(|p| p.components()) {
+                    at.push(part);
+                    if fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                        return Err(format!(
+                            "{} is a symbolic link; copy the files into the code folder instead",
+                            at.display()
+                        ));
+                    }
+                }
+                walk(dir, &dir.join(rel), &mut out)?;
             }
         }
         None => walk(dir, dir, &mut out)?,
@@ -48,9 +73,10 @@ pub fn collect_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
 
 fn package_files_list(dir: &Path) -> Result<Option<Vec<String>>, String> {
     let manifest = dir.join("package.json");
-    let text = match fs::read_to_string(&manifest) {
-        Ok(t) => t,
-        Err(_) => return Ok(None),
+    let text = match crate::safe_fs::read_capped(&manifest, 1024 * 1024) {
+        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", manifest.display())),
     };
     let value: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| format!("{} is not valid JSON: {e}", manifest.display()))?;
@@ -95,10 +121,19 @@ fn walk(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()
         let rel = path
             .strip_prefix(root)
             .map_err(|_| format!("{} is outside {}", path.display(), root.display()))?;
+        // Zip entry names are UTF-8: a name that is not would be changed on the way, and two
+        // such names could become one (a file silently dropped).
         let name = rel
             .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
+            .map(|c| {
+                c.as_os_str().to_str().map(str::to_string).ok_or_else(|| {
+                    format!(
+                        "{}: the file name is not valid UTF-8; rename it",
+                        path.display()
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
             .join("/");
         out.push((name, path.to_path_buf()));
     }
@@ -113,8 +148,16 @@ pub fn zip_files(files: &[(String, PathBuf)]) -> Result<Vec<u8>, String> {
         .compression_level(Some(6))
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644);
+    let mut total: u64 = 0;
     for (name, path) in files {
-        let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let bytes = crate::safe_fs::read_capped(path, MAX_UNZIPPED_BYTES)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        total += bytes.len() as u64;
+        if total > MAX_UNZIPPED_BYTES {
+            return Err(format!(
+                "the code is more than 250 MiB ({MAX_UNZIPPED_BYTES} bytes) unzipped, Lambda's limit; make it smaller"
+            ));
+        }
         writer
             .start_file(name.as_str(), options)
             .and_then(|_| writer.write_all(&bytes).map_err(Into::into))
@@ -136,9 +179,34 @@ pub fn check_zip(bytes: &[u8], origin: &str) -> Result<Vec<String>, String> {
             MAX_INLINE_ZIP_BYTES
         ));
     }
-    let archive = zip::ZipArchive::new(Cursor::new(bytes))
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| format!("{origin} is not a valid zip file ({e})"))?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    // No entry may leave the folder Lambda unpacks it into.
+    if let Some(bad) = names.iter().find(|n| {
+        n.starts_with('/')
+            || n.contains('\\')
+            || n.split('/').any(|part| part == "..")
+            || n.as_bytes().get(1) == Some(&b':')
+    }) {
+        return Err(format!(
+            "{origin} has an entry '{bad}' that points outside the folder it unzips into; rebuild the zip with relative paths"
+        ));
+    }
+    // The sizes the entries claim (a zip bomb claims little and is caught by Lambda; we check
+    // what they declare before any upload).
+    let mut unzipped: u64 = 0;
+    for i in 0..archive.len() {
+        let entry = archive
+            .by_index_raw(i)
+            .map_err(|e| format!("{origin} is not a valid zip file ({e})"))?;
+        unzipped = unzipped.saturating_add(entry.size());
+    }
+    if unzipped > MAX_UNZIPPED_BYTES {
+        return Err(format!(
+            "{origin} unzips to {unzipped} bytes, over Lambda's 250 MiB ({MAX_UNZIPPED_BYTES} bytes) limit for unzipped code; make the code smaller"
+        ));
+    }
     if names.iter().all(|n| n.ends_with('/')) {
         return Err(format!(
             "{origin} holds no files; it must contain the handler ({})",

@@ -5,7 +5,7 @@
 //! `<stack>.lock` for its whole length; the kernel releases it when the process dies, so a
 //! killed run never leaves a stale lock. The format is documented in `state/README.md`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -262,6 +262,12 @@ pub enum StateError {
     Version { path: PathBuf, found: u64 },
     #[error("{0}")]
     Mismatch(String),
+    #[error("{what} {path} cannot be used: {reason}")]
+    Refused {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     #[error(
         "stack '{stack}' is in use by another serverless-cli run ({holder}); wait for it to finish"
     )]
@@ -274,6 +280,9 @@ pub enum StateError {
         source: io::Error,
     },
 }
+
+/// A state file is a few KiB; anything this large is not one.
+pub const MAX_STATE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Where one stack's files live.
 #[derive(Debug, Clone)]
@@ -301,15 +310,17 @@ impl StateStore {
     /// Reads the state, or `None` when there is no state file. Never writes.
     pub fn load(&self) -> Result<Option<StackState>, StateError> {
         let path = self.path();
-        let mut text = String::new();
-        match File::open(&path) {
-            Ok(mut f) => f
-                .read_to_string(&mut text)
-                .map_err(|e| StateError::Corrupt {
-                    path: path.clone(),
-                    reason: format!("it cannot be read as text ({e})"),
-                })?,
+        // Never through a link, never a FIFO or device, never more than MAX_STATE_BYTES.
+        let bytes = match crate::safe_fs::read_capped(&path, MAX_STATE_BYTES) {
+            Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::Other => {
+                return Err(StateError::Refused {
+                    what: "state file",
+                    path,
+                    reason: e.to_string(),
+                })
+            }
             Err(source) => {
                 return Err(StateError::Io {
                     what: "cannot read state file",
@@ -318,6 +329,10 @@ impl StateStore {
                 })
             }
         };
+        let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
+            path: path.clone(),
+            reason: format!("it cannot be read as text ({e})"),
+        })?;
         parse_state(&path, &text, &self.stack).map(Some)
     }
 
@@ -375,22 +390,27 @@ impl StateStore {
             path: path.clone(),
             source,
         })?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|source| StateError::Io {
-                what: "cannot open lock file",
-                path: path.clone(),
-                source,
-            })?;
+        // A lock file that is a link (to another file it would overwrite) or a FIFO is refused.
+        let mut file = crate::safe_fs::open_regular(&path, true).map_err(|source| {
+            if source.kind() == io::ErrorKind::Other {
+                StateError::Refused {
+                    what: "lock file",
+                    path: path.clone(),
+                    reason: source.to_string(),
+                }
+            } else {
+                StateError::Io {
+                    what: "cannot open lock file",
+                    path: path.clone(),
+                    source,
+                }
+            }
+        })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
+                let _ = (&file).take(4096).read_to_string(&mut holder);
                 let holder = holder.trim();
                 return Err(StateError::Locked {
                     stack: self.stack.clone(),

@@ -299,6 +299,28 @@ fn json_output_is_one_document_on_success_and_on_failure() {
         .as_str()
         .unwrap()
         .contains("unsupported runtime"));
+    // A value clap itself refuses, an unknown flag, a missing command: still one document.
+    w.proxy.clear();
+    for args in [
+        vec!["--output", "json", "deploy", "--billing", "free"],
+        vec!["deploy", "--output=json", "--no-such-flag"],
+        vec!["--output", "json"],
+    ] {
+        let bad = w.run(&args);
+        assert_eq!(bad.code, 2, "{args:?}\n{bad}");
+        let doc = bad.json();
+        assert_eq!(doc["ok"], false, "{args:?}");
+        assert_eq!(doc["exit_code"], 2, "{args:?}");
+        assert!(!doc["error"].as_str().unwrap().is_empty(), "{args:?}");
+        assert!(bad.stderr.contains("error"), "{args:?}\n{bad}");
+    }
+    let mut env_json = w.command(&["deploy", "--billing", "free"]);
+    env_json.env("SERVERLESS_CLI_OUTPUT", "json");
+    let out = env_json.output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["error"].as_str().unwrap().contains("free"), "{doc}");
+    assert!(w.proxy.calls().is_empty());
     let down = w.run(&["teardown", "--yes", "--output", "json"]).ok();
     assert_eq!(down.json()["state_file_removed"], true);
 }

@@ -191,3 +191,59 @@ fn verbose_adds_the_aws_error_code_and_request_id() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("verbose");
 }
+
+/// The AWS CLI's order: a profile named on the command line wins over access keys in the
+/// environment, and a profile that does not exist stops the run before any call. A deploy
+/// must never go silently to the account the environment names.
+#[test]
+fn a_profile_on_the_command_line_wins_over_keys_in_the_environment() {
+    let w = World::new();
+    let creds = w.dir.path().join("credentials");
+    std::fs::write(
+        &creds,
+        "[ci]\naws_access_key_id = FROMPROFILE\naws_secret_access_key = fromprofile\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = w.command(args);
+        cmd.env("AWS_ACCESS_KEY_ID", "FROMENVIRONMENT")
+            .env("AWS_SHARED_CREDENTIALS_FILE", &creds);
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["--profile", "ci", "deploy"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let keys: std::collections::BTreeSet<String> = w
+        .proxy
+        .calls()
+        .iter()
+        .map(|c| c.access_key.clone())
+        .collect();
+    assert_eq!(
+        keys.into_iter().collect::<Vec<_>>(),
+        ["FROMPROFILE"],
+        "every call must be signed with the named profile's key"
+    );
+
+    w.proxy.clear();
+    let (code, stderr) = run(&["--profile", "nosuch", "deploy"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("profile 'nosuch'"), "{stderr}");
+    assert!(w.proxy.calls().is_empty(), "{:?}", w.proxy.calls());
+
+    // Without --profile, the environment's keys are used, as the SDK does.
+    w.proxy.clear();
+    let (code, stderr) = run(&["status"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(w
+        .proxy
+        .calls()
+        .iter()
+        .all(|c| c.access_key == "FROMENVIRONMENT"));
+    let (code, stderr) = run(&["--profile", "ci", "teardown", "--yes"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    w.assert_nothing_left("profile precedence");
+}

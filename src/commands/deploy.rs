@@ -191,6 +191,7 @@ pub async fn run(
         code,
         api_lookup: std::sync::Mutex::new(api_lookup),
         fresh_api: std::sync::atomic::AtomicBool::new(false),
+        method_locks: Default::default(),
     });
     let mut report = engine::run(
         ctx.clone(),

@@ -35,7 +35,11 @@ pub struct Session {
 pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<Session> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
     let endpoint = aws::resolve_endpoint(global.endpoint_url.as_deref()).map_err(UsageError)?;
-    let region = aws::resolve_region(global.region.as_deref(), global.profile.as_deref()).await;
+    let profile = global
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
     let store = StateStore::new(&global.state_dir, &global.stack);
     let lock = match command {
@@ -51,7 +55,8 @@ pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<
         target: Target {
             region,
             endpoint,
-            profile: global.profile.clone(),
+            profile,
+            profile_is_explicit: global.profile.is_some(),
         },
         store,
         state,
@@ -90,11 +95,7 @@ where
 
 /// Time limits; `SERVERLESS_CLI_RETRY_SCALE` (a factor, for tests) shortens the retry backoff.
 pub fn timing(role_wait: Duration, ready_wait: Duration) -> Timing {
-    let scale = std::env::var("SERVERLESS_CLI_RETRY_SCALE")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|f| f.is_finite() && *f > 0.0 && *f <= 1.0)
-        .unwrap_or(1.0);
+    let scale = aws::retry_scale();
     let base = RetryPolicy::default();
     Timing {
         role_wait,

@@ -97,6 +97,19 @@ pub async fn run(
     if let Some(profile) = &session.target.profile {
         env.push(("AWS_PROFILE".to_string(), profile.clone()));
     }
+    // A profile named with --profile wins over access keys in this process's environment, in
+    // the workers too (the SDK for JavaScript also takes those keys first).
+    let env_remove = if session.target.profile_is_explicit {
+        [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        Vec::new()
+    };
 
     let listener = serve::bind(args.port).await?;
     let addr = listener.local_addr()?;
@@ -111,6 +124,7 @@ pub async fn run(
             handler: HANDLER.to_string(),
             function_name: names.function.clone(),
             env,
+            env_remove,
             timeout,
         },
         args.workers,

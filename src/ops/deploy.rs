@@ -68,6 +68,37 @@ pub struct DeployCtx {
     pub api_lookup: std::sync::Mutex<Option<Vec<api::ApiInfo>>>,
     /// The REST API was created by this run: it has no /user resource yet to look for.
     pub fresh_api: std::sync::atomic::AtomicBool,
+    /// One lock per method: AWS refuses a Put* on a method while another is in flight.
+    pub method_locks: MethodLocks,
+}
+
+/// The method is the unit of concurrency in API Gateway: PutMethodResponse,
+/// PutIntegration and PutIntegrationResponse on one method are refused with
+/// ConflictException while another of them is in flight (aws-facts.md, section 1; Terraform
+/// holds one global lock for the same reason). Calls on one method go one at a time, in the
+/// order they ask; calls on different methods still run at once.
+#[derive(Default)]
+pub struct MethodLocks {
+    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl MethodLocks {
+    /// Runs `call` while holding the lock of `route`'s method.
+    pub async fn on<T>(
+        &self,
+        route: &crate::stack::RouteSpec,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        let lock = self
+            .locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(route.label())
+            .or_default()
+            .clone();
+        let _held = lock.lock().await;
+        call.await
+    }
 }
 
 impl std::ops::Deref for DeployCtx {
@@ -820,11 +851,15 @@ async fn ensure_method(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         let (api_id, state, ctx) = (&api_id, &state, &ctx);
         async move {
             let resource_id = resource_id(state, route.path)?;
-            ctx.call("method", || {
-                api::put_method(ctx.aws(), api_id, &resource_id, route, validator)
-            })
-            .await
-            .with_context(|| format!("creating method {}", route.label()))
+            ctx.method_locks
+                .on(
+                    route,
+                    ctx.call("method", || {
+                        api::put_method(ctx.aws(), api_id, &resource_id, route, validator)
+                    }),
+                )
+                .await
+                .with_context(|| format!("creating method {}", route.label()))
         }
     });
     futures::future::try_join_all(puts).await?;
@@ -866,11 +901,15 @@ async fn ensure_integration(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         let (api_id, state, ctx, uri) = (&api_id, &state, &ctx, &uri);
         async move {
             let resource_id = resource_id(state, route.path)?;
-            ctx.call("integration", || {
-                api::put_integration(ctx.aws(), api_id, &resource_id, route, uri)
-            })
-            .await
-            .with_context(|| format!("creating the integration of {}", route.label()))
+            ctx.method_locks
+                .on(
+                    route,
+                    ctx.call("integration", || {
+                        api::put_integration(ctx.aws(), api_id, &resource_id, route, uri)
+                    }),
+                )
+                .await
+                .with_context(|| format!("creating the integration of {}", route.label()))
         }
     });
     futures::future::try_join_all(puts).await?;
@@ -943,9 +982,8 @@ fn route_api_id(state: &StackState) -> anyhow::Result<String> {
         .clone())
 }
 
-/// One call per route and response status, all at once (they are independent; a
-/// ConflictException from API Gateway is retried like any other), unless the state records
-/// the same fingerprint.
+/// One call per route and response status, unless the state records the same fingerprint:
+/// the routes at once, each route's statuses one after another (see [`MethodLocks`]).
 #[allow(clippy::too_many_arguments)]
 async fn put_each_response<'a, P, Fut>(
     ctx: &'a DeployCtx,
@@ -982,7 +1020,11 @@ where
         let resource_id = resource_id(state, route.path)?;
         for r in &route.responses {
             let (put, resource_id) = (&put, resource_id.clone());
-            calls.push(async move { ctx.call(step, || put(resource_id.clone(), route, r)).await });
+            calls.push(async move {
+                ctx.method_locks
+                    .on(route, ctx.call(step, || put(resource_id.clone(), route, r)))
+                    .await
+            });
         }
     }
     futures::future::try_join_all(calls)
@@ -1141,6 +1183,9 @@ async fn ensure_deployment(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     Ok(StepResult::new(action, format!("stage {STAGE} ({id})")))
 }
 
+/// How status says that a method has responses the stack does not.
+pub const EXTRA_RESPONSES: &str = "not in the stack";
+
 /// Forgets, in the state, whatever the status check found missing or drifted, together with
 /// what was built on it, so that the steps make it again. Returns what will be repaired.
 pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) -> Vec<String> {
@@ -1158,7 +1203,9 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "api" => state.api.is_some(),
             "resource" => state.resource.is_some() || state.item_resource.is_some(),
             "method" => state.method.is_some(),
+            "method-responses" => state.method_responses.is_some(),
             "integration" => state.integration.is_some(),
+            "integration-responses" => state.integration_responses.is_some(),
             "stage" => state.deployment.is_some(),
             "permission" => state.permission.is_some() || state.get_permission.is_some(),
             "log-group" => state.log_group.is_some(),
@@ -1242,13 +1289,30 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 state.integration_responses = None;
                 state.deployment = None;
             }
-            "method" => {
+            // Responses the stack does not have are removed with the method: it is made
+            // again (DeleteMethod, PutMethod) with exactly the stack's responses.
+            "method" | "method-responses" | "integration-responses"
+                if row.resource == "method"
+                    || row
+                        .reason
+                        .as_deref()
+                        .is_some_and(|r| r.contains(EXTRA_RESPONSES)) =>
+            {
                 // A method that stopped validating its body: the validator may be gone too
                 // (found again by name, or made again).
                 state.request_validator = None;
                 state.method = None;
                 state.method_responses = None;
                 state.integration = None;
+                state.integration_responses = None;
+                state.deployment = None;
+            }
+            "method-responses" => {
+                state.method_responses = None;
+                state.integration_responses = None;
+                state.deployment = None;
+            }
+            "integration-responses" => {
                 state.integration_responses = None;
                 state.deployment = None;
             }

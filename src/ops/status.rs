@@ -91,13 +91,26 @@ pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row>
         Box::pin(check_function(c, spec, state)),
         Box::pin(check_api(c, state)),
         Box::pin(check_resource(c, state)),
-        Box::pin(check_method(c, state, spec)),
-        Box::pin(check_integration(c, state, spec)),
         Box::pin(check_stage(c, state)),
         Box::pin(check_permission(c, state, spec)),
         Box::pin(check_log_group(c, state)),
     ];
-    join_all(checks).await
+    // The method and integration reads each give two rows: the thing and its responses.
+    let (mut rows, [method, method_responses], [integration, integration_responses]) = tokio::join!(
+        join_all(checks),
+        check_method(c, state, spec),
+        check_integration(c, state, spec)
+    );
+    // In the order the stack is built.
+    let at = rows
+        .iter()
+        .position(|r| r.resource == "stage")
+        .unwrap_or(rows.len());
+    rows.splice(
+        at..at,
+        [method, method_responses, integration, integration_responses],
+    );
+    rows
 }
 
 const NOT_DEPLOYED: &str = "not recorded in the state; run deploy";
@@ -265,7 +278,7 @@ async fn check_function(c: &Caller, spec: &StackSpec, state: &StackState) -> Row
     if info.env != want_env {
         why.push("environment variables changed".to_string());
     }
-    if info.owner != Owner::Us {
+    if !matches!(info.owner, Owner::Us | Owner::Unknown(_)) {
         why.push(format!("owner tag now says {}", info.owner.describe()));
     }
     if why.is_empty() {
@@ -342,38 +355,86 @@ async fn check_resource(c: &Caller, state: &StackState) -> Row {
     }
 }
 
-/// Runs `check` for each route on its recorded resource and folds the answers into one row.
+/// Runs `check` for each route on its recorded resource and folds the answers into two rows
+/// (a thing and its responses, read by one call).
 async fn per_route<'a, F, Fut>(
-    resource: &'static str,
+    resources: [&'static str; 2],
     label: String,
     state: &'a StackState,
     spec: &'a StackSpec,
     check: F,
-) -> Row
+) -> [Row; 2]
 where
     F: Fn(&'a RouteSpec, &'a str) -> Fut,
-    Fut: std::future::Future<Output = (Health, Option<String>)>,
+    Fut: std::future::Future<Output = [(Health, Option<String>); 2]>,
 {
     let check = &check;
     let checks = spec.routes.iter().map(|route| async move {
         match state.resource_at(route.path) {
-            None => (
-                Health::Missing,
-                Some(format!("{} has no recorded resource", route.label())),
-            ),
+            None => {
+                let why = Some(format!("{} has no recorded resource", route.label()));
+                [(Health::Missing, why.clone()), (Health::Missing, why)]
+            }
             Some(res) => check(route, &res.id).await,
         }
     });
-    fold(resource, label, join_all(checks).await)
+    let (first, second): (Vec<_>, Vec<_>) = join_all(checks)
+        .await
+        .into_iter()
+        .map(|[a, b]| (a, b))
+        .unzip();
+    [
+        fold(resources[0], label.clone(), first),
+        fold(resources[1], label, second),
+    ]
 }
 
-async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
+/// The responses a route wants, by status, against those AWS has: what is missing or extra.
+fn compare_statuses<'a>(
+    route: &RouteSpec,
+    what: &str,
+    have: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    let have: std::collections::BTreeSet<&str> = have.map(String::as_str).collect();
+    let want: std::collections::BTreeSet<&str> = route.responses.iter().map(|r| r.status).collect();
+    let mut why = Vec::new();
+    let lacking: Vec<&str> = want.difference(&have).copied().collect();
+    if !lacking.is_empty() {
+        why.push(format!(
+            "{} lacks the {what} {}",
+            route.label(),
+            lacking.join(", ")
+        ));
+    }
+    let extra: Vec<&str> = have.difference(&want).copied().collect();
+    if !extra.is_empty() {
+        why.push(format!(
+            "{} has {what} {}: {}",
+            route.label(),
+            crate::ops::deploy::EXTRA_RESPONSES,
+            extra.join(", ")
+        ));
+    }
+    why
+}
+
+fn part(why: Vec<String>, missing: bool) -> (Health, Option<String>) {
+    match (why.is_empty(), missing) {
+        (true, _) => (Health::Ok, None),
+        (false, true) => (Health::Missing, Some(why.join("; "))),
+        (false, false) => (Health::Drifted, Some(why.join("; "))),
+    }
+}
+
+async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> [Row; 2] {
+    const ROWS: [&str; 2] = ["method", "method-responses"];
     let label = spec.routes_label();
     let (Some(api_rec), Some(_)) = (&state.api, &state.method) else {
-        return missing("method", label, NOT_DEPLOYED);
+        return ROWS.map(|r| missing(r, label.clone(), NOT_DEPLOYED));
     };
+    let responses_recorded = state.method_responses.is_some();
     let validator = state.request_validator.as_ref().map(|v| v.id.clone());
-    per_route("method", label, state, spec, |route, resource_id| {
+    per_route(ROWS, label, state, spec, |route, resource_id| {
         let validator = &validator;
         async move {
             let found = c
@@ -381,13 +442,19 @@ async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
                     api::method(&c.aws, &api_rec.id, resource_id, route.http_method)
                 })
                 .await;
-            match (found, route.request_model) {
-                (Err(e), _) => (Health::Unknown, Some(e.to_string())),
-                (Ok(None), _) => (
-                    Health::Missing,
-                    Some(format!("{} does not exist", route.label())),
-                ),
-                (Ok(Some(m)), Some(model))
+            let m = match found {
+                Err(e) => {
+                    let why = Some(e.to_string());
+                    return [(Health::Unknown, why.clone()), (Health::Unknown, why)];
+                }
+                Ok(None) => {
+                    let why = Some(format!("{} does not exist", route.label()));
+                    return [(Health::Missing, why.clone()), (Health::Missing, why)];
+                }
+                Ok(Some(m)) => m,
+            };
+            let method = match route.request_model {
+                Some(model)
                     if m.validator_id != *validator || !m.models.iter().any(|x| x == model) =>
                 {
                     (
@@ -398,46 +465,97 @@ async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
                         )),
                     )
                 }
-                (Ok(Some(_)), _) => (Health::Ok, None),
-            }
+                _ => (Health::Ok, None),
+            };
+            let responses = if responses_recorded {
+                let why = compare_statuses(route, "method responses", m.responses.iter());
+                let none_left = m.responses.is_empty();
+                part(why, none_left)
+            } else {
+                (Health::Missing, Some(NOT_DEPLOYED.to_string()))
+            };
+            [method, responses]
         }
     })
     .await
 }
 
-async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> Row {
+async fn check_integration(c: &Caller, state: &StackState, spec: &StackSpec) -> [Row; 2] {
+    const ROWS: [&str; 2] = ["integration", "integration-responses"];
     let label = spec.routes_label();
     let (Some(api_rec), Some(_), Some(f)) = (&state.api, &state.integration, &state.function)
     else {
-        return missing("integration", label, NOT_DEPLOYED);
+        return ROWS.map(|r| missing(r, label.clone(), NOT_DEPLOYED));
     };
+    let responses_recorded = state.integration_responses.is_some();
     let want = spec.integration_uri(&f.arn);
-    per_route("integration", label, state, spec, |route, resource_id| {
+    per_route(ROWS, label, state, spec, |route, resource_id| {
         let want = &want;
         async move {
-            match c
+            let i = match c
                 .call("status", || {
                     api::integration(&c.aws, &api_rec.id, resource_id, route.http_method)
                 })
                 .await
             {
-                Ok(None) => (
-                    Health::Missing,
-                    Some(format!(
+                Ok(None) => {
+                    let why = Some(format!(
                         "the integration of {} does not exist",
                         route.label()
-                    )),
-                ),
-                Ok(Some((kind, uri))) if kind != "AWS" || uri != *want => (
+                    ));
+                    return [(Health::Missing, why.clone()), (Health::Missing, why)];
+                }
+                Err(e) => {
+                    let why = Some(e.to_string());
+                    return [(Health::Unknown, why.clone()), (Health::Unknown, why)];
+                }
+                Ok(Some(i)) => i,
+            };
+            let integration = if i.kind != "AWS" || i.uri != *want {
+                (
                     Health::Drifted,
                     Some(format!(
-                        "{} is integrated with {kind} {uri}, not the function",
-                        route.label()
+                        "{} is integrated with {} {}, not the function",
+                        route.label(),
+                        i.kind,
+                        i.uri
                     )),
-                ),
-                Ok(Some(_)) => (Health::Ok, None),
-                Err(e) => (Health::Unknown, Some(e.to_string())),
+                )
+            } else {
+                (Health::Ok, None)
+            };
+            if !responses_recorded {
+                return [
+                    integration,
+                    (Health::Missing, Some(NOT_DEPLOYED.to_string())),
+                ];
             }
+            let mut why = compare_statuses(route, "integration responses", i.responses.keys());
+            for r in &route.responses {
+                let Some((pattern, template)) = i.responses.get(r.status) else {
+                    continue;
+                };
+                let pattern = pattern.as_deref().filter(|p| !p.is_empty());
+                if pattern != r.selection_pattern {
+                    why.push(format!(
+                        "{} {}: selection pattern is {:?}, not {:?}",
+                        route.label(),
+                        r.status,
+                        pattern.unwrap_or(""),
+                        r.selection_pattern.unwrap_or("")
+                    ));
+                }
+                let template = template.as_deref().filter(|t| !t.is_empty());
+                if template != r.template {
+                    why.push(format!(
+                        "{} {}: the response template was changed",
+                        route.label(),
+                        r.status
+                    ));
+                }
+            }
+            let none_left = i.responses.is_empty();
+            [integration, part(why, none_left)]
         }
     })
     .await

@@ -104,18 +104,28 @@ fn foreign(recorded: bool, kind: &str, name: &str, owner: &Owner) -> anyhow::Res
     }
 }
 
-/// The function's owner, or `None` when it is gone.
-async fn function_owner(ctx: &TeardownCtx, name: &str) -> anyhow::Result<Option<Owner>> {
+/// The function's owner, or `None` when it is gone. A function whose tags cannot be read
+/// (no `lambda:ListTags`) is ours when the state records it by the same ARN: this run's stack
+/// made it.
+async fn function_owner(
+    ctx: &TeardownCtx,
+    state: &crate::state::StackState,
+    name: &str,
+) -> anyhow::Result<Option<Owner>> {
+    let recorded = state.function.as_ref().map(|f| f.arn.as_str());
     Ok(ctx
         .call("function", || function::get(&ctx.aws, name, &ctx.stack))
         .await?
-        .map(|f| f.owner))
+        .map(|f| match f.owner {
+            Owner::Unknown(_) if recorded == Some(f.arn.as_str()) => Owner::Us,
+            owner => owner,
+        }))
 }
 
 async fn remove_permission(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = state.names.function.clone();
-    let action = match function_owner(&ctx, &name).await? {
+    let action = match function_owner(&ctx, &state, &name).await? {
         // The permission lives in the function's policy: no function, no permission.
         None => Action::Gone,
         Some(Owner::Us) => {
@@ -217,7 +227,7 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
 async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = state.names.function.clone();
-    let action = match function_owner(&ctx, &name).await? {
+    let action = match function_owner(&ctx, &state, &name).await? {
         None => Action::Gone,
         Some(Owner::Us) => {
             let deleted = ctx

@@ -16,13 +16,6 @@ fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
     }
 }
 
-fn exists_is_ok(r: Result<(), AwsError>) -> Result<(), AwsError> {
-    match r {
-        Err(e) if e.is(ErrorKind::AlreadyExists) => Ok(()),
-        other => other,
-    }
-}
-
 /// A REST API as listed.
 #[derive(Debug, Clone)]
 pub struct ApiInfo {
@@ -313,6 +306,10 @@ pub async fn create_validator(aws: &Aws, api: &str, name: &str) -> Result<String
     Ok(out.id().unwrap_or_default().to_string())
 }
 
+/// PutMethodResponse. AWS answers ConflictException "Response already exists for this
+/// resource" both when it does and when another Put* on the method was in flight and nothing
+/// was made (aws-facts.md, section 1): the answer is never taken on faith. The response is read
+/// back; only one that is really there counts as made, otherwise the call is retried as busy.
 pub async fn put_method_response(
     aws: &Aws,
     api: &str,
@@ -320,19 +317,50 @@ pub async fn put_method_response(
     method: &str,
     r: &ResponseSpec,
 ) -> Result<(), AwsError> {
-    exists_is_ok(
-        aws.apigateway
-            .put_method_response()
-            .rest_api_id(api)
-            .resource_id(resource)
-            .http_method(method)
-            .status_code(r.status)
-            .response_models("application/json", "Empty")
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| AwsError::from_sdk("PutMethodResponse", e)),
-    )
+    let put = aws
+        .apigateway
+        .put_method_response()
+        .rest_api_id(api)
+        .resource_id(resource)
+        .http_method(method)
+        .status_code(r.status)
+        .response_models("application/json", "Empty")
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("PutMethodResponse", e));
+    match put {
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            if method_response_exists(aws, api, resource, method, r.status).await? {
+                Ok(())
+            } else {
+                Err(unconfirmed(e))
+            }
+        }
+        other => other,
+    }
+}
+
+/// An "already exists" that a read-back did not confirm: a concurrent modification, retried.
+fn unconfirmed(mut e: AwsError) -> AwsError {
+    e.kind = ErrorKind::Busy;
+    e.message = format!("{} (not confirmed by reading it back)", e.message);
+    e
+}
+
+/// Is the response of this status declared? Read with GetMethod, which lists the method's
+/// responses (GetMethodResponse would do, but the emulator answers a missing one with a 500
+/// rather than AWS's NotFoundException).
+pub async fn method_response_exists(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    method_name: &str,
+    status: &str,
+) -> Result<bool, AwsError> {
+    Ok(method(aws, api, resource, method_name)
+        .await?
+        .is_some_and(|m| m.responses.contains(status)))
 }
 
 /// PutIntegration: the non-proxy `AWS` Lambda integration, body passthrough. Overwrites.
@@ -383,9 +411,18 @@ pub async fn put_integration_response(
     if let Some(t) = r.template.filter(|t| !t.is_empty()) {
         req = req.response_templates("application/json", t);
     }
+    // PutIntegrationResponse overwrites: an "already exists" can only be a concurrent Put* on
+    // the method (aws-facts.md, section 1), so it is retried, never taken as done.
     req.send()
         .await
-        .map_err(|e| AwsError::from_sdk("PutIntegrationResponse", e))?;
+        .map_err(|e| AwsError::from_sdk("PutIntegrationResponse", e))
+        .map_err(|e| {
+            if e.is(ErrorKind::AlreadyExists) {
+                unconfirmed(e)
+            } else {
+                e
+            }
+        })?;
     Ok(())
 }
 
@@ -410,6 +447,10 @@ pub async fn method(
                     .request_models()
                     .map(|h| h.values().cloned().collect())
                     .unwrap_or_default(),
+                responses: m
+                    .method_responses()
+                    .map(|h| h.keys().cloned().collect())
+                    .unwrap_or_default(),
             })
             .map_err(|e| AwsError::from_sdk("GetMethod", e)),
     )
@@ -421,14 +462,27 @@ pub struct MethodInfo {
     pub validator_id: Option<String>,
     /// Names of the request body models.
     pub models: Vec<String>,
+    /// Status codes of the declared method responses.
+    pub responses: std::collections::BTreeSet<String>,
 }
 
+/// What status checks of an integration: its type, its URI and its responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationInfo {
+    pub kind: String,
+    pub uri: String,
+    /// Status -> (selection pattern, `application/json` response template).
+    pub responses: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+}
+
+/// GetIntegration, with its integration responses (`None` when it, the method or the API is
+/// gone).
 pub async fn integration(
     aws: &Aws,
     api: &str,
     resource: &str,
     method: &str,
-) -> Result<Option<(String, String)>, AwsError> {
+) -> Result<Option<IntegrationInfo>, AwsError> {
     not_found_is_none(
         aws.apigateway
             .get_integration()
@@ -437,17 +491,33 @@ pub async fn integration(
             .http_method(method)
             .send()
             .await
-            .map(|i| {
-                (
-                    i.r#type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    i.uri().unwrap_or_default().to_string(),
-                )
+            .map(|i| IntegrationInfo {
+                kind: i
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
+                uri: i.uri().unwrap_or_default().to_string(),
+                responses: i
+                    .integration_responses()
+                    .map(|h| {
+                        h.iter()
+                            .map(|(status, r)| {
+                                let template = r
+                                    .response_templates()
+                                    .and_then(|t| t.get("application/json"))
+                                    .cloned();
+                                (
+                                    status.clone(),
+                                    (r.selection_pattern().map(str::to_string), template),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .map_err(|e| AwsError::from_sdk("GetIntegration", e)),
     )
-    .map(|found| found.filter(|(kind, _)| !kind.is_empty()))
+    .map(|found| found.filter(|i| !i.kind.is_empty()))
 }
 
 /// CreateDeployment to the stage (made if missing). Returns the deployment id.

@@ -93,6 +93,8 @@ pub async fn create(
         .timeout(crate::stack::FUNCTION_TIMEOUT_SECS)
         .memory_size(128)
         .tags(OWNER_TAG, cfg.stack)
+        .customize()
+        .config_override(upload_timeout(zip.len()))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("CreateFunction", e))?;
@@ -116,12 +118,15 @@ pub async fn get(aws: &Aws, name: &str, stack: &str) -> Result<Option<FunctionIn
         }
     };
     let c = out.configuration();
-    let owner = Owner::from_tag(
-        out.tags()
-            .and_then(|t| t.get(OWNER_TAG))
-            .map(String::as_str),
-        stack,
-    );
+    // Without lambda:ListTags, GetFunction answers without the tags and with a TagsError
+    // (aws-facts.md, section 9b): the owner is unknown, not "untagged".
+    let owner = match (out.tags(), out.tags_error()) {
+        (None, Some(e)) => Owner::Unknown(format!("{}: {}", e.error_code(), e.message())),
+        (tags, _) => Owner::from_tag(
+            tags.and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
+            stack,
+        ),
+    };
     let mut env: Vec<(String, String)> = c
         .and_then(|c| c.environment())
         .and_then(|e| e.variables())
@@ -167,6 +172,8 @@ pub async fn update_code(aws: &Aws, name: &str, zip: &[u8]) -> Result<String, Aw
         .update_function_code()
         .function_name(name)
         .zip_file(Blob::new(zip.to_vec()))
+        .customize()
+        .config_override(upload_timeout(zip.len()))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("UpdateFunctionCode", e))?;
@@ -270,5 +277,31 @@ pub async fn remove_permission(aws: &Aws, function: &str, sid: &str) -> Result<b
             e if e.is(ErrorKind::NotFound) => Ok(false),
             e => Err(e),
         },
+    }
+}
+
+/// The attempt time-out for an upload of `zip_len` bytes: the usual 60 s, plus one second per
+/// 256 KiB of base64 (a slow link: 50 MiB takes about 4.5 minutes at 1 Mbit/s). A large zip on
+/// a slow link is not cut off and sent again and again.
+fn upload_timeout(zip_len: usize) -> aws_sdk_lambda::config::Builder {
+    aws_sdk_lambda::config::Builder::default().timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .operation_attempt_timeout(upload_attempt_limit(zip_len))
+            .build(),
+    )
+}
+
+pub fn upload_attempt_limit(zip_len: usize) -> std::time::Duration {
+    let base64_len = zip_len.div_ceil(3) * 4;
+    std::time::Duration::from_secs(60 + (base64_len / (256 * 1024)) as u64)
+}
+
+#[cfg(test)]
+mod upload_tests {
+    #[test]
+    fn the_upload_time_out_grows_with_the_zip() {
+        assert_eq!(super::upload_attempt_limit(10_000).as_secs(), 60);
+        let big = super::upload_attempt_limit(crate::package::MAX_INLINE_ZIP_BYTES).as_secs();
+        assert!((320..=330).contains(&big), "{big}");
     }
 }

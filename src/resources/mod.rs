@@ -19,6 +19,9 @@ pub enum Owner {
     Other(String),
     /// No owner tag: made by hand or by another tool.
     Untagged,
+    /// The tags could not be read (Lambda's GetFunction leaves them out, with a TagsError,
+    /// when the caller may not `lambda:ListTags`): never taken as untagged.
+    Unknown(String),
 }
 
 impl Owner {
@@ -47,6 +50,9 @@ impl Owner {
             Owner::Us => "this stack".to_string(),
             Owner::Other(s) => format!("stack '{s}' ({OWNER_TAG}={s})"),
             Owner::Untagged => format!("nobody known to serverless-cli (no {OWNER_TAG} tag)"),
+            Owner::Unknown(why) => format!(
+                "an owner that cannot be told: its tags could not be read ({why}); allow lambda:ListTags to the deploying identity (serverless-cli iam-policy)"
+            ),
         }
     }
 }

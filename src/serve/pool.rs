@@ -30,6 +30,8 @@ pub struct PoolConfig {
     pub function_name: String,
     /// Environment of the function (on top of this process's own).
     pub env: Vec<(String, String)>,
+    /// Variables of this process's own environment the function must not see.
+    pub env_remove: Vec<String>,
     pub timeout: Duration,
 }
 
@@ -150,6 +152,9 @@ struct Worker {
 impl Worker {
     async fn spawn(cfg: &PoolConfig) -> Result<Worker, StartError> {
         let mut cmd = Command::new(&cfg.node);
+        for k in &cfg.env_remove {
+            cmd.env_remove(k);
+        }
         cmd.arg(&cfg.runtime_script)
             .arg(&cfg.code_dir)
             .arg(&cfg.handler)

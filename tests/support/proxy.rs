@@ -33,6 +33,10 @@ pub struct Call {
     pub operation: String,
     pub method: String,
     pub path: String,
+    /// The access key id the call was signed with.
+    pub access_key: String,
+    /// When the proxy received it.
+    pub at: Instant,
 }
 
 impl Call {
@@ -63,10 +67,10 @@ pub enum Fault {
     Drop { after_forward: bool },
     /// Wait this long, then forward.
     Latency(Duration),
-    /// Forward, then set a field of the JSON answer (a path of keys) to a value.
+    /// Forward, then set fields of the JSON answer (each a path of keys) to values; a null
+    /// value removes the field.
     SetJson {
-        path: Vec<String>,
-        value: serde_json::Value,
+        edits: Vec<(Vec<String>, serde_json::Value)>,
     },
 }
 
@@ -90,9 +94,15 @@ impl Fault {
     }
 
     pub fn set_json(path: &[&str], value: serde_json::Value) -> Fault {
+        Fault::set_json_all(&[(path, value)])
+    }
+
+    pub fn set_json_all(edits: &[(&[&str], serde_json::Value)]) -> Fault {
         Fault::SetJson {
-            path: path.iter().map(|s| s.to_string()).collect(),
-            value,
+            edits: edits
+                .iter()
+                .map(|(p, v)| (p.iter().map(|s| s.to_string()).collect(), v.clone()))
+                .collect(),
         }
     }
 
@@ -106,7 +116,11 @@ impl Fault {
                 after_forward: true,
             } => "answer lost after the call was made".into(),
             Fault::Latency(d) => format!("latency {d:?}"),
-            Fault::SetJson { path, value } => format!("{} = {value}", path.join(".")),
+            Fault::SetJson { edits } => edits
+                .iter()
+                .map(|(path, value)| format!("{} = {value}", path.join(".")))
+                .collect::<Vec<_>>()
+                .join(", "),
         }
     }
 }
@@ -137,6 +151,12 @@ struct Shared {
     injected: Mutex<Vec<String>>,
     /// Added to every call before it is forwarded.
     latency: Mutex<Duration>,
+    /// AWS's per-method rule: a Put* on a method while another is in flight is refused.
+    method_rule: Mutex<bool>,
+    /// Methods with a Put* in flight, by `/restapis/{id}/resources/{id}/methods/{verb}`.
+    methods_busy: Mutex<std::collections::HashSet<String>>,
+    /// Put* calls refused by the per-method rule.
+    method_refusals: Mutex<usize>,
 }
 
 pub struct Proxy {
@@ -252,6 +272,24 @@ impl Proxy {
             applied: 0,
             armed_by: Some((trigger.to_string(), period)),
         });
+    }
+
+    /// Puts back AWS's per-method rule (aws-facts.md, section 1): a PutMethod,
+    /// PutMethodResponse, PutIntegration or PutIntegrationResponse on a method while another
+    /// Put* on the same method is in flight is refused with 409 ConflictException, unforwarded;
+    /// every other refusal says "Response already exists for this resource", as AWS sometimes
+    /// does although nothing was made. Each Put* is held for `hold` so that overlaps show.
+    pub fn refuse_concurrent_method_puts(&self, hold: Duration) {
+        *self.shared.method_rule.lock().unwrap() = true;
+        self.fault_always("apigateway:PutMethodResponse", Fault::Latency(hold));
+        self.fault_always("apigateway:PutIntegrationResponse", Fault::Latency(hold));
+        self.fault_always("apigateway:PutIntegration", Fault::Latency(hold));
+        self.fault_always("apigateway:PutMethod", Fault::Latency(hold));
+    }
+
+    /// How many Put* calls the per-method rule refused.
+    pub fn method_refusals(&self) -> usize {
+        *self.shared.method_refusals.lock().unwrap()
     }
 
     /// Adds `latency` to every call (a real region's round trip, say).
@@ -429,8 +467,12 @@ fn set_json(body: &Bytes, path: &[String], value: &serde_json::Value) -> Option<
     for key in &path[..path.len().saturating_sub(1)] {
         cur = cur.get_mut(key)?;
     }
-    cur.as_object_mut()?
-        .insert(path.last()?.clone(), value.clone());
+    let obj = cur.as_object_mut()?;
+    if value.is_null() {
+        obj.remove(path.last()?);
+    } else {
+        obj.insert(path.last()?.clone(), value.clone());
+    }
     Some(Bytes::from(doc.to_string()))
 }
 
@@ -455,6 +497,41 @@ async fn forward(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    // AWS's per-method rule: the method is taken before any latency, so that calls overlap
+    // as they would at AWS; a refused call is not forwarded.
+    let method_key = method_put_key(&call).filter(|_| *shared.method_rule.lock().unwrap());
+    let _method_guard = match method_key {
+        Some(key) => {
+            if !shared.methods_busy.lock().unwrap().insert(key.clone()) {
+                let n = {
+                    let mut n = shared.method_refusals.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                let message = if n % 2 == 0 {
+                    "Response already exists for this resource"
+                } else {
+                    "Unable to complete operation due to concurrent modification. Please try again later."
+                };
+                shared.injected.lock().unwrap().push(format!(
+                    "{} 409 ConflictException (another Put* on the method in flight)",
+                    call.name()
+                ));
+                return Ok(error_response(
+                    &call,
+                    409,
+                    "ConflictException",
+                    message,
+                    None,
+                ));
+            }
+            Some(MethodGuard {
+                shared: shared.clone(),
+                key,
+            })
+        }
+        None => None,
+    };
     let fault = take_fault(&shared, &call);
     match &fault {
         Some(Fault::Error {
@@ -516,10 +593,12 @@ async fn forward(
                 Some(Fault::Drop {
                     after_forward: true,
                 }) => return Err(std::io::Error::other("proxy: answer dropped")),
-                Some(Fault::SetJson { path, value }) => {
-                    if let Some(b) = set_json(&body, path, value) {
-                        body = b;
-                        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                Some(Fault::SetJson { edits }) => {
+                    for (path, value) in edits {
+                        if let Some(b) = set_json(&body, path, value) {
+                            body = b;
+                            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                        }
                     }
                 }
                 _ => {}
@@ -530,6 +609,33 @@ async fn forward(
             .status(502)
             .body(Full::new(Bytes::from(format!("proxy: {e}"))))
             .unwrap()),
+    }
+}
+
+/// The method a Put* call changes: `/restapis/{id}/resources/{id}/methods/{verb}`.
+fn method_put_key(call: &Call) -> Option<String> {
+    const PUTS: [&str; 4] = [
+        "PutMethod",
+        "PutMethodResponse",
+        "PutIntegration",
+        "PutIntegrationResponse",
+    ];
+    if call.service != "apigateway" || !PUTS.contains(&call.operation.as_str()) {
+        return None;
+    }
+    let segs: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+    (segs.len() >= 6).then(|| segs[..6].join("/"))
+}
+
+/// Frees the method when its call is done (answered, dropped or failed).
+struct MethodGuard {
+    shared: Arc<Shared>,
+    key: String,
+}
+
+impl Drop for MethodGuard {
+    fn drop(&mut self) {
+        self.shared.methods_busy.lock().unwrap().remove(&self.key);
     }
 }
 
@@ -545,12 +651,9 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
     };
     // SigV4 credential scope: Credential=AKID/date/region/SERVICE/aws4_request
     let auth = header("authorization");
-    let service = auth
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or("unknown")
-        .to_string();
+    let scope = auth.split("Credential=").nth(1).unwrap_or("");
+    let service = scope.split('/').nth(3).unwrap_or("unknown").to_string();
+    let access_key = scope.split('/').next().unwrap_or("").to_string();
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let target = header("x-amz-target");
@@ -569,6 +672,8 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
         operation,
         method,
         path,
+        access_key,
+        at: Instant::now(),
     }
 }
 
@@ -620,6 +725,9 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
         ("apigateway", "GET /restapis/{}/resources/{}/methods/{}") => "GetMethod",
         ("apigateway", "PUT /restapis/{}/resources/{}/methods/{}/responses/{}") => {
             "PutMethodResponse"
+        }
+        ("apigateway", "GET /restapis/{}/resources/{}/methods/{}/responses/{}") => {
+            "GetMethodResponse"
         }
         ("apigateway", "PUT /restapis/{}/resources/{}/methods/{}/integration") => "PutIntegration",
         ("apigateway", "GET /restapis/{}/resources/{}/methods/{}/integration") => "GetIntegration",
