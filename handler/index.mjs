@@ -128,7 +128,15 @@ function tableName() {
 async function putUser(event) {
   const table = tableName();
   const user = parseUser(event);
-  await client().send(new PutCommand({ TableName: table, Item: user }));
+  try {
+    await client().send(new PutCommand({ TableName: table, Item: user }));
+  } catch (err) {
+    // The caller's mistake, not ours: DynamoDB refuses an item over 400 KB.
+    if (err.name === "ValidationException" && /item size/i.test(err.message)) {
+      throw badRequest("the user is larger than DynamoDB's 400 KB item limit");
+    }
+    throw err;
+  }
   return {
     message: `Put user ${user.username ?? ""} with email ${user.email ?? ""} to DynamoDB.`,
   };

@@ -70,15 +70,41 @@ pub fn resolve_endpoint(flag: Option<&str>) -> Result<Option<String>, String> {
             let rest = trimmed
                 .strip_prefix("http://")
                 .or_else(|| trimmed.strip_prefix("https://"));
+            let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+            if authority.is_some_and(|a| a.contains('@')) {
+                // Never stored in the state, never printed: the credentials are left out.
+                return Err(format!(
+                    "the endpoint URL '{}' carries credentials (user:password@); give the endpoint without them (credentials come from the profile or the environment), in --endpoint-url or AWS_ENDPOINT_URL",
+                    redact_url(&e)
+                ));
+            }
             match rest {
-                Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+                Some(host)
+                    if !host.is_empty()
+                        && !host.contains(char::is_whitespace)
+                        && !host.contains(['?', '#']) =>
+                {
                     Ok(Some(trimmed))
                 }
                 _ => Err(format!(
-                    "invalid endpoint URL '{e}': expected http://host:port or https://host; fix --endpoint-url or AWS_ENDPOINT_URL"
+                    "invalid endpoint URL '{}': expected http://host:port or https://host, with no query or fragment; fix --endpoint-url or AWS_ENDPOINT_URL",
+                    redact_url(&e)
                 )),
             }
         }
+    }
+}
+
+/// A URL with any `user:password@` replaced by `***@`, fit to print.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -831,6 +857,15 @@ mod tests {
             Some("http://127.0.0.1:5000".to_string())
         );
         assert!(resolve_endpoint(Some("localhost:5000")).is_err());
+        let secret = resolve_endpoint(Some("http://user:hunter2@127.0.0.1:5000")).unwrap_err();
+        assert!(secret.contains("carries credentials"), "{secret}");
+        assert!(!secret.contains("hunter2"), "{secret}");
+        assert!(resolve_endpoint(Some("http://127.0.0.1:5000/?x=1")).is_err());
+        assert_eq!(
+            redact_url("https://a:b@host/p?q=c@d"),
+            "https://***@host/p?q=c@d"
+        );
+        assert_eq!(redact_url("http://host:1/x"), "http://host:1/x");
         assert!(resolve_endpoint(Some("http://")).is_err());
     }
 }

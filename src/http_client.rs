@@ -11,6 +11,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 
+/// The most of an answer `try` reads: API Gateway answers at most 10 MB, the checks' answers
+/// are a few hundred bytes.
+pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 pub struct Client {
     inner: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
@@ -49,7 +53,7 @@ impl Client {
         })
     }
 
-    /// Sends one request; an error is a failure to get any answer (connection, timeout).
+    /// Sends one request (its answer read up to [`MAX_ANSWER_BYTES`]); an error is a failure to get any answer (connection, timeout).
     pub async fn send(
         &self,
         method: &str,
@@ -84,11 +88,17 @@ impl Client {
                 msg
             })?;
             let status = res.status().as_u16();
-            let body = res
-                .into_body()
+            // An answer is read up to MAX_ANSWER_BYTES, never without end.
+            let body = http_body_util::Limited::new(res.into_body(), MAX_ANSWER_BYTES)
                 .collect()
                 .await
-                .map_err(|e| format!("reading the answer: {e}"))?
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        format!("the answer is longer than {MAX_ANSWER_BYTES} bytes")
+                    } else {
+                        format!("reading the answer: {e}")
+                    }
+                })?
                 .to_bytes();
             Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
         };

@@ -328,3 +328,80 @@ fn retry_after_zero_is_not_taken_as_no_wait() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("Retry-After 0");
 }
+
+/// A function left idle for weeks is `Inactive`: present, woken by its next invocation. Not
+/// missing, not on its way to ready: status is in sync and deploy has nothing to wait for.
+#[test]
+fn an_inactive_function_is_idle_not_missing_or_unready() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    w.proxy.fault_always(
+        "lambda:GetFunction",
+        Fault::set_json(&["Configuration", "State"], json!("Inactive")),
+    );
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 0, "{status}");
+    w.proxy.clear();
+    let again = w.run(&["deploy", "--ready-wait", "5"]).ok();
+    assert!(
+        w.mutating_calls().is_empty(),
+        "{again}\n{:?}",
+        w.mutating_calls()
+    );
+    w.proxy.clear_faults();
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("inactive function");
+}
+
+/// A role made again by a repair takes seconds to reach Lambda for UpdateFunctionConfiguration
+/// too: waited out like CreateFunction's.
+#[test]
+fn role_propagation_is_waited_out_on_update_function_configuration() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    // The role is deleted behind the tool's back: the repair makes it again and points the
+    // function at it, while Lambda cannot assume it yet.
+    let aws = w.aws();
+    block_on(async {
+        aws.iam
+            .delete_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_name("putitem-least-privilege")
+            .send()
+            .await
+            .unwrap();
+        aws.iam
+            .delete_role()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap();
+    });
+    w.proxy.fault_after(
+        "iam:CreateRole",
+        "lambda:UpdateFunctionConfiguration",
+        Fault::error(
+            400,
+            "InvalidParameterValueException",
+            "The role defined for the function cannot be assumed by Lambda.",
+        ),
+        Duration::from_secs(2),
+    );
+    let run = w.run(&["deploy", "--role-wait", "30"]).ok();
+    assert!(
+        run.stderr
+            .contains("waiting for the new IAM role to reach Lambda"),
+        "{run}"
+    );
+    assert!(
+        w.proxy.count("lambda:UpdateFunctionConfiguration") >= 2,
+        "{run}"
+    );
+    report(
+        "fault",
+        json!({"fault": "role not assumable on UpdateFunctionConfiguration for 2 s", "survived": true}),
+    );
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("role propagation on update");
+}

@@ -4,6 +4,7 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use support::serve::{fixture, get, handler_dir, http, post};
 use support::{block_on, World};
@@ -509,6 +510,18 @@ fn try_refuses_bad_input_without_a_request() {
         (vec!["try", "--url", "ftp://x/prod"], "http:// or https://"),
         (vec!["try", "--url", "not a url"], "not a URL"),
         (
+            vec!["try", "--url", "http://ada:hunter2@127.0.0.1:9/prod"],
+            "carries credentials",
+        ),
+        (
+            vec!["try", "--url", "http://127.0.0.1:9/prod?x=1"],
+            "query or fragment",
+        ),
+        (
+            vec!["try", "--url", "http://127.0.0.1:9/prod#top"],
+            "query or fragment",
+        ),
+        (
             vec!["try", "--url", "http://127.0.0.1:9/prod", "--data", "{"],
             "--data is not valid JSON",
         ),
@@ -540,6 +553,10 @@ fn try_refuses_bad_input_without_a_request() {
         let run = w.run(&args);
         assert_eq!(run.code, 2, "{args:?}: {run}");
         assert!(run.stderr.contains(says), "{says}: {run}");
+        assert!(
+            !run.stderr.contains("hunter2"),
+            "a password was printed: {run}"
+        );
     }
     // A stack on the emulator: its API URL is not served there; try says to use serve.
     w.run(&["deploy"]).ok();
@@ -567,4 +584,197 @@ fn try_refuses_bad_input_without_a_request() {
     );
     std::fs::write(&state_path, saved).unwrap();
     w.run(&["teardown", "--yes"]).ok();
+}
+
+/// An answer that never ends is read up to a limit, not into memory without bound: each check
+/// fails with the reason, and try ends.
+#[test]
+fn try_reads_an_endless_answer_only_up_to_a_limit() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().take(8) {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n",
+                );
+                let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+                // Until try hangs up (bounded: 64 MiB at most).
+                for _ in 0..1024 {
+                    if conn.write_all(chunk.as_bytes()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let w = World::new();
+    let url = format!("http://{addr}/prod");
+    let run = w.run(&["try", "--url", &url, "--output", "json"]);
+    assert_eq!(run.code, 1, "{run}");
+    let doc = run.json();
+    let first = &doc["checks"][0];
+    assert_eq!(first["ok"], false, "{doc}");
+    assert!(
+        first["detail"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 1048576 bytes"),
+        "{doc}"
+    );
+}
+
+/// Sends raw bytes, ignoring a write the server cut short, and returns the status line's code.
+fn raw_status(url: &str, request: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let host = url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let _ = s.write_all(request);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    String::from_utf8_lossy(&raw)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Lambda's 6 MB payload limit (413 before the function runs), DynamoDB's 400 KB item limit
+/// (the caller's error: 400), and a half-sent request that does not hold its connection for
+/// ever while other requests are answered.
+#[test]
+fn serve_bounds_big_bodies_big_items_and_half_sent_requests() {
+    use std::io::{Read, Write};
+    let w = deployed();
+    let s = w.serve(&["--workers", "1"]);
+    let huge = format!(
+        r#"{{"uid":"huge","username":"{}"}}"#,
+        "x".repeat(7 * 1024 * 1024)
+    );
+    let mut req = format!(
+        "POST /prod/user HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        huge.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(huge.as_bytes());
+    assert_eq!(raw_status(&s.url, &req), 413);
+
+    let big = format!(r#"{{"uid":"big","username":"{}"}}"#, "x".repeat(410 * 1024));
+    let r = post(&s.url, &big);
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(
+        r.json()["message"].as_str().unwrap().contains("400 KB"),
+        "{r:?}"
+    );
+    let stored = uids(&w);
+    assert!(
+        !stored.contains("huge") && !stored.contains("big"),
+        "{stored:?}"
+    );
+
+    // Headers never finished: the connection is closed after the header time-out (10 s),
+    // and meanwhile the server answers others.
+    let host = s
+        .url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let mut half = std::net::TcpStream::connect(host).unwrap();
+    half.write_all(b"POST /prod/user HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let r = post(&s.url, r#"{"uid":"meanwhile"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    half.set_read_timeout(Some(Duration::from_secs(40)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let read = half.read(&mut buf);
+    assert!(
+        matches!(read, Ok(_) | Err(_)) && started.elapsed() < Duration::from_secs(35),
+        "the half-sent request held its connection for {:?}: {read:?}",
+        started.elapsed()
+    );
+    assert!(
+        !matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut),
+        "the connection was still open after 40 s"
+    );
+}
+
+/// CPU time (user + system) a process has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / hz)
+}
+
+/// Out of file descriptors, the accept loop waits instead of spinning at 100% CPU, and serves
+/// again once connections close.
+#[test]
+fn out_of_file_descriptors_serve_waits_instead_of_spinning() {
+    use std::os::unix::process::CommandExt;
+    let w = deployed();
+    let s = w.serve_with(&["--workers", "1"], |cmd| unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 64,
+                rlim_max: 64,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    });
+    let host = s
+        .url
+        .strip_prefix("http://")
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Far more idle connections than serve has descriptors left.
+    let held: Vec<_> = (0..120)
+        .filter_map(|_| std::net::TcpStream::connect(&host).ok())
+        .collect();
+    assert!(held.len() > 64, "{}", held.len());
+    std::thread::sleep(Duration::from_millis(300));
+    let before = cpu_time(s.pid());
+    std::thread::sleep(Duration::from_secs(2));
+    let used = cpu_time(s.pid()) - before;
+    assert!(
+        used < Duration::from_millis(600),
+        "serve used {used:?} of CPU in 2 s while out of descriptors"
+    );
+    assert!(
+        s.stderr().contains("cannot accept a connection"),
+        "{}",
+        s.stderr()
+    );
+    drop(held);
+    // Descriptors free again: requests are answered.
+    let end = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let r = post(&s.url, r#"{"uid":"after-emfile"}"#);
+        if r.status == 200 || Instant::now() > end {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(r.status, 200, "{r:?}");
 }

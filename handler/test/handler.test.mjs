@@ -147,6 +147,14 @@ for (const [name, env, event] of [
   });
 }
 
+test("a user over DynamoDB's 400 KB item limit is a BadRequest, not an Internal error", async () => {
+  const big = { uid: "u-big", username: "x".repeat(410 * 1024) };
+  await assert.rejects(handler(big, { awsRequestId: "req-big" }), (err) => {
+    assert.match(err.message, /^BadRequest: .*400 KB/);
+    return true;
+  });
+});
+
 test("an Internal error without a context names an unknown request", async () => {
   const saved = process.env.TABLE_NAME;
   delete process.env.TABLE_NAME;

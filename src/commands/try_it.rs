@@ -25,8 +25,22 @@ struct Check {
 
 /// The stage's base URL: `--url` (a trailing `/user` or `/` is dropped), or the deployed one.
 fn base_url(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<String> {
-    if let Some(url) = &args.url {
-        let trimmed = url.trim_end_matches('/');
+    if let Some(raw) = &args.url {
+        // Printed only with any credentials left out.
+        let url = &crate::aws::redact_url(raw);
+        if url != raw {
+            return Err(UsageError(format!(
+                "--url {url}: carries credentials (user:password@), which try would send in clear text and print; give the URL without them"
+            ))
+            .into());
+        }
+        if raw.contains(['?', '#']) {
+            return Err(UsageError(format!(
+                "--url {url}: has a query or fragment; give the stage's base URL alone, such as http://127.0.0.1:3000/prod"
+            ))
+            .into());
+        }
+        let trimmed = raw.trim_end_matches('/');
         let trimmed = trimmed
             .strip_suffix(&format!("/{PATH_PART}"))
             .unwrap_or(trimmed);

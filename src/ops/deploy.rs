@@ -465,9 +465,11 @@ async fn ensure_function(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         details.push("code updated");
     }
     if rec.config_fingerprint != want_config {
-        ctx.call("function", || function::update_config(ctx.aws(), &cfg))
-            .await
-            .with_context(|| format!("updating the configuration of function {name}"))?;
+        while_role_propagates(&ctx, cfg.role_arn, || {
+            ctx.call("function", || function::update_config(ctx.aws(), &cfg))
+        })
+        .await?
+        .with_context(|| format!("updating the configuration of function {name}"))?;
         rec.config_fingerprint = want_config.clone();
         rec.runtime = spec.runtime.clone();
         rec.ready = false;
@@ -495,40 +497,84 @@ async fn create_function(
     cfg: &FunctionConfig<'_>,
     want_config: &str,
 ) -> anyhow::Result<(FunctionRecord, Action)> {
+    let res = while_role_propagates(ctx, cfg.role_arn, || {
+        ctx.call("function", || {
+            function::create(ctx.aws(), cfg, &ctx.code.zip)
+        })
+    })
+    .await?;
+    match res {
+        Ok((arn, sha)) => {
+            let rec = FunctionRecord {
+                name: cfg.name.to_string(),
+                arn,
+                code_sha256: if sha.is_empty() {
+                    ctx.code.sha256.clone()
+                } else {
+                    sha
+                },
+                runtime: cfg.runtime.to_string(),
+                config_fingerprint: want_config.to_string(),
+                ready: false,
+            };
+            ctx.record(|s| s.function = Some(rec.clone())).await?;
+            Ok((rec, Action::Created))
+        }
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            let info = ctx
+                .call("function", || function::get(ctx.aws(), cfg.name, cfg.stack))
+                .await?
+                .with_context(|| format!("function {} vanished while being adopted", cfg.name))?;
+            if info.owner != Owner::Us {
+                return Err(not_ours(
+                        "Lambda function",
+                        cfg.name,
+                        &info.owner,
+                        "Choose another name with --function-name, or deploy that stack with its own --stack.",
+                    )
+                    .into());
+            }
+            // Its code and configuration are whatever they are; the caller compares them.
+            let rec = FunctionRecord {
+                name: cfg.name.to_string(),
+                arn: info.arn,
+                code_sha256: info.code_sha256,
+                runtime: info.runtime,
+                config_fingerprint: String::new(),
+                ready: false,
+            };
+            ctx.record(|s| s.function = Some(rec.clone())).await?;
+            Ok((rec, Action::Adopted))
+        }
+        Err(e) => Err(e).context(format!("creating Lambda function {}", cfg.name)),
+    }
+}
+
+/// Runs `call` again while Lambda cannot assume the role yet ("The role defined for the
+/// function cannot be assumed by Lambda", "... does not have permissions"): a new or re-made
+/// role takes seconds to reach Lambda, for CreateFunction and UpdateFunctionConfiguration
+/// alike (aws-facts.md, section 1). Bounded by --role-wait; any other answer is returned.
+async fn while_role_propagates<T, F, Fut>(
+    ctx: &DeployCtx,
+    role_arn: &str,
+    mut call: F,
+) -> anyhow::Result<Result<T, AwsError>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
     let started = Instant::now();
     let mut attempt = 0u32;
     loop {
-        let res = ctx
-            .call("function", || {
-                function::create(ctx.aws(), cfg, &ctx.code.zip)
-            })
-            .await;
-        match res {
-            Ok((arn, sha)) => {
-                let rec = FunctionRecord {
-                    name: cfg.name.to_string(),
-                    arn,
-                    code_sha256: if sha.is_empty() {
-                        ctx.code.sha256.clone()
-                    } else {
-                        sha
-                    },
-                    runtime: cfg.runtime.to_string(),
-                    config_fingerprint: want_config.to_string(),
-                    ready: false,
-                };
-                ctx.record(|s| s.function = Some(rec.clone())).await?;
-                return Ok((rec, Action::Created));
-            }
+        match call().await {
             Err(e) if e.is(ErrorKind::RoleNotAssumable) => {
                 let waited = started.elapsed();
                 // Propagation takes seconds: poll each second after a quick start, so the
-                // function is made at most a second after the role becomes usable.
+                // call succeeds at most a second after the role becomes usable.
                 let pause = role_retry_pause(attempt);
                 if waited + pause > ctx.timing.role_wait {
                     anyhow::bail!(
-                        "Lambda still cannot assume the new IAM role {} after {:.0} s (IAM is slow to propagate); run deploy again to resume, or raise --role-wait",
-                        cfg.role_arn,
+                        "Lambda still cannot assume the new IAM role {role_arn} after {:.0} s (IAM is slow to propagate); run deploy again to resume, or raise --role-wait",
                         waited.as_secs_f64()
                     );
                 }
@@ -543,35 +589,7 @@ async fn create_function(
                 tokio::time::sleep(pause).await;
                 attempt += 1;
             }
-            Err(e) if e.is(ErrorKind::AlreadyExists) => {
-                let info = ctx
-                    .call("function", || function::get(ctx.aws(), cfg.name, cfg.stack))
-                    .await?
-                    .with_context(|| {
-                        format!("function {} vanished while being adopted", cfg.name)
-                    })?;
-                if info.owner != Owner::Us {
-                    return Err(not_ours(
-                        "Lambda function",
-                        cfg.name,
-                        &info.owner,
-                        "Choose another name with --function-name, or deploy that stack with its own --stack.",
-                    )
-                    .into());
-                }
-                // Its code and configuration are whatever they are; the caller compares them.
-                let rec = FunctionRecord {
-                    name: cfg.name.to_string(),
-                    arn: info.arn,
-                    code_sha256: info.code_sha256,
-                    runtime: info.runtime,
-                    config_fingerprint: String::new(),
-                    ready: false,
-                };
-                ctx.record(|s| s.function = Some(rec.clone())).await?;
-                return Ok((rec, Action::Adopted));
-            }
-            Err(e) => return Err(e).context(format!("creating Lambda function {}", cfg.name)),
+            other => return Ok(other),
         }
     }
 }

@@ -25,9 +25,12 @@ pub struct FunctionInfo {
 }
 
 impl FunctionInfo {
-    /// Ready for the next call: Active and not mid-update.
+    /// Ready for the next call: Active (or Inactive: idle for weeks, present, and woken by
+    /// the next invocation or update; waiting would never make it Active) and not mid-update.
     pub fn is_ready(&self) -> bool {
-        (self.state == State::Active.as_str() || self.state.is_empty())
+        (self.state == State::Active.as_str()
+            || self.state == State::Inactive.as_str()
+            || self.state.is_empty())
             && (self.last_update_status == LastUpdateStatus::Successful.as_str()
                 || self.last_update_status.is_empty())
     }

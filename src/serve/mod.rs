@@ -21,8 +21,17 @@ use crate::gateway::{self, Answer};
 use crate::stack::RouteSpec;
 use pool::Pool;
 
-/// API Gateway's limit on a request body.
-const MAX_BODY: usize = 10 * 1024 * 1024;
+/// The largest request a synchronous Lambda invocation takes (6 MB): a larger body is
+/// answered 413 before the function runs, as the deployed API cannot hand it over either.
+/// (API Gateway itself takes up to 10 MB.)
+const MAX_BODY: usize = 6 * 1024 * 1024;
+/// How long a client may take to send a request's headers, and then its body: a half-sent
+/// request does not hold a connection for ever.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// The pause after a failed accept (out of file descriptors, say) before the next one: the
+/// loop must not spin while the connections in flight finish and free descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The running server's shared parts.
 pub struct Server {
@@ -56,6 +65,8 @@ pub async fn run(
     let start_count = *interrupts.borrow();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
+    let mut accept_failures: u64 = 0;
+    let mut last_said: Option<Instant> = None;
     loop {
         tokio::select! {
             biased;
@@ -65,8 +76,22 @@ pub async fn run(
             accepted = listener.accept() => {
                 let (stream, _) = match accepted {
                     Ok(a) => a,
-                    // A client that went away before it was accepted; keep serving.
-                    Err(_) => continue,
+                    // A client that went away before it was accepted: keep serving.
+                    Err(e) if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset
+                    ) => continue,
+                    // Out of file descriptors (or memory): say so once a second at most, and
+                    // wait a little instead of spinning on the error.
+                    Err(e) => {
+                        accept_failures += 1;
+                        if last_said.is_none_or(|t: Instant| t.elapsed() >= Duration::from_secs(1)) {
+                            eprintln!("cannot accept a connection ({e}); waiting for connections to close ({accept_failures} so far)");
+                            last_said = Some(Instant::now());
+                        }
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                        continue;
+                    }
                 };
                 let server = server.clone();
                 let service = hyper::service::service_fn(move |req| {
@@ -76,6 +101,8 @@ pub async fn run(
                 let stop = stop_rx.clone();
                 connections.spawn(async move {
                     let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {
@@ -152,12 +179,21 @@ async fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>
         .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let answer = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+    let body = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        Limited::new(req.into_body(), MAX_BODY).collect(),
+    )
+    .await;
+    let answer = match body {
         Err(_) => Answer {
+            status: 408,
+            body: r#"{"message":"Request Timeout"}"#.to_string(),
+        },
+        Ok(Err(_)) => Answer {
             status: 413,
             body: r#"{"message":"Request Too Long"}"#.to_string(),
         },
-        Ok(body) => {
+        Ok(Ok(body)) => {
             let body = body.to_bytes();
             answer(server, &id, &method, &path, content_type.as_deref(), &body).await
         }

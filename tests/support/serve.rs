@@ -39,13 +39,24 @@ impl World {
     /// Starts `serve --port 0 --output json` with these extra arguments (`--code` defaults to
     /// the project's handler) and waits for the banner with its URL.
     pub fn serve(&self, extra: &[&str]) -> Served {
+        self.serve_with(extra, |_| {})
+    }
+
+    /// `serve` with its command adjusted first (a resource limit, say).
+    pub fn serve_with(
+        &self,
+        extra: &[&str],
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> Served {
         let code = handler_dir();
         let mut args = vec!["serve", "--port", "0", "--output", "json"];
         if !extra.contains(&"--code") {
             args.extend(["--code", code.to_str().unwrap()]);
         }
         args.extend(extra);
-        let mut child = self.command(&args).spawn().expect("serve starts");
+        let mut cmd = self.command(&args);
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("serve starts");
         let stderr = Arc::new(Mutex::new(String::new()));
         let err_pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
