@@ -359,10 +359,22 @@ fn an_inactive_function_is_idle_not_missing_or_unready() {
 fn role_propagation_is_waited_out_on_update_function_configuration() {
     let w = World::new();
     w.run(&["deploy"]).ok();
-    // The role is deleted behind the tool's back: the repair makes it again and points the
-    // function at it, while Lambda cannot assume it yet.
+    // The role is deleted behind the tool's back and the function's configuration changed:
+    // the repair makes the role again and puts the function's configuration back, pointing at
+    // it, while Lambda cannot assume it yet.
     let aws = w.aws();
     block_on(async {
+        aws.lambda
+            .update_function_configuration()
+            .function_name("putitem-prod")
+            .environment(
+                aws_sdk_lambda::types::Environment::builder()
+                    .variables("TABLE_NAME", "someone-elses")
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
         aws.iam
             .delete_role_policy()
             .role_name("putitem-prod-role")
