@@ -10,14 +10,14 @@
 //! ```
 //!
 //! The route steps (resource, method, integration, their responses, permission) cover both
-//! routes, POST /user and GET /user/{uid}, from `stack::routes()`; the calls for each route and
-//! each response status run concurrently. The function needs the role, not its policy; the
-//! method responses do not wait for the integration. So the longest chain is eight calls, on
-//! the API's side: STS, CreateRestApi, CreateResource /user, CreateResource /user/{uid},
-//! PutMethod, PutMethodResponse, PutIntegrationResponse, CreateDeployment (the function's
-//! side is seven: STS, CreateRole, CreateFunction, GetFunction (Active), PutIntegration,
-//! PutIntegrationResponse, CreateDeployment). The lookup that guards against a second REST API
-//! runs beside the STS call.
+//! routes, POST /user and GET /user/{uid}, from `stack::routes()`. The routes run
+//! concurrently; the calls on one route's method (PutMethod, PutMethodResponse per status,
+//! PutIntegration, PutIntegrationResponse per status) run one after another, because AWS
+//! refuses a Put* on a method while another is in flight ([`MethodLocks`]). The function needs
+//! the role, not its policy. So the longest chain is on the API's side: STS, CreateRestApi,
+//! CreateResource /user, CreateResource /user/{uid}, then GET's method with its six method
+//! responses, its integration and six integration responses, then CreateDeployment. The
+//! lookup that guards against a second REST API runs beside the STS call.
 //!
 //! A step does nothing when the state records its resource with the wanted fingerprint. A
 //! create that answers "already exists" adopts the resource only when its owner tag names this
