@@ -138,6 +138,11 @@ pub struct TryArgs {
     /// Seconds each request may take.
     #[arg(long, value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
     pub request_timeout: Duration,
+
+    /// For how long a 500 is retried (once a second): right after a deploy, a new role policy
+    /// takes a few seconds to reach Lambda. 0: never retry.
+    #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub settle: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]

@@ -161,6 +161,15 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// "1 resource", "2 resources".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +184,8 @@ mod tests {
             ],
         );
         assert_eq!(t, "resource  status\ntable     ok\nfunction  missing\n");
+        assert_eq!(count(1, "resource"), "1 resource");
+        assert_eq!(count(0, "resource"), "0 resources");
+        assert_eq!(count(14, "resource"), "14 resources");
     }
 }

@@ -102,6 +102,13 @@ pub fn validate_stack_name(name: &str) -> Result<(), String> {
             "invalid stack name '{name}': it must start with a letter; choose another with --stack"
         ));
     }
+    // IAM names ignore case: stacks 'Prod' and 'prod' would share one role on AWS.
+    if name.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!(
+            "invalid stack name '{name}': use lower case ('{}'); IAM role names ignore case, so stacks that differ only by case would share a role",
+            name.to_ascii_lowercase()
+        ));
+    }
     Ok(())
 }
 
@@ -522,6 +529,8 @@ impl StackSpec {
             "method",
             &serde_json::to_string(&self.routes).unwrap_or_default(),
             USER_MODEL_SCHEMA,
+            // Body models for application/json and $default (every other content type).
+            "models: application/json, $default",
         ])
     }
 

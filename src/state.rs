@@ -272,7 +272,8 @@ pub enum StateError {
         "stack '{stack}' is in use by another serverless-cli run ({holder}); wait for it to finish"
     )]
     Locked { stack: String, holder: String },
-    #[error("{what} {path}: {source}")]
+    // The source is the next link of the error chain, printed after this one: not repeated.
+    #[error("{what} {path}")]
     Io {
         what: &'static str,
         path: PathBuf,

@@ -417,3 +417,144 @@ fn role_propagation_is_waited_out_on_update_function_configuration() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("role propagation on update");
 }
+
+/// Replacing a statement whose SourceArn was changed by hand: RemovePermission takes a moment
+/// to show, and AddPermission of the same statement id before then is refused. Deploy waits
+/// until the old statement is gone.
+#[test]
+fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let aws = w.aws();
+    let sid = "serverless-cli-apigateway-post-user";
+    // By hand: the statement now lets any API invoke the function.
+    let stale_policy = block_on(async {
+        aws.lambda
+            .remove_permission()
+            .function_name("putitem-prod")
+            .statement_id(sid)
+            .send()
+            .await
+            .unwrap();
+        aws.lambda
+            .add_permission()
+            .function_name("putitem-prod")
+            .statement_id(sid)
+            .action("lambda:InvokeFunction")
+            .principal("apigateway.amazonaws.com")
+            .source_arn("arn:aws:execute-api:us-east-1:123456789012:*/*/*/*")
+            .send()
+            .await
+            .unwrap();
+        aws.lambda
+            .get_policy()
+            .function_name("putitem-prod")
+            .send()
+            .await
+            .unwrap()
+            .policy()
+            .unwrap()
+            .to_string()
+    });
+    // For a second after the removal, GetPolicy still shows the old statement and
+    // AddPermission of that id is refused, as AWS does while the change spreads.
+    w.proxy.fault_after(
+        "lambda:RemovePermission",
+        "lambda:GetPolicy",
+        Fault::set_json(&["Policy"], json!(stale_policy)),
+        Duration::from_secs(1),
+    );
+    w.proxy.fault_after(
+        "lambda:RemovePermission",
+        "lambda:AddPermission",
+        Fault::error(
+            409,
+            "ResourceConflictException",
+            "The statement id (serverless-cli-apigateway-post-user) provided already exists. Please provide a new statement id, or remove the existing statement.",
+        ),
+        Duration::from_secs(1),
+    );
+    // AWS refuses a second statement with the same id (the emulator accepts it).
+    w.proxy.fault_times(
+        "lambda:AddPermission",
+        Fault::error(
+            409,
+            "ResourceConflictException",
+            "The statement id (serverless-cli-apigateway-post-user) provided already exists. Please provide a new statement id, or remove the existing statement.",
+        ),
+        1,
+    );
+    let run = w.run(&["deploy"]).ok();
+    assert!(run.stderr.contains("Repairing: "), "{run}");
+    assert_eq!(w.proxy.count("lambda:RemovePermission"), 1, "{run}");
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    report(
+        "fault",
+        json!({"fault": "lambda:AddPermission refused for 1 s after RemovePermission", "survived": true}),
+    );
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("replaced permission");
+}
+
+/// API Gateway validates a body only for the content types its method names a model for: the
+/// POST route names its model for `application/json` and for `$default` (every other type), so
+/// a text/plain body cannot skip it. Status reports a method that lost one; deploy puts it back.
+#[test]
+fn the_body_model_covers_every_content_type() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let state = read_state(&w.state_file("prod"));
+    let api = state["api"]["id"].as_str().unwrap().to_string();
+    let post = state["resource"]["id"].as_str().unwrap().to_string();
+    let aws = w.aws();
+    let models = || {
+        block_on(async {
+            let m = aws
+                .apigateway
+                .get_method()
+                .rest_api_id(&api)
+                .resource_id(&post)
+                .http_method("POST")
+                .send()
+                .await
+                .unwrap();
+            m.request_models()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>()
+        })
+    };
+    let want: std::collections::BTreeMap<String, String> = [
+        ("$default".to_string(), "UserBody".to_string()),
+        ("application/json".to_string(), "UserBody".to_string()),
+    ]
+    .into();
+    assert_eq!(models(), want);
+    // By hand: the method is put again with a JSON-only model.
+    let validator = state["request_validator"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    block_on(async {
+        aws.apigateway
+            .put_method()
+            .rest_api_id(&api)
+            .resource_id(&post)
+            .http_method("POST")
+            .authorization_type("NONE")
+            .request_models("application/json", "UserBody")
+            .request_validator_id(&validator)
+            .send()
+            .await
+            .unwrap();
+    });
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    assert!(status.stdout.contains("for $default"), "{status}");
+    w.run(&["deploy"]).ok();
+    assert_eq!(models(), want);
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("$default model");
+}

@@ -205,3 +205,16 @@ fn hostile_code_is_refused_before_any_call() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("hostile code");
 }
+
+/// An OS error is said once, in one line, with the path and what to fix.
+#[test]
+fn an_os_error_is_printed_once() {
+    let w = World::new();
+    let not_a_dir = w.dir.path().join("plain-file");
+    std::fs::write(&not_a_dir, "x").unwrap();
+    let run = w.run(&["--state-dir", not_a_dir.to_str().unwrap(), "deploy"]);
+    assert_ne!(run.code, 0, "{run}");
+    assert_eq!(run.stderr.matches("(os error").count(), 1, "{run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert!(w.proxy.calls().is_empty());
+}

@@ -57,6 +57,11 @@ fn bad_input_changes_nothing_and_calls_nothing() {
             vec!["--stack".into(), "9lives".into(), "status".into()],
             "must start with a letter",
         ),
+        // IAM role names ignore case: 'Prod' and 'prod' would share a role on AWS.
+        (
+            vec!["--stack".into(), "Prod".into(), "deploy".into()],
+            "use lower case ('prod')",
+        ),
         (
             vec!["--stack".into(), "s".repeat(33), "deploy".into()],
             "1 to 32 characters",

@@ -178,11 +178,24 @@ fn another_stacks_resource_is_neither_adopted_nor_deleted() {
     // The table was not recorded as ours.
     assert!(read_state(&w.state_file("prod"))["table"].is_null());
 
+    // The advice works when followed: nothing was made under the taken name, so it may change.
+    let followed = w.run(&["deploy", "--table-name", "user-prod-b"]).ok();
+    assert!(followed.stderr.contains("user-prod-b"), "{followed}");
+    assert_eq!(
+        read_state(&w.state_file("prod"))["names"]["table"],
+        "user-prod-b"
+    );
+    // Once made, the name is fixed again.
+    let again = w.run(&["deploy", "--table-name", "user-prod-c"]);
+    assert_eq!(again.code, 2, "{again}");
+    assert!(again.stderr.contains("cannot change in place"), "{again}");
+
     // prod's teardown removes what prod made and leaves other's table alone.
     w.run(&["teardown", "--yes"]).ok();
     let inv = w.aws().inventory();
     assert_eq!(inv.tables, ["user-prod"]);
     assert_eq!(inv.functions, ["putitem-other"]);
+    assert_eq!(inv.apis, ["serverless-backend-other"]);
 
     // A role made by hand (no owner tag) is not adopted either.
     block_on(

@@ -676,6 +676,16 @@ fn serve_bounds_big_bodies_big_items_and_half_sent_requests() {
         r.json()["message"].as_str().unwrap().contains("400 KB"),
         "{r:?}"
     );
+    // Another content type does not skip the body model (the deployed API names it for
+    // `$default` too): the GET route's event cannot be forged through POST as text/plain.
+    let r = http(
+        "POST",
+        &format!("{}/user", s.url),
+        Some("text/plain"),
+        r#"{"operation":"getUser","uid":"forged"}"#,
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["message"], "Invalid request body");
     let stored = uids(&w);
     assert!(
         !stored.contains("huge") && !stored.contains("big"),
@@ -777,4 +787,23 @@ fn out_of_file_descriptors_serve_waits_instead_of_spinning() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(r.status, 200, "{r:?}");
+}
+
+/// Right after a deploy the function can answer 500 for a few seconds (its new role policy
+/// has not reached Lambda): try retries a 500 within its --settle window, says so, and passes;
+/// with --settle 0 the same answers fail the check.
+#[test]
+fn try_waits_out_a_function_that_fails_for_its_first_seconds() {
+    let w = deployed();
+    let code = fixture("settling-handler");
+    let s = w.serve(&["--code", code.to_str().unwrap(), "--workers", "1"]);
+    let run = w.run(&["try", "--url", &s.url, "--output", "json"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.stderr.matches("answered 500").count(), 2, "{run}");
+    assert_eq!(run.json()["passed"], 4, "{run}");
+    drop(s);
+    let s = w.serve(&["--code", code.to_str().unwrap(), "--workers", "1"]);
+    let run = w.run(&["try", "--url", &s.url, "--settle", "0"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(!run.stderr.contains("answered 500"), "{run}");
 }

@@ -31,29 +31,49 @@ fn wanted_names(global: &GlobalArgs, args: &DeployArgs) -> Result<Names, UsageEr
     Ok(names)
 }
 
-/// A name given on the command line must match the one the stack was deployed with.
-fn check_names_unchanged(args: &DeployArgs, state: &StackState) -> Result<(), UsageError> {
+/// A name given on the command line must match the one the stack was deployed with, unless
+/// nothing was ever made under the recorded one (a deploy stopped by a name taken by another
+/// stack, say): then the new name replaces it, so the advice "choose another name" works when
+/// followed. Returns whether a name changed.
+fn apply_name_changes(args: &DeployArgs, state: &mut StackState) -> Result<bool, UsageError> {
+    let made_table = state.table.is_some();
+    let made_role = state.role.is_some() || state.role_policy.is_some();
+    let made_function =
+        state.function.is_some() || state.log_group.is_some() || state.permission.is_some();
+    let made_api = state.api.is_some();
+    let stack = state.stack.clone();
+    let names = &mut state.names;
     let pairs = [
-        ("--table-name", &args.table_name, &state.names.table),
-        ("--role-name", &args.role_name, &state.names.role),
+        (
+            "--table-name",
+            &args.table_name,
+            &mut names.table,
+            made_table,
+        ),
+        ("--role-name", &args.role_name, &mut names.role, made_role),
         (
             "--function-name",
             &args.function_name,
-            &state.names.function,
+            &mut names.function,
+            made_function,
         ),
-        ("--api-name", &args.api_name, &state.names.api),
+        ("--api-name", &args.api_name, &mut names.api, made_api),
     ];
-    for (flag, given, recorded) in pairs {
-        if let Some(g) = given {
-            if g != recorded {
-                return Err(UsageError(format!(
-                    "stack '{}' was deployed with {flag} {recorded}; a name cannot change in place. Tear the stack down first, or deploy under another --stack",
-                    state.stack
-                )));
-            }
+    let mut changed = false;
+    for (flag, given, recorded, made) in pairs {
+        let Some(g) = given else { continue };
+        if g == recorded {
+            continue;
         }
+        if made {
+            return Err(UsageError(format!(
+                "stack '{stack}' was deployed with {flag} {recorded}; a name cannot change in place. Tear the stack down first, or deploy under another --stack"
+            )));
+        }
+        *recorded = g.clone();
+        changed = true;
     }
-    Ok(())
+    Ok(changed)
 }
 
 pub async fn run(
@@ -78,10 +98,11 @@ pub async fn run(
         None => CodePackage::embedded(),
     };
 
-    let session = super::open(global, Some("deploy")).await?;
-    if let Some(s) = &session.state {
-        check_names_unchanged(args, s)?;
-    }
+    let mut session = super::open(global, Some("deploy")).await?;
+    let renamed = match session.state.as_mut() {
+        Some(s) => apply_name_changes(args, s)?,
+        None => false,
+    };
     let progress = Progress::for_stderr();
     let timing = super::timing(args.role_wait, args.ready_wait);
     let spec_for = |account: &str, names: &Names| StackSpec {
@@ -145,7 +166,7 @@ pub async fn run(
             names,
         )
     });
-    if state.account.is_none() || session.state.is_none() {
+    if state.account.is_none() || session.state.is_none() || renamed {
         state.account = Some(aws.account.clone());
         // Recorded before the first create: a crash from here on leaves names to find.
         session
@@ -156,6 +177,12 @@ pub async fn run(
     let spec = spec_for(&aws.account, &state.names);
     // (A state without an account, which only a hand edit makes, gets no repair round; its
     // steps still run from what it records.)
+    let prune_routes = rows.as_ref().is_some_and(|rows| {
+        rows.iter().any(|r| {
+            r.resource == crate::ops::status::FOREIGN_ROUTES_ROW
+                && r.status == crate::ops::status::Health::Drifted
+        })
+    });
     if let Some(rows) = rows {
         let repairs = forget_drifted(&mut state, &rows);
         if !repairs.is_empty() {
@@ -192,6 +219,8 @@ pub async fn run(
         api_lookup: std::sync::Mutex::new(api_lookup),
         fresh_api: std::sync::atomic::AtomicBool::new(false),
         method_locks: Default::default(),
+        fresh_role: std::sync::atomic::AtomicBool::new(false),
+        prune_routes,
     });
     let mut report = engine::run(
         ctx.clone(),

@@ -107,9 +107,10 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     } else {
         let bad = rows.iter().filter(|r| r.status != Health::Ok).count();
         format!(
-            "Stack '{}': {bad} of {} resources are not ok; run deploy to repair.",
+            "Stack '{}': {bad} of {} {} not ok; run deploy to repair.",
             state.stack,
-            rows.len()
+            crate::report::count(rows.len(), "resource"),
+            if bad == 1 { "is" } else { "are" }
         )
     };
     let mut text = format!("{table}\n{verdict}\n");

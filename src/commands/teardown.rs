@@ -217,8 +217,9 @@ pub async fn run(
         .map(|o| o.resource.clone())
         .collect();
     let mut text = format!(
-        "Stack '{}' torn down: {deleted} resources deleted; state file {} removed.\n",
+        "Stack '{}' torn down: {} deleted; state file {} removed.\n",
         state.stack,
+        crate::report::count(deleted, "resource"),
         session.store.path().display()
     );
     if !kept.is_empty() {

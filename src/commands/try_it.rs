@@ -129,6 +129,40 @@ fn path_segment(s: &str) -> String {
     out
 }
 
+/// Right after a deploy a new role policy takes seconds to reach Lambda, and the function
+/// answers 500 meanwhile: a 500 is tried again once a second, within one window shared by all
+/// the checks (`--settle`), and each retry is said on stderr.
+struct Settle {
+    until: std::time::Instant,
+    pause: std::time::Duration,
+}
+
+impl Settle {
+    async fn send(
+        &self,
+        client: &Client,
+        method: &str,
+        url: &str,
+        body: Option<&str>,
+    ) -> Result<Reply, String> {
+        loop {
+            let reply = client.send(method, url, body).await;
+            match &reply {
+                Ok(r)
+                    if r.status == 500 && std::time::Instant::now() + self.pause <= self.until =>
+                {
+                    eprintln!(
+                        "{method} {url} answered 500 (right after a deploy the function's new permissions can take a few seconds to reach Lambda); retrying in {:.0} s",
+                        self.pause.as_secs_f64().max(1.0)
+                    );
+                    tokio::time::sleep(self.pause).await;
+                }
+                _ => return reply,
+            }
+        }
+    }
+}
+
 fn check(
     name: &'static str,
     request: String,
@@ -180,6 +214,10 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
     let user = user(args)?;
     let base = base_url(global, args)?;
     let client = Client::new(args.request_timeout)?;
+    let settle = Settle {
+        until: std::time::Instant::now() + args.settle,
+        pause: std::time::Duration::from_secs(1).mul_f64(crate::aws::retry_scale()),
+    };
     let uid = user["uid"].as_str().unwrap_or_default().to_string();
     let text = |k: &str| {
         user.get(k)
@@ -197,7 +235,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         text("username"),
         text("email")
     );
-    let reply = client.send("POST", &users, Some(&posted)).await;
+    let reply = settle.send(&client, "POST", &users, Some(&posted)).await;
     checks.push(check(
         "post",
         format!("POST /{PATH_PART}"),
@@ -211,7 +249,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
 
     // 2. Read it back: the same fields.
     let item_url = format!("{users}/{}", path_segment(&uid));
-    let reply = client.send("GET", &item_url, None).await;
+    let reply = settle.send(&client, "GET", &item_url, None).await;
     let stored: Map<String, Value> = FIELDS
         .iter()
         .filter_map(|f| match user.get(*f) {
@@ -238,8 +276,13 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
 
     // 3. A uid nobody posted: 404.
     let unknown = format!("{uid}-absent-{}", &crate::serve::request_id()[..8]);
-    let reply = client
-        .send("GET", &format!("{users}/{}", path_segment(&unknown)), None)
+    let reply = settle
+        .send(
+            &client,
+            "GET",
+            &format!("{users}/{}", path_segment(&unknown)),
+            None,
+        )
         .await;
     checks.push(check(
         "get-unknown",
@@ -251,7 +294,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
 
     // 4. An invalid body (no uid): 400, refused by the function's validation.
     let invalid = r#"{"username":"no uid"}"#;
-    let reply = client.send("POST", &users, Some(invalid)).await;
+    let reply = settle.send(&client, "POST", &users, Some(invalid)).await;
     checks.push(check(
         "invalid-body",
         format!("POST /{PATH_PART} {invalid}"),

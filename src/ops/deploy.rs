@@ -70,6 +70,11 @@ pub struct DeployCtx {
     pub fresh_api: std::sync::atomic::AtomicBool,
     /// One lock per method: AWS refuses a Put* on a method while another is in flight.
     pub method_locks: MethodLocks,
+    /// The role was created by this run: it holds no policy that the stack did not put.
+    pub fresh_role: std::sync::atomic::AtomicBool,
+    /// Status found routes in the API that the stack does not have: removed before the next
+    /// deployment publishes them.
+    pub prune_routes: bool,
 }
 
 /// The method is the unit of concurrency in API Gateway: PutMethodResponse,
@@ -316,7 +321,11 @@ async fn ensure_role(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         })
         .await
     {
-        Ok(arn) => (arn, Action::Created),
+        Ok(arn) => {
+            ctx.fresh_role
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            (arn, Action::Created)
+        }
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
             let owner = ctx
                 .call("role", || role::owner(ctx.aws(), &name, &spec.stack))
@@ -410,8 +419,61 @@ async fn ensure_role_policy(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
     } else {
         Action::Created
     };
+    // Anything else on the role widens what the function may do: the stack's role holds
+    // exactly the stack's policies. (A role this run created has nothing else.)
+    let removed = if ctx.fresh_role.load(std::sync::atomic::Ordering::SeqCst) {
+        Vec::new()
+    } else {
+        remove_foreign_policies(&ctx, &role_name, &record).await?
+    };
     ctx.record(|s| s.role_policy = Some(record)).await?;
-    Ok(StepResult::new(action, role_name))
+    let result = StepResult::new(action, role_name);
+    Ok(if removed.is_empty() {
+        result
+    } else {
+        result.with_detail(format!("removed {}", removed.join(", ")))
+    })
+}
+
+/// Deletes inline policies and detaches managed policies that the stack did not put on its
+/// role. Returns what was removed, to say so.
+async fn remove_foreign_policies(
+    ctx: &DeployCtx,
+    role_name: &str,
+    wanted: &PolicyRecord,
+) -> anyhow::Result<Vec<String>> {
+    let (inline, attached) = tokio::join!(
+        ctx.call("role-policy", || role::inline_policy_names(
+            ctx.aws(),
+            role_name
+        )),
+        ctx.call("role-policy", || role::attached_policy_arns(
+            ctx.aws(),
+            role_name
+        ))
+    );
+    let mut removed = Vec::new();
+    for name in inline? {
+        if wanted.inline_policy.as_deref() != Some(name.as_str()) {
+            ctx.call("role-policy", || {
+                role::delete_inline_policy(ctx.aws(), role_name, &name)
+            })
+            .await
+            .with_context(|| format!("removing inline policy {name} from role {role_name}"))?;
+            removed.push(format!("inline policy {name}"));
+        }
+    }
+    for arn in attached? {
+        if !wanted.managed_arns.contains(&arn) {
+            ctx.call("role-policy", || {
+                role::detach_policy(ctx.aws(), role_name, &arn)
+            })
+            .await
+            .with_context(|| format!("detaching {arn} from role {role_name}"))?;
+            removed.push(format!("managed policy {arn}"));
+        }
+    }
+    Ok(removed)
 }
 
 async fn ensure_function(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
@@ -707,7 +769,48 @@ async fn ensure_resource(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         labels.push(label);
         action = strongest(action, a);
     }
-    Ok(StepResult::new(action, labels.join(", ")))
+    let result = StepResult::new(action, labels.join(", "));
+    if !ctx.prune_routes {
+        return Ok(result);
+    }
+    let removed = remove_foreign_routes(&ctx).await?;
+    Ok(if removed.is_empty() {
+        result
+    } else {
+        result.with_detail(format!("removed {}", removed.join(", ")))
+    })
+}
+
+/// Deletes the routes of the API that the stack does not have (added by hand: the next
+/// deployment would publish them). Returns what was removed, to say so.
+async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String>> {
+    let api_id = route_api_id(&ctx.snapshot().await)?;
+    let all = ctx
+        .call("resource", || {
+            api::resources_with_methods(ctx.aws(), &api_id, true)
+        })
+        .await?
+        .unwrap_or_default();
+    let mut removed = Vec::new();
+    for (id, path, method) in crate::ops::status::foreign_routes(&all, &ctx.spec) {
+        match &method {
+            Some(m) => {
+                ctx.call("resource", || {
+                    api::delete_method(ctx.aws(), &api_id, &id, m)
+                })
+                .await
+                .with_context(|| format!("removing {m} {path}"))?;
+                removed.push(format!("{m} {path}"));
+            }
+            None => {
+                ctx.call("resource", || api::delete_resource(ctx.aws(), &api_id, &id))
+                    .await
+                    .with_context(|| format!("removing resource {path}"))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// The id of a resource: the API's root, or one recorded by this step.
@@ -1140,6 +1243,24 @@ async fn ensure_one_permission(
                     function::remove_permission(ctx.aws(), name, sid)
                 })
                 .await?;
+                // The removal takes a moment to show: adding the statement id again before it
+                // is gone is refused (Terraform waits the same way).
+                let t = &ctx.timing;
+                let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+                    let still = ctx
+                        .call("permission", || {
+                            function::permission_source_arn(ctx.aws(), name, sid)
+                        })
+                        .await?;
+                    Ok(still.is_none().then_some(()))
+                })
+                .await?;
+                gone.with_context(|| {
+                    format!(
+                        "the old invoke permission {sid} was still in function {name}'s policy after {} s; run deploy again",
+                        t.ready_wait.as_secs()
+                    )
+                })?;
                 ctx.call("permission", || {
                     function::add_permission(ctx.aws(), name, sid, &source_arn)
                 })
@@ -1226,6 +1347,7 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "integration-responses" => state.integration_responses.is_some(),
             "stage" => state.deployment.is_some(),
             "permission" => state.permission.is_some() || state.get_permission.is_some(),
+            crate::ops::status::FOREIGN_ROUTES_ROW => state.api.is_some(),
             "log-group" => state.log_group.is_some(),
             _ => false,
         };
@@ -1340,6 +1462,8 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
                 state.deployment = None;
             }
             "stage" => state.deployment = None,
+            // The resource step removes them (DeployCtx::prune_routes); then a new deployment.
+            crate::ops::status::FOREIGN_ROUTES_ROW => state.deployment = None,
             "permission" => {
                 // Only the statements the check named: the others are in place.
                 let reason = row.reason.as_deref().unwrap_or_default();

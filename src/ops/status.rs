@@ -90,14 +90,19 @@ pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row>
         Box::pin(check_role_policy(c, spec, state)),
         Box::pin(check_function(c, spec, state)),
         Box::pin(check_api(c, state)),
-        Box::pin(check_resource(c, state)),
         Box::pin(check_stage(c, state)),
         Box::pin(check_permission(c, state, spec)),
         Box::pin(check_log_group(c, state)),
     ];
     // The method and integration reads each give two rows: the thing and its responses.
-    let (mut rows, [method, method_responses], [integration, integration_responses]) = tokio::join!(
+    let (
+        mut rows,
+        [resource, extra_routes],
+        [method, method_responses],
+        [integration, integration_responses],
+    ) = tokio::join!(
         join_all(checks),
+        check_resource(c, state, spec),
         check_method(c, state, spec),
         check_integration(c, state, spec)
     );
@@ -108,7 +113,14 @@ pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row>
         .unwrap_or(rows.len());
     rows.splice(
         at..at,
-        [method, method_responses, integration, integration_responses],
+        [
+            resource,
+            extra_routes,
+            method,
+            method_responses,
+            integration,
+            integration_responses,
+        ],
     );
     rows
 }
@@ -163,12 +175,13 @@ async fn check_role_policy(c: &Caller, spec: &StackSpec, state: &StackState) -> 
         return missing("role-policy", &state.names.role, NOT_DEPLOYED);
     };
     let role = &state.names.role;
-    // Both reads at once (the inline one is only used in least-privilege mode).
-    let (attached, inline) = tokio::join!(
+    // The reads at once (the inline document is only used in least-privilege mode).
+    let (attached, inline, inline_names) = tokio::join!(
         c.call("status", || role::attached_policy_arns(&c.aws, role)),
         c.call("status", || {
             role::inline_policy(&c.aws, role, crate::stack::INLINE_POLICY_NAME)
-        })
+        }),
+        c.call("status", || role::inline_policy_names(&c.aws, role))
     );
     let attached = match attached {
         Ok(a) => a,
@@ -177,6 +190,25 @@ async fn check_role_policy(c: &Caller, spec: &StackSpec, state: &StackState) -> 
         }
         Err(e) => return failed("role-policy", role, e),
     };
+    // Any inline policy the stack did not put widens what the function may do.
+    let foreign_inline: Vec<String> = match inline_names {
+        Ok(names) => names
+            .into_iter()
+            .filter(|n| rec.inline_policy.as_deref() != Some(n.as_str()))
+            .collect(),
+        Err(e) if e.is(crate::aws::ErrorKind::NotFound) => Vec::new(),
+        Err(e) => return failed("role-policy", role, e),
+    };
+    if !foreign_inline.is_empty() {
+        return drifted(
+            "role-policy",
+            role,
+            format!(
+                "inline policies not put by the stack (they widen what the function may do): {}",
+                foreign_inline.join(", ")
+            ),
+        );
+    }
     match rec.mode {
         PolicyMode::LeastPrivilege => {
             let extra: Vec<_> = attached
@@ -210,7 +242,18 @@ async fn check_role_policy(c: &Caller, spec: &StackSpec, state: &StackState) -> 
                 .iter()
                 .filter(|a| !attached.contains(a))
                 .collect();
-            if lacking.is_empty() {
+            let extra: Vec<&str> = attached
+                .iter()
+                .filter(|a| !rec.managed_arns.contains(a))
+                .map(String::as_str)
+                .collect();
+            if !extra.is_empty() {
+                drifted(
+                    "role-policy",
+                    role,
+                    format!("extra managed policies attached: {}", extra.join(", ")),
+                )
+            } else if lacking.is_empty() {
                 ok("role-policy", format!("{role} (managed policies)"))
             } else {
                 drifted(
@@ -317,11 +360,16 @@ fn fold(resource: &'static str, label: String, parts: Vec<(Health, Option<String
     row(resource, label, worst, reason)
 }
 
-async fn check_resource(c: &Caller, state: &StackState) -> Row {
+/// The stack's resources, and (a second row from the same read) any route of the API that the
+/// stack does not have: one added by hand would be published by deploy's next deployment.
+async fn check_resource(c: &Caller, state: &StackState, spec: &StackSpec) -> [Row; 2] {
     let paths: Vec<&str> = crate::stack::RESOURCES.iter().map(|r| r.path).collect();
     let recs = [&state.resource, &state.item_resource];
     let (Some(api_rec), [Some(_), Some(_)]) = (&state.api, recs) else {
-        return missing("resource", paths.join(", "), NOT_DEPLOYED);
+        return [
+            missing("resource", paths.join(", "), NOT_DEPLOYED),
+            missing(FOREIGN_ROUTES_ROW, "REST API", NOT_DEPLOYED),
+        ];
     };
     let recs: Vec<_> = recs.into_iter().flatten().collect();
     let label = recs
@@ -329,30 +377,101 @@ async fn check_resource(c: &Caller, state: &StackState) -> Row {
         .map(|r| format!("{} ({})", r.path, r.id))
         .collect::<Vec<_>>()
         .join(", ");
+    let routes_label = format!("REST API {}", api_rec.id);
     match c
-        .call("status", || api::resources(&c.aws, &api_rec.id))
+        .call("status", || {
+            api::resources_with_methods(&c.aws, &api_rec.id, true)
+        })
         .await
     {
-        Ok(None) => missing("resource", label, "the REST API does not exist"),
+        Ok(None) => [
+            missing("resource", label, "the REST API does not exist"),
+            missing(
+                FOREIGN_ROUTES_ROW,
+                routes_label,
+                "the REST API does not exist",
+            ),
+        ],
         Ok(Some(all)) => {
             let parts = recs
                 .iter()
-                .map(|rec| match all.iter().find(|(_, p)| *p == rec.path) {
+                .map(|rec| match all.iter().find(|r| r.path == rec.path) {
                     None => (
                         Health::Missing,
                         Some(format!("{} does not exist", rec.path)),
                     ),
-                    Some((id, _)) if *id != rec.id => (
+                    Some(r) if r.id != rec.id => (
                         Health::Drifted,
-                        Some(format!("{} was made again (id {id})", rec.path)),
+                        Some(format!("{} was made again (id {})", rec.path, r.id)),
                     ),
                     Some(_) => (Health::Ok, None),
                 })
                 .collect();
-            fold("resource", label, parts)
+            let foreign = foreign_routes(&all, spec);
+            let routes = if foreign.is_empty() {
+                ok(FOREIGN_ROUTES_ROW, routes_label)
+            } else {
+                drifted(
+                    FOREIGN_ROUTES_ROW,
+                    routes_label,
+                    format!(
+                        "routes not in the stack, which the next deployment would publish: {}",
+                        foreign
+                            .iter()
+                            .map(|(_, path, method)| match method {
+                                Some(m) => format!("{m} {path}"),
+                                None => format!("{path} (resource)"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            };
+            [fold("resource", label, parts), routes]
         }
-        Err(e) => failed("resource", label, e),
+        Err(e) => [
+            failed("resource", label, e.clone()),
+            failed(FOREIGN_ROUTES_ROW, routes_label, e),
+        ],
     }
+}
+
+/// The status row of routes the stack does not have.
+pub const FOREIGN_ROUTES_ROW: &str = "extra-routes";
+
+/// What the API has beyond the stack, as (resource id, path, method): a resource of a path the
+/// stack does not have (`None`: the whole resource, its methods and children with it), or a
+/// method the stack does not have on one of its paths (the root included).
+pub fn foreign_routes(
+    all: &[api::ResourceInfo],
+    spec: &StackSpec,
+) -> Vec<(String, String, Option<String>)> {
+    let ours: Vec<&str> = std::iter::once("/")
+        .chain(crate::stack::RESOURCES.iter().map(|r| r.path))
+        .collect();
+    let mut out = Vec::new();
+    for r in all {
+        if !ours.contains(&r.path.as_str()) {
+            // Only the topmost foreign resource: deleting it takes its children.
+            let parent_foreign = all.iter().any(|p| {
+                !ours.contains(&p.path.as_str()) && r.path.starts_with(&format!("{}/", p.path))
+            });
+            if !parent_foreign {
+                out.push((r.id.clone(), r.path.clone(), None));
+            }
+            continue;
+        }
+        for m in &r.methods {
+            let wanted = spec
+                .routes
+                .iter()
+                .any(|route| route.path == r.path && route.http_method == m);
+            if !wanted {
+                out.push((r.id.clone(), r.path.clone(), Some(m.clone())));
+            }
+        }
+    }
+    out
 }
 
 /// Runs `check` for each route on its recorded resource and folds the answers into two rows
@@ -454,18 +573,29 @@ async fn check_method(c: &Caller, state: &StackState, spec: &StackSpec) -> [Row;
                 Ok(Some(m)) => m,
             };
             let method = match route.request_model {
-                Some(model)
-                    if m.validator_id != *validator || !m.models.iter().any(|x| x == model) =>
-                {
-                    (
-                        Health::Drifted,
-                        Some(format!(
-                            "{} no longer validates its body with model {model}",
-                            route.label()
-                        )),
-                    )
+                Some(model) => {
+                    let unchecked: Vec<&str> = ["application/json", api::DEFAULT_CONTENT_TYPE]
+                        .into_iter()
+                        .filter(|ct| m.models.get(*ct).map(String::as_str) != Some(model))
+                        .collect();
+                    if m.validator_id != *validator || !unchecked.is_empty() {
+                        (
+                            Health::Drifted,
+                            Some(format!(
+                                "{} no longer validates its body with model {model}{}",
+                                route.label(),
+                                if unchecked.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!(" for {}", unchecked.join(" and "))
+                                }
+                            )),
+                        )
+                    } else {
+                        (Health::Ok, None)
+                    }
                 }
-                _ => (Health::Ok, None),
+                None => (Health::Ok, None),
             };
             let responses = if responses_recorded {
                 let why = compare_statuses(route, "method responses", m.responses.iter());

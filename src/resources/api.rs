@@ -16,6 +16,10 @@ fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
     }
 }
 
+/// The content-type key of a method's request models that covers every content type not
+/// named otherwise.
+pub const DEFAULT_CONTENT_TYPE: &str = "$default";
+
 /// A REST API as listed.
 #[derive(Debug, Clone)]
 pub struct ApiInfo {
@@ -137,6 +141,27 @@ pub async fn get(aws: &Aws, id: &str, stack: &str) -> Result<Option<ApiInfo>, Aw
 
 /// GetResources: (id, path) of every resource of the API, or `None` when the API is gone.
 pub async fn resources(aws: &Aws, api: &str) -> Result<Option<Vec<(String, String)>>, AwsError> {
+    Ok(resources_with_methods(aws, api, false)
+        .await?
+        .map(|all| all.into_iter().map(|r| (r.id, r.path)).collect()))
+}
+
+/// A resource of the API and the HTTP methods it has.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    pub id: String,
+    pub path: String,
+    /// Only filled when asked for (GetResources with `embed=methods`).
+    pub methods: Vec<String>,
+}
+
+/// GetResources, every page, with each resource's methods when `methods` is set; `None` when
+/// the API is gone.
+pub async fn resources_with_methods(
+    aws: &Aws,
+    api: &str,
+    methods: bool,
+) -> Result<Option<Vec<ResourceInfo>>, AwsError> {
     let mut all = Vec::new();
     let mut position: Option<String> = None;
     loop {
@@ -146,6 +171,7 @@ pub async fn resources(aws: &Aws, api: &str) -> Result<Option<Vec<(String, Strin
             .rest_api_id(api)
             .limit(500)
             .set_position(position.clone())
+            .set_embed(methods.then(|| vec!["methods".to_string()]))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetResources", e));
@@ -154,10 +180,16 @@ pub async fn resources(aws: &Aws, api: &str) -> Result<Option<Vec<(String, Strin
             None => return Ok(None),
         };
         for r in out.items() {
-            all.push((
-                r.id().unwrap_or_default().to_string(),
-                r.path().unwrap_or_default().to_string(),
-            ));
+            let mut verbs: Vec<String> = r
+                .resource_methods()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            verbs.sort();
+            all.push(ResourceInfo {
+                id: r.id().unwrap_or_default().to_string(),
+                path: r.path().unwrap_or_default().to_string(),
+                methods: verbs,
+            });
         }
         match out.position() {
             Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
@@ -211,6 +243,10 @@ pub async fn put_method(
         if let Some(model) = route.request_model {
             req = req
                 .request_models("application/json", model)
+                // Validation applies only to the content types the method names a model for;
+                // `$default` covers every other one, so a text/plain body cannot skip the
+                // model (aws-facts.md, section 8).
+                .request_models(DEFAULT_CONTENT_TYPE, model)
                 .set_request_validator_id(validator_id.map(str::to_string));
         }
         req.send()
@@ -223,21 +259,45 @@ pub async fn put_method(
         // and responses are put again by the steps that follow; the stage serves its own
         // snapshot meanwhile).
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
-            let deleted = aws
-                .apigateway
-                .delete_method()
-                .rest_api_id(api)
-                .resource_id(resource)
-                .http_method(route.http_method)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| AwsError::from_sdk("DeleteMethod", e));
-            not_found_is_none(deleted)?;
+            delete_method(aws, api, resource, route.http_method).await?;
             put().await
         }
         other => other,
     }
+}
+
+/// DeleteResource (with its methods and child resources); already gone is fine.
+pub async fn delete_resource(aws: &Aws, api: &str, resource: &str) -> Result<(), AwsError> {
+    let deleted = aws
+        .apigateway
+        .delete_resource()
+        .rest_api_id(api)
+        .resource_id(resource)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("DeleteResource", e));
+    not_found_is_none(deleted).map(|_| ())
+}
+
+/// DeleteMethod; already gone is fine.
+pub async fn delete_method(
+    aws: &Aws,
+    api: &str,
+    resource: &str,
+    method: &str,
+) -> Result<(), AwsError> {
+    let deleted = aws
+        .apigateway
+        .delete_method()
+        .rest_api_id(api)
+        .resource_id(resource)
+        .http_method(method)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("DeleteMethod", e));
+    not_found_is_none(deleted).map(|_| ())
 }
 
 /// Creates the body model; one that exists already gets this schema.
@@ -445,7 +505,7 @@ pub async fn method(
                 validator_id: m.request_validator_id().map(str::to_string),
                 models: m
                     .request_models()
-                    .map(|h| h.values().cloned().collect())
+                    .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default(),
                 responses: m
                     .method_responses()
@@ -460,8 +520,8 @@ pub async fn method(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MethodInfo {
     pub validator_id: Option<String>,
-    /// Names of the request body models.
-    pub models: Vec<String>,
+    /// The request body model of each content type.
+    pub models: std::collections::BTreeMap<String, String>,
     /// Status codes of the declared method responses.
     pub responses: std::collections::BTreeSet<String>,
 }

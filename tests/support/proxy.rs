@@ -740,6 +740,7 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
         ("apigateway", "GET /restapis/{}/requestvalidators") => "GetRequestValidators",
         ("apigateway", "POST /restapis/{}/requestvalidators") => "CreateRequestValidator",
         ("apigateway", "DELETE /restapis/{}/resources/{}/methods/{}") => "DeleteMethod",
+        ("apigateway", "DELETE /restapis/{}/resources/{}") => "DeleteResource",
         ("apigateway", "GET /restapis/{}/stages/{}") => "GetStage",
         _ => return format!("{method} {path}"),
     };

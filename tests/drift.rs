@@ -1,0 +1,195 @@
+//! Drift that widens what the stack's role may do or what its API exposes: status reports it,
+//! and deploy restores the stack's exact shape on its own resources, saying what it removed.
+
+mod support;
+
+use support::{block_on, read_state, World};
+
+fn row(doc: &serde_json::Value, name: &str) -> serde_json::Value {
+    doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no row {name} in {doc}"))
+}
+
+#[test]
+fn policies_added_to_the_role_are_reported_and_removed() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let aws = w.aws();
+    block_on(async {
+        aws.iam
+            .put_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_name("backdoor")
+            .policy_document(
+                r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#,
+            )
+            .send()
+            .await
+            .unwrap();
+        aws.iam
+            .attach_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send()
+            .await
+            .unwrap();
+    });
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let rp = row(&status.json(), "role-policy");
+    assert_eq!(rp["status"], "drifted", "{rp}");
+    assert!(rp["reason"].as_str().unwrap().contains("backdoor"), "{rp}");
+
+    let fix = w.run(&["deploy"]).ok();
+    assert!(
+        fix.stderr.contains("removed inline policy backdoor"),
+        "{fix}"
+    );
+    assert!(
+        fix.stderr
+            .contains("managed policy arn:aws:iam::aws:policy/AdministratorAccess"),
+        "{fix}"
+    );
+    let (inline, attached) = block_on(async {
+        let inline = aws
+            .iam
+            .list_role_policies()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap()
+            .policy_names()
+            .to_vec();
+        let attached = aws
+            .iam
+            .list_attached_role_policies()
+            .role_name("putitem-prod-role")
+            .send()
+            .await
+            .unwrap()
+            .attached_policies()
+            .len();
+        (inline, attached)
+    });
+    assert_eq!(inline, ["putitem-least-privilege"]);
+    assert_eq!(attached, 0);
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+
+    // The tutorial's managed mode: a third managed policy is drift too.
+    w.run(&["teardown", "--yes"]).ok();
+    w.run(&["deploy", "--managed-policies"]).ok();
+    block_on(
+        aws.iam
+            .attach_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+            .send(),
+    )
+    .unwrap();
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    assert!(row(&status.json(), "role-policy")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("AdministratorAccess"));
+    let fix = w.run(&["deploy", "--managed-policies"]).ok();
+    assert!(fix.stderr.contains("AdministratorAccess"), "{fix}");
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("role drift");
+}
+
+#[test]
+fn routes_added_to_the_api_by_hand_are_reported_and_never_published() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let state = read_state(&w.state_file("prod"));
+    let api = state["api"]["id"].as_str().unwrap().to_string();
+    let user = state["resource"]["id"].as_str().unwrap().to_string();
+    let root = state["api"]["root_resource_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let aws = w.aws();
+    // By hand: /admin with a method, and DELETE /user.
+    block_on(async {
+        let admin = aws
+            .apigateway
+            .create_resource()
+            .rest_api_id(&api)
+            .parent_id(&root)
+            .path_part("admin")
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .put_method()
+            .rest_api_id(&api)
+            .resource_id(admin.id().unwrap())
+            .http_method("GET")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .put_method()
+            .rest_api_id(&api)
+            .resource_id(&user)
+            .http_method("DELETE")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+    });
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let extra = row(&status.json(), "extra-routes");
+    assert_eq!(extra["status"], "drifted", "{extra}");
+    let why = extra["reason"].as_str().unwrap();
+    assert!(why.contains("/admin (resource)"), "{why}");
+    assert!(why.contains("DELETE /user"), "{why}");
+
+    w.proxy.clear();
+    let fix = w.run(&["deploy"]).ok();
+    assert!(
+        fix.stderr.contains("removed DELETE /user, /admin")
+            || fix.stderr.contains("removed /admin, DELETE /user"),
+        "{fix}"
+    );
+    // Removed before the new deployment.
+    let ops: Vec<String> = w.proxy.calls().iter().map(|c| c.name()).collect();
+    let last_delete = ops
+        .iter()
+        .rposition(|o| o == "apigateway:DeleteResource" || o == "apigateway:DeleteMethod")
+        .expect("a delete");
+    let deployment = ops
+        .iter()
+        .position(|o| o == "apigateway:CreateDeployment")
+        .expect("a new deployment");
+    assert!(last_delete < deployment, "{ops:?}");
+    let paths = block_on(async {
+        let res = aws
+            .apigateway
+            .get_resources()
+            .rest_api_id(&api)
+            .send()
+            .await
+            .unwrap();
+        let mut p: Vec<String> = res
+            .items()
+            .iter()
+            .map(|r| r.path().unwrap().to_string())
+            .collect();
+        p.sort();
+        p
+    });
+    assert_eq!(paths, ["/", "/user", "/user/{uid}"]);
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("extra routes");
+}
