@@ -91,6 +91,13 @@ pub enum Command {
     /// Posts a user, reads it back, expects 404 for an unknown uid and 400 for an invalid
     /// body. Exit code 0 only if every check passed.
     Try(TryArgs),
+    /// Print the least-privilege IAM policy that the identity running deploy, status and
+    /// teardown needs for this stack (its names from the state file, else the defaults).
+    ///
+    /// One JSON policy document on stdout, scoped to the stack's table, role, function, log
+    /// group and REST APIs in this region (and account, once the state records it; `*`
+    /// before). Makes no AWS call.
+    IamPolicy,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod engine;
 mod error;
 mod gateway;
 mod http_client;
+mod iam_policy;
 mod ops;
 mod package;
 mod report;
@@ -59,7 +60,10 @@ fn main() -> ExitCode {
         // deploy and teardown finish the calls in flight after a first interrupt (see
         // engine::Stop), serve the requests in flight; any command stops at once on the
         // signal after that.
-        let hard_stop = if matches!(cli.command, Command::Status | Command::Try(_)) {
+        let hard_stop = if matches!(
+            cli.command,
+            Command::Status | Command::Try(_) | Command::IamPolicy
+        ) {
             1
         } else {
             2
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
                 }
                 Command::Serve(args) => commands::serve::run(&cli.global, args, interrupts).await,
                 Command::Try(args) => commands::try_it::run(&cli.global, args).await,
+                Command::IamPolicy => commands::iam_policy::run(&cli.global).await,
             }
         };
         tokio::select! {

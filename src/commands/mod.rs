@@ -4,6 +4,7 @@
 //! nothing.
 
 pub mod deploy;
+pub mod iam_policy;
 pub mod serve;
 pub mod status;
 pub mod teardown;

@@ -40,6 +40,11 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn start() -> Emulator {
+        Emulator::start_with(&[])
+    }
+
+    /// With more settings in moto's environment (e.g. INITIAL_NO_AUTH_ACTION_COUNT).
+    pub fn start_with(env: &[(&str, &str)]) -> Emulator {
         let bin = venv().join("bin").join("moto_server");
         assert!(
             bin.exists(),
@@ -52,6 +57,7 @@ impl Emulator {
             let mut child = Command::new(&bin)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -135,7 +141,10 @@ impl std::fmt::Display for Run {
 
 impl World {
     pub fn new() -> World {
-        let emulator = Emulator::start();
+        World::with_emulator(Emulator::start())
+    }
+
+    pub fn with_emulator(emulator: Emulator) -> World {
         let proxy = Proxy::start(&emulator.url);
         World {
             emulator,

@@ -45,6 +45,16 @@ impl Call {
         format!("{}:{}", self.service, self.operation)
     }
 
+    /// The IAM action that authorises the call: `service:Operation`, or for API Gateway the
+    /// HTTP verb (`apigateway:GET`), as AWS names them.
+    pub fn iam_action(&self) -> String {
+        if self.service == "apigateway" {
+            format!("apigateway:{}", self.method)
+        } else {
+            self.name()
+        }
+    }
+
     /// Does the call change anything?
     pub fn is_mutating(&self) -> bool {
         const READS: [&str; 5] = ["Get", "List", "Describe", "Query", "GET "];
@@ -157,6 +167,10 @@ struct Shared {
     methods_busy: Mutex<std::collections::HashSet<String>>,
     /// Put* calls refused by the per-method rule.
     method_refusals: Mutex<usize>,
+    /// When set, the IAM actions allowed: any other call is refused with AccessDenied.
+    policy: Mutex<Option<std::collections::HashSet<String>>>,
+    /// The actions the policy refused, as `service:Action`.
+    denied: Mutex<Vec<String>>,
 }
 
 pub struct Proxy {
@@ -285,6 +299,18 @@ impl Proxy {
         self.fault_always("apigateway:PutIntegrationResponse", Fault::Latency(hold));
         self.fault_always("apigateway:PutIntegration", Fault::Latency(hold));
         self.fault_always("apigateway:PutMethod", Fault::Latency(hold));
+    }
+
+    /// Authorises every call against these IAM actions, as AWS would for an identity that
+    /// holds only them: a call whose action is not among them is refused with 403
+    /// AccessDenied, unforwarded. (Actions only: resources are not checked here.)
+    pub fn enforce_actions(&self, allowed: impl IntoIterator<Item = String>) {
+        *self.shared.policy.lock().unwrap() = Some(allowed.into_iter().collect());
+    }
+
+    /// The actions refused so far.
+    pub fn denied(&self) -> Vec<String> {
+        self.shared.denied.lock().unwrap().clone()
     }
 
     /// How many Put* calls the per-method rule refused.
@@ -497,6 +523,25 @@ async fn forward(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    // An identity that holds only the policy's actions.
+    if let Some(allowed) = shared.policy.lock().unwrap().as_ref() {
+        let action = call.iam_action();
+        if action != "sts:GetCallerIdentity" && !allowed.contains(&action) {
+            shared.denied.lock().unwrap().push(action.clone());
+            let code = if matches!(call.service.as_str(), "iam" | "sts") {
+                "AccessDenied"
+            } else {
+                "AccessDeniedException"
+            };
+            return Ok(error_response(
+                &call,
+                403,
+                code,
+                &format!("User: arn:aws:iam::123456789012:user/deployer is not authorized to perform: {action}"),
+                None,
+            ));
+        }
+    }
     // AWS's per-method rule: the method is taken before any latency, so that calls overlap
     // as they would at AWS; a refused call is not forwarded.
     let method_key = method_put_key(&call).filter(|_| *shared.method_rule.lock().unwrap());
@@ -707,6 +752,7 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
     let key = format!("{method} /{}", shape.join("/"));
     let op = match (service, key.as_str()) {
         ("lambda", "POST /2015-03-31/functions") => "CreateFunction",
+        ("lambda", "GET /2015-03-31/functions") => "ListFunctions",
         ("lambda", "GET /2015-03-31/functions/{}") => "GetFunction",
         ("lambda", "DELETE /2015-03-31/functions/{}") => "DeleteFunction",
         ("lambda", "PUT /2015-03-31/functions/{}/code") => "UpdateFunctionCode",

@@ -1,0 +1,344 @@
+//! The least-privilege IAM policy the deploying identity needs for one stack, generated from
+//! the list of every AWS operation the tool calls (a unit test reads the SDK layer's sources
+//! and fails when a call is not in [`OPERATIONS`], so the policy cannot fall behind the code).
+
+use serde_json::{json, Value};
+
+use crate::stack::Names;
+
+/// What a statement's resources are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Actions that take no resource (`*`): the identity call, and the account-wide lists that
+    /// find a stack by its tags when the state is lost.
+    Account,
+    Table,
+    Role,
+    Function,
+    LogGroup,
+    /// `logs:DescribeLogGroups` is authorised against `log-group::log-stream:`, not one log
+    /// group's ARN (aws-facts.md, section 9b).
+    LogGroupList,
+    /// API Gateway's REST paths: `/restapis` and everything below it.
+    RestApis,
+    /// API Gateway's tagging path (tags on create).
+    ApiTags,
+}
+
+/// Every AWS operation the tool calls (the name its errors carry), the IAM action that
+/// authorises it, and its scope.
+pub const OPERATIONS: &[(&str, &str, Scope)] = &[
+    ("GetCallerIdentity", "sts:GetCallerIdentity", Scope::Account),
+    ("CreateTable", "dynamodb:CreateTable", Scope::Table),
+    ("DescribeTable", "dynamodb:DescribeTable", Scope::Table),
+    ("UpdateTable", "dynamodb:UpdateTable", Scope::Table),
+    ("DeleteTable", "dynamodb:DeleteTable", Scope::Table),
+    (
+        "ListTagsOfResource",
+        "dynamodb:ListTagsOfResource",
+        Scope::Table,
+    ),
+    ("ListTables", "dynamodb:ListTables", Scope::Account),
+    ("CreateRole", "iam:CreateRole", Scope::Role),
+    ("GetRole", "iam:GetRole", Scope::Role),
+    ("DeleteRole", "iam:DeleteRole", Scope::Role),
+    ("ListRoleTags", "iam:ListRoleTags", Scope::Role),
+    ("PutRolePolicy", "iam:PutRolePolicy", Scope::Role),
+    ("GetRolePolicy", "iam:GetRolePolicy", Scope::Role),
+    ("DeleteRolePolicy", "iam:DeleteRolePolicy", Scope::Role),
+    ("ListRolePolicies", "iam:ListRolePolicies", Scope::Role),
+    ("AttachRolePolicy", "iam:AttachRolePolicy", Scope::Role),
+    ("DetachRolePolicy", "iam:DetachRolePolicy", Scope::Role),
+    (
+        "ListAttachedRolePolicies",
+        "iam:ListAttachedRolePolicies",
+        Scope::Role,
+    ),
+    ("ListRoles", "iam:ListRoles", Scope::Account),
+    ("CreateFunction", "lambda:CreateFunction", Scope::Function),
+    ("GetFunction", "lambda:GetFunction", Scope::Function),
+    (
+        "UpdateFunctionCode",
+        "lambda:UpdateFunctionCode",
+        Scope::Function,
+    ),
+    (
+        "UpdateFunctionConfiguration",
+        "lambda:UpdateFunctionConfiguration",
+        Scope::Function,
+    ),
+    ("DeleteFunction", "lambda:DeleteFunction", Scope::Function),
+    ("AddPermission", "lambda:AddPermission", Scope::Function),
+    (
+        "RemovePermission",
+        "lambda:RemovePermission",
+        Scope::Function,
+    ),
+    ("GetPolicy", "lambda:GetPolicy", Scope::Function),
+    ("ListFunctions", "lambda:ListFunctions", Scope::Account),
+    ("CreateLogGroup", "logs:CreateLogGroup", Scope::LogGroup),
+    (
+        "PutRetentionPolicy",
+        "logs:PutRetentionPolicy",
+        Scope::LogGroup,
+    ),
+    (
+        "ListTagsForResource",
+        "logs:ListTagsForResource",
+        Scope::LogGroup,
+    ),
+    ("DeleteLogGroup", "logs:DeleteLogGroup", Scope::LogGroup),
+    (
+        "DescribeLogGroups",
+        "logs:DescribeLogGroups",
+        Scope::LogGroupList,
+    ),
+    ("CreateRestApi", "apigateway:POST", Scope::RestApis),
+    ("GetRestApis", "apigateway:GET", Scope::RestApis),
+    ("GetRestApi", "apigateway:GET", Scope::RestApis),
+    ("DeleteRestApi", "apigateway:DELETE", Scope::RestApis),
+    ("GetResources", "apigateway:GET", Scope::RestApis),
+    ("CreateResource", "apigateway:POST", Scope::RestApis),
+    ("DeleteResource", "apigateway:DELETE", Scope::RestApis),
+    ("PutMethod", "apigateway:PUT", Scope::RestApis),
+    ("GetMethod", "apigateway:GET", Scope::RestApis),
+    ("DeleteMethod", "apigateway:DELETE", Scope::RestApis),
+    ("PutMethodResponse", "apigateway:PUT", Scope::RestApis),
+    ("PutIntegration", "apigateway:PUT", Scope::RestApis),
+    ("GetIntegration", "apigateway:GET", Scope::RestApis),
+    ("PutIntegrationResponse", "apigateway:PUT", Scope::RestApis),
+    ("CreateModel", "apigateway:POST", Scope::RestApis),
+    ("UpdateModel", "apigateway:PATCH", Scope::RestApis),
+    ("GetRequestValidators", "apigateway:GET", Scope::RestApis),
+    ("CreateRequestValidator", "apigateway:POST", Scope::RestApis),
+    ("CreateDeployment", "apigateway:POST", Scope::RestApis),
+    ("GetStage", "apigateway:GET", Scope::RestApis),
+];
+
+/// Actions no single call names but the calls need (aws-facts.md, section 9b): tagging on
+/// create, passing the role to Lambda, and reading a function's tags.
+pub const IMPLIED: &[(&str, Scope, &str)] = &[
+    (
+        "dynamodb:TagResource",
+        Scope::Table,
+        "CreateTable with tags",
+    ),
+    ("iam:TagRole", Scope::Role, "CreateRole with tags"),
+    (
+        "iam:PassRole",
+        Scope::Role,
+        "CreateFunction and UpdateFunctionConfiguration hand the role to Lambda",
+    ),
+    (
+        "lambda:TagResource",
+        Scope::Function,
+        "CreateFunction with tags",
+    ),
+    (
+        "lambda:ListTags",
+        Scope::Function,
+        "without it GetFunction leaves the tags out",
+    ),
+    (
+        "logs:TagResource",
+        Scope::LogGroup,
+        "CreateLogGroup with tags",
+    ),
+    (
+        "logs:TagLogGroup",
+        Scope::LogGroup,
+        "CreateLogGroup with tags (older API)",
+    ),
+    ("apigateway:POST", Scope::ApiTags, "CreateRestApi with tags"),
+];
+
+/// Where the stack lives, for the ARNs. `account` may be `*` (not yet known).
+pub struct Target<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+fn resources(scope: Scope, names: &Names, t: &Target) -> Vec<String> {
+    let (p, r, a) = (t.partition, t.region, t.account);
+    match scope {
+        Scope::Account => vec!["*".into()],
+        Scope::Table => vec![format!("arn:{p}:dynamodb:{r}:{a}:table/{}", names.table)],
+        Scope::Role => vec![format!("arn:{p}:iam::{a}:role/{}", names.role)],
+        Scope::Function => vec![format!(
+            "arn:{p}:lambda:{r}:{a}:function:{}",
+            names.function
+        )],
+        Scope::LogGroup => {
+            let g = format!(
+                "arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{}",
+                names.function
+            );
+            vec![g.clone(), format!("{g}:*")]
+        }
+        Scope::LogGroupList => vec![format!("arn:{p}:logs:{r}:{a}:log-group::log-stream:")],
+        Scope::RestApis => vec![
+            format!("arn:{p}:apigateway:{r}::/restapis"),
+            format!("arn:{p}:apigateway:{r}::/restapis/*"),
+        ],
+        Scope::ApiTags => vec![format!("arn:{p}:apigateway:{r}::/tags/*")],
+    }
+}
+
+fn sid(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Account => "AccountWideReadsAndIdentity",
+        Scope::Table => "StackTable",
+        Scope::Role => "StackRole",
+        Scope::Function => "StackFunction",
+        Scope::LogGroup => "StackLogGroup",
+        Scope::LogGroupList => "DescribeLogGroups",
+        Scope::RestApis => "RestApis",
+        Scope::ApiTags => "RestApiTags",
+    }
+}
+
+/// The policy document: one statement per scope, its actions sorted. `iam:PassRole` gets its
+/// own statement, only towards Lambda.
+pub fn document(names: &Names, target: &Target) -> Value {
+    let mut by_scope: std::collections::BTreeMap<Scope, std::collections::BTreeSet<&str>> =
+        Default::default();
+    for (_, action, scope) in OPERATIONS {
+        by_scope.entry(*scope).or_default().insert(action);
+    }
+    for (action, scope, _) in IMPLIED {
+        if *action != "iam:PassRole" {
+            by_scope.entry(*scope).or_default().insert(action);
+        }
+    }
+    let mut statements: Vec<Value> = by_scope
+        .into_iter()
+        .map(|(scope, actions)| {
+            json!({
+                "Sid": sid(scope),
+                "Effect": "Allow",
+                "Action": actions.into_iter().collect::<Vec<_>>(),
+                "Resource": resources(scope, names, target),
+            })
+        })
+        .collect();
+    statements.push(json!({
+        "Sid": "PassTheStackRoleToLambda",
+        "Effect": "Allow",
+        "Action": ["iam:PassRole"],
+        "Resource": resources(Scope::Role, names, target),
+        "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}},
+    }));
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SDK layer's sources: every call names its operation in `AwsError::from_sdk`.
+    const SOURCES: &[(&str, &str)] = &[
+        ("aws.rs", include_str!("aws.rs")),
+        ("resources/api.rs", include_str!("resources/api.rs")),
+        (
+            "resources/function.rs",
+            include_str!("resources/function.rs"),
+        ),
+        (
+            "resources/log_group.rs",
+            include_str!("resources/log_group.rs"),
+        ),
+        ("resources/role.rs", include_str!("resources/role.rs")),
+        ("resources/table.rs", include_str!("resources/table.rs")),
+        ("ops/discover.rs", include_str!("ops/discover.rs")),
+    ];
+
+    fn called_operations() -> Vec<(String, &'static str)> {
+        let mut ops = Vec::new();
+        for (file, text) in SOURCES {
+            for part in text.split("from_sdk(\"").skip(1) {
+                let name: String = part.chars().take_while(|c| *c != '"').collect();
+                ops.push((name, *file));
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn every_call_the_code_makes_is_in_the_policy() {
+        let ops = called_operations();
+        assert!(ops.len() > 40, "{ops:?}");
+        for (op, file) in &ops {
+            assert!(
+                OPERATIONS.iter().any(|(o, _, _)| o == op),
+                "{file} calls {op}, which the generated IAM policy does not allow: add it to OPERATIONS"
+            );
+        }
+        // And nothing in the policy that no call needs.
+        for (op, _, _) in OPERATIONS {
+            assert!(
+                ops.iter().any(|(o, _)| o == op),
+                "OPERATIONS lists {op}, which no call makes: remove it"
+            );
+        }
+    }
+
+    #[test]
+    fn the_document_scopes_each_service_to_the_stacks_names() {
+        let names = Names::defaults("prod");
+        let doc = document(
+            &names,
+            &Target {
+                partition: "aws",
+                region: "eu-west-1",
+                account: "123456789012",
+            },
+        );
+        let text = doc.to_string();
+        for arn in [
+            "arn:aws:dynamodb:eu-west-1:123456789012:table/user-prod",
+            "arn:aws:iam::123456789012:role/putitem-prod-role",
+            "arn:aws:lambda:eu-west-1:123456789012:function:putitem-prod",
+            "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/putitem-prod",
+            "arn:aws:logs:eu-west-1:123456789012:log-group::log-stream:",
+            "arn:aws:apigateway:eu-west-1::/restapis/*",
+        ] {
+            assert!(text.contains(arn), "{arn} missing from {text}");
+        }
+        let statements = doc["Statement"].as_array().unwrap();
+        // DescribeLogGroups is never scoped to one log group.
+        let describe = statements
+            .iter()
+            .find(|s| s["Action"].to_string().contains("logs:DescribeLogGroups"))
+            .unwrap();
+        assert_eq!(describe["Action"].as_array().unwrap().len(), 1);
+        // lambda:ListTags is there (GetFunction's tags).
+        assert!(text.contains("lambda:ListTags"));
+        // PassRole only to Lambda.
+        let pass = statements
+            .iter()
+            .find(|s| s["Sid"] == "PassTheStackRoleToLambda")
+            .unwrap();
+        assert_eq!(
+            pass["Condition"]["StringEquals"]["iam:PassedToService"],
+            "lambda.amazonaws.com"
+        );
+        // Only `*` where an action takes no resource.
+        let star = statements.iter().find(|s| s["Resource"][0] == "*").unwrap();
+        let star_actions: Vec<&str> = star["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            star_actions,
+            [
+                "dynamodb:ListTables",
+                "iam:ListRoles",
+                "lambda:ListFunctions",
+                "sts:GetCallerIdentity"
+            ]
+        );
+    }
+}
