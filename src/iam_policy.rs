@@ -113,6 +113,12 @@ pub const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("CreateRequestValidator", "apigateway:POST", Scope::RestApis),
     ("CreateDeployment", "apigateway:POST", Scope::RestApis),
     ("GetStage", "apigateway:GET", Scope::RestApis),
+    // Putting a removed owner tag back (deploy's repair).
+    ("TagResource", "dynamodb:TagResource", Scope::Table),
+    ("TagRole", "iam:TagRole", Scope::Role),
+    ("TagResource", "lambda:TagResource", Scope::Function),
+    ("TagResource", "logs:TagResource", Scope::LogGroup),
+    ("TagResource", "apigateway:PUT", Scope::ApiTags),
 ];
 
 /// Actions no single call names but the calls need (aws-facts.md, section 9b): tagging on

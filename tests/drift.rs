@@ -193,3 +193,73 @@ fn routes_added_to_the_api_by_hand_are_reported_and_never_published() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("extra routes");
 }
+
+/// An owner tag removed by hand: status names the resource, teardown refuses it (it cannot
+/// tell it from someone else's) and says how to go on, deploy puts the tag back, and teardown
+/// then removes everything. A tag naming another stack is never overwritten.
+#[test]
+fn a_removed_owner_tag_is_reported_put_back_and_teardown_then_works() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let state = read_state(&w.state_file("prod"));
+    let table_arn = state["table"]["arn"].as_str().unwrap().to_string();
+    let aws = w.aws();
+    block_on(async {
+        aws.dynamodb
+            .untag_resource()
+            .resource_arn(&table_arn)
+            .tag_keys("serverless-cli:stack")
+            .send()
+            .await
+            .unwrap();
+        aws.iam
+            .untag_role()
+            .role_name("putitem-prod-role")
+            .tag_keys("serverless-cli:stack")
+            .send()
+            .await
+            .unwrap();
+    });
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let tags = row(&status.json(), "owner-tags");
+    let why = tags["reason"].as_str().unwrap();
+    assert!(
+        why.contains("table user-prod has lost its owner tag"),
+        "{why}"
+    );
+    assert!(
+        why.contains("role putitem-prod-role has lost its owner tag"),
+        "{why}"
+    );
+
+    let down = w.run(&["teardown", "--yes"]);
+    assert_eq!(down.code, 5, "{down}");
+    assert!(
+        down.stderr.contains("run deploy (it puts the tag back)"),
+        "{down}"
+    );
+
+    w.proxy.clear();
+    let fix = w.run(&["deploy"]).ok();
+    assert!(
+        fix.stderr
+            .contains("Put the owner tag serverless-cli:stack=prod back on"),
+        "{fix}"
+    );
+    // The refused teardown carried on with the rest (API, function, log group): deploy makes
+    // those again, and tags the table and the role it kept, without making them again.
+    let mutating = w.mutating_calls();
+    for call in ["dynamodb:TagResource", "iam:TagRole"] {
+        assert!(mutating.contains(&call.to_string()), "{call}: {mutating:?}");
+    }
+    for call in ["dynamodb:CreateTable", "iam:CreateRole"] {
+        assert!(
+            !mutating.contains(&call.to_string()),
+            "{call}: {mutating:?}"
+        );
+    }
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("owner tag put back");
+}

@@ -355,7 +355,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     let status = w.run(&["status", "--output", "json"]).ok().json();
     assert_eq!(status["in_sync"], true);
     let rows = status["resources"].as_array().unwrap();
-    assert_eq!(rows.len(), 14);
+    assert_eq!(rows.len(), 15);
     assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:#?}");
 
     // deploy again: no call that changes anything, and it says so.
@@ -550,7 +550,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
     let text = w.run(&["status"]);
     assert_eq!(text.code, 3);
     assert!(
-        text.stdout.contains("3 of 14 resources are not ok"),
+        text.stdout.contains("3 of 15 resources are not ok"),
         "{text}"
     );
 

@@ -183,6 +183,28 @@ pub async fn run(
                 && r.status == crate::ops::status::Health::Drifted
         })
     });
+    let lost_tags = rows.as_ref().is_some_and(|rows| {
+        rows.iter().any(|r| {
+            r.resource == crate::ops::status::OWNER_TAGS_ROW
+                && r.status == crate::ops::status::Health::Drifted
+        })
+    });
+    if lost_tags {
+        let caller = Caller {
+            aws: aws.clone(),
+            policy: timing.retry,
+            progress: progress.clone(),
+        };
+        let restored = crate::ops::deploy::restore_owner_tags(&caller, &state).await?;
+        if !restored.is_empty() {
+            progress.line(&format!(
+                "Put the owner tag {}={} back on {}",
+                crate::stack::OWNER_TAG,
+                state.stack,
+                restored.join(", ")
+            ));
+        }
+    }
     if let Some(rows) = rows {
         let repairs = forget_drifted(&mut state, &rows);
         if !repairs.is_empty() {

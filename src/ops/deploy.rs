@@ -1348,6 +1348,8 @@ pub fn forget_drifted(state: &mut StackState, rows: &[crate::ops::status::Row]) 
             "stage" => state.deployment.is_some(),
             "permission" => state.permission.is_some() || state.get_permission.is_some(),
             crate::ops::status::FOREIGN_ROUTES_ROW => state.api.is_some(),
+            // Put back by restore_owner_tags; nothing to forget.
+            crate::ops::status::OWNER_TAGS_ROW => true,
             "log-group" => state.log_group.is_some(),
             _ => false,
         };
@@ -1642,4 +1644,44 @@ mod repair_tests {
         assert!(s.deployment.is_none());
         assert!(s.integration.is_some() && s.permission.is_some());
     }
+}
+
+/// Puts the stack's owner tag back on each recorded resource that lost it (a tag naming
+/// another stack is left alone: status reports it). Returns what was tagged, to say so.
+pub async fn restore_owner_tags(
+    c: &crate::aws::Caller,
+    state: &StackState,
+) -> anyhow::Result<Vec<String>> {
+    let lost = crate::ops::status::owner_tags(c, state).await;
+    let mut restored = Vec::new();
+    for (kind, name, owner) in lost {
+        if owner != Owner::Untagged {
+            continue;
+        }
+        let aws = &c.aws;
+        let stack = &state.stack;
+        let done = match kind {
+            "table" => match &state.table {
+                Some(t) => c.call("tags", || table::tag(aws, &t.arn, stack)).await,
+                None => continue,
+            },
+            "role" => c.call("tags", || role::tag(aws, &name, stack)).await,
+            "function" => match &state.function {
+                Some(f) => c.call("tags", || function::tag(aws, &f.arn, stack)).await,
+                None => continue,
+            },
+            "api" => {
+                c.call("tags", || api::tag(aws, &state.region, &name, stack))
+                    .await
+            }
+            "log-group" => match &state.log_group {
+                Some(g) => c.call("tags", || log_group::tag(aws, &g.arn, stack)).await,
+                None => continue,
+            },
+            _ => continue,
+        };
+        done.with_context(|| format!("putting the owner tag back on {kind} {name}"))?;
+        restored.push(format!("{kind} {name}"));
+    }
+    Ok(restored)
 }

@@ -91,6 +91,7 @@ pub async fn check(c: &Caller, spec: &StackSpec, state: &StackState) -> Vec<Row>
         Box::pin(check_function(c, spec, state)),
         Box::pin(check_api(c, state)),
         Box::pin(check_stage(c, state)),
+        Box::pin(check_owner_tags(c, state)),
         Box::pin(check_permission(c, state, spec)),
         Box::pin(check_log_group(c, state)),
     ];
@@ -320,9 +321,6 @@ async fn check_function(c: &Caller, spec: &StackSpec, state: &StackState) -> Row
     want_env.sort();
     if info.env != want_env {
         why.push("environment variables changed".to_string());
-    }
-    if !matches!(info.owner, Owner::Us | Owner::Unknown(_)) {
-        why.push(format!("owner tag now says {}", info.owner.describe()));
     }
     if why.is_empty() {
         ok("function", &rec.name)
@@ -776,4 +774,87 @@ async fn check_log_group(c: &Caller, state: &StackState) -> Row {
         Ok(Some(_)) => ok("log-group", &rec.name),
         Err(e) => failed("log-group", &rec.name, e),
     }
+}
+
+/// The status row of the stack's owner tags.
+pub const OWNER_TAGS_ROW: &str = "owner-tags";
+
+/// The owner tag of every recorded resource that carries one, read at once: a tag removed by
+/// hand would make the resource look like nobody's (teardown would refuse it, a lost state
+/// could not find it). Deploy puts a missing tag back; a tag naming another stack is reported,
+/// never overwritten.
+pub async fn owner_tags(c: &Caller, state: &StackState) -> Vec<(&'static str, String, Owner)> {
+    let stack = &state.stack;
+    let table = async {
+        match &state.table {
+            Some(t) => c
+                .call("status", || table::owner(&c.aws, &t.arn, stack))
+                .await
+                .map(|o| Some(("table", t.name.clone(), o))),
+            None => Ok(None),
+        }
+    };
+    let role = async {
+        match &state.role {
+            Some(r) => c
+                .call("status", || role::owner(&c.aws, &r.name, stack))
+                .await
+                .map(|o| o.map(|o| ("role", r.name.clone(), o))),
+            None => Ok(None),
+        }
+    };
+    let function = async {
+        match &state.function {
+            Some(f) => c
+                .call("status", || function::get(&c.aws, &f.name, stack))
+                .await
+                .map(|i| i.map(|i| ("function", f.name.clone(), i.owner))),
+            None => Ok(None),
+        }
+    };
+    let rest_api = async {
+        match &state.api {
+            Some(a) => c
+                .call("status", || api::get(&c.aws, &a.id, stack))
+                .await
+                .map(|i| i.map(|i| ("api", a.id.clone(), i.owner))),
+            None => Ok(None),
+        }
+    };
+    let group = async {
+        match &state.log_group {
+            Some(g) => c
+                .call("status", || log_group::owner(&c.aws, &g.arn, stack))
+                .await
+                .map(|o| Some(("log-group", g.name.clone(), o))),
+            None => Ok(None),
+        }
+    };
+    let (t, r, f, a, g) = tokio::join!(table, role, function, rest_api, group);
+    // A resource that is gone, or whose tags cannot be read, is another row's business.
+    [t, r, f, a, g]
+        .into_iter()
+        .filter_map(|x| x.ok().flatten())
+        .filter(|(_, _, o)| !matches!(o, Owner::Us | Owner::Unknown(_)))
+        .collect()
+}
+
+async fn check_owner_tags(c: &Caller, state: &StackState) -> Row {
+    let label = format!("{}={}", crate::stack::OWNER_TAG, state.stack);
+    let wrong = owner_tags(c, state).await;
+    if wrong.is_empty() {
+        return ok(OWNER_TAGS_ROW, label);
+    }
+    drifted(
+        OWNER_TAGS_ROW,
+        label,
+        wrong
+            .iter()
+            .map(|(kind, name, owner)| match owner {
+                Owner::Untagged => format!("{kind} {name} has lost its owner tag"),
+                other => format!("{kind} {name}: owner tag now says {}", other.describe()),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
 }

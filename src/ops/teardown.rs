@@ -91,13 +91,12 @@ pub fn steps() -> Vec<Step<TeardownCtx>> {
 /// state claims it (someone pointed the state at another's resource), left alone otherwise.
 fn foreign(recorded: bool, kind: &str, name: &str, owner: &Owner) -> anyhow::Result<StepResult> {
     if recorded {
-        Err(not_ours(
-            kind,
-            name,
-            owner,
-            "It was left in place; fix or remove the state file's entry.",
-        )
-        .into())
+        let fix = if *owner == Owner::Untagged {
+            "It was left in place. If it is this stack's and only its tag was removed, run deploy (it puts the tag back), then teardown; otherwise fix or remove the state file's entry."
+        } else {
+            "It was left in place; fix or remove the state file's entry."
+        };
+        Err(not_ours(kind, name, owner, fix).into())
     } else {
         Ok(StepResult::new(Action::Skipped, name.to_string())
             .with_detail(format!("{kind} belongs to {}", owner.describe())))

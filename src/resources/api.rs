@@ -633,3 +633,18 @@ pub async fn delete(aws: &Aws, id: &str) -> Result<bool, AwsError> {
         },
     }
 }
+
+/// TagResource: puts the stack's owner tag back on the REST API.
+pub async fn tag(aws: &Aws, region: &str, id: &str, stack: &str) -> Result<(), AwsError> {
+    aws.apigateway
+        .tag_resource()
+        .resource_arn(format!(
+            "arn:{}:apigateway:{region}::/restapis/{id}",
+            crate::stack::partition(region)
+        ))
+        .tags(OWNER_TAG, stack)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagResource", e))
+}

@@ -283,6 +283,18 @@ pub async fn remove_permission(aws: &Aws, function: &str, sid: &str) -> Result<b
     }
 }
 
+/// TagResource: puts the stack's owner tag back on the function.
+pub async fn tag(aws: &Aws, arn: &str, stack: &str) -> Result<(), AwsError> {
+    aws.lambda
+        .tag_resource()
+        .resource(arn)
+        .tags(OWNER_TAG, stack)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagResource", e))
+}
+
 /// The attempt time-out for an upload of `zip_len` bytes: the usual 60 s, plus one second per
 /// 256 KiB of base64 (a slow link: 50 MiB takes about 4.5 minutes at 1 Mbit/s). A large zip on
 /// a slow link is not cut off and sent again and again.

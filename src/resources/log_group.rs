@@ -98,3 +98,15 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
         },
     }
 }
+
+/// TagResource: puts the stack's owner tag back on the log group.
+pub async fn tag(aws: &Aws, arn: &str, stack: &str) -> Result<(), AwsError> {
+    aws.logs
+        .tag_resource()
+        .resource_arn(arn.trim_end_matches(":*"))
+        .tags(OWNER_TAG, stack)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagResource", e))
+}

@@ -193,3 +193,20 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
         },
     }
 }
+
+/// TagRole: puts the stack's owner tag back on the role.
+pub async fn tag(aws: &Aws, name: &str, stack: &str) -> Result<(), AwsError> {
+    let tag = Tag::builder()
+        .key(OWNER_TAG)
+        .value(stack)
+        .build()
+        .map_err(|e| AwsError::local(ErrorKind::Other, e.to_string()))?;
+    aws.iam
+        .tag_role()
+        .role_name(name)
+        .tags(tag)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagRole", e))
+}

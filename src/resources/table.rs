@@ -165,3 +165,20 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
         }
     }
 }
+
+/// TagResource: puts the stack's owner tag back on the table.
+pub async fn tag(aws: &Aws, arn: &str, stack: &str) -> Result<(), AwsError> {
+    let tag = Tag::builder()
+        .key(OWNER_TAG)
+        .value(stack)
+        .build()
+        .map_err(|e| local(e.to_string()))?;
+    aws.dynamodb
+        .tag_resource()
+        .resource_arn(arn)
+        .tags(tag)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("TagResource", e))
+}
