@@ -107,9 +107,11 @@ pub struct ServeArgs {
     pub port: u16,
 
     /// Folder of the handler code; its entry point is index.handler (index.mjs, index.js or
-    /// index.cjs), with its node_modules.
-    #[arg(long, value_name = "DIR", default_value = "handler")]
-    pub code: PathBuf,
+    /// index.cjs), with its node_modules [default: ./handler when it holds the handler, else
+    /// the built-in handler, unpacked once into the user's cache folder with its locked
+    /// packages].
+    #[arg(long, value_name = "DIR")]
+    pub code: Option<PathBuf>,
 
     /// Seconds a request may run before it is stopped with a 504 and its worker replaced
     /// [default: the function's timeout, 10].

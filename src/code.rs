@@ -9,6 +9,102 @@ use crate::package;
 
 /// The built-in handler, packaged by build.rs from handler/.
 static EMBEDDED_ZIP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/handler.zip"));
+/// Its lockfile: what `serve` installs to run the built-in handler outside the repository.
+static EMBEDDED_LOCKFILE: &[u8] = include_bytes!("../handler/package-lock.json");
+
+/// The built-in handler as a folder that `serve` can run: unpacked once into
+/// `<cache>/serverless-cli/handler-<hash>` (the user's cache folder: XDG_CACHE_HOME, else
+/// ~/.cache) with its locked packages installed by `npm ci`, saying so on one line. Later runs
+/// find it ready. The folder is made beside under a temporary name and renamed into place
+/// complete, so an interrupted install is never taken for a finished one.
+pub async fn builtin_handler_dir(npm: &Path) -> Result<std::path::PathBuf, String> {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .ok_or("no cache folder (set HOME or XDG_CACHE_HOME), or pass --code DIR")?
+        .join("serverless-cli");
+    let hash: String = Sha256::digest([EMBEDDED_ZIP, EMBEDDED_LOCKFILE].concat())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = cache.join(format!("handler-{hash}"));
+    let ready = dir.join(".installed");
+    if std::fs::symlink_metadata(&ready).is_ok_and(|m| m.is_file()) {
+        return Ok(dir);
+    }
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| format!("{what} in {}: {e}", cache.display());
+    std::fs::create_dir_all(&cache).map_err(|e| fail("cannot create the cache folder", &e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".handler-{hash}."))
+        .tempdir_in(&cache)
+        .map_err(|e| fail("cannot make a folder", &e))?;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(EMBEDDED_ZIP))
+        .map_err(|e| format!("the built-in handler's zip: {e}"))?;
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| format!("the built-in handler's zip: {e}"))?;
+        let Some(name) = entry.enclosed_name() else {
+            continue;
+        };
+        let path = tmp.path().join(name);
+        let mut out = std::fs::File::create(&path).map_err(|e| fail("cannot write", &e))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| fail("cannot write", &e))?;
+    }
+    std::fs::write(tmp.path().join("package-lock.json"), EMBEDDED_LOCKFILE)
+        .map_err(|e| fail("cannot write", &e))?;
+    eprintln!(
+        "serve: first use of the built-in handler: installing its locked packages into {} (npm ci)",
+        dir.display()
+    );
+    let installed = tokio::time::timeout(
+        std::time::Duration::from_secs(600),
+        tokio::process::Command::new(npm)
+            .args(["ci", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error"])
+            .current_dir(tmp.path())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .map_err(|_| "npm ci did not finish within 10 minutes; check the network, or pass --code DIR".to_string())?
+    .map_err(|e| {
+        format!(
+            "cannot run {} ({e}) to install the built-in handler's packages; install Node.js with npm, or pass --code DIR",
+            npm.display()
+        )
+    })?;
+    if !installed.status.success() {
+        let why = String::from_utf8_lossy(&installed.stderr);
+        return Err(format!(
+            "npm ci failed for the built-in handler ({}); check the network, or pass --code DIR",
+            why.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("no message")
+                .trim()
+        ));
+    }
+    std::fs::write(tmp.path().join(".installed"), hash.as_bytes())
+        .map_err(|e| fail("cannot write", &e))?;
+    let tmp = tmp.keep();
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => Ok(dir),
+        // Another serve finished first: use its folder.
+        Err(_) if std::fs::symlink_metadata(&ready).is_ok_and(|m| m.is_file()) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(dir)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&tmp);
+            Err(fail("cannot move the handler into place", &e))
+        }
+    }
+}
 
 /// A zip ready to upload.
 #[derive(Debug, Clone)]

@@ -230,6 +230,45 @@ fn handler_logs_go_to_stderr_prefixed_with_the_request_id() {
     w.run(&["teardown", "--yes"]).ok();
 }
 
+/// The AWS SDK's Node.js support notice is said once, in one line, by serve (only when the
+/// local Node.js is older than the deployed runtime's 22), never per worker; the handler's
+/// own warnings are kept, one WARN line each.
+#[test]
+fn the_sdks_node_notice_is_said_once_and_the_handlers_warnings_are_kept() {
+    let w = deployed();
+    let code = fixture("faulty-handler");
+    let s = w.serve(&["--code", code.to_str().unwrap(), "--workers", "3"]);
+    let r = post(&s.url, r#"{"uid":"warn"}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.header("x-amzn-RequestId").unwrap().to_string();
+    let (_, stderr, _) = s.interrupt_with_stdout();
+    assert!(!stderr.contains("NodeVersionSupportWarning"), "{stderr}");
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let major: u32 = String::from_utf8_lossy(&version.stdout)
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let notes = stderr
+        .matches("the deployed function on nodejs22.x")
+        .count();
+    assert_eq!(notes, usize::from(major < 22), "{stderr}");
+    let warn = stderr
+        .lines()
+        .find(|l| l.contains("a warning of the handler's own"))
+        .unwrap_or_else(|| panic!("no WARN line:\n{stderr}"));
+    let fields: Vec<&str> = warn.split('\t').collect();
+    assert_eq!(fields[1], id, "{warn}");
+    assert_eq!(fields[2], "WARN", "{warn}");
+    w.run(&["teardown", "--yes"]).ok();
+}
+
 /// The function's environment: the table, and DynamoDB where the user points it: the
 /// emulator (the global endpoint), or AWS by region and profile.
 #[test]
@@ -806,4 +845,39 @@ fn try_waits_out_a_function_that_fails_for_its_first_seconds() {
     let run = w.run(&["try", "--url", &s.url, "--settle", "0"]);
     assert_eq!(run.code, 1, "{run}");
     assert!(!run.stderr.contains("answered 500"), "{run}");
+}
+
+/// Installed anywhere, serve runs the built-in handler: unpacked once into the user's cache
+/// folder with its locked packages (said on one line), found ready the next time.
+#[test]
+fn serve_runs_the_built_in_handler_from_any_folder() {
+    let w = deployed();
+    assert!(!w.dir.path().join("handler").exists());
+    let cache = tempfile::tempdir().unwrap();
+    let with_cache = |cmd: &mut std::process::Command| {
+        cmd.env("XDG_CACHE_HOME", cache.path());
+    };
+    let s = w.serve_raw(&["--workers", "1"], with_cache);
+    let r = post(&s.url, r#"{"uid":"from-anywhere","username":"Ada"}"#);
+    assert_eq!(r.status, 200, "{r:?}\n{}", s.stderr());
+    let (_, stderr, _) = s.interrupt_with_stdout();
+    assert_eq!(
+        stderr.matches("first use of the built-in handler").count(),
+        1,
+        "{stderr}"
+    );
+    let installed: Vec<_> = std::fs::read_dir(cache.path().join("serverless-cli"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(installed.len(), 1, "{installed:?}");
+    assert!(installed[0].starts_with("handler-"), "{installed:?}");
+
+    let s = w.serve_raw(&["--workers", "1"], with_cache);
+    let r = get(&s.url, "from-anywhere");
+    assert_eq!(r.status, 200, "{r:?}");
+    let (_, stderr, _) = s.interrupt_with_stdout();
+    assert!(!stderr.contains("first use"), "{stderr}");
+    w.run(&["teardown", "--yes"]).ok();
 }

@@ -24,7 +24,7 @@ fn entry_file(dir: &Path) -> Option<std::path::PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn check_args(args: &ServeArgs) -> Result<std::path::PathBuf, UsageError> {
+fn check_args(args: &ServeArgs) -> Result<Option<std::path::PathBuf>, UsageError> {
     if !(1..=64).contains(&args.workers) {
         return Err(UsageError(format!(
             "--workers {} is out of range; use 1 to 64",
@@ -39,10 +39,12 @@ fn check_args(args: &ServeArgs) -> Result<std::path::PathBuf, UsageError> {
     if let Some(t) = &args.table_name {
         stack::validate_table_name(t).map_err(UsageError)?;
     }
-    let dir = &args.code;
+    let Some(dir) = &args.code else {
+        return Ok(None);
+    };
     if !dir.is_dir() {
         return Err(UsageError(format!(
-            "--code {}: no such folder; run serve from the project folder (it serves handler/), or pass --code DIR",
+            "--code {}: no such folder; give the folder of the handler (or leave --code out for the built-in one)",
             dir.display()
         )));
     }
@@ -53,7 +55,61 @@ fn check_args(args: &ServeArgs) -> Result<std::path::PathBuf, UsageError> {
         )));
     }
     dir.canonicalize()
+        .map(Some)
         .map_err(|e| UsageError(format!("--code {}: {e}", dir.display())))
+}
+
+/// The code to serve: `--code`, else ./handler when it holds the handler (the project
+/// folder), else the built-in handler from the cache.
+async fn code_dir(
+    given: Option<std::path::PathBuf>,
+    node: &Path,
+) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(dir) = given {
+        return Ok(dir);
+    }
+    let local = Path::new("handler");
+    if local.is_dir() && entry_file(local).is_some() {
+        return Ok(local.canonicalize()?);
+    }
+    // npm sits beside node (SERVERLESS_CLI_NODE / --node), or on the PATH.
+    let npm = node
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(|p| p.join("npm"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("npm"));
+    crate::code::builtin_handler_dir(&npm)
+        .await
+        .map_err(anyhow::Error::msg)
+}
+
+/// The deployed function runs nodejs22.x; an older Node.js here makes the AWS SDK print a
+/// support notice in every worker (left out there): said once, in one line, with what it
+/// means. Nothing when Node.js is 22 or later, or cannot be asked (the pool reports that).
+async fn node_version_note(node: &Path) {
+    let Ok(Ok(out)) = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::process::Command::new(node)
+            .arg("--version")
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    else {
+        return;
+    };
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let major: Option<u32> = version
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok());
+    if major.is_some_and(|m| m < 22) {
+        eprintln!(
+            "note: the handler runs on Node.js {version} here, the deployed function on nodejs22.x; the AWS SDK supports Node.js 22 and later (its notice is not repeated per worker)"
+        );
+    }
 }
 
 pub async fn run(
@@ -61,8 +117,9 @@ pub async fn run(
     args: &ServeArgs,
     interrupts: crate::signal::Interrupts,
 ) -> anyhow::Result<i32> {
-    let code_dir = check_args(args)?;
+    let given = check_args(args)?;
     let session = super::open(global, None).await?;
+    let code_dir = code_dir(given, &args.node).await?;
     let names = session
         .state
         .as_ref()
@@ -111,6 +168,7 @@ pub async fn run(
         Vec::new()
     };
 
+    node_version_note(&args.node).await;
     let listener = serve::bind(args.port).await?;
     let addr = listener.local_addr()?;
     let scratch = tempfile::tempdir()?;

@@ -37,6 +37,17 @@ for (const [method, level] of Object.entries(LEVELS)) {
   };
 }
 
+// Warnings: Node's own printer would write each one over several console.error lines. The
+// handler's warnings become one WARN line each; the AWS SDK's notice that it will drop Node <
+// 22 is left out (serve says it once, in one line, for all the workers).
+process.removeAllListeners("warning");
+process.on("warning", (w) => {
+  const text = `${w.name}: ${w.message}`;
+  if (text.includes("NodeVersionSupportWarning")) return;
+  const id = requestIds.getStore() ?? "init";
+  stderr(`${new Date().toISOString()}\t${id}\tWARN\t${text.replace(/\s+/g, " ")}\n`);
+});
+
 function errorDocument(err) {
   if (err instanceof Error) {
     const stack = String(err.stack ?? "").split("\n").slice(1).map((l) => l.trim());

@@ -49,10 +49,21 @@ impl World {
         adjust: impl FnOnce(&mut std::process::Command),
     ) -> Served {
         let code = handler_dir();
-        let mut args = vec!["serve", "--port", "0", "--output", "json"];
-        if !extra.contains(&"--code") {
-            args.extend(["--code", code.to_str().unwrap()]);
+        let mut args = vec!["--code", code.to_str().unwrap()];
+        if extra.contains(&"--code") {
+            args.clear();
         }
+        args.extend(extra);
+        self.serve_raw(&args, adjust)
+    }
+
+    /// `serve` with exactly these arguments (no default `--code`).
+    pub fn serve_raw(
+        &self,
+        extra: &[&str],
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> Served {
+        let mut args = vec!["serve", "--port", "0", "--output", "json"];
         args.extend(extra);
         let mut cmd = self.command(&args);
         adjust(&mut cmd);
