@@ -169,15 +169,7 @@ fn missing_changed_and_extra_responses_are_reported_and_repaired() {
     let run = w.run(&["status", "--output", "json"]);
     assert_eq!(run.code, 3, "{run}");
     let doc = run.json();
-    let row = |name: &str| {
-        doc["resources"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["resource"] == name)
-            .cloned()
-            .unwrap_or_else(|| panic!("no row {name} in {doc}"))
-    };
+    let row = |name: &str| support::status_row(&doc, name);
     let mr = row("method-responses");
     assert_eq!(mr["status"], "drifted", "{mr}");
     let why = mr["reason"].as_str().unwrap();
@@ -206,6 +198,17 @@ fn missing_changed_and_extra_responses_are_reported_and_repaired() {
     w.assert_nothing_left("drifted responses");
 }
 
+/// GetFunction's answer to a caller without `lambda:ListTags`: no tags, a TagsError.
+fn tags_left_out() -> Fault {
+    Fault::set_json_all(&[
+        (&["Tags"], json!(null)),
+        (
+            &["TagsError"],
+            json!({"ErrorCode": "AccessDeniedException", "Message": "not authorized to perform lambda:ListTags"}),
+        ),
+    ])
+}
+
 /// Without `lambda:ListTags`, GetFunction answers without the tags and with a TagsError. That
 /// is "cannot tell", never "untagged": status does not call the function drifted, and teardown
 /// removes the function the state records (by its ARN) instead of refusing.
@@ -213,16 +216,7 @@ fn missing_changed_and_extra_responses_are_reported_and_repaired() {
 fn tags_left_out_for_want_of_list_tags_are_unknown_not_untagged() {
     let w = World::new();
     w.run(&["deploy"]).ok();
-    w.proxy.fault_always(
-        "lambda:GetFunction",
-        Fault::set_json_all(&[
-            (&["Tags"], json!(null)),
-            (
-                &["TagsError"],
-                json!({"ErrorCode": "AccessDeniedException", "Message": "not authorized to perform lambda:ListTags"}),
-            ),
-        ]),
-    );
+    w.proxy.fault_always("lambda:GetFunction", tags_left_out());
     let status = w.run(&["status", "--output", "json"]);
     assert_eq!(status.code, 0, "{status}");
     assert!(!status.stdout.contains("owner tag"), "{status}");
@@ -240,16 +234,7 @@ fn a_function_whose_tags_cannot_be_read_is_not_adopted() {
     w.run(&["deploy"]).ok();
     // The state is lost; the function's tags cannot be read.
     std::fs::remove_file(w.state_file("prod")).unwrap();
-    w.proxy.fault_always(
-        "lambda:GetFunction",
-        Fault::set_json_all(&[
-            (&["Tags"], json!(null)),
-            (
-                &["TagsError"],
-                json!({"ErrorCode": "AccessDeniedException", "Message": "no lambda:ListTags"}),
-            ),
-        ]),
-    );
+    w.proxy.fault_always("lambda:GetFunction", tags_left_out());
     let run = w.run(&["deploy"]);
     assert_eq!(run.code, 5, "{run}");
     assert!(run.stderr.contains("lambda:ListTags"), "{run}");

@@ -3,17 +3,7 @@
 
 mod support;
 
-use support::{block_on, read_state, World};
-
-fn row(doc: &serde_json::Value, name: &str) -> serde_json::Value {
-    doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == name)
-        .cloned()
-        .unwrap_or_else(|| panic!("no row {name} in {doc}"))
-}
+use support::{block_on, read_state, status_row as row, World};
 
 #[test]
 fn policies_added_to_the_role_are_reported_and_removed() {

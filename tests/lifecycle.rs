@@ -3,18 +3,7 @@
 
 mod support;
 
-use support::{block_on, read_state, World, OWNER_TAG};
-
-/// The row of `status --output json` for one resource kind.
-fn status_row(doc: &serde_json::Value, resource: &str) -> serde_json::Value {
-    doc["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["resource"] == resource)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {resource} row in {doc:#}"))
-}
+use support::{block_on, read_state, status_row, World, OWNER_TAG};
 
 fn handler_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("handler")

@@ -9,10 +9,7 @@ use crate::state::StateStore;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
-    let profile = global
-        .profile
-        .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let profile = super::profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
     let state = StateStore::new(&global.state_dir, &global.stack).load()?;

@@ -36,10 +36,7 @@ pub struct Session {
 pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<Session> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
     let endpoint = aws::resolve_endpoint(global.endpoint_url.as_deref()).map_err(UsageError)?;
-    let profile = global
-        .profile
-        .clone()
-        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    let profile = profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
     let store = StateStore::new(&global.state_dir, &global.stack);
@@ -63,6 +60,14 @@ pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<
         state,
         _lock: lock,
     })
+}
+
+/// The profile: `--profile`, else AWS_PROFILE.
+pub fn profile(global: &GlobalArgs) -> Option<String> {
+    global
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
 }
 
 /// Connects and checks that the state belongs to this account.

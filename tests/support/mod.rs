@@ -449,3 +449,14 @@ impl World {
         seen
     }
 }
+
+/// The row of `status --output json` for one resource kind.
+pub fn status_row(doc: &serde_json::Value, resource: &str) -> serde_json::Value {
+    doc["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["resource"] == resource)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {resource} row in {doc:#}"))
+}
