@@ -168,7 +168,6 @@ pub async fn run(
         Vec::new()
     };
 
-    node_version_note(&args.node).await;
     let listener = serve::bind(args.port).await?;
     let addr = listener.local_addr()?;
     let scratch = tempfile::tempdir()?;
@@ -188,6 +187,8 @@ pub async fn run(
         args.workers,
     )
     .await?;
+    // Only once the server is up: a failed start stays one line.
+    node_version_note(&args.node).await;
 
     let routes = stack::routes();
     let url = format!("http://{addr}/{STAGE}");
