@@ -253,3 +253,64 @@ fn a_removed_owner_tag_is_reported_put_back_and_teardown_then_works() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("owner tag put back");
 }
+
+/// A statement added to the function's policy lets others invoke it: status reports it, and
+/// deploy removes it, leaving the stack's own statements.
+#[test]
+fn a_statement_added_to_the_functions_policy_is_reported_and_removed() {
+    let w = World::new();
+    w.run(&["deploy"]).ok();
+    let aws = w.aws();
+    block_on(
+        aws.lambda
+            .add_permission()
+            .function_name("putitem-prod")
+            .statement_id("anyone-may-invoke")
+            .action("lambda:InvokeFunction")
+            .principal("*")
+            .send(),
+    )
+    .unwrap();
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let p = row(&status.json(), "permission");
+    assert_eq!(p["status"], "drifted", "{p}");
+    assert!(
+        p["reason"].as_str().unwrap().contains("anyone-may-invoke"),
+        "{p}"
+    );
+
+    let fix = w.run(&["deploy"]).ok();
+    assert!(
+        fix.stderr.contains("removed statement anyone-may-invoke"),
+        "{fix}"
+    );
+    let sids = block_on(async {
+        let policy = aws
+            .lambda
+            .get_policy()
+            .function_name("putitem-prod")
+            .send()
+            .await
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+        let mut sids: Vec<String> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["Sid"].as_str().unwrap().to_string())
+            .collect();
+        sids.sort();
+        sids
+    });
+    assert_eq!(
+        sids,
+        [
+            "serverless-cli-apigateway-get-user",
+            "serverless-cli-apigateway-post-user"
+        ]
+    );
+    assert_eq!(w.run(&["status"]).ok().code, 0);
+    w.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("foreign statement");
+}

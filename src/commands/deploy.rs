@@ -183,6 +183,14 @@ pub async fn run(
                 && r.status == crate::ops::status::Health::Drifted
         })
     });
+    let prune_permissions = rows.as_ref().is_some_and(|rows| {
+        rows.iter().any(|r| {
+            r.resource == "permission"
+                && r.reason
+                    .as_deref()
+                    .is_some_and(|why| why.contains(crate::ops::status::FOREIGN_STATEMENTS))
+        })
+    });
     let lost_tags = rows.as_ref().is_some_and(|rows| {
         rows.iter().any(|r| {
             r.resource == crate::ops::status::OWNER_TAGS_ROW
@@ -243,6 +251,7 @@ pub async fn run(
         method_locks: Default::default(),
         fresh_role: std::sync::atomic::AtomicBool::new(false),
         prune_routes,
+        prune_permissions,
     });
     let mut report = engine::run(
         ctx.clone(),

@@ -75,6 +75,8 @@ pub struct DeployCtx {
     /// Status found routes in the API that the stack does not have: removed before the next
     /// deployment publishes them.
     pub prune_routes: bool,
+    /// Status found statements in the function's policy that the stack did not put: removed.
+    pub prune_permissions: bool,
 }
 
 /// The method is the unit of concurrency in API Gateway: PutMethodResponse,
@@ -1191,7 +1193,37 @@ async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         action = strongest(action, a);
         labels.push(arn);
     }
-    Ok(StepResult::new(action, labels.join(", ")))
+    let result = StepResult::new(action, labels.join(", "));
+    if !ctx.prune_permissions {
+        return Ok(result);
+    }
+    // Statements someone else added let others invoke the function: one at a time, as
+    // AddPermission and RemovePermission on one function must be.
+    let name = ctx
+        .snapshot()
+        .await
+        .function
+        .context("the function is not recorded")?
+        .name;
+    let caller = crate::aws::Caller {
+        aws: ctx.aws().clone(),
+        policy: ctx.timing.retry,
+        progress: ctx.progress.clone(),
+    };
+    let mut removed = Vec::new();
+    for sid in crate::ops::status::foreign_statements(&caller, &name, &ctx.spec).await? {
+        ctx.call("permission", || {
+            function::remove_permission(ctx.aws(), &name, &sid)
+        })
+        .await
+        .with_context(|| format!("removing statement {sid} from function {name}'s policy"))?;
+        removed.push(format!("statement {sid}"));
+    }
+    Ok(if removed.is_empty() {
+        result
+    } else {
+        result.with_detail(format!("removed {}", removed.join(", ")))
+    })
 }
 
 async fn ensure_one_permission(

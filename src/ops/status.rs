@@ -724,27 +724,66 @@ async fn check_permission(c: &Caller, state: &StackState, spec: &StackSpec) -> R
     let Some(f) = state.function.as_ref().filter(|_| recs.len() == sids.len()) else {
         return missing("permission", label, NOT_DEPLOYED);
     };
-    let checks = recs.into_iter().map(|rec| async move {
-        let sid = &rec.statement_id;
-        match c
-            .call("status", || {
-                function::permission_source_arn(&c.aws, &f.name, sid)
-            })
-            .await
-        {
-            Ok(None) => (
-                Health::Missing,
-                Some(format!("{sid} is missing from the function's policy")),
-            ),
-            Ok(Some(arn)) if arn != rec.source_arn => (
-                Health::Drifted,
-                Some(format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn)),
-            ),
-            Ok(Some(_)) => (Health::Ok, None),
-            Err(e) => (Health::Unknown, Some(e.to_string())),
-        }
-    });
-    fold("permission", label, join_all(checks).await)
+    // One read of the whole policy: the stack's statements, and any other.
+    let statements = match c
+        .call("status", || function::policy_statements(&c.aws, &f.name))
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => return failed("permission", label, e),
+    };
+    let mut parts: Vec<(Health, Option<String>)> = recs
+        .into_iter()
+        .map(|rec| {
+            let sid = &rec.statement_id;
+            match statements.iter().find(|(s, _)| s == sid) {
+                None => (
+                    Health::Missing,
+                    Some(format!("{sid} is missing from the function's policy")),
+                ),
+                Some((_, arn)) if *arn != rec.source_arn => (
+                    Health::Drifted,
+                    Some(format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn)),
+                ),
+                Some(_) => (Health::Ok, None),
+            }
+        })
+        .collect();
+    let foreign: Vec<&str> = statements
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .filter(|s| !sids.contains(s))
+        .collect();
+    if !foreign.is_empty() {
+        parts.push((
+            Health::Drifted,
+            Some(format!(
+                "{FOREIGN_STATEMENTS} (they let others invoke the function): {}",
+                foreign.join(", ")
+            )),
+        ));
+    }
+    fold("permission", label, parts)
+}
+
+/// How status names statements of the function's policy that the stack did not put.
+pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
+
+/// The statement ids of the function's policy that the stack did not put.
+pub async fn foreign_statements(
+    c: &Caller,
+    function: &str,
+    spec: &StackSpec,
+) -> Result<Vec<String>, AwsError> {
+    let ours: Vec<&str> = spec.routes.iter().map(|r| r.permission_sid).collect();
+    Ok(c.call("permission", || {
+        function::policy_statements(&c.aws, function)
+    })
+    .await?
+    .into_iter()
+    .map(|(s, _)| s)
+    .filter(|s| !ours.contains(&s.as_str()))
+    .collect())
 }
 
 async fn check_log_group(c: &Caller, state: &StackState) -> Row {

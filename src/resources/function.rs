@@ -243,12 +243,25 @@ pub async fn permission_source_arn(
     function: &str,
     sid: &str,
 ) -> Result<Option<String>, AwsError> {
+    Ok(policy_statements(aws, function)
+        .await?
+        .into_iter()
+        .find(|(s, _)| s == sid)
+        .map(|(_, arn)| arn))
+}
+
+/// GetPolicy: every statement of the function's resource policy, as (statement id, its
+/// `AWS:SourceArn` condition or ""); empty when the function has no policy or is gone.
+pub async fn policy_statements(
+    aws: &Aws,
+    function: &str,
+) -> Result<Vec<(String, String)>, AwsError> {
     let out = match aws.lambda.get_policy().function_name(function).send().await {
         Ok(o) => o,
         Err(e) => {
             let e = AwsError::from_sdk("GetPolicy", e);
             return if e.is(ErrorKind::NotFound) {
-                Ok(None)
+                Ok(Vec::new())
             } else {
                 Err(e)
             };
@@ -257,12 +270,18 @@ pub async fn permission_source_arn(
     let doc: serde_json::Value =
         serde_json::from_str(out.policy().unwrap_or("{}")).unwrap_or_default();
     let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
-    Ok(statements.iter().find(|s| s["Sid"] == sid).map(|s| {
-        s["Condition"]["ArnLike"]["AWS:SourceArn"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    }))
+    Ok(statements
+        .iter()
+        .map(|s| {
+            (
+                s["Sid"].as_str().unwrap_or_default().to_string(),
+                s["Condition"]["ArnLike"]["AWS:SourceArn"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect())
 }
 
 /// RemovePermission; `false` when it (or the function) was already gone.
