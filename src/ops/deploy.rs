@@ -1205,13 +1205,13 @@ async fn ensure_permission(ctx: Arc<DeployCtx>) -> anyhow::Result<StepResult> {
         .function
         .context("the function is not recorded")?
         .name;
-    let caller = crate::aws::Caller {
-        aws: ctx.aws().clone(),
-        policy: ctx.timing.retry,
-        progress: ctx.progress.clone(),
-    };
+    let statements = ctx
+        .call("permission", || {
+            function::policy_statements(ctx.aws(), &name)
+        })
+        .await?;
     let mut removed = Vec::new();
-    for sid in crate::ops::status::foreign_statements(&caller, &name, &ctx.spec).await? {
+    for sid in crate::ops::status::foreign_sids(&statements, &ctx.spec) {
         ctx.call("permission", || {
             function::remove_permission(ctx.aws(), &name, &sid)
         })

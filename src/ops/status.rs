@@ -749,11 +749,7 @@ async fn check_permission(c: &Caller, state: &StackState, spec: &StackSpec) -> R
             }
         })
         .collect();
-    let foreign: Vec<&str> = statements
-        .iter()
-        .map(|(s, _)| s.as_str())
-        .filter(|s| !sids.contains(s))
-        .collect();
+    let foreign = foreign_sids(&statements, spec);
     if !foreign.is_empty() {
         parts.push((
             Health::Drifted,
@@ -770,20 +766,13 @@ async fn check_permission(c: &Caller, state: &StackState, spec: &StackSpec) -> R
 pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
 
 /// The statement ids of the function's policy that the stack did not put.
-pub async fn foreign_statements(
-    c: &Caller,
-    function: &str,
-    spec: &StackSpec,
-) -> Result<Vec<String>, AwsError> {
-    let ours: Vec<&str> = spec.routes.iter().map(|r| r.permission_sid).collect();
-    Ok(c.call("permission", || {
-        function::policy_statements(&c.aws, function)
-    })
-    .await?
-    .into_iter()
-    .map(|(s, _)| s)
-    .filter(|s| !ours.contains(&s.as_str()))
-    .collect())
+pub fn foreign_sids(statements: &[(String, String)], spec: &StackSpec) -> Vec<String> {
+    statements
+        .iter()
+        .map(|(sid, _)| sid)
+        .filter(|sid| !spec.routes.iter().any(|r| r.permission_sid == sid.as_str()))
+        .cloned()
+        .collect()
 }
 
 async fn check_log_group(c: &Caller, state: &StackState) -> Row {
