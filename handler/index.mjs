@@ -15,7 +15,12 @@
 //
 // The AWS SDK v3 is provided by the Lambda Node.js runtime; it is only a dev dependency here.
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from "@aws-sdk/lib-dynamodb";
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+} from "@aws-sdk/lib-dynamodb";
 
 /** Prefix of every validation error; must match BAD_REQUEST_PATTERN in src/stack.rs. */
 export const BAD_REQUEST = "BadRequest:";
@@ -25,6 +30,9 @@ export const NOT_FOUND = "NotFound:";
 export const INTERNAL = "Internal:";
 /** The GET route's event names this operation (GET_USER_TEMPLATE in src/stack.rs). */
 export const GET_USER = "getUser";
+/** A DELETE /user/{uid} route's event names this operation (DELETE_USER_TEMPLATE in
+ * src/stack.rs; the route is in the test model that shows a third route). */
+export const DELETE_USER = "deleteUser";
 /** DynamoDB's limit on a partition key value, in bytes. */
 export const MAX_UID_BYTES = 2048;
 
@@ -109,11 +117,16 @@ export function parseGetUid(event) {
   return checkUid(uid);
 }
 
+/** The operation a path route's event names (`undefined` for POST's body). */
+function operationOf(event) {
+  return event !== null && typeof event === "object" && !Array.isArray(event)
+    ? event.operation
+    : undefined;
+}
+
 /** True for the GET route's event. */
 export function isGetEvent(event) {
-  return (
-    event !== null && typeof event === "object" && !Array.isArray(event) && event.operation === GET_USER
-  );
+  return operationOf(event) === GET_USER;
 }
 
 function tableName() {
@@ -152,6 +165,18 @@ async function getUser(event) {
   return out.Item;
 }
 
+async function deleteUser(event) {
+  const table = tableName();
+  const uid = parseGetUid(event);
+  const out = await client().send(
+    new DeleteCommand({ TableName: table, Key: { uid }, ReturnValues: "ALL_OLD" }),
+  );
+  if (!out.Attributes) {
+    throw tagged(NOT_FOUND, "NotFound", `no user with uid ${JSON.stringify(uid)}`);
+  }
+  return { message: `Deleted user ${uid}.` };
+}
+
 /** True for the errors the caller is meant to see as they are. */
 function isExpected(err) {
   return (
@@ -162,7 +187,14 @@ function isExpected(err) {
 
 export async function handler(event, context) {
   try {
-    return isGetEvent(event) ? await getUser(event) : await putUser(event);
+    switch (operationOf(event)) {
+      case GET_USER:
+        return await getUser(event);
+      case DELETE_USER:
+        return await deleteUser(event);
+      default:
+        return await putUser(event);
+    }
   } catch (err) {
     if (isExpected(err)) throw err;
     // Anything else is ours to fix: log the cause, answer a 500 that names the request.

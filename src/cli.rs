@@ -76,6 +76,9 @@ pub enum OutputFormat {
 pub enum Command {
     /// Create or update the whole stack; resumes an interrupted deploy.
     Deploy(DeployArgs),
+    /// Show what deploy would do now (create, update, replace, delete, adopt), and change
+    /// nothing. Exit code 0: nothing to do; 3: deploy would change something.
+    Plan(DeployArgs),
     /// Check every resource of the stack against AWS and report drift.
     Status,
     /// Remove every resource of the stack, in reverse dependency order.
@@ -222,6 +225,10 @@ pub struct TeardownArgs {
     /// Keep the DynamoDB table and its data.
     #[arg(long)]
     pub keep_table: bool,
+
+    /// List what teardown would delete, in order, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {

@@ -32,7 +32,10 @@ pub enum Action {
 /// The outcome of one step.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
-    pub step: &'static str,
+    /// The group it is reported in (a kind's step: `method`, `permission`).
+    pub step: String,
+    /// The resource key (`method:POST /user`).
+    pub key: String,
     pub action: Action,
     /// Name or id of the resource.
     pub resource: String,
@@ -41,7 +44,8 @@ pub struct Outcome {
     pub seconds: f64,
 }
 
-pub type StepFn<C> = fn(Arc<C>) -> BoxFuture<'static, anyhow::Result<StepResult>>;
+pub type StepFn<C> =
+    Box<dyn Fn(Arc<C>) -> BoxFuture<'static, anyhow::Result<StepResult>> + Send + Sync>;
 
 /// What a step's function returns; the engine adds the step's name and duration.
 #[derive(Debug, Clone)]
@@ -66,26 +70,27 @@ impl StepResult {
     }
 }
 
-/// One unit of work.
+/// One unit of work: one resource key.
 pub struct Step<C> {
-    pub name: &'static str,
+    pub name: String,
+    /// The group its progress is shown in: one line per group, when all of it is done.
+    pub group: &'static str,
     /// What the progress line says while it runs.
     pub doing: &'static str,
-    pub deps: &'static [&'static str],
+    pub deps: Vec<String>,
     pub run: StepFn<C>,
 }
 
 /// The result of a run: every finished step's outcome, and the first failure.
 pub struct RunReport {
     pub outcomes: Vec<Outcome>,
-    pub error: Option<(&'static str, anyhow::Error)>,
+    pub error: Option<(String, anyhow::Error)>,
     /// Steps that never started because a step failed or the run was interrupted.
-    pub skipped: Vec<&'static str>,
+    pub skipped: Vec<String>,
     /// Ctrl-C or SIGTERM stopped the run.
     pub interrupted: bool,
 }
 
-/// Runs the steps, each as soon as its dependencies are done.
 /// What a failed step does to the rest of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnFailure {
@@ -104,6 +109,49 @@ pub struct Stop {
     pub grace: Duration,
 }
 
+/// The most telling of two actions, for a group's line.
+pub fn strongest(a: Action, b: Action) -> Action {
+    let rank = |x: &Action| match x {
+        Action::Created => 4,
+        Action::Updated => 3,
+        Action::Deleted => 3,
+        Action::Adopted => 2,
+        Action::Skipped => 1,
+        _ => 0,
+    };
+    if rank(&b) > rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The outcomes folded into one per group, in the order the groups finished: what the report
+/// and the progress lines show.
+pub fn by_group(outcomes: &[Outcome]) -> Vec<Outcome> {
+    let mut out: Vec<Outcome> = Vec::new();
+    for o in outcomes {
+        match out.iter_mut().find(|g| g.step == o.step) {
+            None => out.push(Outcome {
+                key: o.step.clone(),
+                ..o.clone()
+            }),
+            Some(g) => {
+                g.action = strongest(g.action.clone(), o.action.clone());
+                g.resource = format!("{}, {}", g.resource, o.resource);
+                g.detail = match (g.detail.take(), &o.detail) {
+                    (Some(a), Some(b)) if a == *b => Some(a),
+                    (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+                    (a, b) => a.or_else(|| b.clone()),
+                };
+                g.seconds = g.seconds.max(o.seconds);
+            }
+        }
+    }
+    out
+}
+
+/// Runs the steps, each as soon as its dependencies are done.
 pub async fn run<C: Send + Sync + 'static>(
     ctx: Arc<C>,
     steps: Vec<Step<C>>,
@@ -112,11 +160,17 @@ pub async fn run<C: Send + Sync + 'static>(
     on_failure: OnFailure,
 ) -> RunReport {
     debug_assert!(check_graph(&steps).is_ok(), "{:?}", check_graph(&steps));
-    let mut done: HashSet<&'static str> = HashSet::new();
-    let mut started: HashSet<&'static str> = HashSet::new();
-    let mut outcomes = Vec::new();
-    let mut error: Option<(&'static str, anyhow::Error)> = None;
+    let mut done: HashSet<String> = HashSet::new();
+    let mut started: HashSet<String> = HashSet::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut error: Option<(String, anyhow::Error)> = None;
     let mut running = FuturesUnordered::new();
+    // Steps of each group still to finish, and when the group's first one started.
+    let mut left: HashMap<&'static str, usize> = HashMap::new();
+    for s in &steps {
+        *left.entry(s.group).or_default() += 1;
+    }
+    let mut group_started: HashMap<&'static str, Instant> = HashMap::new();
     let (mut interrupts, grace) = match stop {
         Some(s) => (Some(s.interrupts), s.grace),
         None => (None, Duration::ZERO),
@@ -128,15 +182,18 @@ pub async fn run<C: Send + Sync + 'static>(
         let may_start = error.is_none() || on_failure == OnFailure::FinishIndependent;
         if may_start && interrupted_at.is_none() {
             for step in &steps {
-                if !started.contains(step.name) && step.deps.iter().all(|d| done.contains(d)) {
-                    started.insert(step.name);
-                    progress.start(step.name, step.doing);
+                if !started.contains(&step.name) && step.deps.iter().all(|d| done.contains(d)) {
+                    started.insert(step.name.clone());
+                    if !group_started.contains_key(step.group) {
+                        group_started.insert(step.group, Instant::now());
+                        progress.start(step.group, step.doing);
+                    }
                     let fut = (step.run)(ctx.clone());
-                    let name = step.name;
+                    let (name, group) = (step.name.clone(), step.group);
                     running.push(async move {
                         let t0 = Instant::now();
                         let res = fut.await;
-                        (name, res, t0.elapsed())
+                        (name, group, res, t0.elapsed())
                     });
                 }
             }
@@ -166,28 +223,43 @@ pub async fn run<C: Send + Sync + 'static>(
             }
             r = running.next() => r,
         };
-        let Some((name, res, elapsed)) = next else {
+        let Some((name, group, res, elapsed)) = next else {
             break;
         };
+        if let Some(n) = left.get_mut(group) {
+            *n = n.saturating_sub(1);
+        }
+        let group_done = left.get(group) == Some(&0);
+        let group_elapsed = group_started.get(group).map_or(elapsed, |t| t.elapsed());
         match res {
             Ok(r) => {
-                let words = match &r.detail {
-                    Some(d) => format!("{:?} {} ({d})", r.action, r.resource),
-                    None => format!("{:?} {}", r.action, r.resource),
-                }
-                .to_lowercase_first();
-                progress.finish(name, true, &words, elapsed);
-                done.insert(name);
+                done.insert(name.clone());
                 outcomes.push(Outcome {
-                    step: name,
+                    step: group.to_string(),
+                    key: name,
                     action: r.action,
                     resource: r.resource,
                     detail: r.detail,
                     seconds: elapsed.as_secs_f64(),
                 });
+                if group_done {
+                    let mine: Vec<Outcome> = outcomes
+                        .iter()
+                        .filter(|o| o.step == group)
+                        .cloned()
+                        .collect();
+                    if let Some(g) = by_group(&mine).pop() {
+                        let words = match &g.detail {
+                            Some(d) => format!("{:?} {} ({d})", g.action, g.resource),
+                            None => format!("{:?} {}", g.action, g.resource),
+                        }
+                        .to_lowercase_first();
+                        progress.finish(group, true, &words, group_elapsed);
+                    }
+                }
             }
             Err(e) => {
-                progress.finish(name, false, &format!("{e:#}"), elapsed);
+                progress.finish(group, false, &format!("{name}: {e:#}"), elapsed);
                 if error.is_none() {
                     error = Some((name, e));
                 }
@@ -196,7 +268,7 @@ pub async fn run<C: Send + Sync + 'static>(
     }
     let skipped = steps
         .iter()
-        .map(|s| s.name)
+        .map(|s| s.name.clone())
         .filter(|n| !started.contains(n))
         .collect();
     let interrupted = interrupted_at.is_some() || abandoned;
@@ -231,10 +303,10 @@ async fn sleep_until_some(t: Option<tokio::time::Instant>) {
 
 /// Every dependency names a step, and there is no cycle.
 pub fn check_graph<C>(steps: &[Step<C>]) -> Result<(), String> {
-    let names: HashMap<&str, &Step<C>> = steps.iter().map(|s| (s.name, s)).collect();
+    let names: HashMap<&str, &Step<C>> = steps.iter().map(|s| (s.name.as_str(), s)).collect();
     for s in steps {
-        for d in s.deps {
-            if !names.contains_key(d) {
+        for d in &s.deps {
+            if !names.contains_key(d.as_str()) {
                 return Err(format!("step {} depends on unknown step {d}", s.name));
             }
         }
@@ -243,8 +315,8 @@ pub fn check_graph<C>(steps: &[Step<C>]) -> Result<(), String> {
     while done.len() < steps.len() {
         let before = done.len();
         for s in steps {
-            if !done.contains(s.name) && s.deps.iter().all(|d| done.contains(d)) {
-                done.insert(s.name);
+            if !done.contains(s.name.as_str()) && s.deps.iter().all(|d| done.contains(d.as_str())) {
+                done.insert(s.name.as_str());
             }
         }
         if done.len() == before {
@@ -268,6 +340,22 @@ impl LowerFirst for String {
     }
 }
 
+/// A step for the tests: its own group.
+#[cfg(test)]
+pub fn test_step<C: 'static>(
+    name: &'static str,
+    deps: &[&str],
+    run: fn(Arc<C>) -> BoxFuture<'static, anyhow::Result<StepResult>>,
+) -> Step<C> {
+    Step {
+        name: name.to_string(),
+        group: name,
+        doing: "testing",
+        deps: deps.iter().map(|d| d.to_string()).collect(),
+        run: Box::new(run),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,13 +367,12 @@ mod tests {
         events: Mutex<Vec<String>>,
     }
 
-    fn step(name: &'static str, deps: &'static [&'static str], run: StepFn<Log>) -> Step<Log> {
-        Step {
-            name,
-            doing: "testing",
-            deps,
-            run,
-        }
+    fn step(
+        name: &'static str,
+        deps: &'static [&'static str],
+        run: fn(Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>>,
+    ) -> Step<Log> {
+        test_step(name, deps, run)
     }
 
     fn slow_a(ctx: Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>> {
@@ -405,20 +492,12 @@ mod stop_tests {
         })
     }
 
-    fn steps(first: StepFn<Log>) -> Vec<Step<Log>> {
+    fn steps(
+        first: fn(Arc<Log>) -> BoxFuture<'static, anyhow::Result<StepResult>>,
+    ) -> Vec<Step<Log>> {
         vec![
-            Step {
-                name: "first",
-                doing: "",
-                deps: &[],
-                run: first,
-            },
-            Step {
-                name: "then",
-                doing: "",
-                deps: &["first"],
-                run: after,
-            },
+            test_step("first", &[], first),
+            test_step("then", &["first"], after),
         ]
     }
 
@@ -536,30 +615,10 @@ mod keep_going_tests {
     async fn finish_independent_runs_everything_not_built_on_the_failure() {
         let ctx = Arc::new(Log::default());
         let steps = vec![
-            Step {
-                name: "bad",
-                doing: "",
-                deps: &[],
-                run: fails,
-            },
-            Step {
-                name: "root",
-                doing: "",
-                deps: &[],
-                run: slow_ok,
-            },
-            Step {
-                name: "child",
-                doing: "",
-                deps: &["root"],
-                run: after_ok,
-            },
-            Step {
-                name: "blocked",
-                doing: "",
-                deps: &["bad"],
-                run: after_failed,
-            },
+            test_step("bad", &[], fails),
+            test_step("root", &[], slow_ok),
+            test_step("child", &["root"], after_ok),
+            test_step("blocked", &["bad"], after_failed),
         ];
         let report = run(
             ctx.clone(),
@@ -569,7 +628,7 @@ mod keep_going_tests {
             OnFailure::FinishIndependent,
         )
         .await;
-        assert_eq!(report.error.as_ref().map(|e| e.0), Some("bad"));
+        assert_eq!(report.error.as_ref().map(|e| e.0.as_str()), Some("bad"));
         assert_eq!(
             *ctx.events.lock().unwrap(),
             vec!["independent root", "after the independent root"]

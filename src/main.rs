@@ -9,8 +9,10 @@ mod commands;
 mod engine;
 mod error;
 mod gateway;
+mod graph;
 mod http_client;
 mod iam_policy;
+mod kinds;
 mod ops;
 mod package;
 mod report;
@@ -62,7 +64,7 @@ fn main() -> ExitCode {
         // signal after that.
         let hard_stop = if matches!(
             cli.command,
-            Command::Status | Command::Try(_) | Command::IamPolicy
+            Command::Status | Command::Plan(_) | Command::Try(_) | Command::IamPolicy
         ) {
             1
         } else {
@@ -72,6 +74,7 @@ fn main() -> ExitCode {
         let command = async {
             match &cli.command {
                 Command::Deploy(args) => commands::deploy::run(&cli.global, args, interrupts).await,
+                Command::Plan(args) => commands::plan::run(&cli.global, args).await,
                 Command::Status => commands::status::run(&cli.global).await,
                 Command::Teardown(args) => {
                     commands::teardown::run(&cli.global, args, interrupts).await

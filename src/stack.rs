@@ -245,6 +245,10 @@ pub struct RouteSpec {
     pub request_template: Option<&'static str>,
     /// Statement id of the permission that lets API Gateway invoke the function for this route.
     pub permission_sid: &'static str,
+    /// What the function does to the table for this route (the role's policy grants exactly
+    /// these, over all routes). Not serialized: the route's JSON is what format 2 hashed.
+    #[serde(skip_serializing)]
+    pub table_actions: &'static [&'static str],
     pub responses: Vec<ResponseSpec>,
 }
 
@@ -348,6 +352,7 @@ pub fn post_user_route() -> RouteSpec {
         request_model: Some(USER_MODEL),
         request_template: None,
         permission_sid: PERMISSION_SID,
+        table_actions: &["dynamodb:PutItem"],
         responses,
     }
 }
@@ -363,13 +368,42 @@ pub fn get_user_route() -> RouteSpec {
         request_model: None,
         request_template: Some(GET_USER_TEMPLATE),
         permission_sid: GET_PERMISSION_SID,
+        table_actions: &["dynamodb:GetItem"],
         responses,
     }
 }
 
+/// The event a DELETE /user/{uid} route hands the function (handler/index.mjs, DELETE_USER).
+pub const DELETE_USER_TEMPLATE: &str =
+    r#"{"operation": "deleteUser", "uid": "$util.urlEncode($input.params('uid'))"}"#;
+
+/// A third route, `DELETE /user/{uid}`: not in the tutorial's stack, but in the model the tests
+/// use to show that a route is one entry of data (its own permission, its own keys).
+pub fn delete_user_route() -> RouteSpec {
+    let mut responses = vec![success()];
+    responses.extend(error_responses(true));
+    RouteSpec {
+        http_method: "DELETE",
+        path: "/user/{uid}",
+        path_params: &["uid"],
+        request_model: None,
+        request_template: Some(DELETE_USER_TEMPLATE),
+        permission_sid: "serverless-cli-apigateway-delete-user",
+        table_actions: &["dynamodb:DeleteItem"],
+        responses,
+    }
+}
+
+/// Names the test-only model (debug builds): `three-routes` adds DELETE /user/{uid}.
+pub const TEST_MODEL_ENV: &str = "SERVERLESS_CLI_TEST_MODEL";
+
 /// Every route of the stack: what deploy builds, status checks and serve answers.
 pub fn routes() -> Vec<RouteSpec> {
-    vec![post_user_route(), get_user_route()]
+    let mut routes = vec![post_user_route(), get_user_route()];
+    if cfg!(debug_assertions) && std::env::var(TEST_MODEL_ENV).is_ok_and(|m| m == "three-routes") {
+        routes.push(delete_user_route());
+    }
+    routes
 }
 
 /// Everything a deploy wants the stack to be.
@@ -384,21 +418,73 @@ pub struct StackSpec {
     pub runtime: String,
     /// Retention of the function's log group, in days.
     pub log_retention_days: i32,
+    /// The function's memory, in MB, and timeout, in seconds.
+    pub memory_mb: i32,
+    pub timeout_secs: i32,
     pub routes: Vec<RouteSpec>,
 }
 
+/// The function's memory (MB) in the tutorial's stack.
+pub const FUNCTION_MEMORY_MB: i32 = 128;
+
 impl StackSpec {
+    /// The stack as a state records it was deployed (for status and teardown, which take no
+    /// deploy options): the recorded billing, policy mode, runtime and retention, and the
+    /// tutorial's routes.
+    pub fn from_state(state: &crate::state::StackState, account: &str) -> StackSpec {
+        use crate::state::{FunctionRecord, LogGroupRecord, PolicyRecord, TableRecord};
+        let applied = |kind: &str, field: &str| {
+            state
+                .resources
+                .values()
+                .find(|r| r.kind == kind)
+                .and_then(|r| r.props.as_ref())
+                .and_then(|p| p.get(field))
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|v| i32::try_from(v).ok())
+        };
+        StackSpec {
+            stack: state.stack.clone(),
+            region: state.region.clone(),
+            account: account.to_string(),
+            names: state.names.clone(),
+            billing: state
+                .first::<TableRecord>()
+                .map(|t| t.billing)
+                .unwrap_or(Billing::Provisioned),
+            policy_mode: state
+                .first::<PolicyRecord>()
+                .map(|p| p.mode)
+                .unwrap_or(PolicyMode::LeastPrivilege),
+            runtime: state
+                .first::<FunctionRecord>()
+                .map(|f| f.runtime)
+                .unwrap_or_default(),
+            log_retention_days: state
+                .first::<LogGroupRecord>()
+                .map(|l| l.retention_days)
+                .unwrap_or(14),
+            memory_mb: applied("function", "memory_mb").unwrap_or(FUNCTION_MEMORY_MB),
+            timeout_secs: applied("function", "timeout_secs").unwrap_or(FUNCTION_TIMEOUT_SECS),
+            routes: routes(),
+        }
+    }
+
     pub fn partition(&self) -> &'static str {
         partition(&self.region)
     }
 
-    /// Every route's label, `POST /user, GET /user/{uid}`.
-    pub fn routes_label(&self) -> String {
-        self.routes
+    /// The API's resources the routes live on, parents first.
+    pub fn resources(&self) -> Vec<ResourceSpec> {
+        RESOURCES
             .iter()
-            .map(RouteSpec::label)
-            .collect::<Vec<_>>()
-            .join(", ")
+            .filter(|r| {
+                self.routes.iter().any(|route| {
+                    route.path == r.path || route.path.starts_with(&format!("{}/", r.path))
+                })
+            })
+            .copied()
+            .collect()
     }
 
     pub fn table_arn(&self) -> String {
@@ -445,7 +531,18 @@ impl StackSpec {
         .to_string()
     }
 
-    /// Least privilege: write and read this table, write this function's own logs.
+    /// What the routes do to the table, each action once, in route order.
+    pub fn table_actions(&self) -> Vec<&'static str> {
+        let mut out: Vec<&'static str> = Vec::new();
+        for a in self.routes.iter().flat_map(|r| r.table_actions.iter()) {
+            if !out.contains(a) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    /// Least privilege: what the routes do to this table, write this function's own logs.
     pub fn inline_policy(&self) -> String {
         let log_group = self.log_group_arn();
         json!({
@@ -454,7 +551,7 @@ impl StackSpec {
                 {
                     "Sid": "TableItems",
                     "Effect": "Allow",
-                    "Action": ["dynamodb:PutItem", "dynamodb:GetItem"],
+                    "Action": self.table_actions(),
                     "Resource": self.table_arn()
                 },
                 {
@@ -468,8 +565,8 @@ impl StackSpec {
         .to_string()
     }
 
-    /// Fingerprint of the role's permissions: changes when the policy must be re-applied.
-    pub fn policy_fingerprint(&self) -> String {
+    /// The fingerprint state format 1 and 2 recorded for the role's permissions.
+    pub fn legacy_policy_fingerprint(&self) -> String {
         match self.policy_mode {
             PolicyMode::LeastPrivilege => fingerprint(&["inline", &self.inline_policy()]),
             PolicyMode::Managed => {
@@ -486,8 +583,8 @@ impl StackSpec {
         vec![("TABLE_NAME".to_string(), self.names.table.clone())]
     }
 
-    /// Fingerprint of the function's configuration (not its code).
-    pub fn function_config_fingerprint(&self, role_arn: &str) -> String {
+    /// The fingerprint state format 1 and 2 recorded for the function's configuration.
+    pub fn legacy_function_config_fingerprint(&self, role_arn: &str) -> String {
         let mut parts = vec![self.runtime.as_str(), HANDLER, role_arn];
         let env = self.function_env();
         for (k, v) in &env {
@@ -523,8 +620,8 @@ impl StackSpec {
         )
     }
 
-    /// Fingerprint of the methods and their method responses.
-    pub fn method_fingerprint(&self) -> String {
+    /// The fingerprint state format 1 and 2 recorded for both routes' methods and responses.
+    pub fn legacy_method_fingerprint(&self) -> String {
         fingerprint(&[
             "method",
             &serde_json::to_string(&self.routes).unwrap_or_default(),
@@ -534,12 +631,12 @@ impl StackSpec {
         ])
     }
 
-    /// Fingerprint of the integrations and their responses, which point at the function.
-    pub fn integration_fingerprint(&self, function_arn: &str) -> String {
+    /// The fingerprint state format 1 and 2 recorded for both routes' integrations.
+    pub fn legacy_integration_fingerprint(&self, function_arn: &str) -> String {
         // A method made again loses its integration: the method's fingerprint is part of it.
         fingerprint(&[
             "integration",
-            &self.method_fingerprint(),
+            &self.legacy_method_fingerprint(),
             &self.integration_uri(function_arn),
         ])
     }
@@ -580,10 +677,11 @@ pub fn fingerprint(parts: &[&str]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests_support {
     use super::*;
 
-    fn spec() -> StackSpec {
+    /// The tutorial's stack as deploy builds it by default.
+    pub fn spec() -> StackSpec {
         StackSpec {
             stack: "prod".into(),
             region: "eu-west-1".into(),
@@ -593,9 +691,17 @@ mod tests {
             policy_mode: PolicyMode::LeastPrivilege,
             runtime: "nodejs22.x".into(),
             log_retention_days: 14,
+            memory_mb: FUNCTION_MEMORY_MB,
+            timeout_secs: FUNCTION_TIMEOUT_SECS,
             routes: routes(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::spec;
+    use super::*;
 
     #[test]
     fn default_names_are_unique_per_stack_and_valid() {
@@ -669,16 +775,19 @@ mod tests {
         let s = spec();
         let mut t = spec();
         t.policy_mode = PolicyMode::Managed;
-        assert_ne!(s.policy_fingerprint(), t.policy_fingerprint());
+        assert_ne!(s.legacy_policy_fingerprint(), t.legacy_policy_fingerprint());
         assert_ne!(
-            s.function_config_fingerprint("arn:a"),
-            s.function_config_fingerprint("arn:b")
+            s.legacy_function_config_fingerprint("arn:a"),
+            s.legacy_function_config_fingerprint("arn:b")
         );
         assert_ne!(
-            s.integration_fingerprint("arn:a"),
-            s.integration_fingerprint("arn:b")
+            s.legacy_integration_fingerprint("arn:a"),
+            s.legacy_integration_fingerprint("arn:b")
         );
-        assert_eq!(s.method_fingerprint(), spec().method_fingerprint());
+        assert_eq!(
+            s.legacy_method_fingerprint(),
+            spec().legacy_method_fingerprint()
+        );
     }
 
     #[test]

@@ -10,18 +10,20 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::Billing;
 use crate::stack::{Names, PolicyMode};
 
 /// The format version this build writes.
-pub const STATE_VERSION: u32 = 2;
-/// Older versions this build reads: version 2 only added records (GET /user/{uid}), so a
-/// version 1 file loads as it is and deploy adds the rest.
-const READABLE_VERSIONS: [u64; 2] = [1, 2];
+pub const STATE_VERSION: u32 = 3;
+/// Versions this build reads: 1 and 2 (one named field per resource) are migrated to 3 on load.
+const READABLE_VERSIONS: [u64; 3] = [1, 2, 3];
 
-/// Everything known about one stack.
+/// Everything known about one stack: a header, and one record per resource key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StackState {
@@ -35,65 +37,130 @@ pub struct StackState {
     pub names: Names,
     /// Seconds since the epoch of the last save.
     pub updated_at: u64,
+    /// What exists, by resource key (`table:user`, `method:POST /user`, ...).
     #[serde(default)]
-    pub table: Option<TableRecord>,
-    #[serde(default)]
-    pub role: Option<RoleRecord>,
-    #[serde(default)]
-    pub role_policy: Option<PolicyRecord>,
-    #[serde(default)]
-    pub function: Option<FunctionRecord>,
-    #[serde(default)]
-    pub api: Option<ApiRecord>,
-    /// The `/user` resource.
-    #[serde(default)]
-    pub resource: Option<ResourceRecord>,
-    /// The `/user/{uid}` resource.
-    #[serde(default)]
-    pub item_resource: Option<ResourceRecord>,
-    /// The request validator and body model of POST /user.
-    #[serde(default)]
-    pub request_validator: Option<ValidatorRecord>,
-    #[serde(default)]
-    pub method: Option<FingerprintRecord>,
-    #[serde(default)]
-    pub method_responses: Option<FingerprintRecord>,
-    #[serde(default)]
-    pub integration: Option<FingerprintRecord>,
-    #[serde(default)]
-    pub integration_responses: Option<FingerprintRecord>,
-    /// Permission for POST /user.
-    #[serde(default)]
-    pub permission: Option<PermissionRecord>,
-    /// Permission for GET /user/{uid}.
-    #[serde(default)]
-    pub get_permission: Option<PermissionRecord>,
-    #[serde(default)]
-    pub deployment: Option<DeploymentRecord>,
-    #[serde(default)]
-    pub log_group: Option<LogGroupRecord>,
+    pub resources: BTreeMap<String, Record>,
+}
+
+/// One resource as recorded: its kind, AWS id and ARN, the fingerprint of what was asked for,
+/// and whatever else its kind keeps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub attrs: serde_json::Map<String, serde_json::Value>,
+    /// What was asked for when it was last made or updated (the fingerprint hashes it); plan
+    /// shows it as "before".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub props: Option<serde_json::Value>,
+}
+
+/// A kind's typed view of its record: the fields named `id`, `arn` and `fingerprint` go to
+/// the record's own fields, every other field to `attrs`.
+pub trait Typed: Serialize + DeserializeOwned {
+    const KIND: &'static str;
+}
+
+impl Record {
+    pub fn from_typed<T: Typed>(value: &T) -> Record {
+        let mut attrs = match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        };
+        let mut take = |k: &str| match attrs.remove(k) {
+            Some(serde_json::Value::String(s)) => Some(s),
+            _ => None,
+        };
+        Record {
+            kind: T::KIND.to_string(),
+            id: take("id").unwrap_or_default(),
+            arn: take("arn"),
+            fingerprint: take("fingerprint").unwrap_or_default(),
+            attrs,
+            props: None,
+        }
+    }
+
+    pub fn typed<T: Typed>(&self) -> Result<T, String> {
+        if self.kind != T::KIND {
+            return Err(format!("a {} record, not a {}", self.kind, T::KIND));
+        }
+        let mut m = self.attrs.clone();
+        m.insert("id".into(), self.id.clone().into());
+        if let Some(arn) = &self.arn {
+            m.insert("arn".into(), arn.clone().into());
+        }
+        m.insert("fingerprint".into(), self.fingerprint.clone().into());
+        serde_json::from_value(serde_json::Value::Object(m)).map_err(|e| e.to_string())
+    }
+}
+
+macro_rules! typed {
+    ($($t:ty => $kind:literal),* $(,)?) => {
+        $(impl Typed for $t { const KIND: &'static str = $kind; })*
+        /// Checks that a record parses as its kind's type.
+        fn check_record(rec: &Record) -> Result<(), String> {
+            match rec.kind.as_str() {
+                $($kind => rec.typed::<$t>().map(|_| ()),)*
+                other => Err(format!("unknown kind '{other}'")),
+            }
+        }
+    };
+}
+
+typed! {
+    TableRecord => "table",
+    RoleRecord => "role",
+    PolicyRecord => "role-policy",
+    FunctionRecord => "function",
+    LogGroupRecord => "log-group",
+    ApiRecord => "rest-api",
+    ResourceRecord => "path",
+    ValidatorRecord => "validator",
+    MethodRecord => "method",
+    MethodResponsesRecord => "method-responses",
+    IntegrationRecord => "integration",
+    IntegrationResponsesRecord => "integration-responses",
+    PermissionRecord => "permission",
+    DeploymentRecord => "stage",
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TableRecord {
+    #[serde(rename = "id")]
     pub name: String,
     pub arn: String,
     pub billing: Billing,
     /// ACTIVE was seen after the last create or update.
     pub ready: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleRecord {
+    #[serde(rename = "id")]
     pub name: String,
     pub arn: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyRecord {
+    /// The role it is on.
+    #[serde(rename = "id", default)]
+    pub role: String,
     pub mode: PolicyMode,
     /// Inline policy name (least privilege) or managed policy ARNs attached.
     pub inline_policy: Option<String>,
@@ -105,11 +172,14 @@ pub struct PolicyRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionRecord {
+    #[serde(rename = "id")]
     pub name: String,
     pub arn: String,
     /// Base64 SHA-256 of the deployed zip, as Lambda reports it (`CodeSha256`).
     pub code_sha256: String,
     pub runtime: String,
+    /// Fingerprint of the configuration (not the code).
+    #[serde(rename = "fingerprint")]
     pub config_fingerprint: String,
     /// Active and Successful were seen after the last create or update.
     pub ready: bool,
@@ -121,6 +191,8 @@ pub struct ApiRecord {
     pub id: String,
     pub name: String,
     pub root_resource_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -128,6 +200,8 @@ pub struct ApiRecord {
 pub struct ResourceRecord {
     pub id: String,
     pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -135,30 +209,53 @@ pub struct ResourceRecord {
 pub struct ValidatorRecord {
     pub id: String,
     pub name: String,
-    /// The body model the POST method names.
+    /// The body model the methods name.
     pub model: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
+
+/// A method, its responses, its integration or its integration responses: API Gateway gives
+/// them no id of their own; the record says what was put.
+macro_rules! fingerprint_record {
+    ($($name:ident),*) => {$(
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// The route, `POST /user`.
+            #[serde(default)]
+            pub id: String,
+            pub fingerprint: String,
+        }
+    )*};
+}
+fingerprint_record!(
+    MethodRecord,
+    MethodResponsesRecord,
+    IntegrationRecord,
+    IntegrationResponsesRecord
+);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FingerprintRecord {
+pub struct PermissionRecord {
+    #[serde(rename = "id")]
+    pub statement_id: String,
+    pub source_arn: String,
+    pub function_arn: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PermissionRecord {
-    pub statement_id: String,
-    pub source_arn: String,
-    pub function_arn: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LogGroupRecord {
+    #[serde(rename = "id")]
     pub name: String,
     pub arn: String,
     pub retention_days: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,7 +263,7 @@ pub struct LogGroupRecord {
 pub struct DeploymentRecord {
     pub id: String,
     pub stage: String,
-    /// Method and integration fingerprints this deployment was made from.
+    /// Fingerprint of the routes this deployment published.
     pub fingerprint: String,
 }
 
@@ -180,40 +277,53 @@ impl StackState {
             endpoint: endpoint.map(str::to_string),
             names,
             updated_at: now_secs(),
-            table: None,
-            role: None,
-            role_policy: None,
-            function: None,
-            api: None,
-            resource: None,
-            item_resource: None,
-            request_validator: None,
-            method: None,
-            method_responses: None,
-            integration: None,
-            integration_responses: None,
-            permission: None,
-            get_permission: None,
-            deployment: None,
-            log_group: None,
+            resources: BTreeMap::new(),
         }
     }
 
-    /// The record of the API resource at `path` (`/user` or `/user/{uid}`).
-    pub fn resource_at(&self, path: &str) -> Option<&ResourceRecord> {
-        match path {
-            "/user" => self.resource.as_ref(),
-            "/user/{uid}" => self.item_resource.as_ref(),
-            _ => None,
-        }
+    /// The record of `key`, as its kind's type (`None` when absent or of another kind).
+    pub fn get<T: Typed>(&self, key: &str) -> Option<T> {
+        self.resources.get(key).and_then(|r| r.typed().ok())
     }
 
-    /// Records (or forgets) the API resource at `path`.
-    pub fn set_resource_at(&mut self, path: &str, rec: Option<ResourceRecord>) {
-        match path {
-            "/user" => self.resource = rec,
-            _ => self.item_resource = rec,
-        }
+    pub fn has(&self, key: &str) -> bool {
+        self.resources.contains_key(key)
+    }
+
+    /// Records `value` under `key`, keeping the properties recorded with it.
+    pub fn put<T: Typed>(&mut self, key: &str, value: &T) {
+        let mut rec = Record::from_typed(value);
+        rec.props = self.resources.get(key).and_then(|r| r.props.clone());
+        self.resources.insert(key.to_string(), rec);
+    }
+
+    /// Records `value` under `key` with the properties it was made or updated from.
+    pub fn put_applied<T: Typed>(&mut self, key: &str, value: &T, props: serde_json::Value) {
+        let mut rec = Record::from_typed(value);
+        rec.props = Some(props);
+        self.resources.insert(key.to_string(), rec);
+    }
+
+    /// Forgets `key`; returns whether it was recorded.
+    pub fn forget(&mut self, key: &str) -> bool {
+        self.resources.remove(key).is_some()
+    }
+
+    /// The one record of a kind (the tutorial's stack has one table, one function, one API).
+    pub fn first<T: Typed>(&self) -> Option<T> {
+        self.resources
+            .values()
+            .find(|r| r.kind == T::KIND)
+            .and_then(|r| r.typed().ok())
+    }
+
+    /// Every record of a kind, with its key.
+    pub fn all<T: Typed>(&self) -> Vec<(String, T)> {
+        self.resources
+            .iter()
+            .filter(|(_, r)| r.kind == T::KIND)
+            .filter_map(|(k, r)| r.typed().ok().map(|t| (k.clone(), t)))
+            .collect()
     }
 
     /// Refuses a state that belongs to another region or endpoint.
@@ -465,7 +575,7 @@ fn mode_0600() -> fs::Permissions {
         .unwrap_or_else(|_| unreachable!())
 }
 
-/// Parses and checks a state document.
+/// Parses and checks a state document; versions 1 and 2 are migrated to 3.
 fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, StateError> {
     let corrupt = |reason: String| StateError::Corrupt {
         path: path.to_path_buf(),
@@ -483,6 +593,11 @@ fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, State
             found: version,
         });
     }
+    let value = if version < 3 {
+        migrate_v2(value).map_err(&corrupt)?
+    } else {
+        value
+    };
     let mut state: StackState =
         serde_json::from_value(value).map_err(|e| corrupt(format!("{e}")))?;
     state.version = STATE_VERSION;
@@ -496,7 +611,135 @@ fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, State
         .names
         .validate()
         .map_err(|e| corrupt(format!("it records an {e}")))?;
+    for (key, rec) in &state.resources {
+        check_record(rec).map_err(|e| corrupt(format!("its record '{key}' is not valid: {e}")))?;
+        if key.split(':').next() != Some(rec.kind.as_str()) {
+            return Err(corrupt(format!(
+                "its record '{key}' has kind '{}', which its key does not name",
+                rec.kind
+            )));
+        }
+    }
     Ok(state)
+}
+
+/// Marks a fingerprint carried over from format 1 or 2, which hashed both routes at once: the
+/// kinds accept it while it still equals what that release would have hashed for the same
+/// wish (see `kinds::upgrade_legacy`), so an upgrade alone changes nothing in AWS.
+pub const LEGACY_PREFIX: &str = "v2:";
+
+/// Versions 1 and 2 kept one named field per resource (`table`, `resource`, `item_resource`,
+/// `method`, `permission`, `get_permission`, ...). Each becomes a record under its key; the
+/// fields that covered both routes become one record per route.
+fn migrate_v2(mut v: serde_json::Value) -> Result<serde_json::Value, String> {
+    use serde_json::{json, Value};
+    let obj = v
+        .as_object_mut()
+        .ok_or_else(|| "it is not a JSON object".to_string())?;
+    let names: Names = serde_json::from_value(obj.get("names").cloned().unwrap_or(Value::Null))
+        .map_err(|e| format!("its 'names' are not valid ({e})"))?;
+    let mut resources = serde_json::Map::new();
+    let mut put = |key: String, kind: &str, mut rec: Value, id_field: Option<&str>| {
+        let Some(m) = rec.as_object_mut() else { return };
+        if let Some(f) = id_field {
+            if let Some(id) = m.remove(f) {
+                m.insert("id".into(), id);
+            }
+        }
+        let mut out = serde_json::Map::new();
+        out.insert("kind".into(), kind.into());
+        let mut attrs = serde_json::Map::new();
+        for (k, val) in std::mem::take(m) {
+            match k.as_str() {
+                "id" | "arn" | "fingerprint" => {
+                    out.insert(k, val);
+                }
+                "config_fingerprint" => {
+                    out.insert("fingerprint".into(), val);
+                }
+                _ => {
+                    attrs.insert(k, val);
+                }
+            }
+        }
+        if !attrs.is_empty() {
+            out.insert("attrs".into(), Value::Object(attrs));
+        }
+        resources.insert(key, Value::Object(out));
+    };
+    let legacy = |rec: &Value| -> Value {
+        let mut r = rec.clone();
+        if let Some(fp) = r.get("fingerprint").and_then(Value::as_str) {
+            r["fingerprint"] = format!("{LEGACY_PREFIX}{fp}").into();
+        }
+        r
+    };
+    let known = [
+        "version",
+        "stack",
+        "region",
+        "account",
+        "endpoint",
+        "names",
+        "updated_at",
+    ];
+    let mut out = serde_json::Map::new();
+    for (field, rec) in std::mem::take(obj) {
+        if known.contains(&field.as_str()) {
+            out.insert(field, rec);
+            continue;
+        }
+        if rec.is_null() {
+            continue;
+        }
+        let (post, get) = ("POST /user", "GET /user/{uid}");
+        match field.as_str() {
+            "table" => put("table:user".into(), "table", rec, Some("name")),
+            "role" => put("role:putitem".into(), "role", rec, Some("name")),
+            "role_policy" => {
+                let mut r = legacy(&rec);
+                r["id"] = names.role.clone().into();
+                put("role-policy:putitem".into(), "role-policy", r, None)
+            }
+            "function" => {
+                let mut r = rec;
+                if let Some(fp) = r.get("config_fingerprint").and_then(Value::as_str) {
+                    r["config_fingerprint"] = format!("{LEGACY_PREFIX}{fp}").into();
+                }
+                put("function:putitem".into(), "function", r, Some("name"))
+            }
+            "log_group" => put("log-group:putitem".into(), "log-group", rec, Some("name")),
+            "api" => put("rest-api".into(), "rest-api", rec, None),
+            "resource" => put("path:/user".into(), "path", rec, None),
+            "item_resource" => put("path:/user/{uid}".into(), "path", rec, None),
+            "request_validator" => put("validator:body".into(), "validator", rec, None),
+            "method" | "method_responses" | "integration" | "integration_responses" => {
+                let kind = field.replace('_', "-");
+                for route in [post, get] {
+                    let mut r = legacy(&rec);
+                    r["id"] = route.into();
+                    put(format!("{kind}:{route}"), &kind, r, None);
+                }
+            }
+            "permission" => put(
+                format!("permission:{post}"),
+                "permission",
+                json!({"statement_id": rec["statement_id"], "source_arn": rec["source_arn"], "function_arn": rec["function_arn"]}),
+                Some("statement_id"),
+            ),
+            "get_permission" => put(
+                format!("permission:{get}"),
+                "permission",
+                json!({"statement_id": rec["statement_id"], "source_arn": rec["source_arn"], "function_arn": rec["function_arn"]}),
+                Some("statement_id"),
+            ),
+            "deployment" => put("stage:prod".into(), "stage", legacy(&rec), None),
+            other => return Err(format!("it has an unknown field '{other}'")),
+        }
+    }
+    out.insert("resources".into(), Value::Object(resources));
+    out.insert("version".into(), STATE_VERSION.into());
+    Ok(Value::Object(out))
 }
 
 #[cfg(test)]
@@ -513,11 +756,15 @@ mod tests {
         let store = StateStore::new(dir.path(), "prod");
         assert!(store.load().unwrap().is_none());
         let mut s = sample();
-        s.api = Some(ApiRecord {
-            id: "a1".into(),
-            name: "n".into(),
-            root_resource_id: "r".into(),
-        });
+        s.put(
+            "rest-api",
+            &ApiRecord {
+                id: "a1".into(),
+                name: "n".into(),
+                root_resource_id: "r".into(),
+                fingerprint: String::new(),
+            },
+        );
         store.save(&s).unwrap();
         assert_eq!(store.load().unwrap().unwrap(), s);
         #[cfg(unix)]
@@ -558,17 +805,113 @@ mod tests {
         assert!(parse_state(p, &v.to_string(), "prod").is_err());
     }
 
+    /// The state file the version 2 release wrote after a deploy (kept as it was written).
+    const V2_FILE: &str = include_str!("../tests/fixtures/state/v2-prod.json");
+
     #[test]
-    fn a_version_1_file_loads_and_is_written_as_version_2() {
+    fn a_version_2_file_migrates_every_record_to_its_key() {
+        let p = Path::new("x.json");
+        let old: serde_json::Value = serde_json::from_str(V2_FILE).unwrap();
+        let s = parse_state(p, V2_FILE, "prod").unwrap();
+        assert_eq!(s.version, STATE_VERSION);
+        assert_eq!(s.account.as_deref(), Some("123456789012"));
+        let keys: Vec<&str> = s.resources.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "function:putitem",
+                "integration-responses:GET /user/{uid}",
+                "integration-responses:POST /user",
+                "integration:GET /user/{uid}",
+                "integration:POST /user",
+                "log-group:putitem",
+                "method-responses:GET /user/{uid}",
+                "method-responses:POST /user",
+                "method:GET /user/{uid}",
+                "method:POST /user",
+                "path:/user",
+                "path:/user/{uid}",
+                "permission:GET /user/{uid}",
+                "permission:POST /user",
+                "rest-api",
+                "role-policy:putitem",
+                "role:putitem",
+                "stage:prod",
+                "table:user",
+                "validator:body",
+            ]
+        );
+        let f: FunctionRecord = s.get("function:putitem").unwrap();
+        assert_eq!(f.arn, old["function"]["arn"].as_str().unwrap());
+        assert_eq!(
+            f.code_sha256,
+            old["function"]["code_sha256"].as_str().unwrap()
+        );
+        assert_eq!(
+            f.config_fingerprint,
+            format!(
+                "v2:{}",
+                old["function"]["config_fingerprint"].as_str().unwrap()
+            )
+        );
+        let t: TableRecord = s.get("table:user").unwrap();
+        assert_eq!(t.name, "user-prod");
+        assert!(t.ready);
+        let item: ResourceRecord = s.get("path:/user/{uid}").unwrap();
+        assert_eq!(item.id, old["item_resource"]["id"].as_str().unwrap());
+        let get: PermissionRecord = s.get("permission:GET /user/{uid}").unwrap();
+        assert_eq!(
+            get.statement_id,
+            old["get_permission"]["statement_id"].as_str().unwrap()
+        );
+        let m: MethodRecord = s.get("method:GET /user/{uid}").unwrap();
+        assert_eq!(
+            m.fingerprint,
+            format!("v2:{}", old["method"]["fingerprint"].as_str().unwrap())
+        );
+        let policy: PolicyRecord = s.get("role-policy:putitem").unwrap();
+        assert_eq!(policy.role, "putitem-prod-role");
+        // Written back as version 3, it reads the same.
+        let again = parse_state(p, &serde_json::to_string(&s).unwrap(), "prod").unwrap();
+        assert_eq!(again, s);
+    }
+
+    /// The state file the version 1 release (POST /user only) wrote after a deploy.
+    const V1_FILE: &str = include_str!("../tests/fixtures/state/v1-prod.json");
+
+    #[test]
+    fn a_version_1_file_migrates_too() {
+        let p = Path::new("x.json");
+        let old: serde_json::Value = serde_json::from_str(V1_FILE).unwrap();
+        let s = parse_state(p, V1_FILE, "prod").unwrap();
+        assert_eq!(s.version, STATE_VERSION);
+        assert!(s.has("path:/user") && !s.has("path:/user/{uid}"));
+        assert!(s.has("permission:POST /user") && !s.has("permission:GET /user/{uid}"));
+        assert!(!s.has("validator:body"));
+        let api: ApiRecord = s.get("rest-api").unwrap();
+        assert_eq!(api.id, old["api"]["id"].as_str().unwrap());
+        let post: PermissionRecord = s.get("permission:POST /user").unwrap();
+        assert_eq!(post.source_arn, old["permission"]["source_arn"].as_str().unwrap());
+        // A record a release never wrote is refused, not guessed at.
+        let mut v = old.clone();
+        v["surprise"] = serde_json::json!({"id": "x"});
+        assert!(parse_state(p, &v.to_string(), "prod").is_err());
+        let mut bad = old;
+        bad["table"]["colour"] = "blue".into();
+        assert!(parse_state(p, &bad.to_string(), "prod").is_err());
+    }
+
+    #[test]
+    fn records_of_an_unknown_kind_or_a_key_of_another_kind_are_refused() {
         let p = Path::new("x.json");
         let mut v: serde_json::Value = serde_json::to_value(sample()).unwrap();
-        v["version"] = 1.into();
-        for added in ["item_resource", "request_validator", "get_permission"] {
-            v.as_object_mut().unwrap().remove(added);
-        }
-        let loaded = parse_state(p, &v.to_string(), "prod").unwrap();
-        assert_eq!(loaded.version, STATE_VERSION);
-        assert_eq!(loaded, sample());
+        v["resources"]["table:user"] = serde_json::json!({"kind": "rest-api", "id": "a", "attrs": {"name": "n", "root_resource_id": "r"}});
+        let e = parse_state(p, &v.to_string(), "prod")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("table:user"), "{e}");
+        v["resources"] = serde_json::json!({"x:y": {"kind": "x"}});
+        assert!(parse_state(p, &v.to_string(), "prod").is_err());
     }
 
     #[test]

@@ -15,7 +15,10 @@ use support::{block_on, read_state, report, World};
 /// has them.
 fn responses(w: &World) -> Vec<(String, BTreeSet<String>, BTreeSet<String>)> {
     let state = read_state(&w.state_file("prod"));
-    let api = state["api"]["id"].as_str().unwrap().to_string();
+    let api = state["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let aws = w.aws();
     block_on(async {
         let res = aws
@@ -120,9 +123,18 @@ fn missing_changed_and_extra_responses_are_reported_and_repaired() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["api"]["id"].as_str().unwrap().to_string();
-    let post = state["resource"]["id"].as_str().unwrap().to_string();
-    let item = state["item_resource"]["id"].as_str().unwrap().to_string();
+    let api = state["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post = state["resources"]["path:/user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let item = state["resources"]["path:/user/{uid}"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let aws = w.aws();
     // By hand: POST loses its 500 method response, GET's 404 maps another pattern, and GET
     // gains a 418 it never had.
@@ -489,8 +501,14 @@ fn the_body_model_covers_every_content_type() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["api"]["id"].as_str().unwrap().to_string();
-    let post = state["resource"]["id"].as_str().unwrap().to_string();
+    let api = state["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post = state["resources"]["path:/user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let aws = w.aws();
     let models = || {
         block_on(async {
@@ -517,7 +535,7 @@ fn the_body_model_covers_every_content_type() {
     .into();
     assert_eq!(models(), want);
     // By hand: the method is put again with a JSON-only model.
-    let validator = state["request_validator"]["id"]
+    let validator = state["resources"]["validator:body"]["id"]
         .as_str()
         .unwrap()
         .to_string();

@@ -99,9 +99,15 @@ fn routes_added_to_the_api_by_hand_are_reported_and_never_published() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["api"]["id"].as_str().unwrap().to_string();
-    let user = state["resource"]["id"].as_str().unwrap().to_string();
-    let root = state["api"]["root_resource_id"]
+    let api = state["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = state["resources"]["path:/user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let root = state["resources"]["rest-api"]["attrs"]["root_resource_id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -192,7 +198,10 @@ fn a_removed_owner_tag_is_reported_put_back_and_teardown_then_works() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let table_arn = state["table"]["arn"].as_str().unwrap().to_string();
+    let table_arn = state["resources"]["table:user"]["arn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let aws = w.aws();
     block_on(async {
         aws.dynamodb

@@ -226,14 +226,14 @@ fn bad_input_changes_nothing_and_calls_nothing() {
         (b"not json at all".to_vec(), "is not JSON"),
         (b"".to_vec(), "is not JSON"),
         (
-            b"{\"version\": 3, \"stack\": \"prod\"}".to_vec(),
-            "has format version 3",
+            b"{\"version\": 4, \"stack\": \"prod\"}".to_vec(),
+            "has format version 4",
         ),
         (b"{\"stack\": \"prod\"}".to_vec(), "no numeric 'version'"),
         (
             String::from_utf8(good.clone())
                 .unwrap()
-                .replacen("\"version\": 2,", "\"version\": 2, \"extra\": true,", 1)
+                .replacen("\"version\": 3,", "\"version\": 3, \"extra\": true,", 1)
                 .into_bytes(),
             "unknown field `extra`",
         ),

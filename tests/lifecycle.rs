@@ -161,7 +161,10 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             f.tags().unwrap().get(OWNER_TAG).map(String::as_str),
             Some("prod")
         );
-        assert_eq!(c.code_sha256(), state["function"]["code_sha256"].as_str());
+        assert_eq!(
+            c.code_sha256(),
+            state["resources"]["function:putitem"]["attrs"]["code_sha256"].as_str()
+        );
 
         let policy = aws
             .lambda
@@ -209,7 +212,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             api.tags().unwrap().get(OWNER_TAG).map(String::as_str),
             Some("prod")
         );
-        let resource_id = state["resource"]["id"].as_str().unwrap();
+        let resource_id = state["resources"]["path:/user"]["id"].as_str().unwrap();
         let integ = aws
             .apigateway
             .get_integration()
@@ -259,7 +262,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             .unwrap();
         assert_eq!(
             post.request_validator_id(),
-            state["request_validator"]["id"].as_str()
+            state["resources"]["validator:body"]["id"].as_str()
         );
         assert_eq!(
             post.request_models()
@@ -281,8 +284,13 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
 
         // GET /user/{uid}: its own resource, the path parameter required, a request template
         // that hands the uid to the same function, and a 404 for NotFound.
-        let item_id = state["item_resource"]["id"].as_str().unwrap();
-        assert_eq!(state["item_resource"]["path"], "/user/{uid}");
+        let item_id = state["resources"]["path:/user/{uid}"]["id"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            state["resources"]["path:/user/{uid}"]["attrs"]["path"],
+            "/user/{uid}"
+        );
         let get = aws
             .apigateway
             .get_method()
@@ -337,7 +345,10 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             .send()
             .await
             .unwrap();
-        assert_eq!(stage.deployment_id(), state["deployment"]["id"].as_str());
+        assert_eq!(
+            stage.deployment_id(),
+            state["resources"]["stage:prod"]["id"].as_str()
+        );
     });
 
     // status: all ok, exit 0.
@@ -384,8 +395,13 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     assert_eq!(changed.len(), 1, "{changed:#?}");
     assert_eq!(changed[0]["step"], "function");
     assert_eq!(changed[0]["detail"], "code updated");
-    let new_sha = read_state(&w.state_file("prod"))["function"]["code_sha256"].clone();
-    assert_ne!(new_sha, state["function"]["code_sha256"]);
+    let new_sha = read_state(&w.state_file("prod"))["resources"]["function:putitem"]["attrs"]
+        ["code_sha256"]
+        .clone();
+    assert_ne!(
+        new_sha,
+        state["resources"]["function:putitem"]["attrs"]["code_sha256"]
+    );
     let live = block_on(
         aws.lambda
             .get_function()
@@ -513,7 +529,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
             .unwrap();
         aws.apigateway
             .create_deployment()
-            .rest_api_id(state["api"]["id"].as_str().unwrap())
+            .rest_api_id(state["resources"]["rest-api"]["id"].as_str().unwrap())
             .stage_name("prod")
             .send()
             .await
@@ -599,8 +615,14 @@ fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let before = read_state(&w.state_file("prod"));
-    let api_id = before["api"]["id"].as_str().unwrap().to_string();
-    let resource_id = before["resource"]["id"].as_str().unwrap().to_string();
+    let api_id = before["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resource_id = before["resources"]["path:/user"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     block_on(
         w.aws()
             .apigateway
@@ -621,15 +643,18 @@ fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
     w.run(&["deploy"]).ok();
     let mut calls = w.mutating_calls();
     calls.sort();
-    // Both routes' integrations are put again (one fingerprint covers them), with their
-    // responses: 5 for POST, 6 for GET.
+    // POST's integration is put again with its 5 responses (each route is its own key in
+    // the graph: GET's, in place, is not touched), then a new deployment.
     let count = |name: &str| calls.iter().filter(|c| *c == name).count();
-    assert_eq!(count("apigateway:PutIntegration"), 2, "{calls:?}");
-    assert_eq!(count("apigateway:PutIntegrationResponse"), 11, "{calls:?}");
+    assert_eq!(count("apigateway:PutIntegration"), 1, "{calls:?}");
+    assert_eq!(count("apigateway:PutIntegrationResponse"), 5, "{calls:?}");
     assert_eq!(count("apigateway:CreateDeployment"), 1, "{calls:?}");
-    assert_eq!(calls.len(), 14, "{calls:?}");
+    assert_eq!(calls.len(), 7, "{calls:?}");
     let after = read_state(&w.state_file("prod"));
-    assert_ne!(after["deployment"]["id"], before["deployment"]["id"]);
+    assert_ne!(
+        after["resources"]["stage:prod"]["id"],
+        before["resources"]["stage:prod"]["id"]
+    );
     assert_eq!(w.run(&["status"]).ok().code, 0);
     w.run(&["teardown", "--yes"]).ok();
     assert!(w.aws().inventory().is_empty());
@@ -643,21 +668,28 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let full = read_state(&w.state_file("prod"));
-    let api_id = full["api"]["id"].as_str().unwrap().to_string();
+    let api_id = full["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let aws = w.aws();
     // Take the stack back to what the previous release made.
     block_on(async {
         aws.apigateway
             .delete_resource()
             .rest_api_id(&api_id)
-            .resource_id(full["item_resource"]["id"].as_str().unwrap())
+            .resource_id(
+                full["resources"]["path:/user/{uid}"]["id"]
+                    .as_str()
+                    .unwrap(),
+            )
             .send()
             .await
             .unwrap();
         aws.apigateway
             .delete_request_validator()
             .rest_api_id(&api_id)
-            .request_validator_id(full["request_validator"]["id"].as_str().unwrap())
+            .request_validator_id(full["resources"]["validator:body"]["id"].as_str().unwrap())
             .send()
             .await
             .unwrap();
@@ -669,7 +701,7 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
             .await
             .unwrap();
     });
-    let mut v1 = full.clone();
+    let mut v1 = support::v2_state_of(&full);
     let obj = v1.as_object_mut().unwrap();
     for added in ["item_resource", "request_validator", "get_permission"] {
         obj.remove(added);
@@ -704,8 +736,11 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
         assert!(calls.iter().any(|c| c == want), "{want} missing: {calls:?}");
     }
     let after = read_state(&w.state_file("prod"));
-    assert_eq!(after["version"], 2);
-    assert_eq!(after["item_resource"]["path"], "/user/{uid}");
+    assert_eq!(after["version"], 3);
+    assert_eq!(
+        after["resources"]["path:/user/{uid}"]["attrs"]["path"],
+        "/user/{uid}"
+    );
     let status = w.run(&["status", "--output", "json"]).ok().json();
     assert_eq!(status["in_sync"], true, "{status:#}");
     // The POST method made again validates its body.
@@ -713,14 +748,14 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
         aws.apigateway
             .get_method()
             .rest_api_id(&api_id)
-            .resource_id(after["resource"]["id"].as_str().unwrap())
+            .resource_id(after["resources"]["path:/user"]["id"].as_str().unwrap())
             .http_method("POST")
             .send(),
     )
     .unwrap();
     assert_eq!(
         post.request_validator_id(),
-        after["request_validator"]["id"].as_str()
+        after["resources"]["validator:body"]["id"].as_str()
     );
     w.run(&["teardown", "--yes"]).ok();
     assert!(aws.inventory().is_empty());
@@ -733,13 +768,20 @@ fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api_id = state["api"]["id"].as_str().unwrap().to_string();
+    let api_id = state["resources"]["rest-api"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let aws = w.aws();
     block_on(async {
         aws.apigateway
             .delete_method()
             .rest_api_id(&api_id)
-            .resource_id(state["item_resource"]["id"].as_str().unwrap())
+            .resource_id(
+                state["resources"]["path:/user/{uid}"]["id"]
+                    .as_str()
+                    .unwrap(),
+            )
             .http_method("GET")
             .send()
             .await

@@ -243,7 +243,7 @@ fn intermediate_states_are_waited_for() {
     assert!(run.stderr.contains("waiting: state Pending"), "{run}");
     assert!(w.proxy.count("dynamodb:DescribeTable") >= 4);
     assert!(w.proxy.count("lambda:GetFunction") >= 4);
-    assert!(read_state(&w.state_file("prod"))["table"]["ready"] == true);
+    assert!(read_state(&w.state_file("prod"))["resources"]["table:user"]["attrs"]["ready"] == true);
 
     // An update in progress is waited for too.
     let code = w.dir.path().join("code");
@@ -372,7 +372,7 @@ fn a_crash_at_every_call_of_deploy_and_teardown_is_recovered() {
 fn a_lost_state_file_is_recovered_by_tags() {
     let w = World::new();
     w.run(&["deploy"]).ok();
-    let api_id = read_state(&w.state_file("prod"))["api"]["id"].clone();
+    let api_id = read_state(&w.state_file("prod"))["resources"]["rest-api"]["id"].clone();
     std::fs::remove_file(w.state_file("prod")).unwrap();
 
     // deploy adopts the tagged resources instead of duplicating them.
@@ -494,8 +494,11 @@ fn ctrl_c_lets_the_call_in_flight_finish_saves_state_and_deploy_resumes() {
     assert!(stderr.contains("deploy interrupted"), "{stderr}");
     // The call in flight finished and was recorded; nothing after it was started.
     let state = read_state(&w.state_file("prod"));
-    assert!(state["api"]["id"].is_string(), "{state:#}");
-    assert!(state["resource"].is_null(), "{state:#}");
+    assert!(
+        state["resources"]["rest-api"]["id"].is_string(),
+        "{state:#}"
+    );
+    assert!(state["resources"]["path:/user"].is_null(), "{state:#}");
     w.run(&["deploy"]).ok();
     w.assert_one_of_each("after Ctrl-C");
     w.run(&["teardown", "--yes"]).ok();

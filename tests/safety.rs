@@ -90,8 +90,11 @@ fn teardown_killed_midway_is_finished_by_the_next_teardown() {
     let _ = child.wait();
     // The state recorded each removal made before the kill.
     let state = read_state(&w.state_file("prod"));
-    assert!(state["function"].is_null(), "{state:#}");
-    assert!(state["api"].is_null(), "{state:#}");
+    assert!(
+        state["resources"]["function:putitem"].is_null(),
+        "{state:#}"
+    );
+    assert!(state["resources"]["rest-api"].is_null(), "{state:#}");
     hold.release();
     w.run(&["teardown", "--yes"]).ok();
     assert!(w.aws().inventory().is_empty());
@@ -176,7 +179,7 @@ fn another_stacks_resource_is_neither_adopted_nor_deleted() {
     );
     assert!(run.stderr.contains("--table-name"), "{run}");
     // The table was not recorded as ours.
-    assert!(read_state(&w.state_file("prod"))["table"].is_null());
+    assert!(read_state(&w.state_file("prod"))["resources"]["table:user"].is_null());
 
     // The advice works when followed: nothing was made under the taken name, so it may change.
     let followed = w.run(&["deploy", "--table-name", "user-prod-b"]).ok();

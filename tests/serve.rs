@@ -616,7 +616,7 @@ fn try_refuses_bad_input_without_a_request() {
     std::fs::write(&state_path, state.to_string()).unwrap();
     let run = w.run(&["try", "--output", "json", "--request-timeout", "2"]);
     assert_eq!(run.code, 1, "{run}");
-    let api = state["api"]["id"].as_str().unwrap();
+    let api = state["resources"]["rest-api"]["id"].as_str().unwrap();
     assert_eq!(
         run.json()["url"],
         format!("https://{api}.execute-api.us-east-1.amazonaws.com/prod")

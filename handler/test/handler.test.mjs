@@ -183,6 +183,18 @@ test("GET decodes the URL-encoded uid of the request template", async () => {
   assert.equal(item.uid, uid);
 });
 
+test("DELETE removes the stored item, and a second DELETE is a NotFound error", async () => {
+  await handler({ uid: "d-1", username: "Dora", email: "dora@example.com" });
+  const out = await handler({ operation: "deleteUser", uid: "d-1" });
+  assert.deepEqual(out, { message: "Deleted user d-1." });
+  await assert.rejects(handler({ operation: "getUser", uid: "d-1" }), { message: /^NotFound: / });
+  await assert.rejects(handler({ operation: "deleteUser", uid: "d-1" }), (err) => {
+    assert.match(err.message, /^NotFound: no user with uid "d-1"$/);
+    return true;
+  });
+  await assert.rejects(handler({ operation: "deleteUser" }), { message: /^BadRequest: uid is required$/ });
+});
+
 test("GET of an unknown uid is a NotFound error", async () => {
   await assert.rejects(handler({ operation: "getUser", uid: "nobody" }), (err) => {
     assert.match(err.message, /^NotFound: no user with uid "nobody"$/);

@@ -1,22 +1,21 @@
 //! `serverless-cli deploy`.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde_json::json;
 
-use crate::aws::{Aws, Caller};
+use crate::aws::Aws;
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::code::CodePackage;
 use crate::engine::{self, Action};
 use crate::error::UsageError;
-use crate::ops::deploy::{forget_drifted, steps, DeployCtx};
-use crate::ops::Run;
+use crate::graph::key;
 use crate::report::{self, Progress};
-use crate::resources::api;
 use crate::stack::{self, Names, PolicyMode, StackSpec};
-use crate::state::StackState;
+use crate::state::{
+    ApiRecord, DeploymentRecord, FunctionRecord, LogGroupRecord, PermissionRecord, ResourceRecord,
+    RoleRecord, StackState, TableRecord, ValidatorRecord,
+};
 
 /// Checks every flag before anything else happens.
 fn wanted_names(global: &GlobalArgs, args: &DeployArgs) -> Result<Names, UsageError> {
@@ -36,11 +35,16 @@ fn wanted_names(global: &GlobalArgs, args: &DeployArgs) -> Result<Names, UsageEr
 /// stack, say): then the new name replaces it, so the advice "choose another name" works when
 /// followed. Returns whether a name changed.
 fn apply_name_changes(args: &DeployArgs, state: &mut StackState) -> Result<bool, UsageError> {
-    let made_table = state.table.is_some();
-    let made_role = state.role.is_some() || state.role_policy.is_some();
-    let made_function =
-        state.function.is_some() || state.log_group.is_some() || state.permission.is_some();
-    let made_api = state.api.is_some();
+    let made = |kinds: &[&str]| {
+        state
+            .resources
+            .values()
+            .any(|r| kinds.contains(&r.kind.as_str()))
+    };
+    let made_table = made(&["table"]);
+    let made_role = made(&["role", "role-policy"]);
+    let made_function = made(&["function", "log-group", "permission"]);
+    let made_api = made(&["rest-api"]);
     let stack = state.stack.clone();
     let names = &mut state.names;
     let pairs = [
@@ -76,12 +80,51 @@ fn apply_name_changes(args: &DeployArgs, state: &mut StackState) -> Result<bool,
     Ok(changed)
 }
 
-pub async fn run(
+/// What deploy and plan share: the checked options, the session, and the round of reads.
+pub struct Prepared {
+    pub session: super::Session,
+    pub names: Names,
+    pub code: CodePackage,
+    pub renamed: bool,
+    pub timing: crate::ops::deploy::Timing,
+    pub aws: Aws,
+    pub before: crate::ops::deploy::Before,
+}
+
+/// The model deploy builds from its options.
+pub fn spec_for(
+    session: &super::Session,
+    args: &DeployArgs,
+    account: &str,
+    names: &Names,
+) -> StackSpec {
+    StackSpec {
+        stack: session.stack.clone(),
+        region: session.target.region.clone(),
+        account: account.to_string(),
+        names: names.clone(),
+        billing: args.billing,
+        policy_mode: if args.managed_policies {
+            PolicyMode::Managed
+        } else {
+            PolicyMode::LeastPrivilege
+        },
+        runtime: args.runtime.clone(),
+        log_retention_days: args.log_retention_days,
+        memory_mb: stack::FUNCTION_MEMORY_MB,
+        timeout_secs: stack::FUNCTION_TIMEOUT_SECS,
+        routes: stack::routes(),
+    }
+}
+
+/// Checks every option (no AWS call before that), opens the session (`lock`: deploy takes the
+/// stack's lock, plan does not), and makes the round of reads that deploy starts with.
+pub async fn prepare(
     global: &GlobalArgs,
     args: &DeployArgs,
-    interrupts: crate::signal::Interrupts,
-) -> anyhow::Result<i32> {
-    let started = Instant::now();
+    lock: Option<&str>,
+    progress: &Progress,
+) -> anyhow::Result<Prepared> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
     let names = wanted_names(global, args)?;
     stack::validate_runtime(&args.runtime).map_err(UsageError)?;
@@ -98,179 +141,110 @@ pub async fn run(
         None => CodePackage::embedded(),
     };
 
-    let mut session = super::open(global, Some("deploy")).await?;
+    let mut session = super::open(global, lock).await?;
     let renamed = match session.state.as_mut() {
         Some(s) => apply_name_changes(args, s)?,
         None => false,
     };
-    let progress = Progress::for_stderr();
     let timing = super::timing(args.role_wait, args.ready_wait);
-    let spec_for = |account: &str, names: &Names| StackSpec {
-        stack: session.stack.clone(),
-        region: session.target.region.clone(),
-        account: account.to_string(),
-        names: names.clone(),
-        billing: args.billing,
-        policy_mode: if args.managed_policies {
-            PolicyMode::Managed
-        } else {
-            PolicyMode::LeastPrivilege
-        },
-        runtime: args.runtime.clone(),
-        log_retention_days: args.log_retention_days,
-        routes: stack::routes(),
-    };
 
-    // One round of concurrent reads, overlapping the identity call: on an existing stack, the
-    // status checks that find what was deleted or changed behind our back (the steps below
-    // make it right); while no REST API is recorded, the lookup that keeps a lost one from
-    // being made twice.
-    let known = session.state.as_ref().filter(|s| s.account.is_some());
-    let need_lookup = session.state.as_ref().is_none_or(|s| s.api.is_none());
+    // One round of concurrent reads, overlapping the identity call.
     let api_name = session
         .state
         .as_ref()
         .map_or_else(|| names.api.clone(), |s| s.names.api.clone());
-    let (stack_name, progress_ref, spec_for_ref) = (&session.stack, &progress, &spec_for);
-    let (aws, (rows, api_lookup)) = super::connect_with(&session, |aws: Aws| async move {
-        let checks = async {
-            match known {
-                Some(state) => {
-                    let spec = spec_for_ref(&aws.account, &state.names);
-                    let caller = Caller {
-                        aws: aws.clone(),
-                        policy: timing.retry,
-                        progress: progress_ref.clone(),
-                    };
-                    Some(crate::ops::status::check(&caller, &spec, state).await)
-                }
-                None => None,
-            }
-        };
-        let lookup = async {
-            if need_lookup {
-                api::find_by_name(&aws, &api_name, stack_name).await.ok()
-            } else {
-                None
-            }
-        };
-        tokio::join!(checks, lookup)
+    let session_ref = &session;
+    let (aws, before) = super::connect_with(&session, |aws: Aws| async move {
+        crate::ops::deploy::read_before(
+            aws,
+            session_ref.state.as_ref(),
+            |account, state| spec_for(session_ref, args, account, &state.names),
+            &api_name,
+            &session_ref.stack,
+            &timing,
+            progress,
+        )
+        .await
     })
     .await?;
-
-    let mut state = session.state.clone().unwrap_or_else(|| {
-        StackState::new(
-            &session.stack,
-            &session.target.region,
-            session.target.endpoint.as_deref(),
-            names,
-        )
-    });
-    if state.account.is_none() || session.state.is_none() || renamed {
-        state.account = Some(aws.account.clone());
-        // Recorded before the first create: a crash from here on leaves names to find.
-        session
-            .store
-            .save(&state)
-            .context("saving the state file")?;
-    }
-    let spec = spec_for(&aws.account, &state.names);
-    // (A state without an account, which only a hand edit makes, gets no repair round; its
-    // steps still run from what it records.)
-    let prune_routes = rows.as_ref().is_some_and(|rows| {
-        rows.iter().any(|r| {
-            r.resource == crate::ops::status::FOREIGN_ROUTES_ROW
-                && r.status == crate::ops::status::Health::Drifted
-        })
-    });
-    let prune_permissions = rows.as_ref().is_some_and(|rows| {
-        rows.iter().any(|r| {
-            r.resource == "permission"
-                && r.reason
-                    .as_deref()
-                    .is_some_and(|why| why.contains(crate::ops::status::FOREIGN_STATEMENTS))
-        })
-    });
-    let lost_tags = rows.as_ref().is_some_and(|rows| {
-        rows.iter().any(|r| {
-            r.resource == crate::ops::status::OWNER_TAGS_ROW
-                && r.status == crate::ops::status::Health::Drifted
-        })
-    });
-    if lost_tags {
-        let caller = Caller {
-            aws: aws.clone(),
-            policy: timing.retry,
-            progress: progress.clone(),
-        };
-        let restored = crate::ops::deploy::restore_owner_tags(&caller, &state).await?;
-        if !restored.is_empty() {
-            progress.line(&format!(
-                "Put the owner tag {}={} back on {}",
-                crate::stack::OWNER_TAG,
-                state.stack,
-                restored.join(", ")
-            ));
-        }
-    }
-    if let Some(rows) = rows {
-        let repairs = forget_drifted(&mut state, &rows);
-        if !repairs.is_empty() {
-            progress.line(&format!("Repairing: {}", repairs.join("; ")));
-            session
-                .store
-                .save(&state)
-                .context("saving the state file")?;
-        }
-    }
-    progress.line(&format!(
-        "Deploying stack '{}' ({}, code sha256 {}) to {}{}",
-        spec.stack,
-        code.origin,
-        code.sha256,
-        spec.region,
-        session
-            .target
-            .endpoint
-            .as_deref()
-            .map(|e| format!(" via {e}"))
-            .unwrap_or_default()
-    ));
-    let ctx = Arc::new(DeployCtx {
-        run: Run {
-            aws,
-            store: session.store.clone(),
-            state: tokio::sync::Mutex::new(state),
-            progress: progress.clone(),
-            timing,
-        },
-        spec,
+    Ok(Prepared {
+        session,
+        names,
         code,
-        api_lookup: std::sync::Mutex::new(api_lookup),
-        fresh_api: std::sync::atomic::AtomicBool::new(false),
-        method_locks: Default::default(),
-        fresh_role: std::sync::atomic::AtomicBool::new(false),
-        prune_routes,
-        prune_permissions,
-    });
-    let mut report = engine::run(
-        ctx.clone(),
-        steps(),
+        renamed,
+        timing,
+        aws,
+        before,
+    })
+}
+
+impl Prepared {
+    /// The state deploy starts from (a new one for a first deploy), with the account.
+    pub fn state(&self) -> StackState {
+        let session = &self.session;
+        let mut state = session.state.clone().unwrap_or_else(|| {
+            StackState::new(
+                &session.stack,
+                &session.target.region,
+                session.target.endpoint.as_deref(),
+                self.names.clone(),
+            )
+        });
+        state.account = Some(self.aws.account.clone());
+        state
+    }
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    args: &DeployArgs,
+    interrupts: crate::signal::Interrupts,
+) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let progress = Progress::for_stderr();
+    let prepared = prepare(global, args, Some("deploy"), &progress).await?;
+    let state = prepared.state();
+    let Prepared {
+        session,
+        code,
+        renamed,
+        timing,
+        aws,
+        before,
+        ..
+    } = prepared;
+    let existed = session.state.is_some();
+    let save_first = session.state.as_ref().is_none_or(|s| s.account.is_none()) || renamed;
+    let spec = spec_for(&session, args, &aws.account, &state.names);
+    let input = crate::ops::deploy::DeployInput {
+        store: session.store.clone(),
+        state,
+        existed,
+        save_first,
+        code,
+        timing,
+    };
+    let (state, mut report) = crate::ops::deploy::apply(
+        aws,
+        spec,
+        input,
+        before,
         &progress,
         Some(super::stop(interrupts)),
-        engine::OnFailure::StopStarting,
     )
-    .await;
+    .await?;
     if let Some(err) = super::stopped(&mut report, "deploy", &session.store) {
         return Err(err);
     }
 
-    let state = ctx.state.lock().await.clone();
-    let api_id = state.api.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+    let api_id = state
+        .get::<ApiRecord>(key::REST_API)
+        .map(|a| a.id)
+        .unwrap_or_default();
     let url = stack::invoke_url(&api_id, &state.region);
     let curl = stack::curl_line(&url);
-    let changed: Vec<_> = report
-        .outcomes
+    let steps = engine::by_group(&report.outcomes);
+    let changed: Vec<_> = steps
         .iter()
         .filter(|o| o.action != Action::Unchanged)
         .collect();
@@ -316,7 +290,8 @@ pub async fn run(
         "url": url,
         "curl": curl,
         "seconds": seconds,
-        "steps": report.outcomes,
+        "steps": steps,
+        "changes": report.outcomes,
         "resources": resources_json(&state),
         "state_file": session.store.path(),
     });
@@ -326,25 +301,25 @@ pub async fn run(
 
 /// The IDs of the stack, for JSON output.
 pub fn resources_json(state: &StackState) -> serde_json::Value {
-    let resources: Vec<_> = [&state.resource, &state.item_resource]
+    let resources: Vec<_> = state
+        .all::<ResourceRecord>()
         .into_iter()
-        .flatten()
-        .map(|r| json!({"id": r.id, "path": r.path}))
+        .map(|(_, r)| json!({"id": r.id, "path": r.path}))
         .collect();
-    let permissions: Vec<_> = [&state.permission, &state.get_permission]
+    let permissions: Vec<_> = state
+        .all::<PermissionRecord>()
         .into_iter()
-        .flatten()
-        .map(|p| json!({"statement_id": p.statement_id, "source_arn": p.source_arn}))
+        .map(|(_, p)| json!({"statement_id": p.statement_id, "source_arn": p.source_arn}))
         .collect();
     json!({
-        "table": state.table.as_ref().map(|t| json!({"name": t.name, "arn": t.arn})),
-        "role": state.role.as_ref().map(|r| json!({"name": r.name, "arn": r.arn})),
-        "function": state.function.as_ref().map(|f| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
-        "api": state.api.as_ref().map(|a| json!({"id": a.id, "name": a.name})),
+        "table": state.first::<TableRecord>().map(|t| json!({"name": t.name, "arn": t.arn})),
+        "role": state.first::<RoleRecord>().map(|r| json!({"name": r.name, "arn": r.arn})),
+        "function": state.first::<FunctionRecord>().map(|f| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
+        "api": state.first::<ApiRecord>().map(|a| json!({"id": a.id, "name": a.name})),
         "resources": resources,
-        "request_validator": state.request_validator.as_ref().map(|v| json!({"id": v.id, "name": v.name, "model": v.model})),
-        "deployment": state.deployment.as_ref().map(|d| json!({"id": d.id, "stage": d.stage})),
+        "request_validator": state.first::<ValidatorRecord>().map(|v| json!({"id": v.id, "name": v.name, "model": v.model})),
+        "deployment": state.first::<DeploymentRecord>().map(|d| json!({"id": d.id, "stage": d.stage})),
         "permissions": permissions,
-        "log_group": state.log_group.as_ref().map(|l| json!({"name": l.name, "retention_days": l.retention_days})),
+        "log_group": state.first::<LogGroupRecord>().map(|l| json!({"name": l.name, "retention_days": l.retention_days})),
     })
 }

@@ -5,6 +5,7 @@
 
 pub mod deploy;
 pub mod iam_policy;
+pub mod plan;
 pub mod serve;
 pub mod status;
 pub mod teardown;

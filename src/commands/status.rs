@@ -7,12 +7,11 @@ use serde_json::json;
 use crate::aws::{Aws, Caller};
 use crate::report::Progress;
 
-use crate::cli::Billing;
 use crate::cli::GlobalArgs;
 use crate::error::UsageError;
-use crate::ops::status::{check, Health};
+use crate::ops::status::{check_keys, rows, Health};
 use crate::report;
-use crate::stack::{self, PolicyMode, StackSpec};
+use crate::stack::{self, StackSpec};
 
 /// Exit code when anything is missing or drifted.
 pub const EXIT_DRIFT: i32 = 3;
@@ -27,33 +26,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         ))
         .into());
     };
-    let spec_for = |account: &str| StackSpec {
-        stack: state.stack.clone(),
-        region: state.region.clone(),
-        account: account.to_string(),
-        names: state.names.clone(),
-        billing: state
-            .table
-            .as_ref()
-            .map(|t| t.billing)
-            .unwrap_or(Billing::Provisioned),
-        policy_mode: state
-            .role_policy
-            .as_ref()
-            .map(|p| p.mode)
-            .unwrap_or(PolicyMode::LeastPrivilege),
-        runtime: state
-            .function
-            .as_ref()
-            .map(|f| f.runtime.clone())
-            .unwrap_or_default(),
-        log_retention_days: state
-            .log_group
-            .as_ref()
-            .map(|l| l.retention_days)
-            .unwrap_or(14),
-        routes: stack::routes(),
-    };
+    let spec_for = |account: &str| StackSpec::from_state(&state, account);
     let progress = Progress::for_stderr();
     let policy = super::timing(Duration::ZERO, Duration::ZERO).retry;
     let state_ref = &state;
@@ -64,11 +37,14 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             policy,
             progress: progress.clone(),
         };
-        async move { check(&caller, &spec, state_ref).await }
+        async move {
+            let graph = crate::graph::Graph::new(&spec);
+            check_keys(&caller, &spec, &graph, state_ref).await
+        }
     };
     // The reads overlap the identity call: one round of calls in all.
     let known = state.account.is_some();
-    let rows = match super::connect_with(&session, |aws| async move {
+    let checks = match super::connect_with(&session, |aws| async move {
         if known {
             Some(checks(aws).await)
         } else {
@@ -77,15 +53,15 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     })
     .await?
     {
-        (_, Some(rows)) => rows,
+        (_, Some(found)) => found,
         // A state without an account: the checks need it for ARNs, so they run after.
         (aws, None) => checks(aws).await,
     };
+    let rows = rows(&checks);
     let in_sync = rows.iter().all(|r| r.status == Health::Ok);
     let unknown = rows.iter().any(|r| r.status == Health::Unknown);
     let url = state
-        .api
-        .as_ref()
+        .get::<crate::state::ApiRecord>(crate::graph::key::REST_API)
         .map(|a| stack::invoke_url(&a.id, &state.region));
 
     let table = report::table(
@@ -132,6 +108,17 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         "in_sync": in_sync,
         "exit_code": code,
         "resources": rows,
+        "checks": checks
+            .iter()
+            .filter(|k| !k.key.is_empty())
+            .map(|k| json!({
+                "key": k.key,
+                "row": k.row,
+                "id": k.check.id,
+                "status": k.check.health,
+                "reason": k.check.reason,
+            }))
+            .collect::<Vec<_>>(),
         "url": url,
     });
     report::emit(global.output, &doc, &text);

@@ -19,11 +19,111 @@ use crate::report::{self, Progress};
 use crate::stack::Names;
 use crate::state::StackState;
 
+/// `teardown --dry-run`: the steps teardown would take, in order, from the state file (no AWS
+/// call) and nothing changed. Without a state file, teardown would look for tagged resources:
+/// say so.
+async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32> {
+    let session = super::open(global, None).await?;
+    let Some(state) = session.state.clone() else {
+        let text = format!(
+            "Stack '{}' has no state file ({}): teardown would look for resources tagged {}={} in every service and delete those.\n",
+            session.stack,
+            session.store.path().display(),
+            crate::stack::OWNER_TAG,
+            session.stack
+        );
+        let doc = json!({"command": "teardown", "dry_run": true, "stack": session.stack, "state_file": false, "steps": []});
+        report::emit(global.output, &doc, &text);
+        return Ok(0);
+    };
+    let account = state.account.clone().unwrap_or_default();
+    let spec = crate::stack::StackSpec::from_state(&state, &account);
+    let graph = crate::graph::Graph::new(&spec);
+    let steps = steps(&graph);
+    let w = crate::kinds::Want {
+        spec: &spec,
+        state: &state,
+    };
+    // The order the engine starts them in: each once everything before it is done.
+    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut ordered = Vec::new();
+    while ordered.len() < steps.len() {
+        let ready: Vec<&crate::engine::Step<TeardownCtx>> = steps
+            .iter()
+            .filter(|s| !done.contains(s.name.as_str()))
+            .filter(|s| s.deps.iter().all(|d| done.contains(d.as_str())))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for s in &ready {
+            done.insert(&s.name);
+        }
+        ordered.extend(ready);
+    }
+    let mut lines = Vec::new();
+    let mut docs = Vec::new();
+    for (i, step) in ordered.iter().enumerate() {
+        let Some(node) = graph.node(&step.name) else {
+            continue;
+        };
+        let kept = node.kind.holds_data() && args.keep_table;
+        let with: Vec<String> = graph
+            .with_contents(&node.key)
+            .into_iter()
+            .filter(|k| *k != node.key && state.has(k))
+            .collect();
+        let label = node.kind.label(&w, node);
+        let does = if kept {
+            "keeping (--keep-table)"
+        } else {
+            node.kind.deleting()
+        };
+        let mut line = format!("{:>2}. {}: {does}, {label}", i + 1, node.key);
+        if !state.has(&node.key) {
+            line.push_str(" (not recorded: looked for by name)");
+        }
+        if !with.is_empty() {
+            line.push_str(&format!("; with it: {}", with.join(", ")));
+        }
+        if node.kind.holds_data() && !kept {
+            line.push_str("; DELETES DATA: every item is lost");
+        }
+        lines.push(line);
+        docs.push(json!({
+            "order": i + 1,
+            "key": node.key,
+            "kind": node.kind.name(),
+            "does": does,
+            "resource": label,
+            "recorded": state.has(&node.key),
+            "with": with,
+            "deletes_data": node.kind.holds_data() && !kept,
+        }));
+    }
+    let text = format!(
+        "teardown would, for stack '{}' in {} (nothing was changed):\n{}\nthen remove the state file {}.\n",
+        state.stack,
+        state.region,
+        lines.join("\n"),
+        session.store.path().display()
+    );
+    let doc = json!({
+        "command": "teardown",
+        "dry_run": true,
+        "stack": state.stack,
+        "state_file": true,
+        "steps": docs,
+    });
+    report::emit(global.output, &doc, &text);
+    Ok(0)
+}
+
 /// What the confirmation prompt lists.
 fn inventory(state: &StackState, keep_table: bool) -> Vec<String> {
     let n = &state.names;
     let mut items = vec![];
-    if let Some(a) = &state.api {
+    if let Some(a) = state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API) {
         items.push(format!(
             "REST API {} ({}) with its stage and routes",
             a.name, a.id
@@ -119,6 +219,9 @@ pub async fn run(
     args: &TeardownArgs,
     interrupts: crate::signal::Interrupts,
 ) -> anyhow::Result<i32> {
+    if args.dry_run {
+        return dry_run(global, args).await;
+    }
     let interactive = std::io::stdin().is_terminal();
     if !args.yes && !interactive {
         return Err(UsageError(
@@ -182,6 +285,9 @@ pub async fn run(
         "Tearing down stack '{}' in {}",
         state.stack, state.region
     ));
+    let spec = crate::stack::StackSpec::from_state(&state, &aws.account);
+    let graph = crate::graph::Graph::new(&spec);
+    let steps = steps(&graph);
     let ctx = Arc::new(TeardownCtx {
         run: Run {
             aws,
@@ -192,10 +298,12 @@ pub async fn run(
         },
         stack: state.stack.clone(),
         keep_table: args.keep_table,
+        graph,
+        locks: Default::default(),
     });
     let mut report = engine::run(
         ctx.clone(),
-        steps(),
+        steps,
         &progress,
         Some(super::stop(interrupts)),
         engine::OnFailure::FinishIndependent,
@@ -205,6 +313,7 @@ pub async fn run(
         return Err(err);
     }
     session.store.remove()?;
+    report.outcomes = engine::by_group(&report.outcomes);
     let deleted = report
         .outcomes
         .iter()

@@ -73,8 +73,11 @@ fn base_url(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<String> {
         ))
         .into());
     }
-    match (&state.api, &state.deployment) {
-        (Some(api), Some(_)) => Ok(stack::stage_url(&api.id, &state.region)),
+    match (
+        state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API),
+        state.has(crate::graph::key::STAGE),
+    ) {
+        (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region)),
         _ => Err(UsageError(format!(
             "stack '{}' is not fully deployed (no stage yet); run deploy first",
             state.stack

@@ -6,6 +6,7 @@ use crate::state::{StackState, StateStore};
 
 pub mod deploy;
 pub mod discover;
+pub mod plan;
 pub mod status;
 pub mod teardown;
 

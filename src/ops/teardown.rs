@@ -1,36 +1,40 @@
-//! The teardown plan: everything in reverse dependency order.
+//! Teardown: the graph reversed. Each kind that AWS deletes on its own (the table, the role
+//! with its policies, the function, its log group, the REST API with everything in it, each
+//! invoke permission) is one step, started once everything that depends on it is gone:
 //!
 //! ```text
-//! permission ──┬── api
-//!              └── function ──┬── role (policies, then the role)
-//!                             └── log-group
+//! permission:* ──┬── rest-api (its paths, methods, validator and stage with it)
+//!                └── function ──┬── role (policies, then the role)
+//!                               └── log-group
 //! table (alone; kept with --keep-table)
 //! ```
 //!
 //! Resources are found by their recorded IDs and, for those a crash left unrecorded, by the
 //! stack's names (and, for the REST API, by name and owner tag). A resource is deleted only
 //! when its owner tag names this stack. "Not found" means already gone. Each removal is
-//! recorded at once, so a second teardown finishes what an interrupted one began.
+//! recorded at once (with everything that lived in it), so a second teardown finishes what an
+//! interrupted one began. A failed step stops only what depends on it.
 
 use std::sync::Arc;
 
 use anyhow::Context;
-use futures::future::BoxFuture;
 
 use crate::aws::poll;
 use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
+use crate::graph::{key, Graph, Node};
+use crate::ops::deploy::MethodLocks;
 use crate::ops::Run;
 use crate::resources::{api, function, log_group, role, table, Owner};
-use crate::stack::{GET_PERMISSION_SID, PERMISSION_SID};
-
-/// The permission statements a stack may have, one per route.
-const SIDS: [&str; 2] = [PERMISSION_SID, GET_PERMISSION_SID];
+use crate::state::{ApiRecord, StackState};
 
 pub struct TeardownCtx {
     pub run: Run,
     pub stack: String,
     pub keep_table: bool,
+    pub graph: Graph,
+    /// Changes to one function's policy go one at a time.
+    pub locks: MethodLocks,
 }
 
 impl std::ops::Deref for TeardownCtx {
@@ -40,51 +44,68 @@ impl std::ops::Deref for TeardownCtx {
     }
 }
 
-type StepFut = BoxFuture<'static, anyhow::Result<StepResult>>;
+/// The nodes teardown deletes, in the order it may: each after every node that depends on it
+/// (directly, or through what lives in it).
+pub fn steps(graph: &Graph) -> Vec<Step<TeardownCtx>> {
+    let deletable: Vec<&Node> = graph
+        .nodes
+        .iter()
+        .filter(|n| !n.kind.goes_with_container())
+        .collect();
+    deletable
+        .iter()
+        .rev()
+        .map(|node| {
+            let key = node.key.clone();
+            let after: Vec<String> = deletable
+                .iter()
+                .filter(|other| other.key != node.key && depends_on(graph, &other.key, &node.key))
+                .map(|other| other.key.clone())
+                .collect();
+            Step {
+                name: node.key.clone(),
+                group: node.kind.step(),
+                doing: node.kind.deleting(),
+                deps: after,
+                run: Box::new(move |ctx: Arc<TeardownCtx>| {
+                    let key = key.clone();
+                    Box::pin(async move {
+                        let node = ctx
+                            .graph
+                            .node(&key)
+                            .with_context(|| format!("{key} is not in the stack"))?;
+                        node.kind.delete(&ctx, node).await
+                    })
+                }),
+            }
+        })
+        .collect()
+}
 
-pub fn steps() -> Vec<Step<TeardownCtx>> {
-    fn s(
-        name: &'static str,
-        doing: &'static str,
-        deps: &'static [&'static str],
-        run: fn(Arc<TeardownCtx>) -> StepFut,
-    ) -> Step<TeardownCtx> {
-        Step {
-            name,
-            doing,
-            deps,
-            run,
+/// Whether `a` depends on `b`, directly or through other nodes.
+fn depends_on(graph: &Graph, a: &str, b: &str) -> bool {
+    let mut todo = graph.deps_of(a);
+    let mut seen = std::collections::HashSet::new();
+    while let Some(k) = todo.pop() {
+        if k == b {
+            return true;
+        }
+        if seen.insert(k.clone()) {
+            todo.extend(graph.deps_of(&k));
         }
     }
-    vec![
-        s("permission", "removing the invoke permission", &[], |c| {
-            Box::pin(remove_permission(c))
-        }),
-        s("api", "deleting the REST API", &["permission"], |c| {
-            Box::pin(delete_api(c))
-        }),
-        s(
-            "function",
-            "deleting the Lambda function",
-            &["permission"],
-            |c| Box::pin(delete_function(c)),
-        ),
-        s(
-            "role",
-            "deleting the IAM role and its policies",
-            &["function"],
-            |c| Box::pin(delete_role(c)),
-        ),
-        s(
-            "log-group",
-            "deleting the function's log group",
-            &["function"],
-            |c| Box::pin(delete_log_group(c)),
-        ),
-        s("table", "deleting the DynamoDB table", &[], |c| {
-            Box::pin(delete_table(c))
-        }),
-    ]
+    false
+}
+
+/// Forgets `key` and everything that lives in it.
+async fn forget_with_contents(ctx: &TeardownCtx, key: &str) -> anyhow::Result<()> {
+    let gone = ctx.graph.with_contents(key);
+    ctx.record(|s| {
+        for k in &gone {
+            s.forget(k);
+        }
+    })
+    .await
 }
 
 /// A resource found under the stack's name whose owner tag is not this stack: an error when the
@@ -108,10 +129,13 @@ fn foreign(recorded: bool, kind: &str, name: &str, owner: &Owner) -> anyhow::Res
 /// made it.
 async fn function_owner(
     ctx: &TeardownCtx,
-    state: &crate::state::StackState,
+    state: &StackState,
     name: &str,
 ) -> anyhow::Result<Option<Owner>> {
-    let recorded = state.function.as_ref().map(|f| f.arn.as_str());
+    let recorded = state
+        .get::<crate::state::FunctionRecord>(key::FUNCTION)
+        .map(|f| f.arn);
+    let recorded = recorded.as_deref();
     Ok(ctx
         .call("function", || function::get(&ctx.aws, name, &ctx.stack))
         .await?
@@ -121,50 +145,50 @@ async fn function_owner(
         }))
 }
 
-async fn remove_permission(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+/// Removes one route's statement from the function's policy.
+pub async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let sid = node.route()?.permission_sid;
     let state = ctx.snapshot().await;
     let name = state.names.function.clone();
-    let action = match function_owner(&ctx, &state, &name).await? {
+    let lock = crate::kinds::permission::policy_lock(&name);
+    let action = match function_owner(ctx, &state, &name).await? {
         // The permission lives in the function's policy: no function, no permission.
         None => Action::Gone,
         Some(Owner::Us) => {
-            // One statement per route, one after the other: they change the same policy.
-            let mut any = false;
-            for sid in SIDS {
-                let removed = ctx
-                    .call("permission", || {
+            let removed = ctx
+                .locks
+                .on(
+                    &lock,
+                    ctx.call("permission", || {
                         function::remove_permission(&ctx.aws, &name, sid)
-                    })
-                    .await
-                    .with_context(|| {
-                        format!("removing the invoke permission {sid} of function {name}")
-                    })?;
-                any |= removed;
-                ctx.record(|s| crate::ops::deploy::set_permission_record(s, sid, None))
-                    .await?;
-            }
-            if any {
+                    }),
+                )
+                .await
+                .with_context(|| {
+                    format!("removing the invoke permission {sid} of function {name}")
+                })?;
+            if removed {
                 Action::Deleted
             } else {
                 Action::Gone
             }
         }
-        Some(other) => return foreign(state.function.is_some(), "Lambda function", &name, &other),
+        Some(other) => return foreign(state.has(key::FUNCTION), "Lambda function", &name, &other),
     };
-    ctx.record(|s| {
-        s.permission = None;
-        s.get_permission = None;
-    })
-    .await?;
-    Ok(StepResult::new(action, SIDS.join(", ")))
+    forget_with_contents(ctx, &node.key).await?;
+    Ok(StepResult::new(action, sid))
 }
 
-async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+pub async fn delete_api(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = state.names.api.clone();
     // The recorded API, and any API of this name tagged with this stack that a crash left
     // unrecorded.
-    let mut ids: Vec<String> = state.api.iter().map(|a| a.id.clone()).collect();
+    let mut ids: Vec<String> = state
+        .get::<ApiRecord>(node_key)
+        .map(|a| a.id)
+        .into_iter()
+        .collect();
     let found = ctx
         .call("api", || api::find_by_name(&ctx.aws, &name, &ctx.stack))
         .await?;
@@ -201,18 +225,7 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
             }
         }
     }
-    ctx.record(|s| {
-        s.api = None;
-        s.resource = None;
-        s.item_resource = None;
-        s.request_validator = None;
-        s.method = None;
-        s.method_responses = None;
-        s.integration = None;
-        s.integration_responses = None;
-        s.deployment = None;
-    })
-    .await?;
+    forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(
         action,
         if ids.is_empty() {
@@ -223,10 +236,10 @@ async fn delete_api(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
     ))
 }
 
-async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+pub async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = state.names.function.clone();
-    let action = match function_owner(&ctx, &state, &name).await? {
+    let action = match function_owner(ctx, &state, &name).await? {
         None => Action::Gone,
         Some(Owner::Us) => {
             let deleted = ctx
@@ -239,18 +252,13 @@ async fn delete_function(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 Action::Gone
             }
         }
-        Some(other) => return foreign(state.function.is_some(), "Lambda function", &name, &other),
+        Some(other) => return foreign(state.has(node_key), "Lambda function", &name, &other),
     };
-    ctx.record(|s| {
-        s.function = None;
-        s.permission = None;
-        s.get_permission = None;
-    })
-    .await?;
+    forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
 }
 
-async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+pub async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = state.names.role.clone();
     let owner = ctx
@@ -276,7 +284,10 @@ async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                     .await
                     .with_context(|| format!("detaching {arn} from role {name}"))?;
             }
-            ctx.record(|s| s.role_policy = None).await?;
+            ctx.record(|s| {
+                s.forget(key::ROLE_POLICY);
+            })
+            .await?;
             let deleted = ctx
                 .call("role", || role::delete(&ctx.aws, &name))
                 .await
@@ -287,17 +298,13 @@ async fn delete_role(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 Action::Gone
             }
         }
-        Some(other) => return foreign(state.role.is_some(), "IAM role", &name, &other),
+        Some(other) => return foreign(state.has(node_key), "IAM role", &name, &other),
     };
-    ctx.record(|s| {
-        s.role_policy = None;
-        s.role = None;
-    })
-    .await?;
+    forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
 }
 
-async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+pub async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = state.names.table.clone();
     if ctx.keep_table {
@@ -313,7 +320,7 @@ async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 .call("table", || table::owner(&ctx.aws, &info.arn, &ctx.stack))
                 .await?;
             if owner != Owner::Us {
-                return foreign(state.table.is_some(), "table", &name, &owner);
+                return foreign(state.has(node_key), "table", &name, &owner);
             }
             let deleted = ctx
                 .call("table", || table::delete(&ctx.aws, &name))
@@ -345,11 +352,11 @@ async fn delete_table(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
             }
         }
     };
-    ctx.record(|s| s.table = None).await?;
+    forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
 }
 
-async fn delete_log_group(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
+pub async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = format!("/aws/lambda/{}", state.names.function);
     let info = ctx
@@ -364,7 +371,7 @@ async fn delete_log_group(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
                 })
                 .await?;
             if owner != Owner::Us {
-                return foreign(state.log_group.is_some(), "log group", &name, &owner);
+                return foreign(state.has(node_key), "log group", &name, &owner);
             }
             let deleted = ctx
                 .call("log-group", || log_group::delete(&ctx.aws, &name))
@@ -377,14 +384,36 @@ async fn delete_log_group(ctx: Arc<TeardownCtx>) -> anyhow::Result<StepResult> {
             }
         }
     };
-    ctx.record(|s| s.log_group = None).await?;
+    forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn the_plan_is_a_valid_graph() {
-        crate::engine::check_graph(&super::steps()).unwrap();
+    fn teardown_is_the_graph_reversed() {
+        let graph = Graph::new(&crate::stack::tests_support::spec());
+        let steps = steps(&graph);
+        crate::engine::check_graph(&steps).unwrap();
+        let deps = |k: &str| {
+            let mut d = steps.iter().find(|s| s.name == k).unwrap().deps.clone();
+            d.sort();
+            d
+        };
+        let permissions = ["permission:GET /user/{uid}", "permission:POST /user"];
+        assert_eq!(deps(key::REST_API), permissions);
+        assert_eq!(deps(key::FUNCTION), permissions);
+        // After the function, and so after what had to go before it.
+        let after_function = [
+            key::FUNCTION,
+            "permission:GET /user/{uid}",
+            "permission:POST /user",
+        ];
+        assert_eq!(deps(key::ROLE), after_function);
+        assert_eq!(deps(key::LOG_GROUP), after_function);
+        assert!(deps(key::TABLE).is_empty());
+        assert_eq!(steps.len(), 7);
     }
 }

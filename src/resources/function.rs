@@ -17,6 +17,8 @@ pub struct FunctionInfo {
     pub role: String,
     pub handler: String,
     pub env: Vec<(String, String)>,
+    pub memory_mb: i32,
+    pub timeout_secs: i32,
     pub state: String,
     pub state_reason: Option<String>,
     pub last_update_status: String,
@@ -62,6 +64,8 @@ pub struct FunctionConfig<'a> {
     pub role_arn: &'a str,
     pub handler: &'a str,
     pub env: &'a [(String, String)],
+    pub memory_mb: i32,
+    pub timeout_secs: i32,
     pub stack: &'a str,
 }
 
@@ -93,8 +97,8 @@ pub async fn create(
         )
         .environment(environment(cfg.env))
         .description(format!("putitem of the serverless-cli stack {}", cfg.stack))
-        .timeout(crate::stack::FUNCTION_TIMEOUT_SECS)
-        .memory_size(128)
+        .timeout(cfg.timeout_secs)
+        .memory_size(cfg.memory_mb)
         .tags(OWNER_TAG, cfg.stack)
         .customize()
         .config_override(upload_timeout(zip.len()))
@@ -152,6 +156,8 @@ pub async fn get(aws: &Aws, name: &str, stack: &str) -> Result<Option<FunctionIn
         role: c.and_then(|c| c.role()).unwrap_or_default().to_string(),
         handler: c.and_then(|c| c.handler()).unwrap_or_default().to_string(),
         env,
+        memory_mb: c.and_then(|c| c.memory_size()).unwrap_or_default(),
+        timeout_secs: c.and_then(|c| c.timeout()).unwrap_or_default(),
         state: c
             .and_then(|c| c.state())
             .map(|s| s.as_str().to_string())
@@ -183,7 +189,7 @@ pub async fn update_code(aws: &Aws, name: &str, zip: &[u8]) -> Result<String, Aw
     Ok(out.code_sha256().unwrap_or_default().to_string())
 }
 
-/// UpdateFunctionConfiguration: runtime, role, handler, timeout, environment.
+/// UpdateFunctionConfiguration: runtime, role, handler, memory, timeout, environment.
 pub async fn update_config(aws: &Aws, cfg: &FunctionConfig<'_>) -> Result<(), AwsError> {
     aws.lambda
         .update_function_configuration()
@@ -191,7 +197,8 @@ pub async fn update_config(aws: &Aws, cfg: &FunctionConfig<'_>) -> Result<(), Aw
         .runtime(Runtime::from(cfg.runtime))
         .role(cfg.role_arn)
         .handler(cfg.handler)
-        .timeout(crate::stack::FUNCTION_TIMEOUT_SECS)
+        .memory_size(cfg.memory_mb)
+        .timeout(cfg.timeout_secs)
         .environment(environment(cfg.env))
         .send()
         .await

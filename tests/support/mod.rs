@@ -199,6 +199,20 @@ impl World {
         }
     }
 
+    /// Runs the binary to the end with more environment.
+    pub fn run_env(&self, env: &[(&str, &str)], args: &[&str]) -> Run {
+        let mut cmd = self.command(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("the binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// SDK clients straight to the emulator (not through the proxy).
     pub fn aws(&self) -> Inspect {
         let url = self.emulator.url.clone();
@@ -329,6 +343,39 @@ impl Inspect {
 /// Reads a state file as JSON.
 pub fn read_state(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The state file the version 2 release wrote after deploying stack `prod` (region us-east-1,
+/// the emulator's account): kept as that release wrote it.
+pub const V2_STATE: &str = include_str!("../fixtures/state/v2-prod.json");
+
+/// A version 2 state file for the stack this world deployed: the release's file with this
+/// deployment's ids and endpoint put in (its fingerprints hash only names and settings, which a
+/// world's stack `prod` shares with the one the release deployed).
+pub fn v2_state_of(v3: &serde_json::Value) -> serde_json::Value {
+    let mut v2: serde_json::Value = serde_json::from_str(V2_STATE).unwrap();
+    let rec = |key: &str| v3["resources"][key].clone();
+    v2["endpoint"] = v3["endpoint"].clone();
+    v2["updated_at"] = v3["updated_at"].clone();
+    v2["table"]["arn"] = rec("table:user")["arn"].clone();
+    v2["role"]["arn"] = rec("role:putitem")["arn"].clone();
+    v2["function"]["arn"] = rec("function:putitem")["arn"].clone();
+    v2["function"]["code_sha256"] = rec("function:putitem")["attrs"]["code_sha256"].clone();
+    v2["api"]["id"] = rec("rest-api")["id"].clone();
+    v2["api"]["root_resource_id"] = rec("rest-api")["attrs"]["root_resource_id"].clone();
+    v2["resource"]["id"] = rec("path:/user")["id"].clone();
+    v2["item_resource"]["id"] = rec("path:/user/{uid}")["id"].clone();
+    v2["request_validator"]["id"] = rec("validator:body")["id"].clone();
+    v2["deployment"]["id"] = rec("stage:prod")["id"].clone();
+    for (field, key) in [
+        ("permission", "permission:POST /user"),
+        ("get_permission", "permission:GET /user/{uid}"),
+    ] {
+        v2[field]["source_arn"] = rec(key)["attrs"]["source_arn"].clone();
+        v2[field]["function_arn"] = rec(key)["attrs"]["function_arn"].clone();
+    }
+    v2["log_group"]["arn"] = rec("log-group:putitem")["arn"].clone();
+    v2
 }
 
 /// Decodes IAM's URL-encoded policy documents.

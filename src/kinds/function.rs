@@ -1,0 +1,438 @@
+//! The Lambda function: its code and its configuration, which are updated separately.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::aws::{poll, AwsError, ErrorKind};
+use crate::engine::{Action, StepResult};
+use crate::error::not_ours;
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::status::Health;
+use crate::ops::teardown::TeardownCtx;
+use crate::resources::function::FunctionConfig;
+use crate::resources::{function, Owner};
+use crate::stack::{StackSpec, HANDLER};
+use crate::state::{FunctionRecord, RoleRecord};
+
+pub struct Function;
+
+impl Kind for Function {
+    fn name(&self) -> &'static str {
+        "function"
+    }
+    fn step(&self) -> &'static str {
+        "function"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the Lambda function"
+    }
+    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
+        // The log group first: the function's first lines land in a group with a retention.
+        vec![Node::new(&Function, key::FUNCTION)
+            .needs(key::ROLE)
+            .needs(key::LOG_GROUP)]
+    }
+    /// The configuration (the code is compared by its SHA-256 on its own).
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        let role = w.state.get::<RoleRecord>(key::ROLE)?;
+        let env: serde_json::Map<String, Value> = w
+            .spec
+            .function_env()
+            .into_iter()
+            .map(|(k, v)| (k, v.into()))
+            .collect();
+        Some(json!({
+            "name": w.spec.names.function,
+            "runtime": w.spec.runtime,
+            "handler": HANDLER,
+            "role": role.arn,
+            "memory_mb": w.spec.memory_mb,
+            "timeout_secs": w.spec.timeout_secs,
+            "environment": env,
+        }))
+    }
+    fn label(&self, w: &Want, _: &Node) -> String {
+        w.spec.names.function.clone()
+    }
+    fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
+        let role = w.state.get::<RoleRecord>(key::ROLE)?;
+        Some(w.spec.legacy_function_config_fingerprint(&role.arn))
+    }
+    fn invalidate(&self, rec: &mut crate::state::Record) {
+        rec.fingerprint.clear();
+        rec.props = None;
+        rec.attrs.insert("code_sha256".into(), "".into());
+        rec.attrs.insert("ready".into(), false.into());
+    }
+    fn repair(&self, node: &Node, check: &Check) -> Repair {
+        match check.health {
+            Health::Missing => Repair::Recreate(vec![node.key.clone()]),
+            _ if check.transitional => Repair::Wait,
+            _ => Repair::Update,
+        }
+    }
+
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        _: &'a Node,
+        _: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<Owner>> {
+        Box::pin(async move {
+            let (c, name) = (cx.c, &cx.spec.names.function);
+            c.call("plan", || function::get(&c.aws, name, &cx.spec.stack))
+                .await
+                .ok()?
+                .map(|f| f.owner)
+        })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+
+    fn deleting(&self) -> &'static str {
+        "deleting the Lambda function"
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(crate::ops::teardown::delete_function(ctx, &node.key))
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.function.clone();
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec,
+        state: &state,
+    };
+    let role_arn = state
+        .get::<RoleRecord>(key::ROLE)
+        .map(|r| r.arn)
+        .context("the role is not recorded; run deploy again")?;
+    let props = Function
+        .props(&w, node)
+        .context("the role is not recorded; run deploy again")?;
+    let want_config = super::fingerprint_of("function", &props);
+    let env = spec.function_env();
+    let cfg = FunctionConfig {
+        name: &name,
+        runtime: &spec.runtime,
+        role_arn: &role_arn,
+        handler: HANDLER,
+        env: &env,
+        memory_mb: spec.memory_mb,
+        timeout_secs: spec.timeout_secs,
+        stack: &spec.stack,
+    };
+    let code = &ctx.code;
+    let save = |rec: &FunctionRecord, props: Option<&Value>| {
+        let (rec, props) = (rec.clone(), props.cloned());
+        let key = node.key.clone();
+        move |s: &mut crate::state::StackState| match props {
+            Some(p) => s.put_applied(&key, &rec, p),
+            None => s.put(&key, &rec),
+        }
+    };
+
+    let (mut rec, mut action) = match state.get::<FunctionRecord>(&node.key) {
+        Some(rec) => (rec, Action::Unchanged),
+        None => create(ctx, node, &cfg, &want_config, &props).await?,
+    };
+    let mut details = Vec::new();
+    if !rec.ready {
+        wait_ready(ctx, &name).await?;
+        rec.ready = true;
+        ctx.record(save(&rec, None)).await?;
+    }
+    if rec.code_sha256 != code.sha256 {
+        let sha = ctx
+            .call("function", || {
+                function::update_code(ctx.aws(), &name, &code.zip)
+            })
+            .await
+            .with_context(|| format!("updating the code of function {name}"))?;
+        rec.code_sha256 = if sha.is_empty() {
+            code.sha256.clone()
+        } else {
+            sha
+        };
+        rec.ready = false;
+        ctx.record(save(&rec, None)).await?;
+        wait_ready(ctx, &name).await?;
+        rec.ready = true;
+        ctx.record(save(&rec, None)).await?;
+        details.push("code updated");
+    }
+    if rec.config_fingerprint != want_config {
+        while_role_propagates(ctx, cfg.role_arn, || {
+            ctx.call("function", || function::update_config(ctx.aws(), &cfg))
+        })
+        .await?
+        .with_context(|| format!("updating the configuration of function {name}"))?;
+        rec.config_fingerprint = want_config.clone();
+        rec.runtime = spec.runtime.clone();
+        rec.ready = false;
+        ctx.record(save(&rec, Some(&props))).await?;
+        wait_ready(ctx, &name).await?;
+        rec.ready = true;
+        ctx.record(save(&rec, None)).await?;
+        details.push("configuration updated");
+    }
+    if !details.is_empty() && action == Action::Unchanged {
+        action = Action::Updated;
+    }
+    let result = StepResult::new(action, name);
+    Ok(if details.is_empty() {
+        result
+    } else {
+        result.with_detail(details.join(", "))
+    })
+}
+
+/// CreateFunction, retrying while the new role cannot yet be assumed; adopts a function of
+/// this stack that already exists.
+async fn create(
+    ctx: &DeployCtx,
+    node: &Node,
+    cfg: &FunctionConfig<'_>,
+    want_config: &str,
+    props: &Value,
+) -> anyhow::Result<(FunctionRecord, Action)> {
+    let res = while_role_propagates(ctx, cfg.role_arn, || {
+        ctx.call("function", || {
+            function::create(ctx.aws(), cfg, &ctx.code.zip)
+        })
+    })
+    .await?;
+    match res {
+        Ok((arn, sha)) => {
+            let rec = FunctionRecord {
+                name: cfg.name.to_string(),
+                arn,
+                code_sha256: if sha.is_empty() {
+                    ctx.code.sha256.clone()
+                } else {
+                    sha
+                },
+                runtime: cfg.runtime.to_string(),
+                config_fingerprint: want_config.to_string(),
+                ready: false,
+            };
+            let p = props.clone();
+            ctx.record(|s| s.put_applied(&node.key, &rec, p)).await?;
+            Ok((rec, Action::Created))
+        }
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            let info = ctx
+                .call("function", || function::get(ctx.aws(), cfg.name, cfg.stack))
+                .await?
+                .with_context(|| format!("function {} vanished while being adopted", cfg.name))?;
+            if info.owner != Owner::Us {
+                return Err(not_ours(
+                        "Lambda function",
+                        cfg.name,
+                        &info.owner,
+                        "Choose another name with --function-name, or deploy that stack with its own --stack.",
+                    )
+                    .into());
+            }
+            // Its code and configuration are whatever they are; the caller compares them.
+            let rec = FunctionRecord {
+                name: cfg.name.to_string(),
+                arn: info.arn,
+                code_sha256: info.code_sha256,
+                runtime: info.runtime,
+                config_fingerprint: String::new(),
+                ready: false,
+            };
+            ctx.record(|s| s.put(&node.key, &rec)).await?;
+            Ok((rec, Action::Adopted))
+        }
+        Err(e) => Err(e).context(format!("creating Lambda function {}", cfg.name)),
+    }
+}
+
+/// Runs `call` again while Lambda cannot assume the role yet ("The role defined for the
+/// function cannot be assumed by Lambda", "... does not have permissions"): a new or re-made
+/// role takes seconds to reach Lambda, for CreateFunction and UpdateFunctionConfiguration
+/// alike (aws-facts.md, section 1). Bounded by --role-wait; any other answer is returned.
+async fn while_role_propagates<T, F, Fut>(
+    ctx: &DeployCtx,
+    role_arn: &str,
+    mut call: F,
+) -> anyhow::Result<Result<T, AwsError>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, AwsError>>,
+{
+    let started = Instant::now();
+    let mut attempt = 0u32;
+    loop {
+        match call().await {
+            Err(e) if e.is(ErrorKind::RoleNotAssumable) => {
+                let waited = started.elapsed();
+                // Propagation takes seconds: poll each second after a quick start, so the
+                // call succeeds at most a second after the role becomes usable.
+                let pause = role_retry_pause(attempt);
+                if waited + pause > ctx.timing.role_wait {
+                    anyhow::bail!(
+                        "Lambda still cannot assume the new IAM role {role_arn} after {:.0} s (IAM is slow to propagate); run deploy again to resume, or raise --role-wait",
+                        waited.as_secs_f64()
+                    );
+                }
+                ctx.progress.note(
+                    "function",
+                    &format!(
+                        "waiting for the new IAM role to reach Lambda ({:.0} s so far, up to {} s)",
+                        waited.as_secs_f64(),
+                        ctx.timing.role_wait.as_secs()
+                    ),
+                );
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return Ok(other),
+        }
+    }
+}
+
+/// 250 ms, 500 ms, then every second.
+pub(crate) fn role_retry_pause(attempt: u32) -> Duration {
+    match attempt {
+        0 => Duration::from_millis(250),
+        1 => Duration::from_millis(500),
+        _ => Duration::from_secs(1),
+    }
+}
+
+/// Polls GetFunction until Active and not mid-update; a Failed state stops at once.
+async fn wait_ready(ctx: &DeployCtx, name: &str) -> anyhow::Result<()> {
+    let t = &ctx.timing;
+    let stack = ctx.spec.stack.clone();
+    let ready = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+        let info = ctx
+            .call("function", || function::get(ctx.aws(), name, &stack))
+            .await?
+            .ok_or_else(|| {
+                AwsError::local(
+                    ErrorKind::NotFound,
+                    format!("function {name} disappeared while waiting for it to become Active"),
+                )
+            })?;
+        if let Some(why) = info.failure() {
+            return Err(AwsError::local(
+                ErrorKind::Other,
+                format!("function {name}: {why}"),
+            ));
+        }
+        if info.is_ready() {
+            Ok(Some(()))
+        } else {
+            ctx.progress.note(
+                "function",
+                &format!(
+                    "waiting: state {}, last update {}",
+                    info.state, info.last_update_status
+                ),
+            );
+            Ok(None)
+        }
+    })
+    .await?;
+    ready.with_context(|| {
+        format!(
+            "function {name} was not Active after {} s; run deploy again to keep waiting",
+            t.ready_wait.as_secs()
+        )
+    })
+}
+
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let (c, spec) = (cx.c, cx.spec);
+    let Some(rec) = cx.state.get::<FunctionRecord>(&node.key) else {
+        return Check::missing(&spec.names.function, NOT_DEPLOYED);
+    };
+    let info = match c
+        .call("status", || function::get(&c.aws, &rec.name, &spec.stack))
+        .await
+    {
+        Ok(Some(i)) => i,
+        Ok(None) => return Check::missing(&rec.name, "the function does not exist"),
+        Err(e) => return Check::failed(&rec.name, e),
+    };
+    let mut why = Vec::new();
+    let settling_only = info.failure().is_none() && !info.is_ready();
+    if let Some(f) = info.failure() {
+        why.push(f);
+    } else if !info.is_ready() {
+        why.push(format!(
+            "state {}, last update {}",
+            info.state, info.last_update_status
+        ));
+    }
+    if info.code_sha256 != rec.code_sha256 {
+        why.push("code SHA-256 differs from the deployed one".to_string());
+    }
+    if info.handler != HANDLER {
+        why.push(format!(
+            "handler is {}, deployed as {HANDLER}",
+            info.handler
+        ));
+    }
+    if info.runtime != rec.runtime {
+        why.push(format!(
+            "runtime is {}, deployed as {}",
+            info.runtime, rec.runtime
+        ));
+    }
+    if let Some(role) = cx.state.get::<RoleRecord>(key::ROLE) {
+        if info.role != role.arn {
+            why.push(format!("execution role is {}", info.role));
+        }
+    }
+    // Memory and timeout as recorded when the configuration was last applied.
+    let applied = cx
+        .state
+        .resources
+        .get(&node.key)
+        .and_then(|r| r.props.clone());
+    if let Some(p) = applied {
+        let want = |k: &str| p.get(k).and_then(Value::as_i64);
+        if want("memory_mb").is_some_and(|m| m != i64::from(info.memory_mb)) {
+            why.push(format!("memory is {} MB", info.memory_mb));
+        }
+        if want("timeout_secs").is_some_and(|t| t != i64::from(info.timeout_secs)) {
+            why.push(format!("timeout is {} s", info.timeout_secs));
+        }
+    }
+    let mut want_env = spec.function_env();
+    want_env.sort();
+    if info.env != want_env {
+        why.push("environment variables changed".to_string());
+    }
+    if why.is_empty() {
+        Check::ok(&rec.name)
+    } else if settling_only && why.len() == 1 {
+        Check::settling(&rec.name, why.join("; "))
+    } else {
+        Check::drifted(&rec.name, why.join("; "))
+    }
+}

@@ -1,0 +1,172 @@
+//! A route's integration: the Lambda function behind the method, and the request template.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::method::route_label;
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::aws::AwsError;
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::resources::api;
+use crate::stack::{RouteSpec, StackSpec};
+use crate::state::{ApiRecord, FunctionRecord, IntegrationRecord};
+
+pub struct Integration;
+
+impl Kind for Integration {
+    fn name(&self) -> &'static str {
+        "integration"
+    }
+    fn step(&self) -> &'static str {
+        "integration"
+    }
+    fn doing(&self) -> &'static str {
+        "wiring the routes to the function"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.routes
+            .iter()
+            .map(|route| {
+                Node::new(&Integration, key::route("integration", route))
+                    .lives_in(key::route("method", route))
+                    .lives_in(key::FUNCTION)
+                    .for_route(route)
+            })
+            .collect()
+    }
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let route = node.route.as_ref()?;
+        let function = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        Some(json!({
+            "type": "AWS",
+            "uri": w.spec.integration_uri(&function.arn),
+            "request_template": route.request_template,
+            "passthrough": "WHEN_NO_TEMPLATES",
+        }))
+    }
+    fn label(&self, w: &Want, node: &Node) -> String {
+        format!("{} -> {}", route_label(node), w.spec.names.function)
+    }
+    fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
+        let function = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        Some(w.spec.legacy_integration_fingerprint(&function.arn))
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let route = node.route()?;
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let label = Integration.label(&w, node);
+    let recorded: Option<IntegrationRecord> = state.get(&node.key);
+    if recorded
+        .as_ref()
+        .is_some_and(|r| super::is_current(&r.fingerprint, &w, node))
+    {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let function = state
+        .get::<FunctionRecord>(key::FUNCTION)
+        .context("the function is not recorded")?;
+    let props = Integration
+        .props(&w, node)
+        .context("the function is not recorded")?;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let resource_id = super::path::resource_id(&state, route.path)?;
+    let uri = ctx.spec.integration_uri(&function.arn);
+    ctx.method_locks
+        .on(
+            &route.label(),
+            ctx.call("integration", || {
+                api::put_integration(ctx.aws(), &api_id, &resource_id, route, &uri)
+            }),
+        )
+        .await
+        .with_context(|| format!("creating the integration of {}", route.label()))?;
+    let rec = IntegrationRecord {
+        id: route.label(),
+        fingerprint: super::fingerprint_of("integration", &props),
+    };
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
+    Ok(StepResult::new(
+        if recorded.is_some() {
+            Action::Updated
+        } else {
+            Action::Created
+        },
+        label,
+    ))
+}
+
+/// GetIntegration of a route, read once per status round for the integration and its
+/// responses.
+pub async fn read(
+    cx: &CheckCx<'_>,
+    route: &RouteSpec,
+) -> Option<Result<Option<api::IntegrationInfo>, AwsError>> {
+    let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
+    let resource_id = super::path::resource_id(cx.state, route.path).ok()?;
+    let c = cx.c;
+    Some(
+        cx.memo
+            .get(format!("GetIntegration {}", route.label()), || async {
+                c.call("status", || {
+                    api::integration(&c.aws, &api_rec.id, &resource_id, route.http_method)
+                })
+                .await
+            })
+            .await,
+    )
+}
+
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let Some(route) = node.route.as_ref() else {
+        return Check::missing(&node.key, NOT_DEPLOYED);
+    };
+    let label = route.label();
+    let Some(f) = cx.state.get::<FunctionRecord>(key::FUNCTION) else {
+        return Check::missing(label, NOT_DEPLOYED);
+    };
+    if !cx.state.has(&node.key) {
+        return Check::missing(label, NOT_DEPLOYED);
+    }
+    let want = cx.spec.integration_uri(&f.arn);
+    match read(cx, route).await {
+        None => Check::missing(label.clone(), format!("{label} has no recorded resource")),
+        Some(Err(e)) => Check::failed(label, e),
+        Some(Ok(None)) => Check::missing(
+            label.clone(),
+            format!("the integration of {label} does not exist"),
+        ),
+        Some(Ok(Some(i))) if i.kind != "AWS" || i.uri != want => Check::drifted(
+            label.clone(),
+            format!(
+                "{label} is integrated with {} {}, not the function",
+                i.kind, i.uri
+            ),
+        ),
+        Some(Ok(Some(_))) => Check::ok(label),
+    }
+}

@@ -1,0 +1,188 @@
+//! The function's CloudWatch log group, made by the stack so its retention is set and
+//! teardown removes it.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::aws::ErrorKind;
+use crate::engine::{Action, StepResult};
+use crate::error::not_ours;
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::status::Health;
+use crate::ops::teardown::TeardownCtx;
+use crate::resources::{log_group, Owner};
+use crate::stack::StackSpec;
+use crate::state::LogGroupRecord;
+
+pub struct LogGroup;
+
+impl Kind for LogGroup {
+    fn name(&self) -> &'static str {
+        "log-group"
+    }
+    fn step(&self) -> &'static str {
+        "log-group"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the function's log group"
+    }
+    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
+        vec![Node::new(&LogGroup, key::LOG_GROUP)]
+    }
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        Some(json!({"name": w.spec.log_group_name(), "retention_days": w.spec.log_retention_days}))
+    }
+    fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
+        let rec: LogGroupRecord = w.state.get(&node.key)?;
+        Some(json!({"name": rec.name, "retention_days": rec.retention_days}))
+    }
+    fn label(&self, w: &Want, _: &Node) -> String {
+        w.spec.log_group_name()
+    }
+    fn repair(&self, node: &Node, check: &Check) -> Repair {
+        match check.health {
+            Health::Missing => Repair::Recreate(vec![node.key.clone()]),
+            _ => Repair::Update,
+        }
+    }
+
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        _: &'a Node,
+        _: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<Owner>> {
+        Box::pin(async move {
+            let (c, name) = (cx.c, cx.spec.log_group_name());
+            let info = c
+                .call("plan", || log_group::describe(&c.aws, &name))
+                .await
+                .ok()??;
+            c.call("plan", || {
+                log_group::owner(&c.aws, &info.arn, &cx.spec.stack)
+            })
+            .await
+            .ok()
+        })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move {
+            let c = cx.c;
+            let Some(rec) = cx.state.get::<LogGroupRecord>(&node.key) else {
+                return Some(Check::missing(cx.spec.log_group_name(), NOT_DEPLOYED));
+            };
+            Some(
+                match c
+                    .call("status", || log_group::describe(&c.aws, &rec.name))
+                    .await
+                {
+                    Ok(None) => Check::missing(&rec.name, "the log group does not exist"),
+                    Ok(Some(g)) if g.retention_days != Some(rec.retention_days) => Check::drifted(
+                        &rec.name,
+                        format!(
+                            "retention is {}, deployed as {} days",
+                            g.retention_days
+                                .map(|d| format!("{d} days"))
+                                .unwrap_or_else(|| "never expire".into()),
+                            rec.retention_days
+                        ),
+                    ),
+                    Ok(Some(_)) => Check::ok(&rec.name),
+                    Err(e) => Check::failed(&rec.name, e),
+                },
+            )
+        })
+    }
+
+    fn deleting(&self) -> &'static str {
+        "deleting the function's log group"
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(crate::ops::teardown::delete_log_group(ctx, &node.key))
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.log_group_name();
+    let days = spec.log_retention_days;
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec,
+        state: &state,
+    };
+    let recorded: Option<LogGroupRecord> = state.get(&node.key);
+    if recorded
+        .as_ref()
+        .is_some_and(|r| super::is_current(&r.fingerprint, &w, node))
+    {
+        return Ok(StepResult::new(Action::Unchanged, name));
+    }
+    let props = LogGroup.props(&w, node).unwrap_or_default();
+    let (arn, action) = match recorded {
+        Some(r) => (r.arn, Action::Updated),
+        None => match ctx
+            .call("log-group", || {
+                log_group::create(ctx.aws(), &name, &spec.stack)
+            })
+            .await
+        {
+            // Its ARN is known without asking: no read after the create.
+            Ok(()) => (spec.log_group_arn(), Action::Created),
+            Err(e) if e.is(ErrorKind::AlreadyExists) => {
+                let info = ctx
+                    .call("log-group", || log_group::describe(ctx.aws(), &name))
+                    .await?
+                    .with_context(|| format!("log group {name} exists but cannot be described"))?;
+                let owner = ctx
+                    .call("log-group", || {
+                        log_group::owner(ctx.aws(), &info.arn, &spec.stack)
+                    })
+                    .await?;
+                if owner != Owner::Us {
+                    return Err(not_ours(
+                        "log group",
+                        &name,
+                        &owner,
+                        "Delete it, or tag it serverless-cli:stack=<this stack> if it holds this function's logs.",
+                    )
+                    .into());
+                }
+                (info.arn, Action::Adopted)
+            }
+            Err(e) => return Err(e).context(format!("creating log group {name}")),
+        },
+    };
+    let mut rec = LogGroupRecord {
+        name: name.clone(),
+        arn,
+        retention_days: 0,
+        fingerprint: String::new(),
+    };
+    ctx.record(|s| s.put(&node.key, &rec)).await?;
+    ctx.call("log-group", || {
+        log_group::set_retention(ctx.aws(), &name, days)
+    })
+    .await
+    .with_context(|| format!("setting the retention of log group {name}"))?;
+    rec.retention_days = days;
+    rec.fingerprint = super::fingerprint_of("log-group", &props);
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
+    Ok(StepResult::new(action, name).with_detail(format!("retention {days} days")))
+}

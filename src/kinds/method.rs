@@ -1,0 +1,285 @@
+//! A route's method: HTTP method on its path, its path parameters, its body model and
+//! validator. API Gateway refuses a Put* on a method while another is in flight, so the
+//! calls on one method go one at a time ([`crate::ops::deploy::MethodLocks`]).
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::aws::AwsError;
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::status::Health;
+use crate::resources::api;
+use crate::stack::{RouteSpec, StackSpec};
+use crate::state::{ApiRecord, MethodRecord, ValidatorRecord};
+
+pub struct Method;
+
+/// How status says that a method has responses the stack does not.
+pub const EXTRA_RESPONSES: &str = "not in the stack";
+
+impl Kind for Method {
+    fn name(&self) -> &'static str {
+        "method"
+    }
+    fn step(&self) -> &'static str {
+        "method"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the methods"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.routes
+            .iter()
+            .map(|route| {
+                let mut n = Node::new(&Method, key::route("method", route))
+                    .lives_in(key::path(route.path))
+                    .for_route(route);
+                if route.request_model.is_some() {
+                    n = n.needs(key::VALIDATOR);
+                }
+                n
+            })
+            .collect()
+    }
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let route = node.route.as_ref()?;
+        let validator = match route.request_model {
+            Some(_) => Some(w.state.get::<ValidatorRecord>(key::VALIDATOR)?.id),
+            None => None,
+        };
+        Some(json!({
+            "http_method": route.http_method,
+            "path": route.path,
+            "authorization": "NONE",
+            "path_params": route.path_params,
+            "request_model": route.request_model.map(|m| json!({
+                "name": m,
+                "schema": crate::stack::USER_MODEL_SCHEMA,
+                "content_types": ["application/json", api::DEFAULT_CONTENT_TYPE],
+            })),
+            "validator": validator,
+        }))
+    }
+    fn label(&self, _: &Want, node: &Node) -> String {
+        route_label(node)
+    }
+    fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
+        Some(w.spec.legacy_method_fingerprint())
+    }
+    fn repair(&self, node: &Node, _: &Check) -> Repair {
+        // A method that stopped validating its body: the validator may be gone too (found
+        // again by name, or made again).
+        let mut keys = vec![node.key.clone()];
+        if node
+            .route
+            .as_ref()
+            .is_some_and(|r| r.request_model.is_some())
+        {
+            keys.push(key::VALIDATOR.to_string());
+        }
+        Repair::Recreate(keys)
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+}
+
+/// `POST /user`.
+pub fn route_label(node: &Node) -> String {
+    node.route
+        .as_ref()
+        .map(RouteSpec::label)
+        .unwrap_or_default()
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let route = node.route()?;
+    let label = route.label();
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let recorded: Option<MethodRecord> = state.get(&node.key);
+    if recorded
+        .as_ref()
+        .is_some_and(|r| super::is_current(&r.fingerprint, &w, node))
+    {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let props = Method
+        .props(&w, node)
+        .context("the request validator is not recorded")?;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let validator = state
+        .get::<ValidatorRecord>(key::VALIDATOR)
+        .map(|v| v.id)
+        .filter(|_| route.request_model.is_some());
+    let resource_id = super::path::resource_id(&state, route.path)?;
+    ctx.method_locks
+        .on(
+            &label,
+            ctx.call("method", || {
+                api::put_method(
+                    ctx.aws(),
+                    &api_id,
+                    &resource_id,
+                    route,
+                    validator.as_deref(),
+                )
+            }),
+        )
+        .await
+        .with_context(|| format!("creating method {label}"))?;
+    let rec = MethodRecord {
+        id: label.clone(),
+        fingerprint: super::fingerprint_of("method", &props),
+    };
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
+    Ok(StepResult::new(
+        if recorded.is_some() {
+            Action::Updated
+        } else {
+            Action::Created
+        },
+        label,
+    ))
+}
+
+/// GetMethod of a route, read once per status round for the method and its responses.
+pub async fn read(
+    cx: &CheckCx<'_>,
+    route: &RouteSpec,
+) -> Option<Result<Option<api::MethodInfo>, AwsError>> {
+    let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
+    let resource_id = super::path::resource_id(cx.state, route.path).ok()?;
+    let c = cx.c;
+    Some(
+        cx.memo
+            .get(format!("GetMethod {}", route.label()), || async {
+                c.call("status", || {
+                    api::method(&c.aws, &api_rec.id, &resource_id, route.http_method)
+                })
+                .await
+            })
+            .await,
+    )
+}
+
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let Some(route) = node.route.as_ref() else {
+        return Check::missing(&node.key, NOT_DEPLOYED);
+    };
+    let label = route.label();
+    if !cx.state.has(&node.key) {
+        return Check::missing(label, NOT_DEPLOYED);
+    }
+    let m = match read(cx, route).await {
+        None => return Check::missing(label.clone(), format!("{label} has no recorded resource")),
+        Some(Err(e)) => return Check::failed(label, e),
+        Some(Ok(None)) => return Check::missing(label.clone(), format!("{label} does not exist")),
+        Some(Ok(Some(m))) => m,
+    };
+    let Some(model) = route.request_model else {
+        return Check::ok(label);
+    };
+    let validator = cx
+        .state
+        .get::<ValidatorRecord>(key::VALIDATOR)
+        .map(|v| v.id);
+    let unchecked: Vec<&str> = ["application/json", api::DEFAULT_CONTENT_TYPE]
+        .into_iter()
+        .filter(|ct| m.models.get(*ct).map(String::as_str) != Some(model))
+        .collect();
+    if m.validator_id != validator || !unchecked.is_empty() {
+        Check::drifted(
+            label.clone(),
+            format!(
+                "{label} no longer validates its body with model {model}{}",
+                if unchecked.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for {}", unchecked.join(" and "))
+                }
+            ),
+        )
+    } else {
+        Check::ok(label)
+    }
+}
+
+/// The responses a route wants, by status, against those AWS has: what is missing or extra.
+pub fn compare_statuses<'a>(
+    route: &RouteSpec,
+    what: &str,
+    have: impl Iterator<Item = &'a String>,
+) -> Vec<String> {
+    let have: std::collections::BTreeSet<&str> = have.map(String::as_str).collect();
+    let want: std::collections::BTreeSet<&str> = route.responses.iter().map(|r| r.status).collect();
+    let mut why = Vec::new();
+    let lacking: Vec<&str> = want.difference(&have).copied().collect();
+    if !lacking.is_empty() {
+        why.push(format!(
+            "{} lacks the {what} {}",
+            route.label(),
+            lacking.join(", ")
+        ));
+    }
+    let extra: Vec<&str> = have.difference(&want).copied().collect();
+    if !extra.is_empty() {
+        why.push(format!(
+            "{} has {what} {EXTRA_RESPONSES}: {}",
+            route.label(),
+            extra.join(", ")
+        ));
+    }
+    why
+}
+
+/// A check from a list of reasons: ok without any; missing when nothing is left at all.
+pub fn from_reasons(label: String, why: Vec<String>, none_left: bool) -> Check {
+    match (why.is_empty(), none_left) {
+        (true, _) => Check::ok(label),
+        (false, true) => Check {
+            health: Health::Missing,
+            ..Check::drifted(label, why.join("; "))
+        },
+        (false, false) => Check::drifted(label, why.join("; ")),
+    }
+}
+
+/// Responses the stack does not have are removed with the method: it is made again
+/// (DeleteMethod, PutMethod) with exactly the stack's responses.
+pub fn repair_responses(node: &Node, check: &Check) -> Repair {
+    let extra = check
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains(EXTRA_RESPONSES));
+    match (extra, node.route.as_ref()) {
+        (true, Some(route)) => {
+            let mut keys = vec![key::route("method", route)];
+            if route.request_model.is_some() {
+                keys.push(key::VALIDATOR.to_string());
+            }
+            Repair::Recreate(keys)
+        }
+        _ => Repair::Recreate(vec![node.key.clone()]),
+    }
+}

@@ -1,0 +1,174 @@
+//! The responses a route's method declares (one per status it can answer).
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::method::{compare_statuses, from_reasons, read, route_label};
+use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::resources::api;
+use crate::stack::StackSpec;
+
+pub struct MethodResponses;
+
+impl Kind for MethodResponses {
+    fn name(&self) -> &'static str {
+        "method-responses"
+    }
+    fn step(&self) -> &'static str {
+        "method-responses"
+    }
+    fn doing(&self) -> &'static str {
+        "declaring the methods' responses"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.routes
+            .iter()
+            .map(|route| {
+                Node::new(&MethodResponses, key::route("method-responses", route))
+                    .lives_in(key::route("method", route))
+                    .for_route(route)
+            })
+            .collect()
+    }
+    fn props(&self, _: &Want, node: &Node) -> Option<Value> {
+        let route = node.route.as_ref()?;
+        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+        Some(json!({"statuses": statuses, "models": {"application/json": "Empty"}}))
+    }
+    fn label(&self, _: &Want, node: &Node) -> String {
+        let Some(route) = node.route.as_ref() else {
+            return node.key.clone();
+        };
+        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+        format!("{} {}", route.label(), statuses.join(", "))
+    }
+    fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
+        Some(w.spec.legacy_method_fingerprint())
+    }
+    fn repair(&self, node: &Node, check: &Check) -> Repair {
+        super::method::repair_responses(node, check)
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            let route = node.route()?;
+            let label = MethodResponses.label(
+                &Want {
+                    spec: &ctx.spec,
+                    state: &ctx.snapshot().await,
+                },
+                node,
+            );
+            put_each(
+                ctx,
+                node,
+                "method-responses",
+                &label,
+                |api_id, resource_id, r| {
+                    let (api_id, resource_id) = (api_id.to_string(), resource_id.to_string());
+                    async move {
+                        api::put_method_response(
+                            ctx.aws(),
+                            &api_id,
+                            &resource_id,
+                            route.http_method,
+                            r,
+                        )
+                        .await
+                    }
+                },
+            )
+            .await
+        })
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move {
+            let route = node.route.as_ref()?;
+            let label = route_label(node);
+            if !cx.state.has(&key::route("method", route)) || !cx.state.has(&node.key) {
+                return Some(Check::missing(label, NOT_DEPLOYED));
+            }
+            Some(match read(cx, route).await {
+                None => Check::missing(label.clone(), format!("{label} has no recorded resource")),
+                Some(Err(e)) => Check::failed(label, e),
+                Some(Ok(None)) => Check::missing(label.clone(), format!("{label} does not exist")),
+                Some(Ok(Some(m))) => {
+                    let why = compare_statuses(route, "method responses", m.responses.iter());
+                    from_reasons(label, why, m.responses.is_empty())
+                }
+            })
+        })
+    }
+}
+
+/// One call per response status, one after another on the route's method (see
+/// [`crate::ops::deploy::MethodLocks`]), unless the state records the wish's fingerprint.
+pub async fn put_each<'a, P, Fut>(
+    ctx: &'a DeployCtx,
+    node: &'a Node,
+    step: &'static str,
+    label: &str,
+    put: P,
+) -> anyhow::Result<StepResult>
+where
+    P: Fn(&str, &str, &'a crate::stack::ResponseSpec) -> Fut,
+    Fut: std::future::Future<Output = Result<(), crate::aws::AwsError>>,
+{
+    let route = node.route()?;
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let recorded = state.resources.get(&node.key);
+    if recorded.is_some_and(|r| super::is_current(&r.fingerprint, &w, node)) {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let props = node
+        .kind
+        .props(&w, node)
+        .with_context(|| format!("{} cannot be resolved yet", node.key))?;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let resource_id = super::path::resource_id(&state, route.path)?;
+    let what = step.replace('-', " ");
+    ctx.method_locks
+        .on(&route.label(), async {
+            for r in &route.responses {
+                ctx.call(step, || put(&api_id, &resource_id, r)).await?;
+            }
+            Ok::<(), crate::aws::AwsError>(())
+        })
+        .await
+        .with_context(|| format!("creating the {what} of {label}"))?;
+    let action = if recorded.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    let fingerprint = super::fingerprint_of(node.kind.name(), &props);
+    let rec = crate::state::Record {
+        kind: node.kind.name().to_string(),
+        id: route.label(),
+        arn: None,
+        fingerprint,
+        attrs: Default::default(),
+        props: Some(props),
+    };
+    ctx.record(|s| {
+        s.resources.insert(node.key.clone(), rec);
+    })
+    .await?;
+    Ok(StepResult::new(action, label))
+}

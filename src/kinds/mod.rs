@@ -1,0 +1,340 @@
+//! One module per kind of resource, each implementing [`Kind`]: its nodes in the graph, the
+//! properties it is made from (hashed into its fingerprint), ensure (create, adopt by owner
+//! tag, update), check (ok, missing or drifted, with the reason), how a drift is repaired, and
+//! delete. The operations (`ops/`) are generic over them.
+//!
+//! Adding a kind: a new file here implementing [`Kind`], and one line in [`REGISTRY`].
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use crate::aws::{AwsError, Caller};
+use crate::engine::StepResult;
+use crate::graph::Node;
+use crate::ops::deploy::DeployCtx;
+use crate::ops::status::Health;
+use crate::ops::teardown::TeardownCtx;
+use crate::stack::StackSpec;
+use crate::state::{StackState, LEGACY_PREFIX};
+
+pub mod function;
+pub mod integration;
+pub mod integration_responses;
+pub mod log_group;
+pub mod method;
+pub mod method_responses;
+pub mod path;
+pub mod permission;
+pub mod rest_api;
+pub mod role;
+pub mod role_policy;
+pub mod stage;
+pub mod table;
+pub mod validator;
+
+/// Every kind, in the order their nodes are listed (the graph then orders them by their
+/// dependencies).
+pub static REGISTRY: &[&dyn Kind] = &[
+    &table::Table,
+    &role::Role,
+    &role_policy::RolePolicy,
+    &function::Function,
+    &log_group::LogGroup,
+    &rest_api::RestApi,
+    &path::Path,
+    &validator::Validator,
+    &method::Method,
+    &method_responses::MethodResponses,
+    &integration::Integration,
+    &integration_responses::IntegrationResponses,
+    &permission::Permission,
+    &stage::Stage,
+];
+
+/// The kind registered under `name`.
+pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
+    REGISTRY.iter().copied().find(|k| k.name() == name)
+}
+
+/// What the wish is resolved against: the model, and the IDs recorded so far.
+pub struct Want<'a> {
+    pub spec: &'a StackSpec,
+    pub state: &'a StackState,
+}
+
+/// The result of checking one resource against AWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub health: Health,
+    /// Name or id, for the status table.
+    pub id: String,
+    pub reason: Option<String>,
+    /// Only on its way to ready (CREATING, Pending, InProgress): waiting will mend it.
+    pub transitional: bool,
+}
+
+impl Check {
+    pub fn ok(id: impl Into<String>) -> Self {
+        Check {
+            health: Health::Ok,
+            id: id.into(),
+            reason: None,
+            transitional: false,
+        }
+    }
+    pub fn missing(id: impl Into<String>, why: impl Into<String>) -> Self {
+        Check {
+            health: Health::Missing,
+            reason: Some(why.into()),
+            ..Check::ok(id)
+        }
+    }
+    pub fn drifted(id: impl Into<String>, why: impl Into<String>) -> Self {
+        Check {
+            health: Health::Drifted,
+            reason: Some(why.into()),
+            ..Check::ok(id)
+        }
+    }
+    /// Drifted only because it is still on its way to ready.
+    pub fn settling(id: impl Into<String>, why: impl Into<String>) -> Self {
+        Check {
+            transitional: true,
+            ..Check::drifted(id, why)
+        }
+    }
+    pub fn failed(id: impl Into<String>, e: AwsError) -> Self {
+        Check {
+            health: Health::Unknown,
+            reason: Some(e.to_string()),
+            ..Check::ok(id)
+        }
+    }
+    pub fn is_bad(&self) -> bool {
+        matches!(self.health, Health::Missing | Health::Drifted)
+    }
+}
+
+/// What status says of a resource the state does not record.
+pub const NOT_DEPLOYED: &str = "not recorded in the state; run deploy";
+
+/// How deploy puts a missing or drifted resource right.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repair {
+    /// Forget these keys and everything that lives in them: they are made again (or found
+    /// again by name and owner tag).
+    Recreate(Vec<String>),
+    /// Keep the record but forget what it was made from: ensure updates it in place.
+    Update,
+    /// On its way to ready: ensure waits for it.
+    Wait,
+}
+
+/// Reads several checks share (one GetPolicy for every permission, one GetMethod for a
+/// method and its responses), made once per round.
+#[derive(Default)]
+pub struct Memo {
+    cells: Mutex<HashMap<String, Arc<Cell>>>,
+}
+
+/// One shared read's answer, whatever its type.
+type Cell = tokio::sync::OnceCell<Arc<dyn Any + Send + Sync>>;
+
+impl Memo {
+    pub async fn get<T, F, Fut>(&self, key: String, read: F) -> T
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let cell = self
+            .cells
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key)
+            .or_default()
+            .clone();
+        let v = cell
+            .get_or_init(|| async move { Arc::new(read().await) as Arc<dyn Any + Send + Sync> })
+            .await
+            .clone();
+        match v.downcast_ref::<T>() {
+            Some(t) => t.clone(),
+            None => unreachable!("a memo key is read with one type"),
+        }
+    }
+}
+
+/// What a check may read.
+pub struct CheckCx<'a> {
+    pub c: &'a Caller,
+    pub spec: &'a StackSpec,
+    pub state: &'a StackState,
+    pub memo: Memo,
+}
+
+impl<'a> CheckCx<'a> {
+    pub fn new(c: &'a Caller, spec: &'a StackSpec, state: &'a StackState) -> Self {
+        CheckCx {
+            c,
+            spec,
+            state,
+            memo: Memo::default(),
+        }
+    }
+}
+
+/// One kind of resource.
+pub trait Kind: Sync + Send {
+    /// The kind's name: the first part of its keys and the `kind` of its records.
+    fn name(&self) -> &'static str;
+    /// The deploy step (the progress line, the report) and status row that cover this kind's
+    /// resources together.
+    fn step(&self) -> &'static str;
+    /// The status row (by default the step).
+    fn row(&self) -> &'static str {
+        self.step()
+    }
+    /// What the progress line says while it is made.
+    fn doing(&self) -> &'static str;
+    /// Its nodes for a model.
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node>;
+    /// The properties it is made from, resolved against the recorded IDs of what it needs
+    /// (`None` while one is not recorded: known after deploy).
+    fn props(&self, w: &Want, node: &Node) -> Option<Value>;
+    /// Its name or id for status and plan, recorded or not.
+    fn label(&self, w: &Want, node: &Node) -> String;
+    /// Makes it so: create (or adopt one found by name and owner tag), or update.
+    fn ensure<'a>(
+        &'a self,
+        cx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>>;
+    /// Reads it back; `None` for a kind that another kind's check covers.
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>>;
+    /// How a bad check is repaired.
+    fn repair(&self, node: &Node, check: &Check) -> Repair {
+        let _ = check;
+        Repair::Recreate(vec![node.key.clone()])
+    }
+    /// The properties a record written by state format 1 or 2 says it was made from, for kinds
+    /// whose record kept them (the table's billing, the log group's retention).
+    fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
+        let _ = (w, node);
+        None
+    }
+    /// Whether a changed wish is applied to the resource in place; kinds that only ever get
+    /// made (the role, the REST API, a path) are current as long as they exist.
+    fn updatable(&self) -> bool {
+        true
+    }
+    /// The fingerprint a release writing state format 1 or 2 recorded for the same wish.
+    fn legacy_fingerprint(&self, w: &Want, node: &Node) -> Option<String> {
+        let _ = (w, node);
+        None
+    }
+    /// Forgets what a recorded resource was made from, so ensure updates it in place.
+    fn invalidate(&self, rec: &mut crate::state::Record) {
+        rec.fingerprint.clear();
+        rec.props = None;
+        if rec.attrs.contains_key("ready") {
+            rec.attrs.insert("ready".into(), false.into());
+        }
+    }
+    /// For plan, when nothing records it: whether a resource of its name exists, and whose
+    /// (deploy adopts one that is this stack's). `None`: none found, or deploy never looks.
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        node: &'a Node,
+        before: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
+        let _ = (cx, node, before);
+        Box::pin(async { None })
+    }
+    /// Deleting it loses data (plan and teardown say so).
+    fn holds_data(&self) -> bool {
+        false
+    }
+    /// Removed together with the resource it lives in: teardown has no step of its own for it.
+    fn goes_with_container(&self) -> bool {
+        false
+    }
+    /// Teardown's removal; kinds that go with their container never get here.
+    fn delete<'a>(
+        &'a self,
+        cx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        let _ = cx;
+        Box::pin(async move { anyhow::bail!("{} is removed with what it lives in", node.key) })
+    }
+    /// What teardown's progress line says.
+    fn deleting(&self) -> &'static str {
+        "deleting"
+    }
+}
+
+/// Short, stable hash of a kind's properties.
+pub fn fingerprint_of(kind: &str, props: &Value) -> String {
+    crate::stack::fingerprint(&[kind, &props.to_string()])
+}
+
+/// The fingerprint of a node's wish, if it can be resolved now.
+pub fn wanted_fingerprint(w: &Want, node: &Node) -> Option<String> {
+    node.kind
+        .props(w, node)
+        .map(|p| fingerprint_of(node.kind.name(), &p))
+}
+
+/// Rewrites fingerprints carried over from state format 1 or 2 (marked `v2:`) to this format's,
+/// where they still equal what that release hashed for the same wish: an upgrade alone
+/// changes nothing in AWS. Others are cleared, so the resource is brought up to date.
+/// Returns whether anything changed.
+pub fn upgrade_legacy(
+    state: &mut StackState,
+    spec: &StackSpec,
+    graph: &crate::graph::Graph,
+) -> bool {
+    let mut changed = false;
+    for node in &graph.nodes {
+        let Some(rec) = state.resources.get(&node.key) else {
+            continue;
+        };
+        if rec.props.is_some() {
+            continue;
+        }
+        let w = Want { spec, state };
+        let (fingerprint, props) = if let Some(p) = node.kind.props_from_record(&w, node) {
+            (fingerprint_of(node.kind.name(), &p), Some(p))
+        } else if let Some(old) = rec.fingerprint.strip_prefix(LEGACY_PREFIX) {
+            if node.kind.legacy_fingerprint(&w, node).as_deref() == Some(old) {
+                let p = node.kind.props(&w, node);
+                let fp = p
+                    .as_ref()
+                    .map(|p| fingerprint_of(node.kind.name(), p))
+                    .unwrap_or_default();
+                (fp, p)
+            } else {
+                (String::new(), None)
+            }
+        } else {
+            continue;
+        };
+        if let Some(rec) = state.resources.get_mut(&node.key) {
+            rec.fingerprint = fingerprint;
+            rec.props = props;
+            changed = true;
+        }
+    }
+    changed
+}
+
+/// Whether a recorded fingerprint is the wish's.
+pub fn is_current(recorded: &str, w: &Want, node: &Node) -> bool {
+    !recorded.is_empty() && wanted_fingerprint(w, node).as_deref() == Some(recorded)
+}

@@ -1,0 +1,202 @@
+//! A resource (path) of the REST API: `/user`, `/user/{uid}`.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::aws::{AwsError, ErrorKind};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::status::Health;
+use crate::resources::api;
+use crate::stack::{ResourceSpec, StackSpec};
+use crate::state::{ApiRecord, ResourceRecord, StackState};
+
+pub struct Path;
+
+impl Kind for Path {
+    fn name(&self) -> &'static str {
+        "path"
+    }
+    fn step(&self) -> &'static str {
+        "resource"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the API's resources"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.resources()
+            .into_iter()
+            .map(|r| {
+                let parent = if r.parent == "/" {
+                    key::REST_API.to_string()
+                } else {
+                    key::path(r.parent)
+                };
+                let mut n = Node::new(&Path, key::path(r.path)).lives_in(parent);
+                n.path = Some(r);
+                n
+            })
+            .collect()
+    }
+    fn props(&self, _: &Want, node: &Node) -> Option<Value> {
+        let r = node.path?;
+        Some(json!({"path": r.path, "parent": r.parent, "path_part": r.path_part}))
+    }
+    fn label(&self, w: &Want, node: &Node) -> String {
+        let path = node.path.map(|p| p.path).unwrap_or_default();
+        match w.state.get::<ResourceRecord>(&node.key) {
+            Some(rec) => format!("{path} ({})", rec.id),
+            None => path.to_string(),
+        }
+    }
+    fn updatable(&self) -> bool {
+        false
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        node: &'a Node,
+        _: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
+        Box::pin(async move {
+            let path = node.path?.path;
+            let all = read_all(cx).await.ok()??;
+            all.iter()
+                .any(|r| r.path == path)
+                .then_some(crate::resources::Owner::Us)
+        })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            let res = node.path.context("a path node without its path")?;
+            let (action, label) = ensure(ctx, node, res).await?;
+            Ok(StepResult::new(action, label))
+        })
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+}
+
+/// The id of a resource: the API's root, or one recorded.
+pub fn resource_id(state: &StackState, path: &str) -> anyhow::Result<String> {
+    if path == "/" {
+        return Ok(state
+            .get::<ApiRecord>(key::REST_API)
+            .context("the REST API is not recorded")?
+            .root_resource_id);
+    }
+    Ok(state
+        .get::<ResourceRecord>(&key::path(path))
+        .with_context(|| format!("the {path} resource is not recorded"))?
+        .id)
+}
+
+async fn ensure(
+    ctx: &DeployCtx,
+    node: &Node,
+    res: ResourceSpec,
+) -> anyhow::Result<(Action, String)> {
+    let state = ctx.snapshot().await;
+    let path = res.path.to_string();
+    if let Some(rec) = state.get::<ResourceRecord>(&node.key) {
+        return Ok((Action::Unchanged, format!("{} ({})", rec.path, rec.id)));
+    }
+    let api_rec: ApiRecord = state
+        .get(key::REST_API)
+        .context("the REST API is not recorded; run deploy again")?;
+    let parent = resource_id(&state, res.parent)?;
+    // Listed again before every attempt: a create whose answer was lost is found, not made
+    // twice (AWS refuses a duplicate path part; the emulator would accept it).
+    // An API this run created has none of our resources yet: the first attempt need not look.
+    let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
+    let (api_rec, path_ref, parent) = (&api_rec, &path, &parent);
+    let (id, action) = ctx
+        .call("resource", || {
+            let look_now = look;
+            look = true;
+            async move {
+                if look_now {
+                    let existing =
+                        api::resources(ctx.aws(), &api_rec.id)
+                            .await?
+                            .ok_or_else(|| {
+                                AwsError::local(
+                                    ErrorKind::NotFound,
+                                    format!(
+                                        "REST API {} no longer exists; run deploy again",
+                                        api_rec.id
+                                    ),
+                                )
+                            })?;
+                    if let Some((id, _)) = existing.into_iter().find(|(_, p)| p == path_ref) {
+                        return Ok((id, Action::Adopted));
+                    }
+                }
+                let id =
+                    api::create_resource(ctx.aws(), &api_rec.id, parent, res.path_part).await?;
+                Ok((id, Action::Created))
+            }
+        })
+        .await
+        .with_context(|| format!("creating resource {path}"))?;
+    let rec = ResourceRecord {
+        id: id.clone(),
+        path: path.clone(),
+        fingerprint: String::new(),
+    };
+    ctx.record(|s| s.put(&node.key, &rec)).await?;
+    Ok((action, format!("{path} ({id})")))
+}
+
+/// Every resource of the API with its methods: one read per status round, shared by the path
+/// checks and the check for routes the stack does not have.
+pub async fn read_all(cx: &CheckCx<'_>) -> Result<Option<Vec<api::ResourceInfo>>, AwsError> {
+    let Some(api_rec) = cx.state.get::<ApiRecord>(key::REST_API) else {
+        return Ok(None);
+    };
+    let c = cx.c;
+    cx.memo
+        .get("GetResources".into(), || async {
+            c.call("status", || {
+                api::resources_with_methods(&c.aws, &api_rec.id, true)
+            })
+            .await
+        })
+        .await
+}
+
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let path = node.path.map(|p| p.path).unwrap_or_default();
+    let (Some(_), Some(rec)) = (
+        cx.state.get::<ApiRecord>(key::REST_API),
+        cx.state.get::<ResourceRecord>(&node.key),
+    ) else {
+        return Check::missing(path, NOT_DEPLOYED);
+    };
+    let label = format!("{} ({})", rec.path, rec.id);
+    match read_all(cx).await {
+        Ok(None) => Check::missing(label, "the REST API does not exist"),
+        Ok(Some(all)) => match all.iter().find(|r| r.path == rec.path) {
+            None => Check::missing(label, format!("{} does not exist", rec.path)),
+            Some(r) if r.id != rec.id => Check {
+                health: Health::Drifted,
+                ..Check::drifted(label, format!("{} was made again (id {})", rec.path, r.id))
+            },
+            Some(_) => Check::ok(label),
+        },
+        Err(e) => Check::failed(label, e),
+    }
+}

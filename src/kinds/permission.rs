@@ -1,0 +1,283 @@
+//! The statement in the function's resource policy that lets API Gateway invoke it for one
+//! route, scoped to its API, stage, method and path. AddPermission and RemovePermission on one
+//! function go one at a time: they change the same policy.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::aws::{poll, ErrorKind};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::status::Health;
+use crate::ops::teardown::TeardownCtx;
+use crate::resources::function;
+use crate::stack::StackSpec;
+use crate::state::{ApiRecord, FunctionRecord, PermissionRecord};
+
+pub struct Permission;
+
+/// The lock that keeps changes to one function's policy one at a time.
+pub fn policy_lock(function: &str) -> String {
+    format!("policy of {function}")
+}
+
+impl Kind for Permission {
+    fn name(&self) -> &'static str {
+        "permission"
+    }
+    fn step(&self) -> &'static str {
+        "permission"
+    }
+    fn doing(&self) -> &'static str {
+        "letting API Gateway invoke the function"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.routes
+            .iter()
+            .map(|route| {
+                Node::new(&Permission, key::route("permission", route))
+                    .lives_in(key::FUNCTION)
+                    .needs(key::REST_API)
+                    .for_route(route)
+            })
+            .collect()
+    }
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let route = node.route.as_ref()?;
+        let api = w.state.get::<ApiRecord>(key::REST_API)?;
+        let f = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        Some(json!({
+            "statement_id": route.permission_sid,
+            "principal": "apigateway.amazonaws.com",
+            "source_arn": w.spec.permission_source_arn(&api.id, route),
+            "function_arn": f.arn,
+        }))
+    }
+    fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
+        let rec: PermissionRecord = w.state.get(&node.key)?;
+        Some(json!({
+            "statement_id": rec.statement_id,
+            "principal": "apigateway.amazonaws.com",
+            "source_arn": rec.source_arn,
+            "function_arn": rec.function_arn,
+        }))
+    }
+    fn label(&self, w: &Want, node: &Node) -> String {
+        let sid = node.route.as_ref().map(|r| r.permission_sid).unwrap_or("");
+        match w.state.get::<PermissionRecord>(&node.key) {
+            Some(rec) => rec.source_arn,
+            None => sid.to_string(),
+        }
+    }
+
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(async move {
+            let name = ctx.spec.names.function.clone();
+            ctx.method_locks
+                .on(&policy_lock(&name), ensure(ctx, node))
+                .await
+        })
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+
+    fn deleting(&self) -> &'static str {
+        "removing the invoke permission"
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(crate::ops::teardown::remove_permission(ctx, node))
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let route = node.route()?;
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let sid = route.permission_sid;
+    let function = state
+        .get::<FunctionRecord>(key::FUNCTION)
+        .context("the function is not recorded")?;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let props = Permission
+        .props(&w, node)
+        .context("the function or the REST API is not recorded")?;
+    let fingerprint = super::fingerprint_of("permission", &props);
+    let source_arn = ctx.spec.permission_source_arn(&api_id, route);
+    let want = PermissionRecord {
+        statement_id: sid.to_string(),
+        source_arn: source_arn.clone(),
+        function_arn: function.arn.clone(),
+        fingerprint: fingerprint.clone(),
+    };
+    let recorded: Option<PermissionRecord> = state.get(&node.key);
+    let mut result = if recorded.as_ref() == Some(&want) {
+        StepResult::new(Action::Unchanged, source_arn)
+    } else {
+        let action = add(ctx, &function.name, sid, &source_arn, recorded.is_some()).await?;
+        ctx.record(|s| s.put_applied(&node.key, &want, props))
+            .await?;
+        StepResult::new(action, source_arn)
+    };
+    // Statements someone else added let others invoke the function: removed once per run
+    // (under the same lock as every other change to the policy).
+    if ctx.prune_permissions
+        && !ctx
+            .pruned_permissions
+            .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        let removed = remove_foreign(ctx, &function.name).await?;
+        if !removed.is_empty() {
+            result = result.with_detail(format!("removed {}", removed.join(", ")));
+        }
+    }
+    Ok(result)
+}
+
+/// AddPermission; a statement id that is taken is kept if it is exactly ours and replaced
+/// otherwise.
+async fn add(
+    ctx: &DeployCtx,
+    name: &str,
+    sid: &str,
+    source_arn: &str,
+    was_recorded: bool,
+) -> anyhow::Result<Action> {
+    let added = ctx
+        .call("permission", || {
+            function::add_permission(ctx.aws(), name, sid, source_arn)
+        })
+        .await;
+    match added {
+        Ok(()) => Ok(if was_recorded {
+            Action::Updated
+        } else {
+            Action::Created
+        }),
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            let current = ctx
+                .call("permission", || {
+                    function::permission_source_arn(ctx.aws(), name, sid)
+                })
+                .await?;
+            if current.as_deref() == Some(source_arn) {
+                return Ok(Action::Adopted);
+            }
+            ctx.call("permission", || {
+                function::remove_permission(ctx.aws(), name, sid)
+            })
+            .await?;
+            // The removal takes a moment to show: adding the statement id again before it is
+            // gone is refused (Terraform waits the same way).
+            let t = &ctx.timing;
+            let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+                let still = ctx
+                    .call("permission", || {
+                        function::permission_source_arn(ctx.aws(), name, sid)
+                    })
+                    .await?;
+                Ok(still.is_none().then_some(()))
+            })
+            .await?;
+            gone.with_context(|| {
+                format!(
+                    "the old invoke permission {sid} was still in function {name}'s policy after {} s; run deploy again",
+                    t.ready_wait.as_secs()
+                )
+            })?;
+            ctx.call("permission", || {
+                function::add_permission(ctx.aws(), name, sid, source_arn)
+            })
+            .await
+            .context("replacing the invoke permission")?;
+            Ok(Action::Updated)
+        }
+        Err(e) => Err(e).context(format!("adding the invoke permission to function {name}")),
+    }
+}
+
+/// Removes the statements of the function's policy that the stack did not put.
+async fn remove_foreign(ctx: &DeployCtx, name: &str) -> anyhow::Result<Vec<String>> {
+    let statements = ctx
+        .call("permission", || {
+            function::policy_statements(ctx.aws(), name)
+        })
+        .await?;
+    let mut removed = Vec::new();
+    for sid in foreign_sids(&statements, &ctx.spec) {
+        ctx.call("permission", || {
+            function::remove_permission(ctx.aws(), name, &sid)
+        })
+        .await
+        .with_context(|| format!("removing statement {sid} from function {name}'s policy"))?;
+        removed.push(format!("statement {sid}"));
+    }
+    Ok(removed)
+}
+
+/// How status names statements of the function's policy that the stack did not put.
+pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
+
+/// The statement ids of the function's policy that the stack did not put.
+pub fn foreign_sids(statements: &[(String, String)], spec: &StackSpec) -> Vec<String> {
+    statements
+        .iter()
+        .map(|(sid, _)| sid)
+        .filter(|sid| !spec.routes.iter().any(|r| r.permission_sid == sid.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// The function's policy (statement id, source ARN), read once per status round.
+pub async fn read_policy(
+    cx: &CheckCx<'_>,
+) -> Option<Result<Vec<(String, String)>, crate::aws::AwsError>> {
+    let f = cx.state.get::<FunctionRecord>(key::FUNCTION)?;
+    let c = cx.c;
+    Some(
+        cx.memo
+            .get("GetPolicy".into(), || async {
+                c.call("status", || function::policy_statements(&c.aws, &f.name))
+                    .await
+            })
+            .await,
+    )
+}
+
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let sid = node.route.as_ref().map(|r| r.permission_sid).unwrap_or("");
+    let Some(rec) = cx.state.get::<PermissionRecord>(&node.key) else {
+        return Check::missing(sid, NOT_DEPLOYED);
+    };
+    let statements = match read_policy(cx).await {
+        None => return Check::missing(sid, NOT_DEPLOYED),
+        Some(Err(e)) => return Check::failed(sid, e),
+        Some(Ok(s)) => s,
+    };
+    match statements.iter().find(|(s, _)| *s == rec.statement_id) {
+        None => Check {
+            health: Health::Missing,
+            ..Check::drifted(sid, format!("{sid} is missing from the function's policy"))
+        },
+        Some((_, arn)) if *arn != rec.source_arn => Check::drifted(
+            sid,
+            format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn),
+        ),
+        Some(_) => Check::ok(sid),
+    }
+}

@@ -1,0 +1,156 @@
+//! The REST API. CreateRestApi accepts duplicate names, so a create whose answer was lost is
+//! found by name and owner tag before another is made.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::teardown::TeardownCtx;
+use crate::resources::{api, Owner};
+use crate::stack::StackSpec;
+use crate::state::ApiRecord;
+
+pub struct RestApi;
+
+impl Kind for RestApi {
+    fn name(&self) -> &'static str {
+        "rest-api"
+    }
+    fn step(&self) -> &'static str {
+        "api"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the REST API"
+    }
+    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
+        vec![Node::new(&RestApi, key::REST_API)]
+    }
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        Some(json!({"name": w.spec.names.api, "endpoint_type": "REGIONAL"}))
+    }
+    fn label(&self, w: &Want, node: &Node) -> String {
+        match w.state.get::<ApiRecord>(&node.key) {
+            Some(rec) => format!("{} ({})", rec.name, rec.id),
+            None => w.spec.names.api.clone(),
+        }
+    }
+    fn updatable(&self) -> bool {
+        false
+    }
+
+    fn find<'a>(
+        &'a self,
+        _: &'a CheckCx<'a>,
+        _: &'a Node,
+        before: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<Owner>> {
+        // CreateRestApi takes duplicate names: only one of this stack's is adopted.
+        let ours = before
+            .api_lookup
+            .as_ref()
+            .is_some_and(|found| found.iter().any(|a| a.owner == Owner::Us));
+        Box::pin(async move { ours.then_some(Owner::Us) })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move {
+            let c = cx.c;
+            let Some(rec) = cx.state.get::<ApiRecord>(&node.key) else {
+                return Some(Check::missing(&cx.spec.names.api, NOT_DEPLOYED));
+            };
+            let label = format!("{} ({})", rec.name, rec.id);
+            Some(
+                match c
+                    .call("status", || api::get(&c.aws, &rec.id, &cx.state.stack))
+                    .await
+                {
+                    Ok(None) => Check::missing(label, "the REST API does not exist"),
+                    Ok(Some(_)) => Check::ok(label),
+                    Err(e) => Check::failed(label, e),
+                },
+            )
+        })
+    }
+
+    fn deleting(&self) -> &'static str {
+        "deleting the REST API"
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(crate::ops::teardown::delete_api(ctx, &node.key))
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.api.clone();
+    if let Some(rec) = ctx.snapshot().await.get::<ApiRecord>(&node.key) {
+        return Ok(StepResult::new(
+            Action::Unchanged,
+            format!("{name} ({})", rec.id),
+        ));
+    }
+    let (id, root, action) = ctx
+        .call("api", || async {
+            let prefetched = ctx.api_lookup.lock().ok().and_then(|mut l| l.take());
+            let found = match prefetched {
+                Some(found) => found,
+                None => api::find_by_name(ctx.aws(), &name, &spec.stack).await?,
+            };
+            if let Some(ours) = found.into_iter().find(|a| a.owner == Owner::Us) {
+                return Ok((ours.id, ours.root_resource_id, Action::Adopted));
+            }
+            let (id, root) = api::create(ctx.aws(), &name, &spec.stack).await?;
+            Ok((id, root, Action::Created))
+        })
+        .await
+        .with_context(|| format!("creating REST API {name}"))?;
+    let root = match root {
+        Some(r) if !r.is_empty() => r,
+        _ => {
+            let resources = ctx
+                .call("api", || api::resources(ctx.aws(), &id))
+                .await?
+                .with_context(|| format!("REST API {id} vanished after it was created"))?;
+            resources
+                .into_iter()
+                .find(|(_, path)| path == "/")
+                .map(|(rid, _)| rid)
+                .with_context(|| format!("REST API {id} has no root resource"))?
+        }
+    };
+    if action == Action::Created {
+        ctx.fresh_api
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let rec = ApiRecord {
+        id: id.clone(),
+        name: name.clone(),
+        root_resource_id: root,
+        fingerprint: String::new(),
+    };
+    ctx.record(|s| s.put(&node.key, &rec)).await?;
+    Ok(StepResult::new(action, format!("{name} ({id})")))
+}
+
+/// The REST API's id, as recorded.
+pub fn recorded_id(state: &crate::state::StackState) -> anyhow::Result<String> {
+    Ok(state
+        .get::<ApiRecord>(key::REST_API)
+        .context("the REST API is not recorded")?
+        .id)
+}

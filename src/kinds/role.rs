@@ -1,0 +1,143 @@
+//! The function's IAM role (trusted by Lambda only).
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::aws::ErrorKind;
+use crate::engine::{Action, StepResult};
+use crate::error::not_ours;
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::teardown::TeardownCtx;
+use crate::resources::{role, Owner};
+use crate::stack::StackSpec;
+use crate::state::RoleRecord;
+
+pub struct Role;
+
+impl Kind for Role {
+    fn name(&self) -> &'static str {
+        "role"
+    }
+    fn step(&self) -> &'static str {
+        "role"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the IAM role"
+    }
+    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
+        vec![Node::new(&Role, key::ROLE)]
+    }
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        Some(json!({"name": w.spec.names.role, "trust": "lambda.amazonaws.com"}))
+    }
+    fn label(&self, w: &Want, _: &Node) -> String {
+        w.spec.names.role.clone()
+    }
+    fn updatable(&self) -> bool {
+        false
+    }
+
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        _: &'a Node,
+        _: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<Owner>> {
+        Box::pin(async move {
+            let (c, name) = (cx.c, &cx.spec.names.role);
+            c.call("plan", || role::owner(&c.aws, name, &cx.spec.stack))
+                .await
+                .ok()?
+        })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move {
+            let c = cx.c;
+            let Some(rec) = cx.state.get::<RoleRecord>(&node.key) else {
+                return Some(Check::missing(&cx.spec.names.role, NOT_DEPLOYED));
+            };
+            Some(
+                match c.call("status", || role::arn(&c.aws, &rec.name)).await {
+                    Ok(None) => Check::missing(&rec.name, "the role does not exist"),
+                    Ok(Some(arn)) if arn != rec.arn => Check::drifted(
+                        &rec.name,
+                        "the role was deleted and made again (its ARN changed)",
+                    ),
+                    Ok(Some(_)) => Check::ok(&rec.name),
+                    Err(e) => Check::failed(&rec.name, e),
+                },
+            )
+        })
+    }
+
+    fn deleting(&self) -> &'static str {
+        "deleting the IAM role and its policies"
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(crate::ops::teardown::delete_role(ctx, &node.key))
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.role.clone();
+    if ctx.snapshot().await.has(&node.key) {
+        return Ok(StepResult::new(Action::Unchanged, name));
+    }
+    let trust = spec.trust_policy();
+    let (arn, action) = match ctx
+        .call("role", || {
+            role::create(ctx.aws(), &name, &trust, &spec.stack)
+        })
+        .await
+    {
+        Ok(arn) => {
+            ctx.fresh_role
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            (arn, Action::Created)
+        }
+        Err(e) if e.is(ErrorKind::AlreadyExists) => {
+            let owner = ctx
+                .call("role", || role::owner(ctx.aws(), &name, &spec.stack))
+                .await?
+                .unwrap_or(Owner::Untagged);
+            if owner != Owner::Us {
+                return Err(not_ours(
+                    "IAM role",
+                    &name,
+                    &owner,
+                    "Choose another name with --role-name, or deploy that stack with its own --stack.",
+                )
+                .into());
+            }
+            let arn = ctx
+                .call("role", || role::arn(ctx.aws(), &name))
+                .await?
+                .with_context(|| format!("role {name} vanished while being adopted"))?;
+            (arn, Action::Adopted)
+        }
+        Err(e) => return Err(e).context(format!("creating IAM role {name}")),
+    };
+    let rec = RoleRecord {
+        name: name.clone(),
+        arn,
+        fingerprint: String::new(),
+    };
+    ctx.record(|s| s.put(&node.key, &rec)).await?;
+    Ok(StepResult::new(action, name))
+}

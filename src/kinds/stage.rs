@@ -1,0 +1,168 @@
+//! The stage `prod` and the deployment it serves: a snapshot of every route, made again
+//! whenever a route changed since the last one.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::resources::api;
+use crate::stack::{StackSpec, STAGE};
+use crate::state::{ApiRecord, DeploymentRecord};
+
+pub struct Stage;
+
+/// The route kinds a deployment publishes.
+const PUBLISHED: [&str; 4] = [
+    "method",
+    "method-responses",
+    "integration",
+    "integration-responses",
+];
+
+impl Kind for Stage {
+    fn name(&self) -> &'static str {
+        "stage"
+    }
+    fn step(&self) -> &'static str {
+        "deployment"
+    }
+    fn row(&self) -> &'static str {
+        "stage"
+    }
+    fn doing(&self) -> &'static str {
+        "deploying to stage prod"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        // Lives in every route's last parts: a route made again needs a new deployment.
+        let mut n = Node::new(&Stage, key::STAGE).lives_in(key::REST_API);
+        for route in &spec.routes {
+            n = n
+                .lives_in(key::route("integration-responses", route))
+                .lives_in(key::route("method-responses", route));
+        }
+        vec![n]
+    }
+    /// What the deployment publishes: the fingerprint of every route's parts.
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        let graph = crate::graph::Graph::new(w.spec);
+        let mut routes = serde_json::Map::new();
+        for n in &graph.nodes {
+            if PUBLISHED.contains(&n.kind.name()) {
+                routes.insert(n.key.clone(), super::wanted_fingerprint(w, n)?.into());
+            }
+        }
+        Some(json!({"stage": STAGE, "routes": routes}))
+    }
+    fn label(&self, w: &Want, node: &Node) -> String {
+        match w.state.get::<DeploymentRecord>(&node.key) {
+            Some(d) => format!("{STAGE} ({})", d.id),
+            None => STAGE.to_string(),
+        }
+    }
+    fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
+        let f = w.state.get::<crate::state::FunctionRecord>(key::FUNCTION)?;
+        let m = w.spec.legacy_method_fingerprint();
+        let i = w.spec.legacy_integration_fingerprint(&f.arn);
+        Some(crate::stack::fingerprint(&[&m, &m, &i, &i]))
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move {
+            let c = cx.c;
+            let (Some(api_rec), Some(dep)) = (
+                cx.state.get::<ApiRecord>(key::REST_API),
+                cx.state.get::<DeploymentRecord>(&node.key),
+            ) else {
+                return Some(Check::missing(STAGE, NOT_DEPLOYED));
+            };
+            let label = format!("{STAGE} ({})", dep.id);
+            Some(
+                match c
+                    .call("status", || {
+                        api::stage_deployment(&c.aws, &api_rec.id, STAGE)
+                    })
+                    .await
+                {
+                    Ok(None) => Check::missing(label, "the stage does not exist"),
+                    Ok(Some(id)) if id != dep.id => Check::drifted(
+                        label,
+                        format!(
+                            "stage serves deployment {id}, not the latest one ({})",
+                            dep.id
+                        ),
+                    ),
+                    Ok(Some(_)) => Check::ok(label),
+                    Err(e) => Check::failed(label, e),
+                },
+            )
+        })
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let recorded: Option<DeploymentRecord> = state.get(&node.key);
+    if let Some(d) = &recorded {
+        if super::is_current(&d.fingerprint, &w, node) && !ctx.prune_routes {
+            return Ok(StepResult::new(
+                Action::Unchanged,
+                format!("stage {STAGE} ({})", d.id),
+            ));
+        }
+    }
+    let props = Stage
+        .props(&w, node)
+        .context("a route is not recorded yet")?;
+    let fingerprint = super::fingerprint_of("stage", &props);
+    // Routes added by hand would be published by this deployment: removed first.
+    let removed = if ctx.prune_routes {
+        crate::ops::deploy::remove_foreign_routes(ctx).await?
+    } else {
+        Vec::new()
+    };
+    let description = format!("serverless-cli {fingerprint}");
+    let id = ctx
+        .call("deployment", || {
+            api::deploy(ctx.aws(), &api_id, STAGE, &description)
+        })
+        .await
+        .with_context(|| format!("deploying REST API {api_id} to stage {STAGE}"))?;
+    let action = if recorded.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    let rec = DeploymentRecord {
+        id: id.clone(),
+        stage: STAGE.to_string(),
+        fingerprint,
+    };
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
+    let result = StepResult::new(action, format!("stage {STAGE} ({id})"));
+    Ok(if removed.is_empty() {
+        result
+    } else {
+        result.with_detail(format!("removed {}", removed.join(", ")))
+    })
+}

@@ -1,0 +1,247 @@
+//! The DynamoDB table, keyed on `uid`.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::aws::{poll, AwsError, ErrorKind};
+use crate::engine::{Action, StepResult};
+use crate::error::not_ours;
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::ops::teardown::TeardownCtx;
+use crate::resources::{table, Owner};
+use crate::stack::StackSpec;
+use crate::state::TableRecord;
+
+pub struct Table;
+
+impl Kind for Table {
+    fn name(&self) -> &'static str {
+        "table"
+    }
+    fn step(&self) -> &'static str {
+        "table"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the DynamoDB table"
+    }
+    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
+        vec![Node::new(&Table, key::TABLE)]
+    }
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        Some(json!({"name": w.spec.names.table, "hash_key": "uid (S)", "billing": w.spec.billing}))
+    }
+    fn label(&self, w: &Want, node: &Node) -> String {
+        w.state
+            .get::<TableRecord>(&node.key)
+            .map_or_else(|| w.spec.names.table.clone(), |r| r.name)
+    }
+    fn holds_data(&self) -> bool {
+        true
+    }
+    fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
+        let rec: TableRecord = w.state.get(&node.key)?;
+        Some(json!({"name": rec.name, "hash_key": "uid (S)", "billing": rec.billing}))
+    }
+    fn repair(&self, node: &Node, check: &Check) -> Repair {
+        match check.health {
+            crate::ops::status::Health::Missing => Repair::Recreate(vec![node.key.clone()]),
+            _ if check.transitional => Repair::Wait,
+            _ => Repair::Update,
+        }
+    }
+
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        _: &'a Node,
+        _: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<Owner>> {
+        Box::pin(async move {
+            let (c, name) = (cx.c, &cx.spec.names.table);
+            let info = c
+                .call("plan", || table::describe(&c.aws, name))
+                .await
+                .ok()??;
+            c.call("plan", || table::owner(&c.aws, &info.arn, &cx.spec.stack))
+                .await
+                .ok()
+        })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+
+    fn deleting(&self) -> &'static str {
+        "deleting the DynamoDB table"
+    }
+    fn delete<'a>(
+        &'a self,
+        ctx: &'a TeardownCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(delete(ctx, node))
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let spec = &ctx.spec;
+    let name = spec.names.table.clone();
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec,
+        state: &state,
+    };
+    let props = Table.props(&w, node).unwrap_or_default();
+    let fingerprint = super::fingerprint_of("table", &props);
+    let recorded: Option<TableRecord> = state.get(&node.key);
+    let mut action = Action::Unchanged;
+    let mut rec = match recorded {
+        Some(rec) => rec,
+        None => {
+            let created = ctx
+                .call("table", || {
+                    table::create(ctx.aws(), &name, spec.billing, &spec.stack)
+                })
+                .await;
+            let (arn, billing) = match created {
+                Ok(arn) => {
+                    action = Action::Created;
+                    (arn, spec.billing)
+                }
+                Err(e) if e.is(ErrorKind::AlreadyExists) => {
+                    let info = ctx
+                        .call("table", || table::describe(ctx.aws(), &name))
+                        .await?
+                        .with_context(|| format!("table {name} exists but cannot be described"))?;
+                    let owner = ctx
+                        .call("table", || table::owner(ctx.aws(), &info.arn, &spec.stack))
+                        .await?;
+                    if owner != Owner::Us {
+                        return Err(not_ours(
+                            "table",
+                            &name,
+                            &owner,
+                            "Choose another name with --table-name, or deploy that stack with its own --stack.",
+                        )
+                        .into());
+                    }
+                    action = Action::Adopted;
+                    (info.arn, info.billing)
+                }
+                Err(e) => return Err(e).context(format!("creating table {name}")),
+            };
+            let rec = TableRecord {
+                name: name.clone(),
+                arn,
+                billing,
+                ready: false,
+                // Created as wished; adopted as found (compared below).
+                fingerprint: if billing == spec.billing {
+                    fingerprint.clone()
+                } else {
+                    String::new()
+                },
+            };
+            let applied = props.clone();
+            ctx.record(|s| s.put_applied(&node.key, &rec, applied))
+                .await?;
+            rec
+        }
+    };
+    if rec.fingerprint != fingerprint {
+        // Changed in the model, found otherwise when adopted, or changed behind our back.
+        wait_active(ctx, &name).await?;
+        ctx.call("table", || {
+            table::update_billing(ctx.aws(), &name, spec.billing)
+        })
+        .await
+        .with_context(|| format!("changing the billing mode of table {name}"))?;
+        rec.ready = false;
+        if action == Action::Unchanged {
+            action = Action::Updated;
+        }
+        rec.billing = spec.billing;
+        rec.fingerprint = fingerprint.clone();
+        let applied = props.clone();
+        ctx.record(|s| s.put_applied(&node.key, &rec, applied))
+            .await?;
+    }
+    if !rec.ready {
+        let arn = wait_active(ctx, &name).await?;
+        if rec.arn.is_empty() {
+            rec.arn = arn;
+        }
+        rec.ready = true;
+        ctx.record(|s| s.put(&node.key, &rec)).await?;
+    }
+    Ok(StepResult::new(action, name))
+}
+
+/// Polls DescribeTable until ACTIVE. Returns the ARN.
+async fn wait_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<String> {
+    let t = &ctx.timing;
+    let found = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+        let info = ctx
+            .call("table", || table::describe(ctx.aws(), name))
+            .await?;
+        match info {
+            Some(i) if table::is_active(&i.status) => Ok(Some(i.arn)),
+            Some(i) => {
+                ctx.progress
+                    .note("table", &format!("waiting: table is {}", i.status));
+                Ok(None)
+            }
+            None => Err(AwsError::local(
+                ErrorKind::NotFound,
+                format!("table {name} disappeared while waiting for it to become ACTIVE"),
+            )),
+        }
+    })
+    .await?;
+    found.with_context(|| {
+        format!(
+            "table {name} was not ACTIVE after {} s; run deploy again to keep waiting",
+            t.ready_wait.as_secs()
+        )
+    })
+}
+
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let c = cx.c;
+    let Some(rec) = cx.state.get::<TableRecord>(&node.key) else {
+        return Check::missing(&cx.spec.names.table, NOT_DEPLOYED);
+    };
+    match c
+        .call("status", || table::describe(&c.aws, &rec.name))
+        .await
+    {
+        Ok(None) => Check::missing(&rec.name, "the table does not exist"),
+        Ok(Some(t)) if !table::is_active(&t.status) => {
+            Check::settling(&rec.name, format!("table is {}, not ACTIVE", t.status))
+        }
+        Ok(Some(t)) if t.billing != rec.billing => Check::drifted(
+            &rec.name,
+            format!(
+                "billing mode is {:?}, deployed as {:?}",
+                t.billing, rec.billing
+            ),
+        ),
+        Ok(Some(_)) => Check::ok(&rec.name),
+        Err(e) => Check::failed(&rec.name, e),
+    }
+}
+
+async fn delete(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
+    crate::ops::teardown::delete_table(ctx, &node.key).await
+}

@@ -1,0 +1,130 @@
+//! The request body model and the request validator that checks bodies against it (API
+//! Gateway answers 400 before the function is invoked). The methods' check covers them.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
+
+use super::{Check, CheckCx, Kind, Want};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::resources::api;
+use crate::stack::{self, StackSpec};
+use crate::state::{ApiRecord, ValidatorRecord};
+
+pub struct Validator;
+
+impl Kind for Validator {
+    fn name(&self) -> &'static str {
+        "validator"
+    }
+    fn step(&self) -> &'static str {
+        "request-validation"
+    }
+    fn doing(&self) -> &'static str {
+        "creating the request body model and validator"
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        if spec.routes.iter().any(|r| r.request_model.is_some()) {
+            vec![Node::new(&Validator, key::VALIDATOR).lives_in(key::REST_API)]
+        } else {
+            Vec::new()
+        }
+    }
+    fn props(&self, _: &Want, _: &Node) -> Option<Value> {
+        Some(json!({
+            "validator": stack::VALIDATOR_NAME,
+            "model": stack::USER_MODEL,
+            "schema": stack::USER_MODEL_SCHEMA,
+        }))
+    }
+    fn label(&self, _: &Want, _: &Node) -> String {
+        format!("{} ({})", stack::VALIDATOR_NAME, stack::USER_MODEL)
+    }
+    fn updatable(&self) -> bool {
+        false
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+
+    fn find<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+        _: &'a Node,
+        _: &'a crate::ops::deploy::Before,
+    ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
+        Box::pin(async move {
+            let api = cx.state.get::<ApiRecord>(key::REST_API)?;
+            let c = cx.c;
+            c.call("plan", || {
+                api::find_validator(&c.aws, &api.id, stack::VALIDATOR_NAME)
+            })
+            .await
+            .ok()?
+            .map(|_| crate::resources::Owner::Us)
+        })
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+
+    fn check<'a>(&'a self, _: &'a CheckCx<'a>, _: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async { None })
+    }
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let label = format!("{} ({})", stack::VALIDATOR_NAME, stack::USER_MODEL);
+    if state.has(&node.key) {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let api_id = state
+        .get::<ApiRecord>(key::REST_API)
+        .context("the REST API is not recorded")?
+        .id;
+    let api_id = &api_id;
+    let model = ctx.call("request-validation", || {
+        api::create_model(
+            ctx.aws(),
+            api_id,
+            stack::USER_MODEL,
+            stack::USER_MODEL_SCHEMA,
+        )
+    });
+    // CreateRequestValidator accepts duplicate names: look before making one (but not on
+    // the first attempt in an API this run created: it has none yet).
+    let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
+    let validator = ctx.call("request-validation", || {
+        let look_now = look;
+        look = true;
+        async move {
+            if look_now {
+                if let Some(id) =
+                    api::find_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await?
+                {
+                    return Ok((id, Action::Adopted));
+                }
+            }
+            let id = api::create_validator(ctx.aws(), api_id, stack::VALIDATOR_NAME).await?;
+            Ok((id, Action::Created))
+        }
+    });
+    let (model, validator) = tokio::join!(model, validator);
+    model.context("creating the request body model")?;
+    let (id, action) = validator.context("creating the request validator")?;
+    let rec = ValidatorRecord {
+        id,
+        name: stack::VALIDATOR_NAME.to_string(),
+        model: stack::USER_MODEL.to_string(),
+        fingerprint: String::new(),
+    };
+    ctx.record(|s| s.put(&node.key, &rec)).await?;
+    Ok(StepResult::new(action, label))
+}

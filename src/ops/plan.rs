@@ -1,0 +1,476 @@
+//! Plan: what deploy would do now, key by key, from the same round of reads deploy makes
+//! first and no mutating call.
+//!
+//! The plan walks the same graph as deploy, on a copy of the state that goes through the same
+//! repair deploy does (what the checks found missing or drifted is forgotten, with what lives
+//! in it). Each node's action follows from its record: none recorded is a create (or an adopt,
+//! when a resource of its name and owner tag exists); a record forgotten by the repair is a
+//! replace (or a create, when AWS no longer has it); a record whose fingerprint is not the
+//! wish's is an update. The simulated state then records what the node will be after deploy —
+//! IDs that AWS picks are unknown, IDs that follow from names are known — so that the nodes
+//! built on it are judged as deploy will judge them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::aws::Caller;
+use crate::graph::{key, Graph, Node};
+use crate::kinds::{self, CheckCx, Want};
+use crate::ops::deploy::{repair, Before};
+use crate::ops::status::{Health, KeyCheck};
+use crate::resources::Owner;
+use crate::stack::StackSpec;
+use crate::state::{Record, StackState};
+
+/// The version of the JSON plan document (`format_version`).
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// What deploy will do to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanAction {
+    Create,
+    Adopt,
+    Update,
+    Replace,
+    Delete,
+    /// Nothing: it is as wished.
+    None,
+}
+
+impl PlanAction {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            PlanAction::Create => "+",
+            PlanAction::Adopt => "<",
+            PlanAction::Update => "~",
+            PlanAction::Replace => "-/+",
+            PlanAction::Delete => "-",
+            PlanAction::None => " ",
+        }
+    }
+}
+
+/// One key's planned change.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub key: String,
+    pub kind: String,
+    pub action: PlanAction,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What it was made from (as recorded), and what it will be made from (`null` where it
+    /// depends on IDs only AWS will pick).
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// The properties that change, for an update.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
+    /// Deleting or replacing it loses data (a table's items).
+    pub deletes_data: bool,
+}
+
+/// The whole plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    /// IAM changes in words: actions or resources the role's policy gains or loses.
+    pub iam: Vec<String>,
+    /// Routes or policy statements the stack does not have, which deploy removes.
+    pub removals: Vec<String>,
+    /// Owner tags deploy puts back.
+    pub tags: Vec<String>,
+}
+
+impl Plan {
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action != PlanAction::None)
+            || !self.removals.is_empty()
+            || !self.tags.is_empty()
+    }
+
+    pub fn count(&self, action: PlanAction) -> usize {
+        self.changes.iter().filter(|c| c.action == action).count()
+    }
+}
+
+/// What stands for an ID that AWS picks when deploy makes the resource.
+pub const KNOWN_AFTER_DEPLOY: &str = "(known after deploy)";
+
+/// Works out the plan. `state` is the loaded state (or a new one), `before` the reads deploy
+/// makes first, `code_sha256` the code deploy would upload.
+pub async fn compute(
+    c: &Caller,
+    spec: &StackSpec,
+    state: &StackState,
+    before: &Before,
+    code_sha256: &str,
+) -> Plan {
+    let graph = Graph::new(spec);
+    let mut original = state.clone();
+    kinds::upgrade_legacy(&mut original, spec, &graph);
+    let checks: Vec<KeyCheck> = before.checks.clone().unwrap_or_default();
+    let mut sim = original.clone();
+    repair(&mut sim, &graph, &checks);
+    let whole = |row: &'static str| {
+        checks
+            .iter()
+            .filter(move |k| k.key.is_empty() && k.row == row)
+    };
+    let mut removals = Vec::new();
+    for k in whole(crate::ops::status::FOREIGN_ROUTES_ROW) {
+        if k.check.health == Health::Drifted {
+            sim.forget(key::STAGE);
+            removals.extend(k.check.reason.clone());
+        }
+    }
+    for k in whole("permission") {
+        if k.check.is_bad() {
+            removals.extend(k.check.reason.clone());
+        }
+    }
+    let tags: Vec<String> = whole(crate::ops::status::OWNER_TAGS_ROW)
+        .filter(|k| k.check.health == Health::Drifted)
+        .filter_map(|k| k.check.reason.clone())
+        .collect();
+    let found = lookups(c, spec, &graph, &sim, before).await;
+
+    let mut changes = Vec::new();
+    for node in &graph.nodes {
+        let change = plan_node(
+            spec,
+            node,
+            &original,
+            &mut sim,
+            &checks,
+            &found,
+            code_sha256,
+        );
+        changes.push(change);
+    }
+    // Recorded, but no longer in the stack.
+    for (k, rec) in &original.resources {
+        if !graph.contains(k) {
+            let holds_data = kinds::by_name(&rec.kind).is_some_and(|kind| kind.holds_data());
+            changes.push(Change {
+                key: k.clone(),
+                kind: rec.kind.clone(),
+                action: PlanAction::Delete,
+                reason: Some("recorded, but no longer in the stack".into()),
+                before: rec.props.clone(),
+                after: None,
+                changed: Vec::new(),
+                deletes_data: holds_data,
+            });
+        }
+    }
+    let iam = iam_changes(&changes);
+    Plan {
+        changes,
+        iam,
+        removals,
+        tags,
+    }
+}
+
+fn reason_of(checks: &[KeyCheck], key: &str) -> Option<(Health, String)> {
+    checks
+        .iter()
+        .find(|k| k.key == key && k.check.is_bad())
+        .map(|k| (k.check.health, k.check.reason.clone().unwrap_or_default()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_node(
+    spec: &StackSpec,
+    node: &Node,
+    original: &StackState,
+    sim: &mut StackState,
+    checks: &[KeyCheck],
+    found: &BTreeMap<String, Owner>,
+    code_sha256: &str,
+) -> Change {
+    let kind = node.kind;
+    let after = kind.props(&Want { spec, state: sim }, node);
+    let before = original
+        .resources
+        .get(&node.key)
+        .and_then(|r| r.props.clone());
+    let mut change = Change {
+        key: node.key.clone(),
+        kind: kind.name().to_string(),
+        action: PlanAction::None,
+        reason: None,
+        before: before.clone(),
+        after: after.clone(),
+        changed: Vec::new(),
+        deletes_data: false,
+    };
+    match sim.resources.get(&node.key).cloned() {
+        None => {
+            if original.has(&node.key) {
+                match reason_of(checks, &node.key) {
+                    Some((Health::Missing, why)) => {
+                        change.action = PlanAction::Create;
+                        change.reason = Some(format!("deleted outside serverless-cli: {why}"));
+                    }
+                    Some((_, why)) => {
+                        change.action = PlanAction::Replace;
+                        change.reason = Some(format!("drifted: {why}"));
+                    }
+                    None => {
+                        change.action = PlanAction::Replace;
+                        change.reason = Some(container_reason(node, checks));
+                    }
+                }
+                change.deletes_data = kind.holds_data() && change.action == PlanAction::Replace;
+            } else {
+                match found.get(&node.key) {
+                    Some(Owner::Us) => {
+                        change.action = PlanAction::Adopt;
+                        change.reason = Some("found by name and this stack's owner tag".into());
+                    }
+                    Some(other) => {
+                        change.action = PlanAction::Create;
+                        change.reason = Some(format!(
+                            "its name is taken by a resource of {}: deploy will stop here",
+                            other.describe()
+                        ));
+                    }
+                    None => change.action = PlanAction::Create,
+                }
+            }
+            sim.resources.insert(
+                node.key.clone(),
+                predicted(spec, node, None, after.clone(), code_sha256),
+            );
+        }
+        Some(rec) => {
+            let w = Want { spec, state: sim };
+            let current = !kind.updatable() || kinds::is_current(&rec.fingerprint, &w, node);
+            let code_changed = kind.name() == "function"
+                && rec.attrs.get("code_sha256").and_then(Value::as_str) != Some(code_sha256);
+            if !current || code_changed {
+                change.action = PlanAction::Update;
+                change.changed = changed_props(before.as_ref(), after.as_ref());
+                if code_changed {
+                    change.changed.push("code_sha256".into());
+                    let old = rec.attrs.get("code_sha256").cloned().unwrap_or(Value::Null);
+                    change.before = Some(with_field(change.before.take(), "code_sha256", old));
+                    change.after = Some(with_field(
+                        change.after.take(),
+                        "code_sha256",
+                        code_sha256.into(),
+                    ));
+                }
+                change.reason = Some(match reason_of(checks, &node.key) {
+                    Some((_, why)) => format!("drifted: {why}"),
+                    None if after.is_none() => {
+                        "it is built on resources this deploy makes again".to_string()
+                    }
+                    None if before.is_none() => {
+                        "recorded by an older release, or its settings were changed: applied again"
+                            .to_string()
+                    }
+                    None if change.changed.is_empty() => "its settings changed".to_string(),
+                    None => format!("changed: {}", change.changed.join(", ")),
+                });
+                sim.resources.insert(
+                    node.key.clone(),
+                    predicted(spec, node, Some(&rec), after.clone(), code_sha256),
+                );
+            } else if let Some((_, why)) = reason_of(checks, &node.key) {
+                // On its way to ready: deploy waits for it.
+                change.reason = Some(format!("deploy waits for it: {why}"));
+            }
+        }
+    }
+    change
+}
+
+/// Why a key that was fine is made again: what it lives in is.
+fn container_reason(node: &Node, checks: &[KeyCheck]) -> String {
+    for (dep, edge) in &node.deps {
+        if *edge == crate::graph::Edge::LivesIn {
+            if let Some((_, why)) = reason_of(checks, dep) {
+                return format!("made again with {dep} ({why})");
+            }
+        }
+    }
+    let bad: Vec<&str> = checks
+        .iter()
+        .filter(|k| k.check.is_bad() && !k.key.is_empty())
+        .map(|k| k.key.as_str())
+        .collect();
+    format!("made again with what it lives in ({})", bad.join(", "))
+}
+
+fn with_field(v: Option<Value>, field: &str, x: Value) -> Value {
+    let mut v = v.unwrap_or_else(|| json!({}));
+    if let Some(m) = v.as_object_mut() {
+        m.insert(field.into(), x);
+    }
+    v
+}
+
+/// The top-level properties that differ.
+fn changed_props(before: Option<&Value>, after: Option<&Value>) -> Vec<String> {
+    let (Some(Value::Object(b)), Some(Value::Object(a))) = (before, after) else {
+        return Vec::new();
+    };
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| b.get(*k) != a.get(*k))
+        .cloned()
+        .collect()
+}
+
+/// The record a node will have after deploy: the IDs it keeps (an update), the IDs that follow
+/// from its name, and [`KNOWN_AFTER_DEPLOY`] for those AWS picks.
+fn predicted(
+    spec: &StackSpec,
+    node: &Node,
+    current: Option<&Record>,
+    props: Option<Value>,
+    code_sha256: &str,
+) -> Record {
+    let fingerprint = props
+        .as_ref()
+        .map(|p| kinds::fingerprint_of(node.kind.name(), p))
+        .unwrap_or_default();
+    if let Some(rec) = current {
+        let mut rec = rec.clone();
+        rec.fingerprint = fingerprint;
+        rec.props = props;
+        if node.kind.name() == "function" {
+            rec.attrs.insert("code_sha256".into(), code_sha256.into());
+        }
+        return rec;
+    }
+    let p = spec.partition();
+    let (id, arn, attrs) = match node.kind.name() {
+        "role" => (
+            spec.names.role.clone(),
+            Some(format!(
+                "arn:{p}:iam::{}:role/{}",
+                spec.account, spec.names.role
+            )),
+            json!({}),
+        ),
+        "function" => (
+            spec.names.function.clone(),
+            Some(format!(
+                "arn:{p}:lambda:{}:{}:function:{}",
+                spec.region, spec.account, spec.names.function
+            )),
+            json!({"code_sha256": code_sha256, "runtime": spec.runtime, "ready": true}),
+        ),
+        "table" => (
+            spec.names.table.clone(),
+            Some(spec.table_arn()),
+            json!({"billing": spec.billing, "ready": true}),
+        ),
+        "log-group" => (
+            spec.log_group_name(),
+            Some(spec.log_group_arn()),
+            json!({"retention_days": spec.log_retention_days}),
+        ),
+        _ => (KNOWN_AFTER_DEPLOY.to_string(), None, json!({})),
+    };
+    Record {
+        kind: node.kind.name().to_string(),
+        id,
+        arn,
+        fingerprint,
+        attrs: match attrs {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        },
+        props,
+    }
+}
+
+/// For the keys nothing records, whether a resource of that name exists, and whose it is:
+/// deploy adopts what is this stack's.
+async fn lookups(
+    c: &Caller,
+    spec: &StackSpec,
+    graph: &Graph,
+    state: &StackState,
+    before: &Before,
+) -> BTreeMap<String, Owner> {
+    let cx = CheckCx::new(c, spec, state);
+    let cx = &cx;
+    let found = futures::future::join_all(
+        graph
+            .nodes
+            .iter()
+            .filter(|n| !state.has(&n.key))
+            .map(|n| async move { (n.key.clone(), n.kind.find(cx, n, before).await) }),
+    )
+    .await;
+    found
+        .into_iter()
+        .filter_map(|(k, o)| o.map(|o| (k, o)))
+        .collect()
+}
+
+/// The actions and resources the role's policy gains or loses, in words.
+fn iam_changes(changes: &[Change]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in changes.iter().filter(|c| c.kind == "role-policy") {
+        if c.action == PlanAction::None {
+            continue;
+        }
+        let grants = |v: &Option<Value>| -> std::collections::BTreeSet<String> {
+            let Some(v) = v else {
+                return Default::default();
+            };
+            let mut set = std::collections::BTreeSet::new();
+            if let Some(arns) = v.get("managed_arns").and_then(Value::as_array) {
+                for a in arns.iter().filter_map(Value::as_str) {
+                    set.insert(format!("managed policy {a}"));
+                }
+            }
+            let statements = v
+                .pointer("/document/Statement")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            for s in statements {
+                let list = |x: Option<&Value>| -> Vec<String> {
+                    match x {
+                        Some(Value::String(s)) => vec![s.clone()],
+                        Some(Value::Array(a)) => a
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect(),
+                        _ => Vec::new(),
+                    }
+                };
+                for action in list(s.get("Action")) {
+                    for resource in list(s.get("Resource")) {
+                        set.insert(format!("{action} on {resource}"));
+                    }
+                }
+            }
+            set
+        };
+        let (b, a) = (grants(&c.before), grants(&c.after));
+        for g in a.difference(&b) {
+            out.push(format!("{} grants {g}", c.key));
+        }
+        for g in b.difference(&a) {
+            out.push(format!("{} no longer grants {g}", c.key));
+        }
+        if c.before.is_none() && c.action != PlanAction::Create {
+            out.push(format!("{} is put again as shown", c.key));
+        }
+    }
+    out
+}
