@@ -891,7 +891,10 @@ mod tests {
         let api: ApiRecord = s.get("rest-api").unwrap();
         assert_eq!(api.id, old["api"]["id"].as_str().unwrap());
         let post: PermissionRecord = s.get("permission:POST /user").unwrap();
-        assert_eq!(post.source_arn, old["permission"]["source_arn"].as_str().unwrap());
+        assert_eq!(
+            post.source_arn,
+            old["permission"]["source_arn"].as_str().unwrap()
+        );
         // A record a release never wrote is refused, not guessed at.
         let mut v = old.clone();
         v["surprise"] = serde_json::json!({"id": "x"});

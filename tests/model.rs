@@ -1,0 +1,161 @@
+//! A route is one entry of data: the test-only model adds `DELETE /user/{uid}` (in the model
+//! and the handler only) and every operation handles it — deploy makes its method,
+//! integration, responses and own permission; plan then has nothing to do; status checks it;
+//! a drift of it alone is repaired alone; serve answers it with the real handler; teardown
+//! removes everything.
+
+mod support;
+
+use support::serve::{get, http, post};
+use support::{block_on, read_state, status_row, World};
+
+const MODEL: (&str, &str) = ("SERVERLESS_CLI_TEST_MODEL", "three-routes");
+const DELETE: &str = "DELETE /user/{uid}";
+
+#[test]
+fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_torn_down() {
+    let w = World::new();
+    let deploy = w.run_env(&[MODEL], &["deploy", "--output", "json"]).ok();
+    assert_eq!(deploy.json()["steps"].as_array().unwrap().len(), 14);
+    let state = read_state(&w.state_file("prod"));
+    let res = &state["resources"];
+    for kind in [
+        "method",
+        "method-responses",
+        "integration",
+        "integration-responses",
+        "permission",
+    ] {
+        assert!(
+            res[format!("{kind}:{DELETE}")].is_object(),
+            "{kind}:{DELETE} not recorded: {state:#}"
+        );
+    }
+    assert_eq!(
+        res[format!("permission:{DELETE}")]["id"],
+        "serverless-cli-apigateway-delete-user"
+    );
+    let aws = w.aws();
+    let api = res["rest-api"]["id"].as_str().unwrap().to_string();
+    let item = res["path:/user/{uid}"]["id"].as_str().unwrap().to_string();
+    // In AWS: the method, its integration with the request template, its own permission, and
+    // the role may delete items (and only because a route does).
+    let integration = block_on(
+        aws.apigateway
+            .get_integration()
+            .rest_api_id(&api)
+            .resource_id(&item)
+            .http_method("DELETE")
+            .send(),
+    )
+    .unwrap();
+    assert!(integration.request_templates().unwrap()["application/json"].contains("deleteUser"));
+    let policy = block_on(aws.lambda.get_policy().function_name("putitem-prod").send()).unwrap();
+    let policy = policy.policy().unwrap();
+    assert!(
+        policy.contains("serverless-cli-apigateway-delete-user"),
+        "{policy}"
+    );
+    assert!(policy.contains("/prod/DELETE/user/*"), "{policy}");
+    let inline = block_on(
+        aws.iam
+            .get_role_policy()
+            .role_name("putitem-prod-role")
+            .policy_name("putitem-least-privilege")
+            .send(),
+    )
+    .unwrap();
+    let doc = support::percent_decode(inline.policy_document());
+    assert!(doc.contains("dynamodb:DeleteItem"), "{doc}");
+    // The tutorial's stack, without the model, does not grant it.
+    assert!(!stack_policy_without_model(&w).contains("dynamodb:DeleteItem"));
+
+    // Nothing to do, and status checks the third route.
+    let plan = w.run_env(&[MODEL], &["plan", "--output", "json"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    let status = w
+        .run_env(&[MODEL], &["status", "--output", "json"])
+        .ok()
+        .json();
+    assert_eq!(status["resources"].as_array().unwrap().len(), 15);
+    assert!(status_row(&status, "method")["id"]
+        .as_str()
+        .unwrap()
+        .contains(DELETE));
+
+    // The DELETE method removed by hand: reported, planned and repaired alone.
+    block_on(
+        aws.apigateway
+            .delete_method()
+            .rest_api_id(&api)
+            .resource_id(&item)
+            .http_method("DELETE")
+            .send(),
+    )
+    .unwrap();
+    let status = w.run_env(&[MODEL], &["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let row = status_row(&status.json(), "method");
+    assert_eq!(row["status"], "missing", "{row:#}");
+    assert!(row["reason"].as_str().unwrap().contains(DELETE), "{row:#}");
+    let plan = w.run_env(&[MODEL], &["plan", "--output", "json"]).json();
+    let changed: Vec<&str> = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "none")
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        changed.contains(&"method:DELETE /user/{uid}"),
+        "{changed:?}"
+    );
+    assert!(
+        changed
+            .iter()
+            .all(|k| k.contains(DELETE) || *k == "stage:prod"),
+        "only the third route and the deployment: {changed:?}"
+    );
+    w.proxy.clear();
+    w.run_env(&[MODEL], &["deploy"]).ok();
+    let calls = w.mutating_calls();
+    let count = |name: &str| calls.iter().filter(|c| *c == name).count();
+    assert_eq!(count("apigateway:PutMethod"), 1, "{calls:?}");
+    assert_eq!(count("apigateway:PutIntegration"), 1, "{calls:?}");
+    assert_eq!(count("apigateway:CreateDeployment"), 1, "{calls:?}");
+    assert_eq!(count("lambda:AddPermission"), 0, "{calls:?}");
+    assert_eq!(w.run_env(&[MODEL], &["status"]).code, 0);
+
+    // serve answers the route with the real handler's branch.
+    let served = w.serve_with(&[], |cmd| {
+        cmd.env(MODEL.0, MODEL.1);
+    });
+    let r = post(
+        &served.url,
+        r#"{"uid":"d 1","username":"Dee","email":"dee@example.com"}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = http("DELETE", &format!("{}/user/d%201", served.url), None, "");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["message"], "Deleted user d 1.");
+    assert_eq!(get(&served.url, "d%201").status, 404);
+    let r = http("DELETE", &format!("{}/user/d%201", served.url), None, "");
+    assert_eq!(r.status, 404, "{r:?}");
+    drop(served);
+
+    w.run_env(&[MODEL], &["teardown", "--yes"]).ok();
+    assert!(w.aws().inventory().is_empty());
+}
+
+/// The least-privilege document the tutorial's own stack would put (from a plan without the
+/// test model: its "after").
+fn stack_policy_without_model(w: &World) -> String {
+    let plan = w.run(&["plan", "--output", "json"]).json();
+    plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "role-policy:putitem")
+        .unwrap()["after"]
+        .to_string()
+}
