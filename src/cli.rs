@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use crate::report::OutputFormat;
+pub use crate::stack::Billing;
+use clap::{Args, Parser, Subcommand};
 
 /// Deploy the API Gateway -> Lambda -> DynamoDB tutorial stack in one command.
 #[derive(Debug, Parser)]
@@ -62,14 +64,6 @@ pub struct GlobalArgs {
     /// Say more: AWS request ids and the full error chain.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OutputFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON document, and nothing else on stdout.
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -155,15 +149,6 @@ pub struct TryArgs {
     /// takes a few seconds to reach Lambda. 0: never retry.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub settle: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Billing {
-    /// Provisioned capacity, 5 read and 5 write units, as in the tutorial.
-    Provisioned,
-    /// Pay per request.
-    OnDemand,
 }
 
 #[derive(Debug, Args)]

@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::cli::OutputFormat;
-
 /// Where progress goes. Cheap to clone; safe to use from concurrent steps.
 #[derive(Clone)]
 pub struct Progress {
@@ -120,6 +118,15 @@ impl Progress {
 }
 
 /// Prints the result: the JSON document, or the text.
+/// How results are printed on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON document, and nothing else on stdout.
+    Json,
+}
+
 pub fn emit(format: OutputFormat, json: &serde_json::Value, text: &str) {
     let mut out = std::io::stdout().lock();
     let res = match format {

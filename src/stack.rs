@@ -7,8 +7,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::cli::Billing;
-
 /// Tag key on every taggable resource; its value is the stack name.
 pub const OWNER_TAG: &str = "serverless-cli:stack";
 /// The tutorial's stage.
@@ -196,6 +194,16 @@ pub fn partition(region: &str) -> &'static str {
     } else {
         "aws"
     }
+}
+
+/// The table's billing mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Billing {
+    /// Provisioned capacity, 5 read and 5 write units, as in the tutorial.
+    Provisioned,
+    /// Pay per request.
+    OnDemand,
 }
 
 /// How the role gets its permissions.

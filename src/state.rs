@@ -15,8 +15,7 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Billing;
-use crate::stack::{Names, PolicyMode};
+use crate::stack::{Billing, Names, PolicyMode};
 
 /// The format version this build writes.
 pub const STATE_VERSION: u32 = 3;
