@@ -1,7 +1,6 @@
 //! `serverless-cli teardown`.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,13 +9,10 @@ use serde_json::json;
 
 use crate::aws::Caller;
 use crate::cli::{GlobalArgs, TeardownArgs};
-use crate::engine::{self, Action};
+use crate::engine::Action;
 use crate::error::UsageError;
-use crate::ops::discover::{self, Found};
-use crate::ops::teardown::{steps, TeardownCtx};
-use crate::ops::Run;
+use crate::ops::discover;
 use crate::report::{self, Progress};
-use crate::stack::Names;
 use crate::state::StackState;
 
 /// `teardown --dry-run`: the steps teardown would take, in order, from the state file (no AWS
@@ -36,71 +32,30 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
         report::emit(global.output, &doc, &text);
         return Ok(0);
     };
-    let account = state.account.clone().unwrap_or_default();
-    let spec = crate::stack::StackSpec::from_state(&state, &account);
-    let graph = crate::graph::Graph::new(&spec);
-    let steps = steps(&graph);
-    let w = crate::kinds::Want {
-        spec: &spec,
-        state: &state,
-    };
-    // The order the engine starts them in: each once everything before it is done.
-    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut ordered = Vec::new();
-    while ordered.len() < steps.len() {
-        let ready: Vec<&crate::engine::Step<TeardownCtx>> = steps
-            .iter()
-            .filter(|s| !done.contains(s.name.as_str()))
-            .filter(|s| s.deps.iter().all(|d| done.contains(d.as_str())))
-            .collect();
-        if ready.is_empty() {
-            break;
-        }
-        for s in &ready {
-            done.insert(&s.name);
-        }
-        ordered.extend(ready);
-    }
+    let planned = crate::ops::teardown::dry_run(&state, args.keep_table);
     let mut lines = Vec::new();
-    let mut docs = Vec::new();
-    for (i, step) in ordered.iter().enumerate() {
-        let Some(node) = graph.node(&step.name) else {
-            continue;
-        };
-        let kept = node.kind.holds_data() && args.keep_table;
-        let with: Vec<String> = graph
-            .with_contents(&node.key)
-            .into_iter()
-            .filter(|k| *k != node.key && state.has(k))
-            .collect();
-        let label = node.kind.label(&w, node);
-        let does = if kept {
-            "keeping (--keep-table)"
-        } else {
-            node.kind.deleting()
-        };
-        let mut line = format!("{:>2}. {}: {does}, {label}", i + 1, node.key);
-        if !state.has(&node.key) {
+    for (i, p) in planned.iter().enumerate() {
+        let mut line = format!("{:>2}. {}: {}, {}", i + 1, p.key, p.does, p.resource);
+        if !p.recorded {
             line.push_str(" (not recorded: looked for by name)");
         }
-        if !with.is_empty() {
-            line.push_str(&format!("; with it: {}", with.join(", ")));
+        if !p.with.is_empty() {
+            line.push_str(&format!("; with it: {}", p.with.join(", ")));
         }
-        if node.kind.holds_data() && !kept {
+        if p.deletes_data {
             line.push_str("; DELETES DATA: every item is lost");
         }
         lines.push(line);
-        docs.push(json!({
-            "order": i + 1,
-            "key": node.key,
-            "kind": node.kind.name(),
-            "does": does,
-            "resource": label,
-            "recorded": state.has(&node.key),
-            "with": with,
-            "deletes_data": node.kind.holds_data() && !kept,
-        }));
     }
+    let docs: Vec<_> = planned
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut v = serde_json::to_value(p).unwrap_or_default();
+            v["order"] = (i + 1).into();
+            v
+        })
+        .collect();
     let text = format!(
         "teardown would, for stack '{}' in {} (nothing was changed):\n{}\nthen remove the state file {}.\n",
         state.stack,
@@ -164,56 +119,6 @@ fn confirm(stack: &str, items: &[String]) -> anyhow::Result<bool> {
     ))
 }
 
-/// A state for the resources found by tag, so teardown can run its usual steps on them.
-fn state_from_found(
-    session: &super::Session,
-    account: &str,
-    found: &Found,
-) -> anyhow::Result<StackState> {
-    fn one<'a>(kind: &str, stack: &str, names: &'a [String]) -> anyhow::Result<Option<&'a String>> {
-        if names.len() > 1 {
-            anyhow::bail!(
-                "more than one {kind} is tagged with stack '{stack}' ({}); delete the extra ones by hand, then run teardown again",
-                names.join(", ")
-            );
-        }
-        Ok(names.first())
-    }
-    let stack = &session.stack;
-    let d = Names::defaults(stack);
-    let api_names: Vec<String> = found.apis.iter().map(|(_, n)| n.clone()).collect();
-    let mut api_names_unique = api_names.clone();
-    api_names_unique.dedup();
-    let from_log_group = found
-        .log_groups
-        .first()
-        .and_then(|g| g.strip_prefix("/aws/lambda/"))
-        .map(str::to_string);
-    let names = Names {
-        table: one("table", stack, &found.tables)?
-            .cloned()
-            .unwrap_or(d.table),
-        role: one("IAM role", stack, &found.roles)?
-            .cloned()
-            .unwrap_or(d.role),
-        function: one("function", stack, &found.functions)?
-            .cloned()
-            .or(from_log_group)
-            .unwrap_or(d.function),
-        api: one("REST API name", stack, &api_names_unique)?
-            .cloned()
-            .unwrap_or(d.api),
-    };
-    let mut state = StackState::new(
-        stack,
-        &session.target.region,
-        session.target.endpoint.as_deref(),
-        names,
-    );
-    state.account = Some(account.to_string());
-    Ok(state)
-}
-
 pub async fn run(
     global: &GlobalArgs,
     args: &TeardownArgs,
@@ -268,7 +173,13 @@ pub async fn run(
                 report::emit(global.output, &doc, &text);
                 return Ok(0);
             }
-            let state = state_from_found(&session, &aws.account, &found)?;
+            let state = discover::state_from_found(
+                &session.stack,
+                &session.target.region,
+                session.target.endpoint.as_deref(),
+                &aws.account,
+                &found,
+            )?;
             if args.yes {
                 for line in found.lines() {
                     progress.line(&format!("  found {line}"));
@@ -285,35 +196,20 @@ pub async fn run(
         "Tearing down stack '{}' in {}",
         state.stack, state.region
     ));
-    let spec = crate::stack::StackSpec::from_state(&state, &aws.account);
-    let graph = crate::graph::Graph::new(&spec);
-    let steps = steps(&graph);
-    let ctx = Arc::new(TeardownCtx {
-        run: Run {
-            aws,
-            store: session.store.clone(),
-            state: tokio::sync::Mutex::new(state.clone()),
-            progress: progress.clone(),
-            timing,
-        },
-        stack: state.stack.clone(),
-        keep_table: args.keep_table,
-        graph,
-        locks: Default::default(),
-    });
-    let mut report = engine::run(
-        ctx.clone(),
-        steps,
+    let mut report = crate::ops::teardown::run(
+        aws,
+        session.store.clone(),
+        state.clone(),
+        args.keep_table,
+        timing,
         &progress,
         Some(super::stop(interrupts)),
-        engine::OnFailure::FinishIndependent,
     )
     .await;
     if let Some(err) = super::stopped(&mut report, "teardown", &session.store) {
         return Err(err);
     }
     session.store.remove()?;
-    report.outcomes = engine::by_group(&report.outcomes);
     let deleted = report
         .outcomes
         .iter()

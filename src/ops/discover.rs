@@ -8,6 +8,8 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::aws::{AwsError, Caller};
 use crate::resources::{api, function, log_group, table, Owner};
+use crate::stack::Names;
+use crate::state::StackState;
 
 /// Names of the resources tagged with the stack, per kind.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -248,4 +250,50 @@ async fn list_log_groups(c: &Caller) -> Result<Vec<(String, String)>, AwsError> 
             _ => return Ok(groups),
         }
     }
+}
+
+/// A state for the resources found by tag, so teardown can run its usual steps on them.
+pub fn state_from_found(
+    stack: &str,
+    region: &str,
+    endpoint: Option<&str>,
+    account: &str,
+    found: &Found,
+) -> anyhow::Result<StackState> {
+    fn one<'a>(kind: &str, stack: &str, names: &'a [String]) -> anyhow::Result<Option<&'a String>> {
+        if names.len() > 1 {
+            anyhow::bail!(
+                "more than one {kind} is tagged with stack '{stack}' ({}); delete the extra ones by hand, then run teardown again",
+                names.join(", ")
+            );
+        }
+        Ok(names.first())
+    }
+    let d = Names::defaults(stack);
+    let api_names: Vec<String> = found.apis.iter().map(|(_, n)| n.clone()).collect();
+    let mut api_names_unique = api_names.clone();
+    api_names_unique.dedup();
+    let from_log_group = found
+        .log_groups
+        .first()
+        .and_then(|g| g.strip_prefix("/aws/lambda/"))
+        .map(str::to_string);
+    let names = Names {
+        table: one("table", stack, &found.tables)?
+            .cloned()
+            .unwrap_or(d.table),
+        role: one("IAM role", stack, &found.roles)?
+            .cloned()
+            .unwrap_or(d.role),
+        function: one("function", stack, &found.functions)?
+            .cloned()
+            .or(from_log_group)
+            .unwrap_or(d.function),
+        api: one("REST API name", stack, &api_names_unique)?
+            .cloned()
+            .unwrap_or(d.api),
+    };
+    let mut state = StackState::new(stack, region, endpoint, names);
+    state.account = Some(account.to_string());
+    Ok(state)
 }

@@ -82,6 +82,104 @@ pub fn steps(graph: &Graph) -> Vec<Step<TeardownCtx>> {
         .collect()
 }
 
+/// Runs teardown on the stack a state describes: the graph of its model, reversed. The
+/// report's outcomes are one per kind.
+pub async fn run(
+    aws: crate::aws::Aws,
+    store: crate::state::StateStore,
+    state: StackState,
+    keep_table: bool,
+    timing: crate::ops::deploy::Timing,
+    progress: &crate::report::Progress,
+    stop: Option<crate::engine::Stop>,
+) -> crate::engine::RunReport {
+    let spec = crate::stack::StackSpec::from_state(&state, &aws.account);
+    let graph = Graph::new(&spec);
+    let steps = steps(&graph);
+    let ctx = Arc::new(TeardownCtx {
+        run: Run {
+            aws,
+            store,
+            state: tokio::sync::Mutex::new(state.clone()),
+            progress: progress.clone(),
+            timing,
+        },
+        stack: state.stack.clone(),
+        keep_table,
+        graph,
+        locks: Default::default(),
+    });
+    let mut report = crate::engine::run(
+        ctx,
+        steps,
+        progress,
+        stop,
+        crate::engine::OnFailure::FinishIndependent,
+    )
+    .await;
+    report.outcomes = crate::engine::by_group(&report.outcomes);
+    report
+}
+
+/// One step of `teardown --dry-run`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Planned {
+    pub key: String,
+    pub kind: &'static str,
+    pub does: &'static str,
+    pub resource: String,
+    pub recorded: bool,
+    /// What goes with it (lives in it), as recorded.
+    pub with: Vec<String>,
+    pub deletes_data: bool,
+}
+
+/// What teardown would do, in the order it would start each step. No AWS call.
+pub fn dry_run(state: &StackState, keep_table: bool) -> Vec<Planned> {
+    let account = state.account.clone().unwrap_or_default();
+    let spec = crate::stack::StackSpec::from_state(state, &account);
+    let graph = Graph::new(&spec);
+    let steps = steps(&graph);
+    let w = crate::kinds::Want { spec: &spec, state };
+    let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    while done.len() < steps.len() {
+        let ready: Vec<&Step<TeardownCtx>> = steps
+            .iter()
+            .filter(|s| !done.contains(s.name.as_str()))
+            .filter(|s| s.deps.iter().all(|d| done.contains(d.as_str())))
+            .collect();
+        if ready.is_empty() {
+            break;
+        }
+        for step in ready {
+            done.insert(&step.name);
+            let Some(node) = graph.node(&step.name) else {
+                continue;
+            };
+            let kept = node.kind.holds_data() && keep_table;
+            out.push(Planned {
+                key: node.key.clone(),
+                kind: node.kind.name(),
+                does: if kept {
+                    "keeping (--keep-table)"
+                } else {
+                    node.kind.deleting()
+                },
+                resource: node.kind.label(&w, node),
+                recorded: state.has(&node.key),
+                with: graph
+                    .with_contents(&node.key)
+                    .into_iter()
+                    .filter(|k| *k != node.key && state.has(k))
+                    .collect(),
+                deletes_data: node.kind.holds_data() && !kept,
+            });
+        }
+    }
+    out
+}
+
 /// Whether `a` depends on `b`, directly or through other nodes.
 fn depends_on(graph: &Graph, a: &str, b: &str) -> bool {
     let mut todo = graph.deps_of(a);
