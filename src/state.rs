@@ -15,7 +15,18 @@ use std::collections::BTreeMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::stack::{Billing, Names, PolicyMode};
+use crate::stack::Names;
+
+pub use crate::kinds::function::FunctionRecord;
+pub use crate::kinds::log_group::LogGroupRecord;
+pub use crate::kinds::path::ResourceRecord;
+pub use crate::kinds::permission::PermissionRecord;
+pub use crate::kinds::rest_api::ApiRecord;
+pub use crate::kinds::role::RoleRecord;
+pub use crate::kinds::role_policy::PolicyRecord;
+pub use crate::kinds::stage::DeploymentRecord;
+pub use crate::kinds::table::TableRecord;
+pub use crate::kinds::validator::ValidatorRecord;
 
 /// The format version this build writes.
 pub const STATE_VERSION: u32 = 3;
@@ -99,171 +110,6 @@ impl Record {
         m.insert("fingerprint".into(), self.fingerprint.clone().into());
         serde_json::from_value(serde_json::Value::Object(m)).map_err(|e| e.to_string())
     }
-}
-
-macro_rules! typed {
-    ($($t:ty => $kind:literal),* $(,)?) => {
-        $(impl Typed for $t { const KIND: &'static str = $kind; })*
-        /// Checks that a record parses as its kind's type.
-        fn check_record(rec: &Record) -> Result<(), String> {
-            match rec.kind.as_str() {
-                $($kind => rec.typed::<$t>().map(|_| ()),)*
-                other => Err(format!("unknown kind '{other}'")),
-            }
-        }
-    };
-}
-
-typed! {
-    TableRecord => "table",
-    RoleRecord => "role",
-    PolicyRecord => "role-policy",
-    FunctionRecord => "function",
-    LogGroupRecord => "log-group",
-    ApiRecord => "rest-api",
-    ResourceRecord => "path",
-    ValidatorRecord => "validator",
-    MethodRecord => "method",
-    MethodResponsesRecord => "method-responses",
-    IntegrationRecord => "integration",
-    IntegrationResponsesRecord => "integration-responses",
-    PermissionRecord => "permission",
-    DeploymentRecord => "stage",
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TableRecord {
-    #[serde(rename = "id")]
-    pub name: String,
-    pub arn: String,
-    pub billing: Billing,
-    /// ACTIVE was seen after the last create or update.
-    pub ready: bool,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RoleRecord {
-    #[serde(rename = "id")]
-    pub name: String,
-    pub arn: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyRecord {
-    /// The role it is on.
-    #[serde(rename = "id", default)]
-    pub role: String,
-    pub mode: PolicyMode,
-    /// Inline policy name (least privilege) or managed policy ARNs attached.
-    pub inline_policy: Option<String>,
-    #[serde(default)]
-    pub managed_arns: Vec<String>,
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FunctionRecord {
-    #[serde(rename = "id")]
-    pub name: String,
-    pub arn: String,
-    /// Base64 SHA-256 of the deployed zip, as Lambda reports it (`CodeSha256`).
-    pub code_sha256: String,
-    pub runtime: String,
-    /// Fingerprint of the configuration (not the code).
-    #[serde(rename = "fingerprint")]
-    pub config_fingerprint: String,
-    /// Active and Successful were seen after the last create or update.
-    pub ready: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiRecord {
-    pub id: String,
-    pub name: String,
-    pub root_resource_id: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ResourceRecord {
-    pub id: String,
-    pub path: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ValidatorRecord {
-    pub id: String,
-    pub name: String,
-    /// The body model the methods name.
-    pub model: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-/// A method, its responses, its integration or its integration responses: API Gateway gives
-/// them no id of their own; the record says what was put.
-macro_rules! fingerprint_record {
-    ($($name:ident),*) => {$(
-        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields)]
-        pub struct $name {
-            /// The route, `POST /user`.
-            #[serde(default)]
-            pub id: String,
-            pub fingerprint: String,
-        }
-    )*};
-}
-fingerprint_record!(
-    MethodRecord,
-    MethodResponsesRecord,
-    IntegrationRecord,
-    IntegrationResponsesRecord
-);
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PermissionRecord {
-    #[serde(rename = "id")]
-    pub statement_id: String,
-    pub source_arn: String,
-    pub function_arn: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogGroupRecord {
-    #[serde(rename = "id")]
-    pub name: String,
-    pub arn: String,
-    pub retention_days: i32,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeploymentRecord {
-    pub id: String,
-    pub stage: String,
-    /// Fingerprint of the routes this deployment published.
-    pub fingerprint: String,
 }
 
 impl StackState {
@@ -611,7 +457,8 @@ fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, State
         .validate()
         .map_err(|e| corrupt(format!("it records an {e}")))?;
     for (key, rec) in &state.resources {
-        check_record(rec).map_err(|e| corrupt(format!("its record '{key}' is not valid: {e}")))?;
+        crate::kinds::check_record(rec)
+            .map_err(|e| corrupt(format!("its record '{key}' is not valid: {e}")))?;
         if key.split(':').next() != Some(rec.kind.as_str()) {
             return Err(corrupt(format!(
                 "its record '{key}' has kind '{}', which its key does not name",
@@ -744,6 +591,7 @@ fn migrate_v2(mut v: serde_json::Value) -> Result<serde_json::Value, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::method::MethodRecord;
 
     fn sample() -> StackState {
         StackState::new("prod", "us-east-1", None, Names::defaults("prod"))

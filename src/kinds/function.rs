@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
@@ -13,11 +14,31 @@ use crate::error::not_ours;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
-use crate::ops::teardown::TeardownCtx;
+use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
 use crate::resources::function::FunctionConfig;
 use crate::resources::{function, Owner};
 use crate::stack::{StackSpec, HANDLER};
-use crate::state::{FunctionRecord, RoleRecord};
+use crate::state::RoleRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionRecord {
+    #[serde(rename = "id")]
+    pub name: String,
+    pub arn: String,
+    /// Base64 SHA-256 of the deployed zip, as Lambda reports it (`CodeSha256`).
+    pub code_sha256: String,
+    pub runtime: String,
+    /// Fingerprint of the configuration (not the code).
+    #[serde(rename = "fingerprint")]
+    pub config_fingerprint: String,
+    /// Active and Successful were seen after the last create or update.
+    pub ready: bool,
+}
+
+impl crate::state::Typed for FunctionRecord {
+    const KIND: &'static str = "function";
+}
 
 pub struct Function;
 
@@ -30,6 +51,9 @@ impl Kind for Function {
     }
     fn doing(&self) -> &'static str {
         "creating the Lambda function"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<FunctionRecord>(rec)
     }
     fn nodes(&self, _: &StackSpec) -> Vec<Node> {
         // The log group first: the function's first lines land in a group with a retention.
@@ -111,7 +135,7 @@ impl Kind for Function {
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
-        Box::pin(crate::ops::teardown::delete_function(ctx, &node.key))
+        Box::pin(delete_function(ctx, &node.key))
     }
 }
 
@@ -435,4 +459,26 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     } else {
         Check::drifted(&rec.name, why.join("; "))
     }
+}
+
+async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = state.names.function.clone();
+    let action = match function_owner(ctx, &state, &name).await? {
+        None => Action::Gone,
+        Some(Owner::Us) => {
+            let deleted = ctx
+                .call("function", || function::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting function {name}"))?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+        Some(other) => return foreign(state.has(node_key), "Lambda function", &name, &other),
+    };
+    forget_with_contents(ctx, node_key).await?;
+    Ok(StepResult::new(action, name))
 }

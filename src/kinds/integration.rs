@@ -12,7 +12,9 @@ use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::{ApiRecord, FunctionRecord, IntegrationRecord};
+use crate::state::{ApiRecord, FunctionRecord};
+
+crate::fingerprint_record!(IntegrationRecord, "integration");
 
 pub struct Integration;
 
@@ -25,6 +27,9 @@ impl Kind for Integration {
     }
     fn doing(&self) -> &'static str {
         "wiring the routes to the function"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<IntegrationRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes

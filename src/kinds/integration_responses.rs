@@ -13,6 +13,8 @@ use crate::resources::api;
 use crate::stack::StackSpec;
 use crate::state::FunctionRecord;
 
+crate::fingerprint_record!(IntegrationResponsesRecord, "integration-responses");
+
 pub struct IntegrationResponses;
 
 impl Kind for IntegrationResponses {
@@ -24,6 +26,9 @@ impl Kind for IntegrationResponses {
     }
     fn doing(&self) -> &'static str {
         "mapping the function's answers to responses"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<IntegrationResponsesRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes

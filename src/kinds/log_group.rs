@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
@@ -12,10 +13,24 @@ use crate::error::not_ours;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
-use crate::ops::teardown::TeardownCtx;
+use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
 use crate::resources::{log_group, Owner};
 use crate::stack::StackSpec;
-use crate::state::LogGroupRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogGroupRecord {
+    #[serde(rename = "id")]
+    pub name: String,
+    pub arn: String,
+    pub retention_days: i32,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for LogGroupRecord {
+    const KIND: &'static str = "log-group";
+}
 
 pub struct LogGroup;
 
@@ -28,6 +43,9 @@ impl Kind for LogGroup {
     }
     fn doing(&self) -> &'static str {
         "creating the function's log group"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<LogGroupRecord>(rec)
     }
     fn nodes(&self, _: &StackSpec) -> Vec<Node> {
         vec![Node::new(&LogGroup, key::LOG_GROUP)]
@@ -113,7 +131,7 @@ impl Kind for LogGroup {
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
-        Box::pin(crate::ops::teardown::delete_log_group(ctx, &node.key))
+        Box::pin(delete_log_group(ctx, &node.key))
     }
 }
 
@@ -185,4 +203,36 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     ctx.record(|s| s.put_applied(&node.key, &rec, props))
         .await?;
     Ok(StepResult::new(action, name).with_detail(format!("retention {days} days")))
+}
+
+async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = format!("/aws/lambda/{}", state.names.function);
+    let info = ctx
+        .call("log-group", || log_group::describe(&ctx.aws, &name))
+        .await?;
+    let action = match info {
+        None => Action::Gone,
+        Some(info) => {
+            let owner = ctx
+                .call("log-group", || {
+                    log_group::owner(&ctx.aws, &info.arn, &ctx.stack)
+                })
+                .await?;
+            if owner != Owner::Us {
+                return foreign(state.has(node_key), "log group", &name, &owner);
+            }
+            let deleted = ctx
+                .call("log-group", || log_group::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting log group {name}"))?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+    };
+    forget_with_contents(ctx, node_key).await?;
+    Ok(StepResult::new(action, name))
 }

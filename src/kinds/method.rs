@@ -14,7 +14,9 @@ use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::{ApiRecord, MethodRecord, ValidatorRecord};
+use crate::state::{ApiRecord, ValidatorRecord};
+
+crate::fingerprint_record!(MethodRecord, "method");
 
 pub struct Method;
 
@@ -30,6 +32,9 @@ impl Kind for Method {
     }
     fn doing(&self) -> &'static str {
         "creating the methods"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<MethodRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes

@@ -12,6 +12,8 @@ use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
 use crate::stack::StackSpec;
 
+crate::fingerprint_record!(MethodResponsesRecord, "method-responses");
+
 pub struct MethodResponses;
 
 impl Kind for MethodResponses {
@@ -23,6 +25,9 @@ impl Kind for MethodResponses {
     }
     fn doing(&self) -> &'static str {
         "declaring the methods' responses"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<MethodResponsesRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes

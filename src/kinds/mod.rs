@@ -55,6 +55,39 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &stage::Stage,
 ];
 
+/// The record of a method, its responses, its integration or its integration responses: API
+/// Gateway gives them no id of their own; the record says what was put.
+#[macro_export]
+macro_rules! fingerprint_record {
+    ($name:ident, $kind:literal) => {
+        #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// The route, `POST /user`.
+            #[serde(default)]
+            pub id: String,
+            pub fingerprint: String,
+        }
+
+        impl $crate::state::Typed for $name {
+            const KIND: &'static str = $kind;
+        }
+    };
+}
+
+/// Checks that a record parses as its kind's type.
+pub fn check_record(rec: &crate::state::Record) -> Result<(), String> {
+    match by_name(&rec.kind) {
+        Some(kind) => kind.check_record(rec),
+        None => Err(format!("unknown kind '{}'", rec.kind)),
+    }
+}
+
+/// A kind's `check_record`: the record parses as `T`.
+pub fn parses_as<T: crate::state::Typed>(rec: &crate::state::Record) -> Result<(), String> {
+    rec.typed::<T>().map(|_| ())
+}
+
 /// The kind registered under `name`.
 pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
     REGISTRY.iter().copied().find(|k| k.name() == name)
@@ -201,6 +234,9 @@ pub trait Kind: Sync + Send {
     }
     /// What the progress line says while it is made.
     fn doing(&self) -> &'static str;
+    /// Whether a record read from a state file is one of this kind's (it parses as the kind's
+    /// record type).
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String>;
     /// Its nodes for a model.
     fn nodes(&self, spec: &StackSpec) -> Vec<Node>;
     /// The properties it is made from, resolved against the recorded IDs of what it needs

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
@@ -12,7 +13,20 @@ use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
 use crate::resources::api;
 use crate::stack::{ResourceSpec, StackSpec};
-use crate::state::{ApiRecord, ResourceRecord, StackState};
+use crate::state::{ApiRecord, StackState};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRecord {
+    pub id: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for ResourceRecord {
+    const KIND: &'static str = "path";
+}
 
 pub struct Path;
 
@@ -25,6 +39,9 @@ impl Kind for Path {
     }
     fn doing(&self) -> &'static str {
         "creating the API's resources"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<ResourceRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.resources()

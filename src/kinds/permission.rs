@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
@@ -12,10 +13,25 @@ use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
-use crate::ops::teardown::TeardownCtx;
-use crate::resources::function;
+use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
+use crate::resources::{function, Owner};
 use crate::stack::StackSpec;
-use crate::state::{ApiRecord, FunctionRecord, PermissionRecord};
+use crate::state::{ApiRecord, FunctionRecord};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PermissionRecord {
+    #[serde(rename = "id")]
+    pub statement_id: String,
+    pub source_arn: String,
+    pub function_arn: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for PermissionRecord {
+    const KIND: &'static str = "permission";
+}
 
 pub struct Permission;
 
@@ -33,6 +49,9 @@ impl Kind for Permission {
     }
     fn doing(&self) -> &'static str {
         "letting API Gateway invoke the function"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<PermissionRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes
@@ -98,7 +117,7 @@ impl Kind for Permission {
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
-        Box::pin(crate::ops::teardown::remove_permission(ctx, node))
+        Box::pin(remove_permission(ctx, node))
     }
 }
 
@@ -280,4 +299,38 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         ),
         Some(_) => Check::ok(sid),
     }
+}
+
+/// Removes one route's statement from the function's policy.
+async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let sid = node.route()?.permission_sid;
+    let state = ctx.snapshot().await;
+    let name = state.names.function.clone();
+    let lock = crate::kinds::permission::policy_lock(&name);
+    let action = match function_owner(ctx, &state, &name).await? {
+        // The permission lives in the function's policy: no function, no permission.
+        None => Action::Gone,
+        Some(Owner::Us) => {
+            let removed = ctx
+                .locks
+                .on(
+                    &lock,
+                    ctx.call("permission", || {
+                        function::remove_permission(&ctx.aws, &name, sid)
+                    }),
+                )
+                .await
+                .with_context(|| {
+                    format!("removing the invoke permission {sid} of function {name}")
+                })?;
+            if removed {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+        Some(other) => return foreign(state.has(key::FUNCTION), "Lambda function", &name, &other),
+    };
+    forget_with_contents(ctx, &node.key).await?;
+    Ok(StepResult::new(action, sid))
 }

@@ -3,16 +3,31 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::engine::{Action, StepResult};
+use crate::error::not_ours;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::TeardownCtx;
+use crate::ops::teardown::{forget_with_contents, TeardownCtx};
 use crate::resources::{api, Owner};
 use crate::stack::StackSpec;
-use crate::state::ApiRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiRecord {
+    pub id: String,
+    pub name: String,
+    pub root_resource_id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for ApiRecord {
+    const KIND: &'static str = "rest-api";
+}
 
 pub struct RestApi;
 
@@ -25,6 +40,9 @@ impl Kind for RestApi {
     }
     fn doing(&self) -> &'static str {
         "creating the REST API"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<ApiRecord>(rec)
     }
     fn nodes(&self, _: &StackSpec) -> Vec<Node> {
         vec![Node::new(&RestApi, key::REST_API)]
@@ -91,7 +109,7 @@ impl Kind for RestApi {
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
-        Box::pin(crate::ops::teardown::delete_api(ctx, &node.key))
+        Box::pin(delete_api(ctx, &node.key))
     }
 }
 
@@ -153,4 +171,61 @@ pub fn recorded_id(state: &crate::state::StackState) -> anyhow::Result<String> {
         .get::<ApiRecord>(key::REST_API)
         .context("the REST API is not recorded")?
         .id)
+}
+
+async fn delete_api(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = state.names.api.clone();
+    // The recorded API, and any API of this name tagged with this stack that a crash left
+    // unrecorded.
+    let mut ids: Vec<String> = state
+        .get::<ApiRecord>(node_key)
+        .map(|a| a.id)
+        .into_iter()
+        .collect();
+    let found = ctx
+        .call("api", || api::find_by_name(&ctx.aws, &name, &ctx.stack))
+        .await?;
+    for a in found {
+        if a.owner == Owner::Us && !ids.contains(&a.id) {
+            ids.push(a.id);
+        }
+    }
+    let mut action = Action::Gone;
+    for id in &ids {
+        // Read before every attempt: a delete whose answer was lost is not sent again (the
+        // emulator answers 500, not NotFound, for a missing API).
+        let deleted = ctx
+            .call("api", || async {
+                match api::get(&ctx.aws, id, &ctx.stack).await? {
+                    None => Ok(Ok(false)),
+                    Some(a) if a.owner == Owner::Us => api::delete(&ctx.aws, id).await.map(Ok),
+                    Some(a) => Ok(Err(a)),
+                }
+            })
+            .await
+            .with_context(|| format!("deleting REST API {id}"))?;
+        match deleted {
+            Ok(true) => action = Action::Deleted,
+            Ok(false) => {}
+            Err(a) => {
+                return Err(not_ours(
+                    "REST API",
+                    &format!("{} ({id})", a.name),
+                    &a.owner,
+                    "It was left in place; fix or remove the state file's entry.",
+                )
+                .into())
+            }
+        }
+    }
+    forget_with_contents(ctx, node_key).await?;
+    Ok(StepResult::new(
+        action,
+        if ids.is_empty() {
+            name
+        } else {
+            format!("{name} ({})", ids.join(", "))
+        },
+    ))
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
@@ -10,10 +11,23 @@ use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::TeardownCtx;
+use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
 use crate::resources::{role, Owner};
 use crate::stack::StackSpec;
-use crate::state::RoleRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRecord {
+    #[serde(rename = "id")]
+    pub name: String,
+    pub arn: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for RoleRecord {
+    const KIND: &'static str = "role";
+}
 
 pub struct Role;
 
@@ -26,6 +40,9 @@ impl Kind for Role {
     }
     fn doing(&self) -> &'static str {
         "creating the IAM role"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<RoleRecord>(rec)
     }
     fn nodes(&self, _: &StackSpec) -> Vec<Node> {
         vec![Node::new(&Role, key::ROLE)]
@@ -89,7 +106,7 @@ impl Kind for Role {
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
-        Box::pin(crate::ops::teardown::delete_role(ctx, &node.key))
+        Box::pin(delete_role(ctx, &node.key))
     }
 }
 
@@ -139,5 +156,51 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         fingerprint: String::new(),
     };
     ctx.record(|s| s.put(&node.key, &rec)).await?;
+    Ok(StepResult::new(action, name))
+}
+
+async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = state.names.role.clone();
+    let owner = ctx
+        .call("role", || role::owner(&ctx.aws, &name, &ctx.stack))
+        .await?;
+    let action = match owner {
+        None => Action::Gone,
+        Some(Owner::Us) => {
+            // DeleteRole fails with DeleteConflict until every policy is off the role.
+            let inline = ctx
+                .call("role", || role::inline_policy_names(&ctx.aws, &name))
+                .await?;
+            for p in &inline {
+                ctx.call("role", || role::delete_inline_policy(&ctx.aws, &name, p))
+                    .await
+                    .with_context(|| format!("deleting inline policy {p} of role {name}"))?;
+            }
+            let attached = ctx
+                .call("role", || role::attached_policy_arns(&ctx.aws, &name))
+                .await?;
+            for arn in &attached {
+                ctx.call("role", || role::detach_policy(&ctx.aws, &name, arn))
+                    .await
+                    .with_context(|| format!("detaching {arn} from role {name}"))?;
+            }
+            ctx.record(|s| {
+                s.forget(key::ROLE_POLICY);
+            })
+            .await?;
+            let deleted = ctx
+                .call("role", || role::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting IAM role {name}"))?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+        Some(other) => return foreign(state.has(node_key), "IAM role", &name, &other),
+    };
+    forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
@@ -12,7 +13,24 @@ use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::role;
 use crate::stack::{PolicyMode, StackSpec, INLINE_POLICY_NAME};
-use crate::state::PolicyRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRecord {
+    /// The role it is on.
+    #[serde(rename = "id", default)]
+    pub role: String,
+    pub mode: PolicyMode,
+    /// Inline policy name (least privilege) or managed policy ARNs attached.
+    pub inline_policy: Option<String>,
+    #[serde(default)]
+    pub managed_arns: Vec<String>,
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for PolicyRecord {
+    const KIND: &'static str = "role-policy";
+}
 
 pub struct RolePolicy;
 
@@ -25,6 +43,9 @@ impl Kind for RolePolicy {
     }
     fn doing(&self) -> &'static str {
         "granting the role its permissions"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<PolicyRecord>(rec)
     }
     fn nodes(&self, _: &StackSpec) -> Vec<Node> {
         vec![Node::new(&RolePolicy, key::ROLE_POLICY).lives_in(key::ROLE)]

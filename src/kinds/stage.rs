@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
@@ -11,7 +12,20 @@ use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
 use crate::stack::{StackSpec, STAGE};
-use crate::state::{ApiRecord, DeploymentRecord};
+use crate::state::ApiRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentRecord {
+    pub id: String,
+    pub stage: String,
+    /// Fingerprint of the routes this deployment published.
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for DeploymentRecord {
+    const KIND: &'static str = "stage";
+}
 
 pub struct Stage;
 
@@ -35,6 +49,9 @@ impl Kind for Stage {
     }
     fn doing(&self) -> &'static str {
         "deploying to stage prod"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<DeploymentRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         // Lives in every route's last parts: a route made again needs a new deployment.

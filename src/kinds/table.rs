@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
@@ -10,10 +11,26 @@ use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::TeardownCtx;
+use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
 use crate::resources::{table, Owner};
-use crate::stack::StackSpec;
-use crate::state::TableRecord;
+use crate::stack::{Billing, StackSpec};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRecord {
+    #[serde(rename = "id")]
+    pub name: String,
+    pub arn: String,
+    pub billing: Billing,
+    /// ACTIVE was seen after the last create or update.
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for TableRecord {
+    const KIND: &'static str = "table";
+}
 
 pub struct Table;
 
@@ -26,6 +43,9 @@ impl Kind for Table {
     }
     fn doing(&self) -> &'static str {
         "creating the DynamoDB table"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<TableRecord>(rec)
     }
     fn nodes(&self, _: &StackSpec) -> Vec<Node> {
         vec![Node::new(&Table, key::TABLE)]
@@ -243,5 +263,57 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
 }
 
 async fn delete(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
-    crate::ops::teardown::delete_table(ctx, &node.key).await
+    delete_table(ctx, &node.key).await
+}
+
+async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let name = state.names.table.clone();
+    if ctx.keep_table {
+        return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
+    }
+    let info = ctx
+        .call("table", || table::describe(&ctx.aws, &name))
+        .await?;
+    let action = match info {
+        None => Action::Gone,
+        Some(info) => {
+            let owner = ctx
+                .call("table", || table::owner(&ctx.aws, &info.arn, &ctx.stack))
+                .await?;
+            if owner != Owner::Us {
+                return foreign(state.has(node_key), "table", &name, &owner);
+            }
+            let deleted = ctx
+                .call("table", || table::delete(&ctx.aws, &name))
+                .await
+                .with_context(|| format!("deleting table {name}"))?;
+            // Wait until it is really gone, so "nothing left" holds when teardown returns.
+            let t = ctx.timing;
+            let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+                let still = ctx
+                    .call("table", || table::describe(&ctx.aws, &name))
+                    .await?;
+                if let Some(i) = &still {
+                    ctx.progress
+                        .note("table", &format!("waiting: table is {}", i.status));
+                }
+                Ok(still.is_none().then_some(()))
+            })
+            .await?;
+            gone.with_context(|| {
+                format!(
+                    "table {name} was still being deleted after {} s; run teardown again",
+                    t.ready_wait.as_secs()
+                )
+            })?;
+            if deleted {
+                Action::Deleted
+            } else {
+                Action::Gone
+            }
+        }
+    };
+    forget_with_contents(ctx, node_key).await?;
+    Ok(StepResult::new(action, name))
 }

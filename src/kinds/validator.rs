@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want};
@@ -11,7 +12,22 @@ use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
 use crate::stack::{self, StackSpec};
-use crate::state::{ApiRecord, ValidatorRecord};
+use crate::state::ApiRecord;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorRecord {
+    pub id: String,
+    pub name: String,
+    /// The body model the methods name.
+    pub model: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl crate::state::Typed for ValidatorRecord {
+    const KIND: &'static str = "validator";
+}
 
 pub struct Validator;
 
@@ -24,6 +40,9 @@ impl Kind for Validator {
     }
     fn doing(&self) -> &'static str {
         "creating the request body model and validator"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<ValidatorRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         if spec.routes.iter().any(|r| r.request_model.is_some()) {

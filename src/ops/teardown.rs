@@ -19,14 +19,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::aws::poll;
 use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
 use crate::graph::{key, Graph, Node};
 use crate::ops::deploy::MethodLocks;
 use crate::ops::Run;
-use crate::resources::{api, function, log_group, role, table, Owner};
-use crate::state::{ApiRecord, StackState};
+use crate::resources::{function, Owner};
+use crate::state::StackState;
 
 pub struct TeardownCtx {
     pub run: Run,
@@ -196,7 +195,7 @@ fn depends_on(graph: &Graph, a: &str, b: &str) -> bool {
 }
 
 /// Forgets `key` and everything that lives in it.
-async fn forget_with_contents(ctx: &TeardownCtx, key: &str) -> anyhow::Result<()> {
+pub async fn forget_with_contents(ctx: &TeardownCtx, key: &str) -> anyhow::Result<()> {
     let gone = ctx.graph.with_contents(key);
     ctx.record(|s| {
         for k in &gone {
@@ -208,7 +207,12 @@ async fn forget_with_contents(ctx: &TeardownCtx, key: &str) -> anyhow::Result<()
 
 /// A resource found under the stack's name whose owner tag is not this stack: an error when the
 /// state claims it (someone pointed the state at another's resource), left alone otherwise.
-fn foreign(recorded: bool, kind: &str, name: &str, owner: &Owner) -> anyhow::Result<StepResult> {
+pub fn foreign(
+    recorded: bool,
+    kind: &str,
+    name: &str,
+    owner: &Owner,
+) -> anyhow::Result<StepResult> {
     if recorded {
         let fix = if *owner == Owner::Untagged {
             "It was left in place. If it is this stack's and only its tag was removed, run deploy (it puts the tag back), then teardown; otherwise fix or remove the state file's entry."
@@ -225,7 +229,7 @@ fn foreign(recorded: bool, kind: &str, name: &str, owner: &Owner) -> anyhow::Res
 /// The function's owner, or `None` when it is gone. A function whose tags cannot be read
 /// (no `lambda:ListTags`) is ours when the state records it by the same ARN: this run's stack
 /// made it.
-async fn function_owner(
+pub async fn function_owner(
     ctx: &TeardownCtx,
     state: &StackState,
     name: &str,
@@ -241,249 +245,6 @@ async fn function_owner(
             Owner::Unknown(_) if recorded == Some(f.arn.as_str()) => Owner::Us,
             owner => owner,
         }))
-}
-
-/// Removes one route's statement from the function's policy.
-pub async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
-    let sid = node.route()?.permission_sid;
-    let state = ctx.snapshot().await;
-    let name = state.names.function.clone();
-    let lock = crate::kinds::permission::policy_lock(&name);
-    let action = match function_owner(ctx, &state, &name).await? {
-        // The permission lives in the function's policy: no function, no permission.
-        None => Action::Gone,
-        Some(Owner::Us) => {
-            let removed = ctx
-                .locks
-                .on(
-                    &lock,
-                    ctx.call("permission", || {
-                        function::remove_permission(&ctx.aws, &name, sid)
-                    }),
-                )
-                .await
-                .with_context(|| {
-                    format!("removing the invoke permission {sid} of function {name}")
-                })?;
-            if removed {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
-        Some(other) => return foreign(state.has(key::FUNCTION), "Lambda function", &name, &other),
-    };
-    forget_with_contents(ctx, &node.key).await?;
-    Ok(StepResult::new(action, sid))
-}
-
-pub async fn delete_api(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
-    let state = ctx.snapshot().await;
-    let name = state.names.api.clone();
-    // The recorded API, and any API of this name tagged with this stack that a crash left
-    // unrecorded.
-    let mut ids: Vec<String> = state
-        .get::<ApiRecord>(node_key)
-        .map(|a| a.id)
-        .into_iter()
-        .collect();
-    let found = ctx
-        .call("api", || api::find_by_name(&ctx.aws, &name, &ctx.stack))
-        .await?;
-    for a in found {
-        if a.owner == Owner::Us && !ids.contains(&a.id) {
-            ids.push(a.id);
-        }
-    }
-    let mut action = Action::Gone;
-    for id in &ids {
-        // Read before every attempt: a delete whose answer was lost is not sent again (the
-        // emulator answers 500, not NotFound, for a missing API).
-        let deleted = ctx
-            .call("api", || async {
-                match api::get(&ctx.aws, id, &ctx.stack).await? {
-                    None => Ok(Ok(false)),
-                    Some(a) if a.owner == Owner::Us => api::delete(&ctx.aws, id).await.map(Ok),
-                    Some(a) => Ok(Err(a)),
-                }
-            })
-            .await
-            .with_context(|| format!("deleting REST API {id}"))?;
-        match deleted {
-            Ok(true) => action = Action::Deleted,
-            Ok(false) => {}
-            Err(a) => {
-                return Err(not_ours(
-                    "REST API",
-                    &format!("{} ({id})", a.name),
-                    &a.owner,
-                    "It was left in place; fix or remove the state file's entry.",
-                )
-                .into())
-            }
-        }
-    }
-    forget_with_contents(ctx, node_key).await?;
-    Ok(StepResult::new(
-        action,
-        if ids.is_empty() {
-            name
-        } else {
-            format!("{name} ({})", ids.join(", "))
-        },
-    ))
-}
-
-pub async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
-    let state = ctx.snapshot().await;
-    let name = state.names.function.clone();
-    let action = match function_owner(ctx, &state, &name).await? {
-        None => Action::Gone,
-        Some(Owner::Us) => {
-            let deleted = ctx
-                .call("function", || function::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting function {name}"))?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
-        Some(other) => return foreign(state.has(node_key), "Lambda function", &name, &other),
-    };
-    forget_with_contents(ctx, node_key).await?;
-    Ok(StepResult::new(action, name))
-}
-
-pub async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
-    let state = ctx.snapshot().await;
-    let name = state.names.role.clone();
-    let owner = ctx
-        .call("role", || role::owner(&ctx.aws, &name, &ctx.stack))
-        .await?;
-    let action = match owner {
-        None => Action::Gone,
-        Some(Owner::Us) => {
-            // DeleteRole fails with DeleteConflict until every policy is off the role.
-            let inline = ctx
-                .call("role", || role::inline_policy_names(&ctx.aws, &name))
-                .await?;
-            for p in &inline {
-                ctx.call("role", || role::delete_inline_policy(&ctx.aws, &name, p))
-                    .await
-                    .with_context(|| format!("deleting inline policy {p} of role {name}"))?;
-            }
-            let attached = ctx
-                .call("role", || role::attached_policy_arns(&ctx.aws, &name))
-                .await?;
-            for arn in &attached {
-                ctx.call("role", || role::detach_policy(&ctx.aws, &name, arn))
-                    .await
-                    .with_context(|| format!("detaching {arn} from role {name}"))?;
-            }
-            ctx.record(|s| {
-                s.forget(key::ROLE_POLICY);
-            })
-            .await?;
-            let deleted = ctx
-                .call("role", || role::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting IAM role {name}"))?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
-        Some(other) => return foreign(state.has(node_key), "IAM role", &name, &other),
-    };
-    forget_with_contents(ctx, node_key).await?;
-    Ok(StepResult::new(action, name))
-}
-
-pub async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
-    let state = ctx.snapshot().await;
-    let name = state.names.table.clone();
-    if ctx.keep_table {
-        return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
-    }
-    let info = ctx
-        .call("table", || table::describe(&ctx.aws, &name))
-        .await?;
-    let action = match info {
-        None => Action::Gone,
-        Some(info) => {
-            let owner = ctx
-                .call("table", || table::owner(&ctx.aws, &info.arn, &ctx.stack))
-                .await?;
-            if owner != Owner::Us {
-                return foreign(state.has(node_key), "table", &name, &owner);
-            }
-            let deleted = ctx
-                .call("table", || table::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting table {name}"))?;
-            // Wait until it is really gone, so "nothing left" holds when teardown returns.
-            let t = ctx.timing;
-            let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
-                let still = ctx
-                    .call("table", || table::describe(&ctx.aws, &name))
-                    .await?;
-                if let Some(i) = &still {
-                    ctx.progress
-                        .note("table", &format!("waiting: table is {}", i.status));
-                }
-                Ok(still.is_none().then_some(()))
-            })
-            .await?;
-            gone.with_context(|| {
-                format!(
-                    "table {name} was still being deleted after {} s; run teardown again",
-                    t.ready_wait.as_secs()
-                )
-            })?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
-    };
-    forget_with_contents(ctx, node_key).await?;
-    Ok(StepResult::new(action, name))
-}
-
-pub async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
-    let state = ctx.snapshot().await;
-    let name = format!("/aws/lambda/{}", state.names.function);
-    let info = ctx
-        .call("log-group", || log_group::describe(&ctx.aws, &name))
-        .await?;
-    let action = match info {
-        None => Action::Gone,
-        Some(info) => {
-            let owner = ctx
-                .call("log-group", || {
-                    log_group::owner(&ctx.aws, &info.arn, &ctx.stack)
-                })
-                .await?;
-            if owner != Owner::Us {
-                return foreign(state.has(node_key), "log group", &name, &owner);
-            }
-            let deleted = ctx
-                .call("log-group", || log_group::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting log group {name}"))?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
-    };
-    forget_with_contents(ctx, node_key).await?;
-    Ok(StepResult::new(action, name))
 }
 
 #[cfg(test)]
