@@ -7,12 +7,12 @@ use serde_json::{json, Value};
 use super::method::route_label;
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::AwsError;
-use crate::engine::{Action, StepResult};
+use crate::engine::StepResult;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::{ApiRecord, FunctionRecord};
+use crate::state::FunctionRecord;
 
 crate::fingerprint_record!(IntegrationRecord, "integration");
 
@@ -78,51 +78,31 @@ impl Kind for Integration {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let route = node.route()?;
-    let state = ctx.snapshot().await;
-    let w = Want {
-        spec: &ctx.spec,
-        state: &state,
-    };
-    let label = Integration.label(&w, node);
-    let recorded: Option<IntegrationRecord> = state.get(&node.key);
-    if recorded
-        .as_ref()
-        .is_some_and(|r| super::is_current(&r.fingerprint, &w, node))
-    {
-        return Ok(StepResult::new(Action::Unchanged, label));
-    }
-    let function = state
-        .get::<FunctionRecord>(key::FUNCTION)
-        .context("the function is not recorded")?;
-    let props = Integration
-        .props(&w, node)
-        .context("the function is not recorded")?;
-    let api_id = super::rest_api::recorded_id(&state)?;
-    let resource_id = super::path::resource_id(&state, route.path)?;
-    let uri = ctx.spec.integration_uri(&function.arn);
-    ctx.method_locks
-        .on(
-            &route.label(),
+    let label = Integration.label(
+        &Want {
+            spec: &ctx.spec,
+            state: &ctx.snapshot().await,
+        },
+        node,
+    );
+    super::route::put_part(
+        ctx,
+        node,
+        &label,
+        "the integration",
+        |api_id, resource_id, state| async move {
+            let function = state
+                .get::<FunctionRecord>(key::FUNCTION)
+                .context("the function is not recorded")?;
+            let uri = ctx.spec.integration_uri(&function.arn);
             ctx.call("integration", || {
                 api::put_integration(ctx.aws(), &api_id, &resource_id, route, &uri)
-            }),
-        )
-        .await
-        .with_context(|| format!("creating the integration of {}", route.label()))?;
-    let rec = IntegrationRecord {
-        id: route.label(),
-        fingerprint: super::fingerprint_of("integration", &props),
-    };
-    ctx.record(|s| s.put_applied(&node.key, &rec, props))
-        .await?;
-    Ok(StepResult::new(
-        if recorded.is_some() {
-            Action::Updated
-        } else {
-            Action::Created
+            })
+            .await?;
+            Ok(())
         },
-        label,
-    ))
+    )
+    .await
 }
 
 /// GetIntegration of a route, read once per status round for the integration and its
@@ -131,19 +111,19 @@ pub async fn read(
     cx: &CheckCx<'_>,
     route: &RouteSpec,
 ) -> Option<Result<Option<api::IntegrationInfo>, AwsError>> {
-    let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
-    let resource_id = super::path::resource_id(cx.state, route.path).ok()?;
     let c = cx.c;
-    Some(
-        cx.memo
-            .get(format!("GetIntegration {}", route.label()), || async {
-                c.call("status", || {
-                    api::integration(&c.aws, &api_rec.id, &resource_id, route.http_method)
-                })
-                .await
+    super::route::read_part(
+        cx,
+        route,
+        "GetIntegration",
+        |api_id, resource_id| async move {
+            c.call("status", || {
+                api::integration(&c.aws, &api_id, &resource_id, route.http_method)
             })
-            .await,
+            .await
+        },
     )
+    .await
 }
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {

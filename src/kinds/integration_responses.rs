@@ -90,18 +90,15 @@ impl Kind for IntegrationResponses {
                 node,
                 "integration-responses",
                 &label,
-                |api_id, resource_id, r| {
-                    let (api_id, resource_id) = (api_id.to_string(), resource_id.to_string());
-                    async move {
-                        api::put_integration_response(
-                            ctx.aws(),
-                            &api_id,
-                            &resource_id,
-                            route.http_method,
-                            r,
-                        )
-                        .await
-                    }
+                |api_id, resource_id, r| async move {
+                    api::put_integration_response(
+                        ctx.aws(),
+                        &api_id,
+                        &resource_id,
+                        route.http_method,
+                        r,
+                    )
+                    .await
                 },
             )
             .await

@@ -2,19 +2,18 @@
 //! validator. API Gateway refuses a Put* on a method while another is in flight, so the
 //! calls on one method go one at a time ([`crate::ops::deploy::MethodLocks`]).
 
-use anyhow::Context;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
 use crate::aws::AwsError;
-use crate::engine::{Action, StepResult};
+use crate::engine::StepResult;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::{ApiRecord, ValidatorRecord};
+use crate::state::ValidatorRecord;
 
 crate::fingerprint_record!(MethodRecord, "method");
 
@@ -116,30 +115,16 @@ pub fn route_label(node: &Node) -> String {
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let route = node.route()?;
     let label = route.label();
-    let state = ctx.snapshot().await;
-    let w = Want {
-        spec: &ctx.spec,
-        state: &state,
-    };
-    let recorded: Option<MethodRecord> = state.get(&node.key);
-    if recorded
-        .as_ref()
-        .is_some_and(|r| super::is_current(&r.fingerprint, &w, node))
-    {
-        return Ok(StepResult::new(Action::Unchanged, label));
-    }
-    let props = Method
-        .props(&w, node)
-        .context("the request validator is not recorded")?;
-    let api_id = super::rest_api::recorded_id(&state)?;
-    let validator = state
-        .get::<ValidatorRecord>(key::VALIDATOR)
-        .map(|v| v.id)
-        .filter(|_| route.request_model.is_some());
-    let resource_id = super::path::resource_id(&state, route.path)?;
-    ctx.method_locks
-        .on(
-            &label,
+    super::route::put_part(
+        ctx,
+        node,
+        &label,
+        "the method",
+        |api_id, resource_id, state| async move {
+            let validator = state
+                .get::<ValidatorRecord>(key::VALIDATOR)
+                .map(|v| v.id)
+                .filter(|_| route.request_model.is_some());
             ctx.call("method", || {
                 api::put_method(
                     ctx.aws(),
@@ -148,24 +133,12 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                     route,
                     validator.as_deref(),
                 )
-            }),
-        )
-        .await
-        .with_context(|| format!("creating method {label}"))?;
-    let rec = MethodRecord {
-        id: label.clone(),
-        fingerprint: super::fingerprint_of("method", &props),
-    };
-    ctx.record(|s| s.put_applied(&node.key, &rec, props))
-        .await?;
-    Ok(StepResult::new(
-        if recorded.is_some() {
-            Action::Updated
-        } else {
-            Action::Created
+            })
+            .await?;
+            Ok(())
         },
-        label,
-    ))
+    )
+    .await
 }
 
 /// GetMethod of a route, read once per status round for the method and its responses.
@@ -173,19 +146,14 @@ pub async fn read(
     cx: &CheckCx<'_>,
     route: &RouteSpec,
 ) -> Option<Result<Option<api::MethodInfo>, AwsError>> {
-    let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
-    let resource_id = super::path::resource_id(cx.state, route.path).ok()?;
     let c = cx.c;
-    Some(
-        cx.memo
-            .get(format!("GetMethod {}", route.label()), || async {
-                c.call("status", || {
-                    api::method(&c.aws, &api_rec.id, &resource_id, route.http_method)
-                })
-                .await
-            })
-            .await,
-    )
+    super::route::read_part(cx, route, "GetMethod", |api_id, resource_id| async move {
+        c.call("status", || {
+            api::method(&c.aws, &api_id, &resource_id, route.http_method)
+        })
+        .await
+    })
+    .await
 }
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {

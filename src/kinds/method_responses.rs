@@ -1,12 +1,11 @@
 //! The responses a route's method declares (one per status it can answer).
 
-use anyhow::Context;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use super::method::{compare_statuses, from_reasons, read, route_label};
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
-use crate::engine::{Action, StepResult};
+use crate::engine::StepResult;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
@@ -118,8 +117,7 @@ impl Kind for MethodResponses {
     }
 }
 
-/// One call per response status, one after another on the route's method (see
-/// [`crate::ops::deploy::MethodLocks`]), unless the state records the wish's fingerprint.
+/// One call per response status, one after another on the route's method.
 pub async fn put_each<'a, P, Fut>(
     ctx: &'a DeployCtx,
     node: &'a Node,
@@ -128,52 +126,23 @@ pub async fn put_each<'a, P, Fut>(
     put: P,
 ) -> anyhow::Result<StepResult>
 where
-    P: Fn(&str, &str, &'a crate::stack::ResponseSpec) -> Fut,
+    P: Fn(String, String, &'a crate::stack::ResponseSpec) -> Fut,
     Fut: std::future::Future<Output = Result<(), crate::aws::AwsError>>,
 {
     let route = node.route()?;
-    let state = ctx.snapshot().await;
-    let w = Want {
-        spec: &ctx.spec,
-        state: &state,
-    };
-    let recorded = state.resources.get(&node.key);
-    if recorded.is_some_and(|r| super::is_current(&r.fingerprint, &w, node)) {
-        return Ok(StepResult::new(Action::Unchanged, label));
-    }
-    let props = node
-        .kind
-        .props(&w, node)
-        .with_context(|| format!("{} cannot be resolved yet", node.key))?;
-    let api_id = super::rest_api::recorded_id(&state)?;
-    let resource_id = super::path::resource_id(&state, route.path)?;
-    let what = step.replace('-', " ");
-    ctx.method_locks
-        .on(&route.label(), async {
+    let what = format!("the {}", step.replace('-', " "));
+    super::route::put_part(
+        ctx,
+        node,
+        label,
+        &what,
+        |api_id, resource_id, _| async move {
             for r in &route.responses {
-                ctx.call(step, || put(&api_id, &resource_id, r)).await?;
+                ctx.call(step, || put(api_id.clone(), resource_id.clone(), r))
+                    .await?;
             }
-            Ok::<(), crate::aws::AwsError>(())
-        })
-        .await
-        .with_context(|| format!("creating the {what} of {label}"))?;
-    let action = if recorded.is_some() {
-        Action::Updated
-    } else {
-        Action::Created
-    };
-    let fingerprint = super::fingerprint_of(node.kind.name(), &props);
-    let rec = crate::state::Record {
-        kind: node.kind.name().to_string(),
-        id: route.label(),
-        arn: None,
-        fingerprint,
-        attrs: Default::default(),
-        props: Some(props),
-    };
-    ctx.record(|s| {
-        s.resources.insert(node.key.clone(), rec);
-    })
-    .await?;
-    Ok(StepResult::new(action, label))
+            Ok(())
+        },
+    )
+    .await
 }

@@ -32,6 +32,7 @@ pub mod permission;
 pub mod rest_api;
 pub mod role;
 pub mod role_policy;
+pub mod route;
 pub mod stage;
 pub mod table;
 pub mod validator;

@@ -1,0 +1,93 @@
+//! What the four parts of a route (method, method responses, integration, integration
+//! responses) share: their calls go one at a time on the route's method, their record is a
+//! fingerprint of what was put, and status reads each method and integration once.
+
+use anyhow::Context;
+
+use super::{CheckCx, Want};
+use crate::aws::AwsError;
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::stack::RouteSpec;
+use crate::state::{ApiRecord, StackState};
+
+/// Makes one part of a route, unless the state records the wish's fingerprint: `calls` runs
+/// (with the API's and the resource's ids, and the state) while the route's method is held
+/// (see [`crate::ops::deploy::MethodLocks`]); then the part is recorded.
+pub async fn put_part<'a, F, Fut>(
+    ctx: &'a DeployCtx,
+    node: &'a Node,
+    label: &str,
+    what: &str,
+    calls: F,
+) -> anyhow::Result<StepResult>
+where
+    F: FnOnce(String, String, StackState) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let route = node.route()?;
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let recorded = state.resources.get(&node.key);
+    if recorded.is_some_and(|r| super::is_current(&r.fingerprint, &w, node)) {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let props = node.kind.props(&w, node).with_context(|| {
+        format!(
+            "{} cannot be resolved yet: what it is built on is not recorded",
+            node.key
+        )
+    })?;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let resource_id = super::path::resource_id(&state, route.path)?;
+    let action = if recorded.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    ctx.method_locks
+        .on(&route.label(), calls(api_id, resource_id, state.clone()))
+        .await
+        .with_context(|| format!("creating {what} of {label}"))?;
+    let rec = crate::state::Record {
+        kind: node.kind.name().to_string(),
+        id: route.label(),
+        arn: None,
+        fingerprint: super::fingerprint_of(node.kind.name(), &props),
+        attrs: Default::default(),
+        props: Some(props),
+    };
+    ctx.record(|s| {
+        s.resources.insert(node.key.clone(), rec);
+    })
+    .await?;
+    Ok(StepResult::new(action, label))
+}
+
+/// One read of a route's method or integration per status round, shared by the checks of the
+/// part and of its responses (`None` while the API or the route's resource is not recorded).
+pub async fn read_part<T, F, Fut>(
+    cx: &CheckCx<'_>,
+    route: &RouteSpec,
+    what: &str,
+    read: F,
+) -> Option<Result<Option<T>, AwsError>>
+where
+    T: Clone + Send + Sync + 'static,
+    F: FnOnce(String, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, AwsError>>,
+{
+    let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
+    let resource_id = super::path::resource_id(cx.state, route.path).ok()?;
+    Some(
+        cx.memo
+            .get(format!("{what} {}", route.label()), || {
+                read(api_rec.id, resource_id)
+            })
+            .await,
+    )
+}
