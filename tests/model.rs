@@ -1,8 +1,9 @@
 //! A route is one entry of data: the test-only model adds `DELETE /user/{uid}` (in the model
 //! and the handler only) and every operation handles it — deploy makes its method,
 //! integration, responses and own permission; plan then has nothing to do; status checks it;
-//! a drift of it alone is repaired alone; serve answers it with the real handler; teardown
-//! removes everything.
+//! a drift of it alone is repaired alone; serve answers it with the real handler; taken out
+//! of the model again, plan says it goes and deploy removes exactly it; teardown removes
+//! everything.
 
 mod support;
 
@@ -143,7 +144,68 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     assert_eq!(r.status, 404, "{r:?}");
     drop(served);
 
-    w.run_env(&[MODEL], &["teardown", "--yes"]).ok();
+    // The route taken out of the model again: plan says what goes, deploy removes exactly
+    // that (the method takes its responses and integration along), and the grant goes too.
+    let plan = w.run(&["plan", "--output", "json"]);
+    assert_eq!(plan.code, 3, "{plan}");
+    let plan = plan.json();
+    let action = |key: &str| {
+        plan["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .map(|c| c["action"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    for kind in [
+        "method",
+        "method-responses",
+        "integration",
+        "integration-responses",
+        "permission",
+    ] {
+        assert_eq!(action(&format!("{kind}:{DELETE}")), "delete", "{plan:#}");
+    }
+    assert_eq!(action("stage:prod"), "update", "{plan:#}");
+    assert_eq!(action("role-policy:putitem"), "update", "{plan:#}");
+    assert_eq!(action("method:GET /user/{uid}"), "none", "{plan:#}");
+    let iam = plan["iam_changes"].to_string();
+    assert!(
+        iam.contains("no longer grants dynamodb:DeleteItem"),
+        "{iam}"
+    );
+    w.proxy.clear();
+    w.run(&["deploy"]).ok();
+    let mut calls = w.mutating_calls();
+    calls.sort();
+    assert_eq!(
+        calls,
+        [
+            "apigateway:CreateDeployment",
+            "apigateway:DeleteMethod",
+            "iam:PutRolePolicy",
+            "lambda:RemovePermission",
+        ]
+    );
+    let state = read_state(&w.state_file("prod"));
+    let keys: Vec<&String> = state["resources"].as_object().unwrap().keys().collect();
+    assert!(!keys.iter().any(|k| k.contains("DELETE")), "{keys:?}");
+    assert_eq!(w.run(&["status"]).code, 0);
+    assert_eq!(w.run(&["plan"]).code, 0);
+    let gone = block_on(
+        aws.apigateway
+            .get_method()
+            .rest_api_id(&api)
+            .resource_id(&item)
+            .http_method("DELETE")
+            .send(),
+    );
+    assert!(gone.is_err(), "the DELETE method is still there");
+    let policy = block_on(aws.lambda.get_policy().function_name("putitem-prod").send()).unwrap();
+    assert!(!policy.policy().unwrap().contains("delete-user"));
+
+    w.run(&["teardown", "--yes"]).ok();
     assert!(w.aws().inventory().is_empty());
 }
 

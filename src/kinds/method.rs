@@ -2,12 +2,13 @@
 //! validator. API Gateway refuses a Put* on a method while another is in flight, so the
 //! calls on one method go one at a time ([`crate::ops::deploy::MethodLocks`]).
 
+use anyhow::Context;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
 use crate::aws::AwsError;
-use crate::engine::StepResult;
+use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::status::Health;
@@ -91,6 +92,36 @@ impl Kind for Method {
         true
     }
 
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        key: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            // The record's id is the route: `DELETE /user/{uid}`.
+            let (method, path) = rec
+                .id
+                .split_once(' ')
+                .with_context(|| format!("{key} does not name a route"))?;
+            let state = ctx.snapshot().await;
+            let api_id = super::rest_api::recorded_id(&state)?;
+            let Ok(resource_id) = super::path::resource_id(&state, path) else {
+                // Its path is gone, and the method with it.
+                return Ok(Some(StepResult::new(Action::Gone, rec.id.clone())));
+            };
+            ctx.method_locks
+                .on(
+                    &rec.id,
+                    ctx.call("method", || {
+                        api::delete_method(ctx.aws(), &api_id, &resource_id, method)
+                    }),
+                )
+                .await
+                .with_context(|| format!("removing method {}", rec.id))?;
+            Ok(Some(StepResult::new(Action::Deleted, rec.id.clone())))
+        })
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

@@ -293,6 +293,18 @@ pub trait Kind: Sync + Send {
         let _ = (cx, node, before);
         Box::pin(async { None })
     }
+    /// Deploy's removal of a recorded resource the model no longer has (plan's `delete`); the
+    /// record is forgotten after it. By default it goes with what it lives in (the parts of
+    /// a method go with the method). Kinds that can stand alone say how they are deleted.
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        key: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        let _ = (ctx, key, rec);
+        Box::pin(async { Ok(None) })
+    }
     /// Deleting it loses data (plan and teardown say so).
     fn holds_data(&self) -> bool {
         false

@@ -90,6 +90,22 @@ impl Kind for Path {
                 .then_some(crate::resources::Owner::Us)
         })
     }
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        _: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            let api_id = super::rest_api::recorded_id(&ctx.snapshot().await)?;
+            ctx.call("resource", || {
+                api::delete_resource(ctx.aws(), &api_id, &rec.id)
+            })
+            .await
+            .with_context(|| format!("removing resource {}", rec.id))?;
+            Ok(Some(StepResult::new(Action::Deleted, rec.id.clone())))
+        })
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

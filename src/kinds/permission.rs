@@ -92,6 +92,37 @@ impl Kind for Permission {
         }
     }
 
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        _: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            let name = ctx.spec.names.function.clone();
+            let sid = rec.id.clone();
+            let removed = ctx
+                .method_locks
+                .on(
+                    &policy_lock(&name),
+                    ctx.call("permission", || {
+                        function::remove_permission(ctx.aws(), &name, &sid)
+                    }),
+                )
+                .await
+                .with_context(|| {
+                    format!("removing statement {sid} from function {name}'s policy")
+                })?;
+            Ok(Some(StepResult::new(
+                if removed {
+                    Action::Deleted
+                } else {
+                    Action::Gone
+                },
+                sid,
+            )))
+        })
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

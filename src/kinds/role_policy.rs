@@ -253,6 +253,16 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
             ),
         );
     }
+    // What was put (the record's properties); a record of an older release has none: the
+    // model's document then.
+    let deployed = cx
+        .state
+        .resources
+        .get(&node.key)
+        .and_then(|r| r.props.as_ref())
+        .and_then(|p| p.get("document"))
+        .map(|d| d.to_string())
+        .unwrap_or_else(|| spec.inline_policy());
     let extra: Vec<&str> = attached
         .iter()
         .filter(|a| !rec.managed_arns.contains(a))
@@ -261,7 +271,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     match rec.mode {
         PolicyMode::LeastPrivilege => match inline {
             Ok(None) => Check::missing(role, "the inline policy is gone"),
-            Ok(Some(doc)) if !same_json(&doc, &spec.inline_policy()) => {
+            Ok(Some(doc)) if !same_json(&doc, &deployed) => {
                 Check::drifted(role, "the inline policy was changed")
             }
             Ok(Some(_)) if !extra.is_empty() => Check::drifted(

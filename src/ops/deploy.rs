@@ -184,7 +184,8 @@ fn describe(key: &str, c: &Check) -> String {
 /// Deletes the routes of the API that the stack does not have (added by hand: the next
 /// deployment would publish them). Returns what was removed, to say so.
 pub async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String>> {
-    let api_id = crate::kinds::rest_api::recorded_id(&ctx.snapshot().await)?;
+    let state = ctx.snapshot().await;
+    let api_id = crate::kinds::rest_api::recorded_id(&state)?;
     let all = ctx
         .call("resource", || {
             api::resources_with_methods(ctx.aws(), &api_id, true)
@@ -192,7 +193,7 @@ pub async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String
         .await?
         .unwrap_or_default();
     let mut removed = Vec::new();
-    for (id, path, method) in crate::ops::status::foreign_routes(&all, &ctx.spec) {
+    for (id, path, method) in crate::ops::status::foreign_routes(&all, &ctx.spec, &state) {
         match &method {
             Some(m) => {
                 ctx.call("resource", || {
@@ -290,6 +291,8 @@ pub async fn apply(
         timing,
     } = input;
     let graph = Graph::new(&spec);
+    let orphans = orphans(&state, &graph);
+    check_orphans(&state, &orphans)?;
     let mut dirty = save_first || !existed;
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
         dirty = true;
@@ -368,7 +371,8 @@ pub async fn apply(
         prune_permissions,
         pruned_permissions: AtomicBool::new(false),
     });
-    let report = engine::run(
+    let removed = remove_orphans(&ctx, &orphans).await?;
+    let mut report = engine::run(
         ctx.clone(),
         steps,
         progress,
@@ -376,8 +380,98 @@ pub async fn apply(
         engine::OnFailure::StopStarting,
     )
     .await;
+    report.outcomes.splice(0..0, removed);
     let state = ctx.state.lock().await.clone();
     Ok((state, report))
+}
+
+/// The order recorded resources the model no longer has are removed in: what depends on
+/// others first (a permission and a method before their path).
+const REMOVAL_ORDER: [&str; 6] = [
+    "permission",
+    "integration-responses",
+    "integration",
+    "method-responses",
+    "method",
+    "path",
+];
+
+/// Whether deploy removes a recorded resource of this kind that the model no longer has.
+pub fn removable(kind: &str) -> bool {
+    REMOVAL_ORDER.contains(&kind) || kind == "validator"
+}
+
+/// Refuses, before anything is changed, a state that records a resource the model no longer
+/// has and deploy does not remove.
+fn check_orphans(state: &StackState, orphans: &[String]) -> anyhow::Result<()> {
+    for key in orphans {
+        let kind = &state.resources[key].kind;
+        if !removable(kind) {
+            return Err(crate::error::UsageError(format!(
+                "{key} is recorded but no longer in the stack, and deploy does not delete a {kind} it no longer has; put it back, or run teardown to remove the whole stack. Nothing was changed"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The recorded keys the model no longer has, in removal order (deepest paths last).
+pub fn orphans(state: &StackState, graph: &Graph) -> Vec<String> {
+    let mut out: Vec<(usize, usize, String)> = state
+        .resources
+        .iter()
+        .filter(|(k, _)| !graph.contains(k))
+        .map(|(k, r)| {
+            let rank = REMOVAL_ORDER
+                .iter()
+                .position(|x| *x == r.kind)
+                .unwrap_or(REMOVAL_ORDER.len());
+            // Longer paths (children) before their parents.
+            (rank, usize::MAX - k.len(), k.clone())
+        })
+        .collect();
+    out.sort();
+    out.into_iter().map(|(_, _, k)| k).collect()
+}
+
+/// Removes what the model no longer has, one at a time, each record forgotten the moment it
+/// is gone; before any step, so the deployment that follows no longer publishes it. A kind
+/// that cannot be removed this way (a table, a function: the tutorial's model never drops
+/// them) stops the deploy before any change.
+async fn remove_orphans(
+    ctx: &DeployCtx,
+    orphans: &[String],
+) -> anyhow::Result<Vec<engine::Outcome>> {
+    let mut outcomes = Vec::new();
+    for key in orphans {
+        let Some(rec) = ctx.snapshot().await.resources.get(key).cloned() else {
+            continue;
+        };
+        let Some(kind) = crate::kinds::by_name(&rec.kind) else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        if let Some(done) = kind.remove(ctx, key, &rec).await? {
+            ctx.progress.line(&format!(
+                "removed {key} ({}): no longer in the stack",
+                done.resource
+            ));
+            outcomes.push(engine::Outcome {
+                step: "removed".to_string(),
+                key: key.clone(),
+                action: done.action,
+                resource: done.resource,
+                detail: Some("no longer in the stack".into()),
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        ctx.record(|s| {
+            s.forget(key);
+        })
+        .await?;
+    }
+    Ok(outcomes)
 }
 
 /// Puts the stack's owner tag back on each recorded resource that lost it (a tag naming

@@ -158,7 +158,14 @@ pub async fn compute(
                 key: k.clone(),
                 kind: rec.kind.clone(),
                 action: PlanAction::Delete,
-                reason: Some("recorded, but no longer in the stack".into()),
+                reason: Some(if crate::ops::deploy::removable(&rec.kind) {
+                    "recorded, but no longer in the stack".into()
+                } else {
+                    format!(
+                        "recorded, but no longer in the stack; deploy does not delete a {} and will stop before any change",
+                        rec.kind
+                    )
+                }),
                 before: rec.props.clone(),
                 after: None,
                 changed: Vec::new(),

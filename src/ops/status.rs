@@ -159,7 +159,7 @@ async fn check_foreign_routes(cx: &CheckCx<'_>) -> Check {
     match crate::kinds::path::read_all(cx).await {
         Ok(None) => Check::missing(label, "the REST API does not exist"),
         Ok(Some(all)) => {
-            let foreign = foreign_routes(&all, cx.spec);
+            let foreign = foreign_routes(&all, cx.spec, cx.state);
             if foreign.is_empty() {
                 Check::ok(label)
             } else {
@@ -217,10 +217,25 @@ pub const FOREIGN_ROUTES_ROW: &str = "extra-routes";
 pub fn foreign_routes(
     all: &[api::ResourceInfo],
     spec: &StackSpec,
+    state: &StackState,
 ) -> Vec<(String, String, Option<String>)> {
     let resources = spec.resources();
+    // What the state records is the stack's too: what the model no longer has is removed by
+    // deploy as such (plan's "delete"), not as someone else's addition.
+    let recorded_paths: Vec<String> = state
+        .all::<crate::state::ResourceRecord>()
+        .into_iter()
+        .map(|(_, r)| r.path)
+        .collect();
+    let recorded_methods: Vec<String> = state
+        .resources
+        .values()
+        .filter(|r| r.kind == "method")
+        .map(|r| r.id.clone())
+        .collect();
     let ours: Vec<&str> = std::iter::once("/")
         .chain(resources.iter().map(|r| r.path))
+        .chain(recorded_paths.iter().map(String::as_str))
         .collect();
     let mut out = Vec::new();
     for r in all {
@@ -238,7 +253,8 @@ pub fn foreign_routes(
             let wanted = spec
                 .routes
                 .iter()
-                .any(|route| route.path == r.path && route.http_method == m);
+                .any(|route| route.path == r.path && route.http_method == m)
+                || recorded_methods.contains(&format!("{m} {}", r.path));
             if !wanted {
                 out.push((r.id.clone(), r.path.clone(), Some(m.clone())));
             }
