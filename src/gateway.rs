@@ -136,7 +136,7 @@ pub fn request_event(
     body: &[u8],
 ) -> Result<Value, Answer> {
     let json_type = is_json_content_type(content_type);
-    if let Some(template) = m.route.request_template {
+    if let Some(template) = &m.route.request_template {
         // WHEN_NO_TEMPLATES: with a template, another content type is refused.
         if !json_type {
             return Err(Answer::message(415, "Unsupported Media Type"));
@@ -148,7 +148,7 @@ pub fn request_event(
     }
     // Passthrough: the body is the event, once it passed the model (when the route has one).
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(model) = m.route.request_model {
+    if let Some(model) = &m.route.request_model {
         let schema = model_schema(model);
         let valid = parsed.as_ref().is_some_and(|v| schema_accepts(&schema, v));
         if !valid {
@@ -295,6 +295,7 @@ pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
                 .unwrap_or_default();
             let hit = route.responses.iter().find(|r| {
                 r.selection_pattern
+                    .as_ref()
                     .is_some_and(|p| pattern_matches(p, message))
             });
             (hit.or(default), e)
@@ -304,7 +305,7 @@ pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
         return Answer::message(500, "Internal server error");
     };
     let status = chosen.status.parse().unwrap_or(500);
-    let body = match chosen.template {
+    let body = match &chosen.template {
         Some(t) => match render_response_template(t, payload) {
             Ok(b) => b,
             Err(_) => return Answer::message(500, "Internal server error"),
@@ -370,13 +371,13 @@ mod tests {
     fn every_template_of_the_description_renders() {
         for route in routes() {
             if let Some(t) = route.request_template {
-                let out = render_request_template(t, &[("uid".into(), "a\"b c".into())]).unwrap();
+                let out = render_request_template(&t, &[("uid".into(), "a\"b c".into())]).unwrap();
                 let v: Value = serde_json::from_str(&out).unwrap();
                 assert_eq!(v["uid"], "a%22b+c", "{out}");
                 assert_eq!(v["operation"], "getUser");
             }
             for r in &route.responses {
-                if let Some(t) = r.template {
+                if let Some(t) = &r.template {
                     let out = render_response_template(
                         t,
                         &json!({"errorMessage": "BadRequest: \"x\"", "errorType": "E"}),
@@ -404,7 +405,7 @@ mod tests {
         }
         for route in routes() {
             if let Some(m) = route.request_model {
-                let schema = model_schema(m);
+                let schema = model_schema(&m);
                 assert!(schema.is_object(), "model {m}");
                 walk(&schema);
             }
@@ -508,7 +509,11 @@ mod tests {
                 let hits = route
                     .responses
                     .iter()
-                    .filter(|r| r.selection_pattern.is_some_and(|p| pattern_matches(p, s)))
+                    .filter(|r| {
+                        r.selection_pattern
+                            .as_ref()
+                            .is_some_and(|p| pattern_matches(p, s))
+                    })
                     .count();
                 assert!(hits <= 1, "{} {s}", route.label());
             }

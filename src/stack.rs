@@ -219,44 +219,44 @@ pub enum PolicyMode {
 /// One response of a route: the method response and the integration response that feeds it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResponseSpec {
-    pub status: &'static str,
+    pub status: String,
     /// Regex on the Lambda error message (API Gateway matches it against the whole
     /// `errorMessage`, Java syntax); `None` for the default response.
-    pub selection_pattern: Option<&'static str>,
+    pub selection_pattern: Option<String>,
     /// Mapping template for `application/json`; `None` passes the body through. Never empty:
     /// API Gateway returns an empty template as null, which the Rust SDK cannot parse.
-    pub template: Option<&'static str>,
+    pub template: Option<String>,
 }
 
 /// A resource of the REST API under its root.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ResourceSpec {
     /// Full path, e.g. `/user/{uid}`.
-    pub path: &'static str,
+    pub path: String,
     /// Path of the parent resource (`/` is the API's root).
-    pub parent: &'static str,
-    pub path_part: &'static str,
+    pub parent: String,
+    pub path_part: String,
 }
 
 /// One route of the REST API: method, integration and responses.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteSpec {
-    pub http_method: &'static str,
-    /// Path of the route's resource (one of [`RESOURCES`]).
-    pub path: &'static str,
+    pub http_method: String,
+    /// Path of the route's resource.
+    pub path: String,
     /// Path parameters the method declares as required.
-    pub path_params: &'static [&'static str],
+    pub path_params: Vec<String>,
     /// Request body model the method validates against (a request validator checks the
     /// body); `None` for a method without a body.
-    pub request_model: Option<&'static str>,
+    pub request_model: Option<String>,
     /// Request mapping template for `application/json`; `None` passes the JSON body through.
-    pub request_template: Option<&'static str>,
+    pub request_template: Option<String>,
     /// Statement id of the permission that lets API Gateway invoke the function for this route.
-    pub permission_sid: &'static str,
+    pub permission_sid: String,
     /// What the function does to the table for this route (the role's policy grants exactly
     /// these, over all routes). Not serialized: the route's JSON is what format 2 hashed.
     #[serde(skip_serializing)]
-    pub table_actions: &'static [&'static str],
+    pub table_actions: Vec<String>,
     pub responses: Vec<ResponseSpec>,
 }
 
@@ -267,19 +267,32 @@ impl RouteSpec {
     }
 }
 
-/// The API's resources, parents first.
-pub const RESOURCES: [ResourceSpec; 2] = [
-    ResourceSpec {
-        path: "/user",
-        parent: "/",
-        path_part: PATH_PART,
-    },
-    ResourceSpec {
-        path: "/user/{uid}",
-        parent: "/user",
-        path_part: "{uid}",
-    },
-];
+/// The API's resources the routes need, parents first: every prefix of every route's path
+/// (`/user/{uid}` needs `/user` and itself).
+pub fn resources_for(routes: &[RouteSpec]) -> Vec<ResourceSpec> {
+    let mut out: Vec<ResourceSpec> = Vec::new();
+    for route in routes {
+        let mut parent = "/".to_string();
+        for part in route.path.split('/').filter(|p| !p.is_empty()) {
+            let path = if parent == "/" {
+                format!("/{part}")
+            } else {
+                format!("{parent}/{part}")
+            };
+            if !out.iter().any(|r| r.path == path) {
+                out.push(ResourceSpec {
+                    path: path.clone(),
+                    parent: parent.clone(),
+                    path_part: part.to_string(),
+                });
+            }
+            parent = path;
+        }
+    }
+    // Parents first: a parent's path is shorter than its children's.
+    out.sort_by_key(|r| r.path.matches('/').count());
+    out
+}
 
 /// Name of the POST body model (API Gateway model names are alphanumeric).
 pub const USER_MODEL: &str = "UserBody";
@@ -308,45 +321,45 @@ pub const TIMED_OUT_PATTERN: &str = r"(?s).*Task timed out after .*";
 /// The function's timeout, in seconds (`serve` uses it too).
 pub const FUNCTION_TIMEOUT_SECS: i32 = 10;
 
+fn response(status: &str, pattern: &str, template: &str) -> ResponseSpec {
+    ResponseSpec {
+        status: status.to_string(),
+        selection_pattern: Some(pattern.to_string()),
+        template: Some(template.to_string()),
+    }
+}
+
 fn error_responses(not_found: bool) -> Vec<ResponseSpec> {
-    let mut v = vec![ResponseSpec {
-        status: "400",
-        selection_pattern: Some(BAD_REQUEST_PATTERN),
-        template: Some(ERROR_TEMPLATE),
-    }];
+    let mut v = vec![response("400", BAD_REQUEST_PATTERN, ERROR_TEMPLATE)];
     if not_found {
-        v.push(ResponseSpec {
-            status: "404",
-            selection_pattern: Some(NOT_FOUND_PATTERN),
-            template: Some(ERROR_TEMPLATE),
-        });
+        v.push(response("404", NOT_FOUND_PATTERN, ERROR_TEMPLATE));
     }
     v.extend([
-        ResponseSpec {
-            status: "500",
-            selection_pattern: Some(INTERNAL_PATTERN),
-            template: Some(ERROR_TEMPLATE),
-        },
-        ResponseSpec {
-            status: "502",
-            selection_pattern: Some(RUNTIME_EXITED_PATTERN),
-            template: Some(r#"{"message": "the function's runtime exited; see its log"}"#),
-        },
-        ResponseSpec {
-            status: "504",
-            selection_pattern: Some(TIMED_OUT_PATTERN),
-            template: Some(r#"{"message": "the function ran past its timeout"}"#),
-        },
+        response("500", INTERNAL_PATTERN, ERROR_TEMPLATE),
+        response(
+            "502",
+            RUNTIME_EXITED_PATTERN,
+            r#"{"message": "the function's runtime exited; see its log"}"#,
+        ),
+        response(
+            "504",
+            TIMED_OUT_PATTERN,
+            r#"{"message": "the function ran past its timeout"}"#,
+        ),
     ]);
     v
 }
 
 fn success() -> ResponseSpec {
     ResponseSpec {
-        status: "200",
+        status: "200".to_string(),
         selection_pattern: None,
         template: None,
     }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
 }
 
 /// The tutorial's route: `POST /user` with the JSON body passed through as the event.
@@ -354,13 +367,13 @@ pub fn post_user_route() -> RouteSpec {
     let mut responses = vec![success()];
     responses.extend(error_responses(false));
     RouteSpec {
-        http_method: "POST",
-        path: "/user",
-        path_params: &[],
-        request_model: Some(USER_MODEL),
+        http_method: "POST".into(),
+        path: "/user".into(),
+        path_params: Vec::new(),
+        request_model: Some(USER_MODEL.into()),
         request_template: None,
-        permission_sid: PERMISSION_SID,
-        table_actions: &["dynamodb:PutItem"],
+        permission_sid: PERMISSION_SID.into(),
+        table_actions: strings(&["dynamodb:PutItem"]),
         responses,
     }
 }
@@ -370,13 +383,13 @@ pub fn get_user_route() -> RouteSpec {
     let mut responses = vec![success()];
     responses.extend(error_responses(true));
     RouteSpec {
-        http_method: "GET",
-        path: "/user/{uid}",
-        path_params: &["uid"],
+        http_method: "GET".into(),
+        path: "/user/{uid}".into(),
+        path_params: strings(&["uid"]),
         request_model: None,
-        request_template: Some(GET_USER_TEMPLATE),
-        permission_sid: GET_PERMISSION_SID,
-        table_actions: &["dynamodb:GetItem"],
+        request_template: Some(GET_USER_TEMPLATE.into()),
+        permission_sid: GET_PERMISSION_SID.into(),
+        table_actions: strings(&["dynamodb:GetItem"]),
         responses,
     }
 }
@@ -391,13 +404,13 @@ pub fn delete_user_route() -> RouteSpec {
     let mut responses = vec![success()];
     responses.extend(error_responses(true));
     RouteSpec {
-        http_method: "DELETE",
-        path: "/user/{uid}",
-        path_params: &["uid"],
+        http_method: "DELETE".into(),
+        path: "/user/{uid}".into(),
+        path_params: strings(&["uid"]),
         request_model: None,
-        request_template: Some(DELETE_USER_TEMPLATE),
-        permission_sid: "serverless-cli-apigateway-delete-user",
-        table_actions: &["dynamodb:DeleteItem"],
+        request_template: Some(DELETE_USER_TEMPLATE.into()),
+        permission_sid: "serverless-cli-apigateway-delete-user".into(),
+        table_actions: strings(&["dynamodb:DeleteItem"]),
         responses,
     }
 }
@@ -484,15 +497,7 @@ impl StackSpec {
 
     /// The API's resources the routes live on, parents first.
     pub fn resources(&self) -> Vec<ResourceSpec> {
-        RESOURCES
-            .iter()
-            .filter(|r| {
-                self.routes.iter().any(|route| {
-                    route.path == r.path || route.path.starts_with(&format!("{}/", r.path))
-                })
-            })
-            .copied()
-            .collect()
+        resources_for(&self.routes)
     }
 
     pub fn table_arn(&self) -> String {
@@ -540,10 +545,10 @@ impl StackSpec {
     }
 
     /// What the routes do to the table, each action once, in route order.
-    pub fn table_actions(&self) -> Vec<&'static str> {
-        let mut out: Vec<&'static str> = Vec::new();
+    pub fn table_actions(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
         for a in self.routes.iter().flat_map(|r| r.table_actions.iter()) {
-            if !out.contains(a) {
+            if !out.contains(&a.as_str()) {
                 out.push(a);
             }
         }
@@ -623,7 +628,7 @@ impl StackSpec {
             self.partition(),
             self.region,
             self.account,
-            route.http_method,
+            &route.http_method,
             path.join("/")
         )
     }
@@ -796,6 +801,28 @@ mod tests {
             s.legacy_method_fingerprint(),
             spec().legacy_method_fingerprint()
         );
+    }
+
+    #[test]
+    fn the_apis_resources_are_every_prefix_of_every_route_parents_first() {
+        let mut deep = get_user_route();
+        deep.path = "/user/{uid}/orders/{oid}".into();
+        let r = resources_for(&[deep, post_user_route()]);
+        let paths: Vec<(&str, &str, &str)> = r
+            .iter()
+            .map(|r| (r.path.as_str(), r.parent.as_str(), r.path_part.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("/user", "/", "user"),
+                ("/user/{uid}", "/user", "{uid}"),
+                ("/user/{uid}/orders", "/user/{uid}", "orders"),
+                ("/user/{uid}/orders/{oid}", "/user/{uid}/orders", "{oid}"),
+            ]
+        );
+        // The tutorial's: exactly its two resources.
+        assert_eq!(spec().resources().len(), 2);
     }
 
     #[test]

@@ -118,7 +118,7 @@ pub async fn read(
         "GetIntegration",
         |api_id, resource_id| async move {
             c.call("status", || {
-                api::integration(&c.aws, &api_id, &resource_id, route.http_method)
+                api::integration(&c.aws, &api_id, &resource_id, &route.http_method)
             })
             .await
         },

@@ -57,7 +57,7 @@ impl Kind for IntegrationResponses {
         let Some(route) = node.route.as_ref() else {
             return node.key.clone();
         };
-        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status.as_str()).collect();
         format!("{} {}", route.label(), statuses.join(", "))
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
@@ -95,7 +95,7 @@ impl Kind for IntegrationResponses {
                         ctx.aws(),
                         &api_id,
                         &resource_id,
-                        route.http_method,
+                        &route.http_method,
                         r,
                     )
                     .await
@@ -126,21 +126,21 @@ impl Kind for IntegrationResponses {
                     let mut why =
                         compare_statuses(route, "integration responses", i.responses.keys());
                     for r in &route.responses {
-                        let Some((pattern, template)) = i.responses.get(r.status) else {
+                        let Some((pattern, template)) = i.responses.get(&r.status) else {
                             continue;
                         };
                         let pattern = pattern.as_deref().filter(|p| !p.is_empty());
-                        if pattern != r.selection_pattern {
+                        if pattern != r.selection_pattern.as_deref() {
                             why.push(format!(
                                 "{} {}: selection pattern is {:?}, not {:?}",
                                 route.label(),
                                 r.status,
                                 pattern.unwrap_or(""),
-                                r.selection_pattern.unwrap_or("")
+                                r.selection_pattern.as_deref().unwrap_or("")
                             ));
                         }
                         let template = template.as_deref().filter(|t| !t.is_empty());
-                        if template != r.template {
+                        if template != r.template.as_deref() {
                             why.push(format!(
                                 "{} {}: the response template was changed",
                                 route.label(),

@@ -41,7 +41,7 @@ impl Kind for Method {
             .iter()
             .map(|route| {
                 let mut n = Node::new(&Method, key::route("method", route))
-                    .lives_in(key::path(route.path))
+                    .lives_in(key::path(&route.path))
                     .for_route(route);
                 if route.request_model.is_some() {
                     n = n.needs(key::VALIDATOR);
@@ -61,7 +61,7 @@ impl Kind for Method {
             "path": route.path,
             "authorization": "NONE",
             "path_params": route.path_params,
-            "request_model": route.request_model.map(|m| json!({
+            "request_model": route.request_model.as_ref().map(|m| json!({
                 "name": m,
                 "schema": crate::stack::USER_MODEL_SCHEMA,
                 "content_types": ["application/json", api::DEFAULT_CONTENT_TYPE],
@@ -180,7 +180,7 @@ pub async fn read(
     let c = cx.c;
     super::route::read_part(cx, route, "GetMethod", |api_id, resource_id| async move {
         c.call("status", || {
-            api::method(&c.aws, &api_id, &resource_id, route.http_method)
+            api::method(&c.aws, &api_id, &resource_id, &route.http_method)
         })
         .await
     })
@@ -201,7 +201,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         Some(Ok(None)) => return Check::missing(label.clone(), format!("{label} does not exist")),
         Some(Ok(Some(m))) => m,
     };
-    let Some(model) = route.request_model else {
+    let Some(model) = &route.request_model else {
         return Check::ok(label);
     };
     let validator = cx
@@ -210,7 +210,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         .map(|v| v.id);
     let unchecked: Vec<&str> = ["application/json", api::DEFAULT_CONTENT_TYPE]
         .into_iter()
-        .filter(|ct| m.models.get(*ct).map(String::as_str) != Some(model))
+        .filter(|ct| m.models.get(*ct).map(String::as_str) != Some(model.as_str()))
         .collect();
     if m.validator_id != validator || !unchecked.is_empty() {
         Check::drifted(
@@ -236,7 +236,8 @@ pub fn compare_statuses<'a>(
     have: impl Iterator<Item = &'a String>,
 ) -> Vec<String> {
     let have: std::collections::BTreeSet<&str> = have.map(String::as_str).collect();
-    let want: std::collections::BTreeSet<&str> = route.responses.iter().map(|r| r.status).collect();
+    let want: std::collections::BTreeSet<&str> =
+        route.responses.iter().map(|r| r.status.as_str()).collect();
     let mut why = Vec::new();
     let lacking: Vec<&str> = want.difference(&have).copied().collect();
     if !lacking.is_empty() {

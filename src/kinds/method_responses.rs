@@ -40,14 +40,14 @@ impl Kind for MethodResponses {
     }
     fn props(&self, _: &Want, node: &Node) -> Option<Value> {
         let route = node.route.as_ref()?;
-        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status.as_str()).collect();
         Some(json!({"statuses": statuses, "models": {"application/json": "Empty"}}))
     }
     fn label(&self, _: &Want, node: &Node) -> String {
         let Some(route) = node.route.as_ref() else {
             return node.key.clone();
         };
-        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status).collect();
+        let statuses: Vec<&str> = route.responses.iter().map(|r| r.status.as_str()).collect();
         format!("{} {}", route.label(), statuses.join(", "))
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
@@ -86,7 +86,7 @@ impl Kind for MethodResponses {
                             ctx.aws(),
                             &api_id,
                             &resource_id,
-                            route.http_method,
+                            &route.http_method,
                             r,
                         )
                         .await

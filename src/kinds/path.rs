@@ -50,20 +50,24 @@ impl Kind for Path {
                 let parent = if r.parent == "/" {
                     key::REST_API.to_string()
                 } else {
-                    key::path(r.parent)
+                    key::path(&r.parent)
                 };
-                let mut n = Node::new(&Path, key::path(r.path)).lives_in(parent);
+                let mut n = Node::new(&Path, key::path(&r.path)).lives_in(parent);
                 n.path = Some(r);
                 n
             })
             .collect()
     }
     fn props(&self, _: &Want, node: &Node) -> Option<Value> {
-        let r = node.path?;
+        let r = node.path.as_ref()?;
         Some(json!({"path": r.path, "parent": r.parent, "path_part": r.path_part}))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
-        let path = node.path.map(|p| p.path).unwrap_or_default();
+        let path = node
+            .path
+            .as_ref()
+            .map(|p| p.path.clone())
+            .unwrap_or_default();
         match w.state.get::<ResourceRecord>(&node.key) {
             Some(rec) => format!("{path} ({})", rec.id),
             None => path.to_string(),
@@ -83,10 +87,10 @@ impl Kind for Path {
         _: &'a crate::ops::deploy::Before,
     ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
         Box::pin(async move {
-            let path = node.path?.path;
+            let path = &node.path.as_ref()?.path;
             let all = read_all(cx).await.ok()??;
             all.iter()
-                .any(|r| r.path == path)
+                .any(|r| r.path == *path)
                 .then_some(crate::resources::Owner::Us)
         })
     }
@@ -112,7 +116,7 @@ impl Kind for Path {
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
         Box::pin(async move {
-            let res = node.path.context("a path node without its path")?;
+            let res = node.path.clone().context("a path node without its path")?;
             let (action, label) = ensure(ctx, node, res).await?;
             Ok(StepResult::new(action, label))
         })
@@ -150,12 +154,13 @@ async fn ensure(
     let api_rec: ApiRecord = state
         .get(key::REST_API)
         .context("the REST API is not recorded; run deploy again")?;
-    let parent = resource_id(&state, res.parent)?;
+    let parent = resource_id(&state, &res.parent)?;
     // Listed again before every attempt: a create whose answer was lost is found, not made
     // twice (AWS refuses a duplicate path part; the emulator would accept it).
     // An API this run created has none of our resources yet: the first attempt need not look.
     let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
     let (api_rec, path_ref, parent) = (&api_rec, &path, &parent);
+    let path_part = &res.path_part;
     let (id, action) = ctx
         .call("resource", || {
             let look_now = look;
@@ -178,8 +183,7 @@ async fn ensure(
                         return Ok((id, Action::Adopted));
                     }
                 }
-                let id =
-                    api::create_resource(ctx.aws(), &api_rec.id, parent, res.path_part).await?;
+                let id = api::create_resource(ctx.aws(), &api_rec.id, parent, path_part).await?;
                 Ok((id, Action::Created))
             }
         })
@@ -212,7 +216,11 @@ pub async fn read_all(cx: &CheckCx<'_>) -> Result<Option<Vec<api::ResourceInfo>>
 }
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
-    let path = node.path.map(|p| p.path).unwrap_or_default();
+    let path = node
+        .path
+        .as_ref()
+        .map(|p| p.path.clone())
+        .unwrap_or_default();
     let (Some(_), Some(rec)) = (
         cx.state.get::<ApiRecord>(key::REST_API),
         cx.state.get::<ResourceRecord>(&node.key),

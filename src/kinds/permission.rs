@@ -85,7 +85,11 @@ impl Kind for Permission {
         }))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
-        let sid = node.route.as_ref().map(|r| r.permission_sid).unwrap_or("");
+        let sid = node
+            .route
+            .as_ref()
+            .map(|r| r.permission_sid.as_str())
+            .unwrap_or("");
         match w.state.get::<PermissionRecord>(&node.key) {
             Some(rec) => rec.source_arn,
             None => sid.to_string(),
@@ -159,7 +163,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         spec: &ctx.spec,
         state: &state,
     };
-    let sid = route.permission_sid;
+    let sid = route.permission_sid.clone();
     let function = state
         .get::<FunctionRecord>(key::FUNCTION)
         .context("the function is not recorded")?;
@@ -179,7 +183,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let mut result = if recorded.as_ref() == Some(&want) {
         StepResult::new(Action::Unchanged, source_arn)
     } else {
-        let action = add(ctx, &function.name, sid, &source_arn, recorded.is_some()).await?;
+        let action = add(ctx, &function.name, &sid, &source_arn, recorded.is_some()).await?;
         ctx.record(|s| s.put_applied(&node.key, &want, props))
             .await?;
         StepResult::new(action, source_arn)
@@ -310,7 +314,11 @@ pub async fn read_policy(
 }
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
-    let sid = node.route.as_ref().map(|r| r.permission_sid).unwrap_or("");
+    let sid = node
+        .route
+        .as_ref()
+        .map(|r| r.permission_sid.as_str())
+        .unwrap_or("");
     let Some(rec) = cx.state.get::<PermissionRecord>(&node.key) else {
         return Check::missing(sid, NOT_DEPLOYED);
     };
@@ -334,7 +342,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
 
 /// Removes one route's statement from the function's policy.
 async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
-    let sid = node.route()?.permission_sid;
+    let sid = node.route()?.permission_sid.clone();
     let state = ctx.snapshot().await;
     let name = state.names.function.clone();
     let lock = crate::kinds::permission::policy_lock(&name);
@@ -347,7 +355,7 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
                 .on(
                     &lock,
                     ctx.call("permission", || {
-                        function::remove_permission(&ctx.aws, &name, sid)
+                        function::remove_permission(&ctx.aws, &name, &sid)
                     }),
                 )
                 .await

@@ -43,7 +43,7 @@ where
         )
     })?;
     let api_id = super::rest_api::recorded_id(&state)?;
-    let resource_id = super::path::resource_id(&state, route.path)?;
+    let resource_id = super::path::resource_id(&state, &route.path)?;
     let action = if recorded.is_some() {
         Action::Updated
     } else {
@@ -82,7 +82,7 @@ where
     Fut: std::future::Future<Output = Result<Option<T>, AwsError>>,
 {
     let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
-    let resource_id = super::path::resource_id(cx.state, route.path).ok()?;
+    let resource_id = super::path::resource_id(cx.state, &route.path).ok()?;
     Some(
         cx.memo
             .get(format!("{what} {}", route.label()), || {

@@ -186,7 +186,12 @@ async fn check_foreign_routes(cx: &CheckCx<'_>) -> Check {
 /// Statements in the function's policy that the stack did not put (they let others invoke
 /// it); `None` while nothing to compare with is recorded.
 async fn check_foreign_statements(cx: &CheckCx<'_>) -> Option<Check> {
-    let sids: Vec<&str> = cx.spec.routes.iter().map(|r| r.permission_sid).collect();
+    let sids: Vec<&str> = cx
+        .spec
+        .routes
+        .iter()
+        .map(|r| r.permission_sid.as_str())
+        .collect();
     let label = sids.join(", ");
     match crate::kinds::permission::read_policy(cx).await? {
         Err(e) => Some(Check::failed(label, e)),
@@ -234,7 +239,7 @@ pub fn foreign_routes(
         .map(|r| r.id.clone())
         .collect();
     let ours: Vec<&str> = std::iter::once("/")
-        .chain(resources.iter().map(|r| r.path))
+        .chain(resources.iter().map(|r| r.path.as_str()))
         .chain(recorded_paths.iter().map(String::as_str))
         .collect();
     let mut out = Vec::new();
@@ -253,7 +258,7 @@ pub fn foreign_routes(
             let wanted = spec
                 .routes
                 .iter()
-                .any(|route| route.path == r.path && route.http_method == m)
+                .any(|route| route.path == r.path && route.http_method == *m)
                 || recorded_methods.contains(&format!("{m} {}", r.path));
             if !wanted {
                 out.push((r.id.clone(), r.path.clone(), Some(m.clone())));

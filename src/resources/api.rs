@@ -235,12 +235,12 @@ pub async fn put_method(
             .put_method()
             .rest_api_id(api)
             .resource_id(resource)
-            .http_method(route.http_method)
+            .http_method(&route.http_method)
             .authorization_type("NONE");
-        for p in route.path_params {
+        for p in &route.path_params {
             req = req.request_parameters(format!("method.request.path.{p}"), true);
         }
-        if let Some(model) = route.request_model {
+        if let Some(model) = &route.request_model {
             req = req
                 .request_models("application/json", model)
                 // Validation applies only to the content types the method names a model for;
@@ -259,7 +259,7 @@ pub async fn put_method(
         // and responses are put again by the steps that follow; the stage serves its own
         // snapshot meanwhile).
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
-            delete_method(aws, api, resource, route.http_method).await?;
+            delete_method(aws, api, resource, &route.http_method).await?;
             put().await
         }
         other => other,
@@ -383,7 +383,7 @@ pub async fn put_method_response(
         .rest_api_id(api)
         .resource_id(resource)
         .http_method(method)
-        .status_code(r.status)
+        .status_code(&r.status)
         .response_models("application/json", "Empty")
         .send()
         .await
@@ -391,7 +391,7 @@ pub async fn put_method_response(
         .map_err(|e| AwsError::from_sdk("PutMethodResponse", e));
     match put {
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
-            if method_response_exists(aws, api, resource, method, r.status).await? {
+            if method_response_exists(aws, api, resource, method, &r.status).await? {
                 Ok(())
             } else {
                 Err(unconfirmed(e))
@@ -435,11 +435,11 @@ pub async fn put_integration(
         .put_integration()
         .rest_api_id(api)
         .resource_id(resource)
-        .http_method(route.http_method)
+        .http_method(&route.http_method)
         .r#type(IntegrationType::Aws)
         .integration_http_method("POST")
         .uri(uri)
-        .set_request_templates(route.request_template.map(|t| {
+        .set_request_templates(route.request_template.as_ref().map(|t| {
             std::collections::HashMap::from([("application/json".to_string(), t.to_string())])
         }))
         // The body passes through when the route has no template; with one, a request of
@@ -465,10 +465,10 @@ pub async fn put_integration_response(
         .rest_api_id(api)
         .resource_id(resource)
         .http_method(method)
-        .status_code(r.status)
-        .set_selection_pattern(r.selection_pattern.map(str::to_string));
+        .status_code(&r.status)
+        .set_selection_pattern(r.selection_pattern.clone());
     // Never an empty template: it comes back as null and breaks the SDK (aws-facts 8).
-    if let Some(t) = r.template.filter(|t| !t.is_empty()) {
+    if let Some(t) = r.template.as_ref().filter(|t| !t.is_empty()) {
         req = req.response_templates("application/json", t);
     }
     // PutIntegrationResponse overwrites: an "already exists" can only be a concurrent Put* on
