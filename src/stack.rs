@@ -510,6 +510,25 @@ impl StackSpec {
         )
     }
 
+    pub fn role_arn(&self) -> String {
+        format!(
+            "arn:{}:iam::{}:role/{}",
+            self.partition(),
+            self.account,
+            self.names.role
+        )
+    }
+
+    pub fn function_arn(&self) -> String {
+        format!(
+            "arn:{}:lambda:{}:{}:function:{}",
+            self.partition(),
+            self.region,
+            self.account,
+            self.names.function
+        )
+    }
+
     pub fn log_group_name(&self) -> String {
         format!("/aws/lambda/{}", self.names.function)
     }

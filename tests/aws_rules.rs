@@ -15,10 +15,7 @@ use support::{block_on, read_state, report, World};
 /// has them.
 fn responses(w: &World) -> Vec<(String, BTreeSet<String>, BTreeSet<String>)> {
     let state = read_state(&w.state_file("prod"));
-    let api = state["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = support::id(&state, "rest-api");
     let aws = w.aws();
     block_on(async {
         let res = aws
@@ -123,18 +120,9 @@ fn missing_changed_and_extra_responses_are_reported_and_repaired() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let post = state["resources"]["path:/user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let item = state["resources"]["path:/user/{uid}"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = support::id(&state, "rest-api");
+    let post = support::id(&state, "path:/user");
+    let item = support::id(&state, "path:/user/{uid}");
     let aws = w.aws();
     // By hand: POST loses its 500 method response, GET's 404 maps another pattern, and GET
     // gains a 418 it never had.
@@ -501,14 +489,8 @@ fn the_body_model_covers_every_content_type() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let post = state["resources"]["path:/user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = support::id(&state, "rest-api");
+    let post = support::id(&state, "path:/user");
     let aws = w.aws();
     let models = || {
         block_on(async {
@@ -535,10 +517,7 @@ fn the_body_model_covers_every_content_type() {
     .into();
     assert_eq!(models(), want);
     // By hand: the method is put again with a JSON-only model.
-    let validator = state["resources"]["validator:body"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let validator = support::id(&state, "validator:body");
     block_on(async {
         aws.apigateway
             .put_method()

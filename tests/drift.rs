@@ -99,14 +99,8 @@ fn routes_added_to_the_api_by_hand_are_reported_and_never_published() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let user = state["resources"]["path:/user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = support::id(&state, "rest-api");
+    let user = support::id(&state, "path:/user");
     let root = state["resources"]["rest-api"]["attrs"]["root_resource_id"]
         .as_str()
         .unwrap()

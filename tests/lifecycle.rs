@@ -21,7 +21,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     let steps = doc["steps"].as_array().unwrap();
     assert_eq!(steps.len(), 14);
     assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
-    let api_id = doc["resources"]["api"]["id"].as_str().unwrap().to_string();
+    let api_id = support::id(&doc, "api");
     assert_eq!(
         doc["url"],
         format!("https://{api_id}.execute-api.us-east-1.amazonaws.com/prod/user")
@@ -615,14 +615,8 @@ fn a_changed_api_is_put_back_and_gets_a_new_deployment() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let before = read_state(&w.state_file("prod"));
-    let api_id = before["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let resource_id = before["resources"]["path:/user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api_id = support::id(&before, "rest-api");
+    let resource_id = support::id(&before, "path:/user");
     block_on(
         w.aws()
             .apigateway
@@ -668,10 +662,7 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let full = read_state(&w.state_file("prod"));
-    let api_id = full["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api_id = support::id(&full, "rest-api");
     let aws = w.aws();
     // Take the stack back to what the previous release made.
     block_on(async {
@@ -768,10 +759,7 @@ fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api_id = state["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api_id = support::id(&state, "rest-api");
     let aws = w.aws();
     block_on(async {
         aws.apigateway

@@ -177,14 +177,8 @@ fn drift_and_a_deletion_behind_the_tools_back_are_planned_as_deploy_repairs_them
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
-    let api = state["resources"]["rest-api"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let user = state["resources"]["path:/user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let api = support::id(&state, "rest-api");
+    let user = support::id(&state, "path:/user");
     let aws = w.aws();
     // Drift: the log group keeps its logs for another time.
     block_on(

@@ -115,6 +115,28 @@ impl Kind for Function {
                 .map(|f| f.owner)
         })
     }
+    fn predict(&self, spec: &StackSpec, code_sha256: &str) -> Option<crate::state::Record> {
+        Some(crate::state::Record {
+            kind: self.name().to_string(),
+            id: spec.names.function.clone(),
+            arn: Some(spec.function_arn()),
+            fingerprint: String::new(),
+            attrs: match json!({"code_sha256": code_sha256, "runtime": spec.runtime, "ready": true})
+            {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            },
+            props: None,
+        })
+    }
+    fn other_change(
+        &self,
+        rec: &crate::state::Record,
+        code_sha256: &str,
+    ) -> Option<(&'static str, Value, Value)> {
+        let old = rec.attrs.get("code_sha256").cloned().unwrap_or(Value::Null);
+        (old.as_str() != Some(code_sha256)).then(|| ("code_sha256", old, code_sha256.into()))
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

@@ -86,6 +86,19 @@ impl Kind for LogGroup {
             .ok()
         })
     }
+    fn predict(&self, spec: &StackSpec, _: &str) -> Option<crate::state::Record> {
+        Some(crate::state::Record {
+            kind: self.name().to_string(),
+            id: spec.log_group_name(),
+            arn: Some(spec.log_group_arn()),
+            fingerprint: String::new(),
+            attrs: match json!({"retention_days": spec.log_retention_days}) {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            },
+            props: None,
+        })
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

@@ -11,7 +11,6 @@ use crate::aws::AwsError;
 use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
-use crate::ops::status::Health;
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
 use crate::state::ValidatorRecord;
@@ -262,10 +261,7 @@ pub fn compare_statuses<'a>(
 pub fn from_reasons(label: String, why: Vec<String>, none_left: bool) -> Check {
     match (why.is_empty(), none_left) {
         (true, _) => Check::ok(label),
-        (false, true) => Check {
-            health: Health::Missing,
-            ..Check::drifted(label, why.join("; "))
-        },
+        (false, true) => Check::missing(label, why.join("; ")),
         (false, false) => Check::drifted(label, why.join("; ")),
     }
 }

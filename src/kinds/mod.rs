@@ -305,6 +305,22 @@ pub trait Kind: Sync + Send {
         let _ = (ctx, key, rec);
         Box::pin(async { Ok(None) })
     }
+    /// For plan: the record it will have once deploy makes it, when its IDs follow from its
+    /// name (`None`: AWS picks them, known after deploy). Props and fingerprint are set by plan.
+    fn predict(&self, spec: &StackSpec, code_sha256: &str) -> Option<crate::state::Record> {
+        let _ = (spec, code_sha256);
+        None
+    }
+    /// For plan: a change deploy makes besides its props (the function's code), as (field in
+    /// `attrs`, recorded, wished).
+    fn other_change(
+        &self,
+        rec: &crate::state::Record,
+        code_sha256: &str,
+    ) -> Option<(&'static str, Value, Value)> {
+        let _ = (rec, code_sha256);
+        None
+    }
     /// Deleting it loses data (plan and teardown say so).
     fn holds_data(&self) -> bool {
         false

@@ -10,7 +10,6 @@ use crate::aws::{AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
-use crate::ops::status::Health;
 use crate::resources::api;
 use crate::stack::{ResourceSpec, StackSpec};
 use crate::state::{ApiRecord, StackState};
@@ -232,10 +231,9 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         Ok(None) => Check::missing(label, "the REST API does not exist"),
         Ok(Some(all)) => match all.iter().find(|r| r.path == rec.path) {
             None => Check::missing(label, format!("{} does not exist", rec.path)),
-            Some(r) if r.id != rec.id => Check {
-                health: Health::Drifted,
-                ..Check::drifted(label, format!("{} was made again (id {})", rec.path, r.id))
-            },
+            Some(r) if r.id != rec.id => {
+                Check::drifted(label, format!("{} was made again (id {})", rec.path, r.id))
+            }
             Some(_) => Check::ok(label),
         },
         Err(e) => Check::failed(label, e),

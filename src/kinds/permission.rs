@@ -12,7 +12,6 @@ use crate::aws::{poll, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
-use crate::ops::status::Health;
 use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
 use crate::resources::{function, Owner};
 use crate::stack::StackSpec;
@@ -328,10 +327,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         Some(Ok(s)) => s,
     };
     match statements.iter().find(|(s, _)| *s == rec.statement_id) {
-        None => Check {
-            health: Health::Missing,
-            ..Check::drifted(sid, format!("{sid} is missing from the function's policy"))
-        },
+        None => Check::missing(sid, format!("{sid} is missing from the function's policy")),
         Some((_, arn)) if *arn != rec.source_arn => Check::drifted(
             sid,
             format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn),

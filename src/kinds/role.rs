@@ -70,6 +70,19 @@ impl Kind for Role {
                 .ok()?
         })
     }
+    fn predict(&self, spec: &StackSpec, _: &str) -> Option<crate::state::Record> {
+        Some(crate::state::Record {
+            kind: self.name().to_string(),
+            id: spec.names.role.clone(),
+            arn: Some(spec.role_arn()),
+            fingerprint: String::new(),
+            attrs: match json!({}) {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            },
+            props: None,
+        })
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

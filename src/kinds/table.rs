@@ -90,6 +90,19 @@ impl Kind for Table {
                 .ok()
         })
     }
+    fn predict(&self, spec: &StackSpec, _: &str) -> Option<crate::state::Record> {
+        Some(crate::state::Record {
+            kind: self.name().to_string(),
+            id: spec.names.table.clone(),
+            arn: Some(spec.table_arn()),
+            fingerprint: String::new(),
+            attrs: match json!({"billing": spec.billing, "ready": true}) {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            },
+            props: None,
+        })
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

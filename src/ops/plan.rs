@@ -257,20 +257,14 @@ fn plan_node(
         Some(rec) => {
             let w = Want { spec, state: sim };
             let current = !kind.updatable() || kinds::is_current(&rec.fingerprint, &w, node);
-            let code_changed = kind.name() == "function"
-                && rec.attrs.get("code_sha256").and_then(Value::as_str) != Some(code_sha256);
-            if !current || code_changed {
+            let other = kind.other_change(&rec, code_sha256);
+            if !current || other.is_some() {
                 change.action = PlanAction::Update;
                 change.changed = changed_props(before.as_ref(), after.as_ref());
-                if code_changed {
-                    change.changed.push("code_sha256".into());
-                    let old = rec.attrs.get("code_sha256").cloned().unwrap_or(Value::Null);
-                    change.before = Some(with_field(change.before.take(), "code_sha256", old));
-                    change.after = Some(with_field(
-                        change.after.take(),
-                        "code_sha256",
-                        code_sha256.into(),
-                    ));
+                if let Some((field, old, new)) = other.clone() {
+                    change.changed.push(field.into());
+                    change.before = Some(with_field(change.before.take(), field, old));
+                    change.after = Some(with_field(change.after.take(), field, new));
                 }
                 change.reason = Some(match reason_of(checks, &node.key) {
                     Some((_, why)) => format!("drifted: {why}"),
@@ -337,7 +331,7 @@ fn changed_props(before: Option<&Value>, after: Option<&Value>) -> Vec<String> {
 }
 
 /// The record a node will have after deploy: the IDs it keeps (an update), the IDs that follow
-/// from its name, and [`KNOWN_AFTER_DEPLOY`] for those AWS picks.
+/// from its name (its kind's prediction), and [`KNOWN_AFTER_DEPLOY`] for those AWS picks.
 fn predicted(
     spec: &StackSpec,
     node: &Node,
@@ -345,60 +339,30 @@ fn predicted(
     props: Option<Value>,
     code_sha256: &str,
 ) -> Record {
-    let fingerprint = props
-        .as_ref()
-        .map(|p| kinds::fingerprint_of(node.kind.name(), p))
-        .unwrap_or_default();
-    if let Some(rec) = current {
-        let mut rec = rec.clone();
-        rec.fingerprint = fingerprint;
-        rec.props = props;
-        if node.kind.name() == "function" {
-            rec.attrs.insert("code_sha256".into(), code_sha256.into());
+    let kind = node.kind;
+    let mut rec = match current {
+        Some(rec) => {
+            let mut rec = rec.clone();
+            if let Some((field, _, new)) = kind.other_change(&rec, code_sha256) {
+                rec.attrs.insert(field.into(), new);
+            }
+            rec
         }
-        return rec;
-    }
-    let p = spec.partition();
-    let (id, arn, attrs) = match node.kind.name() {
-        "role" => (
-            spec.names.role.clone(),
-            Some(format!(
-                "arn:{p}:iam::{}:role/{}",
-                spec.account, spec.names.role
-            )),
-            json!({}),
-        ),
-        "function" => (
-            spec.names.function.clone(),
-            Some(format!(
-                "arn:{p}:lambda:{}:{}:function:{}",
-                spec.region, spec.account, spec.names.function
-            )),
-            json!({"code_sha256": code_sha256, "runtime": spec.runtime, "ready": true}),
-        ),
-        "table" => (
-            spec.names.table.clone(),
-            Some(spec.table_arn()),
-            json!({"billing": spec.billing, "ready": true}),
-        ),
-        "log-group" => (
-            spec.log_group_name(),
-            Some(spec.log_group_arn()),
-            json!({"retention_days": spec.log_retention_days}),
-        ),
-        _ => (KNOWN_AFTER_DEPLOY.to_string(), None, json!({})),
+        None => kind.predict(spec, code_sha256).unwrap_or_else(|| Record {
+            kind: kind.name().to_string(),
+            id: KNOWN_AFTER_DEPLOY.to_string(),
+            arn: None,
+            fingerprint: String::new(),
+            attrs: Default::default(),
+            props: None,
+        }),
     };
-    Record {
-        kind: node.kind.name().to_string(),
-        id,
-        arn,
-        fingerprint,
-        attrs: match attrs {
-            Value::Object(m) => m,
-            _ => Default::default(),
-        },
-        props,
-    }
+    rec.fingerprint = props
+        .as_ref()
+        .map(|p| kinds::fingerprint_of(kind.name(), p))
+        .unwrap_or_default();
+    rec.props = props;
+    rec
 }
 
 /// For the keys nothing records, whether a resource of that name exists, and whose it is:

@@ -345,6 +345,15 @@ pub fn read_state(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The AWS id a state file records for a resource key (`rest-api`, `path:/user`, ...).
+#[track_caller]
+pub fn id(state: &serde_json::Value, key: &str) -> String {
+    state["resources"][key]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} has no recorded id: {state:#}"))
+        .to_string()
+}
+
 /// The state file the version 2 release wrote after deploying stack `prod` (region us-east-1,
 /// the emulator's account): kept as that release wrote it.
 pub const V2_STATE: &str = include_str!("../fixtures/state/v2-prod.json");
