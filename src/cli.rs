@@ -199,6 +199,10 @@ pub struct DeployArgs {
     /// REST API name [default: serverless-backend-<stack>].
     #[arg(long)]
     pub api_name: Option<String>,
+    /// Let deploy delete tables (with their items): one removed from the stack file, or one
+    /// whose key changed.
+    #[arg(long)]
+    pub allow_data_loss: bool,
 }
 
 #[derive(Debug, Args)]

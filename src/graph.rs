@@ -32,6 +32,9 @@ pub struct Node {
     pub route: Option<RouteSpec>,
     /// The API path it is (a `path` node).
     pub path: Option<ResourceSpec>,
+    /// The table or function it is or belongs to (its logical name): `user` for
+    /// `table:user`, `putitem` for `role:putitem`.
+    pub item: Option<String>,
 }
 
 impl std::fmt::Debug for Node {
@@ -52,7 +55,20 @@ impl Node {
             deps: Vec::new(),
             route: None,
             path: None,
+            item: None,
         }
+    }
+
+    pub fn for_item(mut self, logical: &str) -> Self {
+        self.item = Some(logical.to_string());
+        self
+    }
+
+    /// The logical name of a table's or function's node (their kinds set it).
+    pub fn item(&self) -> anyhow::Result<&str> {
+        self.item
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("{} names no table or function", self.key))
     }
 
     pub fn needs(mut self, key: impl Into<String>) -> Self {
@@ -82,14 +98,37 @@ impl Node {
 pub mod key {
     use crate::stack::RouteSpec;
 
+    #[cfg(test)]
     pub const TABLE: &str = "table:user";
+    #[cfg(test)]
     pub const ROLE: &str = "role:putitem";
+    #[cfg(test)]
     pub const ROLE_POLICY: &str = "role-policy:putitem";
     pub const FUNCTION: &str = "function:putitem";
+    #[cfg(test)]
     pub const LOG_GROUP: &str = "log-group:putitem";
     pub const REST_API: &str = "rest-api";
     pub const VALIDATOR: &str = "validator:body";
     pub const STAGE: &str = "stage:prod";
+
+    pub fn table(logical: &str) -> String {
+        format!("table:{logical}")
+    }
+    pub fn role(function: &str) -> String {
+        format!("role:{function}")
+    }
+    pub fn role_policy(function: &str) -> String {
+        format!("role-policy:{function}")
+    }
+    pub fn function(function: &str) -> String {
+        format!("function:{function}")
+    }
+    pub fn log_group(function: &str) -> String {
+        format!("log-group:{function}")
+    }
+    pub fn stage(stage: &str) -> String {
+        format!("stage:{stage}")
+    }
 
     /// `path:/user`.
     pub fn path(path: &str) -> String {

@@ -84,25 +84,17 @@ fn apply_name_changes(args: &DeployArgs, state: &mut StackState) -> Result<bool,
 pub struct Prepared {
     pub session: super::Session,
     pub names: Names,
-    pub code: CodePackage,
+    pub model: super::Model,
+    pub codes: crate::ops::deploy::Codes,
     pub renamed: bool,
     pub timing: crate::ops::deploy::Timing,
     pub aws: Aws,
     pub before: crate::ops::deploy::Before,
 }
 
-/// The model deploy builds from its options.
-pub fn spec_for(
-    session: &super::Session,
-    args: &DeployArgs,
-    account: &str,
-    names: &Names,
-) -> StackSpec {
-    StackSpec {
-        stack: session.stack.clone(),
-        region: session.target.region.clone(),
-        account: account.to_string(),
-        names: names.clone(),
+/// The built-in stack's options, from deploy's flags.
+pub fn tutorial_of(args: &DeployArgs) -> stack::Tutorial {
+    stack::Tutorial {
         billing: args.billing,
         policy_mode: if args.managed_policies {
             PolicyMode::Managed
@@ -113,7 +105,22 @@ pub fn spec_for(
         log_retention_days: args.log_retention_days,
         memory_mb: stack::FUNCTION_MEMORY_MB,
         timeout_secs: stack::FUNCTION_TIMEOUT_SECS,
-        routes: stack::routes(),
+    }
+}
+
+impl Prepared {
+    /// The model deploy builds.
+    pub fn spec(&self, account: &str, names: &Names) -> StackSpec {
+        self.model
+            .spec(&self.session.stack, &self.session.target.region, account, names)
+    }
+
+    /// The SHA-256 of each function's code.
+    pub fn code_shas(&self) -> crate::kinds::CodeShas {
+        self.codes
+            .iter()
+            .map(|(f, c)| (f.clone(), c.sha256.clone()))
+            .collect()
     }
 }
 
@@ -136,10 +143,13 @@ pub async fn prepare(
         ))
         .into());
     }
+    let model = super::Model::Tutorial(tutorial_of(args));
     let code = match &args.code {
         Some(p) => CodePackage::load(p).map_err(UsageError)?,
         None => CodePackage::embedded(),
     };
+    let codes: crate::ops::deploy::Codes =
+        [(stack::TUTORIAL_FUNCTION.to_string(), code)].into_iter().collect();
 
     let mut session = super::open(global, lock).await?;
     let renamed = match session.state.as_mut() {
@@ -154,11 +164,19 @@ pub async fn prepare(
         .as_ref()
         .map_or_else(|| names.api.clone(), |s| s.names.api.clone());
     let session_ref = &session;
+    let model_ref = &model;
     let (aws, before) = super::connect_with(&session, |aws: Aws| async move {
         crate::ops::deploy::read_before(
             aws,
             session_ref.state.as_ref(),
-            |account, state| spec_for(session_ref, args, account, &state.names),
+            |account, state| {
+                model_ref.spec(
+                    &session_ref.stack,
+                    &session_ref.target.region,
+                    account,
+                    &state.names,
+                )
+            },
             &api_name,
             &session_ref.stack,
             &timing,
@@ -170,7 +188,8 @@ pub async fn prepare(
     Ok(Prepared {
         session,
         names,
-        code,
+        model,
+        codes,
         renamed,
         timing,
         aws,
@@ -204,9 +223,10 @@ pub async fn run(
     let progress = Progress::for_stderr();
     let prepared = prepare(global, args, Some("deploy"), &progress).await?;
     let state = prepared.state();
+    let spec = prepared.spec(&prepared.aws.account, &state.names);
     let Prepared {
         session,
-        code,
+        codes,
         renamed,
         timing,
         aws,
@@ -215,13 +235,13 @@ pub async fn run(
     } = prepared;
     let existed = session.state.is_some();
     let save_first = session.state.as_ref().is_none_or(|s| s.account.is_none()) || renamed;
-    let spec = spec_for(&session, args, &aws.account, &state.names);
     let input = crate::ops::deploy::DeployInput {
         store: session.store.clone(),
         state,
         existed,
         save_first,
-        code,
+        codes,
+        allow_data_loss: args.allow_data_loss,
         timing,
     };
     let (state, mut report) = crate::ops::deploy::apply(

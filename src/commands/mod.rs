@@ -153,3 +153,27 @@ pub fn stopped(
         path.display()
     )))
 }
+
+/// Where the stack's model comes from: the built-in tutorial stack (deploy's flags), or a
+/// stack file.
+pub enum Model {
+    Tutorial(crate::stack::Tutorial),
+}
+
+impl Model {
+    /// The model, for this stack, region and account. `names`: the names a state records
+    /// (the built-in stack keeps them; a stack file names its own).
+    pub fn spec(
+        &self,
+        stack: &str,
+        region: &str,
+        account: &str,
+        names: &crate::stack::Names,
+    ) -> crate::stack::StackSpec {
+        match self {
+            Model::Tutorial(t) => {
+                crate::stack::StackSpec::tutorial(stack, region, account, names, t.clone())
+            }
+        }
+    }
+}

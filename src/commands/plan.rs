@@ -14,8 +14,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
     let progress = Progress::for_stderr();
     let prepared = super::deploy::prepare(global, args, None, &progress).await?;
     let state = prepared.state();
-    let spec =
-        super::deploy::spec_for(&prepared.session, args, &prepared.aws.account, &state.names);
+    let spec = prepared.spec(&prepared.aws.account, &state.names);
     let caller = Caller {
         aws: prepared.aws.clone(),
         policy: prepared.timing.retry,
@@ -26,7 +25,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         &spec,
         &state,
         &prepared.before,
-        &prepared.code.sha256,
+        &prepared.code_shas(),
     )
     .await;
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
@@ -45,7 +44,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         "region": state.region,
         "account": state.account,
         "endpoint": state.endpoint,
-        "code_sha256": prepared.code.sha256,
+        "code_sha256": code_field(&prepared.code_shas()),
         "changes": plan.has_changes(),
         "summary": summary,
         "resource_changes": plan.changes,
@@ -135,5 +134,13 @@ fn short(s: &str) -> String {
         s.to_string()
     } else {
         format!("{}...", s.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// The code's SHA-256: one string for one function, else by function.
+fn code_field(shas: &crate::kinds::CodeShas) -> serde_json::Value {
+    match shas.values().collect::<Vec<_>>().as_slice() {
+        [one] => json!(one),
+        _ => json!(shas),
     }
 }

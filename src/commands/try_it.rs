@@ -77,7 +77,7 @@ fn base_url(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<String> {
         state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API),
         state.has(crate::graph::key::STAGE),
     ) {
-        (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region)),
+        (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region, stack::STAGE)),
         _ => Err(UsageError(format!(
             "stack '{}' is not fully deployed (no stage yet); run deploy first",
             state.stack

@@ -17,7 +17,7 @@ use crate::ops::status::Health;
 use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
 use crate::resources::function::FunctionConfig;
 use crate::resources::{function, Owner};
-use crate::stack::{StackSpec, HANDLER};
+use crate::stack::StackSpec;
 use crate::state::RoleRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,36 +55,43 @@ impl Kind for Function {
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<FunctionRecord>(rec)
     }
-    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         // The log group first: the function's first lines land in a group with a retention.
-        vec![Node::new(&Function, key::FUNCTION)
-            .needs(key::ROLE)
-            .needs(key::LOG_GROUP)]
+        spec.functions
+            .iter()
+            .map(|f| {
+                Node::new(&Function, key::function(&f.logical))
+                    .for_item(&f.logical)
+                    .needs(key::role(&f.logical))
+                    .needs(key::log_group(&f.logical))
+            })
+            .collect()
     }
     /// The configuration (the code is compared by its SHA-256 on its own).
-    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        let role = w.state.get::<RoleRecord>(key::ROLE)?;
-        let env: serde_json::Map<String, Value> = w
-            .spec
-            .function_env()
-            .into_iter()
-            .map(|(k, v)| (k, v.into()))
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let f = super::function_of(w.spec, node).ok()?;
+        let role = w.state.get::<RoleRecord>(&key::role(&f.logical))?;
+        let env: serde_json::Map<String, Value> = f
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
             .collect();
         Some(json!({
-            "name": w.spec.names.function,
-            "runtime": w.spec.runtime,
-            "handler": HANDLER,
+            "name": f.name,
+            "runtime": f.runtime,
+            "handler": f.handler,
             "role": role.arn,
-            "memory_mb": w.spec.memory_mb,
-            "timeout_secs": w.spec.timeout_secs,
+            "memory_mb": f.memory_mb,
+            "timeout_secs": f.timeout_secs,
             "environment": env,
         }))
     }
-    fn label(&self, w: &Want, _: &Node) -> String {
-        w.spec.names.function.clone()
+    fn label(&self, w: &Want, node: &Node) -> String {
+        super::function_of(w.spec, node).map_or_else(|_| node.key.clone(), |f| f.name.clone())
     }
-    fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
-        let role = w.state.get::<RoleRecord>(key::ROLE)?;
+    fn legacy_fingerprint(&self, w: &Want, node: &Node) -> Option<String> {
+        let f = super::function_of(w.spec, node).ok()?;
+        let role = w.state.get::<RoleRecord>(&key::role(&f.logical))?;
         Some(w.spec.legacy_function_config_fingerprint(&role.arn))
     }
     fn invalidate(&self, rec: &mut crate::state::Record) {
@@ -104,25 +111,31 @@ impl Kind for Function {
     fn find<'a>(
         &'a self,
         cx: &'a CheckCx<'a>,
-        _: &'a Node,
+        node: &'a Node,
         _: &'a crate::ops::deploy::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
-            let (c, name) = (cx.c, &cx.spec.names.function);
+            let (c, name) = (cx.c, &super::function_of(cx.spec, node).ok()?.name);
             c.call("plan", || function::get(&c.aws, name, &cx.spec.stack))
                 .await
                 .ok()?
                 .map(|f| f.owner)
         })
     }
-    fn predict(&self, spec: &StackSpec, code_sha256: &str) -> Option<crate::state::Record> {
+    fn predict(
+        &self,
+        spec: &StackSpec,
+        node: &Node,
+        code: &super::CodeShas,
+    ) -> Option<crate::state::Record> {
+        let f = super::function_of(spec, node).ok()?;
+        let sha = code.get(&f.logical).cloned().unwrap_or_default();
         Some(crate::state::Record {
             kind: self.name().to_string(),
-            id: spec.names.function.clone(),
-            arn: Some(spec.function_arn()),
+            id: f.name.clone(),
+            arn: Some(spec.function_arn(f)),
             fingerprint: String::new(),
-            attrs: match json!({"code_sha256": code_sha256, "runtime": spec.runtime, "ready": true})
-            {
+            attrs: match json!({"code_sha256": sha, "runtime": f.runtime, "ready": true}) {
                 Value::Object(m) => m,
                 _ => Default::default(),
             },
@@ -131,11 +144,13 @@ impl Kind for Function {
     }
     fn other_change(
         &self,
+        node: &Node,
         rec: &crate::state::Record,
-        code_sha256: &str,
+        code: &super::CodeShas,
     ) -> Option<(&'static str, Value, Value)> {
+        let sha = code.get(node.item.as_deref()?)?;
         let old = rec.attrs.get("code_sha256").cloned().unwrap_or(Value::Null);
-        (old.as_str() != Some(code_sha256)).then(|| ("code_sha256", old, code_sha256.into()))
+        (old.as_str() != Some(sha.as_str())).then(|| ("code_sha256", old, sha.as_str().into()))
     }
     fn ensure<'a>(
         &'a self,
@@ -163,32 +178,32 @@ impl Kind for Function {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let spec = &ctx.spec;
-    let name = spec.names.function.clone();
+    let f = super::function_of(spec, node)?;
+    let name = f.name.clone();
     let state = ctx.snapshot().await;
     let w = Want {
         spec,
         state: &state,
     };
     let role_arn = state
-        .get::<RoleRecord>(key::ROLE)
+        .get::<RoleRecord>(&key::role(&f.logical))
         .map(|r| r.arn)
         .context("the role is not recorded; run deploy again")?;
     let props = Function
         .props(&w, node)
         .context("the role is not recorded; run deploy again")?;
     let want_config = super::fingerprint_of("function", &props);
-    let env = spec.function_env();
     let cfg = FunctionConfig {
         name: &name,
-        runtime: &spec.runtime,
+        runtime: &f.runtime,
         role_arn: &role_arn,
-        handler: HANDLER,
-        env: &env,
-        memory_mb: spec.memory_mb,
-        timeout_secs: spec.timeout_secs,
+        handler: &f.handler,
+        env: &f.env,
+        memory_mb: f.memory_mb,
+        timeout_secs: f.timeout_secs,
         stack: &spec.stack,
     };
-    let code = &ctx.code;
+    let code = ctx.code_of(&f.logical)?;
     let save = |rec: &FunctionRecord, props: Option<&Value>| {
         let (rec, props) = (rec.clone(), props.cloned());
         let key = node.key.clone();
@@ -200,7 +215,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 
     let (mut rec, mut action) = match state.get::<FunctionRecord>(&node.key) {
         Some(rec) => (rec, Action::Unchanged),
-        None => create(ctx, node, &cfg, &want_config, &props).await?,
+        None => create(ctx, node, &cfg, code, &want_config, &props).await?,
     };
     let mut details = Vec::new();
     if !rec.ready {
@@ -234,7 +249,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         .await?
         .with_context(|| format!("updating the configuration of function {name}"))?;
         rec.config_fingerprint = want_config.clone();
-        rec.runtime = spec.runtime.clone();
+        rec.runtime = f.runtime.clone();
         rec.ready = false;
         ctx.record(save(&rec, Some(&props))).await?;
         wait_ready(ctx, &name).await?;
@@ -259,13 +274,12 @@ async fn create(
     ctx: &DeployCtx,
     node: &Node,
     cfg: &FunctionConfig<'_>,
+    code: &crate::code::CodePackage,
     want_config: &str,
     props: &Value,
 ) -> anyhow::Result<(FunctionRecord, Action)> {
     let res = while_role_propagates(ctx, cfg.role_arn, || {
-        ctx.call("function", || {
-            function::create(ctx.aws(), cfg, &ctx.code.zip)
-        })
+        ctx.call("function", || function::create(ctx.aws(), cfg, &code.zip))
     })
     .await?;
     match res {
@@ -274,7 +288,7 @@ async fn create(
                 name: cfg.name.to_string(),
                 arn,
                 code_sha256: if sha.is_empty() {
-                    ctx.code.sha256.clone()
+                    code.sha256.clone()
                 } else {
                     sha
                 },
@@ -413,8 +427,11 @@ async fn wait_ready(ctx: &DeployCtx, name: &str) -> anyhow::Result<()> {
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let (c, spec) = (cx.c, cx.spec);
+    let Ok(f) = super::function_of(spec, node) else {
+        return Check::missing(&node.key, "not in the model");
+    };
     let Some(rec) = cx.state.get::<FunctionRecord>(&node.key) else {
-        return Check::missing(&spec.names.function, NOT_DEPLOYED);
+        return Check::missing(&f.name, NOT_DEPLOYED);
     };
     let info = match c
         .call("status", || function::get(&c.aws, &rec.name, &spec.stack))
@@ -437,9 +454,19 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     if info.code_sha256 != rec.code_sha256 {
         why.push("code SHA-256 differs from the deployed one".to_string());
     }
-    if info.handler != HANDLER {
+    let applied = cx
+        .state
+        .resources
+        .get(&node.key)
+        .and_then(|r| r.props.clone());
+    let handler = applied
+        .as_ref()
+        .and_then(|p| p.get("handler"))
+        .and_then(Value::as_str)
+        .unwrap_or(&f.handler);
+    if info.handler != handler {
         why.push(format!(
-            "handler is {}, deployed as {HANDLER}",
+            "handler is {}, deployed as {handler}",
             info.handler
         ));
     }
@@ -449,17 +476,12 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
             info.runtime, rec.runtime
         ));
     }
-    if let Some(role) = cx.state.get::<RoleRecord>(key::ROLE) {
+    if let Some(role) = cx.state.get::<RoleRecord>(&key::role(&f.logical)) {
         if info.role != role.arn {
             why.push(format!("execution role is {}", info.role));
         }
     }
     // Memory and timeout as recorded when the configuration was last applied.
-    let applied = cx
-        .state
-        .resources
-        .get(&node.key)
-        .and_then(|r| r.props.clone());
     if let Some(p) = applied {
         let want = |k: &str| p.get(k).and_then(Value::as_i64);
         if want("memory_mb").is_some_and(|m| m != i64::from(info.memory_mb)) {
@@ -469,7 +491,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
             why.push(format!("timeout is {} s", info.timeout_secs));
         }
     }
-    let mut want_env = spec.function_env();
+    let mut want_env = f.env.clone();
     want_env.sort();
     if info.env != want_env {
         why.push("environment variables changed".to_string());
@@ -485,7 +507,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
 
 async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let name = state.names.function.clone();
+    let name = ctx.name_of::<FunctionRecord>(&state, node_key, |r| r.name)?;
     let action = match function_owner(ctx, &state, &name).await? {
         None => Action::Gone,
         Some(Owner::Us) => {

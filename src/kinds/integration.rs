@@ -37,14 +37,16 @@ impl Kind for Integration {
             .map(|route| {
                 Node::new(&Integration, key::route("integration", route))
                     .lives_in(key::route("method", route))
-                    .lives_in(key::FUNCTION)
+                    .lives_in(key::function(&route.function))
                     .for_route(route)
             })
             .collect()
     }
     fn props(&self, w: &Want, node: &Node) -> Option<Value> {
         let route = node.route.as_ref()?;
-        let function = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        let function = w
+            .state
+            .get::<FunctionRecord>(&key::function(&route.function))?;
         Some(json!({
             "type": "AWS",
             "uri": w.spec.integration_uri(&function.arn),
@@ -53,7 +55,8 @@ impl Kind for Integration {
         }))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
-        format!("{} -> {}", route_label(node), w.spec.names.function)
+        let f = super::route_function(w.spec, node).map_or("?", |f| f.name.as_str());
+        format!("{} -> {f}", route_label(node))
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
         let function = w.state.get::<FunctionRecord>(key::FUNCTION)?;
@@ -92,7 +95,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         "the integration",
         |api_id, resource_id, state| async move {
             let function = state
-                .get::<FunctionRecord>(key::FUNCTION)
+                .get::<FunctionRecord>(&key::function(&route.function))
                 .context("the function is not recorded")?;
             let uri = ctx.spec.integration_uri(&function.arn);
             ctx.call("integration", || {
@@ -131,7 +134,10 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         return Check::missing(&node.key, NOT_DEPLOYED);
     };
     let label = route.label();
-    let Some(f) = cx.state.get::<FunctionRecord>(key::FUNCTION) else {
+    let Some(f) = cx
+        .state
+        .get::<FunctionRecord>(&key::function(&route.function))
+    else {
         return Check::missing(label, NOT_DEPLOYED);
     };
     if !cx.state.has(&node.key) {

@@ -47,18 +47,26 @@ impl Kind for LogGroup {
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<LogGroupRecord>(rec)
     }
-    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
-        vec![Node::new(&LogGroup, key::LOG_GROUP)]
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.functions
+            .iter()
+            .map(|f| Node::new(&LogGroup, key::log_group(&f.logical)).for_item(&f.logical))
+            .collect()
     }
-    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        Some(json!({"name": w.spec.log_group_name(), "retention_days": w.spec.log_retention_days}))
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let f = super::function_of(w.spec, node).ok()?;
+        Some(json!({"name": f.log_group_name(), "retention_days": f.log_retention_days}))
     }
     fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
         let rec: LogGroupRecord = w.state.get(&node.key)?;
         Some(json!({"name": rec.name, "retention_days": rec.retention_days}))
     }
-    fn label(&self, w: &Want, _: &Node) -> String {
-        w.spec.log_group_name()
+    fn label(&self, w: &Want, node: &Node) -> String {
+        match w.state.get::<LogGroupRecord>(&node.key) {
+            Some(r) => r.name,
+            None => super::function_of(w.spec, node)
+                .map_or_else(|_| node.key.clone(), |f| f.log_group_name()),
+        }
     }
     fn repair(&self, node: &Node, check: &Check) -> Repair {
         match check.health {
@@ -70,11 +78,11 @@ impl Kind for LogGroup {
     fn find<'a>(
         &'a self,
         cx: &'a CheckCx<'a>,
-        _: &'a Node,
+        node: &'a Node,
         _: &'a crate::ops::deploy::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
-            let (c, name) = (cx.c, cx.spec.log_group_name());
+            let (c, name) = (cx.c, super::function_of(cx.spec, node).ok()?.log_group_name());
             let info = c
                 .call("plan", || log_group::describe(&c.aws, &name))
                 .await
@@ -86,13 +94,19 @@ impl Kind for LogGroup {
             .ok()
         })
     }
-    fn predict(&self, spec: &StackSpec, _: &str) -> Option<crate::state::Record> {
+    fn predict(
+        &self,
+        spec: &StackSpec,
+        node: &Node,
+        _: &super::CodeShas,
+    ) -> Option<crate::state::Record> {
+        let f = super::function_of(spec, node).ok()?;
         Some(crate::state::Record {
             kind: self.name().to_string(),
-            id: spec.log_group_name(),
-            arn: Some(spec.log_group_arn()),
+            id: f.log_group_name(),
+            arn: Some(spec.log_group_arn(f)),
             fingerprint: String::new(),
-            attrs: match json!({"retention_days": spec.log_retention_days}) {
+            attrs: match json!({"retention_days": f.log_retention_days}) {
                 Value::Object(m) => m,
                 _ => Default::default(),
             },
@@ -111,7 +125,11 @@ impl Kind for LogGroup {
         Box::pin(async move {
             let c = cx.c;
             let Some(rec) = cx.state.get::<LogGroupRecord>(&node.key) else {
-                return Some(Check::missing(cx.spec.log_group_name(), NOT_DEPLOYED));
+                let w = Want {
+                    spec: cx.spec,
+                    state: cx.state,
+                };
+                return Some(Check::missing(LogGroup.label(&w, node), NOT_DEPLOYED));
             };
             Some(
                 match c
@@ -150,8 +168,9 @@ impl Kind for LogGroup {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let spec = &ctx.spec;
-    let name = spec.log_group_name();
-    let days = spec.log_retention_days;
+    let f = super::function_of(spec, node)?;
+    let name = f.log_group_name();
+    let days = f.log_retention_days;
     let state = ctx.snapshot().await;
     let w = Want {
         spec,
@@ -174,7 +193,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .await
         {
             // Its ARN is known without asking: no read after the create.
-            Ok(()) => (spec.log_group_arn(), Action::Created),
+            Ok(()) => (spec.log_group_arn(f), Action::Created),
             Err(e) if e.is(ErrorKind::AlreadyExists) => {
                 let info = ctx
                     .call("log-group", || log_group::describe(ctx.aws(), &name))
@@ -220,7 +239,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 
 async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let name = format!("/aws/lambda/{}", state.names.function);
+    let name = ctx.name_of::<LogGroupRecord>(&state, node_key, |r| r.name)?;
     let info = ctx
         .call("log-group", || log_group::describe(&ctx.aws, &name))
         .await?;

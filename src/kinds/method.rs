@@ -62,7 +62,7 @@ impl Kind for Method {
             "path_params": route.path_params,
             "request_model": route.request_model.as_ref().map(|m| json!({
                 "name": m,
-                "schema": crate::stack::USER_MODEL_SCHEMA,
+                "schema": w.spec.model(m).map(|m| m.schema.as_str()),
                 "content_types": ["application/json", api::DEFAULT_CONTENT_TYPE],
             })),
             "validator": validator,

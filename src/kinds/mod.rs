@@ -94,6 +94,37 @@ pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
     REGISTRY.iter().copied().find(|k| k.name() == name)
 }
 
+/// The table a table's node is.
+pub fn table_of<'a>(spec: &'a crate::stack::StackSpec, node: &Node) -> anyhow::Result<&'a crate::stack::TableSpec> {
+    let logical = node.item()?;
+    spec.table(logical)
+        .ok_or_else(|| anyhow::anyhow!("the model has no table '{logical}'"))
+}
+
+/// The function a function's, role's, role policy's or log group's node belongs to.
+pub fn function_of<'a>(
+    spec: &'a crate::stack::StackSpec,
+    node: &Node,
+) -> anyhow::Result<&'a crate::stack::FunctionSpec> {
+    let logical = node.item()?;
+    spec.function(logical)
+        .ok_or_else(|| anyhow::anyhow!("the model has no function '{logical}'"))
+}
+
+/// The function a route's node invokes.
+pub fn route_function<'a>(
+    spec: &'a crate::stack::StackSpec,
+    node: &Node,
+) -> anyhow::Result<&'a crate::stack::FunctionSpec> {
+    let route = node.route()?;
+    spec.route_function(route).ok_or_else(|| {
+        anyhow::anyhow!("route {} names no function of the model ('{}')", route.label(), route.function)
+    })
+}
+
+/// The SHA-256 (base64, as Lambda reports it) of each function's code, by logical name.
+pub type CodeShas = std::collections::BTreeMap<String, String>;
+
 /// What the wish is resolved against: the model, and the IDs recorded so far.
 pub struct Want<'a> {
     pub spec: &'a StackSpec,
@@ -307,18 +338,24 @@ pub trait Kind: Sync + Send {
     }
     /// For plan: the record it will have once deploy makes it, when its IDs follow from its
     /// name (`None`: AWS picks them, known after deploy). Props and fingerprint are set by plan.
-    fn predict(&self, spec: &StackSpec, code_sha256: &str) -> Option<crate::state::Record> {
-        let _ = (spec, code_sha256);
+    fn predict(
+        &self,
+        spec: &StackSpec,
+        node: &Node,
+        code: &CodeShas,
+    ) -> Option<crate::state::Record> {
+        let _ = (spec, node, code);
         None
     }
     /// For plan: a change deploy makes besides its props (the function's code), as (field in
     /// `attrs`, recorded, wished).
     fn other_change(
         &self,
+        node: &Node,
         rec: &crate::state::Record,
-        code_sha256: &str,
+        code: &CodeShas,
     ) -> Option<(&'static str, Value, Value)> {
-        let _ = (rec, code_sha256);
+        let _ = (node, rec, code);
         None
     }
     /// Deleting it loses data (plan and teardown say so).

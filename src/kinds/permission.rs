@@ -57,7 +57,7 @@ impl Kind for Permission {
             .iter()
             .map(|route| {
                 Node::new(&Permission, key::route("permission", route))
-                    .lives_in(key::FUNCTION)
+                    .lives_in(key::function(&route.function))
                     .needs(key::REST_API)
                     .for_route(route)
             })
@@ -66,7 +66,7 @@ impl Kind for Permission {
     fn props(&self, w: &Want, node: &Node) -> Option<Value> {
         let route = node.route.as_ref()?;
         let api = w.state.get::<ApiRecord>(key::REST_API)?;
-        let f = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        let f = w.state.get::<FunctionRecord>(&key::function(&route.function))?;
         Some(json!({
             "statement_id": route.permission_sid,
             "principal": "apigateway.amazonaws.com",
@@ -102,8 +102,14 @@ impl Kind for Permission {
         rec: &'a crate::state::Record,
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
         Box::pin(async move {
-            let name = ctx.spec.names.function.clone();
             let sid = rec.id.clone();
+            let name = rec
+                .attrs
+                .get("function_arn")
+                .and_then(Value::as_str)
+                .and_then(|arn| arn.rsplit(':').next())
+                .map(str::to_string)
+                .with_context(|| format!("the record of permission {sid} names no function"))?;
             let removed = ctx
                 .method_locks
                 .on(
@@ -132,7 +138,7 @@ impl Kind for Permission {
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
         Box::pin(async move {
-            let name = ctx.spec.names.function.clone();
+            let name = super::route_function(&ctx.spec, node)?.name.clone();
             ctx.method_locks
                 .on(&policy_lock(&name), ensure(ctx, node))
                 .await
@@ -164,7 +170,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     let sid = route.permission_sid.clone();
     let function = state
-        .get::<FunctionRecord>(key::FUNCTION)
+        .get::<FunctionRecord>(&key::function(&route.function))
         .context("the function is not recorded")?;
     let api_id = super::rest_api::recorded_id(&state)?;
     let props = Permission
@@ -189,12 +195,13 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     // Statements someone else added let others invoke the function: removed once per run
     // (under the same lock as every other change to the policy).
-    if ctx.prune_permissions
-        && !ctx
-            .pruned_permissions
-            .swap(true, std::sync::atomic::Ordering::SeqCst)
-    {
-        let removed = remove_foreign(ctx, &function.name).await?;
+    let first_of_function = ctx
+        .pruned_permissions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(route.function.clone());
+    if ctx.prune_permissions && first_of_function {
+        let removed = remove_foreign(ctx, &route.function, &function.name).await?;
         if !removed.is_empty() {
             result = result.with_detail(format!("removed {}", removed.join(", ")));
         }
@@ -265,14 +272,18 @@ async fn add(
 }
 
 /// Removes the statements of the function's policy that the stack did not put.
-async fn remove_foreign(ctx: &DeployCtx, name: &str) -> anyhow::Result<Vec<String>> {
+async fn remove_foreign(
+    ctx: &DeployCtx,
+    logical: &str,
+    name: &str,
+) -> anyhow::Result<Vec<String>> {
     let statements = ctx
         .call("permission", || {
             function::policy_statements(ctx.aws(), name)
         })
         .await?;
     let mut removed = Vec::new();
-    for sid in foreign_sids(&statements, &ctx.spec) {
+    for sid in foreign_sids(&statements, &ctx.spec, logical) {
         ctx.call("permission", || {
             function::remove_permission(ctx.aws(), name, &sid)
         })
@@ -286,25 +297,35 @@ async fn remove_foreign(ctx: &DeployCtx, name: &str) -> anyhow::Result<Vec<Strin
 /// How status names statements of the function's policy that the stack did not put.
 pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
 
-/// The statement ids of the function's policy that the stack did not put.
-pub fn foreign_sids(statements: &[(String, String)], spec: &StackSpec) -> Vec<String> {
+/// The statement ids of a function's policy that the stack did not put.
+pub fn foreign_sids(
+    statements: &[(String, String)],
+    spec: &StackSpec,
+    function: &str,
+) -> Vec<String> {
     statements
         .iter()
         .map(|(sid, _)| sid)
-        .filter(|sid| !spec.routes.iter().any(|r| r.permission_sid == sid.as_str()))
+        .filter(|sid| {
+            !spec
+                .routes
+                .iter()
+                .any(|r| r.function == function && r.permission_sid == sid.as_str())
+        })
         .cloned()
         .collect()
 }
 
-/// The function's policy (statement id, source ARN), read once per status round.
+/// A function's policy (statement id, source ARN), read once per status round.
 pub async fn read_policy(
     cx: &CheckCx<'_>,
+    function: &str,
 ) -> Option<Result<Vec<(String, String)>, crate::aws::AwsError>> {
-    let f = cx.state.get::<FunctionRecord>(key::FUNCTION)?;
+    let f = cx.state.get::<FunctionRecord>(&key::function(function))?;
     let c = cx.c;
     Some(
         cx.memo
-            .get("GetPolicy".into(), || async {
+            .get(format!("GetPolicy {function}"), || async {
                 c.call("status", || function::policy_statements(&c.aws, &f.name))
                     .await
             })
@@ -321,7 +342,8 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let Some(rec) = cx.state.get::<PermissionRecord>(&node.key) else {
         return Check::missing(sid, NOT_DEPLOYED);
     };
-    let statements = match read_policy(cx).await {
+    let function = node.route.as_ref().map_or("", |r| r.function.as_str());
+    let statements = match read_policy(cx, function).await {
         None => return Check::missing(sid, NOT_DEPLOYED),
         Some(Err(e)) => return Check::failed(sid, e),
         Some(Ok(s)) => s,
@@ -338,9 +360,14 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
 
 /// Removes one route's statement from the function's policy.
 async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
-    let sid = node.route()?.permission_sid.clone();
+    let route = node.route()?;
+    let sid = route.permission_sid.clone();
     let state = ctx.snapshot().await;
-    let name = state.names.function.clone();
+    let function_key = key::function(&route.function);
+    let name = match state.get::<FunctionRecord>(&function_key) {
+        Some(f) => f.name,
+        None => super::route_function(&ctx.spec, node)?.name.clone(),
+    };
     let lock = crate::kinds::permission::policy_lock(&name);
     let action = match function_owner(ctx, &state, &name).await? {
         // The permission lives in the function's policy: no function, no permission.
@@ -364,7 +391,7 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
                 Action::Gone
             }
         }
-        Some(other) => return foreign(state.has(key::FUNCTION), "Lambda function", &name, &other),
+        Some(other) => return foreign(state.has(&function_key), "Lambda function", &name, &other),
     };
     forget_with_contents(ctx, &node.key).await?;
     Ok(StepResult::new(action, sid))

@@ -48,12 +48,12 @@ impl Kind for RestApi {
         vec![Node::new(&RestApi, key::REST_API)]
     }
     fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        Some(json!({"name": w.spec.names.api, "endpoint_type": "REGIONAL"}))
+        Some(json!({"name": w.spec.api.name, "endpoint_type": w.spec.api.endpoint_type}))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
         match w.state.get::<ApiRecord>(&node.key) {
             Some(rec) => format!("{} ({})", rec.name, rec.id),
-            None => w.spec.names.api.clone(),
+            None => w.spec.api.name.clone(),
         }
     }
     fn updatable(&self) -> bool {
@@ -85,7 +85,7 @@ impl Kind for RestApi {
         Box::pin(async move {
             let c = cx.c;
             let Some(rec) = cx.state.get::<ApiRecord>(&node.key) else {
-                return Some(Check::missing(&cx.spec.names.api, NOT_DEPLOYED));
+                return Some(Check::missing(&cx.spec.api.name, NOT_DEPLOYED));
             };
             let label = format!("{} ({})", rec.name, rec.id);
             Some(
@@ -115,7 +115,7 @@ impl Kind for RestApi {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let spec = &ctx.spec;
-    let name = spec.names.api.clone();
+    let name = spec.api.name.clone();
     if let Some(rec) = ctx.snapshot().await.get::<ApiRecord>(&node.key) {
         return Ok(StepResult::new(
             Action::Unchanged,
@@ -132,7 +132,8 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             if let Some(ours) = found.into_iter().find(|a| a.owner == Owner::Us) {
                 return Ok((ours.id, ours.root_resource_id, Action::Adopted));
             }
-            let (id, root) = api::create(ctx.aws(), &name, &spec.stack).await?;
+            let (id, root) =
+                api::create(ctx.aws(), &name, &spec.api.endpoint_type, &spec.stack).await?;
             Ok((id, root, Action::Created))
         })
         .await
@@ -175,7 +176,10 @@ pub fn recorded_id(state: &crate::state::StackState) -> anyhow::Result<String> {
 
 async fn delete_api(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let name = state.names.api.clone();
+    let name = match state.get::<ApiRecord>(node_key) {
+        Some(r) => r.name,
+        None => ctx.spec.api.name.clone(),
+    };
     // The recorded API, and any API of this name tagged with this stack that a crash left
     // unrecorded.
     let mut ids: Vec<String> = state

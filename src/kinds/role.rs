@@ -44,14 +44,22 @@ impl Kind for Role {
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<RoleRecord>(rec)
     }
-    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
-        vec![Node::new(&Role, key::ROLE)]
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.functions
+            .iter()
+            .map(|f| Node::new(&Role, key::role(&f.logical)).for_item(&f.logical))
+            .collect()
     }
-    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        Some(json!({"name": w.spec.names.role, "trust": "lambda.amazonaws.com"}))
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let f = super::function_of(w.spec, node).ok()?;
+        Some(json!({"name": f.role, "trust": "lambda.amazonaws.com"}))
     }
-    fn label(&self, w: &Want, _: &Node) -> String {
-        w.spec.names.role.clone()
+    fn label(&self, w: &Want, node: &Node) -> String {
+        match w.state.get::<RoleRecord>(&node.key) {
+            Some(r) => r.name,
+            None => super::function_of(w.spec, node)
+                .map_or_else(|_| node.key.clone(), |f| f.role.clone()),
+        }
     }
     fn updatable(&self) -> bool {
         false
@@ -60,21 +68,27 @@ impl Kind for Role {
     fn find<'a>(
         &'a self,
         cx: &'a CheckCx<'a>,
-        _: &'a Node,
+        node: &'a Node,
         _: &'a crate::ops::deploy::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
-            let (c, name) = (cx.c, &cx.spec.names.role);
+            let (c, name) = (cx.c, &super::function_of(cx.spec, node).ok()?.role);
             c.call("plan", || role::owner(&c.aws, name, &cx.spec.stack))
                 .await
                 .ok()?
         })
     }
-    fn predict(&self, spec: &StackSpec, _: &str) -> Option<crate::state::Record> {
+    fn predict(
+        &self,
+        spec: &StackSpec,
+        node: &Node,
+        _: &super::CodeShas,
+    ) -> Option<crate::state::Record> {
+        let f = super::function_of(spec, node).ok()?;
         Some(crate::state::Record {
             kind: self.name().to_string(),
-            id: spec.names.role.clone(),
-            arn: Some(spec.role_arn()),
+            id: f.role.clone(),
+            arn: Some(spec.role_arn(f)),
             fingerprint: String::new(),
             attrs: match json!({}) {
                 Value::Object(m) => m,
@@ -95,7 +109,7 @@ impl Kind for Role {
         Box::pin(async move {
             let c = cx.c;
             let Some(rec) = cx.state.get::<RoleRecord>(&node.key) else {
-                return Some(Check::missing(&cx.spec.names.role, NOT_DEPLOYED));
+                return Some(Check::missing(Role.label(&Want { spec: cx.spec, state: cx.state }, node), NOT_DEPLOYED));
             };
             Some(
                 match c.call("status", || role::arn(&c.aws, &rec.name)).await {
@@ -125,7 +139,7 @@ impl Kind for Role {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let spec = &ctx.spec;
-    let name = spec.names.role.clone();
+    let name = super::function_of(spec, node)?.role.clone();
     if ctx.snapshot().await.has(&node.key) {
         return Ok(StepResult::new(Action::Unchanged, name));
     }
@@ -137,8 +151,10 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         .await
     {
         Ok(arn) => {
-            ctx.fresh_role
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            ctx.fresh_roles
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(node.key.clone());
             (arn, Action::Created)
         }
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
@@ -174,7 +190,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 
 async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let name = state.names.role.clone();
+    let name = ctx.name_of::<RoleRecord>(&state, node_key, |r| r.name)?;
     let owner = ctx
         .call("role", || role::owner(&ctx.aws, &name, &ctx.stack))
         .await?;
@@ -198,8 +214,9 @@ async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepRe
                     .await
                     .with_context(|| format!("detaching {arn} from role {name}"))?;
             }
+            let policy_key = node_key.replacen("role:", "role-policy:", 1);
             ctx.record(|s| {
-                s.forget(key::ROLE_POLICY);
+                s.forget(&policy_key);
             })
             .await?;
             let deleted = ctx

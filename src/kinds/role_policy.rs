@@ -12,7 +12,7 @@ use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::role;
-use crate::stack::{PolicyMode, StackSpec, INLINE_POLICY_NAME};
+use crate::stack::{PolicyMode, StackSpec};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,22 +47,34 @@ impl Kind for RolePolicy {
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<PolicyRecord>(rec)
     }
-    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
-        vec![Node::new(&RolePolicy, key::ROLE_POLICY).lives_in(key::ROLE)]
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.functions
+            .iter()
+            .map(|f| {
+                Node::new(&RolePolicy, key::role_policy(&f.logical))
+                    .for_item(&f.logical)
+                    .lives_in(key::role(&f.logical))
+            })
+            .collect()
     }
-    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        let f = super::function_of(w.spec, node).ok()?;
         Some(match w.spec.policy_mode {
             PolicyMode::LeastPrivilege => {
-                let doc: Value = serde_json::from_str(&w.spec.inline_policy()).ok()?;
-                json!({"mode": "least-privilege", "inline_policy": INLINE_POLICY_NAME, "document": doc})
+                let doc: Value = serde_json::from_str(&w.spec.inline_policy(f)).ok()?;
+                json!({"mode": "least-privilege", "inline_policy": f.policy_name, "document": doc})
             }
             PolicyMode::Managed => {
                 json!({"mode": "managed", "managed_arns": w.spec.managed_policy_arns()})
             }
         })
     }
-    fn label(&self, w: &Want, _: &Node) -> String {
-        w.spec.names.role.clone()
+    fn label(&self, w: &Want, node: &Node) -> String {
+        match w.state.get::<PolicyRecord>(&node.key) {
+            Some(r) => r.role,
+            None => super::function_of(w.spec, node)
+                .map_or_else(|_| node.key.clone(), |f| f.role.clone()),
+        }
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
         Some(w.spec.legacy_policy_fingerprint())
@@ -87,7 +99,9 @@ impl Kind for RolePolicy {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let spec = &ctx.spec;
-    let role_name = spec.names.role.clone();
+    let f = super::function_of(spec, node)?;
+    let role_name = f.role.clone();
+    let policy_name = f.policy_name.clone();
     let state = ctx.snapshot().await;
     let w = Want {
         spec,
@@ -104,9 +118,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     }
     let record = match spec.policy_mode {
         PolicyMode::LeastPrivilege => {
-            let doc = spec.inline_policy();
+            let doc = spec.inline_policy(f);
             ctx.call("role-policy", || {
-                role::put_inline_policy(ctx.aws(), &role_name, INLINE_POLICY_NAME, &doc)
+                role::put_inline_policy(ctx.aws(), &role_name, &policy_name, &doc)
             })
             .await
             .with_context(|| format!("putting the inline policy on role {role_name}"))?;
@@ -121,7 +135,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             PolicyRecord {
                 role: role_name.clone(),
                 mode: PolicyMode::LeastPrivilege,
-                inline_policy: Some(INLINE_POLICY_NAME.to_string()),
+                inline_policy: Some(policy_name.clone()),
                 managed_arns: vec![],
                 fingerprint,
             }
@@ -137,7 +151,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             }
             if previous.as_ref().is_some_and(|p| p.inline_policy.is_some()) {
                 ctx.call("role-policy", || {
-                    role::delete_inline_policy(ctx.aws(), &role_name, INLINE_POLICY_NAME)
+                    role::delete_inline_policy(ctx.aws(), &role_name, &policy_name)
                 })
                 .await
                 .with_context(|| format!("removing the inline policy of role {role_name}"))?;
@@ -158,7 +172,12 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     // Anything else on the role widens what the function may do: the stack's role holds
     // exactly the stack's policies. (A role this run created has nothing else.)
-    let removed = if ctx.fresh_role.load(std::sync::atomic::Ordering::SeqCst) {
+    let fresh = ctx
+        .fresh_roles
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains(&key::role(&f.logical));
+    let removed = if fresh {
         Vec::new()
     } else {
         remove_foreign_policies(ctx, &role_name, &record).await?
@@ -216,15 +235,24 @@ async fn remove_foreign_policies(
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let (c, spec) = (cx.c, cx.spec);
-    let role = &cx.state.names.role;
     let Some(rec) = cx.state.get::<PolicyRecord>(&node.key) else {
-        return Check::missing(role, NOT_DEPLOYED);
+        let w = Want {
+            spec,
+            state: cx.state,
+        };
+        return Check::missing(RolePolicy.label(&w, node), NOT_DEPLOYED);
     };
+    let role = &rec.role;
+    let inline_name = rec
+        .inline_policy
+        .clone()
+        .or_else(|| super::function_of(spec, node).ok().map(|f| f.policy_name.clone()))
+        .unwrap_or_default();
     // The reads at once (the inline document is only used in least-privilege mode).
     let (attached, inline, inline_names) = tokio::join!(
         c.call("status", || role::attached_policy_arns(&c.aws, role)),
         c.call("status", || {
-            role::inline_policy(&c.aws, role, INLINE_POLICY_NAME)
+            role::inline_policy(&c.aws, role, &inline_name)
         }),
         c.call("status", || role::inline_policy_names(&c.aws, role))
     );
@@ -262,7 +290,12 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         .and_then(|r| r.props.as_ref())
         .and_then(|p| p.get("document"))
         .map(|d| d.to_string())
-        .unwrap_or_else(|| spec.inline_policy());
+        .or_else(|| {
+            super::function_of(spec, node)
+                .ok()
+                .map(|f| spec.inline_policy(f))
+        })
+        .unwrap_or_default();
     let extra: Vec<&str> = attached
         .iter()
         .filter(|a| !rec.managed_arns.contains(a))

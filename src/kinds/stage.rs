@@ -11,7 +11,7 @@ use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
-use crate::stack::{StackSpec, STAGE};
+use crate::stack::StackSpec;
 use crate::state::ApiRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,7 +55,7 @@ impl Kind for Stage {
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         // Lives in every route's last parts: a route made again needs a new deployment.
-        let mut n = Node::new(&Stage, key::STAGE).lives_in(key::REST_API);
+        let mut n = Node::new(&Stage, key::stage(&spec.api.stage)).lives_in(key::REST_API);
         for route in &spec.routes {
             n = n
                 .lives_in(key::route("integration-responses", route))
@@ -72,12 +72,12 @@ impl Kind for Stage {
                 routes.insert(n.key.clone(), super::wanted_fingerprint(w, n)?.into());
             }
         }
-        Some(json!({"stage": STAGE, "routes": routes}))
+        Some(json!({"stage": w.spec.api.stage, "routes": routes}))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
         match w.state.get::<DeploymentRecord>(&node.key) {
-            Some(d) => format!("{STAGE} ({})", d.id),
-            None => STAGE.to_string(),
+            Some(d) => format!("{} ({})", w.spec.api.stage, d.id),
+            None => w.spec.api.stage.clone(),
         }
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
@@ -105,13 +105,14 @@ impl Kind for Stage {
                 cx.state.get::<ApiRecord>(key::REST_API),
                 cx.state.get::<DeploymentRecord>(&node.key),
             ) else {
-                return Some(Check::missing(STAGE, NOT_DEPLOYED));
+                return Some(Check::missing(&cx.spec.api.stage, NOT_DEPLOYED));
             };
-            let label = format!("{STAGE} ({})", dep.id);
+            let stage = dep.stage.clone();
+            let label = format!("{stage} ({})", dep.id);
             Some(
                 match c
                     .call("status", || {
-                        api::stage_deployment(&c.aws, &api_rec.id, STAGE)
+                        api::stage_deployment(&c.aws, &api_rec.id, &stage)
                     })
                     .await
                 {
@@ -138,12 +139,13 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         state: &state,
     };
     let api_id = super::rest_api::recorded_id(&state)?;
+    let stage = ctx.spec.api.stage.as_str();
     let recorded: Option<DeploymentRecord> = state.get(&node.key);
     if let Some(d) = &recorded {
         if super::is_current(&d.fingerprint, &w, node) && !ctx.prune_routes {
             return Ok(StepResult::new(
                 Action::Unchanged,
-                format!("stage {STAGE} ({})", d.id),
+                format!("stage {stage} ({})", d.id),
             ));
         }
     }
@@ -160,10 +162,10 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let description = format!("serverless-cli {fingerprint}");
     let id = ctx
         .call("deployment", || {
-            api::deploy(ctx.aws(), &api_id, STAGE, &description)
+            api::deploy(ctx.aws(), &api_id, stage, &description)
         })
         .await
-        .with_context(|| format!("deploying REST API {api_id} to stage {STAGE}"))?;
+        .with_context(|| format!("deploying REST API {api_id} to stage {stage}"))?;
     let action = if recorded.is_some() {
         Action::Updated
     } else {
@@ -171,12 +173,12 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     let rec = DeploymentRecord {
         id: id.clone(),
-        stage: STAGE.to_string(),
+        stage: stage.to_string(),
         fingerprint,
     };
     ctx.record(|s| s.put_applied(&node.key, &rec, props))
         .await?;
-    let result = StepResult::new(action, format!("stage {STAGE} ({id})"));
+    let result = StepResult::new(action, format!("stage {stage} ({id})"));
     Ok(if removed.is_empty() {
         result
     } else {

@@ -1,4 +1,4 @@
-//! The DynamoDB table, keyed on `uid`.
+//! A DynamoDB table: its key schema, its billing.
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -13,7 +13,25 @@ use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
 use crate::resources::{table, Owner};
-use crate::stack::{Billing, StackSpec};
+use crate::stack::{Billing, StackSpec, TableSpec, TUTORIAL_CAPACITY};
+
+/// The properties a table is made from. The range key and the capacity are named only when
+/// set apart from the tutorial's (the tutorial's table hashes as it always did).
+pub fn props_of(t: &TableSpec) -> Value {
+    let mut v = json!({"name": t.name, "hash_key": t.hash_key.describe(), "billing": t.billing});
+    if let Some(r) = &t.range_key {
+        v["range_key"] = r.describe().into();
+    }
+    if t.billing == Billing::Provisioned && t.capacity != TUTORIAL_CAPACITY {
+        v["capacity"] = json!({"read": t.capacity.0, "write": t.capacity.1});
+    }
+    v
+}
+
+/// The key schema a table's props name (`uid (S)`, and the range key if any).
+fn key_schema(props: &Value) -> (Value, Value) {
+    (props["hash_key"].clone(), props["range_key"].clone())
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,16 +65,24 @@ impl Kind for Table {
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<TableRecord>(rec)
     }
-    fn nodes(&self, _: &StackSpec) -> Vec<Node> {
-        vec![Node::new(&Table, key::TABLE)]
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        spec.tables
+            .iter()
+            .map(|t| Node::new(&Table, key::table(&t.logical)).for_item(&t.logical))
+            .collect()
     }
-    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        Some(json!({"name": w.spec.names.table, "hash_key": "uid (S)", "billing": w.spec.billing}))
+    fn props(&self, w: &Want, node: &Node) -> Option<Value> {
+        super::table_of(w.spec, node).ok().map(props_of)
     }
     fn label(&self, w: &Want, node: &Node) -> String {
-        w.state
-            .get::<TableRecord>(&node.key)
-            .map_or_else(|| w.spec.names.table.clone(), |r| r.name)
+        w.state.get::<TableRecord>(&node.key).map_or_else(
+            || {
+                super::table_of(w.spec, node)
+                    .map(|t| t.name.clone())
+                    .unwrap_or_else(|_| node.key.clone())
+            },
+            |r| r.name,
+        )
     }
     fn holds_data(&self) -> bool {
         true
@@ -76,11 +102,11 @@ impl Kind for Table {
     fn find<'a>(
         &'a self,
         cx: &'a CheckCx<'a>,
-        _: &'a Node,
+        node: &'a Node,
         _: &'a crate::ops::deploy::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
-            let (c, name) = (cx.c, &cx.spec.names.table);
+            let (c, name) = (cx.c, &super::table_of(cx.spec, node).ok()?.name);
             let info = c
                 .call("plan", || table::describe(&c.aws, name))
                 .await
@@ -90,13 +116,19 @@ impl Kind for Table {
                 .ok()
         })
     }
-    fn predict(&self, spec: &StackSpec, _: &str) -> Option<crate::state::Record> {
+    fn predict(
+        &self,
+        spec: &StackSpec,
+        node: &Node,
+        _: &super::CodeShas,
+    ) -> Option<crate::state::Record> {
+        let t = super::table_of(spec, node).ok()?;
         Some(crate::state::Record {
             kind: self.name().to_string(),
-            id: spec.names.table.clone(),
-            arn: Some(spec.table_arn()),
+            id: t.name.clone(),
+            arn: Some(spec.table_arn(&t.name)),
             fingerprint: String::new(),
-            attrs: match json!({"billing": spec.billing, "ready": true}) {
+            attrs: match json!({"billing": t.billing, "ready": true}) {
                 Value::Object(m) => m,
                 _ => Default::default(),
             },
@@ -129,7 +161,8 @@ impl Kind for Table {
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let spec = &ctx.spec;
-    let name = spec.names.table.clone();
+    let t = super::table_of(spec, node)?;
+    let name = t.name.clone();
     let state = ctx.snapshot().await;
     let w = Want {
         spec,
@@ -137,20 +170,40 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     let props = Table.props(&w, node).unwrap_or_default();
     let fingerprint = super::fingerprint_of("table", &props);
-    let recorded: Option<TableRecord> = state.get(&node.key);
+    let mut recorded: Option<TableRecord> = state.get(&node.key);
     let mut action = Action::Unchanged;
+    let mut replaced = false;
+    // A key schema cannot change in place: the table is made again, its items lost.
+    let recorded_props = state.resources.get(&node.key).and_then(|r| r.props.clone());
+    if let (Some(rec), Some(old)) = (&recorded, &recorded_props) {
+        if key_schema(old) != key_schema(&props) {
+            if !ctx.allow_data_loss {
+                return Err(crate::error::UsageError(format!(
+                    "table {name}: its key changes from {} to {}, which DynamoDB cannot do in place; the table would be deleted with its items and made again. Run deploy with --allow-data-loss to do so, or give the new table another name in the stack file",
+                    describe_keys(old),
+                    describe_keys(&props)
+                ))
+                .into());
+            }
+            remove_table(ctx, &rec.name).await?;
+            ctx.record(|s| {
+                s.forget(&node.key);
+            })
+            .await?;
+            recorded = None;
+            replaced = true;
+        }
+    }
     let mut rec = match recorded {
         Some(rec) => rec,
         None => {
             let created = ctx
-                .call("table", || {
-                    table::create(ctx.aws(), &name, spec.billing, &spec.stack)
-                })
+                .call("table", || table::create(ctx.aws(), t, &spec.stack))
                 .await;
             let (arn, billing) = match created {
                 Ok(arn) => {
                     action = Action::Created;
-                    (arn, spec.billing)
+                    (arn, t.billing)
                 }
                 Err(e) if e.is(ErrorKind::AlreadyExists) => {
                     let info = ctx
@@ -180,7 +233,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                 billing,
                 ready: false,
                 // Created as wished; adopted as found (compared below).
-                fingerprint: if billing == spec.billing {
+                fingerprint: if billing == t.billing {
                     fingerprint.clone()
                 } else {
                     String::new()
@@ -196,7 +249,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         // Changed in the model, found otherwise when adopted, or changed behind our back.
         wait_active(ctx, &name).await?;
         ctx.call("table", || {
-            table::update_billing(ctx.aws(), &name, spec.billing)
+            table::update_billing(ctx.aws(), &name, t.billing, t.capacity)
         })
         .await
         .with_context(|| format!("changing the billing mode of table {name}"))?;
@@ -204,7 +257,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         if action == Action::Unchanged {
             action = Action::Updated;
         }
-        rec.billing = spec.billing;
+        rec.billing = t.billing;
         rec.fingerprint = fingerprint.clone();
         let applied = props.clone();
         ctx.record(|s| s.put_applied(&node.key, &rec, applied))
@@ -218,7 +271,12 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         rec.ready = true;
         ctx.record(|s| s.put(&node.key, &rec)).await?;
     }
-    Ok(StepResult::new(action, name))
+    let result = StepResult::new(action, name);
+    Ok(if replaced {
+        result.with_detail("replaced: its key changed")
+    } else {
+        result
+    })
 }
 
 /// Polls DescribeTable until ACTIVE. Returns the ARN.
@@ -253,7 +311,8 @@ async fn wait_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<String> {
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let c = cx.c;
     let Some(rec) = cx.state.get::<TableRecord>(&node.key) else {
-        return Check::missing(&cx.spec.names.table, NOT_DEPLOYED);
+        let name = super::table_of(cx.spec, node).map_or_else(|_| node.key.clone(), |t| t.name.clone());
+        return Check::missing(name, NOT_DEPLOYED);
     };
     match c
         .call("status", || table::describe(&c.aws, &rec.name))
@@ -281,7 +340,13 @@ async fn delete(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
 
 async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let name = state.names.table.clone();
+    let name = match state.get::<TableRecord>(node_key) {
+        Some(r) => r.name,
+        None => match ctx.graph.node(node_key) {
+            Some(n) => super::table_of(&ctx.spec, n)?.name.clone(),
+            None => anyhow::bail!("{node_key} is neither recorded nor in the model"),
+        },
+    };
     if ctx.keep_table {
         return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
     }
@@ -329,4 +394,37 @@ async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepR
     };
     forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
+}
+
+/// `uid (S)`, or `uid (S), created (N)`.
+fn describe_keys(props: &Value) -> String {
+    let (h, r) = key_schema(props);
+    match (h.as_str(), r.as_str()) {
+        (Some(h), Some(r)) => format!("{h}, {r}"),
+        (Some(h), None) => h.to_string(),
+        _ => "?".into(),
+    }
+}
+
+/// Deletes a table and waits until it is gone (deploy: a replaced or removed table).
+pub async fn remove_table(ctx: &DeployCtx, name: &str) -> anyhow::Result<bool> {
+    let deleted = ctx
+        .call("table", || table::delete(ctx.aws(), name))
+        .await
+        .with_context(|| format!("deleting table {name}"))?;
+    let t = &ctx.timing;
+    let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+        let still = ctx
+            .call("table", || table::describe(ctx.aws(), name))
+            .await?;
+        Ok(still.is_none().then_some(()))
+    })
+    .await?;
+    gone.with_context(|| {
+        format!(
+            "table {name} was still being deleted after {} s; run deploy again",
+            t.ready_wait.as_secs()
+        )
+    })?;
+    Ok(deleted)
 }

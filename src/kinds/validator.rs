@@ -51,15 +51,11 @@ impl Kind for Validator {
             Vec::new()
         }
     }
-    fn props(&self, _: &Want, _: &Node) -> Option<Value> {
-        Some(json!({
-            "validator": stack::VALIDATOR_NAME,
-            "model": stack::USER_MODEL,
-            "schema": stack::USER_MODEL_SCHEMA,
-        }))
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        Some(props_of(w.spec))
     }
-    fn label(&self, _: &Want, _: &Node) -> String {
-        format!("{} ({})", stack::VALIDATOR_NAME, stack::USER_MODEL)
+    fn label(&self, w: &Want, _: &Node) -> String {
+        label_of(w.spec)
     }
     fn updatable(&self) -> bool {
         false
@@ -98,25 +94,88 @@ impl Kind for Validator {
     }
 }
 
+/// The models the routes name, and the one validator. The tutorial's single model hashes as
+/// it always did.
+fn props_of(spec: &StackSpec) -> Value {
+    let used = used_models(spec);
+    match used.as_slice() {
+        [m] => json!({"validator": stack::VALIDATOR_NAME, "model": m.name, "schema": m.schema}),
+        _ => {
+            let models: serde_json::Map<String, Value> = used
+                .iter()
+                .map(|m| (m.name.clone(), m.schema.clone().into()))
+                .collect();
+            json!({"validator": stack::VALIDATOR_NAME, "models": models})
+        }
+    }
+}
+
+/// The models some route names, in name order.
+fn used_models(spec: &StackSpec) -> Vec<&stack::ModelSpec> {
+    let mut used: Vec<&stack::ModelSpec> = spec
+        .models
+        .iter()
+        .filter(|m| {
+            spec.routes
+                .iter()
+                .any(|r| r.request_model.as_deref() == Some(m.name.as_str()))
+        })
+        .collect();
+    used.sort_by(|a, b| a.name.cmp(&b.name));
+    used
+}
+
+fn label_of(spec: &StackSpec) -> String {
+    let names: Vec<&str> = used_models(spec).iter().map(|m| m.name.as_str()).collect();
+    format!("{} ({})", stack::VALIDATOR_NAME, names.join(", "))
+}
+
+/// Creates (or updates) every model the routes name, at once.
+async fn put_models(ctx: &DeployCtx, api_id: &str) -> anyhow::Result<()> {
+    let puts = used_models(&ctx.spec).into_iter().map(|m| async move {
+        ctx.call("request-validation", || {
+            api::create_model(ctx.aws(), api_id, &m.name, &m.schema)
+        })
+        .await
+        .with_context(|| format!("creating the request body model {}", m.name))
+    });
+    for r in futures::future::join_all(puts).await {
+        r?;
+    }
+    Ok(())
+}
+
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let label = format!("{} ({})", stack::VALIDATOR_NAME, stack::USER_MODEL);
-    if state.has(&node.key) {
-        return Ok(StepResult::new(Action::Unchanged, label));
+    let label = label_of(&ctx.spec);
+    let props = props_of(&ctx.spec);
+    if let Some(rec) = state.resources.get(&node.key) {
+        // A model's schema changed in the stack file: put the models again. (A record of an
+        // older release keeps no props: its one model is the tutorial's.)
+        let changed = rec.props.as_ref().is_some_and(|p| *p != props);
+        if !changed {
+            return Ok(StepResult::new(Action::Unchanged, label));
+        }
+        let api_id = state
+            .get::<ApiRecord>(key::REST_API)
+            .context("the REST API is not recorded")?
+            .id;
+        put_models(ctx, &api_id).await?;
+        let mut rec: ValidatorRecord = state.get(&node.key).context("unreadable record")?;
+        rec.model = used_models(&ctx.spec)
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+        return Ok(StepResult::new(Action::Updated, label));
     }
     let api_id = state
         .get::<ApiRecord>(key::REST_API)
         .context("the REST API is not recorded")?
         .id;
     let api_id = &api_id;
-    let model = ctx.call("request-validation", || {
-        api::create_model(
-            ctx.aws(),
-            api_id,
-            stack::USER_MODEL,
-            stack::USER_MODEL_SCHEMA,
-        )
-    });
+    let model = put_models(ctx, api_id);
     // CreateRequestValidator accepts duplicate names: look before making one (but not on
     // the first attempt in an API this run created: it has none yet).
     let mut look = !ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
@@ -136,14 +195,18 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         }
     });
     let (model, validator) = tokio::join!(model, validator);
-    model.context("creating the request body model")?;
+    model?;
     let (id, action) = validator.context("creating the request validator")?;
     let rec = ValidatorRecord {
         id,
         name: stack::VALIDATOR_NAME.to_string(),
-        model: stack::USER_MODEL.to_string(),
+        model: used_models(&ctx.spec)
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
         fingerprint: String::new(),
     };
-    ctx.record(|s| s.put(&node.key, &rec)).await?;
+    ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
     Ok(StepResult::new(action, label))
 }

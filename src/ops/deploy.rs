@@ -55,7 +55,10 @@ pub struct DeployCtx {
     pub run: Run,
     pub spec: StackSpec,
     pub graph: Graph,
-    pub code: CodePackage,
+    /// Each function's code, by its logical name.
+    pub codes: Codes,
+    /// A table may be deleted (removed from the stack file, or its key changed).
+    pub allow_data_loss: bool,
     /// REST APIs of the stack's API name, listed while the identity call ran (so the lookup
     /// before CreateRestApi costs no time on the critical path); used by the first attempt.
     pub api_lookup: std::sync::Mutex<Option<Vec<api::ApiInfo>>>,
@@ -63,15 +66,27 @@ pub struct DeployCtx {
     pub fresh_api: AtomicBool,
     /// One lock per method (and per function policy): AWS refuses concurrent changes to them.
     pub method_locks: MethodLocks,
-    /// The role was created by this run: it holds no policy that the stack did not put.
-    pub fresh_role: AtomicBool,
+    /// The roles created by this run (their keys): they hold no policy the stack did not put.
+    pub fresh_roles: std::sync::Mutex<std::collections::BTreeSet<String>>,
     /// Status found routes in the API that the stack does not have: removed before the next
     /// deployment publishes them.
     pub prune_routes: bool,
     /// Status found statements in the function's policy that the stack did not put: removed.
     pub prune_permissions: bool,
-    /// The foreign statements were removed in this run (by the first permission step).
-    pub pruned_permissions: AtomicBool,
+    /// The functions whose foreign statements were removed in this run (by their first
+    /// permission step).
+    pub pruned_permissions: std::sync::Mutex<std::collections::BTreeSet<String>>,
+}
+
+/// Each function's code, by its logical name.
+pub type Codes = std::collections::BTreeMap<String, CodePackage>;
+
+impl DeployCtx {
+    pub fn code_of(&self, function: &str) -> anyhow::Result<&CodePackage> {
+        self.codes
+            .get(function)
+            .ok_or_else(|| anyhow::anyhow!("no code was loaded for function '{function}'"))
+    }
 }
 
 impl std::ops::Deref for DeployCtx {
@@ -223,7 +238,8 @@ pub struct DeployInput {
     pub existed: bool,
     /// Names or account changed: save before anything else.
     pub save_first: bool,
-    pub code: CodePackage,
+    pub codes: Codes,
+    pub allow_data_loss: bool,
     pub timing: Timing,
 }
 
@@ -287,7 +303,8 @@ pub async fn apply(
         mut state,
         existed,
         save_first,
-        code,
+        codes,
+        allow_data_loss,
         timing,
     } = input;
     let graph = Graph::new(&spec);
@@ -332,18 +349,26 @@ pub async fn apply(
         }
     }
     let mut repairs = repair(&mut state, &graph, &checks);
-    if prune_routes && state.forget(key::STAGE) {
-        repairs.push(format!("{} (routes not in the stack)", key::STAGE));
+    let stage_key = key::stage(&spec.api.stage);
+    if prune_routes && state.forget(&stage_key) {
+        repairs.push(format!("{stage_key} (routes not in the stack)"));
     }
     if !repairs.is_empty() {
         progress.line(&format!("Repairing: {}", repairs.join("; ")));
         store.save(&state).context("saving the state file")?;
     }
     progress.line(&format!(
-        "Deploying stack '{}' ({}, code sha256 {}) to {}{}",
+        "Deploying stack '{}' ({}) to {}{}",
         spec.stack,
-        code.origin,
-        code.sha256,
+        codes
+            .iter()
+            .map(|(f, c)| if codes.len() == 1 {
+                format!("{}, code sha256 {}", c.origin, c.sha256)
+            } else {
+                format!("{f}: {}, code sha256 {}", c.origin, c.sha256)
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         spec.region,
         state
             .endpoint
@@ -362,14 +387,15 @@ pub async fn apply(
         },
         spec,
         graph,
-        code,
+        codes,
+        allow_data_loss,
         api_lookup: std::sync::Mutex::new(before.api_lookup),
         fresh_api: AtomicBool::new(false),
         method_locks: Default::default(),
-        fresh_role: AtomicBool::new(false),
+        fresh_roles: Default::default(),
         prune_routes,
         prune_permissions,
-        pruned_permissions: AtomicBool::new(false),
+        pruned_permissions: Default::default(),
     });
     let removed = remove_orphans(&ctx, &orphans).await?;
     let mut report = engine::run(

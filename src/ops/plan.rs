@@ -100,13 +100,13 @@ impl Plan {
 pub const KNOWN_AFTER_DEPLOY: &str = "(known after deploy)";
 
 /// Works out the plan. `state` is the loaded state (or a new one), `before` the reads deploy
-/// makes first, `code_sha256` the code deploy would upload.
+/// makes first, `code` the SHA-256 of each function's code deploy would upload.
 pub async fn compute(
     c: &Caller,
     spec: &StackSpec,
     state: &StackState,
     before: &Before,
-    code_sha256: &str,
+    code: &kinds::CodeShas,
 ) -> Plan {
     let graph = Graph::new(spec);
     let mut original = state.clone();
@@ -122,7 +122,7 @@ pub async fn compute(
     let mut removals = Vec::new();
     for k in whole(crate::ops::status::FOREIGN_ROUTES_ROW) {
         if k.check.health == Health::Drifted {
-            sim.forget(key::STAGE);
+            sim.forget(&key::stage(&spec.api.stage));
             removals.extend(k.check.reason.clone());
         }
     }
@@ -146,7 +146,7 @@ pub async fn compute(
             &mut sim,
             &checks,
             &found,
-            code_sha256,
+            code,
         );
         changes.push(change);
     }
@@ -197,7 +197,7 @@ fn plan_node(
     sim: &mut StackState,
     checks: &[KeyCheck],
     found: &BTreeMap<String, Owner>,
-    code_sha256: &str,
+    code: &kinds::CodeShas,
 ) -> Change {
     let kind = node.kind;
     let after = kind.props(&Want { spec, state: sim }, node);
@@ -251,13 +251,13 @@ fn plan_node(
             }
             sim.resources.insert(
                 node.key.clone(),
-                predicted(spec, node, None, after.clone(), code_sha256),
+                predicted(spec, node, None, after.clone(), code),
             );
         }
         Some(rec) => {
             let w = Want { spec, state: sim };
             let current = !kind.updatable() || kinds::is_current(&rec.fingerprint, &w, node);
-            let other = kind.other_change(&rec, code_sha256);
+            let other = kind.other_change(node, &rec, code);
             if !current || other.is_some() {
                 change.action = PlanAction::Update;
                 change.changed = changed_props(before.as_ref(), after.as_ref());
@@ -280,7 +280,7 @@ fn plan_node(
                 });
                 sim.resources.insert(
                     node.key.clone(),
-                    predicted(spec, node, Some(&rec), after.clone(), code_sha256),
+                    predicted(spec, node, Some(&rec), after.clone(), code),
                 );
             } else if let Some((_, why)) = reason_of(checks, &node.key) {
                 // On its way to ready: deploy waits for it.
@@ -337,18 +337,18 @@ fn predicted(
     node: &Node,
     current: Option<&Record>,
     props: Option<Value>,
-    code_sha256: &str,
+    code: &kinds::CodeShas,
 ) -> Record {
     let kind = node.kind;
     let mut rec = match current {
         Some(rec) => {
             let mut rec = rec.clone();
-            if let Some((field, _, new)) = kind.other_change(&rec, code_sha256) {
+            if let Some((field, _, new)) = kind.other_change(node, &rec, code) {
                 rec.attrs.insert(field.into(), new);
             }
             rec
         }
-        None => kind.predict(spec, code_sha256).unwrap_or_else(|| Record {
+        None => kind.predict(spec, node, code).unwrap_or_else(|| Record {
             kind: kind.name().to_string(),
             id: KNOWN_AFTER_DEPLOY.to_string(),
             arn: None,

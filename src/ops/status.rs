@@ -107,7 +107,7 @@ pub async fn check_keys(
     };
     out.push(whole(FOREIGN_ROUTES_ROW, routes));
     out.push(whole(OWNER_TAGS_ROW, tags));
-    if let Some(s) = statements {
+    for s in statements {
         out.push(whole("permission", s));
     }
     out
@@ -183,20 +183,35 @@ async fn check_foreign_routes(cx: &CheckCx<'_>) -> Check {
     }
 }
 
-/// Statements in the function's policy that the stack did not put (they let others invoke
-/// it); `None` while nothing to compare with is recorded.
-async fn check_foreign_statements(cx: &CheckCx<'_>) -> Option<Check> {
+/// Statements in each function's policy that the stack did not put (they let others invoke
+/// it); none for a function while nothing to compare with is recorded.
+async fn check_foreign_statements(cx: &CheckCx<'_>) -> Vec<Check> {
+    join_all(
+        cx.spec
+            .functions
+            .iter()
+            .map(|f| check_foreign_statements_of(cx, &f.logical)),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option<Check> {
     let sids: Vec<&str> = cx
         .spec
         .routes
         .iter()
+        .filter(|r| r.function == function)
         .map(|r| r.permission_sid.as_str())
         .collect();
     let label = sids.join(", ");
-    match crate::kinds::permission::read_policy(cx).await? {
+    match crate::kinds::permission::read_policy(cx, function).await? {
         Err(e) => Some(Check::failed(label, e)),
         Ok(statements) => {
-            let foreign = crate::kinds::permission::foreign_sids(&statements, cx.spec);
+            let foreign =
+                crate::kinds::permission::foreign_sids(&statements, cx.spec, function);
             Some(if foreign.is_empty() {
                 Check::ok(label)
             } else {

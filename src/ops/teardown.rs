@@ -31,9 +31,33 @@ pub struct TeardownCtx {
     pub run: Run,
     pub stack: String,
     pub keep_table: bool,
+    pub spec: crate::stack::StackSpec,
     pub graph: Graph,
     /// Changes to one function's policy go one at a time.
     pub locks: MethodLocks,
+}
+
+impl TeardownCtx {
+    /// A resource's name: as recorded, else as the model names it.
+    pub fn name_of<T: crate::state::Typed>(
+        &self,
+        state: &StackState,
+        key: &str,
+        name: impl Fn(T) -> String,
+    ) -> anyhow::Result<String> {
+        if let Some(rec) = state.get::<T>(key) {
+            return Ok(name(rec));
+        }
+        let node = self
+            .graph
+            .node(key)
+            .ok_or_else(|| anyhow::anyhow!("{key} is neither recorded nor in the model"))?;
+        let w = crate::kinds::Want {
+            spec: &self.spec,
+            state,
+        };
+        Ok(node.kind.label(&w, node))
+    }
 }
 
 impl std::ops::Deref for TeardownCtx {
@@ -105,6 +129,7 @@ pub async fn run(
         },
         stack: state.stack.clone(),
         keep_table,
+        spec,
         graph,
         locks: Default::default(),
     });

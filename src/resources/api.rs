@@ -50,11 +50,12 @@ impl ApiInfo {
     }
 }
 
-/// CreateRestApi, REGIONAL (EDGE's create quota is ten times tighter), tagged. Returns
-/// (id, root resource id if the answer carries it).
+/// CreateRestApi, REGIONAL by default (EDGE's create quota is ten times tighter), tagged.
+/// Returns (id, root resource id if the answer carries it).
 pub async fn create(
     aws: &Aws,
     name: &str,
+    endpoint_type: &str,
     stack: &str,
 ) -> Result<(String, Option<String>), AwsError> {
     let out = aws
@@ -64,7 +65,11 @@ pub async fn create(
         .description(format!("serverless-cli stack {stack}"))
         .endpoint_configuration(
             EndpointConfiguration::builder()
-                .types(EndpointType::Regional)
+                .types(if endpoint_type == "EDGE" {
+                    EndpointType::Edge
+                } else {
+                    EndpointType::Regional
+                })
                 .build(),
         )
         .tags(OWNER_TAG, stack)

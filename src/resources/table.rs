@@ -1,4 +1,4 @@
-//! The DynamoDB table keyed on `uid`.
+//! A DynamoDB table of the stack.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProvisionedThroughput,
@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::cli::Billing;
-use crate::stack::OWNER_TAG;
+use crate::stack::{TableSpec, OWNER_TAG};
 
 use super::Owner;
 
@@ -23,39 +23,41 @@ fn local(msg: String) -> AwsError {
     AwsError::local(ErrorKind::Other, msg)
 }
 
-/// CreateTable with the tutorial's key and the owner tag. Returns the ARN.
-pub async fn create(
-    aws: &Aws,
-    name: &str,
-    billing: Billing,
-    stack: &str,
-) -> Result<String, AwsError> {
-    let attr = AttributeDefinition::builder()
-        .attribute_name("uid")
-        .attribute_type(ScalarAttributeType::S)
-        .build()
-        .map_err(|e| local(e.to_string()))?;
-    let key = KeySchemaElement::builder()
-        .attribute_name("uid")
-        .key_type(KeyType::Hash)
-        .build()
-        .map_err(|e| local(e.to_string()))?;
+fn scalar(ty: &str) -> ScalarAttributeType {
+    match ty {
+        "N" => ScalarAttributeType::N,
+        "B" => ScalarAttributeType::B,
+        _ => ScalarAttributeType::S,
+    }
+}
+
+/// CreateTable with the table's key schema, billing and the owner tag. Returns the ARN.
+pub async fn create(aws: &Aws, t: &TableSpec, stack: &str) -> Result<String, AwsError> {
     let tag = Tag::builder()
         .key(OWNER_TAG)
         .value(stack)
         .build()
         .map_err(|e| local(e.to_string()))?;
-    let mut req = aws
-        .dynamodb
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(attr)
-        .key_schema(key)
-        .tags(tag);
-    req = match billing {
+    let mut req = aws.dynamodb.create_table().table_name(&t.name).tags(tag);
+    let keys = std::iter::once((&t.hash_key, KeyType::Hash))
+        .chain(t.range_key.iter().map(|r| (r, KeyType::Range)));
+    for (attr, key_type) in keys {
+        let def = AttributeDefinition::builder()
+            .attribute_name(&attr.name)
+            .attribute_type(scalar(&attr.ty))
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        let key = KeySchemaElement::builder()
+            .attribute_name(&attr.name)
+            .key_type(key_type)
+            .build()
+            .map_err(|e| local(e.to_string()))?;
+        req = req.attribute_definitions(def).key_schema(key);
+    }
+    req = match t.billing {
         Billing::Provisioned => req
             .billing_mode(BillingMode::Provisioned)
-            .provisioned_throughput(throughput()?),
+            .provisioned_throughput(throughput(t.capacity)?),
         Billing::OnDemand => req.billing_mode(BillingMode::PayPerRequest),
     };
     let out = req
@@ -69,10 +71,10 @@ pub async fn create(
         .to_string())
 }
 
-fn throughput() -> Result<ProvisionedThroughput, AwsError> {
+fn throughput((read, write): (i64, i64)) -> Result<ProvisionedThroughput, AwsError> {
     ProvisionedThroughput::builder()
-        .read_capacity_units(5)
-        .write_capacity_units(5)
+        .read_capacity_units(read)
+        .write_capacity_units(write)
         .build()
         .map_err(|e| local(e.to_string()))
 }
@@ -132,13 +134,18 @@ pub async fn owner(aws: &Aws, arn: &str, stack: &str) -> Result<Owner, AwsError>
     ))
 }
 
-/// Switches the billing mode.
-pub async fn update_billing(aws: &Aws, name: &str, billing: Billing) -> Result<(), AwsError> {
+/// Switches the billing mode (and sets the provisioned capacity).
+pub async fn update_billing(
+    aws: &Aws,
+    name: &str,
+    billing: Billing,
+    capacity: (i64, i64),
+) -> Result<(), AwsError> {
     let req = aws.dynamodb.update_table().table_name(name);
     let req = match billing {
         Billing::Provisioned => req
             .billing_mode(BillingMode::Provisioned)
-            .provisioned_throughput(throughput()?),
+            .provisioned_throughput(throughput(capacity)?),
         Billing::OnDemand => req.billing_mode(BillingMode::PayPerRequest),
     };
     req.send()
