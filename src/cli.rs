@@ -48,6 +48,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SERVERLESS_CLI_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
 
+    /// The stack file [default: ./serverless-cli.toml if there is one, else the built-in
+    /// tutorial stack].
+    #[arg(long, global = true, env = "SERVERLESS_CLI_FILE", value_name = "PATH")]
+    pub file: Option<PathBuf>,
+
     /// Folder that holds <stack>.json state files.
     #[arg(
         long,
@@ -95,6 +100,20 @@ pub enum Command {
     /// group and REST APIs in this region (and account, once the state records it; `*`
     /// before). Makes no AWS call.
     IamPolicy,
+    /// Write the tutorial's stack as a stack file you edit: serverless-cli.toml, its JSON
+    /// Schema and the handler (index.mjs, package.json, package-lock.json, tests) into DIR.
+    /// Refuses to overwrite anything. Then `deploy` there deploys the built-in stack.
+    Init(InitArgs),
+    /// Print the JSON Schema of serverless-cli.toml (editors such as Taplo and VS Code's Even
+    /// Better TOML complete and check the file with it).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write into (made if missing).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -153,18 +172,19 @@ pub struct TryArgs {
 
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// Table billing mode.
-    #[arg(long, value_enum, default_value_t = Billing::Provisioned)]
-    pub billing: Billing,
+    /// Table billing mode of the built-in stack [default: provisioned]. (A stack file sets it
+    /// per table.)
+    #[arg(long, value_enum)]
+    pub billing: Option<Billing>,
 
     /// Attach AWSLambdaBasicExecutionRole and AmazonDynamoDBFullAccess, exactly as the tutorial
     /// does, instead of the least-privilege inline policy.
     #[arg(long)]
     pub managed_policies: bool,
 
-    /// Lambda runtime of the function.
-    #[arg(long, default_value = "nodejs22.x")]
-    pub runtime: String,
+    /// Lambda runtime of the built-in stack's function [default: nodejs22.x].
+    #[arg(long)]
+    pub runtime: Option<String>,
 
     /// Deploy this code (a folder or a .zip) instead of the built-in handler. Its entry point
     /// must be index.handler (index.mjs, index.js or index.cjs).
@@ -179,10 +199,10 @@ pub struct DeployArgs {
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
     pub ready_wait: Duration,
 
-    /// Days the function's log group keeps its logs (one of CloudWatch's values: 1, 3, 5, 7,
-    /// 14, 30, 60, 90, ...).
-    #[arg(long, value_name = "DAYS", default_value_t = 14)]
-    pub log_retention_days: i32,
+    /// Days the built-in stack's log group keeps its logs (one of CloudWatch's values: 1, 3,
+    /// 5, 7, 14, 30, 60, 90, ...) [default: 14].
+    #[arg(long, value_name = "DAYS")]
+    pub log_retention_days: Option<i32>,
 
     /// DynamoDB table name [default: user-<stack>].
     #[arg(long)]
@@ -199,6 +219,7 @@ pub struct DeployArgs {
     /// REST API name [default: serverless-backend-<stack>].
     #[arg(long)]
     pub api_name: Option<String>,
+
     /// Let deploy delete tables (with their items): one removed from the stack file, or one
     /// whose key changed.
     #[arg(long)]

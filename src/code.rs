@@ -7,10 +7,10 @@ use sha2::{Digest, Sha256};
 
 use crate::package;
 
-/// The built-in handler, packaged by build.rs from handler/.
+/// The built-in handler, packaged by build.rs from examples/tutorial/handler/.
 static EMBEDDED_ZIP: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/handler.zip"));
 /// Its lockfile: what `serve` installs to run the built-in handler outside the repository.
-static EMBEDDED_LOCKFILE: &[u8] = include_bytes!("../handler/package-lock.json");
+static EMBEDDED_LOCKFILE: &[u8] = include_bytes!("../examples/tutorial/handler/package-lock.json");
 
 /// The built-in handler as a folder that `serve` can run: unpacked once into
 /// `<cache>/serverless-cli/handler-<hash>` (the user's cache folder: XDG_CACHE_HOME, else
@@ -133,9 +133,15 @@ impl CodePackage {
 
     /// `--code`: a folder is packaged deterministically, a zip is checked and taken as it is.
     pub fn load(path: &Path) -> Result<Self, String> {
+        Self::load_for(path, "index", "--code")
+    }
+
+    /// A function's code for a handler in `module` (`index` for `index.handler`); `what`
+    /// names where the path was given, for messages.
+    pub fn load_for(path: &Path, module: &str, what: &str) -> Result<Self, String> {
         let meta = std::fs::metadata(path).map_err(|e| {
             format!(
-                "--code {}: {}; give a folder or a .zip file",
+                "{what} {}: {}; give a folder or a .zip file",
                 path.display(),
                 if e.kind() == std::io::ErrorKind::NotFound {
                     "no such file or folder".to_string()
@@ -145,20 +151,20 @@ impl CodePackage {
             )
         })?;
         if meta.is_dir() {
-            let zip = package::package_dir(path).map_err(|e| format!("--code: {e}"))?;
+            let zip = package::package_dir_for(path, module).map_err(|e| format!("{what}: {e}"))?;
             return Ok(CodePackage::new(zip, path.display().to_string()));
         }
         if meta.len() as usize > package::MAX_INLINE_ZIP_BYTES {
             return Err(format!(
-                "--code {}: {} bytes is over Lambda's {} byte limit for direct upload; make the code smaller",
+                "{what} {}: {} bytes is over Lambda's {} byte limit for direct upload; make the code smaller",
                 path.display(),
                 meta.len(),
                 package::MAX_INLINE_ZIP_BYTES
             ));
         }
         let zip = crate::safe_fs::read_capped(path, package::MAX_INLINE_ZIP_BYTES as u64)
-            .map_err(|e| format!("--code {}: {e}", path.display()))?;
-        package::check_zip(&zip, &format!("--code {}", path.display()))?;
+            .map_err(|e| format!("{what} {}: {e}", path.display()))?;
+        package::check_zip_for(&zip, &format!("{what} {}", path.display()), module)?;
         Ok(CodePackage::new(zip, path.display().to_string()))
     }
 }
@@ -170,13 +176,13 @@ mod tests {
     #[test]
     fn embedded_handler_is_a_valid_deterministic_zip() {
         let a = CodePackage::embedded();
-        let names = package::check_zip(&a.zip, "embedded").unwrap();
+        let names = package::check_zip_for(&a.zip, "embedded", "index").unwrap();
         assert_eq!(
             names,
             vec!["index.mjs".to_string(), "package.json".to_string()]
         );
-        // Packaging handler/ again gives the same bytes, so the same hash.
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("handler");
+        // Packaging examples/tutorial/handler/ again gives the same bytes, so the same hash.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tutorial/handler");
         let again = CodePackage::load(&dir).unwrap();
         assert_eq!(again.sha256, a.sha256);
         assert_eq!(again.zip, a.zip);
@@ -190,7 +196,7 @@ mod tests {
         std::fs::write(dir.path().join("lib/a.js"), "x").unwrap();
         std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
         let first = CodePackage::load(dir.path()).unwrap();
-        let names = package::check_zip(&first.zip, "t").unwrap();
+        let names = package::check_zip_for(&first.zip, "t", "index").unwrap();
         assert_eq!(names, vec!["index.mjs".to_string(), "lib/a.js".to_string()]);
         // Touch a file: same content, same hash.
         std::thread::sleep(std::time::Duration::from_millis(1100));

@@ -1,7 +1,7 @@
 //! API Gateway's part of a request, as the deployed REST API does it, for `serve`.
 //!
-//! Everything here reads the routes from `stack::routes()`, the same description deploy puts
-//! into API Gateway: which route a path matches, the body model POST validates against, the
+//! Everything here reads the routes and models deploy puts into API Gateway (the stack file's,
+//! or the built-in stack's): which route a path matches, the body model POST validates against, the
 //! request template that makes GET's event, and the integration responses whose selection
 //! patterns turn a function error into 400 / 404 / 500 / 502 / 504. Pure: no I/O.
 //!
@@ -12,7 +12,7 @@
 use regex_lite::Regex;
 use serde_json::Value;
 
-use crate::stack::{self, RouteSpec, STAGE};
+use crate::stack::{ModelSpec, RouteSpec};
 
 /// An HTTP answer: status and JSON body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    fn message(status: u16, message: &str) -> Self {
+    pub fn message(status: u16, message: &str) -> Self {
         Answer {
             status,
             body: serde_json::json!({ "message": message }).to_string(),
@@ -44,8 +44,8 @@ pub struct Matched {
 
 /// Finds the route for a method and a request path (`/prod/user/42`; the stage comes first,
 /// as in the deployed URL). `None` is API Gateway's 403.
-pub fn match_route(routes: &[RouteSpec], method: &str, path: &str) -> Option<Matched> {
-    let rest = path.strip_prefix('/')?.strip_prefix(STAGE)?;
+pub fn match_route(routes: &[RouteSpec], stage: &str, method: &str, path: &str) -> Option<Matched> {
+    let rest = path.strip_prefix('/')?.strip_prefix(stage)?;
     let segs: Vec<&str> = rest.split('/').skip(1).collect();
     if !rest.starts_with('/') {
         return None;
@@ -132,6 +132,7 @@ pub fn is_json_content_type(content_type: Option<&str>) -> bool {
 /// gives without invoking it (an invalid body, an unsupported media type).
 pub fn request_event(
     m: &Matched,
+    models: &[ModelSpec],
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Value, Answer> {
@@ -141,7 +142,14 @@ pub fn request_event(
         if !json_type {
             return Err(Answer::message(415, "Unsupported Media Type"));
         }
-        let text = render_request_template(template, &m.params)
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        if let Some(model) = &m.route.request_model {
+            let schema = model_schema(models, model);
+            if !parsed.as_ref().is_some_and(|v| schema_accepts(&schema, v)) {
+                return Err(Answer::message(400, "Invalid request body"));
+            }
+        }
+        let text = render_request_template(template, &m.params, body)
             .map_err(|e| Answer::message(500, &format!("Internal server error: {e}")))?;
         return serde_json::from_str(&text)
             .map_err(|_| Answer::message(500, "Internal server error"));
@@ -149,7 +157,7 @@ pub fn request_event(
     // Passthrough: the body is the event, once it passed the model (when the route has one).
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if let Some(model) = &m.route.request_model {
-        let schema = model_schema(model);
+        let schema = model_schema(models, model);
         let valid = parsed.as_ref().is_some_and(|v| schema_accepts(&schema, v));
         if !valid {
             return Err(Answer::message(400, "Invalid request body"));
@@ -159,53 +167,128 @@ pub fn request_event(
 }
 
 /// The JSON schema of a model of the description.
-fn model_schema(name: &str) -> Value {
-    match name {
-        stack::USER_MODEL => serde_json::from_str(stack::USER_MODEL_SCHEMA).unwrap_or(Value::Null),
-        _ => Value::Null,
+fn model_schema(models: &[ModelSpec], name: &str) -> Value {
+    models
+        .iter()
+        .find(|m| m.name == name)
+        .and_then(|m| serde_json::from_str(&m.schema).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// The draft 4 keywords serve checks a body against (`SERVE_IGNORES` are annotations).
+pub const SCHEMA_KEYWORDS: [&str; 24] = [
+    "type",
+    "enum",
+    "required",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "minProperties",
+    "maxProperties",
+    "items",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "allOf",
+    "anyOf",
+    "oneOf",
+];
+const SERVE_IGNORES: [&str; 6] = [
+    "$schema",
+    "title",
+    "description",
+    "id",
+    "format",
+    "definitions",
+];
+
+/// Keywords of a schema that serve does not check (AWS does): said once when serve starts.
+pub fn unchecked_keywords(schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        let Some(obj) = v.as_object() else { return };
+        for (k, sub) in obj {
+            if k == "not" {
+                walk(sub, out);
+            } else if !SCHEMA_KEYWORDS.contains(&k.as_str()) && !SERVE_IGNORES.contains(&k.as_str())
+            {
+                if !out.contains(k) {
+                    out.push(k.clone());
+                }
+            } else {
+                match sub {
+                    Value::Object(m)
+                        if matches!(k.as_str(), "properties" | "patternProperties") =>
+                    {
+                        m.values().for_each(|s| walk(s, out))
+                    }
+                    Value::Object(_) => walk(sub, out),
+                    Value::Array(a) => a.iter().for_each(|s| walk(s, out)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    walk(schema, &mut out);
+    out
+}
+
+fn type_ok(t: &str, v: &Value) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => false,
     }
 }
 
-/// JSON Schema (draft 4) validation for the keywords the description's models use: `type`,
-/// `required`, `properties`, `not`. A schema with any other keyword is refused by a unit test.
+/// JSON Schema draft 4 validation of a body, for the keywords in [`SCHEMA_KEYWORDS`].
 fn schema_accepts(schema: &Value, v: &Value) -> bool {
     let Some(obj) = schema.as_object() else {
         return false;
     };
-    if let Some(t) = obj.get("type").and_then(Value::as_str) {
-        let ok = match t {
-            "object" => v.is_object(),
-            "array" => v.is_array(),
-            "string" => v.is_string(),
-            "number" => v.is_number(),
-            "integer" => v.is_i64() || v.is_u64(),
-            "boolean" => v.is_boolean(),
-            "null" => v.is_null(),
-            _ => false,
-        };
-        if !ok {
+    let num = |k: &str| obj.get(k).and_then(Value::as_f64);
+    let count = |k: &str| obj.get(k).and_then(Value::as_u64);
+    match obj.get("type") {
+        Some(Value::String(t)) if !type_ok(t, v) => return false,
+        Some(Value::Array(ts)) if !ts.iter().filter_map(Value::as_str).any(|t| type_ok(t, v)) => {
+            return false
+        }
+        _ => {}
+    }
+    if let Some(e) = obj.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
             return false;
         }
     }
-    if let (Some(req), Some(o)) = (obj.get("required").and_then(Value::as_array), v.as_object()) {
-        if !req
-            .iter()
-            .filter_map(Value::as_str)
-            .all(|k| o.contains_key(k))
-        {
-            return false;
-        }
-    }
-    if let (Some(props), Some(o)) = (
-        obj.get("properties").and_then(Value::as_object),
-        v.as_object(),
-    ) {
-        for (k, sub) in props {
-            if let Some(x) = o.get(k) {
-                if !schema_accepts(sub, x) {
-                    return false;
-                }
+    for (k, all) in [("allOf", true), ("anyOf", false)] {
+        if let Some(list) = obj.get(k).and_then(Value::as_array) {
+            let ok = if all {
+                list.iter().all(|s| schema_accepts(s, v))
+            } else {
+                list.iter().any(|s| schema_accepts(s, v))
+            };
+            if !ok {
+                return false;
             }
+        }
+    }
+    if let Some(list) = obj.get("oneOf").and_then(Value::as_array) {
+        if list.iter().filter(|s| schema_accepts(s, v)).count() != 1 {
+            return false;
         }
     }
     if let Some(not) = obj.get("not") {
@@ -213,11 +296,129 @@ fn schema_accepts(schema: &Value, v: &Value) -> bool {
             return false;
         }
     }
+    if let Some(s) = v.as_str() {
+        let len = s.chars().count() as u64;
+        if count("minLength").is_some_and(|m| len < m)
+            || count("maxLength").is_some_and(|m| len > m)
+        {
+            return false;
+        }
+        if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
+            if !Regex::new(p).is_ok_and(|re| re.is_match(s)) {
+                return false;
+            }
+        }
+    }
+    if let Some(n) = v.as_f64() {
+        let excl = |k: &str| obj.get(k).and_then(Value::as_bool).unwrap_or(false);
+        if let Some(m) = num("minimum") {
+            if n < m || (excl("exclusiveMinimum") && n == m) {
+                return false;
+            }
+        }
+        if let Some(m) = num("maximum") {
+            if n > m || (excl("exclusiveMaximum") && n == m) {
+                return false;
+            }
+        }
+        if let Some(m) = num("multipleOf") {
+            if m > 0.0 && ((n / m) - (n / m).round()).abs() > 1e-9 {
+                return false;
+            }
+        }
+    }
+    if let Some(a) = v.as_array() {
+        let len = a.len() as u64;
+        if count("minItems").is_some_and(|m| len < m) || count("maxItems").is_some_and(|m| len > m)
+        {
+            return false;
+        }
+        if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true)
+            && (1..a.len()).any(|i| a[..i].contains(&a[i]))
+        {
+            return false;
+        }
+        match obj.get("items") {
+            Some(Value::Array(tuple)) => {
+                for (i, x) in a.iter().enumerate() {
+                    let ok = match tuple.get(i) {
+                        Some(s) => schema_accepts(s, x),
+                        None => match obj.get("additionalItems") {
+                            Some(Value::Bool(b)) => *b,
+                            Some(s) => schema_accepts(s, x),
+                            None => true,
+                        },
+                    };
+                    if !ok {
+                        return false;
+                    }
+                }
+            }
+            Some(s) if !a.iter().all(|x| schema_accepts(s, x)) => return false,
+            _ => {}
+        }
+    }
+    if let Some(o) = v.as_object() {
+        let len = o.len() as u64;
+        if count("minProperties").is_some_and(|m| len < m)
+            || count("maxProperties").is_some_and(|m| len > m)
+        {
+            return false;
+        }
+        if let Some(req) = obj.get("required").and_then(Value::as_array) {
+            if !req
+                .iter()
+                .filter_map(Value::as_str)
+                .all(|k| o.contains_key(k))
+            {
+                return false;
+            }
+        }
+        let props = obj.get("properties").and_then(Value::as_object);
+        let patterns: Vec<(Regex, &Value)> = obj
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(p, s)| Regex::new(p).ok().map(|re| (re, s)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, x) in o {
+            let mut covered = false;
+            if let Some(sub) = props.and_then(|p| p.get(k)) {
+                covered = true;
+                if !schema_accepts(sub, x) {
+                    return false;
+                }
+            }
+            for (re, sub) in &patterns {
+                if re.is_match(k) {
+                    covered = true;
+                    if !schema_accepts(sub, x) {
+                        return false;
+                    }
+                }
+            }
+            if !covered {
+                match obj.get("additionalProperties") {
+                    Some(Value::Bool(false)) => return false,
+                    Some(s @ Value::Object(_)) if !schema_accepts(s, x) => return false,
+                    _ => {}
+                }
+            }
+        }
+    }
     true
 }
 
-/// Renders a request template: `$input.params('x')`, optionally inside `$util.urlEncode(...)`.
-fn render_request_template(template: &str, params: &[(String, String)]) -> Result<String, String> {
+/// Renders a request template: `$input.params('x')`, optionally inside `$util.urlEncode(...)`,
+/// and the body as JSON, `$input.json('$')` (`{}` for an empty body, as API Gateway gives).
+fn render_request_template(
+    template: &str,
+    params: &[(String, String)],
+    body: &[u8],
+) -> Result<String, String> {
     let param = |name: &str| {
         params
             .iter()
@@ -232,8 +433,23 @@ fn render_request_template(template: &str, params: &[(String, String)]) -> Resul
     });
     let plain = Regex::new(r"\$input\.params\('([A-Za-z0-9_]+)'\)").map_err(|e| e.to_string())?;
     let out = plain.replace_all(&out, |c: &regex_lite::Captures| param(&c[1]));
-    unsupported(&out)?;
-    Ok(out.into_owned())
+    const BODY: &str = "$input.json('$')";
+    // What the renderer does not know is looked for before the body goes in (a body may
+    // hold a '$' of its own).
+    unsupported(&out.replace(BODY, ""))?;
+    let out = if out.contains(BODY) {
+        let whole = if body.iter().all(u8::is_ascii_whitespace) {
+            "{}".to_string()
+        } else {
+            serde_json::from_slice::<Value>(body)
+                .map_err(|_| "the body is not JSON".to_string())?
+                .to_string()
+        };
+        out.replace(BODY, &whole)
+    } else {
+        out.into_owned()
+    };
+    Ok(out)
 }
 
 /// Refuses what is left of a template that this renderer does not know.
@@ -320,32 +536,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Keywords [`schema_accepts`] understands (besides annotations).
-    const SCHEMA_KEYWORDS: [&str; 7] = [
-        "$schema",
-        "title",
-        "type",
-        "required",
-        "properties",
-        "not",
-        "description",
-    ];
-
     fn routes() -> Vec<RouteSpec> {
-        stack::routes()
+        crate::stack::routes()
+    }
+
+    fn models() -> Vec<ModelSpec> {
+        crate::stack::tests_support::spec().models
     }
 
     #[test]
     fn paths_match_the_deployed_urls() {
         let r = routes();
         assert_eq!(
-            match_route(&r, "POST", "/prod/user")
+            match_route(&r, "prod", "POST", "/prod/user")
                 .unwrap()
                 .route
                 .http_method,
             "POST"
         );
-        let m = match_route(&r, "GET", "/prod/user/a%20b%2Fc").unwrap();
+        let m = match_route(&r, "prod", "GET", "/prod/user/a%20b%2Fc").unwrap();
         assert_eq!(m.params, vec![("uid".to_string(), "a b/c".to_string())]);
         for (method, path) in [
             ("GET", "/prod/user"),
@@ -357,7 +566,10 @@ mod tests {
             ("DELETE", "/prod/user/1"),
             ("GET", "/prod/user/%ZZ"),
         ] {
-            assert!(match_route(&r, method, path).is_none(), "{method} {path}");
+            assert!(
+                match_route(&r, "prod", method, path).is_none(),
+                "{method} {path}"
+            );
         }
     }
 
@@ -371,7 +583,8 @@ mod tests {
     fn every_template_of_the_description_renders() {
         for route in routes() {
             if let Some(t) = route.request_template {
-                let out = render_request_template(&t, &[("uid".into(), "a\"b c".into())]).unwrap();
+                let out =
+                    render_request_template(&t, &[("uid".into(), "a\"b c".into())], b"").unwrap();
                 let v: Value = serde_json::from_str(&out).unwrap();
                 assert_eq!(v["uid"], "a%22b+c", "{out}");
                 assert_eq!(v["operation"], "getUser");
@@ -393,29 +606,52 @@ mod tests {
 
     #[test]
     fn every_model_uses_only_keywords_serve_checks() {
-        fn walk(v: &Value) {
-            for (k, sub) in v.as_object().unwrap() {
-                assert!(SCHEMA_KEYWORDS.contains(&k.as_str()), "keyword {k}");
-                match k.as_str() {
-                    "not" => walk(sub),
-                    "properties" => sub.as_object().unwrap().values().for_each(walk),
-                    _ => {}
-                }
-            }
+        for m in models() {
+            let schema: Value = serde_json::from_str(&m.schema).unwrap();
+            assert!(unchecked_keywords(&schema).is_empty(), "model {}", m.name);
         }
-        for route in routes() {
-            if let Some(m) = route.request_model {
-                let schema = model_schema(&m);
-                assert!(schema.is_object(), "model {m}");
-                walk(&schema);
+        let odd = json!({"type": "object", "properties": {"a": {"$ref": "#/x"}}});
+        assert_eq!(unchecked_keywords(&odd), ["$ref"]);
+    }
+
+    #[test]
+    fn draft_4_keywords_are_checked() {
+        let schema = json!({
+            "type": "object",
+            "required": ["sku", "qty"],
+            "additionalProperties": false,
+            "properties": {
+                "sku": {"type": "string", "minLength": 3, "pattern": "^[A-Z]"},
+                "qty": {"type": "integer", "minimum": 1, "maximum": 99},
+                "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": true}
             }
+        });
+        assert!(schema_accepts(
+            &schema,
+            &json!({"sku": "ABC", "qty": 2, "tags": ["a"]})
+        ));
+        for bad in [
+            json!({"sku": "ABC"}),
+            json!({"sku": "AB", "qty": 2}),
+            json!({"sku": "abc", "qty": 2}),
+            json!({"sku": "ABC", "qty": 0}),
+            json!({"sku": "ABC", "qty": 1.5}),
+            json!({"sku": "ABC", "qty": 2, "x": 1}),
+            json!({"sku": "ABC", "qty": 2, "tags": ["c"]}),
+            json!({"sku": "ABC", "qty": 2, "tags": ["a", "a"]}),
+            json!([1]),
+        ] {
+            assert!(!schema_accepts(&schema, &bad), "{bad}");
         }
+        let one = json!({"oneOf": [{"type": "string"}, {"minLength": 2}]});
+        assert!(schema_accepts(&one, &json!("a")));
+        assert!(!schema_accepts(&one, &json!("ab")));
     }
 
     #[test]
     fn the_post_model_takes_objects_without_an_operation() {
-        let m = match_route(&routes(), "POST", "/prod/user").unwrap();
-        let ok = request_event(&m, None, br#"{"uid":"1"}"#).unwrap();
+        let m = match_route(&routes(), "prod", "POST", "/prod/user").unwrap();
+        let ok = request_event(&m, &models(), None, br#"{"uid":"1"}"#).unwrap();
         assert_eq!(ok, json!({"uid": "1"}));
         for bad in [
             &b"{\"uid\":"[..],
@@ -425,7 +661,8 @@ mod tests {
             b"{\"operation\":\"getUser\"}",
         ] {
             assert_eq!(
-                request_event(&m, Some("application/json; charset=utf-8"), bad).unwrap_err(),
+                request_event(&m, &models(), Some("application/json; charset=utf-8"), bad)
+                    .unwrap_err(),
                 Answer::message(400, "Invalid request body")
             );
         }
@@ -433,13 +670,13 @@ mod tests {
 
     #[test]
     fn get_hands_the_template_event_and_refuses_other_media_types() {
-        let m = match_route(&routes(), "GET", "/prod/user/u%201").unwrap();
+        let m = match_route(&routes(), "prod", "GET", "/prod/user/u%201").unwrap();
         assert_eq!(
-            request_event(&m, None, b"").unwrap(),
+            request_event(&m, &models(), None, b"").unwrap(),
             json!({"operation": "getUser", "uid": "u+1"})
         );
         assert_eq!(
-            request_event(&m, Some("text/plain"), b"")
+            request_event(&m, &models(), Some("text/plain"), b"")
                 .unwrap_err()
                 .status,
             415
@@ -448,7 +685,7 @@ mod tests {
 
     #[test]
     fn errors_map_through_the_selection_patterns() {
-        let get = stack::get_user_route();
+        let get = crate::stack::get_user_route();
         let err = |m: &str| {
             Outcome::Error(json!({"errorMessage": m, "errorType": "Error", "stackTrace": []}))
         };
@@ -490,7 +727,7 @@ mod tests {
         assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"uid":"1"}"#));
         // POST has no 404.
         assert_eq!(
-            respond(&stack::post_user_route(), &err("NotFound: x")).status,
+            respond(&crate::stack::post_user_route(), &err("NotFound: x")).status,
             200
         );
     }

@@ -104,11 +104,13 @@ pub mod key {
     pub const ROLE: &str = "role:putitem";
     #[cfg(test)]
     pub const ROLE_POLICY: &str = "role-policy:putitem";
+    #[cfg(test)]
     pub const FUNCTION: &str = "function:putitem";
     #[cfg(test)]
     pub const LOG_GROUP: &str = "log-group:putitem";
     pub const REST_API: &str = "rest-api";
     pub const VALIDATOR: &str = "validator:body";
+    #[cfg(test)]
     pub const STAGE: &str = "stage:prod";
 
     pub fn table(logical: &str) -> String {

@@ -165,23 +165,60 @@ pub struct Target<'a> {
     pub account: &'a str,
 }
 
-fn resources(scope: Scope, names: &Names, t: &Target) -> Vec<String> {
+/// The names of the stack's tables, roles and functions.
+pub struct StackNames {
+    pub tables: Vec<String>,
+    pub roles: Vec<String>,
+    pub functions: Vec<String>,
+}
+
+impl From<&Names> for StackNames {
+    fn from(n: &Names) -> Self {
+        StackNames {
+            tables: vec![n.table.clone()],
+            roles: vec![n.role.clone()],
+            functions: vec![n.function.clone()],
+        }
+    }
+}
+
+impl From<&crate::stack::StackSpec> for StackNames {
+    fn from(s: &crate::stack::StackSpec) -> Self {
+        StackNames {
+            tables: s.tables.iter().map(|t| t.name.clone()).collect(),
+            roles: s.functions.iter().map(|f| f.role.clone()).collect(),
+            functions: s.functions.iter().map(|f| f.name.clone()).collect(),
+        }
+    }
+}
+
+fn resources(scope: Scope, names: &StackNames, t: &Target) -> Vec<String> {
     let (p, r, a) = (t.partition, t.region, t.account);
     match scope {
         Scope::Account => vec!["*".into()],
-        Scope::Table => vec![format!("arn:{p}:dynamodb:{r}:{a}:table/{}", names.table)],
-        Scope::Role => vec![format!("arn:{p}:iam::{a}:role/{}", names.role)],
-        Scope::Function => vec![format!(
-            "arn:{p}:lambda:{r}:{a}:function:{}",
-            names.function
-        )],
-        Scope::LogGroup => {
-            let g = format!(
-                "arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{}",
-                names.function
-            );
-            vec![g.clone(), format!("{g}:*")]
-        }
+        Scope::Table => names
+            .tables
+            .iter()
+            .map(|n| format!("arn:{p}:dynamodb:{r}:{a}:table/{n}"))
+            .collect(),
+        Scope::Role => names
+            .roles
+            .iter()
+            .map(|n| format!("arn:{p}:iam::{a}:role/{n}"))
+            .collect(),
+        Scope::Function => names
+            .functions
+            .iter()
+            .map(|n| format!("arn:{p}:lambda:{r}:{a}:function:{n}"))
+            .collect(),
+        Scope::LogGroup => names
+            .functions
+            .iter()
+            .flat_map(|n| {
+                let g = format!("arn:{p}:logs:{r}:{a}:log-group:/aws/lambda/{n}");
+                [g.clone(), format!("{g}:*")]
+            })
+            .collect(),
         Scope::LogGroupList => vec![format!("arn:{p}:logs:{r}:{a}:log-group::log-stream:")],
         Scope::RestApis => vec![
             format!("arn:{p}:apigateway:{r}::/restapis"),
@@ -206,7 +243,7 @@ fn sid(scope: Scope) -> &'static str {
 
 /// The policy document: one statement per scope, its actions sorted. `iam:PassRole` gets its
 /// own statement, only towards Lambda.
-pub fn document(names: &Names, target: &Target) -> Value {
+pub fn document(names: &StackNames, target: &Target) -> Value {
     let mut by_scope: std::collections::BTreeMap<Scope, std::collections::BTreeSet<&str>> =
         Default::default();
     for (_, action, scope) in OPERATIONS {
@@ -293,7 +330,7 @@ mod tests {
     fn the_document_scopes_each_service_to_the_stacks_names() {
         let names = Names::defaults("prod");
         let doc = document(
-            &names,
+            &StackNames::from(&names),
             &Target {
                 partition: "aws",
                 region: "eu-west-1",

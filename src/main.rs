@@ -21,6 +21,7 @@ mod safe_fs;
 mod serve;
 mod signal;
 mod stack;
+mod stackfile;
 mod state;
 mod throttle;
 
@@ -64,7 +65,12 @@ fn main() -> ExitCode {
         // signal after that.
         let hard_stop = if matches!(
             cli.command,
-            Command::Status | Command::Plan(_) | Command::Try(_) | Command::IamPolicy
+            Command::Status
+                | Command::Plan(_)
+                | Command::Try(_)
+                | Command::IamPolicy
+                | Command::Init(_)
+                | Command::Schema
         ) {
             1
         } else {
@@ -82,6 +88,8 @@ fn main() -> ExitCode {
                 Command::Serve(args) => commands::serve::run(&cli.global, args, interrupts).await,
                 Command::Try(args) => commands::try_it::run(&cli.global, args).await,
                 Command::IamPolicy => commands::iam_policy::run(&cli.global).await,
+                Command::Init(args) => commands::init::run(&cli.global, args),
+                Command::Schema => commands::init::schema(&cli.global),
             }
         };
         tokio::select! {

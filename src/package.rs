@@ -20,9 +20,6 @@ pub const MAX_INLINE_ZIP_BYTES: usize = (MAX_REQUEST_BYTES - REQUEST_ENVELOPE_BY
 /// Lambda's limit on the unzipped size of a function's code.
 pub const MAX_UNZIPPED_BYTES: u64 = 250 * 1024 * 1024;
 
-/// Entry points that `index.handler` resolves to.
-pub const ENTRY_FILES: [&str; 3] = ["index.mjs", "index.js", "index.cjs"];
-
 /// The files of a code folder that go into the zip, as (path in zip, path on disk), sorted.
 ///
 /// When the folder's package.json has a `files` list (npm's convention for what a package
@@ -169,9 +166,20 @@ pub fn zip_files(files: &[(String, PathBuf)]) -> Result<Vec<u8>, String> {
     Ok(cursor.into_inner())
 }
 
-/// Checks a zip's entries: not empty, has an entry point for `index.handler`. Returns the
-/// entry names.
-pub fn check_zip(bytes: &[u8], origin: &str) -> Result<Vec<String>, String> {
+/// The files a handler's module resolves to: `index` -> index.mjs, index.js, index.cjs.
+pub fn entry_files(module: &str) -> [String; 3] {
+    [
+        format!("{module}.mjs"),
+        format!("{module}.js"),
+        format!("{module}.cjs"),
+    ]
+}
+
+/// Checks a zip's entries: not empty, nothing outside its folder, within Lambda's sizes, and
+/// an entry point for the handler's module (`index` for `index.handler`: index.mjs, ...).
+/// Returns the entry names.
+pub fn check_zip_for(bytes: &[u8], origin: &str, module: &str) -> Result<Vec<String>, String> {
+    let entries = entry_files(module);
     if bytes.len() > MAX_INLINE_ZIP_BYTES {
         return Err(format!(
             "{origin}: the zipped code is {} bytes, over Lambda's {} byte limit for direct upload; make the code smaller",
@@ -210,25 +218,25 @@ pub fn check_zip(bytes: &[u8], origin: &str) -> Result<Vec<String>, String> {
     if names.iter().all(|n| n.ends_with('/')) {
         return Err(format!(
             "{origin} holds no files; it must contain the handler ({})",
-            ENTRY_FILES.join(" or ")
+            entries.join(" or ")
         ));
     }
-    if !names.iter().any(|n| ENTRY_FILES.contains(&n.as_str())) {
+    if !names.iter().any(|n| entries.contains(n)) {
         return Err(format!(
-            "{origin} has no {} at its top level, so Lambda cannot find index.handler; add one",
-            ENTRY_FILES.join(" or ")
+            "{origin} has no {} at its top level, so Lambda cannot find {module}.handler; add one",
+            entries.join(" or ")
         ));
     }
     Ok(names)
 }
 
-/// Packages a folder: collect, zip, check.
-pub fn package_dir(dir: &Path) -> Result<Vec<u8>, String> {
+/// Packages a folder: collect, zip, check (the handler in `module`).
+pub fn package_dir_for(dir: &Path, module: &str) -> Result<Vec<u8>, String> {
     let files = collect_files(dir)?;
     if files.is_empty() {
         return Err(format!("{} holds no files to deploy", dir.display()));
     }
     let bytes = zip_files(&files)?;
-    check_zip(&bytes, &dir.display().to_string())?;
+    check_zip_for(&bytes, &dir.display().to_string(), module)?;
     Ok(bytes)
 }

@@ -21,7 +21,7 @@ pub const INLINE_POLICY_NAME: &str = "putitem-least-privilege";
 pub const PERMISSION_SID: &str = "serverless-cli-apigateway-post-user";
 /// Statement id of the permission for GET /user/{uid}.
 pub const GET_PERMISSION_SID: &str = "serverless-cli-apigateway-get-user";
-/// Matches the handler's validation errors (handler/index.mjs, BAD_REQUEST).
+/// Matches the handler's validation errors (examples/tutorial/handler/index.mjs, BAD_REQUEST).
 pub const BAD_REQUEST_PATTERN: &str = "BadRequest:.*";
 /// Managed policies the tutorial attaches (`--managed-policies`).
 pub const TUTORIAL_MANAGED_POLICIES: [&str; 2] = [
@@ -197,7 +197,9 @@ pub fn partition(region: &str) -> &'static str {
 }
 
 /// The table's billing mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Billing {
     /// Provisioned capacity, 5 read and 5 write units, as in the tutorial.
@@ -395,9 +397,9 @@ pub const GET_USER_TEMPLATE: &str =
     r#"{"operation": "getUser", "uid": "$util.urlEncode($input.params('uid'))"}"#;
 /// Body of a mapped error response: the function's error message.
 pub const ERROR_TEMPLATE: &str = r#"{"message": $input.json('$.errorMessage')}"#;
-/// Matches the handler's "no such item" errors (handler/index.mjs, NOT_FOUND).
+/// Matches the handler's "no such item" errors (examples/tutorial/handler/index.mjs, NOT_FOUND).
 pub const NOT_FOUND_PATTERN: &str = "NotFound:.*";
-/// Matches the handler's unexpected failures (handler/index.mjs, INTERNAL).
+/// Matches the handler's unexpected failures (examples/tutorial/handler/index.mjs, INTERNAL).
 pub const INTERNAL_PATTERN: &str = "Internal:.*";
 /// Matches what Lambda reports when the function's process exits mid-request
 /// (`RequestId: <id> Error: Runtime exited with error: exit status 1`).
@@ -483,7 +485,7 @@ pub fn get_user_route() -> RouteSpec {
     }
 }
 
-/// The event a DELETE /user/{uid} route hands the function (handler/index.mjs, DELETE_USER).
+/// The event a DELETE /user/{uid} route hands the function (examples/tutorial/handler/index.mjs, DELETE_USER).
 pub const DELETE_USER_TEMPLATE: &str =
     r#"{"operation": "deleteUser", "uid": "$util.urlEncode($input.params('uid'))"}"#;
 
@@ -502,6 +504,53 @@ pub fn delete_user_route() -> RouteSpec {
         table_actions: strings(&["dynamodb:DeleteItem"]),
         function: TUTORIAL_FUNCTION.into(),
         responses,
+    }
+}
+
+/// A stack file's route without `responses`: success, and the handler conventions' errors.
+pub fn default_responses() -> Vec<ResponseSpec> {
+    let mut responses = vec![success()];
+    responses.extend(error_responses(true));
+    responses
+}
+
+/// Lambda's limit on a statement id's length.
+const MAX_SID: usize = 100;
+
+/// Gives each route the statement id of its invoke permission, from the route alone (adding
+/// or removing another route never changes it): `serverless-cli-apigateway-<method>-<path>-`
+/// and a short hash of the route, which keeps two routes whose paths read alike apart. The
+/// tutorial's routes keep the ids releases before stack files gave them (`...-post-user`,
+/// `...-get-user`, `...-delete-user`), so their deployed permissions stay as they are.
+pub fn assign_permission_sids(routes: &mut [RouteSpec]) {
+    for r in routes.iter_mut() {
+        let legacy = [post_user_route(), get_user_route(), delete_user_route()]
+            .into_iter()
+            .find(|t| t.label() == r.label());
+        r.permission_sid = match legacy {
+            Some(t) => t.permission_sid,
+            None => {
+                let path: String = r
+                    .path
+                    .chars()
+                    .filter(|c| !matches!(c, '{' | '}' | '+'))
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '_' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect();
+                let mut sid = format!(
+                    "serverless-cli-apigateway-{}-{}",
+                    r.http_method.to_ascii_lowercase(),
+                    path.trim_matches('-')
+                );
+                sid.truncate(MAX_SID - 9);
+                format!("{sid}-{}", &fingerprint(&[&r.label()])[..8])
+            }
+        };
     }
 }
 
@@ -654,6 +703,57 @@ impl StackSpec {
             timeout_secs: applied("function", "timeout_secs").unwrap_or(FUNCTION_TIMEOUT_SECS),
         };
         StackSpec::tutorial(&state.stack, &state.region, account, &state.names, t)
+    }
+
+    /// Adds the tables and functions a state records that the model does not have (taken out
+    /// of the stack file since): teardown removes them too. Only their names matter there.
+    pub fn cover_state(mut self, state: &crate::state::StackState) -> Self {
+        for (key, rec) in &state.resources {
+            let Some((kind, logical)) = key.split_once(':') else {
+                continue;
+            };
+            match kind {
+                "table" if self.table(logical).is_none() => self.tables.push(TableSpec {
+                    logical: logical.to_string(),
+                    name: rec.id.clone(),
+                    hash_key: KeyAttr {
+                        name: "-".into(),
+                        ty: "S".into(),
+                    },
+                    range_key: None,
+                    billing: Billing::OnDemand,
+                    capacity: TUTORIAL_CAPACITY,
+                }),
+                "function" | "role" | "log-group" | "role-policy"
+                    if self.function(logical).is_none() =>
+                {
+                    let id = |k: &str| {
+                        state
+                            .resources
+                            .get(&format!("{k}:{logical}"))
+                            .map(|r| r.id.clone())
+                            .unwrap_or_default()
+                    };
+                    let name = id("function");
+                    self.functions.push(FunctionSpec {
+                        logical: logical.to_string(),
+                        role: id("role"),
+                        code: None,
+                        handler: HANDLER.into(),
+                        runtime: String::new(),
+                        memory_mb: FUNCTION_MEMORY_MB,
+                        timeout_secs: FUNCTION_TIMEOUT_SECS,
+                        env: Vec::new(),
+                        log_retention_days: 14,
+                        tables: Vec::new(),
+                        policy_name: format!("{logical}-least-privilege"),
+                        name,
+                    });
+                }
+                _ => {}
+            }
+        }
+        self
     }
 
     pub fn table(&self, logical: &str) -> Option<&TableSpec> {
@@ -940,7 +1040,8 @@ mod tests {
 
     #[test]
     fn least_privilege_policy_has_no_wildcards() {
-        let doc: serde_json::Value = serde_json::from_str(&spec().inline_policy(&spec().functions[0])).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&spec().inline_policy(&spec().functions[0])).unwrap();
         let text = doc.to_string();
         assert!(!text.contains("\"*\""), "{text}");
         assert!(!text.contains(":*\","), "{text}");

@@ -6,7 +6,7 @@ mod support;
 use support::{block_on, read_state, status_row, World, OWNER_TAG};
 
 fn handler_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("handler")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tutorial/handler")
 }
 
 #[test]

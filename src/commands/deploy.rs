@@ -92,17 +92,64 @@ pub struct Prepared {
     pub before: crate::ops::deploy::Before,
 }
 
+/// Deploy's flags that shape the built-in stack; a stack file says all of that itself.
+fn refuse_builtin_flags(args: &DeployArgs, file: &std::path::Path) -> Result<(), UsageError> {
+    let given = [
+        ("--billing", args.billing.is_some(), "tables.<name>.billing"),
+        (
+            "--runtime",
+            args.runtime.is_some(),
+            "functions.<name>.runtime",
+        ),
+        (
+            "--log-retention-days",
+            args.log_retention_days.is_some(),
+            "functions.<name>.log_retention_days",
+        ),
+        ("--code", args.code.is_some(), "functions.<name>.code"),
+        (
+            "--table-name",
+            args.table_name.is_some(),
+            "tables.<name>.name",
+        ),
+        (
+            "--function-name",
+            args.function_name.is_some(),
+            "functions.<name>.name",
+        ),
+        (
+            "--role-name",
+            args.role_name.is_some(),
+            "functions.<name>.role_name",
+        ),
+        ("--api-name", args.api_name.is_some(), "api.name"),
+        (
+            "--managed-policies",
+            args.managed_policies,
+            "functions.<name>.tables (least privilege)",
+        ),
+    ];
+    match given.iter().find(|(_, set, _)| *set) {
+        Some((flag, _, entry)) => Err(UsageError(format!(
+            "{flag} shapes the built-in stack; this run reads the stack file {}, so set it there ({entry}), or drop the flag",
+            file.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The built-in stack's options, from deploy's flags.
 pub fn tutorial_of(args: &DeployArgs) -> stack::Tutorial {
+    let d = stack::Tutorial::default();
     stack::Tutorial {
-        billing: args.billing,
+        billing: args.billing.unwrap_or(d.billing),
         policy_mode: if args.managed_policies {
             PolicyMode::Managed
         } else {
             PolicyMode::LeastPrivilege
         },
-        runtime: args.runtime.clone(),
-        log_retention_days: args.log_retention_days,
+        runtime: args.runtime.clone().unwrap_or(d.runtime),
+        log_retention_days: args.log_retention_days.unwrap_or(d.log_retention_days),
         memory_mb: stack::FUNCTION_MEMORY_MB,
         timeout_secs: stack::FUNCTION_TIMEOUT_SECS,
     }
@@ -111,8 +158,12 @@ pub fn tutorial_of(args: &DeployArgs) -> stack::Tutorial {
 impl Prepared {
     /// The model deploy builds.
     pub fn spec(&self, account: &str, names: &Names) -> StackSpec {
-        self.model
-            .spec(&self.session.stack, &self.session.target.region, account, names)
+        self.model.spec(
+            &self.session.stack,
+            &self.session.target.region,
+            account,
+            names,
+        )
     }
 
     /// The SHA-256 of each function's code.
@@ -133,23 +184,35 @@ pub async fn prepare(
     progress: &Progress,
 ) -> anyhow::Result<Prepared> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
-    let names = wanted_names(global, args)?;
-    stack::validate_runtime(&args.runtime).map_err(UsageError)?;
-    if !crate::resources::log_group::RETENTION_DAYS.contains(&args.log_retention_days) {
-        return Err(UsageError(format!(
-            "--log-retention-days {} is not a retention CloudWatch Logs accepts; use one of {:?}",
-            args.log_retention_days,
-            crate::resources::log_group::RETENTION_DAYS
-        ))
-        .into());
-    }
-    let model = super::Model::Tutorial(tutorial_of(args));
-    let code = match &args.code {
-        Some(p) => CodePackage::load(p).map_err(UsageError)?,
-        None => CodePackage::embedded(),
+    let (model, names, codes) = match super::stack_file(global)? {
+        Some(file) => {
+            refuse_builtin_flags(args, &file.path)?;
+            let names = file.names(&global.stack);
+            let codes = file.codes()?;
+            (super::Model::File(Box::new(file)), names, codes)
+        }
+        None => {
+            let names = wanted_names(global, args)?;
+            let t = tutorial_of(args);
+            stack::validate_runtime(&t.runtime).map_err(UsageError)?;
+            if !crate::resources::log_group::RETENTION_DAYS.contains(&t.log_retention_days) {
+                return Err(UsageError(format!(
+                    "--log-retention-days {} is not a retention CloudWatch Logs accepts; use one of {:?}",
+                    t.log_retention_days,
+                    crate::resources::log_group::RETENTION_DAYS
+                ))
+                .into());
+            }
+            let code = match &args.code {
+                Some(p) => CodePackage::load(p).map_err(UsageError)?,
+                None => CodePackage::embedded(),
+            };
+            let codes: crate::ops::deploy::Codes = [(stack::TUTORIAL_FUNCTION.to_string(), code)]
+                .into_iter()
+                .collect();
+            (super::Model::Tutorial(t), names, codes)
+        }
     };
-    let codes: crate::ops::deploy::Codes =
-        [(stack::TUTORIAL_FUNCTION.to_string(), code)].into_iter().collect();
 
     let mut session = super::open(global, lock).await?;
     let renamed = match session.state.as_mut() {
@@ -159,10 +222,10 @@ pub async fn prepare(
     let timing = super::timing(args.role_wait, args.ready_wait);
 
     // One round of concurrent reads, overlapping the identity call.
-    let api_name = session
-        .state
-        .as_ref()
-        .map_or_else(|| names.api.clone(), |s| s.names.api.clone());
+    let api_name = match (&model, session.state.as_ref()) {
+        (super::Model::File(_), _) | (_, None) => names.api.clone(),
+        (_, Some(s)) => s.names.api.clone(),
+    };
     let session_ref = &session;
     let model_ref = &model;
     let (aws, before) = super::connect_with(&session, |aws: Aws| async move {
@@ -224,6 +287,9 @@ pub async fn run(
     let prepared = prepare(global, args, Some("deploy"), &progress).await?;
     let state = prepared.state();
     let spec = prepared.spec(&prepared.aws.account, &state.names);
+    let from_file = matches!(prepared.model, super::Model::File(_));
+    let stage = spec.api.stage.clone();
+    let route_labels: Vec<String> = spec.routes.iter().map(|r| r.label()).collect();
     let Prepared {
         session,
         codes,
@@ -296,9 +362,22 @@ pub async fn run(
     } else {
         "serverless-cli try"
     };
-    let text = format!(
-        "{summary}\nInvoke URL: {url} (and GET {url}/{{uid}})\nTry it:\n  {curl}\nCheck it end to end:\n  {check}\n"
-    );
+    let text = if from_file {
+        let base = stack::stage_url(&api_id, &state.region, &stage);
+        format!(
+            "{summary}\nStage URL: {base}\n  {}\nCheck it end to end (the stack file's [[try]] requests):\n  {}\n",
+            route_labels.join("\n  "),
+            if state.endpoint.is_some() {
+                format!("serverless-cli serve, then serverless-cli try --url http://127.0.0.1:3000/{stage}")
+            } else {
+                "serverless-cli try".to_string()
+            }
+        )
+    } else {
+        format!(
+            "{summary}\nInvoke URL: {url} (and GET {url}/{{uid}})\nTry it:\n  {curl}\nCheck it end to end:\n  {check}\n"
+        )
+    };
     let doc = json!({
         "command": "deploy",
         "ok": true,

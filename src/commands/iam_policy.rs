@@ -8,7 +8,7 @@ use crate::stack::{self, Names};
 use crate::state::StateStore;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
-    stack::validate_stack_name(&global.stack).map_err(UsageError)?;
+    let file = super::stack_file(global)?;
     let profile = super::profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
@@ -21,6 +21,11 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         .as_ref()
         .and_then(|s| s.account.clone())
         .unwrap_or_else(|| "*".to_string());
+    // A stack file names every table, role and function; the policy covers them all.
+    let names = match &file {
+        Some(f) => crate::iam_policy::StackNames::from(&f.spec(&global.stack, &region, &account)),
+        None => crate::iam_policy::StackNames::from(&names),
+    };
     let doc = document(
         &names,
         &Target {

@@ -5,6 +5,7 @@
 
 pub mod deploy;
 pub mod iam_policy;
+pub mod init;
 pub mod plan;
 pub mod serve;
 pub mod status;
@@ -158,6 +159,15 @@ pub fn stopped(
 /// stack file.
 pub enum Model {
     Tutorial(crate::stack::Tutorial),
+    File(Box<crate::stackfile::StackFile>),
+}
+
+/// The run's stack file, read and checked (no AWS call); `None`: the built-in stack.
+pub fn stack_file(
+    global: &GlobalArgs,
+) -> Result<Option<crate::stackfile::StackFile>, crate::error::UsageError> {
+    crate::stack::validate_stack_name(&global.stack).map_err(crate::error::UsageError)?;
+    crate::stackfile::StackFile::find(global.file.as_deref(), &global.stack)
 }
 
 impl Model {
@@ -174,6 +184,21 @@ impl Model {
             Model::Tutorial(t) => {
                 crate::stack::StackSpec::tutorial(stack, region, account, names, t.clone())
             }
+            Model::File(f) => f.spec(stack, region, account),
         }
     }
+}
+
+/// The stack as status and teardown see it: the stack file's model (else the built-in stack as
+/// the state records it was deployed), plus whatever else the state records.
+pub fn recorded_spec(
+    file: Option<&crate::stackfile::StackFile>,
+    state: &StackState,
+    account: &str,
+) -> crate::stack::StackSpec {
+    match file {
+        Some(f) => f.spec(&state.stack, &state.region, account),
+        None => crate::stack::StackSpec::from_state(state, account),
+    }
+    .cover_state(state)
 }

@@ -26,6 +26,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         &state,
         &prepared.before,
         &prepared.code_shas(),
+        args.allow_data_loss,
     )
     .await;
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };

@@ -10,7 +10,7 @@ use crate::cli::{GlobalArgs, ServeArgs};
 use crate::error::UsageError;
 use crate::serve::pool::{Pool, PoolConfig, RUNTIME_JS};
 use crate::serve::{self, Server};
-use crate::stack::{self, Names, HANDLER, STAGE};
+use crate::stack::{self, Names, HANDLER};
 
 /// After Ctrl-C, how long the requests in flight may take.
 const STOP_GRACE: Duration = Duration::from_secs(15);
@@ -112,48 +112,121 @@ async fn node_version_note(node: &Path) {
     }
 }
 
+/// One function served: its workers' configuration.
+struct Served {
+    logical: String,
+    name: String,
+    code_dir: std::path::PathBuf,
+    handler: String,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+    memory_mb: i32,
+}
+
+/// The stack file's functions, each from its own code folder with its own environment.
+fn file_functions(
+    file: &crate::stackfile::StackFile,
+    spec: &stack::StackSpec,
+    args: &ServeArgs,
+) -> Result<Vec<Served>, UsageError> {
+    let mut out = Vec::new();
+    for f in &spec.functions {
+        let dir = f.code.clone().unwrap_or_default();
+        if !dir.is_dir() {
+            return Err(UsageError(format!(
+                "functions.{}.code ({}) is not a folder: serve runs the code from its folder (unzip it, and name the folder in {})",
+                f.logical,
+                dir.display(),
+                file.path.display()
+            )));
+        }
+        out.push(Served {
+            logical: f.logical.clone(),
+            name: f.name.clone(),
+            code_dir: dir
+                .canonicalize()
+                .map_err(|e| UsageError(format!("{}: {e}", dir.display())))?,
+            handler: f.handler.clone(),
+            env: f.env.clone(),
+            timeout: args
+                .timeout
+                .unwrap_or(Duration::from_secs(f.timeout_secs.max(1) as u64)),
+            memory_mb: f.memory_mb,
+        });
+    }
+    Ok(out)
+}
+
 pub async fn run(
     global: &GlobalArgs,
     args: &ServeArgs,
     interrupts: crate::signal::Interrupts,
 ) -> anyhow::Result<i32> {
     let given = check_args(args)?;
+    let file = super::stack_file(global)?;
+    if let Some(f) = &file {
+        if args.code.is_some() || args.table_name.is_some() {
+            return Err(UsageError(format!(
+                "--code and --table-name apply to the built-in stack; this run reads the stack file {}, which names each function's code and tables",
+                f.path.display()
+            ))
+            .into());
+        }
+    }
     let session = super::open(global, None).await?;
-    let code_dir = code_dir(given, &args.node).await?;
     let names = session
         .state
         .as_ref()
         .map(|s| s.names.clone())
         .unwrap_or_else(|| Names::defaults(&session.stack));
-    let table = args.table_name.clone().unwrap_or(names.table);
-    let timeout = args
-        .timeout
-        .unwrap_or(Duration::from_secs(stack::FUNCTION_TIMEOUT_SECS as u64));
+    let region = session.target.region.clone();
+    let account = session
+        .state
+        .as_ref()
+        .and_then(|s| s.account.clone())
+        .unwrap_or_else(|| "000000000000".into());
+    let (spec, functions, table) = match &file {
+        Some(f) => {
+            let spec = f.spec(&session.stack, &region, &account);
+            let functions = file_functions(f, &spec, args)?;
+            (spec, functions, None)
+        }
+        None => {
+            let spec = stack::StackSpec::tutorial(
+                &session.stack,
+                &region,
+                &account,
+                &names,
+                stack::Tutorial::default(),
+            );
+            let code_dir = code_dir(given, &args.node).await?;
+            let table = args.table_name.clone().unwrap_or(names.table.clone());
+            let served = Served {
+                logical: stack::TUTORIAL_FUNCTION.to_string(),
+                name: names.function.clone(),
+                code_dir,
+                handler: HANDLER.to_string(),
+                env: vec![("TABLE_NAME".to_string(), table.clone())],
+                timeout: args
+                    .timeout
+                    .unwrap_or(Duration::from_secs(stack::FUNCTION_TIMEOUT_SECS as u64)),
+                memory_mb: stack::FUNCTION_MEMORY_MB,
+            };
+            (spec, vec![served], Some(table))
+        }
+    };
+    for m in &spec.models {
+        let schema: serde_json::Value = serde_json::from_str(&m.schema).unwrap_or_default();
+        let unchecked = crate::gateway::unchecked_keywords(&schema);
+        if !unchecked.is_empty() {
+            eprintln!(
+                "note: serve does not check {} of model {} (API Gateway does)",
+                unchecked.join(", "),
+                m.name
+            );
+        }
+    }
 
-    // The function's environment: the table, the region, and where DynamoDB is. Credentials
-    // are the SDK's own chain in the worker (this process's environment, or --profile).
-    let mut env = vec![
-        ("TABLE_NAME".to_string(), table.clone()),
-        ("AWS_REGION".to_string(), session.target.region.clone()),
-        (
-            "AWS_LAMBDA_FUNCTION_NAME".to_string(),
-            names.function.clone(),
-        ),
-        (
-            "AWS_LAMBDA_FUNCTION_TIMEOUT".to_string(),
-            format!("{}", timeout.as_secs().max(1)),
-        ),
-        (
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(),
-            "128".to_string(),
-        ),
-    ];
-    if let Some(endpoint) = &session.target.endpoint {
-        env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), endpoint.clone()));
-    }
-    if let Some(profile) = &session.target.profile {
-        env.push(("AWS_PROFILE".to_string(), profile.clone()));
-    }
     // A profile named with --profile wins over access keys in this process's environment, in
     // the workers too (the SDK for JavaScript also takes those keys first).
     let env_remove = if session.target.profile_is_explicit {
@@ -173,50 +246,98 @@ pub async fn run(
     let scratch = tempfile::tempdir()?;
     let runtime_script = scratch.path().join("runtime.mjs");
     std::fs::write(&runtime_script, RUNTIME_JS)?;
-    let pool = Pool::start(
-        PoolConfig {
-            node: args.node.clone(),
-            runtime_script,
-            code_dir: code_dir.clone(),
-            handler: HANDLER.to_string(),
-            function_name: names.function.clone(),
-            env,
-            env_remove,
-            timeout,
-        },
-        args.workers,
-    )
-    .await?;
+    let mut pools = std::collections::BTreeMap::new();
+    for f in &functions {
+        // The function's environment: its own, the region, and where DynamoDB is.
+        // Credentials are the SDK's own chain in the worker (this process's environment, or
+        // --profile).
+        let mut env = f.env.clone();
+        env.extend([
+            ("AWS_REGION".to_string(), region.clone()),
+            ("AWS_LAMBDA_FUNCTION_NAME".to_string(), f.name.clone()),
+            (
+                "AWS_LAMBDA_FUNCTION_TIMEOUT".to_string(),
+                format!("{}", f.timeout.as_secs().max(1)),
+            ),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE".to_string(),
+                f.memory_mb.to_string(),
+            ),
+        ]);
+        if let Some(endpoint) = &session.target.endpoint {
+            env.push(("AWS_ENDPOINT_URL_DYNAMODB".to_string(), endpoint.clone()));
+        }
+        if let Some(profile) = &session.target.profile {
+            env.push(("AWS_PROFILE".to_string(), profile.clone()));
+        }
+        let pool = Pool::start(
+            PoolConfig {
+                node: args.node.clone(),
+                runtime_script: runtime_script.clone(),
+                code_dir: f.code_dir.clone(),
+                handler: f.handler.clone(),
+                function_name: f.name.clone(),
+                env,
+                env_remove: env_remove.clone(),
+                timeout: f.timeout,
+            },
+            args.workers,
+        )
+        .await?;
+        pools.insert(f.logical.clone(), pool);
+    }
     // Only once the server is up: a failed start stays one line.
     node_version_note(&args.node).await;
 
-    let routes = stack::routes();
-    let url = format!("http://{addr}/{STAGE}");
-    let route_list: Vec<String> = routes.iter().map(|r| r.label()).collect();
+    let url = format!("http://{addr}/{}", spec.api.stage);
+    let route_list: Vec<String> = spec.routes.iter().map(|r| r.label()).collect();
+    let where_ = session
+        .target
+        .endpoint
+        .as_deref()
+        .map_or_else(|| format!("AWS, {region}"), |e| e.to_string());
+    let timeout = functions.first().map_or(Duration::ZERO, |f| f.timeout);
     let doc = json!({
         "command": "serve",
         "url": url,
         "routes": route_list,
         "table": table,
-        "region": session.target.region,
+        "functions": functions.iter().map(|f| json!({"function": f.logical, "code": f.code_dir, "handler": f.handler})).collect::<Vec<_>>(),
+        "region": region,
         "endpoint": session.target.endpoint,
-        "code": code_dir,
+        "code": functions.first().map(|f| f.code_dir.clone()),
         "workers": args.workers,
         "timeout_seconds": timeout.as_secs_f64(),
     });
+    let detail = match &table {
+        Some(table) => format!(
+            "Table {table} ({where_}), handler {} in {}, {} workers, timeout {} s.",
+            HANDLER,
+            functions[0].code_dir.display(),
+            args.workers,
+            timeout.as_secs_f64()
+        ),
+        None => {
+            let lines: Vec<String> = functions
+                .iter()
+                .map(|f| {
+                    format!(
+                        "function {}: {} in {}, {} workers, timeout {} s",
+                        f.logical,
+                        f.handler,
+                        f.code_dir.display(),
+                        args.workers,
+                        f.timeout.as_secs_f64()
+                    )
+                })
+                .collect();
+            format!("AWS calls go to {where_}.\n{}", lines.join("\n"))
+        }
+    };
     let text = format!(
-        "Serving stack '{}' at {url}\n  {}\nTable {table} ({}), handler {} in {}, {} workers, timeout {} s.\nTry it: serverless-cli try --url {url}\nCtrl-C stops it.\n",
+        "Serving stack '{}' at {url}\n  {}\n{detail}\nTry it: serverless-cli try --url {url}\nCtrl-C stops it.\n",
         session.stack,
         route_list.join("\n  "),
-        session
-            .target
-            .endpoint
-            .as_deref()
-            .map_or_else(|| format!("AWS, {}", session.target.region), |e| e.to_string()),
-        HANDLER,
-        code_dir.display(),
-        args.workers,
-        timeout.as_secs_f64()
     );
     // The banner goes to stdout at once (one JSON line with --output json), so a script can
     // read the URL while the server runs.
@@ -228,7 +349,12 @@ pub async fn run(
     use std::io::Write;
     let _ = std::io::stdout().flush();
 
-    let server = Arc::new(Server { routes, pool });
+    let server = Arc::new(Server {
+        stage: spec.api.stage.clone(),
+        routes: spec.routes.clone(),
+        models: spec.models.clone(),
+        pools,
+    });
     serve::run(listener, server, interrupts, STOP_GRACE).await?;
     drop(scratch);
     eprintln!("stopped");

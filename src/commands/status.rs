@@ -17,6 +17,7 @@ use crate::stack::{self, StackSpec};
 pub const EXIT_DRIFT: i32 = 3;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
+    let file = super::stack_file(global)?;
     let session = super::open(global, None).await?;
     let Some(state) = session.state.clone() else {
         return Err(UsageError(format!(
@@ -26,7 +27,10 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         ))
         .into());
     };
-    let spec_for = |account: &str| StackSpec::from_state(&state, account);
+    let spec_for = |account: &str| match &file {
+        Some(f) => f.spec(&state.stack, &state.region, account),
+        None => StackSpec::from_state(&state, account),
+    };
     let progress = Progress::for_stderr();
     let policy = super::timing(Duration::ZERO, Duration::ZERO).retry;
     let state_ref = &state;

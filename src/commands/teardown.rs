@@ -19,6 +19,7 @@ use crate::state::StackState;
 /// call) and nothing changed. Without a state file, teardown would look for tagged resources:
 /// say so.
 async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32> {
+    let file = super::stack_file(global)?;
     let session = super::open(global, None).await?;
     let Some(state) = session.state.clone() else {
         let text = format!(
@@ -32,7 +33,9 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
         report::emit(global.output, &doc, &text);
         return Ok(0);
     };
-    let planned = crate::ops::teardown::dry_run(&state, args.keep_table);
+    let account = state.account.clone().unwrap_or_default();
+    let spec = super::recorded_spec(file.as_ref(), &state, &account);
+    let planned = crate::ops::teardown::dry_run(&state, args.keep_table, &spec);
     let mut lines = Vec::new();
     for (i, p) in planned.iter().enumerate() {
         let mut line = format!("{:>2}. {}: {}, {}", i + 1, p.key, p.does, p.resource);
@@ -74,9 +77,41 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
     Ok(0)
 }
 
-/// What the confirmation prompt lists.
+/// What the confirmation prompt lists: what the state records, else the names it keeps.
 fn inventory(state: &StackState, keep_table: bool) -> Vec<String> {
+    use crate::state::{FunctionRecord, RoleRecord, TableRecord};
     let n = &state.names;
+    let or_name = |found: Vec<String>, name: &str| {
+        if found.is_empty() {
+            vec![name.to_string()]
+        } else {
+            found
+        }
+    };
+    let functions = or_name(
+        state
+            .all::<FunctionRecord>()
+            .into_iter()
+            .map(|(_, f)| f.name)
+            .collect(),
+        &n.function,
+    );
+    let roles = or_name(
+        state
+            .all::<RoleRecord>()
+            .into_iter()
+            .map(|(_, r)| r.name)
+            .collect(),
+        &n.role,
+    );
+    let tables = or_name(
+        state
+            .all::<TableRecord>()
+            .into_iter()
+            .map(|(_, t)| t.name)
+            .collect(),
+        &n.table,
+    );
     let mut items = vec![];
     if let Some(a) = state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API) {
         items.push(format!(
@@ -86,19 +121,19 @@ fn inventory(state: &StackState, keep_table: bool) -> Vec<String> {
     } else {
         items.push(format!("REST API {} (if a crash left one)", n.api));
     }
-    items.push(format!(
-        "Lambda function {} and its invoke permission",
-        n.function
-    ));
-    items.push(format!("IAM role {} and its policies", n.role));
-    items.push(format!(
-        "CloudWatch log group /aws/lambda/{} and its logs",
-        n.function
-    ));
-    if keep_table {
-        items.push(format!("(kept) DynamoDB table {}", n.table));
-    } else {
-        items.push(format!("DynamoDB table {} and all its items", n.table));
+    for f in &functions {
+        items.push(format!("Lambda function {f} and its invoke permissions"));
+        items.push(format!("CloudWatch log group /aws/lambda/{f} and its logs"));
+    }
+    for r in &roles {
+        items.push(format!("IAM role {r} and its policies"));
+    }
+    for t in &tables {
+        if keep_table {
+            items.push(format!("(kept) DynamoDB table {t}"));
+        } else {
+            items.push(format!("DynamoDB table {t} and all its items"));
+        }
     }
     items
 }
@@ -134,6 +169,7 @@ pub async fn run(
         )
         .into());
     }
+    let file = super::stack_file(global)?;
     let session = super::open(global, Some("teardown")).await?;
     let progress = Progress::for_stderr();
     let timing = super::timing(Duration::ZERO, Duration::from_secs(300));
@@ -173,13 +209,27 @@ pub async fn run(
                 report::emit(global.output, &doc, &text);
                 return Ok(0);
             }
-            let state = discover::state_from_found(
-                &session.stack,
-                &session.target.region,
-                session.target.endpoint.as_deref(),
-                &aws.account,
-                &found,
-            )?;
+            // With a stack file, its names say what to delete (several tables or functions
+            // are expected); without one, the tutorial's names from what was found.
+            let state = match &file {
+                Some(f) => {
+                    let mut s = StackState::new(
+                        &session.stack,
+                        &session.target.region,
+                        session.target.endpoint.as_deref(),
+                        f.names(&session.stack),
+                    );
+                    s.account = Some(aws.account.clone());
+                    s
+                }
+                None => discover::state_from_found(
+                    &session.stack,
+                    &session.target.region,
+                    session.target.endpoint.as_deref(),
+                    &aws.account,
+                    &found,
+                )?,
+            };
             if args.yes {
                 for line in found.lines() {
                     progress.line(&format!("  found {line}"));
@@ -196,6 +246,7 @@ pub async fn run(
         "Tearing down stack '{}' in {}",
         state.stack, state.region
     ));
+    let spec = super::recorded_spec(file.as_ref(), &state, &aws.account);
     let mut report = crate::ops::teardown::run(
         aws,
         session.store.clone(),
@@ -204,6 +255,7 @@ pub async fn run(
         timing,
         &progress,
         Some(super::stop(interrupts)),
+        spec,
     )
     .await;
     if let Some(err) = super::stopped(&mut report, "teardown", &session.store) {

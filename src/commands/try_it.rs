@@ -13,7 +13,7 @@ const FIELDS: [&str; 3] = ["uid", "username", "email"];
 
 #[derive(Debug, Serialize)]
 struct Check {
-    name: &'static str,
+    name: String,
     request: String,
     expected_status: u16,
     status: Option<u16>,
@@ -24,7 +24,7 @@ struct Check {
 }
 
 /// The stage's base URL: `--url` (a trailing `/user` or `/` is dropped), or the deployed one.
-fn base_url(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<String> {
+fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::Result<String> {
     if let Some(raw) = &args.url {
         // Printed only with any credentials left out.
         let url = &crate::aws::redact_url(raw);
@@ -75,9 +75,9 @@ fn base_url(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<String> {
     }
     match (
         state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API),
-        state.has(crate::graph::key::STAGE),
+        state.has(&crate::graph::key::stage(stage)),
     ) {
-        (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region, stack::STAGE)),
+        (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region, stage)),
         _ => Err(UsageError(format!(
             "stack '{}' is not fully deployed (no stage yet); run deploy first",
             state.stack
@@ -167,7 +167,7 @@ impl Settle {
 }
 
 fn check(
-    name: &'static str,
+    name: &str,
     request: String,
     expected_status: u16,
     reply: Result<Reply, String>,
@@ -175,7 +175,7 @@ fn check(
 ) -> Check {
     match reply {
         Err(e) => Check {
-            name,
+            name: name.to_string(),
             request,
             expected_status,
             status: None,
@@ -200,7 +200,7 @@ fn check(
                 Err(d) => (false, d),
             };
             Check {
-                name,
+                name: name.to_string(),
                 request,
                 expected_status,
                 status: Some(r.status),
@@ -212,15 +212,100 @@ fn check(
     }
 }
 
+/// Whether a model's routes are the tutorial's (the tutorial's checks apply to them).
+fn has_tutorial_routes(spec: &stack::StackSpec) -> bool {
+    let tutorial = stack::routes();
+    let label = |r: &stack::RouteSpec| (r.label(), r.request_template.clone());
+    let mut want: Vec<_> = tutorial
+        .iter()
+        .filter(|r| r.http_method != "DELETE")
+        .map(label)
+        .collect();
+    let mut have: Vec<_> = spec.routes.iter().map(label).collect();
+    want.sort();
+    have.sort();
+    want == have
+}
+
 pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
-    stack::validate_stack_name(&global.stack).map_err(UsageError)?;
+    let file = super::stack_file(global)?;
     let user = user(args)?;
-    let base = base_url(global, args)?;
+    let spec = file
+        .as_ref()
+        .map(|f| f.spec(&global.stack, "us-east-1", "000000000000"));
+    let stage = spec
+        .as_ref()
+        .map_or_else(|| stack::STAGE.to_string(), |s| s.api.stage.clone());
+    let base = base_url(global, args, &stage)?;
     let client = Client::new(args.request_timeout)?;
     let settle = Settle {
         until: std::time::Instant::now() + args.settle,
         pause: std::time::Duration::from_secs(1).mul_f64(crate::aws::retry_scale()),
     };
+    let tutorial = spec.as_ref().is_none_or(has_tutorial_routes);
+    let mut checks = Vec::new();
+    if tutorial {
+        tutorial_checks(&client, &settle, &base, &user, &mut checks).await;
+    }
+    if let Some(f) = &file {
+        file_checks(&client, &settle, &base, &f.doc.tries, &mut checks).await;
+    }
+    let uid = if tutorial {
+        user["uid"].as_str().unwrap_or_default().to_string()
+    } else {
+        String::new()
+    };
+    report(global, &base, &uid, &checks)
+}
+
+/// The stack file's `[[try]]` requests, in order; `${run}` is an id new to this run.
+async fn file_checks(
+    client: &Client,
+    settle: &Settle,
+    base: &str,
+    tries: &[crate::stackfile::TryDoc],
+    checks: &mut Vec<Check>,
+) {
+    let run_id = crate::serve::request_id()[..8].to_string();
+    let fill = |s: &str| s.replace("${run}", &run_id);
+    for (i, t) in tries.iter().enumerate() {
+        let method = t.method.to_ascii_uppercase();
+        let path = fill(&t.path);
+        let body = t.body.as_deref().map(fill);
+        let url = format!("{base}{path}");
+        let reply = settle.send(client, &method, &url, body.as_deref()).await;
+        let name = t.name.clone().unwrap_or_else(|| format!("try[{i}]"));
+        let expect = t.expect.as_deref().map(fill);
+        checks.push(check(
+            &name,
+            format!("{method} {path}"),
+            t.status,
+            reply,
+            |b| {
+                let text = if b.is_null() {
+                    String::new()
+                } else {
+                    b.to_string()
+                };
+                match &expect {
+                    Some(want) if !text.contains(want.as_str()) => {
+                        Err(format!("expected the body to contain {want:?}, got {text}"))
+                    }
+                    _ => Ok(text.chars().take(200).collect()),
+                }
+            },
+        ));
+    }
+}
+
+/// The tutorial's "Try out": post a user, read it back, an unknown uid, an invalid body.
+async fn tutorial_checks(
+    client: &Client,
+    settle: &Settle,
+    base: &str,
+    user: &Map<String, Value>,
+    checks: &mut Vec<Check>,
+) {
     let uid = user["uid"].as_str().unwrap_or_default().to_string();
     let text = |k: &str| {
         user.get(k)
@@ -230,7 +315,6 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
     };
     let posted = Value::Object(user.clone()).to_string();
     let users = format!("{base}/{PATH_PART}");
-    let mut checks = Vec::new();
 
     // 1. The tutorial's POST, and its message.
     let want_message = format!(
@@ -238,7 +322,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         text("username"),
         text("email")
     );
-    let reply = settle.send(&client, "POST", &users, Some(&posted)).await;
+    let reply = settle.send(client, "POST", &users, Some(&posted)).await;
     checks.push(check(
         "post",
         format!("POST /{PATH_PART}"),
@@ -252,7 +336,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
 
     // 2. Read it back: the same fields.
     let item_url = format!("{users}/{}", path_segment(&uid));
-    let reply = settle.send(&client, "GET", &item_url, None).await;
+    let reply = settle.send(client, "GET", &item_url, None).await;
     let stored: Map<String, Value> = FIELDS
         .iter()
         .filter_map(|f| match user.get(*f) {
@@ -281,7 +365,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
     let unknown = format!("{uid}-absent-{}", &crate::serve::request_id()[..8]);
     let reply = settle
         .send(
-            &client,
+            client,
             "GET",
             &format!("{users}/{}", path_segment(&unknown)),
             None,
@@ -297,7 +381,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
 
     // 4. An invalid body (no uid): 400, refused by the function's validation.
     let invalid = r#"{"username":"no uid"}"#;
-    let reply = settle.send(&client, "POST", &users, Some(invalid)).await;
+    let reply = settle.send(client, "POST", &users, Some(invalid)).await;
     checks.push(check(
         "invalid-body",
         format!("POST /{PATH_PART} {invalid}"),
@@ -305,11 +389,13 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         reply,
         |b| Ok(b["message"].as_str().unwrap_or_default().to_string()),
     ));
+}
 
+fn report(global: &GlobalArgs, base: &str, uid: &str, checks: &[Check]) -> anyhow::Result<i32> {
     let passed = checks.iter().filter(|c| c.ok).count();
     let ok = passed == checks.len();
     let mut lines = Vec::new();
-    for c in &checks {
+    for c in checks {
         lines.push(format!(
             "{:<4}  {} -> {}{}: {}",
             if c.ok { "ok" } else { "FAIL" },
@@ -323,8 +409,13 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         ));
     }
     lines.push(format!(
-        "{passed} of {} checks passed against {base} (uid {uid}).",
-        checks.len()
+        "{passed} of {} checks passed against {base}{}.",
+        checks.len(),
+        if uid.is_empty() {
+            String::new()
+        } else {
+            format!(" (uid {uid})")
+        }
     ));
     let doc = json!({
         "command": "try",

@@ -7,7 +7,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use super::{Check, CheckCx, Kind, Removal, Repair, Want, NOT_DEPLOYED};
 use crate::aws::{poll, AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
@@ -164,6 +164,18 @@ impl Kind for Function {
         Box::pin(async move { Some(check(cx, node).await) })
     }
 
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        _: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            let state = ctx.snapshot().await;
+            let removal = remove_named(&ctx.run, &ctx.spec.stack, &state, &rec.id).await?;
+            Ok(Some(removal.into_result("Lambda function", rec.id.clone())))
+        })
+    }
     fn deleting(&self) -> &'static str {
         "deleting the Lambda function"
     }
@@ -508,21 +520,37 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
 async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = ctx.name_of::<FunctionRecord>(&state, node_key, |r| r.name)?;
-    let action = match function_owner(ctx, &state, &name).await? {
-        None => Action::Gone,
-        Some(Owner::Us) => {
-            let deleted = ctx
-                .call("function", || function::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting function {name}"))?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
+    let action = match remove_named(&ctx.run, &ctx.stack, &state, &name).await? {
+        Removal::Gone => Action::Gone,
+        Removal::Deleted => Action::Deleted,
+        Removal::Foreign(other) => {
+            return foreign(state.has(node_key), "Lambda function", &name, &other)
         }
-        Some(other) => return foreign(state.has(node_key), "Lambda function", &name, &other),
     };
     forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
+}
+
+/// Deletes the function of this name if it is this stack's.
+pub async fn remove_named(
+    run: &crate::ops::Run,
+    stack: &str,
+    state: &crate::state::StackState,
+    name: &str,
+) -> anyhow::Result<Removal> {
+    Ok(match function_owner(run, stack, state, name).await? {
+        None => Removal::Gone,
+        Some(Owner::Us) => {
+            let deleted = run
+                .call("function", || function::delete(&run.aws, name))
+                .await
+                .with_context(|| format!("deleting function {name}"))?;
+            if deleted {
+                Removal::Deleted
+            } else {
+                Removal::Gone
+            }
+        }
+        Some(other) => Removal::Foreign(other),
+    })
 }

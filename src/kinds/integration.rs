@@ -59,7 +59,9 @@ impl Kind for Integration {
         format!("{} -> {f}", route_label(node))
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
-        let function = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        let function = w
+            .state
+            .get::<FunctionRecord>(&key::function(crate::stack::TUTORIAL_FUNCTION))?;
         Some(w.spec.legacy_integration_fingerprint(&function.arn))
     }
     fn goes_with_container(&self) -> bool {

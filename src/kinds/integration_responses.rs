@@ -61,7 +61,9 @@ impl Kind for IntegrationResponses {
         format!("{} {}", route.label(), statuses.join(", "))
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
-        let function = w.state.get::<FunctionRecord>(key::FUNCTION)?;
+        let function = w
+            .state
+            .get::<FunctionRecord>(&key::function(crate::stack::TUTORIAL_FUNCTION))?;
         Some(w.spec.legacy_integration_fingerprint(&function.arn))
     }
     fn repair(&self, node: &Node, check: &Check) -> Repair {
@@ -111,7 +113,7 @@ impl Kind for IntegrationResponses {
             let label = route_label(node);
             if !cx.state.has(&key::route("integration", route))
                 || !cx.state.has(&node.key)
-                || !cx.state.has(key::FUNCTION)
+                || !cx.state.has(&key::function(&route.function))
             {
                 return Some(Check::missing(label, NOT_DEPLOYED));
             }

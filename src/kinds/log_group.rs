@@ -6,7 +6,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use super::{Check, CheckCx, Kind, Removal, Repair, Want, NOT_DEPLOYED};
 use crate::aws::ErrorKind;
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
@@ -82,7 +82,10 @@ impl Kind for LogGroup {
         _: &'a crate::ops::deploy::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
-            let (c, name) = (cx.c, super::function_of(cx.spec, node).ok()?.log_group_name());
+            let (c, name) = (
+                cx.c,
+                super::function_of(cx.spec, node).ok()?.log_group_name(),
+            );
             let info = c
                 .call("plan", || log_group::describe(&c.aws, &name))
                 .await
@@ -154,6 +157,17 @@ impl Kind for LogGroup {
         })
     }
 
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        _: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            let removal = remove_named(&ctx.run, &ctx.spec.stack, &rec.id).await?;
+            Ok(Some(removal.into_result("log group", rec.id.clone())))
+        })
+    }
     fn deleting(&self) -> &'static str {
         "deleting the function's log group"
     }
@@ -240,31 +254,40 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = ctx.name_of::<LogGroupRecord>(&state, node_key, |r| r.name)?;
-    let info = ctx
-        .call("log-group", || log_group::describe(&ctx.aws, &name))
-        .await?;
-    let action = match info {
-        None => Action::Gone,
-        Some(info) => {
-            let owner = ctx
-                .call("log-group", || {
-                    log_group::owner(&ctx.aws, &info.arn, &ctx.stack)
-                })
-                .await?;
-            if owner != Owner::Us {
-                return foreign(state.has(node_key), "log group", &name, &owner);
-            }
-            let deleted = ctx
-                .call("log-group", || log_group::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting log group {name}"))?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
+    let action = match remove_named(&ctx.run, &ctx.stack, &name).await? {
+        Removal::Deleted => Action::Deleted,
+        Removal::Gone => Action::Gone,
+        Removal::Foreign(owner) => return foreign(state.has(node_key), "log group", &name, &owner),
     };
     forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
+}
+
+/// Deletes the log group of this name if it is this stack's.
+pub async fn remove_named(
+    run: &crate::ops::Run,
+    stack: &str,
+    name: &str,
+) -> anyhow::Result<Removal> {
+    let info = run
+        .call("log-group", || log_group::describe(&run.aws, name))
+        .await?;
+    let Some(info) = info else {
+        return Ok(Removal::Gone);
+    };
+    let owner = run
+        .call("log-group", || log_group::owner(&run.aws, &info.arn, stack))
+        .await?;
+    if owner != Owner::Us {
+        return Ok(Removal::Foreign(owner));
+    }
+    let deleted = run
+        .call("log-group", || log_group::delete(&run.aws, name))
+        .await
+        .with_context(|| format!("deleting log group {name}"))?;
+    Ok(if deleted {
+        Removal::Deleted
+    } else {
+        Removal::Gone
+    })
 }

@@ -94,8 +94,37 @@ pub fn by_name(name: &str) -> Option<&'static dyn Kind> {
     REGISTRY.iter().copied().find(|k| k.name() == name)
 }
 
+/// What removing a resource by name found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removal {
+    Deleted,
+    /// Already gone.
+    Gone,
+    /// It belongs to someone else: left in place.
+    Foreign(crate::resources::Owner),
+}
+
+impl Removal {
+    /// Deploy's removal of what the stack file no longer has: a resource of someone else's
+    /// under the recorded name is left alone (and the record forgotten).
+    pub fn into_result(self, kind: &str, name: String) -> StepResult {
+        use crate::engine::Action;
+        match self {
+            Removal::Deleted => StepResult::new(Action::Deleted, name),
+            Removal::Gone => StepResult::new(Action::Gone, name),
+            Removal::Foreign(owner) => StepResult::new(Action::Skipped, name).with_detail(format!(
+                "{kind} belongs to {}; left in place",
+                owner.describe()
+            )),
+        }
+    }
+}
+
 /// The table a table's node is.
-pub fn table_of<'a>(spec: &'a crate::stack::StackSpec, node: &Node) -> anyhow::Result<&'a crate::stack::TableSpec> {
+pub fn table_of<'a>(
+    spec: &'a crate::stack::StackSpec,
+    node: &Node,
+) -> anyhow::Result<&'a crate::stack::TableSpec> {
     let logical = node.item()?;
     spec.table(logical)
         .ok_or_else(|| anyhow::anyhow!("the model has no table '{logical}'"))
@@ -118,7 +147,11 @@ pub fn route_function<'a>(
 ) -> anyhow::Result<&'a crate::stack::FunctionSpec> {
     let route = node.route()?;
     spec.route_function(route).ok_or_else(|| {
-        anyhow::anyhow!("route {} names no function of the model ('{}')", route.label(), route.function)
+        anyhow::anyhow!(
+            "route {} names no function of the model ('{}')",
+            route.label(),
+            route.function
+        )
     })
 }
 
@@ -356,6 +389,12 @@ pub trait Kind: Sync + Send {
         code: &CodeShas,
     ) -> Option<(&'static str, Value, Value)> {
         let _ = (node, rec, code);
+        None
+    }
+    /// For plan: why a change from `before` to `after` (its props) replaces it instead of
+    /// updating it in place (a table's key); `None`: updated in place.
+    fn replaced_on(&self, before: &Value, after: &Value) -> Option<String> {
+        let _ = (before, after);
         None
     }
     /// Deleting it loses data (plan and teardown say so).

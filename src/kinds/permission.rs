@@ -66,7 +66,9 @@ impl Kind for Permission {
     fn props(&self, w: &Want, node: &Node) -> Option<Value> {
         let route = node.route.as_ref()?;
         let api = w.state.get::<ApiRecord>(key::REST_API)?;
-        let f = w.state.get::<FunctionRecord>(&key::function(&route.function))?;
+        let f = w
+            .state
+            .get::<FunctionRecord>(&key::function(&route.function))?;
         Some(json!({
             "statement_id": route.permission_sid,
             "principal": "apigateway.amazonaws.com",
@@ -272,18 +274,15 @@ async fn add(
 }
 
 /// Removes the statements of the function's policy that the stack did not put.
-async fn remove_foreign(
-    ctx: &DeployCtx,
-    logical: &str,
-    name: &str,
-) -> anyhow::Result<Vec<String>> {
+async fn remove_foreign(ctx: &DeployCtx, logical: &str, name: &str) -> anyhow::Result<Vec<String>> {
     let statements = ctx
         .call("permission", || {
             function::policy_statements(ctx.aws(), name)
         })
         .await?;
     let mut removed = Vec::new();
-    for sid in foreign_sids(&statements, &ctx.spec, logical) {
+    let state = ctx.snapshot().await;
+    for sid in foreign_sids(&statements, &ctx.spec, &state, logical) {
         ctx.call("permission", || {
             function::remove_permission(ctx.aws(), name, &sid)
         })
@@ -297,12 +296,20 @@ async fn remove_foreign(
 /// How status names statements of the function's policy that the stack did not put.
 pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
 
-/// The statement ids of a function's policy that the stack did not put.
+/// The statement ids of a function's policy that the stack did not put. What the state
+/// records is the stack's too: a route taken out of the model is removed by deploy as such
+/// (plan's "delete"), not as someone else's addition.
 pub fn foreign_sids(
     statements: &[(String, String)],
     spec: &StackSpec,
+    state: &crate::state::StackState,
     function: &str,
 ) -> Vec<String> {
+    let recorded: Vec<String> = state
+        .all::<PermissionRecord>()
+        .into_iter()
+        .map(|(_, p)| p.statement_id)
+        .collect();
     statements
         .iter()
         .map(|(sid, _)| sid)
@@ -311,6 +318,7 @@ pub fn foreign_sids(
                 .routes
                 .iter()
                 .any(|r| r.function == function && r.permission_sid == sid.as_str())
+                && !recorded.contains(sid)
         })
         .cloned()
         .collect()
@@ -369,7 +377,7 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
         None => super::route_function(&ctx.spec, node)?.name.clone(),
     };
     let lock = crate::kinds::permission::policy_lock(&name);
-    let action = match function_owner(ctx, &state, &name).await? {
+    let action = match function_owner(&ctx.run, &ctx.stack, &state, &name).await? {
         // The permission lives in the function's policy: no function, no permission.
         None => Action::Gone,
         Some(Owner::Us) => {

@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use super::{Check, CheckCx, Kind, Removal, Want, NOT_DEPLOYED};
 use crate::aws::ErrorKind;
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
@@ -109,7 +109,16 @@ impl Kind for Role {
         Box::pin(async move {
             let c = cx.c;
             let Some(rec) = cx.state.get::<RoleRecord>(&node.key) else {
-                return Some(Check::missing(Role.label(&Want { spec: cx.spec, state: cx.state }, node), NOT_DEPLOYED));
+                return Some(Check::missing(
+                    Role.label(
+                        &Want {
+                            spec: cx.spec,
+                            state: cx.state,
+                        },
+                        node,
+                    ),
+                    NOT_DEPLOYED,
+                ));
             };
             Some(
                 match c.call("status", || role::arn(&c.aws, &rec.name)).await {
@@ -125,6 +134,18 @@ impl Kind for Role {
         })
     }
 
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        key: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            let policy_key = key.replacen("role:", "role-policy:", 1);
+            let removal = remove_named(&ctx.run, &ctx.spec.stack, &rec.id, &policy_key).await?;
+            Ok(Some(removal.into_result("IAM role", rec.id.clone())))
+        })
+    }
     fn deleting(&self) -> &'static str {
         "deleting the IAM role and its policies"
     }
@@ -191,46 +212,60 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = ctx.name_of::<RoleRecord>(&state, node_key, |r| r.name)?;
-    let owner = ctx
-        .call("role", || role::owner(&ctx.aws, &name, &ctx.stack))
-        .await?;
-    let action = match owner {
-        None => Action::Gone,
-        Some(Owner::Us) => {
-            // DeleteRole fails with DeleteConflict until every policy is off the role.
-            let inline = ctx
-                .call("role", || role::inline_policy_names(&ctx.aws, &name))
-                .await?;
-            for p in &inline {
-                ctx.call("role", || role::delete_inline_policy(&ctx.aws, &name, p))
-                    .await
-                    .with_context(|| format!("deleting inline policy {p} of role {name}"))?;
-            }
-            let attached = ctx
-                .call("role", || role::attached_policy_arns(&ctx.aws, &name))
-                .await?;
-            for arn in &attached {
-                ctx.call("role", || role::detach_policy(&ctx.aws, &name, arn))
-                    .await
-                    .with_context(|| format!("detaching {arn} from role {name}"))?;
-            }
-            let policy_key = node_key.replacen("role:", "role-policy:", 1);
-            ctx.record(|s| {
-                s.forget(&policy_key);
-            })
-            .await?;
-            let deleted = ctx
-                .call("role", || role::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting IAM role {name}"))?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
-        Some(other) => return foreign(state.has(node_key), "IAM role", &name, &other),
+    let policy_key = node_key.replacen("role:", "role-policy:", 1);
+    let action = match remove_named(&ctx.run, &ctx.stack, &name, &policy_key).await? {
+        Removal::Deleted => Action::Deleted,
+        Removal::Gone => Action::Gone,
+        Removal::Foreign(other) => return foreign(state.has(node_key), "IAM role", &name, &other),
     };
     forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
+}
+
+/// Deletes the role of this name if it is this stack's: its policies first (DeleteRole fails
+/// with DeleteConflict until every policy is off the role), then the role. The record of its
+/// policy (`policy_key`) is forgotten once they are off.
+pub async fn remove_named(
+    run: &crate::ops::Run,
+    stack: &str,
+    name: &str,
+    policy_key: &str,
+) -> anyhow::Result<Removal> {
+    let owner = run
+        .call("role", || role::owner(&run.aws, name, stack))
+        .await?;
+    match owner {
+        None => return Ok(Removal::Gone),
+        Some(Owner::Us) => {}
+        Some(other) => return Ok(Removal::Foreign(other)),
+    }
+    let inline = run
+        .call("role", || role::inline_policy_names(&run.aws, name))
+        .await?;
+    for p in &inline {
+        run.call("role", || role::delete_inline_policy(&run.aws, name, p))
+            .await
+            .with_context(|| format!("deleting inline policy {p} of role {name}"))?;
+    }
+    let attached = run
+        .call("role", || role::attached_policy_arns(&run.aws, name))
+        .await?;
+    for arn in &attached {
+        run.call("role", || role::detach_policy(&run.aws, name, arn))
+            .await
+            .with_context(|| format!("detaching {arn} from role {name}"))?;
+    }
+    run.record(|s| {
+        s.forget(policy_key);
+    })
+    .await?;
+    let deleted = run
+        .call("role", || role::delete(&run.aws, name))
+        .await
+        .with_context(|| format!("deleting IAM role {name}"))?;
+    Ok(if deleted {
+        Removal::Deleted
+    } else {
+        Removal::Gone
+    })
 }

@@ -246,7 +246,11 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let inline_name = rec
         .inline_policy
         .clone()
-        .or_else(|| super::function_of(spec, node).ok().map(|f| f.policy_name.clone()))
+        .or_else(|| {
+            super::function_of(spec, node)
+                .ok()
+                .map(|f| f.policy_name.clone())
+        })
         .unwrap_or_default();
     // The reads at once (the inline document is only used in least-privilege mode).
     let (attached, inline, inline_names) = tokio::join!(

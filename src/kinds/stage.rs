@@ -81,7 +81,9 @@ impl Kind for Stage {
         }
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
-        let f = w.state.get::<crate::state::FunctionRecord>(key::FUNCTION)?;
+        let f = w
+            .state
+            .get::<crate::state::FunctionRecord>(&key::function(crate::stack::TUTORIAL_FUNCTION))?;
         let m = w.spec.legacy_method_fingerprint();
         let i = w.spec.legacy_integration_fingerprint(&f.arn);
         Some(crate::stack::fingerprint(&[&m, &m, &i, &i]))

@@ -5,7 +5,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use super::{Check, CheckCx, Kind, Removal, Repair, Want, NOT_DEPLOYED};
 use crate::aws::{poll, AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
@@ -87,6 +87,15 @@ impl Kind for Table {
     fn holds_data(&self) -> bool {
         true
     }
+    fn replaced_on(&self, before: &Value, after: &Value) -> Option<String> {
+        (key_schema(before) != key_schema(after)).then(|| {
+            format!(
+                "its key changes from {} to {}, which DynamoDB cannot do in place",
+                describe_keys(before),
+                describe_keys(after)
+            )
+        })
+    }
     fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
         let rec: TableRecord = w.state.get(&node.key)?;
         Some(json!({"name": rec.name, "hash_key": "uid (S)", "billing": rec.billing}))
@@ -147,6 +156,23 @@ impl Kind for Table {
         Box::pin(async move { Some(check(cx, node).await) })
     }
 
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        _: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            // check_orphans refused this without --allow-data-loss, before any change.
+            anyhow::ensure!(
+                ctx.allow_data_loss,
+                "table {} would be deleted; run deploy with --allow-data-loss",
+                rec.id
+            );
+            let removal = remove_named(&ctx.run, &ctx.spec.stack, &rec.id).await?;
+            Ok(Some(removal.into_result("table", rec.id.clone())))
+        })
+    }
     fn deleting(&self) -> &'static str {
         "deleting the DynamoDB table"
     }
@@ -185,7 +211,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                 ))
                 .into());
             }
-            remove_table(ctx, &rec.name).await?;
+            if let Removal::Foreign(owner) = remove_named(&ctx.run, &spec.stack, &rec.name).await? {
+                return Err(not_ours("table", &rec.name, &owner, "It was left in place.").into());
+            }
             ctx.record(|s| {
                 s.forget(&node.key);
             })
@@ -311,7 +339,8 @@ async fn wait_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<String> {
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let c = cx.c;
     let Some(rec) = cx.state.get::<TableRecord>(&node.key) else {
-        let name = super::table_of(cx.spec, node).map_or_else(|_| node.key.clone(), |t| t.name.clone());
+        let name =
+            super::table_of(cx.spec, node).map_or_else(|_| node.key.clone(), |t| t.name.clone());
         return Check::missing(name, NOT_DEPLOYED);
     };
     match c
@@ -340,60 +369,66 @@ async fn delete(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
 
 async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
-    let name = match state.get::<TableRecord>(node_key) {
-        Some(r) => r.name,
-        None => match ctx.graph.node(node_key) {
-            Some(n) => super::table_of(&ctx.spec, n)?.name.clone(),
-            None => anyhow::bail!("{node_key} is neither recorded nor in the model"),
-        },
-    };
+    let name = ctx.name_of::<TableRecord>(&state, node_key, |r| r.name)?;
     if ctx.keep_table {
         return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
     }
-    let info = ctx
-        .call("table", || table::describe(&ctx.aws, &name))
-        .await?;
-    let action = match info {
-        None => Action::Gone,
-        Some(info) => {
-            let owner = ctx
-                .call("table", || table::owner(&ctx.aws, &info.arn, &ctx.stack))
-                .await?;
-            if owner != Owner::Us {
-                return foreign(state.has(node_key), "table", &name, &owner);
-            }
-            let deleted = ctx
-                .call("table", || table::delete(&ctx.aws, &name))
-                .await
-                .with_context(|| format!("deleting table {name}"))?;
-            // Wait until it is really gone, so "nothing left" holds when teardown returns.
-            let t = ctx.timing;
-            let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
-                let still = ctx
-                    .call("table", || table::describe(&ctx.aws, &name))
-                    .await?;
-                if let Some(i) = &still {
-                    ctx.progress
-                        .note("table", &format!("waiting: table is {}", i.status));
-                }
-                Ok(still.is_none().then_some(()))
-            })
-            .await?;
-            gone.with_context(|| {
-                format!(
-                    "table {name} was still being deleted after {} s; run teardown again",
-                    t.ready_wait.as_secs()
-                )
-            })?;
-            if deleted {
-                Action::Deleted
-            } else {
-                Action::Gone
-            }
-        }
+    let action = match remove_named(&ctx.run, &ctx.stack, &name).await? {
+        Removal::Deleted => Action::Deleted,
+        Removal::Gone => Action::Gone,
+        Removal::Foreign(owner) => return foreign(state.has(node_key), "table", &name, &owner),
     };
     forget_with_contents(ctx, node_key).await?;
     Ok(StepResult::new(action, name))
+}
+
+/// Deletes the table of this name if it is this stack's, and waits until it is really gone
+/// (so "nothing left" holds when the command returns, and a table of the same name can be
+/// made again).
+pub async fn remove_named(
+    run: &crate::ops::Run,
+    stack: &str,
+    name: &str,
+) -> anyhow::Result<Removal> {
+    let Some(info) = run
+        .call("table", || table::describe(&run.aws, name))
+        .await?
+    else {
+        return Ok(Removal::Gone);
+    };
+    let owner = run
+        .call("table", || table::owner(&run.aws, &info.arn, stack))
+        .await?;
+    if owner != Owner::Us {
+        return Ok(Removal::Foreign(owner));
+    }
+    let deleted = run
+        .call("table", || table::delete(&run.aws, name))
+        .await
+        .with_context(|| format!("deleting table {name}"))?;
+    let t = run.timing;
+    let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
+        let still = run
+            .call("table", || table::describe(&run.aws, name))
+            .await?;
+        if let Some(i) = &still {
+            run.progress
+                .note("table", &format!("waiting: table is {}", i.status));
+        }
+        Ok(still.is_none().then_some(()))
+    })
+    .await?;
+    gone.with_context(|| {
+        format!(
+            "table {name} was still being deleted after {} s; run the command again",
+            t.ready_wait.as_secs()
+        )
+    })?;
+    Ok(if deleted {
+        Removal::Deleted
+    } else {
+        Removal::Gone
+    })
 }
 
 /// `uid (S)`, or `uid (S), created (N)`.
@@ -404,27 +439,4 @@ fn describe_keys(props: &Value) -> String {
         (Some(h), None) => h.to_string(),
         _ => "?".into(),
     }
-}
-
-/// Deletes a table and waits until it is gone (deploy: a replaced or removed table).
-pub async fn remove_table(ctx: &DeployCtx, name: &str) -> anyhow::Result<bool> {
-    let deleted = ctx
-        .call("table", || table::delete(ctx.aws(), name))
-        .await
-        .with_context(|| format!("deleting table {name}"))?;
-    let t = &ctx.timing;
-    let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
-        let still = ctx
-            .call("table", || table::describe(ctx.aws(), name))
-            .await?;
-        Ok(still.is_none().then_some(()))
-    })
-    .await?;
-    gone.with_context(|| {
-        format!(
-            "table {name} was still being deleted after {} s; run deploy again",
-            t.ready_wait.as_secs()
-        )
-    })?;
-    Ok(deleted)
 }

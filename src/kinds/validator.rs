@@ -167,7 +167,8 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .map(|m| m.name.as_str())
             .collect::<Vec<_>>()
             .join(",");
-        ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+        ctx.record(|s| s.put_applied(&node.key, &rec, props))
+            .await?;
         return Ok(StepResult::new(Action::Updated, label));
     }
     let api_id = state
@@ -207,6 +208,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .join(","),
         fingerprint: String::new(),
     };
-    ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
     Ok(StepResult::new(action, label))
 }

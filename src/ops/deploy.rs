@@ -309,7 +309,8 @@ pub async fn apply(
     } = input;
     let graph = Graph::new(&spec);
     let orphans = orphans(&state, &graph);
-    check_orphans(&state, &orphans)?;
+    check_orphans(&state, &orphans, allow_data_loss)?;
+    check_replacements(&state, &spec, &graph, allow_data_loss)?;
     let mut dirty = save_first || !existed;
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
         dirty = true;
@@ -412,29 +413,86 @@ pub async fn apply(
 }
 
 /// The order recorded resources the model no longer has are removed in: what depends on
-/// others first (a permission and a method before their path).
-const REMOVAL_ORDER: [&str; 6] = [
+/// others first (a permission and a method before their path, a function before its role).
+const REMOVAL_ORDER: [&str; 12] = [
     "permission",
     "integration-responses",
     "integration",
     "method-responses",
     "method",
     "path",
+    "validator",
+    "function",
+    "log-group",
+    "role-policy",
+    "role",
+    "table",
 ];
 
 /// Whether deploy removes a recorded resource of this kind that the model no longer has.
 pub fn removable(kind: &str) -> bool {
-    REMOVAL_ORDER.contains(&kind) || kind == "validator"
+    REMOVAL_ORDER.contains(&kind)
 }
 
 /// Refuses, before anything is changed, a state that records a resource the model no longer
-/// has and deploy does not remove.
-fn check_orphans(state: &StackState, orphans: &[String]) -> anyhow::Result<()> {
+/// has and deploy does not remove, or a table (its items) without `--allow-data-loss`.
+pub fn check_orphans(
+    state: &StackState,
+    orphans: &[String],
+    allow_data_loss: bool,
+) -> anyhow::Result<()> {
     for key in orphans {
-        let kind = &state.resources[key].kind;
+        let rec = &state.resources[key];
+        let kind = &rec.kind;
         if !removable(kind) {
             return Err(crate::error::UsageError(format!(
                 "{key} is recorded but no longer in the stack, and deploy does not delete a {kind} it no longer has; put it back, or run teardown to remove the whole stack. Nothing was changed"
+            ))
+            .into());
+        }
+        let holds_data = crate::kinds::by_name(kind).is_some_and(|k| k.holds_data());
+        if holds_data && !allow_data_loss {
+            return Err(crate::error::UsageError(format!(
+                "{key} (table {}) is no longer in the stack file: deploy would delete it with every item in it. Run deploy with --allow-data-loss to do so, or put the table back in the file. Nothing was changed",
+                rec.id
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is changed, a change that replaces a resource holding data (a
+/// table whose key changed) without `--allow-data-loss`.
+pub fn check_replacements(
+    state: &StackState,
+    spec: &StackSpec,
+    graph: &Graph,
+    allow_data_loss: bool,
+) -> anyhow::Result<()> {
+    if allow_data_loss {
+        return Ok(());
+    }
+    let w = crate::kinds::Want { spec, state };
+    for node in &graph.nodes {
+        let kind = node.kind;
+        let (Some(before), Some(after)) = (
+            state
+                .resources
+                .get(&node.key)
+                .and_then(|r| r.props.as_ref()),
+            kind.props(&w, node),
+        ) else {
+            continue;
+        };
+        if let Some(why) = kind
+            .replaced_on(before, &after)
+            .filter(|_| kind.holds_data())
+        {
+            return Err(crate::error::UsageError(format!(
+                "{} ({}): {why}; it would be deleted with every item in it and made again. Run deploy with --allow-data-loss to do so, or give the changed table another name in the stack file. Nothing was changed",
+                node.key,
+                kind.label(&w, node)
             ))
             .into());
         }

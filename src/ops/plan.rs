@@ -107,6 +107,7 @@ pub async fn compute(
     state: &StackState,
     before: &Before,
     code: &kinds::CodeShas,
+    allow_data_loss: bool,
 ) -> Plan {
     let graph = Graph::new(spec);
     let mut original = state.clone();
@@ -147,6 +148,7 @@ pub async fn compute(
             &checks,
             &found,
             code,
+            allow_data_loss,
         );
         changes.push(change);
     }
@@ -158,7 +160,9 @@ pub async fn compute(
                 key: k.clone(),
                 kind: rec.kind.clone(),
                 action: PlanAction::Delete,
-                reason: Some(if crate::ops::deploy::removable(&rec.kind) {
+                reason: Some(if holds_data && !allow_data_loss {
+                    "recorded, but no longer in the stack: deploy deletes it, with every item in it, only with --allow-data-loss; without it, deploy stops before any change".into()
+                } else if crate::ops::deploy::removable(&rec.kind) {
                     "recorded, but no longer in the stack".into()
                 } else {
                     format!(
@@ -198,6 +202,7 @@ fn plan_node(
     checks: &[KeyCheck],
     found: &BTreeMap<String, Owner>,
     code: &kinds::CodeShas,
+    allow_data_loss: bool,
 ) -> Change {
     let kind = node.kind;
     let after = kind.props(&Want { spec, state: sim }, node);
@@ -278,6 +283,17 @@ fn plan_node(
                     None if change.changed.is_empty() => "its settings changed".to_string(),
                     None => format!("changed: {}", change.changed.join(", ")),
                 });
+                if let (Some(b), Some(a)) = (before.as_ref(), after.as_ref()) {
+                    if let Some(why) = kind.replaced_on(b, a) {
+                        change.action = PlanAction::Replace;
+                        change.deletes_data = kind.holds_data();
+                        change.reason = Some(if kind.holds_data() && !allow_data_loss {
+                            format!("{why}; this deletes its data, which deploy does only with --allow-data-loss (without it, it stops before any change)")
+                        } else {
+                            why
+                        });
+                    }
+                }
                 sim.resources.insert(
                     node.key.clone(),
                     predicted(spec, node, Some(&rec), after.clone(), code),

@@ -211,7 +211,7 @@ async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option
         Err(e) => Some(Check::failed(label, e)),
         Ok(statements) => {
             let foreign =
-                crate::kinds::permission::foreign_sids(&statements, cx.spec, function);
+                crate::kinds::permission::foreign_sids(&statements, cx.spec, cx.state, function);
             Some(if foreign.is_empty() {
                 Check::ok(label)
             } else {

@@ -21,7 +21,7 @@ use anyhow::Context;
 
 use crate::engine::{Action, Step, StepResult};
 use crate::error::not_ours;
-use crate::graph::{key, Graph, Node};
+use crate::graph::{Graph, Node};
 use crate::ops::deploy::MethodLocks;
 use crate::ops::Run;
 use crate::resources::{function, Owner};
@@ -105,6 +105,7 @@ pub fn steps(graph: &Graph) -> Vec<Step<TeardownCtx>> {
         .collect()
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Runs teardown on the stack a state describes: the graph of its model, reversed. The
 /// report's outcomes are one per kind.
 pub async fn run(
@@ -115,8 +116,8 @@ pub async fn run(
     timing: crate::ops::deploy::Timing,
     progress: &crate::report::Progress,
     stop: Option<crate::engine::Stop>,
+    spec: crate::stack::StackSpec,
 ) -> crate::engine::RunReport {
-    let spec = crate::stack::StackSpec::from_state(&state, &aws.account);
     let graph = Graph::new(&spec);
     let steps = steps(&graph);
     let ctx = Arc::new(TeardownCtx {
@@ -159,12 +160,14 @@ pub struct Planned {
 }
 
 /// What teardown would do, in the order it would start each step. No AWS call.
-pub fn dry_run(state: &StackState, keep_table: bool) -> Vec<Planned> {
-    let account = state.account.clone().unwrap_or_default();
-    let spec = crate::stack::StackSpec::from_state(state, &account);
-    let graph = Graph::new(&spec);
+pub fn dry_run(
+    state: &StackState,
+    keep_table: bool,
+    spec: &crate::stack::StackSpec,
+) -> Vec<Planned> {
+    let graph = Graph::new(spec);
     let steps = steps(&graph);
-    let w = crate::kinds::Want { spec: &spec, state };
+    let w = crate::kinds::Want { spec, state };
     let mut done: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut out = Vec::new();
     while done.len() < steps.len() {
@@ -255,16 +258,19 @@ pub fn foreign(
 /// (no `lambda:ListTags`) is ours when the state records it by the same ARN: this run's stack
 /// made it.
 pub async fn function_owner(
-    ctx: &TeardownCtx,
+    run: &crate::ops::Run,
+    stack: &str,
     state: &StackState,
     name: &str,
 ) -> anyhow::Result<Option<Owner>> {
     let recorded = state
-        .get::<crate::state::FunctionRecord>(key::FUNCTION)
-        .map(|f| f.arn);
+        .all::<crate::state::FunctionRecord>()
+        .into_iter()
+        .find(|(_, f)| f.name == name)
+        .map(|(_, f)| f.arn);
     let recorded = recorded.as_deref();
-    Ok(ctx
-        .call("function", || function::get(&ctx.aws, name, &ctx.stack))
+    Ok(run
+        .call("function", || function::get(&run.aws, name, stack))
         .await?
         .map(|f| match f.owner {
             Owner::Unknown(_) if recorded == Some(f.arn.as_str()) => Owner::Us,
@@ -275,6 +281,7 @@ pub async fn function_owner(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::key;
 
     #[test]
     fn teardown_is_the_graph_reversed() {

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::gateway::{self, Answer};
-use crate::stack::RouteSpec;
+use crate::stack::{ModelSpec, RouteSpec};
 use pool::Pool;
 
 /// The largest request a synchronous Lambda invocation takes (6 MB): a larger body is
@@ -35,8 +35,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// The running server's shared parts.
 pub struct Server {
+    pub stage: String,
     pub routes: Vec<RouteSpec>,
-    pub pool: Pool,
+    pub models: Vec<ModelSpec>,
+    /// One pool of workers per function, by its logical name.
+    pub pools: std::collections::BTreeMap<String, Pool>,
 }
 
 /// Binds the port; a clear message when it is taken.
@@ -219,14 +222,17 @@ async fn answer(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Answer {
-    let Some(matched) = gateway::match_route(&server.routes, method, path) else {
+    let Some(matched) = gateway::match_route(&server.routes, &server.stage, method, path) else {
         return gateway::missing_route();
     };
-    let event = match gateway::request_event(&matched, content_type, body) {
+    let event = match gateway::request_event(&matched, &server.models, content_type, body) {
         Ok(e) => e,
         Err(refused) => return refused,
     };
-    let outcome = server.pool.invoke(id.to_string(), event).await;
+    let Some(pool) = server.pools.get(&matched.route.function) else {
+        return gateway::Answer::message(500, "Internal server error");
+    };
+    let outcome = pool.invoke(id.to_string(), event).await;
     gateway::respond(&matched.route, &outcome)
 }
 

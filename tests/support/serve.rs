@@ -11,10 +11,10 @@ use super::World;
 
 /// The project's handler folder (its node_modules come from `npm ci`, which scripts/test runs).
 pub fn handler_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("handler");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/tutorial/handler");
     assert!(
         dir.join("node_modules").join("@aws-sdk").exists(),
-        "handler/node_modules is missing: run `npm ci` in handler/ (scripts/test does)"
+        "examples/tutorial/handler/node_modules is missing: run `npm ci` there (scripts/test does)"
     );
     dir
 }

@@ -1,0 +1,163 @@
+//! `serverless-cli init [DIR]` and `serverless-cli schema`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::cli::{GlobalArgs, InitArgs};
+use crate::error::UsageError;
+use crate::report;
+use crate::stackfile::{self, FILE_NAME};
+
+/// The schema's file name, beside the stack file.
+pub const SCHEMA_FILE: &str = "serverless-cli.schema.json";
+
+/// examples/tutorial, as `init` writes it (the binary carries it).
+const TUTORIAL_FILE: &str = include_str!("../../examples/tutorial/serverless-cli.toml");
+/// The handler's files, by their path under the handler folder.
+const HANDLER_FILES: [(&str, &str); 5] = [
+    (
+        "index.mjs",
+        include_str!("../../examples/tutorial/handler/index.mjs"),
+    ),
+    (
+        "package.json",
+        include_str!("../../examples/tutorial/handler/package.json"),
+    ),
+    (
+        "package-lock.json",
+        include_str!("../../examples/tutorial/handler/package-lock.json"),
+    ),
+    (
+        "test/handler.test.mjs",
+        include_str!("../../examples/tutorial/handler/test/handler.test.mjs"),
+    ),
+    (
+        "test/emulator.mjs",
+        include_str!("../../examples/tutorial/handler/test/emulator.mjs"),
+    ),
+];
+
+/// The stack file `init` writes: the example's, its schema link pointing beside it.
+pub fn tutorial_file() -> String {
+    let mut lines = TUTORIAL_FILE.lines();
+    let first = lines.next().unwrap_or_default();
+    let rest: Vec<&str> = lines.collect();
+    let header = if first.starts_with("#:schema") {
+        format!("#:schema ./{SCHEMA_FILE}")
+    } else {
+        first.to_string()
+    };
+    format!("{header}\n{}\n", rest.join("\n"))
+}
+
+/// The schema as a file's text.
+pub fn schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&stackfile::json_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// What `init` writes, as (path under DIR, content).
+pub fn files() -> Vec<(PathBuf, String)> {
+    let mut out = vec![
+        (PathBuf::from(FILE_NAME), tutorial_file()),
+        (PathBuf::from(SCHEMA_FILE), schema_text()),
+    ];
+    for (name, text) in HANDLER_FILES {
+        out.push((Path::new("handler").join(name), text.to_string()));
+    }
+    out
+}
+
+pub fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<i32> {
+    let dir = &args.dir;
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(UsageError(format!(
+            "{} is a symbolic link; give the folder itself. Nothing was written",
+            dir.display()
+        ))
+        .into());
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(UsageError(format!(
+            "{} is not a folder; give a folder to write the stack into. Nothing was written",
+            dir.display()
+        ))
+        .into());
+    }
+    let files = files();
+    // Nothing is written unless everything can be.
+    let taken: Vec<String> = files
+        .iter()
+        .map(|(p, _)| dir.join(p))
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !taken.is_empty() {
+        return Err(UsageError(format!(
+            "{} already exist{}; init never overwrites: choose an empty folder (serverless-cli init DIR). Nothing was written",
+            taken.join(", "),
+            if taken.len() == 1 { "s" } else { "" }
+        ))
+        .into());
+    }
+    let mut written = Vec::new();
+    for (rel, text) in &files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("making {}: {e}", parent.display()))?;
+        }
+        // create_new: never follows or replaces anything that appeared meanwhile.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    let shown = dir.display();
+    let text = format!(
+        "Wrote the tutorial's stack into {shown}:\n  {}\nNext:\n  cd {shown}\n  (cd handler && npm ci)   # the handler's packages, for serve and its tests\n  serverless-cli plan\n  serverless-cli deploy\n  serverless-cli serve      # then, in another terminal: serverless-cli try --url http://127.0.0.1:3000/prod\n",
+        written.join("\n  ")
+    );
+    let doc = json!({"command": "init", "ok": true, "dir": shown.to_string(), "files": written});
+    report::emit(global.output, &doc, &text);
+    Ok(0)
+}
+
+pub fn schema(_: &GlobalArgs) -> anyhow::Result<i32> {
+    print!("{}", schema_text());
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_schema_is_the_generated_one() {
+        let shipped =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA_FILE))
+                .unwrap();
+        assert_eq!(
+            shipped,
+            schema_text(),
+            "regenerate it: serverless-cli schema > {SCHEMA_FILE}"
+        );
+    }
+
+    #[test]
+    fn init_writes_the_example_with_its_schema_beside_it() {
+        let f = tutorial_file();
+        assert!(f.starts_with("#:schema ./serverless-cli.schema.json\n"));
+        assert_eq!(
+            f.lines().skip(1).collect::<Vec<_>>(),
+            TUTORIAL_FILE.lines().skip(1).collect::<Vec<_>>()
+        );
+    }
+}

@@ -1,0 +1,965 @@
+//! Everything about a stack file that can be known before an AWS call: references, routes
+//! API Gateway would refuse, models, patterns, names and limits, code folders. Each problem
+//! names its entry (`routes[2].function`), its line and column, and the fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{module_of, StackFile, MEMORY_MB, TABLE_ACTIONS, TIMEOUT_SECS};
+use crate::stack;
+
+/// One step of the way to an entry of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+impl From<&str> for Seg {
+    fn from(s: &str) -> Self {
+        Seg::Key(s.to_string())
+    }
+}
+impl From<&String> for Seg {
+    fn from(s: &String) -> Self {
+        Seg::Key(s.clone())
+    }
+}
+impl From<usize> for Seg {
+    fn from(i: usize) -> Self {
+        Seg::Index(i)
+    }
+}
+
+/// A problem of the file: where, and what to do.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub at: Vec<Seg>,
+    pub message: String,
+}
+
+macro_rules! at {
+    ($($s:expr),* $(,)?) => { vec![$(Seg::from($s)),*] };
+}
+
+/// `routes[2].function`.
+pub fn dotted(at: &[Seg]) -> String {
+    let mut out = String::new();
+    for s in at {
+        match s {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+/// The problems, one per line: `file:line:col: entry: message`.
+pub fn render(problems: &[Problem], file: &str, text: &str) -> String {
+    let doc = text.parse::<toml_edit::ImDocument<String>>().ok();
+    let mut lines = Vec::new();
+    for p in problems.iter().take(20) {
+        let (line, col) = doc
+            .as_ref()
+            .and_then(|d| span_of(d, &p.at))
+            .map(|s| super::line_col(text, s))
+            .unwrap_or((1, 1));
+        lines.push(format!(
+            "{file}:{line}:{col}: {}: {}",
+            dotted(&p.at),
+            p.message
+        ));
+    }
+    if problems.len() > 20 {
+        lines.push(format!("... and {} more", problems.len() - 20));
+    }
+    lines.join("\n")
+}
+
+/// Where an entry starts in the text: the deepest part of the way that the document has.
+fn span_of(doc: &toml_edit::ImDocument<String>, at: &[Seg]) -> Option<usize> {
+    let mut item: &toml_edit::Item = doc.as_item();
+    let mut best = None;
+    for seg in at {
+        let next = match seg {
+            Seg::Key(k) => {
+                if let Some(t) = item.as_table_like() {
+                    if let Some((key, _)) = t.get_key_value(k) {
+                        if let Some(s) = key.span() {
+                            best = Some(s.start);
+                        }
+                    }
+                }
+                item.get(k.as_str())
+            }
+            Seg::Index(i) => item.get(*i),
+        };
+        match next {
+            Some(n) => {
+                if let Some(s) = n.span() {
+                    best = Some(s.start);
+                }
+                if let Some(t) = n.as_table() {
+                    if let Some(s) = t.span() {
+                        best = Some(s.start);
+                    }
+                }
+                item = n;
+            }
+            None => break,
+        }
+    }
+    best
+}
+
+/// API Gateway's HTTP methods.
+pub const METHODS: [&str; 8] = [
+    "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY",
+];
+
+/// Every problem of the file.
+pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let doc = &file.doc;
+    let mut p = |at: Vec<Seg>, message: String| out.push(Problem { at, message });
+
+    if doc.routes.is_empty() {
+        p(
+            at!["routes"],
+            "the API has no routes; add at least one [[routes]] entry (method, path, function)"
+                .into(),
+        );
+    }
+    // Logical names: part of keys and of default resource names.
+    let logical_ok = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 24
+            && n.starts_with(|c: char| c.is_ascii_lowercase())
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
+    for (kind, names) in [
+        ("tables", doc.tables.keys().collect::<Vec<_>>()),
+        ("functions", doc.functions.keys().collect::<Vec<_>>()),
+    ] {
+        for n in names {
+            if !logical_ok(n) {
+                p(at![kind, n], format!("'{n}' is not a usable name: use 1 to 24 lower-case letters, digits, '-' or '_', starting with a letter"));
+            }
+        }
+    }
+    let spec = file.spec(stack_name, "us-east-1", "000000000000");
+
+    // The API.
+    if let Err(e) = stack::validate_api_name(&spec.api.name) {
+        p(at!["api", "name"], plain(&e));
+    }
+    let stage = &doc.api.stage;
+    if stage.is_empty()
+        || stage.len() > 128
+        || !stage
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        p(at!["api", "stage"], format!("stage name '{stage}' is not one API Gateway accepts: use 1 to 128 letters, digits, '-' or '_'"));
+    }
+
+    // Tables.
+    let mut real_tables: BTreeMap<String, String> = BTreeMap::new();
+    for (logical, t) in &doc.tables {
+        let name = spec
+            .table(logical)
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        if let Err(e) = stack::validate_table_name(&name) {
+            p(at!["tables", logical, "name"], plain(&e));
+        }
+        if let Some(other) = real_tables.insert(name.clone(), logical.clone()) {
+            p(at!["tables", logical, "name"], format!("table name '{name}' is also the name of tables.{other}; give each table its own name"));
+        }
+        for (what, k) in std::iter::once(("hash_key", &t.hash_key))
+            .chain(t.range_key.iter().map(|r| ("range_key", r)))
+        {
+            if k.name.is_empty() || k.name.len() > 255 {
+                p(
+                    at!["tables", logical, what, "name"],
+                    "a key attribute's name must be 1 to 255 characters".into(),
+                );
+            }
+        }
+        if let Some(r) = &t.range_key {
+            if r.name == t.hash_key.name {
+                p(
+                    at!["tables", logical, "range_key", "name"],
+                    format!(
+                        "the range key '{}' is also the hash key; give it another attribute",
+                        r.name
+                    ),
+                );
+            }
+        }
+        match t.billing {
+            stack::Billing::OnDemand => {
+                if t.read_capacity.is_some() || t.write_capacity.is_some() {
+                    p(at!["tables", logical, "billing"], "read_capacity and write_capacity are for provisioned billing; remove them, or set billing = \"provisioned\"".into());
+                }
+            }
+            stack::Billing::Provisioned => {
+                for (what, v) in [
+                    ("read_capacity", t.read_capacity),
+                    ("write_capacity", t.write_capacity),
+                ] {
+                    if let Some(v) = v {
+                        if !(1..=40_000).contains(&v) {
+                            p(at!["tables", logical, what], format!("{what} {v} is outside DynamoDB's 1 to 40000 per table; choose a value in that range"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Functions.
+    let mut real_functions: BTreeMap<String, String> = BTreeMap::new();
+    for (logical, f) in &doc.functions {
+        let Some(fs) = spec.function(logical) else {
+            continue;
+        };
+        if let Err(e) = stack::validate_function_name(&fs.name) {
+            p(at!["functions", logical, "name"], plain(&e));
+        }
+        if let Err(e) = stack::validate_role_name(&fs.role) {
+            p(at!["functions", logical, "role_name"], plain(&e));
+        }
+        if let Some(other) = real_functions.insert(fs.name.clone(), logical.clone()) {
+            p(at!["functions", logical, "name"], format!("function name '{}' is also the name of functions.{other}; give each function its own name", fs.name));
+        }
+        if let Err(e) = stack::validate_runtime(&f.runtime) {
+            p(at!["functions", logical, "runtime"], e);
+        }
+        if !MEMORY_MB.contains(&f.memory_mb) {
+            p(
+                at!["functions", logical, "memory_mb"],
+                format!(
+                    "memory_mb {} is outside Lambda's {} to {} MB; choose a value in that range",
+                    f.memory_mb,
+                    MEMORY_MB.start(),
+                    MEMORY_MB.end()
+                ),
+            );
+        }
+        if !TIMEOUT_SECS.contains(&f.timeout_secs) {
+            p(at!["functions", logical, "timeout_secs"], format!("timeout_secs {} is outside Lambda's {} to {} seconds; choose a value in that range", f.timeout_secs, TIMEOUT_SECS.start(), TIMEOUT_SECS.end()));
+        }
+        if !crate::resources::log_group::RETENTION_DAYS.contains(&f.log_retention_days) {
+            p(at!["functions", logical, "log_retention_days"], format!("log_retention_days {} is not a retention CloudWatch Logs accepts; use one of {:?}", f.log_retention_days, crate::resources::log_group::RETENTION_DAYS));
+        }
+        match module_of(&f.handler) {
+            None => p(at!["functions", logical, "handler"], format!("handler '{}' is not module.export (index.handler runs the handler export of index.mjs)", f.handler)),
+            Some(module) => check_code(file, logical, &f.code, module, &mut p),
+        }
+        let mut env_bytes = 0;
+        for (k, v) in &f.environment {
+            env_bytes += k.len() + v.len();
+            let ok_name = k.starts_with(|c: char| c.is_ascii_alphabetic())
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok_name {
+                p(at!["functions", logical, "environment", k], format!("'{k}' is not a valid variable name: letters, digits and '_', starting with a letter"));
+            } else if RESERVED_ENV.contains(&k.as_str()) {
+                p(
+                    at!["functions", logical, "environment", k],
+                    format!("{k} is set by Lambda itself and cannot be set; use another name"),
+                );
+            }
+            if looks_like_aws_key(v) {
+                p(at!["functions", logical, "environment", k], "this value looks like an AWS access key; secrets do not belong in the stack file (it is meant to be committed): keep them in AWS Secrets Manager or SSM Parameter Store and read them at run time".into());
+            }
+            let known = super::resolve_refs(v, |r| match r {
+                "stack" | "region" => Some(String::new()),
+                _ => {
+                    let (t, field) = r.strip_prefix("tables.")?.rsplit_once('.')?;
+                    (doc.tables.contains_key(t) && matches!(field, "name" | "arn"))
+                        .then(String::new)
+                }
+            });
+            if known.is_none() {
+                p(at!["functions", logical, "environment", k], format!("'{v}' names something the file does not define; use ${{tables.<table>.name}}, ${{tables.<table>.arn}}, ${{stack}} or ${{region}}"));
+            }
+        }
+        if env_bytes > 4096 {
+            p(at!["functions", logical, "environment"], format!("the variables take {env_bytes} bytes, over Lambda's 4 KB; move large values elsewhere"));
+        }
+        for (t, actions) in &f.tables {
+            if !doc.tables.contains_key(t) {
+                p(
+                    at!["functions", logical, "tables", t],
+                    format!(
+                        "no table '{t}' is defined; define [tables.{t}] or use one of: {}",
+                        names_of(doc.tables.keys())
+                    ),
+                );
+            }
+            if actions.is_empty() {
+                p(at!["functions", logical, "tables", t], "no actions listed; list what the function does to the table, e.g. [\"dynamodb:GetItem\"]".into());
+            }
+            for (i, a) in actions.iter().enumerate() {
+                if !TABLE_ACTIONS.contains(&a.as_str()) {
+                    let hint = TABLE_ACTIONS
+                        .iter()
+                        .find(|x| x.ends_with(&format!(":{a}")))
+                        .map(|x| format!(" (did you mean {x}?)"))
+                        .unwrap_or_default();
+                    p(
+                        at!["functions", logical, "tables", t, i],
+                        format!(
+                            "'{a}' is not an item action this tool grants{hint}; use one of {}",
+                            TABLE_ACTIONS.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // Models.
+    for (name, m) in &doc.models {
+        if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
+            p(at!["models", name], format!("model name '{name}' is not one API Gateway accepts: use 1 to 128 letters and digits"));
+        }
+        match serde_json::from_str::<serde_json::Value>(&m.schema) {
+            Err(e) => p(
+                at!["models", name, "schema"],
+                format!("not valid JSON ({e}); write the schema as JSON text"),
+            ),
+            Ok(v) => {
+                if let Err(e) = super::draft4::check(&v) {
+                    p(
+                        at!["models", name, "schema"],
+                        format!("not a valid JSON Schema draft 4 (what API Gateway takes): {e}"),
+                    );
+                }
+            }
+        }
+    }
+
+    // Routes.
+    let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
+    // The parameter name each parent path's parameter child has.
+    let mut params: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for (i, r) in doc.routes.iter().enumerate() {
+        let method = r.method.to_ascii_uppercase();
+        if !METHODS.contains(&method.as_str()) {
+            p(
+                at!["routes", i, "method"],
+                format!(
+                    "'{}' is not an API Gateway method; use one of {}",
+                    r.method,
+                    METHODS.join(", ")
+                ),
+            );
+        }
+        if !doc.functions.contains_key(&r.function) {
+            p(
+                at!["routes", i, "function"],
+                format!(
+                    "no function '{}' is defined; define [functions.{}] or use one of: {}",
+                    r.function,
+                    r.function,
+                    names_of(doc.functions.keys())
+                ),
+            );
+        }
+        if let Some(m) = &r.model {
+            if !doc.models.contains_key(m) {
+                p(
+                    at!["routes", i, "model"],
+                    format!(
+                        "no model '{m}' is defined; define [models.{m}] or use one of: {}",
+                        names_of(doc.models.keys())
+                    ),
+                );
+            }
+        }
+        if r.request_template
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            p(
+                at!["routes", i, "request_template"],
+                "an empty template sends an empty event; remove it to pass the body through".into(),
+            );
+        }
+        match check_path(&r.path) {
+            Err(e) => p(at!["routes", i, "path"], e),
+            Ok(()) => {
+                let mut parent = String::new();
+                for seg in r.path.split('/').filter(|s| !s.is_empty()) {
+                    if seg.starts_with('{') {
+                        if let Some((other, j)) = params.get(&parent) {
+                            if other != seg {
+                                p(at!["routes", i, "path"], format!("{seg} and {other} (routes[{j}]) are both parameters under '{}'; API Gateway allows one parameter name per level: use the same name in both", if parent.is_empty() { "/" } else { &parent }));
+                            }
+                        } else {
+                            params.insert(parent.clone(), (seg.to_string(), i));
+                        }
+                    }
+                    parent = format!("{parent}/{seg}");
+                }
+            }
+        }
+        if let Some(j) = seen.insert((method.clone(), r.path.clone()), i) {
+            p(
+                at!["routes", i],
+                format!(
+                    "{method} {} is also routes[{j}]; each method and path once",
+                    r.path
+                ),
+            );
+        }
+        if let Some(list) = &r.responses {
+            check_responses(i, list, &mut p);
+        }
+    }
+
+    // try.
+    for (i, t) in doc.tries.iter().enumerate() {
+        if !METHODS.contains(&t.method.to_ascii_uppercase().as_str())
+            || t.method.eq_ignore_ascii_case("ANY")
+        {
+            p(at!["try", i, "method"], format!("'{}' is not an HTTP method try can send; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS", t.method));
+        }
+        if !t.path.starts_with('/') {
+            p(
+                at!["try", i, "path"],
+                format!("'{}' must start with '/' (it is under the stage)", t.path),
+            );
+        }
+        if !(100..=599).contains(&t.status) {
+            p(
+                at!["try", i, "status"],
+                format!("{} is not an HTTP status", t.status),
+            );
+        }
+        if let Some(b) = &t.body {
+            if serde_json::from_str::<serde_json::Value>(&b.replace("${run}", "x")).is_err() {
+                p(
+                    at!["try", i, "body"],
+                    "not valid JSON; write the body as JSON text".into(),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Lambda's reserved environment variables.
+const RESERVED_ENV: [&str; 12] = [
+    "_HANDLER",
+    "AWS_REGION",
+    "AWS_EXECUTION_ENV",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "LAMBDA_TASK_ROOT",
+];
+
+/// An access key id (AKIA.../ASIA...) or something shaped like a secret access key.
+pub fn looks_like_aws_key(v: &str) -> bool {
+    let key_id = |w: &str| {
+        w.len() == 20
+            && (w.starts_with("AKIA") || w.starts_with("ASIA"))
+            && w.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    };
+    let secret = |w: &str| {
+        w.len() == 40
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '/' || c == '+')
+            && w.chars().any(|c| c.is_ascii_digit())
+            && w.chars().any(|c| c.is_ascii_uppercase())
+            && w.chars().any(|c| c.is_ascii_lowercase())
+    };
+    v.split(|c: char| !(c.is_ascii_alphanumeric() || c == '/' || c == '+'))
+        .any(|w| key_id(w) || secret(w))
+}
+
+fn names_of<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let v: Vec<&str> = names.map(String::as_str).collect();
+    if v.is_empty() {
+        "(none defined)".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// A stack's own messages name a flag to fix it; here the fix is the file's entry.
+fn plain(msg: &str) -> String {
+    match msg.split_once("; choose another with") {
+        Some((head, _)) => format!("{head}; choose another name in the file"),
+        None => msg.to_string(),
+    }
+}
+
+/// A path API Gateway accepts: `/`-separated parts of `[A-Za-z0-9._:-]`, or `{param}` (one
+/// whole part; `{param+}` only last).
+pub fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("'{path}' must start with '/'"));
+    }
+    if path == "/" {
+        return Err("routes on the API's root '/' are not supported; put the route under a path such as /items".into());
+    }
+    if path.ends_with('/') {
+        return Err(format!("'{path}' ends with '/'; remove it"));
+    }
+    let parts: Vec<&str> = path[1..].split('/').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if part.is_empty() {
+            return Err(format!("'{path}' has an empty segment ('//'); remove it"));
+        }
+        if let Some(inner) = part.strip_prefix('{') {
+            let Some(name) = inner.strip_suffix('}') else {
+                return Err(format!(
+                    "'{part}' in '{path}': a parameter must be a whole segment, '{{name}}'"
+                ));
+            };
+            let (name, greedy) = match name.strip_suffix('+') {
+                Some(n) => (n, true),
+                None => (name, false),
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "'{part}' in '{path}': a parameter name is letters, digits and '_'"
+                ));
+            }
+            if greedy && i + 1 != parts.len() {
+                return Err(format!(
+                    "'{part}' in '{path}': a greedy parameter must be the last segment"
+                ));
+            }
+            continue;
+        }
+        if part.contains(['{', '}']) {
+            return Err(format!("'{part}' in '{path}': a parameter must be a whole segment, '{{name}}', not part of one"));
+        }
+        if let Some(bad) = part
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')))
+        {
+            return Err(format!("'{bad}' in '{path}' is not allowed in an API Gateway path; use letters, digits, '.', '_', ':' and '-'"));
+        }
+    }
+    Ok(())
+}
+
+fn check_responses(i: usize, list: &[super::ResponseDoc], p: &mut impl FnMut(Vec<Seg>, String)) {
+    let defaults: Vec<usize> = (0..list.len())
+        .filter(|&j| list[j].pattern.is_none() && list[j].on.is_none())
+        .collect();
+    if defaults.len() != 1 {
+        p(
+            at!["routes", i, "responses"],
+            format!(
+                "{} responses have no pattern; exactly one must (the default, for success)",
+                defaults.len()
+            ),
+        );
+    }
+    let mut statuses = BTreeSet::new();
+    // Lambda's own failures are compared by the messages Lambda really writes for them (a
+    // timeout's starts with a timestamp, a runtime exit's with "RequestId:"): their patterns
+    // are looser than that, and would match an invented message such as
+    // "BadRequest: Task timed out after".
+    let mut compiled: Vec<(usize, regex_automata::dfa::dense::DFA<Vec<u32>>)> = Vec::new();
+    for (j, r) in list.iter().enumerate() {
+        if !(100..=599).contains(&r.status) {
+            p(
+                at!["routes", i, "responses", j, "status"],
+                format!("{} is not an HTTP status", r.status),
+            );
+        }
+        if !statuses.insert(r.status) {
+            p(
+                at!["routes", i, "responses", j, "status"],
+                format!(
+                    "status {} is listed twice; one response per status",
+                    r.status
+                ),
+            );
+        }
+        if r.template.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            p(
+                at!["routes", i, "responses", j, "template"],
+                "an empty template; remove it to pass the body through".into(),
+            );
+        }
+        if r.pattern.is_some() && r.on.is_some() {
+            p(
+                at!["routes", i, "responses", j, "on"],
+                "give either pattern or on, not both".into(),
+            );
+        }
+        let pat = r
+            .pattern
+            .clone()
+            .or_else(|| r.on.map(|f| f.shape().to_string()));
+        if let Some(pat) = pat {
+            match whole_match_dfa(&pat) {
+                Err(e) => p(
+                    at!["routes", i, "responses", j, "pattern"],
+                    format!("'{pat}' is not a valid regex ({e})"),
+                ),
+                Ok(dfa) => {
+                    for (k, other) in &compiled {
+                        if let Some(example) = common_match(other, &dfa) {
+                            p(at!["routes", i, "responses", j, "pattern"], format!("this pattern and responses[{k}]'s both match the message {example:?}; API Gateway would pick either: make them exclusive"));
+                        }
+                    }
+                    compiled.push((j, dfa));
+                }
+            }
+        }
+    }
+}
+
+/// A DFA that matches exactly the messages a selection pattern matches: API Gateway matches
+/// the whole error message.
+fn whole_match_dfa(pattern: &str) -> Result<regex_automata::dfa::dense::DFA<Vec<u32>>, String> {
+    use regex_automata::dfa::dense;
+    use regex_automata::util::syntax;
+    dense::Builder::new()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            dense::Config::new()
+                .start_kind(regex_automata::dfa::StartKind::Anchored)
+                .dfa_size_limit(Some(4 << 20)),
+        )
+        .build(&format!(r"(?:{pattern})\z"))
+        .map_err(|e| {
+            let s = e.to_string();
+            s.lines().last().unwrap_or(&s).trim().to_string()
+        })
+}
+
+/// A message both DFAs match, if there is one (a breadth-first walk of their product).
+fn common_match(
+    a: &regex_automata::dfa::dense::DFA<Vec<u32>>,
+    b: &regex_automata::dfa::dense::DFA<Vec<u32>>,
+) -> Option<String> {
+    use regex_automata::dfa::Automaton;
+    use regex_automata::{Anchored, Input};
+    let input = Input::new("").anchored(Anchored::Yes);
+    let sa = a.start_state_forward(&input).ok()?;
+    let sb = b.start_state_forward(&input).ok()?;
+    let mut seen = BTreeSet::new();
+    let mut queue = std::collections::VecDeque::new();
+    seen.insert((sa, sb));
+    queue.push_back((sa, sb, Vec::<u8>::new()));
+    while let Some((x, y, path)) = queue.pop_front() {
+        if seen.len() > 200_000 {
+            return None;
+        }
+        let (ex, ey) = (a.next_eoi_state(x), b.next_eoi_state(y));
+        if a.is_match_state(ex) && b.is_match_state(ey) {
+            return Some(String::from_utf8_lossy(&path).into_owned());
+        }
+        for byte in 0..=255u8 {
+            let (nx, ny) = (a.next_state(x, byte), b.next_state(y, byte));
+            if a.is_dead_state(nx) || b.is_dead_state(ny) {
+                continue;
+            }
+            if seen.insert((nx, ny)) {
+                let mut p = path.clone();
+                p.push(byte);
+                queue.push_back((nx, ny, p));
+            }
+        }
+    }
+    None
+}
+
+fn check_code(
+    file: &StackFile,
+    logical: &str,
+    code: &str,
+    module: &str,
+    p: &mut impl FnMut(Vec<Seg>, String),
+) {
+    let path = file.code_path(code);
+    let at = at!["functions", logical, "code"];
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(_) => {
+            p(
+                at,
+                format!(
+                    "{} does not exist; give a folder or a .zip relative to the stack file",
+                    path.display()
+                ),
+            );
+            return;
+        }
+    };
+    if meta.is_dir() {
+        match crate::package::collect_files(&path) {
+            Err(e) => p(at, e),
+            Ok(files) => {
+                let entries = crate::package::entry_files(module);
+                if !files.iter().any(|(name, _)| entries.contains(name)) {
+                    p(
+                        at,
+                        format!(
+                            "{} has no {} for the handler; add it, or change the handler",
+                            path.display(),
+                            entries.join(" or ")
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    // A zip is checked whole when it is loaded.
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"
+[tables.user]
+hash_key = { name = "uid", type = "S" }
+
+[functions.api]
+code = "code"
+tables = { user = ["dynamodb:GetItem"] }
+environment = { TABLE = "${tables.user.name}" }
+
+[models.Body]
+schema = '{"type": "object"}'
+
+[[routes]]
+method = "GET"
+path = "/user/{uid}"
+function = "api"
+
+[[routes]]
+method = "POST"
+path = "/user"
+function = "api"
+model = "Body"
+"#;
+
+    /// Loads BASE changed by `edit` (a text replaced, or appended when `from` is empty).
+    fn load(from: &str, to: &str) -> Result<super::super::StackFile, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("code")).unwrap();
+        std::fs::write(
+            dir.path().join("code/index.mjs"),
+            "export const handler = 1;",
+        )
+        .unwrap();
+        let text = if from.is_empty() {
+            format!("{BASE}\n{to}\n")
+        } else {
+            assert!(BASE.contains(from), "{from}");
+            BASE.replacen(from, to, 1)
+        };
+        let p = dir.path().join("serverless-cli.toml");
+        std::fs::write(&p, text).unwrap();
+        super::super::StackFile::load(&p, "prod").map_err(|e| e.0)
+    }
+
+    #[test]
+    fn the_base_is_valid() {
+        load("", "").unwrap();
+    }
+
+    /// Every refused file: the entry it names, a word of the message (with the fix), and a
+    /// line number.
+    #[test]
+    fn refused_files_name_the_entry_the_line_and_the_fix() {
+        let cases: &[(&str, &str, &str, &str)] = &[
+            // References.
+            ("function = \"api\"\n\n[[routes]]", "function = \"nope\"\n\n[[routes]]", "routes[0].function", "no function 'nope' is defined"),
+            ("tables = { user =", "tables = { users =", "functions.api.tables.users", "no table 'users'"),
+            ("model = \"Body\"", "model = \"Missing\"", "routes[1].model", "no model 'Missing'"),
+            ("${tables.user.name}", "${tables.orders.name}", "functions.api.environment.TABLE", "names something the file does not define"),
+            // Routes.
+            ("method = \"POST\"\npath = \"/user\"\n", "method = \"GET\"\npath = \"/user/{uid}\"\n", "routes[1]", "also routes[0]"),
+            ("path = \"/user\"\n", "path = \"user\"\n", "routes[1].path", "must start with '/'"),
+            ("path = \"/user\"\n", "path = \"/us er\"\n", "routes[1].path", "not allowed in an API Gateway path"),
+            ("path = \"/user\"\n", "path = \"/user{id}\"\n", "routes[1].path", "whole segment"),
+            ("path = \"/user\"\n", "path = \"/user/{id}/x\"\n", "routes[1].path", "one parameter name per level"),
+            ("path = \"/user\"\n", "path = \"/user/\"\n", "routes[1].path", "ends with '/'"),
+            ("path = \"/user\"\n", "path = \"/a//b\"\n", "routes[1].path", "empty segment"),
+            ("path = \"/user\"\n", "path = \"/{p+}/x\"\n", "routes[1].path", "greedy"),
+            ("method = \"POST\"", "method = \"FETCH\"", "routes[1].method", "not an API Gateway method"),
+            ("", "[[routes]]\nmethod = \"GET\"\npath = \"/x\"\nfunction = \"api\"\nrequest_template = \" \"", "routes[2].request_template", "empty template"),
+            // Models.
+            ("'{\"type\": \"object\"}'", "'{\"type\": \"object\"'", "models.Body.schema", "not valid JSON"),
+            ("'{\"type\": \"object\"}'", "'{\"type\": \"objekt\"}'", "models.Body.schema", "draft 4"),
+            ("'{\"type\": \"object\"}'", "'{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\"}'", "models.Body.schema", "draft-04"),
+            ("[models.Body]", "[models.\"Bo-dy\"]", "models.Bo-dy", "letters and digits"),
+            // Responses.
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"(Bad\" }]", "routes[1].responses[1].pattern", "not a valid regex"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"Bad.*\" }, { status = 409, pattern = \"BadRequest:.*\" }]", "routes[1].responses[2].pattern", "both match the message \"BadRequest:\""),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 500, pattern = \".*\" }, { status = 504, on = \"timeout\" }]", "routes[1].responses[2].pattern", "both match"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 201 }]", "routes[1].responses", "exactly one must"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 200, pattern = \"x\" }]", "routes[1].responses[1].status", "listed twice"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 700 }]", "routes[1].responses[0].status", "not an HTTP status"),
+            // Names and limits.
+            ("[tables.user]", "[tables.user]\nname = \"t\"", "tables.user.name", "3 to 255"),
+            ("code = \"code\"", "code = \"code\"\nname = \"fn.with.dots\"", "functions.api.name", "not allowed"),
+            ("code = \"code\"", "code = \"code\"\nrole_name = \"role/x\"", "functions.api.role_name", "not allowed"),
+            ("", "[api]\nname = \"bad\\u0007name\"", "api.name", "control characters"),
+            ("", "[api]\nstage = \"pr od\"", "api.stage", "stage name"),
+            ("[functions.api]", "[functions.Api]", "functions.Api", "not a usable name"),
+            // Code.
+            ("code = \"code\"", "code = \"nowhere\"", "functions.api.code", "does not exist"),
+            ("code = \"code\"", "code = \"code\"\nhandler = \"main.handler\"", "functions.api.code", "main.mjs"),
+            ("code = \"code\"", "code = \"code\"\nhandler = \"handler\"", "functions.api.handler", "module.export"),
+            // Lambda's ranges.
+            ("code = \"code\"", "code = \"code\"\nmemory_mb = 64", "functions.api.memory_mb", "128 to 10240"),
+            ("code = \"code\"", "code = \"code\"\nmemory_mb = 20000", "functions.api.memory_mb", "128 to 10240"),
+            ("code = \"code\"", "code = \"code\"\ntimeout_secs = 0", "functions.api.timeout_secs", "1 to 900"),
+            ("code = \"code\"", "code = \"code\"\ntimeout_secs = 901", "functions.api.timeout_secs", "1 to 900"),
+            ("code = \"code\"", "code = \"code\"\nlog_retention_days = 15", "functions.api.log_retention_days", "retention"),
+            ("code = \"code\"", "code = \"code\"\nruntime = \"python3.12\"", "functions.api.runtime", "unsupported runtime"),
+            // Environment and secrets.
+            ("TABLE =", "\"1TABLE\" =", "functions.api.environment.1TABLE", "not a valid variable name"),
+            ("TABLE =", "AWS_REGION =", "functions.api.environment.AWS_REGION", "set by Lambda itself"),
+            ("TABLE = \"${tables.user.name}\"", "TABLE = \"${tables.user.name}\", KEY = \"AKIAIOSFODNN7EXAMPLE\"", "functions.api.environment.KEY", "secrets do not belong"),
+            ("[\"dynamodb:GetItem\"]", "[\"GetItem\"]", "functions.api.tables.user[0]", "did you mean dynamodb:GetItem"),
+            ("[\"dynamodb:GetItem\"]", "[]", "functions.api.tables.user", "no actions listed"),
+            // Tables.
+            ("type = \"S\" }", "type = \"S\" }\nrange_key = { name = \"uid\", type = \"N\" }", "tables.user.range_key.name", "also the hash key"),
+            ("type = \"S\" }", "type = \"S\" }\nbilling = \"on-demand\"\nread_capacity = 5", "tables.user.billing", "provisioned billing"),
+            ("type = \"S\" }", "type = \"S\" }\nread_capacity = 0", "tables.user.read_capacity", "1 to 40000"),
+            // try.
+            ("", "[[try]]\nmethod = \"GET\"\npath = \"user\"\nstatus = 200", "try[0].path", "must start with '/'"),
+            ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = \"{nope\"\nstatus = 200", "try[0].body", "not valid JSON"),
+        ];
+        assert!(cases.len() >= 30);
+        for (from, to, entry, word) in cases {
+            let err = match load(from, to) {
+                Ok(_) => panic!("accepted: {to}"),
+                Err(e) => e,
+            };
+            assert!(
+                err.contains(&format!(": {entry}: ")),
+                "{entry} not named in: {err}"
+            );
+            assert!(err.contains(word), "'{word}' not in: {err}");
+            let line: usize = err
+                .split(':')
+                .nth(1)
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            assert!(line > 1, "no line in: {err}");
+        }
+    }
+
+    #[test]
+    fn parse_errors_say_where() {
+        let cases = [
+            (
+                "code = \"code\"",
+                "code = \"code\"\nmemory = 256",
+                "unknown field `memory`",
+            ),
+            (
+                "code = \"code\"",
+                "code = \"code\"\nmemory_mb = \"big\"",
+                "invalid type",
+            ),
+            ("[[routes]]", "[[routes]\n", "expected"),
+            (
+                "",
+                "[api]\nendpoint = \"private\"",
+                "unknown variant `private`",
+            ),
+            (
+                "type = \"S\"",
+                "type = \"string\"",
+                "unknown variant `string`",
+            ),
+        ];
+        for (from, to, word) in cases {
+            let err = load(from, to).unwrap_err();
+            assert!(err.contains(word), "'{word}' not in: {err}");
+            let line: usize = err
+                .split(':')
+                .nth(1)
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(0);
+            assert!(line > 1, "no line in: {err}");
+        }
+        let err = load("", "").map(|_| ()).and_then(|_| {
+            super::super::StackFile::load(std::path::Path::new("/no/such/file.toml"), "prod")
+                .map(|_| ())
+                .map_err(|e| e.0)
+        });
+        assert!(err.unwrap_err().contains("no such file"));
+    }
+
+    #[test]
+    fn paths() {
+        assert!(check_path("/user/{uid}").is_ok());
+        assert!(check_path("/a.b/c:d/e-f/{p+}").is_ok());
+        for bad in [
+            "user",
+            "/",
+            "/user/",
+            "//x",
+            "/user{id}",
+            "/u/{id",
+            "/u v",
+            "/{a+}/b",
+            "/{}",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn overlapping_patterns_are_found_with_an_example() {
+        let a = whole_match_dfa("BadRequest:.*").unwrap();
+        let b = whole_match_dfa("NotFound:.*").unwrap();
+        let c = whole_match_dfa("Bad.*").unwrap();
+        assert_eq!(common_match(&a, &b), None);
+        assert_eq!(common_match(&a, &c).as_deref(), Some("BadRequest:"));
+        let t = whole_match_dfa(stack::TIMED_OUT_PATTERN).unwrap();
+        let r = whole_match_dfa(stack::RUNTIME_EXITED_PATTERN).unwrap();
+        // The tutorial's two Lambda patterns can both match one (invented) message; the
+        // messages Lambda writes cannot.
+        assert!(common_match(&t, &r).is_some());
+        let ts = whole_match_dfa(super::super::LambdaFailure::Timeout.shape()).unwrap();
+        let rs = whole_match_dfa(super::super::LambdaFailure::RuntimeExit.shape()).unwrap();
+        assert_eq!(common_match(&ts, &rs), None);
+        assert_eq!(common_match(&a, &ts), None);
+        // Each shape is within its pattern: a real message is mapped as the file says.
+        let all = whole_match_dfa(".*").unwrap();
+        assert!(common_match(&all, &ts).is_some());
+        assert!(common_match(&t, &ts).is_some() && common_match(&r, &rs).is_some());
+        assert!(whole_match_dfa("(unclosed").is_err());
+    }
+
+    #[test]
+    fn aws_keys() {
+        assert!(looks_like_aws_key("AKIAIOSFODNN7EXAMPLE"));
+        assert!(looks_like_aws_key(
+            "key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+        ));
+        assert!(!looks_like_aws_key("user-prod"));
+        assert!(!looks_like_aws_key("${tables.user.name}"));
+    }
+}

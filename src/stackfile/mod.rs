@@ -1,0 +1,780 @@
+//! The stack file, `serverless-cli.toml`: the stack its owner edits. Tables, functions, the
+//! API and its routes, within this tool's architecture (one REST API -> Lambda functions ->
+//! DynamoDB tables), and the requests `try` sends.
+//!
+//! Read once, bounded and without following a symbolic link, parsed into the serde types
+//! below (unknown keys and wrong types refused with line and column), then checked as a whole
+//! ([`check`]) before any AWS call. The JSON Schema `serverless-cli schema` prints is generated
+//! from the same types.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::error::UsageError;
+use crate::stack::{
+    self, ApiSpec, Billing, FunctionSpec, KeyAttr, ModelSpec, Names, PolicyMode, ResponseSpec,
+    RouteSpec, StackSpec, TableSpec, TableUse,
+};
+
+pub mod check;
+pub mod draft4;
+
+/// The file every command reads from the current folder.
+pub const FILE_NAME: &str = "serverless-cli.toml";
+/// Names the stack file instead (as `--file` does).
+pub const FILE_ENV: &str = "SERVERLESS_CLI_FILE";
+/// A stack file is small; anything bigger is not one.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A serverless-cli stack: one REST API whose routes invoke Lambda functions that use
+/// DynamoDB tables.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "serverless-cli stack file")]
+pub struct FileDoc {
+    /// The REST API.
+    #[serde(default)]
+    pub api: ApiDoc,
+    /// DynamoDB tables, by logical name (`[tables.user]`).
+    #[serde(default)]
+    pub tables: BTreeMap<String, TableDoc>,
+    /// Lambda functions, by logical name (`[functions.putitem]`). Each gets its own IAM role
+    /// and log group.
+    #[serde(default)]
+    pub functions: BTreeMap<String, FunctionDoc>,
+    /// Request body models, by name (`[models.UserBody]`).
+    #[serde(default)]
+    pub models: BTreeMap<String, ModelDoc>,
+    /// The API's routes (`[[routes]]`).
+    #[serde(default)]
+    pub routes: Vec<RouteDoc>,
+    /// Requests `serverless-cli try` sends, in order (`[[try]]`).
+    #[serde(default, rename = "try")]
+    pub tries: Vec<TryDoc>,
+}
+
+/// The REST API.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiDoc {
+    /// Its name; `${stack}` is replaced by the stack's name. Default
+    /// `serverless-backend-${stack}`.
+    pub name: Option<String>,
+    /// The stage deploy publishes to.
+    #[serde(default = "default_stage")]
+    pub stage: String,
+    /// `regional` (the default) or `edge`.
+    #[serde(default)]
+    pub endpoint: Endpoint,
+}
+
+impl Default for ApiDoc {
+    fn default() -> Self {
+        ApiDoc {
+            name: None,
+            stage: default_stage(),
+            endpoint: Endpoint::default(),
+        }
+    }
+}
+
+fn default_stage() -> String {
+    stack::STAGE.to_string()
+}
+
+/// The API's endpoint type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    #[default]
+    Regional,
+    Edge,
+}
+
+/// A DynamoDB table.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableDoc {
+    /// Its name; `${stack}` is replaced by the stack's name. Default `<logical name>-${stack}`.
+    pub name: Option<String>,
+    /// The partition key.
+    pub hash_key: KeyDoc,
+    /// The sort key, if any.
+    pub range_key: Option<KeyDoc>,
+    /// `provisioned` (the default, with `read_capacity` and `write_capacity`, 5 each by
+    /// default) or `on-demand`.
+    #[serde(default = "default_billing")]
+    pub billing: Billing,
+    pub read_capacity: Option<i64>,
+    pub write_capacity: Option<i64>,
+}
+
+fn default_billing() -> Billing {
+    Billing::Provisioned
+}
+
+/// A key attribute.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDoc {
+    pub name: String,
+    /// `S` (string), `N` (number) or `B` (binary).
+    #[serde(rename = "type")]
+    pub ty: AttrType,
+}
+
+/// A key attribute's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+pub enum AttrType {
+    S,
+    N,
+    B,
+}
+
+impl AttrType {
+    fn as_str(self) -> &'static str {
+        match self {
+            AttrType::S => "S",
+            AttrType::N => "N",
+            AttrType::B => "B",
+        }
+    }
+}
+
+/// A Lambda function, with its own role (least privilege: its tables' actions and its own
+/// logs) and log group. Secrets do not belong here: the file is meant to be committed.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionDoc {
+    /// Its name; `${stack}` is replaced. Default `<logical name>-${stack}`.
+    pub name: Option<String>,
+    /// Its role's name; `${stack}` is replaced. Default `<logical name>-${stack}-role`.
+    pub role_name: Option<String>,
+    /// Its code: a folder (packaged deterministically) or a .zip, relative to this file.
+    pub code: String,
+    /// `module.export`: `index.handler` runs the `handler` export of index.mjs.
+    #[serde(default = "default_handler")]
+    pub handler: String,
+    #[serde(default = "default_runtime")]
+    pub runtime: String,
+    /// 128 to 10240.
+    #[serde(default = "default_memory")]
+    pub memory_mb: i32,
+    /// 1 to 900.
+    #[serde(default = "default_timeout")]
+    pub timeout_secs: i32,
+    /// A retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, ...).
+    #[serde(default = "default_retention")]
+    pub log_retention_days: i32,
+    /// Environment variables. A value may name `${tables.<name>.name}`,
+    /// `${tables.<name>.arn}`, `${stack}` or `${region}`. No secrets.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// The tables it uses, each with the DynamoDB actions it may take on it
+    /// (`user = ["dynamodb:PutItem", "dynamodb:GetItem"]`).
+    #[serde(default)]
+    pub tables: BTreeMap<String, Vec<String>>,
+}
+
+fn default_handler() -> String {
+    stack::HANDLER.to_string()
+}
+fn default_runtime() -> String {
+    "nodejs22.x".to_string()
+}
+fn default_memory() -> i32 {
+    stack::FUNCTION_MEMORY_MB
+}
+fn default_timeout() -> i32 {
+    stack::FUNCTION_TIMEOUT_SECS
+}
+fn default_retention() -> i32 {
+    14
+}
+
+/// A request body model.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelDoc {
+    /// JSON Schema draft 4 (what API Gateway takes), as JSON text.
+    pub schema: String,
+}
+
+/// One route: a method on a path, invoking a function.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDoc {
+    /// GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY.
+    pub method: String,
+    /// `/user/{uid}`: each `{param}` a whole segment.
+    pub path: String,
+    /// The function it invokes (its logical name).
+    pub function: String,
+    /// A model (from `[models]`) the request body must match; API Gateway refuses others.
+    pub model: Option<String>,
+    /// Request mapping template (Velocity) for the event the function gets; without one the
+    /// JSON body is the event.
+    pub request_template: Option<String>,
+    /// How the function's answers map to statuses: one response without `pattern` (the
+    /// default, for success), and one per error pattern. Without this list: 200, and 400,
+    /// 404, 500 for errors whose message starts with `BadRequest:`, `NotFound:`, `Internal:`,
+    /// 502 when the runtime exits, 504 on timeout.
+    pub responses: Option<Vec<ResponseDoc>>,
+}
+
+/// One response of a route.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResponseDoc {
+    /// The HTTP status.
+    pub status: u16,
+    /// A regex on the function's error message (matched against the whole message, Java
+    /// syntax); none for the default response.
+    pub pattern: Option<String>,
+    /// Instead of `pattern`: a failure Lambda itself reports, whose pattern this tool
+    /// supplies: `runtime-exit` (the function's process exited mid-request) or `timeout`.
+    pub on: Option<LambdaFailure>,
+    /// Response mapping template for `application/json`; none passes the body through.
+    pub template: Option<String>,
+}
+
+/// A failure Lambda reports in the error message itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LambdaFailure {
+    RuntimeExit,
+    Timeout,
+}
+
+impl LambdaFailure {
+    /// The selection pattern that matches it.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            LambdaFailure::RuntimeExit => stack::RUNTIME_EXITED_PATTERN,
+            LambdaFailure::Timeout => stack::TIMED_OUT_PATTERN,
+        }
+    }
+
+    /// The messages Lambda really writes for it (the pattern is looser): what the file's
+    /// other patterns must not match.
+    pub fn shape(self) -> &'static str {
+        match self {
+            LambdaFailure::RuntimeExit => {
+                r"RequestId: [0-9a-f-]{36} Error: Runtime exited( with error: [^\n]*)?"
+            }
+            LambdaFailure::Timeout => {
+                r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z [0-9a-f-]{36} Task timed out after [0-9]+\.[0-9]{2} seconds"
+            }
+        }
+    }
+}
+
+/// A request `try` sends, and what it expects back.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TryDoc {
+    /// What it checks, for the report.
+    pub name: Option<String>,
+    pub method: String,
+    /// Under the stage: `/user/${run}`. `${run}` is replaced by an id new to each run.
+    pub path: String,
+    /// The body (JSON text); `${run}` is replaced.
+    pub body: Option<String>,
+    /// The status expected.
+    pub status: u16,
+    /// Text the response body must contain; `${run}` is replaced.
+    pub expect: Option<String>,
+}
+
+/// A stack file, read and checked.
+#[derive(Debug, Clone)]
+pub struct StackFile {
+    pub path: PathBuf,
+    /// The folder it is in: code paths are relative to it.
+    pub dir: PathBuf,
+    pub doc: FileDoc,
+}
+
+/// Lambda's and CloudWatch Logs' ranges.
+pub const MEMORY_MB: std::ops::RangeInclusive<i32> = 128..=10240;
+pub const TIMEOUT_SECS: std::ops::RangeInclusive<i32> = 1..=900;
+
+impl StackFile {
+    /// The stack file of this run: `--file` (or its variable), else `serverless-cli.toml` in
+    /// the current folder if there is one; `None`: the built-in tutorial stack.
+    pub fn find(explicit: Option<&Path>, stack: &str) -> Result<Option<StackFile>, UsageError> {
+        match explicit {
+            Some(p) => StackFile::load(p, stack).map(Some),
+            None => {
+                let p = Path::new(FILE_NAME);
+                if std::fs::symlink_metadata(p).is_ok() {
+                    StackFile::load(p, stack).map(Some)
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    /// Reads, parses and checks a stack file (no AWS call).
+    pub fn load(path: &Path, stack: &str) -> Result<StackFile, UsageError> {
+        let shown = path.display().to_string();
+        let bytes = crate::safe_fs::read_capped(path, MAX_FILE_BYTES).map_err(|e| {
+            UsageError(format!(
+                "{shown}: {}; give a stack file with --file or {FILE_ENV}, or run `serverless-cli init` to write one",
+                describe_io(&e)
+            ))
+        })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| UsageError(format!("{shown}: not UTF-8 text; save it as UTF-8")))?;
+        let doc: FileDoc = toml::from_str(&text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+            UsageError(format!("{shown}:{line}:{col}: {}", e.message().trim_end()))
+        })?;
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let file = StackFile {
+            path: path.to_path_buf(),
+            dir,
+            doc,
+        };
+        let problems = check::check(&file, stack);
+        if !problems.is_empty() {
+            return Err(UsageError(check::render(&problems, &shown, &text)));
+        }
+        Ok(file)
+    }
+
+    /// A code path of the file, resolved against its folder.
+    pub fn code_path(&self, code: &str) -> PathBuf {
+        self.dir.join(code)
+    }
+
+    /// The names the state file's header records for a stack of this file.
+    pub fn names(&self, stack: &str) -> Names {
+        let spec = self.spec(stack, "us-east-1", "000000000000");
+        Names {
+            table: spec
+                .tables
+                .first()
+                .map(|t| t.name.clone())
+                .unwrap_or_default(),
+            role: spec
+                .functions
+                .first()
+                .map(|f| f.role.clone())
+                .unwrap_or_default(),
+            function: spec
+                .functions
+                .first()
+                .map(|f| f.name.clone())
+                .unwrap_or_default(),
+            api: spec.api.name,
+        }
+    }
+
+    /// Each function's code, packaged (no AWS call).
+    pub fn codes(&self) -> Result<crate::ops::deploy::Codes, UsageError> {
+        let mut out = BTreeMap::new();
+        for (logical, f) in &self.doc.functions {
+            let module = module_of(&f.handler).unwrap_or("index");
+            let what = format!("functions.{logical}.code");
+            let code = crate::code::CodePackage::load_for(&self.code_path(&f.code), module, &what)
+                .map_err(UsageError)?;
+            out.insert(logical.clone(), code);
+        }
+        Ok(out)
+    }
+
+    /// The model the file describes, for a stack, region and account.
+    pub fn spec(&self, stack: &str, region: &str, account: &str) -> StackSpec {
+        let doc = &self.doc;
+        let named = |name: &Option<String>, default: String| match name {
+            Some(n) => n.replace("${stack}", stack),
+            None => default,
+        };
+        let partition = stack::partition(region);
+        let tables: Vec<TableSpec> = doc
+            .tables
+            .iter()
+            .map(|(logical, t)| TableSpec {
+                logical: logical.clone(),
+                name: named(&t.name, format!("{logical}-{stack}")),
+                hash_key: key_attr(&t.hash_key),
+                range_key: t.range_key.as_ref().map(key_attr),
+                billing: t.billing,
+                capacity: (
+                    t.read_capacity.unwrap_or(stack::TUTORIAL_CAPACITY.0),
+                    t.write_capacity.unwrap_or(stack::TUTORIAL_CAPACITY.1),
+                ),
+            })
+            .collect();
+        let table_name = |logical: &str| {
+            tables
+                .iter()
+                .find(|t| t.logical == logical)
+                .map(|t| t.name.clone())
+                .unwrap_or_default()
+        };
+        let functions: Vec<FunctionSpec> = doc
+            .functions
+            .iter()
+            .map(|(logical, f)| {
+                let env = f
+                    .environment
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = resolve_refs(v, |r| match r {
+                            "stack" => Some(stack.to_string()),
+                            "region" => Some(region.to_string()),
+                            _ => {
+                                let rest = r.strip_prefix("tables.")?;
+                                let (t, field) = rest.rsplit_once('.')?;
+                                let name = table_name(t);
+                                match field {
+                                    "name" => Some(name),
+                                    "arn" => Some(format!(
+                                        "arn:{partition}:dynamodb:{region}:{account}:table/{name}"
+                                    )),
+                                    _ => None,
+                                }
+                            }
+                        });
+                        (k.clone(), v.unwrap_or_default())
+                    })
+                    .collect();
+                FunctionSpec {
+                    logical: logical.clone(),
+                    name: named(&f.name, format!("{logical}-{stack}")),
+                    role: named(&f.role_name, format!("{logical}-{stack}-role")),
+                    code: Some(self.code_path(&f.code)),
+                    handler: f.handler.clone(),
+                    runtime: f.runtime.clone(),
+                    memory_mb: f.memory_mb,
+                    timeout_secs: f.timeout_secs,
+                    env,
+                    log_retention_days: f.log_retention_days,
+                    tables: f
+                        .tables
+                        .iter()
+                        .map(|(t, actions)| TableUse {
+                            table: t.clone(),
+                            actions: canonical_actions(actions),
+                        })
+                        .collect(),
+                    policy_name: format!("{logical}-least-privilege"),
+                }
+            })
+            .collect();
+        let mut routes: Vec<RouteSpec> = doc.routes.iter().map(route_spec).collect();
+        stack::assign_permission_sids(&mut routes);
+        StackSpec {
+            stack: stack.to_string(),
+            region: region.to_string(),
+            account: account.to_string(),
+            policy_mode: PolicyMode::LeastPrivilege,
+            tables,
+            functions,
+            api: ApiSpec {
+                name: named(&doc.api.name, format!("serverless-backend-{stack}")),
+                stage: doc.api.stage.clone(),
+                endpoint_type: match doc.api.endpoint {
+                    Endpoint::Regional => "REGIONAL".into(),
+                    Endpoint::Edge => "EDGE".into(),
+                },
+            },
+            models: doc
+                .models
+                .iter()
+                .map(|(name, m)| ModelSpec {
+                    name: name.clone(),
+                    schema: minify_json(&m.schema),
+                })
+                .collect(),
+            routes,
+        }
+    }
+}
+
+fn key_attr(k: &KeyDoc) -> KeyAttr {
+    KeyAttr {
+        name: k.name.clone(),
+        ty: k.ty.as_str().to_string(),
+    }
+}
+
+/// The module a handler names: `index` for `index.handler`.
+pub fn module_of(handler: &str) -> Option<&str> {
+    let (module, export) = handler.rsplit_once('.')?;
+    (!module.is_empty() && !export.is_empty()).then_some(module)
+}
+
+/// The DynamoDB actions a function may take on a table, in the order this tool writes
+/// policies in (so that reordering them in the file changes nothing).
+pub const TABLE_ACTIONS: [&str; 10] = [
+    "dynamodb:PutItem",
+    "dynamodb:GetItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+];
+
+fn canonical_actions(actions: &[String]) -> Vec<String> {
+    TABLE_ACTIONS
+        .iter()
+        .filter(|a| actions.iter().any(|x| x == *a))
+        .map(|a| a.to_string())
+        .collect()
+}
+
+fn route_spec(r: &RouteDoc) -> RouteSpec {
+    let path_params = r
+        .path
+        .split('/')
+        .filter_map(|p| p.strip_prefix('{')?.strip_suffix('}'))
+        .map(|p| p.trim_end_matches('+').to_string())
+        .collect();
+    let responses = match &r.responses {
+        Some(list) => list
+            .iter()
+            .map(|x| ResponseSpec {
+                status: x.status.to_string(),
+                selection_pattern: x
+                    .pattern
+                    .clone()
+                    .or_else(|| x.on.map(|f| f.pattern().to_string())),
+                template: x.template.clone(),
+            })
+            .collect(),
+        None => stack::default_responses(),
+    };
+    RouteSpec {
+        http_method: r.method.to_ascii_uppercase(),
+        path: r.path.clone(),
+        path_params,
+        request_model: r.model.clone(),
+        request_template: r.request_template.clone(),
+        permission_sid: String::new(),
+        table_actions: Vec::new(),
+        function: r.function.clone(),
+        responses,
+    }
+}
+
+/// Replaces each `${name}` by what `lookup` gives; `None` if one is unknown.
+pub fn resolve_refs(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        let end = after.find('}')?;
+        out.push_str(&lookup(&after[..end])?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Some(out)
+}
+
+/// JSON text without the whitespace between tokens (keys keep their order): a model's schema
+/// as API Gateway gets it, the same whatever the file's formatting.
+pub fn minify_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn describe_io(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// The JSON Schema of the stack file (draft 7, which Taplo and VS Code read).
+pub fn json_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<FileDoc>();
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name)
+            .join(FILE_NAME)
+    }
+
+    #[test]
+    fn the_tutorial_example_is_exactly_the_built_in_stack() {
+        let f = StackFile::load(&example("tutorial"), "prod").unwrap();
+        let mut a = f.spec("prod", "eu-west-1", "123456789012");
+        let mut b = stack::tests_support::spec();
+        for f in &mut a.functions {
+            f.code = None;
+        }
+        for r in a.routes.iter_mut().chain(b.routes.iter_mut()) {
+            r.table_actions.clear();
+        }
+        assert_eq!(a.tables, b.tables);
+        assert_eq!(a.functions, b.functions);
+        assert_eq!(a.api, b.api);
+        assert_eq!(a.models, b.models);
+        assert_eq!(a.routes, b.routes);
+        assert_eq!(a.policy_mode, b.policy_mode);
+        assert_eq!(f.names("prod"), Names::defaults("prod"));
+        // The same code, byte for byte: the built-in zip is this folder's.
+        let codes = f.codes().unwrap();
+        assert_eq!(
+            codes["putitem"].sha256,
+            crate::code::CodePackage::embedded().sha256
+        );
+    }
+
+    #[test]
+    fn formatting_comments_and_order_change_nothing() {
+        let text = std::fs::read_to_string(example("tutorial")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("handler")).unwrap();
+        std::fs::write(dir.path().join("handler/index.mjs"), "x").unwrap();
+        // Routes swapped, actions reordered, the model re-indented, comments dropped.
+        let (head, routes) = text.split_once("[[routes]]").unwrap();
+        let (routes, tries) = routes.split_once("[[try]]").unwrap();
+        let (post, get) = routes.split_once("[[routes]]").unwrap();
+        let head: String = head
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .replace(
+                r#"["dynamodb:PutItem", "dynamodb:GetItem"]"#,
+                r#"["dynamodb:GetItem","dynamodb:PutItem"]"#,
+            )
+            .replace("  \"type\": \"object\",\n", "\"type\":\n\n   \"object\",\n");
+        let swapped = format!("{head}[[routes]]{get}\n[[routes]]{post}[[try]]{tries}");
+        let p = dir.path().join(FILE_NAME);
+        std::fs::write(&p, &swapped).unwrap();
+        let a = StackFile::load(&example("tutorial"), "prod")
+            .unwrap()
+            .spec("prod", "r-1", "1");
+        let b = StackFile::load(&p, "prod")
+            .unwrap()
+            .spec("prod", "r-1", "1");
+        let graph = |s: &StackSpec| {
+            let mut keys: Vec<String> = crate::graph::Graph::new(s)
+                .nodes
+                .iter()
+                .map(|n| n.key.clone())
+                .collect();
+            keys.sort();
+            keys
+        };
+        assert_eq!(graph(&a), graph(&b));
+        assert_eq!(a.models, b.models);
+        assert_eq!(a.functions[0].tables, b.functions[0].tables);
+        assert_eq!(
+            a.inline_policy(&a.functions[0]),
+            b.inline_policy(&b.functions[0])
+        );
+        let mut ra = a.routes.clone();
+        let mut rb = b.routes.clone();
+        ra.sort_by_key(|r| r.label());
+        rb.sort_by_key(|r| r.label());
+        assert_eq!(ra, rb);
+    }
+
+    #[test]
+    fn permission_ids_are_unique_and_each_routes_own() {
+        let mk = |m: &str, p: &str| {
+            route_spec(&RouteDoc {
+                method: m.into(),
+                path: p.into(),
+                function: "f".into(),
+                model: None,
+                request_template: None,
+                responses: None,
+            })
+        };
+        let mut a = vec![
+            mk("GET", "/users"),
+            mk("GET", "/users/{uid}"),
+            mk("GET", "/users/{uid+}"),
+            mk("GET", "/a.b"),
+            mk("GET", "/a-b"),
+            mk("POST", "/user"),
+        ];
+        stack::assign_permission_sids(&mut a);
+        let sids: std::collections::BTreeSet<&str> =
+            a.iter().map(|r| r.permission_sid.as_str()).collect();
+        assert_eq!(sids.len(), a.len(), "{sids:?}");
+        assert!(a[1]
+            .permission_sid
+            .starts_with("serverless-cli-apigateway-get-users-uid-"));
+        // The tutorial's route keeps its id.
+        assert_eq!(a[5].permission_sid, "serverless-cli-apigateway-post-user");
+        // Alone, a route gets the same id as among others.
+        let mut one = vec![mk("GET", "/users/{uid}")];
+        stack::assign_permission_sids(&mut one);
+        assert_eq!(one[0].permission_sid, a[1].permission_sid);
+        let long = format!("/{}", "x".repeat(300));
+        let mut l = vec![mk("GET", &long)];
+        stack::assign_permission_sids(&mut l);
+        assert!(l[0].permission_sid.len() <= 100);
+    }
+
+    #[test]
+    fn the_schema_describes_the_file() {
+        let s = json_schema();
+        let text = s.to_string();
+        for word in [
+            "routes",
+            "functions",
+            "tables",
+            "hash_key",
+            "memory_mb",
+            "try",
+        ] {
+            assert!(text.contains(word), "{word}");
+        }
+        assert_eq!(s["$schema"], "http://json-schema.org/draft-07/schema#");
+    }
+}
