@@ -116,6 +116,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub apigateway: aws_sdk_apigateway::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The shared state's bucket (`--state s3://...`).
+    pub s3: aws_sdk_s3::Client,
     sts: aws_sdk_sts::Client,
     /// Filled by `whoami` (or taken from the state, and checked against it).
     pub account: String,
@@ -211,6 +213,12 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(&config),
             apigateway: aws_sdk_apigateway::Client::from_conf(apigateway.build()),
             logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            // An emulator answers on one host: path-style addressing (AWS takes both).
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&config)
+                    .force_path_style(target.endpoint.is_some())
+                    .build(),
+            ),
             sts: aws_sdk_sts::Client::new(&config),
             account: String::new(),
             target: target.clone(),
@@ -307,6 +315,8 @@ pub enum ErrorKind {
     Unreachable,
     NoCredentials,
     AccessDenied,
+    /// This run's lock lease ran out: it makes no more calls.
+    Fenced,
     Other,
 }
 
@@ -336,7 +346,7 @@ impl std::error::Error for AwsError {}
 
 /// The innermost cause of an error, by its Display (never Debug): "Connection refused (os
 /// error 111)" rather than the SDK's nested dump.
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut last = err.to_string();
     let mut cur = err.source();
     while let Some(e) = cur {

@@ -53,7 +53,23 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "SERVERLESS_CLI_FILE", value_name = "PATH")]
     pub file: Option<PathBuf>,
 
-    /// Folder that holds <stack>.json state files.
+    /// Where the state lives: a folder, or s3://BUCKET[/PREFIX] for a team and its CI runners
+    /// (the stack's state is PREFIX/<stack>.json, its lock PREFIX/<stack>.lock) [default:
+    /// --state-dir].
+    #[arg(
+        long,
+        global = true,
+        env = "SERVERLESS_CLI_STATE",
+        value_name = "LOCATION"
+    )]
+    pub state: Option<String>,
+
+    /// How long to wait for a stack another run holds (e.g. 90, 90s, 5m, 1h) before giving up
+    /// with exit 4 [default: 0, give up at once].
+    #[arg(long, global = true, env = "SERVERLESS_CLI_LOCK_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "0")]
+    pub lock_timeout: Duration,
+
+    /// Folder that holds <stack>.json state files (the same as --state FOLDER).
     #[arg(
         long,
         global = true,
@@ -104,9 +120,35 @@ pub enum Command {
     /// Schema and the handler (index.mjs, package.json, package-lock.json, tests) into DIR.
     /// Refuses to overwrite anything. Then `deploy` there deploys the built-in stack.
     Init(InitArgs),
+    /// The state where it lives: show it, list the stacks of a location, remove a dead lock,
+    /// prepare an S3 bucket, move a state between a folder and S3.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Print the JSON Schema of serverless-cli.toml (editors such as Taplo and VS Code's Even
     /// Better TOML complete and check the file with it).
     Schema,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print the stack's state (JSON).
+    Show,
+    /// The stacks in the state location, with their last update and lock.
+    List,
+    /// Remove the stack's lock LOCK_ID (as a busy run names it), only if it is still that lock.
+    Unlock { lock_id: String },
+    /// Create an S3 bucket for shared state (versioning, default encryption, public access
+    /// blocked, tagged), or check an existing one and say what it lacks.
+    Init {
+        /// s3://BUCKET[/PREFIX]
+        location: String,
+    },
+    /// Move the stack's state to another location (folder <-> S3), holding both locks;
+    /// refuses to overwrite a newer state there.
+    Migrate {
+        #[arg(long, value_name = "LOCATION")]
+        to: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -239,6 +281,35 @@ pub struct TeardownArgs {
     /// List what teardown would delete, in order, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `90`, `90s`, `5m`, `1h`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = match s
+        .trim()
+        .char_indices()
+        .find(|(_, c)| c.is_ascii_alphabetic())
+    {
+        Some((i, _)) => s.trim().split_at(i),
+        None => (s.trim(), "s"),
+    };
+    let factor = match unit {
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => {
+            return Err(format!(
+                "'{s}': give seconds, or a number with s, m or h (90s, 5m)"
+            ))
+        }
+    };
+    parse_seconds(num).map(|d| d.mul_f64(factor)).and_then(|d| {
+        if d > Duration::from_secs(86_400) {
+            Err(format!("'{s}' is more than a day"))
+        } else {
+            Ok(d)
+        }
+    })
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {

@@ -275,6 +275,36 @@ pub fn document(names: &StackNames, target: &Target) -> Value {
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
+/// What a state in S3 needs besides: the stack's state and lock objects (read, conditional
+/// writes, delete), the listing of its prefix (`state list`), and the bucket's versioning
+/// setting (the warning when it is off).
+pub fn add_state_bucket(doc: &mut Value, partition: &str, bucket: &str, prefix: &str, stack: &str) {
+    let key = |ext: &str| crate::store::Location::key(prefix, stack, ext);
+    let list_prefix = if prefix.is_empty() {
+        "*".to_string()
+    } else {
+        format!("{prefix}/*")
+    };
+    if let Some(statements) = doc["Statement"].as_array_mut() {
+        statements.push(json!({
+            "Sid": "StackStateObjects",
+            "Effect": "Allow",
+            "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": [
+                format!("arn:{partition}:s3:::{bucket}/{}", key("json")),
+                format!("arn:{partition}:s3:::{bucket}/{}", key("lock")),
+            ],
+        }));
+        statements.push(json!({
+            "Sid": "StateBucket",
+            "Effect": "Allow",
+            "Action": ["s3:GetBucketVersioning", "s3:ListBucket"],
+            "Resource": format!("arn:{partition}:s3:::{bucket}"),
+            "Condition": {"StringLikeIfExists": {"s3:prefix": [list_prefix]}},
+        }));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

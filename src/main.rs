@@ -23,6 +23,7 @@ mod signal;
 mod stack;
 mod stackfile;
 mod state;
+mod store;
 mod throttle;
 
 use std::process::ExitCode;
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
                 | Command::IamPolicy
                 | Command::Init(_)
                 | Command::Schema
+                | Command::State(_)
         ) {
             1
         } else {
@@ -90,13 +92,16 @@ fn main() -> ExitCode {
                 Command::IamPolicy => commands::iam_policy::run(&cli.global).await,
                 Command::Init(args) => commands::init::run(&cli.global, args),
                 Command::Schema => commands::init::schema(&cli.global),
+                Command::State(c) => commands::state::run(&cli.global, c).await,
             }
         };
-        tokio::select! {
+        let result = tokio::select! {
             r = command => r,
             _ = watcher.wait_for(|n| *n >= hard_stop) => Err(anyhow::Error::new(signal::Interrupted)
                 .context("stopped by a signal; the state file holds everything made so far")),
-        }
+        };
+        store::lock::release_all().await;
+        result
     });
     // Do not wait for abandoned calls: whatever they made is adopted by the next run.
     runtime.shutdown_background();
@@ -169,9 +174,15 @@ fn exit_code(err: &anyhow::Error) -> u8 {
         if cause.is::<signal::Interrupted>() {
             return exit::INTERRUPTED;
         }
+        if cause
+            .downcast_ref::<aws::AwsError>()
+            .is_some_and(|e| e.kind == aws::ErrorKind::Fenced)
+        {
+            return exit::LOCKED;
+        }
         if let Some(s) = cause.downcast_ref::<StateError>() {
             return match s {
-                StateError::Locked { .. } => exit::LOCKED,
+                StateError::Locked { .. } | StateError::Lost(_) => exit::LOCKED,
                 StateError::Io { .. } => exit::FAILED,
                 _ => exit::USAGE,
             };

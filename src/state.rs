@@ -227,6 +227,9 @@ pub enum StateError {
         "stack '{stack}' is in use by another serverless-cli run ({holder}); wait for it to finish"
     )]
     Locked { stack: String, holder: String },
+    /// This run's lock was taken over, or the shared state changed under it: it stopped.
+    #[error("{0}")]
+    Lost(String),
     // The source is the next link of the error chain, printed after this one: not repeated.
     #[error("{what} {path}")]
     Io {
@@ -421,7 +424,7 @@ fn mode_0600() -> fs::Permissions {
 }
 
 /// Parses and checks a state document; versions 1 and 2 are migrated to 3.
-fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, StateError> {
+pub fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, StateError> {
     let corrupt = |reason: String| StateError::Corrupt {
         path: path.to_path_buf(),
         reason,

@@ -392,7 +392,7 @@ pub async fn run(
         "steps": steps,
         "changes": report.outcomes,
         "resources": resources_json(&state),
-        "state_file": session.store.path(),
+        "state_file": session.store.describe(),
     });
     report::emit(global.output, &doc, &text);
     Ok(0)

@@ -12,7 +12,11 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     let profile = super::profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
-    let state = StateStore::new(&global.state_dir, &global.stack).load()?;
+    // The state's account and names (a state in S3 is read there).
+    let state = match super::location(global)? {
+        crate::store::Location::Local(dir) => StateStore::new(&dir, &global.stack).load()?,
+        _ => super::open(global, None).await?.state,
+    };
     let names = state
         .as_ref()
         .map(|s| s.names.clone())
@@ -26,7 +30,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         Some(f) => crate::iam_policy::StackNames::from(&f.spec(&global.stack, &region, &account)),
         None => crate::iam_policy::StackNames::from(&names),
     };
-    let doc = document(
+    let mut doc = document(
         &names,
         &Target {
             partition: stack::partition(&region),
@@ -34,6 +38,15 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             account: &account,
         },
     );
+    if let crate::store::Location::S3 { bucket, prefix } = super::location(global)? {
+        crate::iam_policy::add_state_bucket(
+            &mut doc,
+            stack::partition(&region),
+            &bucket,
+            &prefix,
+            &global.stack,
+        );
+    }
     // The document is the result in either output format.
     crate::report::emit(crate::cli::OutputFormat::Json, &doc, "");
     Ok(0)

@@ -8,6 +8,7 @@ pub mod iam_policy;
 pub mod init;
 pub mod plan;
 pub mod serve;
+pub mod state;
 pub mod status;
 pub mod teardown;
 pub mod try_it;
@@ -19,7 +20,8 @@ use crate::cli::GlobalArgs;
 use crate::error::UsageError;
 use crate::ops::deploy::Timing;
 use crate::stack;
-use crate::state::{StackLock, StackState, StateStore};
+use crate::state::{StackState, StateStore};
+use crate::store::{Location, Store};
 
 /// How long credentials may take to resolve before we say there are none.
 const CREDENTIALS_LIMIT: Duration = Duration::from_secs(5);
@@ -28,39 +30,85 @@ const CREDENTIALS_LIMIT: Duration = Duration::from_secs(5);
 pub struct Session {
     pub stack: String,
     pub target: Target,
-    pub store: StateStore,
+    pub store: std::sync::Arc<Store>,
     pub state: Option<StackState>,
-    pub _lock: Option<StackLock>,
+    /// Clients made early, for a state in S3 (reused by `connect`).
+    pub aws: Option<Aws>,
 }
 
-/// Validates the global options, takes the lock (when `command` changes things) and loads the
-/// state. No AWS call.
-pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<Session> {
+/// The state location the options name: `--state`, else `--state-dir`.
+pub fn location(global: &GlobalArgs) -> Result<Location, UsageError> {
+    match &global.state {
+        Some(s) => Location::parse(s).map_err(UsageError),
+        None => Ok(Location::Local(global.state_dir.clone())),
+    }
+}
+
+/// Where the run's AWS calls go.
+pub async fn target(global: &GlobalArgs) -> Result<Target, UsageError> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
     let endpoint = aws::resolve_endpoint(global.endpoint_url.as_deref()).map_err(UsageError)?;
     let profile = profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
-    let store = StateStore::new(&global.state_dir, &global.stack);
-    let lock = match command {
-        Some(c) => Some(store.lock(c)?),
-        None => None,
-    };
-    let state = store.load()?;
+    Ok(Target {
+        region,
+        endpoint,
+        profile,
+        profile_is_explicit: global.profile.is_some(),
+    })
+}
+
+/// A stack's store at a location (for S3, with the clients it needs).
+pub async fn store_at(
+    location: &Location,
+    stack: &str,
+    target: &Target,
+) -> anyhow::Result<(Store, Option<Aws>)> {
+    Ok(match location {
+        Location::Local(dir) => (Store::Local(StateStore::new(dir, stack)), None),
+        Location::S3 { bucket, prefix } => {
+            let aws = Aws::clients(target, CREDENTIALS_LIMIT).await?;
+            let store = crate::store::s3::S3Store::new(aws.s3.clone(), bucket, prefix, stack);
+            (Store::S3(store), Some(aws))
+        }
+    })
+}
+
+/// Validates the global options, takes the lock (when `command` changes things, waiting up to
+/// --lock-timeout) and loads the state. No AWS call for a state in a folder.
+pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<Session> {
+    let target = target(global).await?;
+    let location = location(global)?;
+    let (store, aws) = store_at(&location, &global.stack, &target).await?;
+    if let Some(c) = command {
+        // The bucket's versioning is read while the lock is taken: no extra round trip.
+        let versioning = async {
+            match &store {
+                Store::S3(s) => s.versioning_on().await,
+                Store::Local(_) => None,
+            }
+        };
+        let (held, versioning) = tokio::join!(store.lock(c, global.lock_timeout), versioning);
+        let held = held?;
+        if let (Store::S3(s), Some(false)) = (&store, versioning) {
+            eprintln!(
+                "warning: bucket {} keeps no versions: a bad write of the state cannot be undone; turn versioning on (`serverless-cli state init s3://{}` does)",
+                s.bucket, s.bucket
+            );
+        }
+        crate::store::lock::keep(held);
+    }
+    let state = store.load().await?;
     if let Some(s) = &state {
-        s.check_target(&region, endpoint.as_deref())?;
+        s.check_target(&target.region, target.endpoint.as_deref())?;
     }
     Ok(Session {
         stack: global.stack.clone(),
-        target: Target {
-            region,
-            endpoint,
-            profile,
-            profile_is_explicit: global.profile.is_some(),
-        },
-        store,
+        target,
+        store: std::sync::Arc::new(store),
         state,
-        _lock: lock,
+        aws,
     })
 }
 
@@ -86,7 +134,10 @@ where
     F: FnOnce(Aws) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
-    let mut aws = Aws::clients(&session.target, CREDENTIALS_LIMIT).await?;
+    let mut aws = match &session.aws {
+        Some(a) => a.clone(),
+        None => Aws::clients(&session.target, CREDENTIALS_LIMIT).await?,
+    };
     aws.account = session
         .state
         .as_ref()
@@ -134,13 +185,12 @@ pub fn stop(interrupts: crate::signal::Interrupts) -> crate::engine::Stop {
 pub fn stopped(
     report: &mut crate::engine::RunReport,
     command: &str,
-    store: &StateStore,
+    store: &Store,
 ) -> Option<anyhow::Error> {
-    let path = store.path();
+    let path = store.describe();
     if report.interrupted {
         return Some(anyhow::Error::new(crate::signal::Interrupted).context(format!(
-            "{command} interrupted; everything done so far is recorded in {}, run {command} again to resume",
-            path.display()
+            "{command} interrupted; everything done so far is recorded in {path}, run {command} again to resume"
         )));
     }
     let (step, err) = report.error.take()?;
@@ -150,8 +200,7 @@ pub fn stopped(
         format!(" (not started: {})", report.skipped.join(", "))
     };
     Some(err.context(format!(
-        "{command} stopped at step {step}{skipped}; everything done so far is recorded in {}, run {command} again to finish",
-        path.display()
+        "{command} stopped at step {step}{skipped}; everything done so far is recorded in {path}, run {command} again to finish"
     )))
 }
 

@@ -23,7 +23,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         return Err(UsageError(format!(
             "stack '{}' has no state file ({}); deploy it first, or pass the --stack and --state-dir it was deployed with",
             session.stack,
-            session.store.path().display()
+            session.store.describe()
         ))
         .into());
     };

@@ -25,7 +25,7 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
         let text = format!(
             "Stack '{}' has no state file ({}): teardown would look for resources tagged {}={} in every service and delete those.\n",
             session.stack,
-            session.store.path().display(),
+            session.store.describe(),
             crate::stack::OWNER_TAG,
             session.stack
         );
@@ -64,7 +64,7 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
         state.stack,
         state.region,
         lines.join("\n"),
-        session.store.path().display()
+        session.store.describe()
     );
     let doc = json!({
         "command": "teardown",
@@ -188,7 +188,7 @@ pub async fn run(
             progress.line(&format!(
                 "Stack '{}' has no state file ({}); looking for resources tagged {}={} in every service",
                 session.stack,
-                session.store.path().display(),
+                session.store.describe(),
                 crate::stack::OWNER_TAG,
                 session.stack
             ));
@@ -261,7 +261,7 @@ pub async fn run(
     if let Some(err) = super::stopped(&mut report, "teardown", &session.store) {
         return Err(err);
     }
-    session.store.remove()?;
+    session.store.remove().await?;
     let deleted = report
         .outcomes
         .iter()
@@ -277,7 +277,7 @@ pub async fn run(
         "Stack '{}' torn down: {} deleted; state file {} removed.\n",
         state.stack,
         crate::report::count(deleted, "resource"),
-        session.store.path().display()
+        session.store.describe()
     );
     if !kept.is_empty() {
         text.push_str(&format!("Kept: table {}.\n", kept.join(", ")));

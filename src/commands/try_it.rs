@@ -24,7 +24,7 @@ struct Check {
 }
 
 /// The stage's base URL: `--url` (a trailing `/user` or `/` is dropped), or the deployed one.
-fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::Result<String> {
+async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::Result<String> {
     if let Some(raw) = &args.url {
         // Printed only with any credentials left out.
         let url = &crate::aws::redact_url(raw);
@@ -57,12 +57,14 @@ fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::Result<
         }
         return Ok(trimmed.to_string());
     }
-    let store = crate::state::StateStore::new(&global.state_dir, &global.stack);
-    let Some(state) = store.load()? else {
+    // The state where it lives (read only: try calls the API, not AWS's control plane).
+    let target = super::target(global).await?;
+    let (store, _) = super::store_at(&super::location(global)?, &global.stack, &target).await?;
+    let Some(state) = store.load().await? else {
         return Err(UsageError(format!(
             "stack '{}' has no state file ({}); deploy it first, or pass --url (e.g. the URL serve prints)",
             global.stack,
-            store.path().display()
+            store.describe()
         ))
         .into());
     };
@@ -236,7 +238,7 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
     let stage = spec
         .as_ref()
         .map_or_else(|| stack::STAGE.to_string(), |s| s.api.stage.clone());
-    let base = base_url(global, args, &stage)?;
+    let base = base_url(global, args, &stage).await?;
     let client = Client::new(args.request_timeout)?;
     let settle = Settle {
         until: std::time::Instant::now() + args.settle,

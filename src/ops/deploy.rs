@@ -33,9 +33,7 @@ use crate::ops::Run;
 use crate::report::Progress;
 use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::StackSpec;
-use crate::state::{
-    ApiRecord, FunctionRecord, LogGroupRecord, StackState, StateStore, TableRecord,
-};
+use crate::state::{ApiRecord, FunctionRecord, LogGroupRecord, StackState, TableRecord};
 
 /// Time limits, passed in so tests can shorten them.
 #[derive(Debug, Clone, Copy)]
@@ -231,7 +229,7 @@ pub async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String
 
 /// What a deploy is asked to make.
 pub struct DeployInput {
-    pub store: StateStore,
+    pub store: std::sync::Arc<crate::store::Store>,
     /// The state as loaded (None: a first deploy).
     pub state: StackState,
     /// The state was loaded from the store (not made up for a first deploy).
@@ -317,7 +315,7 @@ pub async fn apply(
     }
     if dirty {
         // Recorded before the first create: a crash from here on leaves names to find.
-        store.save(&state).context("saving the state file")?;
+        store.save(&state).await.context("saving the state")?;
     }
     // (A state without an account, which only a hand edit makes, gets no repair round; its
     // steps still run from what it records.)
@@ -356,7 +354,7 @@ pub async fn apply(
     }
     if !repairs.is_empty() {
         progress.line(&format!("Repairing: {}", repairs.join("; ")));
-        store.save(&state).context("saving the state file")?;
+        store.save(&state).await.context("saving the state")?;
     }
     progress.line(&format!(
         "Deploying stack '{}' ({}) to {}{}",
@@ -379,13 +377,7 @@ pub async fn apply(
     ));
     let steps = steps(&graph);
     let ctx = Arc::new(DeployCtx {
-        run: Run {
-            aws,
-            store,
-            state: tokio::sync::Mutex::new(state),
-            progress: progress.clone(),
-            timing,
-        },
+        run: Run::new(aws, store, state, progress.clone(), timing),
         spec,
         graph,
         codes,

@@ -2,7 +2,8 @@
 
 use crate::aws::{retry, Aws, AwsError};
 use crate::report::Progress;
-use crate::state::{StackState, StateStore};
+use crate::state::StackState;
+use crate::store::Store;
 
 pub mod deploy;
 pub mod discover;
@@ -14,10 +15,15 @@ pub mod teardown;
 /// and the state each step records into (saved atomically on every change).
 pub struct Run {
     pub aws: Aws,
-    pub store: StateStore,
+    pub store: std::sync::Arc<Store>,
     pub state: tokio::sync::Mutex<StackState>,
     pub progress: Progress,
     pub timing: deploy::Timing,
+    /// The state's writer: the version of the state last saved. Records made while a save is
+    /// in flight go out together in the next one.
+    pub saved: tokio::sync::Mutex<u64>,
+    /// The version of the state in memory (one more per record).
+    pub version: std::sync::atomic::AtomicU64,
 }
 
 impl Run {
@@ -30,12 +36,47 @@ impl Run {
         self.state.lock().await.clone()
     }
 
-    /// Changes the state and saves it atomically before returning.
+    /// A run over a state, saved to `store` on every record.
+    pub fn new(
+        aws: Aws,
+        store: std::sync::Arc<Store>,
+        state: StackState,
+        progress: Progress,
+        timing: deploy::Timing,
+    ) -> Run {
+        Run {
+            aws,
+            store,
+            state: tokio::sync::Mutex::new(state),
+            progress,
+            timing,
+            saved: tokio::sync::Mutex::new(0),
+            version: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Changes the state and returns once a save that holds the change has completed: nothing
+    /// that depends on the change starts before it is stored. Changes that come while a save
+    /// is in flight share the next save (one write for several steps that finish together:
+    /// what keeps a state in S3 cheap).
     pub async fn record(&self, change: impl FnOnce(&mut StackState)) -> anyhow::Result<()> {
-        let mut s = self.state.lock().await;
-        change(&mut s);
-        s.updated_at = crate::state::now_secs();
-        self.store.save(&s)?;
+        use std::sync::atomic::Ordering;
+        let mine = {
+            let mut s = self.state.lock().await;
+            change(&mut s);
+            s.updated_at = crate::state::now_secs();
+            self.version.fetch_add(1, Ordering::SeqCst) + 1
+        };
+        let mut saved = self.saved.lock().await;
+        if *saved >= mine {
+            return Ok(());
+        }
+        let (snapshot, version) = {
+            let s = self.state.lock().await;
+            (s.clone(), self.version.load(Ordering::SeqCst))
+        };
+        self.store.save(&snapshot).await?;
+        *saved = version;
         Ok(())
     }
 
@@ -45,6 +86,10 @@ impl Run {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
+        // A run whose lock lease may have run out makes no more calls (fencing).
+        if let Err(why) = crate::store::lock::check_lease() {
+            return Err(AwsError::local(crate::aws::ErrorKind::Fenced, why));
+        }
         retry(&self.timing.retry, &self.progress, step, f).await
     }
 }

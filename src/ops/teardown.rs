@@ -110,7 +110,7 @@ pub fn steps(graph: &Graph) -> Vec<Step<TeardownCtx>> {
 /// report's outcomes are one per kind.
 pub async fn run(
     aws: crate::aws::Aws,
-    store: crate::state::StateStore,
+    store: std::sync::Arc<crate::store::Store>,
     state: StackState,
     keep_table: bool,
     timing: crate::ops::deploy::Timing,
@@ -121,13 +121,7 @@ pub async fn run(
     let graph = Graph::new(&spec);
     let steps = steps(&graph);
     let ctx = Arc::new(TeardownCtx {
-        run: Run {
-            aws,
-            store,
-            state: tokio::sync::Mutex::new(state.clone()),
-            progress: progress.clone(),
-            timing,
-        },
+        run: Run::new(aws, store, state.clone(), progress.clone(), timing),
         stack: state.stack.clone(),
         keep_table,
         spec,

@@ -50,6 +50,18 @@ impl Call {
     pub fn iam_action(&self) -> String {
         if self.service == "apigateway" {
             format!("apigateway:{}", self.method)
+        } else if self.service == "s3" {
+            // S3's actions are not all named after their operations.
+            let action = match self.operation.as_str() {
+                "ListObjectsV2" | "HeadBucket" => "ListBucket",
+                "GetBucketEncryption" => "GetEncryptionConfiguration",
+                "PutBucketEncryption" => "PutEncryptionConfiguration",
+                "GetPublicAccessBlock" => "GetBucketPublicAccessBlock",
+                "PutPublicAccessBlock" => "PutBucketPublicAccessBlock",
+                "HeadObject" => "GetObject",
+                op => op,
+            };
+            format!("s3:{action}")
         } else {
             self.name()
         }
@@ -57,7 +69,7 @@ impl Call {
 
     /// Does the call change anything?
     pub fn is_mutating(&self) -> bool {
-        const READS: [&str; 5] = ["Get", "List", "Describe", "Query", "GET "];
+        const READS: [&str; 6] = ["Get", "List", "Describe", "Query", "GET ", "Head"];
         !READS.iter().any(|p| self.operation.starts_with(p))
     }
 }
@@ -473,7 +485,12 @@ fn error_response(
     if let Some(s) = retry_after {
         b = b.header("retry-after", s.to_string());
     }
-    let body = if matches!(call.service.as_str(), "iam" | "sts") {
+    let body = if call.service == "s3" {
+        b = b.header("content-type", "application/xml");
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>proxy-fault-0000</RequestId></Error>"
+        )
+    } else if matches!(call.service.as_str(), "iam" | "sts") {
         b = b.header("content-type", "text/xml");
         format!(
             "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>proxy-fault-0000</RequestId></ErrorResponse>"
@@ -648,6 +665,15 @@ async fn forward(
                 }
                 _ => {}
             }
+            // AWS's answer where moto's differs: moto 5.2.5 names GetBucketVersioning's root
+            // element GetBucketVersioningResponse; S3 (and the Rust SDK's parser) say
+            // VersioningConfiguration.
+            if call.name() == "s3:GetBucketVersioning" {
+                let text = String::from_utf8_lossy(&body)
+                    .replace("GetBucketVersioningResponse", "VersioningConfiguration");
+                body = Bytes::from(text);
+                parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            }
             Ok(Response::from_parts(parts, Full::new(body)))
         }
         Err(e) => Ok(Response::builder()
@@ -702,7 +728,9 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let target = header("x-amz-target");
-    let operation = if let Some(op) = target.split('.').nth(1) {
+    let operation = if service == "s3" {
+        s3_operation(&method, &path, parts.uri.query().unwrap_or(""))
+    } else if let Some(op) = target.split('.').nth(1) {
         op.to_string()
     } else if let Some(action) = String::from_utf8_lossy(body)
         .split('&')
@@ -720,6 +748,37 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
         access_key,
         at: Instant::now(),
     }
+}
+
+/// S3's operations (path-style: `/bucket` and `/bucket/key`), by method, path and query.
+fn s3_operation(method: &str, path: &str, query: &str) -> String {
+    let has_key = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .is_some_and(|(_, key)| !key.is_empty());
+    let sub = |name: &str| {
+        query
+            .split('&')
+            .any(|kv| kv.split('=').next() == Some(name))
+    };
+    let op = match (method, has_key) {
+        ("PUT", true) => "PutObject",
+        ("GET", true) => "GetObject",
+        ("DELETE", true) => "DeleteObject",
+        ("HEAD", true) => "HeadObject",
+        ("HEAD", false) => "HeadBucket",
+        ("GET", false) if sub("versioning") => "GetBucketVersioning",
+        ("GET", false) if sub("encryption") => "GetBucketEncryption",
+        ("GET", false) if sub("publicAccessBlock") => "GetPublicAccessBlock",
+        ("GET", false) => "ListObjectsV2",
+        ("PUT", false) if sub("versioning") => "PutBucketVersioning",
+        ("PUT", false) if sub("encryption") => "PutBucketEncryption",
+        ("PUT", false) if sub("publicAccessBlock") => "PutPublicAccessBlock",
+        ("PUT", false) if sub("tagging") => "PutBucketTagging",
+        ("PUT", false) => "CreateBucket",
+        _ => return format!("{method} {path}"),
+    };
+    op.to_string()
 }
 
 /// Lambda's and API Gateway's REST operations, by method and path shape.

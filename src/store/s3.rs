@@ -1,0 +1,635 @@
+//! The state in S3, shared by a team and its CI runners.
+//!
+//! - The state is the object `PREFIX/<stack>.json`. Every write is a compare-and-swap:
+//!   `If-Match` on the ETag this run last read or wrote (`If-None-Match: *` for the first), so
+//!   a run that lost its lock never overwrites a newer state; it stops at once. Every put asks
+//!   for server-side encryption.
+//! - The lock is the object `PREFIX/<stack>.lock`, created with `If-None-Match: *` and naming
+//!   its holder. It is a lease: the holder renews it (`If-Match`) every third of the lease. A
+//!   lock not renewed for a lease (by S3's clock, and for a lease of this run's own watching,
+//!   whatever the clocks say) is stale, and is taken over with `If-Match` on its ETag, so two
+//!   takers cannot both win.
+//! - A concurrent conditional write can answer 409 ConditionalRequestConflict: tried again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::ServerSideEncryption;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::lock::{jittered, LockInfo};
+use super::Location;
+use crate::error::UsageError;
+use crate::state::{StackState, StateError, MAX_STATE_BYTES};
+
+/// How long a lock stays valid without renewal (`SERVERLESS_CLI_LOCK_LEASE`, seconds, for
+/// tests and slow links).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+/// How far S3's clock and this machine's may disagree before a stale lock looks fresh.
+const CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// Attempts for a write S3 answers 409 ConditionalRequestConflict.
+const CONFLICT_ATTEMPTS: u32 = 5;
+
+pub fn lease() -> Duration {
+    std::env::var("SERVERLESS_CLI_LOCK_LEASE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 1.0 && *s <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_LEASE)
+}
+
+/// An S3 failure, reduced to what the store acts on.
+#[derive(Debug)]
+pub struct S3Error {
+    pub op: &'static str,
+    pub status: Option<u16>,
+    pub code: Option<String>,
+    pub message: String,
+    /// `x-amz-bucket-region`, when S3 says the bucket is elsewhere.
+    pub bucket_region: Option<String>,
+}
+
+impl S3Error {
+    pub fn from_sdk_pub<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
+        op: &'static str,
+        e: SdkError<E, HttpResponse>,
+    ) -> S3Error {
+        let status = e.raw_response().map(|r| r.status().as_u16());
+        let bucket_region = e
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_string);
+        let code = e.code().map(str::to_string);
+        let message = e
+            .message()
+            .map(str::to_string)
+            .unwrap_or_else(|| crate::aws::root_cause(&e));
+        S3Error {
+            op,
+            status,
+            code,
+            message,
+            bucket_region,
+        }
+    }
+
+    fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+    fn precondition_failed(&self) -> bool {
+        self.status == Some(412) || self.is("PreconditionFailed")
+    }
+    fn conflict(&self) -> bool {
+        self.status == Some(409) || self.is("ConditionalRequestConflict")
+    }
+    fn not_found(&self) -> bool {
+        self.is("NoSuchKey") || (self.status == Some(404) && !self.is("NoSuchBucket"))
+    }
+    fn retriable(&self) -> bool {
+        self.conflict()
+            || matches!(self.status, Some(500 | 502 | 503 | 504))
+            || self.is("SlowDown")
+            || self.status.is_none()
+    }
+}
+
+impl std::fmt::Display for S3Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.op, self.message)
+    }
+}
+
+/// One stack's state and lock in a bucket.
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    pub bucket: String,
+    pub prefix: String,
+    pub stack: String,
+    key: String,
+    /// The ETag of the state as this run last read or wrote it; `None`: there was none.
+    etag: Mutex<Option<String>>,
+    /// Set when this run's lock was taken over: nothing more may be written.
+    lost: Arc<AtomicBool>,
+}
+
+impl S3Store {
+    pub fn new(client: aws_sdk_s3::Client, bucket: &str, prefix: &str, stack: &str) -> S3Store {
+        S3Store {
+            client,
+            bucket: bucket.to_string(),
+            prefix: prefix.to_string(),
+            stack: stack.to_string(),
+            key: Location::key(prefix, stack, "json"),
+            etag: Mutex::new(None),
+            lost: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    fn lock_key(&self) -> String {
+        Location::key(&self.prefix, &self.stack, "lock")
+    }
+
+    /// What a failure means for the user: no bucket, no access, another region.
+    pub fn explain(&self, e: S3Error) -> anyhow::Error {
+        let loc = format!("s3://{}", self.bucket);
+        if e.is("NoSuchBucket") {
+            return UsageError(format!(
+                "bucket {} does not exist; create it with `serverless-cli state init {loc}`, or fix --state",
+                self.bucket
+            ))
+            .into();
+        }
+        if e.status == Some(403) || e.is("AccessDenied") {
+            return UsageError(format!(
+                "access to {loc} is denied ({}: {}); the identity needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket there (README, Teams and CI)",
+                e.op, e.message
+            ))
+            .into();
+        }
+        if let Some(region) = &e.bucket_region {
+            return UsageError(format!(
+                "bucket {} is in region {region}, not this run's; pass --region {region} with this --state, or use a bucket in this region",
+                self.bucket
+            ))
+            .into();
+        }
+        if e.status == Some(301) || e.is("PermanentRedirect") {
+            return UsageError(format!(
+                "bucket {} is in another region than this run's; pass that region with --region",
+                self.bucket
+            ))
+            .into();
+        }
+        anyhow::anyhow!("{e} ({loc})")
+    }
+
+    /// Runs an S3 call again on 409 ConditionalRequestConflict and transient faults.
+    async fn again<T, F, Fut>(&self, mut call: F) -> Result<T, S3Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.retriable() && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    let base = Duration::from_millis(100 * 2u64.pow(attempt))
+                        .mul_f64(crate::aws::retry_scale());
+                    tokio::time::sleep(jittered(base)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads an object: (body, ETag, last modified), `None` if there is none.
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, String, Option<std::time::SystemTime>)>, S3Error> {
+        self.again(|| async {
+            let out = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    let e = S3Error::from_sdk_pub("GetObject", e);
+                    return if e.not_found() { Ok(None) } else { Err(e) };
+                }
+            };
+            if out
+                .content_length()
+                .is_some_and(|n| n < 0 || n as u64 > MAX_STATE_BYTES)
+            {
+                return Err(S3Error {
+                    op: "GetObject",
+                    status: None,
+                    code: Some("TooLarge".into()),
+                    message: format!("{key} is larger than a state file can be"),
+                    bucket_region: None,
+                });
+            }
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let modified = out
+                .last_modified()
+                .and_then(|d| std::time::SystemTime::try_from(*d).ok());
+            let body = out.body.collect().await.map_err(|e| S3Error {
+                op: "GetObject",
+                status: None,
+                code: None,
+                message: format!("reading {key}: {e}"),
+                bucket_region: None,
+            })?;
+            let bytes = body.into_bytes();
+            if bytes.len() as u64 > MAX_STATE_BYTES {
+                return Err(S3Error {
+                    op: "GetObject",
+                    status: None,
+                    code: Some("TooLarge".into()),
+                    message: format!("{key} is larger than a state file can be"),
+                    bucket_region: None,
+                });
+            }
+            Ok(Some((bytes.to_vec(), etag, modified)))
+        })
+        .await
+    }
+
+    /// A conditional put: `if_match` an ETag, or (None) only if there is no such object.
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        if_match: Option<&str>,
+    ) -> Result<String, S3Error> {
+        self.again(|| {
+            let body = body.clone();
+            async move {
+                let mut req = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type("application/json")
+                    .server_side_encryption(ServerSideEncryption::Aes256)
+                    .body(ByteStream::from(body));
+                req = match if_match {
+                    Some(etag) => req.if_match(etag),
+                    None => req.if_none_match("*"),
+                };
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk_pub("PutObject", e))?;
+                Ok(out.e_tag().unwrap_or_default().to_string())
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str, if_match: &str) -> Result<(), S3Error> {
+        self.again(|| async {
+            match self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_match(if_match)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let e = S3Error::from_sdk_pub("DeleteObject", e);
+                    if e.not_found() {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    pub async fn load(&self) -> anyhow::Result<Option<StackState>> {
+        let Some((bytes, etag, _)) = self.get(&self.key).await.map_err(|e| self.explain(e))? else {
+            *self.etag.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            return Ok(None);
+        };
+        let where_ = std::path::PathBuf::from(self.describe());
+        let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
+            path: where_.clone(),
+            reason: format!("it cannot be read as text ({e})"),
+        })?;
+        let state = crate::state::parse_state(&where_, &text, &self.stack)?;
+        *self.etag.lock().unwrap_or_else(|p| p.into_inner()) = Some(etag);
+        Ok(Some(state))
+    }
+
+    pub async fn save(&self, state: &StackState) -> anyhow::Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(lost_lock(&self.describe()));
+        }
+        super::lock::check_lease().map_err(StateError::Lost)?;
+        let mut json = serde_json::to_vec_pretty(state)?;
+        json.push(b'\n');
+        let current = self.etag.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match self.put(&self.key, json, current.as_deref()).await {
+            Ok(etag) => {
+                *self.etag.lock().unwrap_or_else(|p| p.into_inner()) = Some(etag);
+                Ok(())
+            }
+            Err(e) if e.precondition_failed() => Err(StateError::Lost(format!(
+                "the state {} was written by another run since this one read it (its lock was taken over?); this run stopped without overwriting it: see `serverless-cli state show`, then run again",
+                self.describe()
+            ))
+            .into()),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
+    pub async fn remove(&self) -> anyhow::Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(lost_lock(&self.describe()));
+        }
+        let current = self.etag.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match current {
+            Some(etag) => self
+                .delete(&self.key, &etag)
+                .await
+                .map_err(|e| self.explain(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// The lock object as it is: (holder, ETag, last modified), or `None`.
+    pub async fn read_lock(
+        &self,
+    ) -> anyhow::Result<Option<(LockInfo, String, Option<std::time::SystemTime>)>> {
+        let Some((bytes, etag, modified)) = self
+            .get(&self.lock_key())
+            .await
+            .map_err(|e| self.explain(e))?
+        else {
+            return Ok(None);
+        };
+        let info: LockInfo = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!(
+                "s3://{}/{} is not a serverless-cli lock ({e}); remove it if you know it is not in use",
+                self.bucket,
+                self.lock_key()
+            )
+        })?;
+        Ok(Some((info, etag, modified)))
+    }
+
+    /// Takes the lock: creates it, or takes over a stale one, or waits up to `wait` for a
+    /// busy one (then fails, exit 4, naming the holder).
+    pub async fn lock(&self, command: &str, wait: Duration) -> anyhow::Result<S3Lock> {
+        let lease = lease();
+        let started = Instant::now();
+        // The ETag of a busy lock and when this run first saw it: if it does not change for a
+        // lease, its holder is not renewing it, whatever the clocks say.
+        let mut watched: Option<(String, Instant)> = None;
+        loop {
+            let mine = LockInfo::mine(&self.stack, command, lease);
+            let body = serde_json::to_vec(&mine)?;
+            let sent = Instant::now();
+            match self.put(&self.lock_key(), body.clone(), None).await {
+                Ok(etag) => return Ok(self.held(mine, etag, lease, sent)),
+                Err(e) if e.precondition_failed() => {}
+                Err(e) => return Err(self.explain(e)),
+            }
+            let Some((holder, etag, modified)) = self.read_lock().await? else {
+                continue; // released meanwhile: try again at once
+            };
+            let now = std::time::SystemTime::now();
+            let lease_of = Duration::from_secs(holder.lease_secs.max(1));
+            let by_s3 = modified
+                .and_then(|m| now.duration_since(m).ok())
+                .is_some_and(|age| age > lease_of + CLOCK_SKEW);
+            let by_watch = match &watched {
+                Some((e, since)) if *e == etag => since.elapsed() > lease_of,
+                _ => {
+                    watched = Some((etag.clone(), Instant::now()));
+                    false
+                }
+            };
+            if by_s3 || by_watch {
+                let mine = LockInfo::mine(&self.stack, command, lease);
+                let sent = Instant::now();
+                match self
+                    .put(&self.lock_key(), serde_json::to_vec(&mine)?, Some(&etag))
+                    .await
+                {
+                    Ok(new_etag) => {
+                        eprintln!(
+                            "took over the stale {} (its lease of {} s ran out)",
+                            holder.describe(crate::state::now_secs()),
+                            holder.lease_secs
+                        );
+                        return Ok(self.held(mine, new_etag, lease, sent));
+                    }
+                    // Someone else took it over (or its holder renewed it) first.
+                    Err(e) if e.precondition_failed() => continue,
+                    Err(e) => return Err(self.explain(e)),
+                }
+            }
+            if started.elapsed() >= wait {
+                let now = crate::state::now_secs();
+                let hint = if holder.holder_is_dead_here() {
+                    format!(
+                        "; pid {} is not running on this host: if no other run uses the stack, remove the lock with `serverless-cli state unlock {}`",
+                        holder.pid, holder.id
+                    )
+                } else {
+                    format!(
+                        "; wait for it (--lock-timeout), or, if it is dead, it is taken over once its lease of {} s runs out (`serverless-cli state unlock {}` removes it now)",
+                        holder.lease_secs, holder.id
+                    )
+                };
+                return Err(StateError::Locked {
+                    stack: self.stack.clone(),
+                    holder: format!("{}{hint}", holder.describe(now)),
+                }
+                .into());
+            }
+            tokio::time::sleep(jittered(Duration::from_secs(1).min(lease_of / 2))).await;
+        }
+    }
+
+    fn held(&self, info: LockInfo, etag: String, lease: Duration, sent: Instant) -> S3Lock {
+        // Counted from before the put that took it: never longer than the lease S3 saw.
+        super::lock::lease_confirmed(sent, lease);
+        let etag = Arc::new(tokio::sync::Mutex::new(etag));
+        let renewer = {
+            let client = self.client.clone();
+            let bucket = self.bucket.clone();
+            let key = self.lock_key();
+            let etag = etag.clone();
+            let lost = self.lost.clone();
+            let mut info = info.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    info.renewed_at = crate::state::now_secs();
+                    let sent = Instant::now();
+                    let body = serde_json::to_vec(&info).unwrap_or_default();
+                    let mut current = etag.lock().await;
+                    let put = client
+                        .put_object()
+                        .bucket(&bucket)
+                        .key(&key)
+                        .content_type("application/json")
+                        .server_side_encryption(ServerSideEncryption::Aes256)
+                        .if_match(current.as_str())
+                        .body(ByteStream::from(body))
+                        .send()
+                        .await;
+                    match put {
+                        Ok(out) => {
+                            *current = out.e_tag().unwrap_or_default().to_string();
+                            super::lock::lease_confirmed(sent, lease);
+                        }
+                        Err(e) => {
+                            let e = S3Error::from_sdk_pub("PutObject", e);
+                            if e.precondition_failed() || e.not_found() {
+                                lost.store(true, Ordering::SeqCst);
+                                eprintln!(
+                                    "this run's lock on stack '{}' was taken over by another run; it writes nothing more",
+                                    info.stack
+                                );
+                                return;
+                            }
+                            // Anything else: try again at the next third of the lease.
+                        }
+                    }
+                }
+            })
+        };
+        S3Lock {
+            store_client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: self.lock_key(),
+            etag,
+            renewer,
+        }
+    }
+
+    /// Removes the lock `id`, only if it is still that lock (`state unlock`).
+    pub async fn unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
+        let Some((holder, etag, _)) = self.read_lock().await? else {
+            return Err(UsageError(format!(
+                "stack '{}' is not locked in s3://{}; nothing was removed",
+                self.stack, self.bucket
+            ))
+            .into());
+        };
+        if holder.id != id {
+            return Err(UsageError(format!(
+                "stack '{}' is locked by {}, not by lock {id}; nothing was removed",
+                self.stack,
+                holder.describe(crate::state::now_secs())
+            ))
+            .into());
+        }
+        match self.delete(&self.lock_key(), &etag).await {
+            Ok(()) => Ok(holder),
+            Err(e) if e.precondition_failed() => Err(UsageError(format!(
+                "lock {id} changed while it was being removed (its holder renewed it: it is alive); nothing was removed"
+            ))
+            .into()),
+            Err(e) => Err(self.explain(e)),
+        }
+    }
+
+    /// The stacks in this location: (stack, last modified, size), by listing the prefix.
+    pub async fn list(&self) -> anyhow::Result<Vec<(String, Option<std::time::SystemTime>)>> {
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let prefix = if self.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", self.prefix)
+        };
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .delimiter("/")
+                .set_continuation_token(token.clone())
+                .send()
+                .await
+                .map_err(|e| self.explain(S3Error::from_sdk_pub("ListObjectsV2", e)))?;
+            for o in page.contents() {
+                let key = o.key().unwrap_or_default();
+                if let Some(stack) = key
+                    .strip_prefix(&prefix)
+                    .and_then(|k| k.strip_suffix(".json"))
+                {
+                    let modified = o
+                        .last_modified()
+                        .and_then(|d| std::time::SystemTime::try_from(*d).ok());
+                    out.push((stack.to_string(), modified));
+                }
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Whether the bucket keeps versions (a bad write can then be undone).
+    pub async fn versioning_on(&self) -> Option<bool> {
+        let out = self
+            .client
+            .get_bucket_versioning()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .ok()?;
+        Some(out.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled))
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+}
+
+fn lost_lock(what: &str) -> anyhow::Error {
+    StateError::Lost(format!(
+        "this run's lock was taken over by another run (it was paused or cut off for longer than the lease); it stopped without writing {what}: see `serverless-cli state show`, then run again"
+    ))
+    .into()
+}
+
+/// A held S3 lock: renewed in the background until released.
+pub struct S3Lock {
+    store_client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    etag: Arc<tokio::sync::Mutex<String>>,
+    renewer: tokio::task::JoinHandle<()>,
+}
+
+impl S3Lock {
+    /// Stops renewing and deletes the lock, if it is still ours (`If-Match`).
+    pub async fn release(self) {
+        self.renewer.abort();
+        let etag = self.etag.lock().await.clone();
+        let _ = self
+            .store_client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .if_match(etag)
+            .send()
+            .await;
+    }
+}
+
+impl Drop for S3Lock {
+    fn drop(&mut self) {
+        // Not released (an error path): stop renewing, so the lease runs out.
+        self.renewer.abort();
+    }
+}

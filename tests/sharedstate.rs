@@ -1,0 +1,467 @@
+//! The state in S3 (the emulator's), shared by runs in different folders as CI runners are:
+//! one lock across them, a lease that a killed run cannot leave stuck, a paused run that
+//! cannot write after its lock was taken over, and `state` show / list / unlock / init /
+//! migrate. The proxy puts back what moto lacks (409 ConditionalRequestConflict, errors).
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::proxy::Fault;
+use support::{Run, World};
+
+const BUCKET: &str = "team-state";
+const STATE: &str = "s3://team-state/ci";
+
+/// Runs the binary in another working folder (a CI runner of its own).
+fn run_in(w: &World, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = w.command(args);
+    cmd.current_dir(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn spawn_in(w: &World, dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Child {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut cmd = w.command(args);
+    cmd.current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn finish(child: Child) -> Run {
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn s3(w: &World) -> aws_sdk_s3::Client {
+    let url = w.emulator.url.clone();
+    support::block_on(async move {
+        let creds =
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(url)
+            .load()
+            .await;
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&config)
+                .force_path_style(true)
+                .build(),
+        )
+    })
+}
+
+fn object(w: &World, key: &str) -> Option<(Vec<u8>, Option<String>)> {
+    let c = s3(w);
+    let key = key.to_string();
+    support::block_on(async move {
+        let out = c.get_object().bucket(BUCKET).key(&key).send().await.ok()?;
+        let sse = out.server_side_encryption().map(|s| s.as_str().to_string());
+        let body = out.body.collect().await.ok()?.into_bytes().to_vec();
+        Some((body, sse))
+    })
+}
+
+fn put_object(w: &World, key: &str, body: &str) {
+    let c = s3(w);
+    let (key, body) = (key.to_string(), body.to_string());
+    support::block_on(async move {
+        c.put_object()
+            .bucket(BUCKET)
+            .key(&key)
+            .body(body.into_bytes().into())
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+fn init_bucket(w: &World) {
+    let made = w.run(&["state", "init", STATE, "--output", "json"]);
+    assert_eq!(made.code, 0, "{made}");
+    assert_eq!(made.json()["created"], true);
+}
+
+/// Waits until the lock object exists (a run holds the stack).
+fn wait_for_lock(w: &World) -> bool {
+    let end = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < end {
+        if object(w, "ci/prod.lock").is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+#[test]
+fn a_team_shares_one_state_in_s3_from_any_folder() {
+    let w = World::new();
+    init_bucket(&w);
+    // A bucket that has it all is said so, and changes nothing.
+    let again = w.run(&["state", "init", STATE, "--output", "json"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert_eq!(again.json()["missing"], serde_json::json!([]));
+
+    let runner_a = w.dir.path().join("runner-a");
+    let runner_b = w.dir.path().join("runner-b");
+    let runner_c = w.dir.path().join("runner-c");
+    // From here on, every run holds exactly what `iam-policy` prints for this location.
+    let printed = run_in(&w, &runner_a, &[], &["iam-policy", "--state", STATE]).ok();
+    assert!(
+        printed
+            .stdout
+            .contains("arn:aws:s3:::team-state/ci/prod.json")
+            && printed
+                .stdout
+                .contains("arn:aws:s3:::team-state/ci/prod.lock"),
+        "{printed}"
+    );
+    let policy: serde_json::Value = serde_json::from_str(&printed.stdout).unwrap();
+    let allowed: Vec<String> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap().iter())
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    w.proxy.enforce_actions(allowed);
+    run_in(&w, &runner_a, &[], &["deploy", "--state", STATE]).ok();
+    assert!(!runner_a.join("state").exists(), "no local state file");
+    let (body, sse) = object(&w, "ci/prod.json").expect("the state is in S3");
+    assert_eq!(sse.as_deref(), Some("AES256"));
+    let state: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(state["resources"]["function:putitem"].is_object());
+    assert!(object(&w, "ci/prod.lock").is_none(), "the lock is released");
+    w.assert_one_of_each("after a deploy with S3 state");
+
+    // Another runner: the environment variable, status, plan, show, list, serve's table.
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    run_in(&w, &runner_b, &env, &["status"]).ok();
+    let plan = run_in(&w, &runner_b, &env, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    let shown = run_in(&w, &runner_b, &env, &["state", "show"]).ok();
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["resources"], state["resources"]);
+    let listed = run_in(&w, &runner_b, &env, &["state", "list", "--output", "json"]).ok();
+    let listed = listed.json();
+    assert_eq!(listed["stacks"][0]["stack"], "prod", "{listed}");
+    assert_eq!(listed["stacks"][0]["lock"], "free", "{listed}");
+    let served = {
+        let mut cmd = w.command(&[
+            "serve", "--port", "0", "--output", "json", "--state", STATE, "--code",
+        ]);
+        cmd.arg(support::serve::handler_dir())
+            .current_dir(&runner_b);
+        let out = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let mut out = out;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(out.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let _ = out.kill();
+        let _ = out.wait();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap()
+    };
+    assert_eq!(served["table"], "user-prod", "{served}");
+
+    // A third runner tears it down from the S3 state alone.
+    run_in(&w, &runner_c, &env, &["teardown", "--yes"]).ok();
+    assert!(w.proxy.denied().is_empty(), "{:?}", w.proxy.denied());
+    w.assert_nothing_left("after teardown from a third folder");
+    assert!(object(&w, "ci/prod.json").is_none(), "the state is removed");
+}
+
+#[test]
+fn two_deploys_at_once_from_two_runners_make_one_of_each() {
+    let w = World::new();
+    init_bucket(&w);
+    // Each call takes a little while, so the two runs overlap.
+    w.proxy.set_latency(Duration::from_millis(15));
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let a = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert!(wait_for_lock(&w));
+    let b = finish(spawn_in(&w, &w.dir.path().join("b"), &env, &["deploy"]));
+    let a = finish(a);
+    assert_eq!(a.code, 0, "{a}");
+    assert_eq!(b.code, 4, "{b}");
+    assert!(
+        b.stderr.contains("in use by another serverless-cli run") && b.stderr.contains("deploy"),
+        "{b}"
+    );
+    w.assert_one_of_each("after two deploys at once, one refused");
+
+    // With --lock-timeout the second waits its turn and finds nothing to do.
+    let a = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert!(wait_for_lock(&w));
+    let b = finish(spawn_in(
+        &w,
+        &w.dir.path().join("b"),
+        &env,
+        &["deploy", "--lock-timeout", "2m"],
+    ));
+    let a = finish(a);
+    assert_eq!(a.code, 0, "{a}");
+    assert_eq!(b.code, 0, "{b}");
+    w.assert_one_of_each("after two deploys at once, one waiting");
+    run_in(&w, &w.dir.path().join("a"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("two runners");
+}
+
+#[test]
+fn a_killed_holder_is_refused_then_taken_over_once_its_lease_runs_out() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [
+        ("SERVERLESS_CLI_STATE", STATE),
+        ("SERVERLESS_CLI_LOCK_LEASE", "6"),
+    ];
+    // The first run is held at CreateFunction, then killed: its lock stays behind.
+    let hold = w.proxy.hold("lambda:CreateFunction");
+    let mut first = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert!(w
+        .proxy
+        .wait_for("lambda:CreateFunction", Duration::from_secs(30)));
+    first.kill().unwrap();
+    let _ = first.wait();
+    hold.release();
+    assert!(
+        object(&w, "ci/prod.lock").is_some(),
+        "the killed run's lock is left"
+    );
+
+    // At once: refused, naming the holder, nothing changed.
+    w.proxy.clear();
+    let refused = run_in(&w, &w.dir.path().join("b"), &env, &["deploy"]);
+    assert_eq!(refused.code, 4, "{refused}");
+    assert!(
+        refused.stderr.contains("(deploy)") && refused.stderr.contains("not running on this host"),
+        "{refused}"
+    );
+    assert!(
+        w.mutating_calls()
+            .iter()
+            .all(|c| !c.starts_with("lambda") && !c.starts_with("dynamodb")),
+        "{:?}",
+        w.mutating_calls()
+    );
+    // Waiting: once the lease has run out it is taken over, and the stack is finished without
+    // duplicates.
+    let took = run_in(
+        &w,
+        &w.dir.path().join("b"),
+        &env,
+        &["deploy", "--lock-timeout", "60"],
+    );
+    assert_eq!(took.code, 0, "{took}");
+    assert!(took.stderr.contains("took over the stale lock"), "{took}");
+    w.assert_one_of_each("after a takeover");
+    run_in(&w, &w.dir.path().join("b"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("takeover");
+}
+
+#[test]
+fn a_paused_run_whose_lock_was_taken_over_cannot_write_the_state() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [
+        ("SERVERLESS_CLI_STATE", STATE),
+        ("SERVERLESS_CLI_LOCK_LEASE", "6"),
+    ];
+    // The first run is stopped right after it took the lock, while it waits for the state
+    // (its request answered, nothing of its own half-sent).
+    let hold = w.proxy.hold("s3:GetObject");
+    let paused = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert!(w.proxy.wait_for("s3:GetObject", Duration::from_secs(30)));
+    let pid = paused.id() as i32;
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    hold.release();
+    // Another runner takes over after the lease, and deploys the whole stack.
+    let other = run_in(
+        &w,
+        &w.dir.path().join("b"),
+        &env,
+        &["deploy", "--lock-timeout", "60"],
+    );
+    assert_eq!(other.code, 0, "{other}");
+    let newer = object(&w, "ci/prod.json").unwrap().0;
+    // The paused run wakes up: it stops without writing anything.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let woke = finish(paused);
+    assert_eq!(woke.code, 4, "{woke}");
+    assert!(
+        woke.stderr.contains("taken over") || woke.stderr.contains("written by another run"),
+        "{woke}"
+    );
+    assert_eq!(
+        object(&w, "ci/prod.json").unwrap().0,
+        newer,
+        "the newer state stands"
+    );
+    w.assert_one_of_each("after the paused run woke");
+    let plan = run_in(&w, &w.dir.path().join("b"), &env, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    run_in(&w, &w.dir.path().join("b"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("pause");
+}
+
+#[test]
+fn migrate_both_ways_unlock_and_every_error() {
+    let w = World::new();
+    init_bucket(&w);
+    w.run(&["deploy"]).ok();
+    // Folder -> S3.
+    let moved = w.run(&["state", "migrate", "--to", "s3://team-state/m"]);
+    assert_eq!(moved.code, 0, "{moved}");
+    assert!(!w.state_file("prod").exists());
+    assert!(w.state_dir().join("prod.json.migrated").exists());
+    w.run(&["status", "--state", "s3://team-state/m"]).ok();
+    // S3 -> folder.
+    let back = w.run(&[
+        "state",
+        "migrate",
+        "--state",
+        "s3://team-state/m",
+        "--to",
+        "state2",
+    ]);
+    assert_eq!(back.code, 0, "{back}");
+    assert!(object(&w, "m/prod.json").is_none());
+    w.run(&["status", "--state-dir", "state2"]).ok();
+    // Never over a newer state.
+    let newer = std::fs::read_to_string(w.dir.path().join("state2/prod.json"))
+        .unwrap()
+        .replace("\"updated_at\": ", "\"updated_at\": 9");
+    put_object(&w, "m/prod.json", &newer);
+    let refused = w.run(&[
+        "state",
+        "migrate",
+        "--state",
+        "state2",
+        "--to",
+        "s3://team-state/m",
+    ]);
+    assert_eq!(refused.code, 2, "{refused}");
+    assert!(refused.stderr.contains("newer state"), "{refused}");
+    assert!(w.dir.path().join("state2/prod.json").exists());
+
+    // A concurrent conditional write (409) is tried again.
+    w.proxy.fault_times(
+        "s3:PutObject",
+        Fault::error(409, "ConditionalRequestConflict", "try again"),
+        2,
+    );
+    let retried = w.run(&["deploy", "--state", "s3://team-state/r"]);
+    assert_eq!(retried.code, 0, "{retried}");
+    assert!(w.proxy.injected().len() >= 2);
+
+    // Errors, each with its fix, nothing changed.
+    let none = w.run(&["status", "--state", "s3://no-such-bucket/x"]);
+    assert_eq!(none.code, 2, "{none}");
+    assert!(none.stderr.contains("state init"), "{none}");
+    put_object(&w, "bad/prod.json", "this is not a state");
+    let bad = w.run(&["status", "--state", "s3://team-state/bad"]);
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(bad.stderr.contains("not valid"), "{bad}");
+    w.proxy.fault_always(
+        "s3:GetObject",
+        Fault::error(403, "AccessDenied", "Access Denied"),
+    );
+    let denied = w.run(&["status", "--state", "s3://team-state/r"]);
+    w.proxy.clear_faults();
+    assert_eq!(denied.code, 2, "{denied}");
+    assert!(denied.stderr.contains("s3:GetObject"), "{denied}");
+    let bad_loc = w.run(&["status", "--state", "s3://Bad_Bucket"]);
+    assert_eq!(bad_loc.code, 2, "{bad_loc}");
+
+    // A lock of a dead process of this host: refused with the way out; unlock removes
+    // exactly it.
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let lock = serde_json::json!({"id": "dead-lock-1", "stack": "prod", "host": host, "user": "ci",
+        "pid": 999_999_999u32, "command": "deploy", "started_at": now, "renewed_at": now, "lease_secs": 600});
+    put_object(&w, "r/prod.lock", &lock.to_string());
+    let busy = w.run(&["deploy", "--state", "s3://team-state/r"]);
+    assert_eq!(busy.code, 4, "{busy}");
+    assert!(
+        busy.stderr.contains("not running on this host")
+            && busy.stderr.contains("state unlock dead-lock-1"),
+        "{busy}"
+    );
+    let wrong = w.run(&[
+        "state",
+        "unlock",
+        "other-id",
+        "--state",
+        "s3://team-state/r",
+    ]);
+    assert_eq!(wrong.code, 2, "{wrong}");
+    assert!(object(&w, "r/prod.lock").is_some());
+    w.run(&[
+        "state",
+        "unlock",
+        "dead-lock-1",
+        "--state",
+        "s3://team-state/r",
+    ])
+    .ok();
+    assert!(object(&w, "r/prod.lock").is_none());
+
+    // A bucket without versioning: deploy warns.
+    let c = s3(&w);
+    support::block_on(async move {
+        c.create_bucket()
+            .bucket("plain-bucket")
+            .send()
+            .await
+            .unwrap();
+    });
+    let warned = w.run(&["deploy", "--state", "s3://plain-bucket", "--stack", "plain"]);
+    assert_eq!(warned.code, 0, "{warned}");
+    assert!(warned.stderr.contains("keeps no versions"), "{warned}");
+    let checked = w.run(&["state", "init", "s3://plain-bucket"]);
+    assert_eq!(checked.code, 3, "{checked}");
+    assert!(checked.stdout.contains("versioning is off"), "{checked}");
+
+    w.run(&[
+        "teardown",
+        "--yes",
+        "--state",
+        "s3://plain-bucket",
+        "--stack",
+        "plain",
+    ])
+    .ok();
+    w.run(&["teardown", "--yes", "--state", "s3://team-state/r"])
+        .ok();
+    w.run(&["teardown", "--yes", "--state-dir", "state2"]).ok();
+    w.assert_nothing_left("migrate and errors");
+}
