@@ -216,13 +216,7 @@ impl S3Store {
                 .content_length()
                 .is_some_and(|n| n < 0 || n as u64 > MAX_STATE_BYTES)
             {
-                return Err(S3Error {
-                    op: "GetObject",
-                    status: None,
-                    code: Some("TooLarge".into()),
-                    message: format!("{key} is larger than a state file can be"),
-                    bucket_region: None,
-                });
+                return Err(too_large(key));
             }
             let etag = out.e_tag().unwrap_or_default().to_string();
             let modified = out
@@ -237,13 +231,7 @@ impl S3Store {
             })?;
             let bytes = body.into_bytes();
             if bytes.len() as u64 > MAX_STATE_BYTES {
-                return Err(S3Error {
-                    op: "GetObject",
-                    status: None,
-                    code: Some("TooLarge".into()),
-                    message: format!("{key} is larger than a state file can be"),
-                    bucket_region: None,
-                });
+                return Err(too_large(key));
             }
             Ok(Some((bytes.to_vec(), etag, modified)))
         })
@@ -592,6 +580,16 @@ impl S3Store {
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
         &self.client
+    }
+}
+
+fn too_large(key: &str) -> S3Error {
+    S3Error {
+        op: "GetObject",
+        status: None,
+        code: Some("TooLarge".into()),
+        message: format!("{key} is larger than a state file can be"),
+        bucket_region: None,
     }
 }
 
