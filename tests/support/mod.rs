@@ -424,7 +424,9 @@ pub fn report(kind: &str, fields: serde_json::Value) {
         .append(true)
         .open(path)
         .unwrap();
-    writeln!(f, "{line}").unwrap();
+    // One write per line: tests append at the same time, and a line written in pieces (as
+    // `writeln!` does) can interleave with another's.
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
 
 impl World {
