@@ -130,17 +130,12 @@ impl Kind for Function {
     ) -> Option<crate::state::Record> {
         let f = super::function_of(spec, node).ok()?;
         let sha = code.get(&f.logical).cloned().unwrap_or_default();
-        Some(crate::state::Record {
-            kind: self.name().to_string(),
-            id: f.name.clone(),
-            arn: Some(spec.function_arn(f)),
-            fingerprint: String::new(),
-            attrs: match json!({"code_sha256": sha, "runtime": f.runtime, "ready": true}) {
-                Value::Object(m) => m,
-                _ => Default::default(),
-            },
-            props: None,
-        })
+        Some(super::predicted(
+            self.name(),
+            f.name.clone(),
+            spec.function_arn(f),
+            json!({"code_sha256": sha, "runtime": f.runtime, "ready": true}),
+        ))
     }
     fn other_change(
         &self,

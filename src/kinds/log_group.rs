@@ -104,17 +104,12 @@ impl Kind for LogGroup {
         _: &super::CodeShas,
     ) -> Option<crate::state::Record> {
         let f = super::function_of(spec, node).ok()?;
-        Some(crate::state::Record {
-            kind: self.name().to_string(),
-            id: f.log_group_name(),
-            arn: Some(spec.log_group_arn(f)),
-            fingerprint: String::new(),
-            attrs: match json!({"retention_days": f.log_retention_days}) {
-                Value::Object(m) => m,
-                _ => Default::default(),
-            },
-            props: None,
-        })
+        Some(super::predicted(
+            self.name(),
+            f.log_group_name(),
+            spec.log_group_arn(f),
+            json!({"retention_days": f.log_retention_days}),
+        ))
     }
     fn ensure<'a>(
         &'a self,

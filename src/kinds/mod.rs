@@ -120,6 +120,22 @@ impl Removal {
     }
 }
 
+/// For a kind's `predict`: the record a resource whose IDs follow from its name will have
+/// (props and fingerprint are set by plan).
+pub fn predicted(kind: &str, id: String, arn: String, attrs: Value) -> crate::state::Record {
+    crate::state::Record {
+        kind: kind.to_string(),
+        id,
+        arn: Some(arn),
+        fingerprint: String::new(),
+        attrs: match attrs {
+            Value::Object(m) => m,
+            _ => Default::default(),
+        },
+        props: None,
+    }
+}
+
 /// The table a table's node is.
 pub fn table_of<'a>(
     spec: &'a crate::stack::StackSpec,

@@ -85,17 +85,12 @@ impl Kind for Role {
         _: &super::CodeShas,
     ) -> Option<crate::state::Record> {
         let f = super::function_of(spec, node).ok()?;
-        Some(crate::state::Record {
-            kind: self.name().to_string(),
-            id: f.role.clone(),
-            arn: Some(spec.role_arn(f)),
-            fingerprint: String::new(),
-            attrs: match json!({}) {
-                Value::Object(m) => m,
-                _ => Default::default(),
-            },
-            props: None,
-        })
+        Some(super::predicted(
+            self.name(),
+            f.role.clone(),
+            spec.role_arn(f),
+            json!({}),
+        ))
     }
     fn ensure<'a>(
         &'a self,

@@ -132,17 +132,12 @@ impl Kind for Table {
         _: &super::CodeShas,
     ) -> Option<crate::state::Record> {
         let t = super::table_of(spec, node).ok()?;
-        Some(crate::state::Record {
-            kind: self.name().to_string(),
-            id: t.name.clone(),
-            arn: Some(spec.table_arn(&t.name)),
-            fingerprint: String::new(),
-            attrs: match json!({"billing": t.billing, "ready": true}) {
-                Value::Object(m) => m,
-                _ => Default::default(),
-            },
-            props: None,
-        })
+        Some(super::predicted(
+            self.name(),
+            t.name.clone(),
+            spec.table_arn(&t.name),
+            json!({"billing": t.billing, "ready": true}),
+        ))
     }
     fn ensure<'a>(
         &'a self,
