@@ -298,34 +298,13 @@ impl StateStore {
     /// Writes the state atomically with mode 0600.
     pub fn save(&self, state: &StackState) -> Result<(), StateError> {
         let path = self.path();
-        let io_err = |what: &'static str| {
-            let path = path.clone();
-            move |source| StateError::Io { what, path, source }
-        };
-        fs::create_dir_all(&self.dir).map_err(io_err("cannot create state folder for"))?;
         let mut json = serde_json::to_vec_pretty(state).map_err(|e| StateError::Io {
             what: "cannot encode state",
             path: path.clone(),
             source: io::Error::other(e),
         })?;
         json.push(b'\n');
-        let mut tmp = tempfile::Builder::new()
-            .prefix(&format!(".{}.", self.stack))
-            .suffix(".tmp")
-            .permissions(mode_0600())
-            .tempfile_in(&self.dir)
-            .map_err(io_err("cannot create a temporary file beside"))?;
-        tmp.write_all(&json)
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(io_err("cannot write state file"))?;
-        tmp.persist(&path)
-            .map_err(|e| e.error)
-            .map_err(io_err("cannot replace state file"))?;
-        // Make the rename itself durable.
-        if let Ok(dir) = File::open(&self.dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        write_atomic(&path, &json)
     }
 
     /// Removes the state file (after a complete teardown).
@@ -408,6 +387,38 @@ impl StateStore {
 /// Holds the stack's lock while alive.
 pub struct StackLock {
     _file: File,
+}
+
+/// Writes `bytes` to `path` atomically and durably, mode 0600: a temporary file beside it,
+/// written and synced, renamed over the old one (a link there is replaced, never followed),
+/// then the folder synced so that the rename itself survives a crash.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StateError> {
+    let io_err = |what: &'static str| {
+        let path = path.to_path_buf();
+        move |source| StateError::Io { what, path, source }
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    fs::create_dir_all(dir).map_err(io_err("cannot create state folder for"))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{}.", name.trim_end_matches(".json")))
+        .suffix(".tmp")
+        .permissions(mode_0600())
+        .tempfile_in(dir)
+        .map_err(io_err("cannot create a temporary file beside"))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(io_err("cannot write state file"))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .map_err(io_err("cannot replace state file"))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(unix)]

@@ -213,8 +213,10 @@ fn two_deploys_at_once_from_two_runners_make_one_of_each() {
     );
     w.assert_one_of_each("after two deploys at once, one refused");
 
-    // With --lock-timeout the second waits its turn and finds nothing to do.
-    let a = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    // With --lock-timeout the second waits its turn and finds nothing to do. (The first runs
+    // in a new runner's folder: a deploy from a folder whose last deploy of the same inputs
+    // completed looks before it locks, and takes no lock when nothing changes.)
+    let a = spawn_in(&w, &w.dir.path().join("a2"), &env, &["deploy"]);
     assert!(wait_for_lock(&w));
     let b = finish(spawn_in(
         &w,
@@ -464,4 +466,138 @@ fn migrate_both_ways_unlock_and_every_error() {
         .ok();
     w.run(&["teardown", "--yes", "--state-dir", "state2"]).ok();
     w.assert_nothing_left("migrate and errors");
+}
+
+/// The journal this machine keeps of a state in S3 (`.serverless-cli/` in the runner's
+/// folder): a record is durable here at once and reaches S3 behind. S3 failing in the middle
+/// of a deploy stops it, with the records it made kept here; the next run from this folder
+/// sends them and finishes the stack without remaking anything, and a run from another
+/// folder (another machine) finishes it by adopting what carries the stack's tags.
+#[test]
+fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let here = w.dir.path().join("runner-a");
+    let journal_dir = here.join(".serverless-cli").join("s3-journal");
+    let journal = || -> serde_json::Value {
+        let entry = std::fs::read_dir(&journal_dir)
+            .expect("a journal folder")
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "json"))
+            .expect("a journal file");
+        serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap()
+    };
+    for (round, rerun_in) in [("same runner", "runner-a"), ("another runner", "runner-b")] {
+        // The lock is taken; then every write of the state object fails (the connection is
+        // cut before S3 sees it).
+        w.proxy.clear_faults();
+        w.proxy.clear();
+        w.proxy.fault_after(
+            "s3:PutObject",
+            "s3:PutObject",
+            Fault::Drop {
+                after_forward: false,
+            },
+            Duration::from_secs(600),
+        );
+        let failed = run_in(&w, &here, &env, &["deploy"]);
+        assert_ne!(failed.code, 0, "{round}: {failed}");
+        assert!(
+            failed.stderr.contains("deploy stopped"),
+            "{round}: {failed}"
+        );
+        assert!(
+            object(&w, "ci/prod.json").is_none(),
+            "{round}: S3 holds no state"
+        );
+        assert!(
+            object(&w, "ci/prod.lock").is_none(),
+            "{round}: the lock is released"
+        );
+        let kept = journal();
+        assert_eq!(kept["in_sync"], false, "{round}: {kept}");
+        let made: Vec<String> = kept["state"]["resources"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        assert!(
+            !made.is_empty(),
+            "{round}: the journal holds what was made: {kept}"
+        );
+
+        w.proxy.clear_faults();
+        w.proxy.clear();
+        let rerun = run_in(&w, &w.dir.path().join(rerun_in), &env, &["deploy"]);
+        assert_eq!(rerun.code, 0, "{round}: {rerun}");
+        let took_up = rerun
+            .stderr
+            .contains("taking up what this machine recorded");
+        assert_eq!(took_up, rerun_in == "runner-a", "{round}: {rerun}");
+        if rerun_in == "runner-a" {
+            // What the journal recorded is not made, or looked for, again.
+            for (prefix, op) in [
+                ("table:", "dynamodb:CreateTable"),
+                ("role:", "iam:CreateRole"),
+                ("function:", "lambda:CreateFunction"),
+                ("rest-api", "apigateway:GetRestApis"),
+            ] {
+                if made.iter().any(|k| k.starts_with(prefix)) {
+                    assert_eq!(w.proxy.count(op), 0, "{round}: {op}");
+                }
+            }
+            let synced = journal();
+            assert_eq!(synced["in_sync"], true, "{round}: {synced}");
+        }
+        w.assert_one_of_each(round);
+        let state: serde_json::Value =
+            serde_json::from_slice(&object(&w, "ci/prod.json").unwrap().0).unwrap();
+        assert!(state["resources"]["stage:prod"].is_object(), "{round}");
+
+        // The same inputs again from the same folder: nothing to change, so no lock is taken
+        // and nothing is written; S3 is asked only whether the state is still this
+        // machine's copy.
+        w.proxy.clear();
+        let again = run_in(&w, &w.dir.path().join(rerun_in), &env, &["deploy"]);
+        assert_eq!(again.code, 0, "{round}: {again}");
+        assert!(again.stdout.contains("up to date"), "{round}: {again}");
+        let s3_writes: Vec<String> = w
+            .proxy
+            .calls()
+            .iter()
+            .filter(|c| c.service == "s3" && c.is_mutating())
+            .map(|c| c.name())
+            .collect();
+        assert!(s3_writes.is_empty(), "{round}: {s3_writes:?}");
+        // A changed input takes the lock and writes.
+        w.proxy.clear();
+        let changed = run_in(
+            &w,
+            &w.dir.path().join(rerun_in),
+            &env,
+            &["deploy", "--log-retention-days", "30"],
+        );
+        assert_eq!(changed.code, 0, "{round}: {changed}");
+        assert!(
+            w.proxy.count("s3:PutObject") >= 2,
+            "{round}: lock and state"
+        );
+        assert!(object(&w, "ci/prod.lock").is_none(), "{round}: released");
+
+        run_in(
+            &w,
+            &w.dir.path().join(rerun_in),
+            &env,
+            &["teardown", "--yes"],
+        )
+        .ok();
+        w.assert_nothing_left(round);
+        assert!(
+            object(&w, "ci/prod.json").is_none(),
+            "{round}: state removed"
+        );
+        let _ = std::fs::remove_dir_all(&journal_dir);
+    }
 }

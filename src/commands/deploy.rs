@@ -90,6 +90,8 @@ pub struct Prepared {
     pub timing: crate::ops::deploy::Timing,
     pub aws: Aws,
     pub before: crate::ops::deploy::Before,
+    /// What this deploy is asked to make, as one digest (see `Locking::UnlessUnchanged`).
+    pub digest: String,
 }
 
 /// Deploy's flags that shape the built-in stack; a stack file says all of that itself.
@@ -184,70 +186,58 @@ pub async fn prepare(
     progress: &Progress,
 ) -> anyhow::Result<Prepared> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
-    let (model, names, codes) = match super::stack_file(global)? {
-        Some(file) => {
-            refuse_builtin_flags(args, &file.path)?;
-            let names = file.names(&global.stack);
-            let codes = file.codes()?;
-            (super::Model::File(Box::new(file)), names, codes)
-        }
-        None => {
-            let names = wanted_names(global, args)?;
-            let t = tutorial_of(args);
-            stack::validate_runtime(&t.runtime).map_err(UsageError)?;
-            if !crate::resources::log_group::RETENTION_DAYS.contains(&t.log_retention_days) {
-                return Err(UsageError(format!(
+    let (model, names, codes): (super::Model, Names, crate::ops::deploy::Codes) =
+        match super::stack_file(global)? {
+            Some(file) => {
+                refuse_builtin_flags(args, &file.path)?;
+                let names = file.names(&global.stack);
+                let codes = file.codes()?;
+                (super::Model::File(Box::new(file)), names, codes)
+            }
+            None => {
+                let names = wanted_names(global, args)?;
+                let t = tutorial_of(args);
+                stack::validate_runtime(&t.runtime).map_err(UsageError)?;
+                if !crate::resources::log_group::RETENTION_DAYS.contains(&t.log_retention_days) {
+                    return Err(UsageError(format!(
                     "--log-retention-days {} is not a retention CloudWatch Logs accepts; use one of {:?}",
                     t.log_retention_days,
                     crate::resources::log_group::RETENTION_DAYS
                 ))
                 .into());
+                }
+                let code = match &args.code {
+                    Some(p) => CodePackage::load(p).map_err(UsageError)?,
+                    None => CodePackage::embedded(),
+                };
+                let codes: crate::ops::deploy::Codes =
+                    [(stack::TUTORIAL_FUNCTION.to_string(), code)]
+                        .into_iter()
+                        .collect();
+                (super::Model::Tutorial(t), names, codes)
             }
-            let code = match &args.code {
-                Some(p) => CodePackage::load(p).map_err(UsageError)?,
-                None => CodePackage::embedded(),
-            };
-            let codes: crate::ops::deploy::Codes = [(stack::TUTORIAL_FUNCTION.to_string(), code)]
-                .into_iter()
-                .collect();
-            (super::Model::Tutorial(t), names, codes)
-        }
-    };
+        };
 
-    let mut session = super::open(global, lock).await?;
-    let renamed = match session.state.as_mut() {
-        Some(s) => apply_name_changes(args, s)?,
-        None => false,
+    let digest = crate::store::journal::digest(&[
+        &format!("{model:?}"),
+        &format!("{names:?}"),
+        &format!(
+            "{:?}",
+            codes
+                .iter()
+                .map(|(f, c)| (f, &c.sha256))
+                .collect::<Vec<_>>()
+        ),
+        &format!("{args:?}"),
+    ]);
+    let locking = match lock {
+        Some(c) => super::Locking::UnlessUnchanged(c, &digest),
+        None => super::Locking::No,
     };
+    let mut session = super::open_with(global, locking).await?;
     let timing = super::timing(args.role_wait, args.ready_wait);
-
-    // One round of concurrent reads, overlapping the identity call.
-    let api_name = match (&model, session.state.as_ref()) {
-        (super::Model::File(_), _) | (_, None) => names.api.clone(),
-        (_, Some(s)) => s.names.api.clone(),
-    };
-    let session_ref = &session;
-    let model_ref = &model;
-    let (aws, before) = super::connect_with(&session, |aws: Aws| async move {
-        crate::ops::deploy::read_before(
-            aws,
-            session_ref.state.as_ref(),
-            |account, state| {
-                model_ref.spec(
-                    &session_ref.stack,
-                    &session_ref.target.region,
-                    account,
-                    &state.names,
-                )
-            },
-            &api_name,
-            &session_ref.stack,
-            &timing,
-            progress,
-        )
-        .await
-    })
-    .await?;
+    let (aws, before, renamed) =
+        read_round(&mut session, &model, &names, &timing, args, progress).await?;
     Ok(Prepared {
         session,
         names,
@@ -257,7 +247,102 @@ pub async fn prepare(
         timing,
         aws,
         before,
+        digest,
     })
+}
+
+/// The round of reads deploy starts with (it overlaps the identity call, and the read that
+/// confirms a state in S3), and whether the flags rename anything.
+async fn read_round(
+    session: &mut super::Session,
+    model: &super::Model,
+    names: &Names,
+    timing: &crate::ops::deploy::Timing,
+    args: &DeployArgs,
+    progress: &Progress,
+) -> anyhow::Result<(Aws, crate::ops::deploy::Before, bool)> {
+    // A name the flags change is checked before any AWS call (and again on the state as
+    // confirmed, should it differ).
+    let mut renamed = match session.state.as_mut() {
+        Some(s) => apply_name_changes(args, s)?,
+        None => false,
+    };
+    let stack = session.stack.clone();
+    let region = session.target.region.clone();
+    let (aws, before) = super::connect_with(session, |aws: Aws, mut state| {
+        if let Some(s) = state.as_mut() {
+            // The state as confirmed, renamed as above (a refusal was said already).
+            let _ = apply_name_changes(args, s);
+        }
+        let (stack, region) = (stack.clone(), region.clone());
+        async move {
+            // The REST API a first deploy guards against making twice.
+            let api_name = match (model, state.as_ref()) {
+                (super::Model::File(_), _) | (_, None) => names.api.clone(),
+                (_, Some(s)) => s.names.api.clone(),
+            };
+            crate::ops::deploy::read_before(
+                aws,
+                state.as_ref(),
+                |account, state| model.spec(&stack, &region, account, &state.names),
+                &api_name,
+                &stack,
+                timing,
+                progress,
+            )
+            .await
+        }
+    })
+    .await?;
+    if let Some(s) = session.state.as_mut() {
+        renamed |= apply_name_changes(args, s)?;
+    }
+    Ok((aws, before, renamed))
+}
+
+impl Prepared {
+    /// What deploy would change now (`plan`'s reckoning).
+    pub async fn plan(&self, args: &DeployArgs, progress: &Progress) -> crate::ops::plan::Plan {
+        let state = self.state();
+        let spec = self.spec(&self.aws.account, &state.names);
+        let caller = crate::aws::Caller {
+            aws: self.aws.clone(),
+            policy: self.timing.retry,
+            progress: progress.clone(),
+        };
+        crate::ops::plan::compute(
+            &caller,
+            &spec,
+            &state,
+            &self.before,
+            &self.code_shas(),
+            args.allow_data_loss,
+        )
+        .await
+    }
+
+    /// Makes sure the run holds the stack's lock before it changes anything: a deploy that
+    /// looked first (it expected nothing to change, and found otherwise) takes it now, and
+    /// reads again should the state have changed meanwhile.
+    pub async fn lock(&mut self, args: &DeployArgs, progress: &Progress) -> anyhow::Result<()> {
+        if self.session.locked {
+            return Ok(());
+        }
+        self.session.lock("deploy").await?;
+        let (aws, before, renamed) = read_round(
+            &mut self.session,
+            &self.model,
+            &self.names,
+            &self.timing,
+            args,
+            progress,
+        )
+        .await?;
+        self.aws = aws;
+        self.before = before;
+        self.renamed = renamed;
+        Ok(())
+    }
 }
 
 impl Prepared {
@@ -284,7 +369,14 @@ pub async fn run(
 ) -> anyhow::Result<i32> {
     let started = Instant::now();
     let progress = Progress::for_stderr();
-    let prepared = prepare(global, args, Some("deploy"), &progress).await?;
+    let mut prepared = prepare(global, args, Some("deploy"), &progress).await?;
+    if !prepared.session.locked {
+        // It looked first, expecting nothing to change: it takes the lock if another run
+        // holds it, or if there is something to change after all.
+        if prepared.session.lock_busy || prepared.plan(args, &progress).await.has_changes() {
+            prepared.lock(args, &progress).await?;
+        }
+    }
     let state = prepared.state();
     let spec = prepared.spec(&prepared.aws.account, &state.names);
     let from_file = matches!(prepared.model, super::Model::File(_));
@@ -297,6 +389,7 @@ pub async fn run(
         timing,
         aws,
         before,
+        digest,
         ..
     } = prepared;
     let existed = session.state.is_some();
@@ -322,6 +415,12 @@ pub async fn run(
     if let Some(err) = super::stopped(&mut report, "deploy", &session.store) {
         return Err(err);
     }
+    if let crate::store::Store::S3(s) = &*session.store {
+        // Kept in this machine's copy with the state.
+        s.set_deployed(&digest).await;
+    }
+    // Everything recorded is in the store before the deploy says it is done.
+    session.store.flush().await?;
 
     let api_id = state
         .get::<ApiRecord>(key::REST_API)

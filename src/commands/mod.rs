@@ -31,9 +31,36 @@ pub struct Session {
     pub stack: String,
     pub target: Target,
     pub store: std::sync::Arc<Store>,
+    /// The state. Until `pending` is settled (`connect_with`, `settle`), a state in S3 may be
+    /// this machine's copy, or one read before the lock was surely this run's.
     pub state: Option<StackState>,
     /// Clients made early, for a state in S3 (reused by `connect`).
     pub aws: Option<Aws>,
+    /// The read of S3 that confirms `state`, run beside the first round of AWS reads.
+    pending: Option<Pending>,
+    /// This run holds the stack's lock.
+    pub locked: bool,
+    /// Another run held the stack's lock when this one (which did not take it) looked.
+    pub lock_busy: bool,
+    lock_timeout: Duration,
+}
+
+/// The confirmed state, and whether another run holds the stack's lock.
+type Pending = std::pin::Pin<
+    Box<dyn std::future::Future<Output = anyhow::Result<(Option<StackState>, bool)>> + Send>,
+>;
+
+/// When a command takes the stack's lock.
+#[derive(Clone, Copy)]
+pub enum Locking<'a> {
+    /// Never: it only reads.
+    No,
+    /// Before anything else.
+    Now(&'a str),
+    /// Now, unless the last deploy from this machine had these inputs (the digest) and S3
+    /// still holds what it left: then the run looks first, and takes the lock only if it
+    /// finds something to change (a state in S3; a folder's lock costs nothing).
+    UnlessUnchanged(&'a str, &'a str),
 }
 
 /// The state location the options name: `--state`, else `--state-dir`.
@@ -59,17 +86,31 @@ pub async fn target(global: &GlobalArgs) -> Result<Target, UsageError> {
     })
 }
 
-/// A stack's store at a location (for S3, with the clients it needs).
+/// Where this machine keeps its journal of a state in S3: `.serverless-cli/` in the working
+/// folder (a CI runner's own, like `.terraform/`).
+pub fn journal_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(".serverless-cli")
+}
+
+/// A stack's store at a location (for S3, with the clients it needs, and this machine's
+/// journal of it under `journal_dir`).
 pub async fn store_at(
     location: &Location,
     stack: &str,
     target: &Target,
+    journal_dir: &std::path::Path,
 ) -> anyhow::Result<(Store, Option<Aws>)> {
     Ok(match location {
         Location::Local(dir) => (Store::Local(StateStore::new(dir, stack)), None),
         Location::S3 { bucket, prefix } => {
             let aws = Aws::clients(target, CREDENTIALS_LIMIT).await?;
-            let store = crate::store::s3::S3Store::new(aws.s3.clone(), bucket, prefix, stack);
+            let store = crate::store::s3::S3Store::new(
+                aws.s3.clone(),
+                bucket,
+                prefix,
+                stack,
+                Some((journal_dir, target.endpoint.as_deref(), &target.region)),
+            );
             (Store::S3(store), Some(aws))
         }
     })
@@ -78,38 +119,149 @@ pub async fn store_at(
 /// Validates the global options, takes the lock (when `command` changes things, waiting up to
 /// --lock-timeout) and loads the state. No AWS call for a state in a folder.
 pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<Session> {
+    let locking = match command {
+        Some(c) => Locking::Now(c),
+        None => Locking::No,
+    };
+    let mut session = open_with(global, locking).await?;
+    session.settle().await?;
+    Ok(session)
+}
+
+/// As `open`, but a state in S3 may still be unconfirmed (`Session::pending`): the command
+/// settles it with its first round of reads (`connect_with`), or with `settle`.
+pub async fn open_with(global: &GlobalArgs, locking: Locking<'_>) -> anyhow::Result<Session> {
     let target = target(global).await?;
     let location = location(global)?;
-    let (store, aws) = store_at(&location, &global.stack, &target).await?;
-    if let Some(c) = command {
-        // The bucket's versioning is read while the lock is taken: no extra round trip.
+    let (store, aws) = store_at(&location, &global.stack, &target, &journal_dir()).await?;
+    let store = std::sync::Arc::new(store);
+    let lock_now = match locking {
+        Locking::No => None,
+        Locking::Now(c) => Some(c),
+        Locking::UnlessUnchanged(c, digest) => match &*store {
+            Store::S3(s) if s.deployed_unchanged(digest) => None,
+            _ => Some(c),
+        },
+    };
+    let mut session = Session {
+        stack: global.stack.clone(),
+        target,
+        store,
+        state: None,
+        aws,
+        pending: None,
+        locked: false,
+        lock_busy: false,
+        lock_timeout: global.lock_timeout,
+    };
+    match lock_now {
+        Some(c) => session.lock(c).await?,
+        None => {
+            let cached = match &*session.store {
+                Store::S3(s) => s.cached(),
+                Store::Local(_) => None,
+            };
+            // A deploy that looks before it locks also looks at the lock: while another run
+            // holds it, it takes the lock path (and waits, or is refused naming the holder).
+            let probe = matches!(locking, Locking::UnlessUnchanged(..));
+            let store = session.store.clone();
+            let read = async move {
+                let busy = async {
+                    match &*store {
+                        Store::S3(s) if probe => s.read_lock().await.map(|l| l.is_some()),
+                        _ => Ok(false),
+                    }
+                };
+                let (state, busy) = tokio::join!(store.load(), busy);
+                Ok((state?, busy?))
+            };
+            match cached {
+                // Reads start from this machine's copy while S3 says whether it is current.
+                Some(copy) => {
+                    session.state = copy;
+                    session.pending = Some(Box::pin(read));
+                }
+                None => (session.state, session.lock_busy) = read.await?,
+            }
+        }
+    }
+    session.check_target()?;
+    Ok(session)
+}
+
+impl Session {
+    /// Takes the stack's lock (waiting up to --lock-timeout). For S3, the state is read and the
+    /// bucket's versioning checked in the same round trip; the state read then is confirmed
+    /// once the lock is surely this run's (`pending`), since another run may have written it
+    /// just before letting the lock go.
+    pub async fn lock(&mut self, command: &str) -> anyhow::Result<()> {
+        let store = &*self.store;
         let versioning = async {
-            match &store {
+            match store {
                 Store::S3(s) => s.versioning_on().await,
                 Store::Local(_) => None,
             }
         };
-        let (held, versioning) = tokio::join!(store.lock(c, global.lock_timeout), versioning);
+        let early = async {
+            match store {
+                Store::S3(s) => Some(s.load().await),
+                Store::Local(_) => None,
+            }
+        };
+        let (held, versioning, early) =
+            tokio::join!(store.lock(command, self.lock_timeout), versioning, early);
         let held = held?;
-        if let (Store::S3(s), Some(false)) = (&store, versioning) {
+        if let (Store::S3(s), Some(false)) = (store, versioning) {
             eprintln!(
                 "warning: bucket {} keeps no versions: a bad write of the state cannot be undone; turn versioning on (`serverless-cli state init s3://{}` does)",
                 s.bucket, s.bucket
             );
         }
         crate::store::lock::keep(held);
+        self.locked = true;
+        match early {
+            Some(early) => {
+                self.state = early?;
+                let store = self.store.clone();
+                self.pending = Some(Box::pin(async move { Ok((store.load().await?, false)) }));
+            }
+            None => {
+                self.state = self.store.load().await?;
+                self.pending = None;
+            }
+        }
+        self.check_target()
     }
-    let state = store.load().await?;
-    if let Some(s) = &state {
-        s.check_target(&target.region, target.endpoint.as_deref())?;
+
+    /// Waits for the state's confirmation, if one is pending; `true` if the state changed.
+    pub async fn settle(&mut self) -> anyhow::Result<bool> {
+        let Some(p) = self.pending.take() else {
+            return Ok(false);
+        };
+        let (confirmed, busy) = p.await?;
+        let changed = confirmed != self.state;
+        self.state = confirmed;
+        self.lock_busy = busy;
+        self.check_target()?;
+        self.check_held()?;
+        Ok(changed)
     }
-    Ok(Session {
-        stack: global.stack.clone(),
-        target,
-        store: std::sync::Arc::new(store),
-        state,
-        aws,
-    })
+
+    fn check_target(&self) -> anyhow::Result<()> {
+        if let Some(s) = &self.state {
+            s.check_target(&self.target.region, self.target.endpoint.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// A run whose S3 lock was taken over (or whose lease ran out while it was paused) stops
+    /// here, before it changes anything.
+    pub fn check_held(&self) -> anyhow::Result<()> {
+        match &*self.store {
+            Store::S3(s) if self.locked => s.still_held(),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The profile: `--profile`, else AWS_PROFILE.
@@ -120,34 +272,59 @@ pub fn profile(global: &GlobalArgs) -> Option<String> {
         .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()))
 }
 
-/// Connects and checks that the state belongs to this account.
-pub async fn connect(session: &Session) -> anyhow::Result<Aws> {
-    let (aws, ()) = connect_with(session, |_| async {}).await?;
+/// Connects and checks that the state belongs to this account (settling the state first).
+pub async fn connect(session: &mut Session) -> anyhow::Result<Aws> {
+    let (aws, ()) = connect_with(session, |_, _| async {}).await?;
     Ok(aws)
 }
 
-/// Connects and runs `reads` at the same time as the identity call: one round of calls
-/// instead of two. `reads` gets clients whose `account` is the state's (empty when the state
-/// has none); the account is checked against the state once the identity call answers.
-pub async fn connect_with<T, F, Fut>(session: &Session, reads: F) -> anyhow::Result<(Aws, T)>
+/// Connects and runs `reads` at the same time as the identity call (and the read that
+/// confirms a state in S3): one round of calls instead of two. `reads` gets clients whose
+/// `account` is the state's (empty when the state has none) and the state; the account is
+/// checked against the state once the identity call answers. Should the confirmed state
+/// differ from the one the reads started from, they are made again from it.
+pub async fn connect_with<T, F, Fut>(session: &mut Session, reads: F) -> anyhow::Result<(Aws, T)>
 where
-    F: FnOnce(Aws) -> Fut,
+    F: Fn(Aws, Option<StackState>) -> Fut,
     Fut: std::future::Future<Output = T>,
 {
     let mut aws = match &session.aws {
         Some(a) => a.clone(),
         None => Aws::clients(&session.target, CREDENTIALS_LIMIT).await?,
     };
-    aws.account = session
-        .state
-        .as_ref()
-        .and_then(|s| s.account.clone())
-        .unwrap_or_default();
-    let (who, found) = tokio::join!(aws.whoami(), reads(aws.clone()));
+    let account_of = |state: &Option<StackState>| {
+        state
+            .as_ref()
+            .and_then(|s| s.account.clone())
+            .unwrap_or_default()
+    };
+    aws.account = account_of(&session.state);
+    let pending = session.pending.take();
+    let (who, mut found, confirmed) = tokio::join!(
+        aws.whoami(),
+        reads(aws.clone(), session.state.clone()),
+        async {
+            match pending {
+                Some(p) => Some(p.await),
+                None => None,
+            }
+        }
+    );
     let who = who?;
+    if let Some(confirmed) = confirmed {
+        let (confirmed, busy) = confirmed?;
+        session.lock_busy = busy;
+        if confirmed != session.state {
+            session.state = confirmed;
+            session.check_target()?;
+            aws.account = account_of(&session.state);
+            found = reads(aws.clone(), session.state.clone()).await;
+        }
+    }
     if let Some(s) = &session.state {
         s.check_account(&who)?;
     }
+    session.check_held()?;
     aws.account = who;
     Ok((aws, found))
 }
@@ -206,6 +383,7 @@ pub fn stopped(
 
 /// Where the stack's model comes from: the built-in tutorial stack (deploy's flags), or a
 /// stack file.
+#[derive(Debug)]
 pub enum Model {
     Tutorial(crate::stack::Tutorial),
     File(Box<crate::stackfile::StackFile>),

@@ -2,9 +2,8 @@
 
 use serde_json::json;
 
-use crate::aws::Caller;
 use crate::cli::{DeployArgs, GlobalArgs};
-use crate::ops::plan::{compute, Change, Plan, PlanAction, FORMAT_VERSION};
+use crate::ops::plan::{Change, Plan, PlanAction, FORMAT_VERSION};
 use crate::report::{self, Progress};
 
 /// Exit code when deploy would change something (0: nothing to do).
@@ -14,21 +13,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
     let progress = Progress::for_stderr();
     let prepared = super::deploy::prepare(global, args, None, &progress).await?;
     let state = prepared.state();
-    let spec = prepared.spec(&prepared.aws.account, &state.names);
-    let caller = Caller {
-        aws: prepared.aws.clone(),
-        policy: prepared.timing.retry,
-        progress: progress.clone(),
-    };
-    let plan = compute(
-        &caller,
-        &spec,
-        &state,
-        &prepared.before,
-        &prepared.code_shas(),
-        args.allow_data_loss,
-    )
-    .await;
+    let plan = prepared.plan(args, &progress).await;
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
     let summary = json!({
         "create": plan.count(PlanAction::Create),

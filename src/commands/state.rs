@@ -70,13 +70,19 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
             }
         }
         Location::S3 { bucket, prefix } => {
-            let (store, _) = super::store_at(&location, "-", &target).await?;
+            let (store, _) =
+                super::store_at(&location, "-", &target, &super::journal_dir()).await?;
             let Store::S3(s3) = &store else {
                 unreachable!("an S3 location gives an S3 store")
             };
             for (stack, modified) in s3.list().await? {
-                let one =
-                    crate::store::s3::S3Store::new(s3.client().clone(), bucket, prefix, &stack);
+                let one = crate::store::s3::S3Store::new(
+                    s3.client().clone(),
+                    bucket,
+                    prefix,
+                    &stack,
+                    None,
+                );
                 let lock = match one.read_lock().await? {
                     Some((holder, _, _)) => format!("held: {}", holder.describe(now)),
                     None => "free".to_string(),
@@ -117,7 +123,8 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
 async fn unlock(global: &GlobalArgs, id: &str) -> anyhow::Result<i32> {
     let target = super::target(global).await?;
     let location = super::location(global)?;
-    let (store, _) = super::store_at(&location, &global.stack, &target).await?;
+    let (store, _) =
+        super::store_at(&location, &global.stack, &target, &super::journal_dir()).await?;
     let Store::S3(s3) = &store else {
         return Err(UsageError(
             "a folder's lock is the operating system's: it goes away with the process that holds it, so there is nothing to remove; unlock is for a state in S3".into(),
@@ -185,8 +192,9 @@ async fn migrate(global: &GlobalArgs, to: &str) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let (from, _) = super::store_at(&from_loc, &global.stack, &target).await?;
-    let (dest, _) = super::store_at(&to_loc, &global.stack, &target).await?;
+    let (from, _) =
+        super::store_at(&from_loc, &global.stack, &target, &super::journal_dir()).await?;
+    let (dest, _) = super::store_at(&to_loc, &global.stack, &target, &super::journal_dir()).await?;
     // Both locks, so no run writes either side meanwhile.
     let a = from.lock("state migrate", global.lock_timeout).await?;
     crate::store::lock::keep(a);

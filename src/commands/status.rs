@@ -18,7 +18,7 @@ pub const EXIT_DRIFT: i32 = 3;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     let file = super::stack_file(global)?;
-    let session = super::open(global, None).await?;
+    let mut session = super::open(global, None).await?;
     let Some(state) = session.state.clone() else {
         return Err(UsageError(format!(
             "stack '{}' has no state file ({}); deploy it first, or pass the --stack and --state-dir it was deployed with",
@@ -48,7 +48,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     };
     // The reads overlap the identity call: one round of calls in all.
     let known = state.account.is_some();
-    let checks = match super::connect_with(&session, |aws| async move {
+    let checks = match super::connect_with(&mut session, |aws, _| async move {
         if known {
             Some(checks(aws).await)
         } else {

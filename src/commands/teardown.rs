@@ -170,21 +170,38 @@ pub async fn run(
         .into());
     }
     let file = super::stack_file(global)?;
-    let session = super::open(global, Some("teardown")).await?;
+    let mut session = super::open_with(global, super::Locking::Now("teardown")).await?;
     let progress = Progress::for_stderr();
     let timing = super::timing(Duration::ZERO, Duration::from_secs(300));
-    let (state, aws) = match session.state.clone() {
-        Some(state) => {
-            if !args.yes && !confirm(&state.stack, &inventory(&state, args.keep_table))? {
+    // Asked before any AWS call; asked again should the confirmed state differ.
+    let asked = match (&session.state, args.yes) {
+        (Some(state), false) => {
+            if !confirm(&state.stack, &inventory(state, args.keep_table))? {
                 return Err(
                     UsageError("teardown not confirmed; nothing was changed".into()).into(),
                 );
             }
-            (state, super::connect(&session).await?)
+            Some(state.clone())
+        }
+        _ => None,
+    };
+    // The identity call, and the read that confirms a state in S3: one round.
+    let connected = super::connect(&mut session).await?;
+    let (state, aws) = match session.state.clone() {
+        Some(state) => {
+            if !args.yes
+                && asked.as_ref() != Some(&state)
+                && !confirm(&state.stack, &inventory(&state, args.keep_table))?
+            {
+                return Err(
+                    UsageError("teardown not confirmed; nothing was changed".into()).into(),
+                );
+            }
+            (state, connected)
         }
         None => {
             // The state file is gone: find what carries the stack's tag.
-            let aws = super::connect(&session).await?;
+            let aws = connected;
             progress.line(&format!(
                 "Stack '{}' has no state file ({}); looking for resources tagged {}={} in every service",
                 session.stack,

@@ -59,7 +59,13 @@ async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::R
     }
     // The state where it lives (read only: try calls the API, not AWS's control plane).
     let target = super::target(global).await?;
-    let (store, _) = super::store_at(&super::location(global)?, &global.stack, &target).await?;
+    let (store, _) = super::store_at(
+        &super::location(global)?,
+        &global.stack,
+        &target,
+        &super::journal_dir(),
+    )
+    .await?;
     let Some(state) = store.load().await? else {
         return Err(UsageError(format!(
             "stack '{}' has no state file ({}); deploy it first, or pass --url (e.g. the URL serve prints)",

@@ -315,7 +315,7 @@ pub async fn apply(
     }
     if dirty {
         // Recorded before the first create: a crash from here on leaves names to find.
-        store.save(&state).await.context("saving the state")?;
+        store.record(&state).await.context("saving the state")?;
     }
     // (A state without an account, which only a hand edit makes, gets no repair round; its
     // steps still run from what it records.)
@@ -354,7 +354,7 @@ pub async fn apply(
     }
     if !repairs.is_empty() {
         progress.line(&format!("Repairing: {}", repairs.join("; ")));
-        store.save(&state).await.context("saving the state")?;
+        store.record(&state).await.context("saving the state")?;
     }
     progress.line(&format!(
         "Deploying stack '{}' ({}) to {}{}",

@@ -55,10 +55,10 @@ impl Run {
         }
     }
 
-    /// Changes the state and returns once a save that holds the change has completed: nothing
-    /// that depends on the change starts before it is stored. Changes that come while a save
-    /// is in flight share the next save (one write for several steps that finish together:
-    /// what keeps a state in S3 cheap).
+    /// Changes the state and returns once the store holds the change durably (a folder's
+    /// file; for S3, this machine's journal, with the upload behind it): nothing that depends
+    /// on the change starts before it is recorded. Changes that come while a save is in flight
+    /// share the next save.
     pub async fn record(&self, change: impl FnOnce(&mut StackState)) -> anyhow::Result<()> {
         use std::sync::atomic::Ordering;
         let mine = {
@@ -75,7 +75,7 @@ impl Run {
             let s = self.state.lock().await;
             (s.clone(), self.version.load(Ordering::SeqCst))
         };
-        self.store.save(&snapshot).await?;
+        self.store.record(&snapshot).await?;
         *saved = version;
         Ok(())
     }

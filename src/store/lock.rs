@@ -54,7 +54,7 @@ pub fn lease_confirmed(at: std::time::Instant, lease: Duration) {
 pub fn check_lease() -> Result<(), String> {
     match *LEASE_UNTIL.lock().unwrap_or_else(|p| p.into_inner()) {
         Some(until) if std::time::Instant::now() > until => Err(
-            "this run's lock lease ran out (the run was paused or cut off for longer than the lease) and another run may have taken the stack over; it stops before making any more changes. Run again"
+            "this run's lock lease ran out (the run was paused or cut off for longer than the lease): its lock may have been taken over by another run, so it stops before making any more changes. Run again"
                 .to_string(),
         ),
         _ => Ok(()),

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::state::{StackState, StateError, StateStore};
 
 pub mod init;
+pub mod journal;
 pub mod lock;
 pub mod s3;
 
@@ -105,12 +106,31 @@ impl Store {
         }
     }
 
-    /// Writes the state: atomically (a folder), or as a compare-and-swap on what this run
-    /// last read or wrote (S3): a run that lost its lock never overwrites a newer state.
+    /// Writes the state and returns once the store holds it: atomically (a folder), or as a
+    /// compare-and-swap on what this run last read or wrote (S3): a run that lost its lock
+    /// never overwrites a newer state.
     pub async fn save(&self, state: &StackState) -> anyhow::Result<()> {
         match self {
             Store::Local(s) => Ok(s.save(state)?),
             Store::S3(s) => s.save(state).await,
+        }
+    }
+
+    /// Records the state durably before the run goes on: the folder's file (as `save`), or
+    /// S3's write-ahead journal on this machine with the upload behind it (`flush` waits for
+    /// it; releasing the lock flushes).
+    pub async fn record(&self, state: &StackState) -> anyhow::Result<()> {
+        match self {
+            Store::Local(s) => Ok(s.save(state)?),
+            Store::S3(s) => s.record(state).await,
+        }
+    }
+
+    /// Waits until the store holds everything recorded.
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        match self {
+            Store::Local(_) => Ok(()),
+            Store::S3(s) => s.flush().await,
         }
     }
 

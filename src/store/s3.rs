@@ -12,7 +12,7 @@
 //! - A concurrent conditional write can answer 409 ConditionalRequestConflict: tried again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -21,6 +21,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+use super::journal::Journal;
 use super::lock::{jittered, LockInfo};
 use super::Location;
 use crate::error::UsageError;
@@ -111,22 +112,102 @@ pub struct S3Store {
     pub prefix: String,
     pub stack: String,
     key: String,
-    /// The ETag of the state as this run last read or wrote it; `None`: there was none.
-    etag: Mutex<Option<String>>,
+    /// The state's writer, shared with the background upload and the lock's release.
+    shared: Arc<Shared>,
+}
+
+/// What the store, its background upload and its lock share.
+struct Shared {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    /// This machine's copy of the state (`None`: no state folder to keep it in; every record
+    /// is then uploaded before the run goes on).
+    journal: Option<Journal>,
+    inner: tokio::sync::Mutex<Writer>,
+    /// Told when an upload round ends.
+    idle: tokio::sync::Notify,
     /// Set when this run's lock was taken over: nothing more may be written.
-    lost: Arc<AtomicBool>,
+    lost: AtomicBool,
+    /// Set while this run holds the stack's lock: only then may it write.
+    locked: AtomicBool,
+}
+
+/// The write-behind state: what was recorded, what S3 holds, what is on its way.
+#[derive(Default)]
+struct Writer {
+    /// The ETag of the state object as this run last read or wrote it; `None`: there is none.
+    etag: Option<String>,
+    /// The newest state recorded, and its number (one more per record).
+    latest: Option<StackState>,
+    version: u64,
+    /// The number of the state S3 holds, and its records.
+    uploaded: u64,
+    uploaded_records: std::collections::BTreeMap<String, crate::state::Record>,
+    uploading: bool,
+    /// Why uploads stopped (sticky): the run records nothing more.
+    failed: Option<Failure>,
+    /// The state was removed: nothing more is uploaded.
+    removed: bool,
+    /// The digest of the deploy that completed (kept in the journal).
+    deployed: Option<String>,
+    journal_stale: bool,
+}
+
+#[derive(Clone)]
+enum Failure {
+    /// Another run wrote the state, or took the lock over.
+    Lost(String),
+    Other(String),
+}
+
+impl Failure {
+    fn error(&self) -> anyhow::Error {
+        match self {
+            Failure::Lost(m) => StateError::Lost(m.clone()).into(),
+            Failure::Other(m) => anyhow::anyhow!("{m}"),
+        }
+    }
+}
+
+/// What a read of the state object found.
+enum Fetched {
+    /// It is still the object of the ETag asked about (`If-None-Match`).
+    NotModified,
+    Absent,
+    Body(Box<StackState>, String),
 }
 
 impl S3Store {
-    pub fn new(client: aws_sdk_s3::Client, bucket: &str, prefix: &str, stack: &str) -> S3Store {
+    /// The store of `stack`'s state in `bucket/prefix`; `journal_dir` is where this machine's
+    /// copy of it is kept (the run's state folder), `endpoint` and `region` tell copies apart.
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        stack: &str,
+        journal_dir: Option<(&std::path::Path, Option<&str>, &str)>,
+    ) -> S3Store {
+        let key = Location::key(prefix, stack, "json");
+        let object = format!("s3://{bucket}/{key}");
+        let journal = journal_dir
+            .map(|(dir, endpoint, region)| Journal::new(dir, endpoint, region, &object, stack));
         S3Store {
-            client,
+            client: client.clone(),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             stack: stack.to_string(),
-            key: Location::key(prefix, stack, "json"),
-            etag: Mutex::new(None),
-            lost: Arc::new(AtomicBool::new(false)),
+            key: key.clone(),
+            shared: Arc::new(Shared {
+                client,
+                bucket: bucket.to_string(),
+                key,
+                journal,
+                inner: tokio::sync::Mutex::new(Writer::default()),
+                idle: tokio::sync::Notify::new(),
+                lost: AtomicBool::new(false),
+                locked: AtomicBool::new(false),
+            }),
         }
     }
 
@@ -140,210 +221,250 @@ impl S3Store {
 
     /// What a failure means for the user: no bucket, no access, another region.
     pub fn explain(&self, e: S3Error) -> anyhow::Error {
-        let loc = format!("s3://{}", self.bucket);
-        if e.is("NoSuchBucket") {
-            return UsageError(format!(
-                "bucket {} does not exist; create it with `serverless-cli state init {loc}`, or fix --state",
-                self.bucket
-            ))
-            .into();
-        }
-        if e.status == Some(403) || e.is("AccessDenied") {
-            return UsageError(format!(
-                "access to {loc} is denied ({}: {}); the identity needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket there (README, Teams and CI)",
-                e.op, e.message
-            ))
-            .into();
-        }
-        if let Some(region) = &e.bucket_region {
-            return UsageError(format!(
-                "bucket {} is in region {region}, not this run's; pass --region {region} with this --state, or use a bucket in this region",
-                self.bucket
-            ))
-            .into();
-        }
-        if e.status == Some(301) || e.is("PermanentRedirect") {
-            return UsageError(format!(
-                "bucket {} is in another region than this run's; pass that region with --region",
-                self.bucket
-            ))
-            .into();
-        }
-        anyhow::anyhow!("{e} ({loc})")
+        explain(&self.bucket, e)
     }
 
-    /// Runs an S3 call again on 409 ConditionalRequestConflict and transient faults.
-    async fn again<T, F, Fut>(&self, mut call: F) -> Result<T, S3Error>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, S3Error>>,
-    {
-        let mut attempt = 0;
-        loop {
-            match call().await {
-                Err(e) if e.retriable() && attempt + 1 < CONFLICT_ATTEMPTS => {
-                    attempt += 1;
-                    let base = Duration::from_millis(100 * 2u64.pow(attempt))
-                        .mul_f64(crate::aws::retry_scale());
-                    tokio::time::sleep(jittered(base)).await;
-                }
-                other => return other,
-            }
-        }
-    }
-
-    /// Reads an object: (body, ETag, last modified), `None` if there is none.
     async fn get(
         &self,
         key: &str,
     ) -> Result<Option<(Vec<u8>, String, Option<std::time::SystemTime>)>, S3Error> {
-        self.again(|| async {
-            let out = match self
-                .client
-                .get_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .send()
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    let e = S3Error::from_sdk_pub("GetObject", e);
-                    return if e.not_found() { Ok(None) } else { Err(e) };
-                }
-            };
-            if out
-                .content_length()
-                .is_some_and(|n| n < 0 || n as u64 > MAX_STATE_BYTES)
-            {
-                return Err(too_large(key));
-            }
-            let etag = out.e_tag().unwrap_or_default().to_string();
-            let modified = out
-                .last_modified()
-                .and_then(|d| std::time::SystemTime::try_from(*d).ok());
-            let body = out.body.collect().await.map_err(|e| S3Error {
-                op: "GetObject",
-                status: None,
-                code: None,
-                message: format!("reading {key}: {e}"),
-                bucket_region: None,
-            })?;
-            let bytes = body.into_bytes();
-            if bytes.len() as u64 > MAX_STATE_BYTES {
-                return Err(too_large(key));
-            }
-            Ok(Some((bytes.to_vec(), etag, modified)))
-        })
-        .await
+        self.shared.get(key).await
     }
 
-    /// A conditional put: `if_match` an ETag, or (None) only if there is no such object.
     async fn put(
         &self,
         key: &str,
         body: Vec<u8>,
         if_match: Option<&str>,
     ) -> Result<String, S3Error> {
-        self.again(|| {
-            let body = body.clone();
-            async move {
-                let mut req = self
-                    .client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(key)
-                    .content_type("application/json")
-                    .server_side_encryption(ServerSideEncryption::Aes256)
-                    .body(ByteStream::from(body));
-                req = match if_match {
-                    Some(etag) => req.if_match(etag),
-                    None => req.if_none_match("*"),
-                };
-                let out = req
-                    .send()
-                    .await
-                    .map_err(|e| S3Error::from_sdk_pub("PutObject", e))?;
-                Ok(out.e_tag().unwrap_or_default().to_string())
-            }
-        })
-        .await
+        self.shared.put(key, body, if_match).await
     }
 
     async fn delete(&self, key: &str, if_match: &str) -> Result<(), S3Error> {
-        self.again(|| async {
-            match self
-                .client
-                .delete_object()
-                .bucket(&self.bucket)
-                .key(key)
-                .if_match(if_match)
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) => {
-                    let e = S3Error::from_sdk_pub("DeleteObject", e);
-                    if e.not_found() {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                }
+        self.shared.delete(key, if_match).await
+    }
+
+    /// Reads the state object: unchanged since `if_none_match`, absent, or a state.
+    async fn fetch(&self, if_none_match: Option<&str>) -> anyhow::Result<Fetched> {
+        let got = self
+            .shared
+            .get_if(&self.key, if_none_match)
+            .await
+            .map_err(|e| self.explain(e))?;
+        Ok(match got {
+            Got::NotModified => Fetched::NotModified,
+            Got::Absent => Fetched::Absent,
+            Got::Body(bytes, etag, _) => {
+                let where_ = std::path::PathBuf::from(self.describe());
+                let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
+                    path: where_.clone(),
+                    reason: format!("it cannot be read as text ({e})"),
+                })?;
+                Fetched::Body(
+                    Box::new(crate::state::parse_state(&where_, &text, &self.stack)?),
+                    etag,
+                )
             }
         })
-        .await
     }
 
+    /// The state this machine last knew, read from its copy without asking S3: what a run
+    /// starts its reads from while S3 is asked whether it still holds it (`load`).
+    /// `None`: no copy; `Some(None)`: the copy says there is no state.
+    pub fn cached(&self) -> Option<Option<StackState>> {
+        Some(self.shared.journal.as_ref()?.read()?.state)
+    }
+
+    /// Whether the last deploy from this machine had these inputs (`digest`) and S3 held its
+    /// result when this machine last looked: then a deploy of them most likely changes
+    /// nothing, and can look before it takes the lock.
+    pub fn deployed_unchanged(&self, digest: &str) -> bool {
+        self.shared
+            .journal
+            .as_ref()
+            .and_then(|j| j.read())
+            .is_some_and(|c| c.in_sync && c.deployed.as_deref() == Some(digest))
+    }
+
+    /// `Err` when this run held the lock and may no longer (taken over, or paused past its
+    /// lease): it must stop before it changes anything or says it is done.
+    pub fn still_held(&self) -> anyhow::Result<()> {
+        self.shared.still_held()
+    }
+
+    /// Notes the inputs of a deploy that completed (kept in this machine's copy).
+    pub async fn set_deployed(&self, digest: &str) {
+        let mut w = self.shared.inner.lock().await;
+        w.deployed = Some(digest.to_string());
+        w.journal_stale = true;
+    }
+
+    /// The state, or `None` when there is none. Asks S3 only whether this machine's copy is
+    /// still current (`If-None-Match`), so an unchanged state costs no download. A copy
+    /// holding records that never reached S3 (its run crashed) is taken up when S3 still
+    /// holds what that run last saw; when S3 has changed since, the copy is set aside with a
+    /// warning (what it recorded is found again by its owner tags).
     pub async fn load(&self) -> anyhow::Result<Option<StackState>> {
-        let Some((bytes, etag, _)) = self.get(&self.key).await.map_err(|e| self.explain(e))? else {
-            *self.etag.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            return Ok(None);
-        };
-        let where_ = std::path::PathBuf::from(self.describe());
-        let text = String::from_utf8(bytes).map_err(|e| StateError::Corrupt {
-            path: where_.clone(),
-            reason: format!("it cannot be read as text ({e})"),
-        })?;
-        let state = crate::state::parse_state(&where_, &text, &self.stack)?;
-        *self.etag.lock().unwrap_or_else(|p| p.into_inner()) = Some(etag);
-        Ok(Some(state))
-    }
-
-    pub async fn save(&self, state: &StackState) -> anyhow::Result<()> {
-        if self.lost.load(Ordering::SeqCst) {
-            return Err(lost_lock(&self.describe()));
-        }
-        super::lock::check_lease().map_err(StateError::Lost)?;
-        let mut json = serde_json::to_vec_pretty(state)?;
-        json.push(b'\n');
-        let current = self.etag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match self.put(&self.key, json, current.as_deref()).await {
-            Ok(etag) => {
-                *self.etag.lock().unwrap_or_else(|p| p.into_inner()) = Some(etag);
-                Ok(())
+        let copy = self.shared.journal.as_ref().and_then(|j| j.read());
+        let asked = copy.as_ref().and_then(|c| c.etag.clone());
+        let fetched = self.fetch(asked.as_deref()).await?;
+        let locked = self.shared.locked.load(Ordering::SeqCst);
+        let mut w = self.shared.inner.lock().await;
+        let (state, etag, replay) = match (fetched, copy) {
+            (Fetched::NotModified, Some(c)) => (c.state.clone(), c.etag.clone(), !c.in_sync),
+            // Asked with no ETag: never answered "not modified".
+            (Fetched::NotModified, None) => (None, None, false),
+            (Fetched::Absent, Some(c)) if !c.in_sync && c.etag.is_none() => {
+                (c.state.clone(), None, c.state.is_some())
             }
-            Err(e) if e.precondition_failed() => Err(StateError::Lost(format!(
-                "the state {} was written by another run since this one read it (its lock was taken over?); this run stopped without overwriting it: see `serverless-cli state show`, then run again",
-                self.describe()
-            ))
-            .into()),
-            Err(e) => Err(self.explain(e)),
+            (Fetched::Absent, c) => {
+                self.set_aside_if_unsent(c.as_ref(), locked);
+                (None, None, false)
+            }
+            (Fetched::Body(s, etag), c) => {
+                if c.as_ref().and_then(|c| c.state.as_ref()) != Some(&*s) {
+                    self.set_aside_if_unsent(c.as_ref(), locked);
+                }
+                (Some(*s), Some(etag), false)
+            }
+        };
+        w.etag = etag;
+        w.failed = None;
+        w.removed = false;
+        w.uploading = false;
+        match (&state, replay) {
+            (Some(s), true) => {
+                if locked {
+                    eprintln!(
+                        "taking up what this machine recorded for stack '{}' but had not sent to {} yet (its run stopped before it could)",
+                        self.stack,
+                        self.describe()
+                    );
+                }
+                w.latest = Some(s.clone());
+                w.version = 1;
+                w.uploaded = 0;
+                w.uploaded_records.clear();
+            }
+            _ => {
+                w.latest = state.clone();
+                w.version = 0;
+                w.uploaded = 0;
+                w.uploaded_records = state
+                    .as_ref()
+                    .map(|s| s.resources.clone())
+                    .unwrap_or_default();
+                // A lock holder keeps its copy current for the next run's start.
+                w.journal_stale = locked;
+            }
+        }
+        if locked && w.journal_stale {
+            self.shared.write_journal(&mut w);
+        }
+        Ok(state)
+    }
+
+    fn set_aside_if_unsent(&self, copy: Option<&super::journal::Copy>, locked: bool) {
+        let (Some(c), Some(j)) = (copy, self.shared.journal.as_ref()) else {
+            return;
+        };
+        if c.in_sync || !locked {
+            return;
+        }
+        if let Some(to) = j.set_aside() {
+            eprintln!(
+                "warning: this machine held records of stack '{}' that never reached {}, and another run has changed that state since; they are kept in {} (deploy adopts what they name by its owner tags)",
+                self.stack,
+                self.describe(),
+                to.display()
+            );
         }
     }
 
+    /// Records the state: durably in this machine's journal at once, and in S3 behind it (a
+    /// background upload, each a compare-and-swap, coalescing the records that arrive while
+    /// one is in flight). A state that adds or changes a record starts an upload now; one
+    /// that only forgets records (a removal) goes with the next upload or the final flush:
+    /// a record of something already gone costs nothing if it is seen once more. Without a
+    /// journal, the upload is awaited.
+    pub async fn record(&self, state: &StackState) -> anyhow::Result<()> {
+        if !self.shared.locked.load(Ordering::SeqCst) {
+            return Err(anyhow::anyhow!(
+                "internal: stack '{}' was about to be written without its lock; nothing was written",
+                self.stack
+            ));
+        }
+        let durable = {
+            let mut w = self.shared.inner.lock().await;
+            if let Some(f) = &w.failed {
+                return Err(f.error());
+            }
+            if self.shared.lost.load(Ordering::SeqCst) {
+                return Err(lost_lock(&self.describe()));
+            }
+            super::lock::check_lease().map_err(StateError::Lost)?;
+            w.version += 1;
+            w.latest = Some(state.clone());
+            let adds = state
+                .resources
+                .iter()
+                .any(|(k, r)| w.uploaded_records.get(k) != Some(r));
+            let durable = self.shared.write_journal(&mut w);
+            if (adds || !durable) && !w.uploading {
+                w.uploading = true;
+                tokio::spawn(self.shared.clone().upload());
+            }
+            durable
+        };
+        if durable {
+            Ok(())
+        } else {
+            self.flush().await
+        }
+    }
+
+    /// Waits until S3 holds everything recorded (and this machine's copy says so).
+    pub async fn flush(&self) -> anyhow::Result<()> {
+        self.shared.flush().await
+    }
+
+    /// Writes the state and waits until S3 holds it.
+    pub async fn save(&self, state: &StackState) -> anyhow::Result<()> {
+        self.record(state).await?;
+        self.flush().await
+    }
+
+    /// Removes the state (after a complete teardown), and with it the lock: both at once, one
+    /// round trip. Each is conditional (`If-Match`), so neither removes another run's.
     pub async fn remove(&self) -> anyhow::Result<()> {
-        if self.lost.load(Ordering::SeqCst) {
+        if self.shared.lost.load(Ordering::SeqCst) {
             return Err(lost_lock(&self.describe()));
         }
-        let current = self.etag.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        match current {
-            Some(etag) => self
-                .delete(&self.key, &etag)
-                .await
-                .map_err(|e| self.explain(e)),
-            None => Ok(()),
+        // What is on its way lands first; what is left to send is moot.
+        self.shared.wait_idle().await;
+        let etag = {
+            let mut w = self.shared.inner.lock().await;
+            if let Some(f) = &w.failed {
+                return Err(f.error());
+            }
+            w.removed = true;
+            w.etag.clone()
+        };
+        let delete = async {
+            match etag {
+                Some(etag) => self
+                    .delete(&self.key, &etag)
+                    .await
+                    .map_err(|e| self.explain(e)),
+                None => Ok(()),
+            }
+        };
+        let (deleted, ()) = tokio::join!(delete, super::lock::release_all());
+        deleted?;
+        if let Some(j) = &self.shared.journal {
+            j.remove();
         }
+        Ok(())
     }
 
     /// The lock object as it is: (holder, ETag, last modified), or `None`.
@@ -451,7 +572,7 @@ impl S3Store {
             let bucket = self.bucket.clone();
             let key = self.lock_key();
             let etag = etag.clone();
-            let lost = self.lost.clone();
+            let shared = self.shared.clone();
             let mut info = info.clone();
             tokio::spawn(async move {
                 loop {
@@ -478,7 +599,7 @@ impl S3Store {
                         Err(e) => {
                             let e = S3Error::from_sdk_pub("PutObject", e);
                             if e.precondition_failed() || e.not_found() {
-                                lost.store(true, Ordering::SeqCst);
+                                shared.lost.store(true, Ordering::SeqCst);
                                 eprintln!(
                                     "this run's lock on stack '{}' was taken over by another run; it writes nothing more",
                                     info.stack
@@ -491,12 +612,15 @@ impl S3Store {
                 }
             })
         };
+        self.shared.lost.store(false, Ordering::SeqCst);
+        self.shared.locked.store(true, Ordering::SeqCst);
         S3Lock {
             store_client: self.client.clone(),
             bucket: self.bucket.clone(),
             key: self.lock_key(),
             etag,
             renewer,
+            state: self.shared.clone(),
         }
     }
 
@@ -583,6 +707,328 @@ impl S3Store {
     }
 }
 
+/// What a failure means for the user: no bucket, no access, another region.
+fn explain(bucket: &str, e: S3Error) -> anyhow::Error {
+    let loc = format!("s3://{bucket}");
+    if e.is("NoSuchBucket") {
+        return UsageError(format!(
+            "bucket {bucket} does not exist; create it with `serverless-cli state init {loc}`, or fix --state"
+        ))
+        .into();
+    }
+    if e.status == Some(403) || e.is("AccessDenied") {
+        return UsageError(format!(
+            "access to {loc} is denied ({}: {}); the identity needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket there (README, Teams and CI)",
+            e.op, e.message
+        ))
+        .into();
+    }
+    if let Some(region) = &e.bucket_region {
+        return UsageError(format!(
+            "bucket {bucket} is in region {region}, not this run's; pass --region {region} with this --state, or use a bucket in this region"
+        ))
+        .into();
+    }
+    if e.status == Some(301) || e.is("PermanentRedirect") {
+        return UsageError(format!(
+            "bucket {bucket} is in another region than this run's; pass that region with --region"
+        ))
+        .into();
+    }
+    anyhow::anyhow!("{e} ({loc})")
+}
+
+/// A conditional read's answer.
+enum Got {
+    NotModified,
+    Absent,
+    Body(Vec<u8>, String, Option<std::time::SystemTime>),
+}
+
+impl Shared {
+    /// Runs an S3 call again on 409 ConditionalRequestConflict and transient faults.
+    async fn again<T, F, Fut>(&self, mut call: F) -> Result<T, S3Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match call().await {
+                Err(e) if e.retriable() && attempt + 1 < CONFLICT_ATTEMPTS => {
+                    attempt += 1;
+                    let base = Duration::from_millis(100 * 2u64.pow(attempt))
+                        .mul_f64(crate::aws::retry_scale());
+                    tokio::time::sleep(jittered(base)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reads an object: (body, ETag, last modified), `None` if there is none.
+    async fn get(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, String, Option<std::time::SystemTime>)>, S3Error> {
+        Ok(match self.get_if(key, None).await? {
+            Got::Body(b, e, m) => Some((b, e, m)),
+            Got::Absent | Got::NotModified => None,
+        })
+    }
+
+    /// Reads an object unless it is still the one of ETag `if_none_match` (304).
+    async fn get_if(&self, key: &str, if_none_match: Option<&str>) -> Result<Got, S3Error> {
+        self.again(|| async {
+            let out = match self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .set_if_none_match(if_none_match.map(str::to_string))
+                .send()
+                .await
+            {
+                Ok(o) => o,
+                Err(e) => {
+                    let e = S3Error::from_sdk_pub("GetObject", e);
+                    return if e.status == Some(304) && if_none_match.is_some() {
+                        Ok(Got::NotModified)
+                    } else if e.not_found() {
+                        Ok(Got::Absent)
+                    } else {
+                        Err(e)
+                    };
+                }
+            };
+            if out
+                .content_length()
+                .is_some_and(|n| n < 0 || n as u64 > MAX_STATE_BYTES)
+            {
+                return Err(too_large(key));
+            }
+            let etag = out.e_tag().unwrap_or_default().to_string();
+            let modified = out
+                .last_modified()
+                .and_then(|d| std::time::SystemTime::try_from(*d).ok());
+            let body = out.body.collect().await.map_err(|e| S3Error {
+                op: "GetObject",
+                status: None,
+                code: None,
+                message: format!("reading {key}: {e}"),
+                bucket_region: None,
+            })?;
+            let bytes = body.into_bytes();
+            if bytes.len() as u64 > MAX_STATE_BYTES {
+                return Err(too_large(key));
+            }
+            Ok(Got::Body(bytes.to_vec(), etag, modified))
+        })
+        .await
+    }
+
+    /// A conditional put: `if_match` an ETag, or (None) only if there is no such object.
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        if_match: Option<&str>,
+    ) -> Result<String, S3Error> {
+        self.again(|| {
+            let body = body.clone();
+            async move {
+                let mut req = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_type("application/json")
+                    .server_side_encryption(ServerSideEncryption::Aes256)
+                    .body(ByteStream::from(body));
+                req = match if_match {
+                    Some(etag) => req.if_match(etag),
+                    None => req.if_none_match("*"),
+                };
+                let out = req
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk_pub("PutObject", e))?;
+                Ok(out.e_tag().unwrap_or_default().to_string())
+            }
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str, if_match: &str) -> Result<(), S3Error> {
+        self.again(|| async {
+            match self
+                .client
+                .delete_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .if_match(if_match)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let e = S3Error::from_sdk_pub("DeleteObject", e);
+                    if e.not_found() {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                }
+            }
+        })
+        .await
+    }
+
+    fn describe(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.key)
+    }
+
+    /// Writes this machine's copy from the writer (called with it locked); `false` when there
+    /// is no journal or it cannot be written (the caller then waits for S3 instead).
+    fn write_journal(&self, w: &mut Writer) -> bool {
+        let Some(j) = &self.journal else {
+            return false;
+        };
+        let in_sync = w.version == w.uploaded;
+        match j.write(
+            w.etag.as_deref(),
+            in_sync,
+            w.latest.as_ref(),
+            w.deployed.as_deref(),
+        ) {
+            Ok(()) => {
+                w.journal_stale = false;
+                true
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: this machine's copy of the state, {}, cannot be written ({e:#}); each record now waits for S3",
+                    j.path().display()
+                );
+                false
+            }
+        }
+    }
+
+    /// The background upload: sends the newest recorded state until S3 holds it, one
+    /// compare-and-swap at a time.
+    async fn upload(self: Arc<Self>) {
+        loop {
+            let (version, body, etag, records) = {
+                let mut w = self.inner.lock().await;
+                let fenced = if self.lost.load(Ordering::SeqCst) {
+                    Some(lost_message(&self.describe()))
+                } else {
+                    super::lock::check_lease().err()
+                };
+                if let Some(why) = fenced {
+                    w.failed.get_or_insert(Failure::Lost(why));
+                }
+                let done = w.failed.is_some() || w.removed || w.version <= w.uploaded;
+                let body = w.latest.as_ref().and_then(|s| {
+                    let mut json = serde_json::to_vec_pretty(s).ok()?;
+                    json.push(b'\n');
+                    Some(json)
+                });
+                match body {
+                    Some(body) if !done => {
+                        let records = w
+                            .latest
+                            .as_ref()
+                            .map(|s| s.resources.clone())
+                            .unwrap_or_default();
+                        (w.version, body, w.etag.clone(), records)
+                    }
+                    _ => {
+                        w.uploading = false;
+                        drop(w);
+                        self.idle.notify_waiters();
+                        return;
+                    }
+                }
+            };
+            let sent = self.put(&self.key, body, etag.as_deref()).await;
+            let mut w = self.inner.lock().await;
+            match sent {
+                Ok(new_etag) => {
+                    w.etag = Some(new_etag);
+                    w.uploaded = version;
+                    // What S3 now holds: a later record is compared with it.
+                    w.uploaded_records = records;
+                    self.write_journal(&mut w);
+                }
+                Err(e) if e.precondition_failed() => {
+                    self.lost.store(true, Ordering::SeqCst);
+                    w.failed = Some(Failure::Lost(format!(
+                        "the state {} was written by another run since this one read it (its lock was taken over?); this run stopped without overwriting it: see `serverless-cli state show`, then run again",
+                        self.describe()
+                    )));
+                }
+                Err(e) => {
+                    w.failed = Some(Failure::Other(format!("{:#}", explain(&self.bucket, e))));
+                }
+            }
+        }
+    }
+
+    /// `Err` when this run held the lock and may no longer: it was taken over, or the lease
+    /// may have run out while the run was paused.
+    fn still_held(&self) -> anyhow::Result<()> {
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(lost_lock(&self.describe()));
+        }
+        if self.locked.load(Ordering::SeqCst) {
+            super::lock::check_lease().map_err(StateError::Lost)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the upload in flight, if any, to end.
+    async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.inner.lock().await.uploading {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until S3 holds everything recorded; then this machine's copy says so.
+    async fn flush(self: &Arc<Self>) -> anyhow::Result<()> {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut w = self.inner.lock().await;
+                if let Some(f) = &w.failed {
+                    return Err(f.error());
+                }
+                self.still_held()?;
+                if !w.uploading {
+                    if w.removed || w.version <= w.uploaded {
+                        if w.journal_stale && !w.removed {
+                            self.write_journal(&mut w);
+                        }
+                        return Ok(());
+                    }
+                    w.uploading = true;
+                    tokio::spawn(self.clone().upload());
+                }
+            }
+            notified.await;
+        }
+    }
+}
+
 fn too_large(key: &str) -> S3Error {
     S3Error {
         op: "GetObject",
@@ -594,10 +1040,13 @@ fn too_large(key: &str) -> S3Error {
 }
 
 fn lost_lock(what: &str) -> anyhow::Error {
-    StateError::Lost(format!(
+    StateError::Lost(lost_message(what)).into()
+}
+
+fn lost_message(what: &str) -> String {
+    format!(
         "this run's lock was taken over by another run (it was paused or cut off for longer than the lease); it stopped without writing {what}: see `serverless-cli state show`, then run again"
-    ))
-    .into()
+    )
 }
 
 /// A held S3 lock: renewed in the background until released.
@@ -607,11 +1056,22 @@ pub struct S3Lock {
     key: String,
     etag: Arc<tokio::sync::Mutex<String>>,
     renewer: tokio::task::JoinHandle<()>,
+    /// The state it guards: everything recorded reaches S3 before the lock is given up.
+    state: Arc<Shared>,
 }
 
 impl S3Lock {
-    /// Stops renewing and deletes the lock, if it is still ours (`If-Match`).
+    /// Sends what is still on its way to S3, then stops renewing and deletes the lock, if it
+    /// is still ours (`If-Match`). A state that cannot be sent is said, and stays recorded in
+    /// this machine's journal for the next run here.
     pub async fn release(self) {
+        if let Err(e) = self.state.flush().await {
+            let lost = matches!(e.downcast_ref::<StateError>(), Some(StateError::Lost(_)));
+            if !lost {
+                eprintln!("warning: the last records could not be sent to S3 ({e:#}); this machine's journal keeps them, and the next run from here sends them");
+            }
+        }
+        self.state.locked.store(false, Ordering::SeqCst);
         self.renewer.abort();
         let etag = self.etag.lock().await.clone();
         let _ = self
