@@ -183,6 +183,108 @@ struct Shared {
     policy: Mutex<Option<std::collections::HashSet<String>>>,
     /// The actions the policy refused, as `service:Action`.
     denied: Mutex<Vec<String>>,
+    /// When set, API Gateway's account quotas, enforced.
+    quotas: Mutex<Option<Quotas>>,
+}
+
+/// API Gateway's control-plane quotas per account (aws-facts.md, section 3; AWS never raises
+/// them): token buckets for the operations with a quota of their own, and one bucket of 10
+/// per second with a burst of 40 shared by every other call. A call that finds its bucket
+/// empty is answered 429 TooManyRequestsException with `Retry-After` (whole seconds, rounded
+/// up), is not forwarded, and costs no token. One proxy serves every tool process that talks
+/// through it, so concurrent runs share the account's quota as they would at AWS.
+pub struct Quotas {
+    /// Time runs this much faster than real time (1.0: AWS's own figures; tests compress it,
+    /// with the tool's `SERVERLESS_CLI_RETRY_SCALE` set to `1 / speed` so both agree).
+    speed: f64,
+    shared: QuotaBucket,
+    own: Vec<(&'static str, QuotaBucket)>,
+    /// Calls answered 429, by operation.
+    refused: std::collections::BTreeMap<String, usize>,
+    /// Calls let through, by operation.
+    passed: std::collections::BTreeMap<String, usize>,
+}
+
+struct QuotaBucket {
+    burst: f64,
+    per_second: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl QuotaBucket {
+    fn new(burst: f64, per_second: f64) -> QuotaBucket {
+        QuotaBucket {
+            burst,
+            per_second,
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes a token, or says how long until one is there (taking nothing).
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
+/// (operation, burst, calls per second): the operations with a quota of their own.
+pub const OWN_QUOTAS: [(&str, f64, f64); 7] = [
+    ("CreateRestApi", 1.0, 1.0 / 3.0),
+    ("ImportRestApi", 1.0, 1.0 / 3.0),
+    ("DeleteRestApi", 1.0, 1.0 / 30.0),
+    ("CreateDeployment", 1.0, 1.0 / 5.0),
+    ("PutRestApi", 1.0, 1.0),
+    ("CreateResource", 5.0, 5.0),
+    ("GetResources", 5.0, 2.5),
+];
+
+impl Quotas {
+    fn new(speed: f64) -> Quotas {
+        let speed = if speed.is_finite() && speed > 0.0 {
+            speed
+        } else {
+            1.0
+        };
+        Quotas {
+            speed,
+            shared: QuotaBucket::new(40.0, 10.0 * speed),
+            own: OWN_QUOTAS
+                .iter()
+                .map(|(op, burst, rate)| (*op, QuotaBucket::new(*burst, rate * speed)))
+                .collect(),
+            refused: Default::default(),
+            passed: Default::default(),
+        }
+    }
+
+    /// `Ok` for a call within its quota; else the `Retry-After` to answer, in AWS's seconds.
+    fn admit(&mut self, operation: &str, now: Instant) -> Result<(), u32> {
+        let bucket = match self.own.iter_mut().find(|(o, _)| *o == operation) {
+            Some((_, b)) => b,
+            None => &mut self.shared,
+        };
+        match bucket.take(now) {
+            Ok(()) => {
+                *self.passed.entry(operation.to_string()).or_default() += 1;
+                Ok(())
+            }
+            Err(wait) => {
+                *self.refused.entry(operation.to_string()).or_default() += 1;
+                Err((wait.as_secs_f64() * self.speed).ceil().max(1.0) as u32)
+            }
+        }
+    }
 }
 
 pub struct Proxy {
@@ -330,6 +432,39 @@ impl Proxy {
         *self.shared.method_refusals.lock().unwrap()
     }
 
+    /// Enforces API Gateway's account quotas from now on (see `Quotas`), `speed` times
+    /// faster than AWS's real ones.
+    pub fn enforce_quotas(&self, speed: f64) {
+        *self.shared.quotas.lock().unwrap() = Some(Quotas::new(speed));
+    }
+
+    /// Stops enforcing the quotas.
+    pub fn stop_quotas(&self) {
+        *self.shared.quotas.lock().unwrap() = None;
+    }
+
+    /// The API Gateway calls the quotas refused (429), by operation.
+    pub fn throttled(&self) -> std::collections::BTreeMap<String, usize> {
+        self.shared
+            .quotas
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|q| q.refused.clone())
+            .unwrap_or_default()
+    }
+
+    /// The API Gateway calls the quotas let through, by operation.
+    pub fn admitted(&self) -> std::collections::BTreeMap<String, usize> {
+        self.shared
+            .quotas
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|q| q.passed.clone())
+            .unwrap_or_default()
+    }
+
     /// Adds `latency` to every call (a real region's round trip, say).
     pub fn set_latency(&self, latency: Duration) {
         *self.shared.latency.lock().unwrap() = latency;
@@ -434,7 +569,15 @@ fn control(parts: &hyper::http::request::Parts, shared: &Shared) -> Option<Respo
         }
         ("POST", "/__proxy/clear") => {
             shared.calls.lock().unwrap().clear();
+            if let Some(q) = shared.quotas.lock().unwrap().as_mut() {
+                q.refused.clear();
+                q.passed.clear();
+            }
             "[]".to_string()
+        }
+        ("GET", "/__proxy/throttled") => {
+            let q = shared.quotas.lock().unwrap();
+            serde_json::to_string(&q.as_ref().map(|q| &q.refused)).unwrap()
         }
         _ => return None,
     };
@@ -556,6 +699,24 @@ async fn forward(
                 code,
                 &format!("User: arn:aws:iam::123456789012:user/deployer is not authorized to perform: {action}"),
                 None,
+            ));
+        }
+    }
+    // API Gateway's account quotas: a call over them is answered 429 with Retry-After.
+    if call.service == "apigateway" {
+        let verdict = shared
+            .quotas
+            .lock()
+            .unwrap()
+            .as_mut()
+            .map(|q| q.admit(&call.operation, Instant::now()));
+        if let Some(Err(retry_after)) = verdict {
+            return Ok(error_response(
+                &call,
+                429,
+                "TooManyRequestsException",
+                "Too Many Requests",
+                Some(retry_after),
             ));
         }
     }

@@ -1,0 +1,158 @@
+//! API Gateway's account quotas, which moto does not have, put back by the proxy's quota mode
+//! (aws-facts.md, section 3): the proxy refuses what AWS would refuse, and the tool waits out
+//! every 429 it meets, alone and beside another run in the same account.
+
+mod support;
+
+use std::time::Duration;
+
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use support::{block_on, World};
+
+/// An API Gateway client through the proxy with the SDK's retries off: every 429 is seen.
+fn apigateway_via_proxy(w: &World) -> aws_sdk_apigateway::Client {
+    let url = w.proxy.url.clone();
+    block_on(async move {
+        let creds =
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test");
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(url)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
+            .load()
+            .await;
+        aws_sdk_apigateway::Client::new(&config)
+    })
+}
+
+/// (answered, refused with 429, the Retry-After of the refusals) for `n` calls sent at once.
+fn burst<F, Fut, T, E>(n: usize, call: F) -> (usize, usize, Vec<String>)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+{
+    block_on(async {
+        let answers = futures::future::join_all((0..n).map(|_| call())).await;
+        let (mut ok, mut refused, mut after) = (0, 0, Vec::new());
+        for a in answers {
+            match a {
+                Ok(_) => ok += 1,
+                Err(e) => {
+                    let raw = e.raw_response().expect("an answer");
+                    assert_eq!(raw.status().as_u16(), 429);
+                    refused += 1;
+                    after.push(raw.headers().get("retry-after").unwrap_or("").to_string());
+                }
+            }
+        }
+        (ok, refused, after)
+    })
+}
+
+/// Drains the account's shared bucket, as another tool in the account would.
+fn drain(c: &aws_sdk_apigateway::Client) {
+    let (ok, _, _) = burst(60, || c.get_rest_apis().send());
+    assert!(ok >= 40, "the burst of 40 answered first ({ok})");
+}
+
+#[test]
+fn the_proxy_enforces_api_gateways_account_quotas() {
+    let w = World::new();
+    w.proxy.enforce_quotas(1.0);
+    let c = apigateway_via_proxy(&w);
+
+    // The shared bucket: a burst of 40, then 10 a second; the refusals ask for a second.
+    let (ok, refused, after) = burst(50, || c.get_rest_apis().send());
+    assert!((40..=43).contains(&ok), "answered {ok}");
+    assert_eq!(ok + refused, 50);
+    assert!(refused >= 6 && after.iter().all(|a| a == "1"), "{after:?}");
+    // A refused call is not forwarded, and costs no token: what passed is what the emulator
+    // saw.
+    assert_eq!(w.proxy.throttled()["GetRestApis"], refused);
+    assert_eq!(w.proxy.admitted()["GetRestApis"], ok);
+
+    // An operation with a quota of its own: CreateRestApi, 1 per 3 s.
+    let (ok, refused, after) = burst(3, || c.create_rest_api().name("q").send());
+    assert_eq!((ok, refused), (1, 2));
+    assert!(after.iter().all(|a| a == "3"), "{after:?}");
+    let apis = block_on(w.aws().apigateway.get_rest_apis().send()).unwrap();
+    assert_eq!(apis.items().len(), 1, "the refused creates were not made");
+    let id = apis.items()[0].id().unwrap().to_string();
+    // CreateDeployment, 1 per 5 s (the API needs a method first).
+    let root = block_on(c.get_resources().rest_api_id(&id).send())
+        .unwrap()
+        .items()[0]
+        .id()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(1100)); // the shared bucket refills
+    block_on(
+        c.put_method()
+            .rest_api_id(&id)
+            .resource_id(&root)
+            .http_method("GET")
+            .authorization_type("NONE")
+            .send(),
+    )
+    .unwrap();
+    block_on(
+        c.put_integration()
+            .rest_api_id(&id)
+            .resource_id(&root)
+            .http_method("GET")
+            .r#type(aws_sdk_apigateway::types::IntegrationType::Mock)
+            .send(),
+    )
+    .unwrap();
+    let (ok, refused, after) = burst(2, || c.create_deployment().rest_api_id(&id).send());
+    assert_eq!((ok, refused), (1, 1));
+    assert_eq!(after, ["5"]);
+}
+
+/// Two runs deploy two stacks in one account at once, in an account whose burst another tool
+/// has just spent: every 429 (the shared bucket, CreateRestApi's 1 per 3 s, CreateDeployment's
+/// 1 per 5 s) is waited out as `Retry-After` says, and none reaches the user.
+#[test]
+fn two_deploys_in_one_account_wait_out_every_429() {
+    let w = World::new();
+    w.proxy.enforce_quotas(1.0);
+    let c = apigateway_via_proxy(&w);
+    drain(&c);
+    // AWS's real waits: the tool's retry scale at 1.
+    let env = [("SERVERLESS_CLI_RETRY_SCALE", "1")];
+    let spawn = |stack: &str| {
+        let mut cmd = w.command(&["--stack", stack, "deploy"]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn("qa"), spawn("qb"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(a.status.success(), "{}", text(&a));
+    assert!(b.status.success(), "{}", text(&b));
+    let throttled = w.proxy.throttled();
+    assert!(
+        throttled.get("CreateRestApi").copied().unwrap_or(0) >= 1,
+        "{throttled:?}"
+    );
+    assert!(throttled.values().sum::<usize>() >= 2, "{throttled:?}");
+    let waits = format!("{}{}", text(&a), text(&b));
+    assert!(
+        waits.contains("Retry-After 3"),
+        "the CreateRestApi wait said: {waits}"
+    );
+    for stack in ["qa", "qb"] {
+        let status = w.run_env(&env, &["--stack", stack, "status"]);
+        assert_eq!(status.code, 0, "{status}");
+    }
+    // Torn down without the quotas (DeleteRestApi's 1 per 30 s is not what this tests).
+    w.proxy.stop_quotas();
+    for stack in ["qa", "qb"] {
+        w.run(&["--stack", stack, "teardown", "--yes"]).ok();
+    }
+    w.assert_nothing_left("two deploys under the quotas");
+}
