@@ -116,6 +116,12 @@ pub enum Command {
     /// group and REST APIs in this region (and account, once the state records it; `*`
     /// before). Makes no AWS call.
     IamPolicy,
+    /// Print the stack's REST API as one OpenAPI 3.0 document with API Gateway's extensions
+    /// (integrations, selection patterns, templates, models, request validator).
+    ///
+    /// The same API deploy builds: importable with PutRestApi, readable by OpenAPI tools. The
+    /// function ARNs need the account: the state's, or --account. Makes no AWS call.
+    Openapi(OpenapiArgs),
     /// Write the tutorial's stack as a stack file you edit: serverless-cli.toml, its JSON
     /// Schema and the handler (index.mjs, package.json, package-lock.json, tests) into DIR.
     /// Refuses to overwrite anything. Then `deploy` there deploys the built-in stack.
@@ -210,6 +216,13 @@ pub struct TryArgs {
     /// takes a few seconds to reach Lambda. 0: never retry.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub settle: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct OpenapiArgs {
+    /// The AWS account the stack's functions live in (default: the one its state records).
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ mod graph;
 mod http_client;
 mod iam_policy;
 mod kinds;
+mod openapi;
 mod ops;
 mod package;
 mod report;
@@ -70,6 +71,7 @@ fn main() -> ExitCode {
                 | Command::Plan(_)
                 | Command::Try(_)
                 | Command::IamPolicy
+                | Command::Openapi(_)
                 | Command::Init(_)
                 | Command::Schema
                 | Command::State(_)
@@ -90,6 +92,7 @@ fn main() -> ExitCode {
                 Command::Serve(args) => commands::serve::run(&cli.global, args, interrupts).await,
                 Command::Try(args) => commands::try_it::run(&cli.global, args).await,
                 Command::IamPolicy => commands::iam_policy::run(&cli.global).await,
+                Command::Openapi(args) => commands::openapi::run(&cli.global, args).await,
                 Command::Init(args) => commands::init::run(&cli.global, args),
                 Command::Schema => commands::init::schema(&cli.global),
                 Command::State(c) => commands::state::run(&cli.global, c).await,

@@ -6,6 +6,7 @@
 pub mod deploy;
 pub mod iam_policy;
 pub mod init;
+pub mod openapi;
 pub mod plan;
 pub mod serve;
 pub mod state;

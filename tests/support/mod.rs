@@ -18,7 +18,7 @@ pub use proxy::Proxy;
 /// The stack's owner tag key.
 pub const OWNER_TAG: &str = "serverless-cli:stack";
 
-fn venv() -> PathBuf {
+pub fn venv() -> PathBuf {
     match std::env::var_os("SERVERLESS_CLI_VENV") {
         Some(v) => PathBuf::from(v),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv"),

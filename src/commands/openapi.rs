@@ -1,0 +1,50 @@
+//! `serverless-cli openapi`: the stack's REST API as one OpenAPI 3.0 document, printed.
+
+use crate::cli::{GlobalArgs, OpenapiArgs};
+use crate::error::UsageError;
+use crate::stack::{self, Names, StackSpec};
+use crate::state::StateStore;
+
+pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32> {
+    let file = super::stack_file(global)?;
+    let profile = super::profile(global);
+    let region = crate::aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
+    stack::validate_region(&region).map_err(UsageError)?;
+    if let Some(a) = &args.account {
+        if a.len() != 12 || !a.chars().all(|c| c.is_ascii_digit()) {
+            return Err(UsageError(format!(
+                "--account {a} is not an AWS account id (12 digits)"
+            ))
+            .into());
+        }
+    }
+    let state = match super::location(global)? {
+        crate::store::Location::Local(dir) => StateStore::new(&dir, &global.stack).load()?,
+        _ => super::open(global, None).await?.state,
+    };
+    let Some(account) = args
+        .account
+        .clone()
+        .or_else(|| state.as_ref().and_then(|s| s.account.clone()))
+    else {
+        return Err(UsageError(format!(
+            "the document names the functions' ARNs, which need the account: stack '{}' has no state that records one; deploy it first, or pass --account ID",
+            global.stack
+        ))
+        .into());
+    };
+    let spec = match (&file, &state) {
+        (Some(f), _) => f.spec(&global.stack, &region, &account),
+        (None, Some(s)) => StackSpec::from_state(s, &account),
+        (None, None) => StackSpec::tutorial(
+            &global.stack,
+            &region,
+            &account,
+            &Names::defaults(&global.stack),
+            stack::Tutorial::default(),
+        ),
+    };
+    let doc = crate::openapi::document(&spec);
+    crate::report::emit(crate::cli::OutputFormat::Json, &doc, "");
+    Ok(0)
+}

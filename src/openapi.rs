@@ -1,0 +1,253 @@
+//! The stack's REST API as one OpenAPI 3.0 document with API Gateway's extensions: every
+//! route's method, path parameters, body model and validator, its Lambda integration
+//! (`x-amazon-apigateway-integration`: URI, request template, passthrough, and each
+//! response's selection pattern and template), the models under `components/schemas` and
+//! the request validator (`x-amazon-apigateway-request-validators`).
+//!
+//! It describes exactly what the per-call deploy builds (`src/kinds/`: the same routes, the
+//! same templates, the same function ARNs), so one `PutRestApi` of it makes the same API: what
+//! a big API needs under API Gateway's account quotas (aws-facts.md, sections 3 and 8).
+//! `serverless-cli openapi` prints it.
+
+use serde_json::{json, Map, Value};
+
+use crate::stack::{RouteSpec, StackSpec, VALIDATOR_NAME};
+
+/// The content type whose model covers every other (aws-facts.md, section 8).
+const ANY_CONTENT: &str = "$default";
+
+/// The document. `function_arn` gives each route's function ARN (from the model: ARNs follow
+/// from names).
+pub fn document(spec: &StackSpec) -> Value {
+    let mut paths = Map::new();
+    for r in &spec.routes {
+        let entry = paths
+            .entry(r.path.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(methods) = entry {
+            methods.insert(r.http_method.to_ascii_lowercase(), operation(spec, r));
+        }
+    }
+    let schemas: Map<String, Value> = spec
+        .models
+        .iter()
+        .map(|m| (m.name.clone(), schema_object(&m.schema)))
+        .chain(std::iter::once((
+            "Empty".to_string(),
+            json!({"title": "Empty", "type": "object"}),
+        )))
+        .collect();
+    let mut doc = json!({
+        "openapi": "3.0.1",
+        "info": {
+            "title": spec.api.name,
+            "version": "1",
+            "description": format!("The REST API of serverless-cli stack '{}'.", spec.stack),
+        },
+        "paths": paths,
+        "components": {"schemas": schemas},
+        "x-amazon-apigateway-endpoint-configuration": {"types": [spec.api.endpoint_type]},
+    });
+    if spec.routes.iter().any(|r| r.request_model.is_some()) {
+        doc["x-amazon-apigateway-request-validators"] = json!({
+            VALIDATOR_NAME: {"validateRequestBody": true, "validateRequestParameters": false}
+        });
+    }
+    doc
+}
+
+/// One route's operation.
+fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
+    let function_arn = spec
+        .route_function(r)
+        .map(|f| spec.function_arn(f))
+        .unwrap_or_default();
+    let mut op = Map::new();
+    op.insert(
+        "operationId".into(),
+        json!(operation_id(&r.http_method, &r.path)),
+    );
+    if !r.path_params.is_empty() {
+        let params: Vec<Value> = r
+            .path_params
+            .iter()
+            .map(|p| {
+                json!({"name": p.trim_end_matches('+'), "in": "path", "required": true,
+                       "schema": {"type": "string"}})
+            })
+            .collect();
+        op.insert("parameters".into(), Value::Array(params));
+    }
+    if let Some(model) = &r.request_model {
+        let schema = json!({"$ref": format!("#/components/schemas/{model}")});
+        op.insert(
+            "requestBody".into(),
+            json!({"required": true, "content": {
+                "application/json": {"schema": schema},
+                ANY_CONTENT: {"schema": schema},
+            }}),
+        );
+        op.insert(
+            "x-amazon-apigateway-request-validator".into(),
+            json!(VALIDATOR_NAME),
+        );
+    }
+    let responses: Map<String, Value> = r
+        .responses
+        .iter()
+        .map(|x| {
+            (
+                x.status.clone(),
+                json!({
+                    "description": format!("{} {}", x.status, x.selection_pattern.as_deref().unwrap_or("(default)")),
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Empty"}}},
+                }),
+            )
+        })
+        .collect();
+    op.insert("responses".into(), Value::Object(responses));
+    let integration_responses: Map<String, Value> = r
+        .responses
+        .iter()
+        .map(|x| {
+            let mut out = json!({"statusCode": x.status});
+            if let Some(t) = x.template.as_ref().filter(|t| !t.is_empty()) {
+                out["responseTemplates"] = json!({"application/json": t});
+            }
+            // The default response is the one without a pattern.
+            (
+                x.selection_pattern
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                out,
+            )
+        })
+        .collect();
+    let mut integration = json!({
+        "type": "aws",
+        "httpMethod": "POST",
+        "uri": spec.integration_uri(&function_arn),
+        "passthroughBehavior": "when_no_templates",
+        "responses": integration_responses,
+    });
+    if let Some(t) = &r.request_template {
+        integration["requestTemplates"] = json!({"application/json": t});
+    }
+    op.insert("x-amazon-apigateway-integration".into(), integration);
+    Value::Object(op)
+}
+
+/// `post_user_uid`: letters, digits and `_` (OpenAPI wants operation ids unique).
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_ascii_lowercase();
+    for c in path.chars() {
+        if c.is_ascii_alphanumeric() {
+            id.push(c);
+        } else if !id.ends_with('_') && c != '}' {
+            id.push('_');
+        }
+    }
+    id.trim_end_matches('_').to_string()
+}
+
+/// A model's JSON Schema (draft 4, as API Gateway takes it) as an OpenAPI schema object:
+/// `$schema` is not a keyword there.
+fn schema_object(schema: &str) -> Value {
+    let mut v: Value = serde_json::from_str(schema).unwrap_or_else(|_| json!({}));
+    if let Value::Object(m) = &mut v {
+        m.remove("$schema");
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tutorial() -> StackSpec {
+        crate::stack::tests_support::spec()
+    }
+
+    #[test]
+    fn the_tutorial_stack_as_one_document() {
+        let spec = tutorial();
+        let doc = document(&spec);
+        assert_eq!(doc["openapi"], "3.0.1");
+        let post = &doc["paths"]["/user"]["post"];
+        assert_eq!(
+            post["x-amazon-apigateway-request-validator"],
+            VALIDATOR_NAME
+        );
+        assert_eq!(
+            post["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/UserBody"
+        );
+        assert_eq!(
+            post["requestBody"]["content"]["$default"]["schema"]["$ref"],
+            "#/components/schemas/UserBody"
+        );
+        let integ = &post["x-amazon-apigateway-integration"];
+        assert_eq!(integ["type"], "aws");
+        assert_eq!(integ["httpMethod"], "POST");
+        let arn = spec.function_arn(spec.route_function(&spec.routes[0]).unwrap());
+        assert_eq!(integ["uri"], spec.integration_uri(&arn));
+        assert_eq!(integ["responses"]["default"]["statusCode"], "200");
+        assert_eq!(integ["responses"]["BadRequest:.*"]["statusCode"], "400");
+        assert!(
+            integ.get("requestTemplates").is_none(),
+            "POST passes its body through"
+        );
+        let get = &doc["paths"]["/user/{uid}"]["get"];
+        assert_eq!(get["parameters"][0]["name"], "uid");
+        assert_eq!(get["parameters"][0]["in"], "path");
+        assert_eq!(
+            get["x-amazon-apigateway-integration"]["requestTemplates"]["application/json"],
+            crate::stack::GET_USER_TEMPLATE
+        );
+        assert_eq!(
+            get["x-amazon-apigateway-integration"]["responses"]["NotFound:.*"]["statusCode"],
+            "404"
+        );
+        // Every route's responses: one method response per integration response.
+        for r in &spec.routes {
+            let op = &doc["paths"][&r.path][r.http_method.to_ascii_lowercase()];
+            assert_eq!(
+                op["responses"].as_object().unwrap().len(),
+                op["x-amazon-apigateway-integration"]["responses"]
+                    .as_object()
+                    .unwrap()
+                    .len()
+            );
+        }
+        let schema = &doc["components"]["schemas"]["UserBody"];
+        assert!(schema.get("$schema").is_none());
+        assert_eq!(schema["type"], "object");
+        assert_eq!(
+            doc["x-amazon-apigateway-request-validators"][VALIDATOR_NAME]["validateRequestBody"],
+            true
+        );
+        assert_eq!(
+            doc["x-amazon-apigateway-endpoint-configuration"]["types"][0],
+            "REGIONAL"
+        );
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_plain() {
+        assert_eq!(operation_id("GET", "/user/{uid}"), "get_user_uid");
+        assert_eq!(operation_id("POST", "/user"), "post_user");
+        assert_eq!(operation_id("GET", "/r1/{uid}/copy"), "get_r1_uid_copy");
+        let spec = tutorial();
+        let doc = document(&spec);
+        let mut ids: Vec<String> = Vec::new();
+        for (_, methods) in doc["paths"].as_object().unwrap() {
+            for (_, op) in methods.as_object().unwrap() {
+                ids.push(op["operationId"].as_str().unwrap().to_string());
+            }
+        }
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), n);
+    }
+}
