@@ -12,19 +12,11 @@ use support::{block_on, World};
 
 /// An API Gateway client through the proxy with the SDK's retries off: every 429 is seen.
 fn apigateway_via_proxy(w: &World) -> aws_sdk_apigateway::Client {
-    let url = w.proxy.url.clone();
-    block_on(async move {
-        let creds =
-            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test");
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .endpoint_url(url)
+    aws_sdk_apigateway::Client::from_conf(
+        aws_sdk_apigateway::config::Builder::from(&support::sdk_config(&w.proxy.url))
             .retry_config(aws_config::retry::RetryConfig::disabled())
-            .load()
-            .await;
-        aws_sdk_apigateway::Client::new(&config)
-    })
+            .build(),
+    )
 }
 
 /// (answered, refused with 429, the Retry-After of the refusals) for `n` calls sent at once.

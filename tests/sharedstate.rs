@@ -53,22 +53,11 @@ fn finish(child: Child) -> Run {
 }
 
 fn s3(w: &World) -> aws_sdk_s3::Client {
-    let url = w.emulator.url.clone();
-    support::block_on(async move {
-        let creds =
-            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test");
-        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(creds)
-            .endpoint_url(url)
-            .load()
-            .await;
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&config)
-                .force_path_style(true)
-                .build(),
-        )
-    })
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&support::sdk_config(&w.emulator.url))
+            .force_path_style(true)
+            .build(),
+    )
 }
 
 fn object(w: &World, key: &str) -> Option<(Vec<u8>, Option<String>)> {
@@ -477,7 +466,6 @@ fn migrate_both_ways_unlock_and_every_error() {
 fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
     let w = World::new();
     init_bucket(&w);
-    let env = [("SERVERLESS_CLI_STATE", STATE)];
     let here = w.dir.path().join("runner-a");
     let journal_dir = here.join(".serverless-cli").join("s3-journal");
     let journal = || -> serde_json::Value {
@@ -488,7 +476,17 @@ fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
             .expect("a journal file");
         serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap()
     };
-    for (round, rerun_in) in [("same runner", "runner-a"), ("another runner", "runner-b")] {
+    // A deploy shorter than SERVERLESS_CLI_S3_UPLOAD_AFTER (2 s by default) sends its state
+    // once, at the end: the failure is met there. With 0, every record starts an upload, and
+    // the failure stops the run at its next record.
+    for (round, rerun_in, upload_after) in [
+        ("same runner", "runner-a", "2"),
+        ("another runner", "runner-b", "0"),
+    ] {
+        let env = [
+            ("SERVERLESS_CLI_STATE", STATE),
+            ("SERVERLESS_CLI_S3_UPLOAD_AFTER", upload_after),
+        ];
         // The lock is taken; then every write of the state object fails (the connection is
         // cut before S3 sees it).
         w.proxy.clear_faults();
@@ -503,10 +501,12 @@ fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
         );
         let failed = run_in(&w, &here, &env, &["deploy"]);
         assert_ne!(failed.code, 0, "{round}: {failed}");
-        assert!(
-            failed.stderr.contains("deploy stopped"),
-            "{round}: {failed}"
-        );
+        let says = if upload_after == "0" {
+            failed.stderr.contains("deploy stopped")
+        } else {
+            failed.stderr.contains("could not record them") && failed.stderr.contains("journal")
+        };
+        assert!(says, "{round}: {failed}");
         assert!(
             object(&w, "ci/prod.json").is_none(),
             "{round}: S3 holds no state"
@@ -600,4 +600,36 @@ fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
         );
         let _ = std::fs::remove_dir_all(&journal_dir);
     }
+}
+
+/// Teardown does not confirm the state it read with the lock (it reads it in the lock's round
+/// trip): its one write, the final delete of the state, is conditional on what it read. A
+/// state another run wrote meanwhile is therefore not removed, and teardown says so (exit 4).
+#[test]
+fn a_teardown_never_removes_a_state_written_while_it_ran() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let here = w.dir.path().join("runner");
+    run_in(&w, &here, &env, &["deploy"]).ok();
+    let hold = w.proxy.hold("lambda:DeleteFunction");
+    let teardown = spawn_in(&w, &here, &env, &["teardown", "--yes"]);
+    assert!(w
+        .proxy
+        .wait_for("lambda:DeleteFunction", Duration::from_secs(30)));
+    // Another run's write (a hand edit, a run that ignored the lock): the state changes.
+    let (body, _) = object(&w, "ci/prod.json").unwrap();
+    let mut state: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    state["updated_at"] = serde_json::json!(1);
+    put_object(&w, "ci/prod.json", &state.to_string());
+    hold.release();
+    let done = finish(teardown);
+    assert_eq!(done.code, 4, "{done}");
+    assert!(done.stderr.contains("run teardown again"), "{done}");
+    let (kept, _) = object(&w, "ci/prod.json").expect("the newer state stands");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&kept).unwrap(),
+        state
+    );
+    assert!(object(&w, "ci/prod.lock").is_none(), "the lock is released");
 }

@@ -420,7 +420,17 @@ pub async fn run(
         s.set_deployed(&digest).await;
     }
     // Everything recorded is in the store before the deploy says it is done.
-    session.store.flush().await?;
+    session.store.flush().await.map_err(|e| {
+        let kept =
+            "this machine's journal keeps them, and the next deploy from this folder sends them";
+        match e.downcast_ref::<crate::state::StateError>() {
+            Some(crate::state::StateError::Lost(_)) => e,
+            _ => e.context(format!(
+                "deploy made its changes but could not record them in {}; {kept}",
+                session.store.describe()
+            )),
+        }
+    })?;
 
     let api_id = state
         .get::<ApiRecord>(key::REST_API)

@@ -44,6 +44,8 @@ pub struct Session {
     /// Another run held the stack's lock when this one (which did not take it) looked.
     pub lock_busy: bool,
     lock_timeout: Duration,
+    /// The identity call, made in the lock's round trip (a state in S3).
+    who: Option<Result<String, aws::AwsError>>,
 }
 
 /// The confirmed state, and whether another run holds the stack's lock.
@@ -154,6 +156,7 @@ pub async fn open_with(global: &GlobalArgs, locking: Locking<'_>) -> anyhow::Res
         locked: false,
         lock_busy: false,
         lock_timeout: global.lock_timeout,
+        who: None,
     };
     match lock_now {
         Some(c) => session.lock(c).await?,
@@ -209,9 +212,21 @@ impl Session {
                 Store::Local(_) => None,
             }
         };
-        let (held, versioning, early) =
-            tokio::join!(store.lock(command, self.lock_timeout), versioning, early);
+        // The identity call needs nothing of the state: it goes in the same round trip.
+        let whoami = async {
+            match (store, &self.aws) {
+                (Store::S3(_), Some(aws)) => Some(aws.whoami().await),
+                _ => None,
+            }
+        };
+        let (held, versioning, early, who) = tokio::join!(
+            store.lock(command, self.lock_timeout),
+            versioning,
+            early,
+            whoami
+        );
         let held = held?;
+        self.who = who;
         if let (Store::S3(s), Some(false)) = (store, versioning) {
             eprintln!(
                 "warning: bucket {} keeps no versions: a bad write of the state cannot be undone; turn versioning on (`serverless-cli state init s3://{}` does)",
@@ -232,6 +247,13 @@ impl Session {
             }
         }
         self.check_target()
+    }
+
+    /// Takes the state read with the lock as it is, without confirming it: for a command
+    /// whose only write is conditional on what it read (teardown's final delete of the state
+    /// is refused if another run wrote it meanwhile, and says to run again).
+    pub fn trust_read(&mut self) {
+        self.pending = None;
     }
 
     /// Waits for the state's confirmation, if one is pending; `true` if the state changed.
@@ -301,8 +323,14 @@ where
     };
     aws.account = account_of(&session.state);
     let pending = session.pending.take();
+    let early_who = session.who.take();
     let (who, mut found, confirmed) = tokio::join!(
-        aws.whoami(),
+        async {
+            match early_who {
+                Some(who) => who,
+                None => aws.whoami().await,
+            }
+        },
         reads(aws.clone(), session.state.clone()),
         async {
             match pending {

@@ -171,6 +171,9 @@ pub async fn run(
     }
     let file = super::stack_file(global)?;
     let mut session = super::open_with(global, super::Locking::Now("teardown")).await?;
+    // Its one write to the state is the final delete, conditional on what it read: a state
+    // written meanwhile by another run is not removed (teardown says to run again).
+    session.trust_read();
     let progress = Progress::for_stderr();
     let timing = super::timing(Duration::ZERO, Duration::from_secs(300));
     // Asked before any AWS call; asked again should the confirmed state differ.

@@ -34,6 +34,20 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 const CLOCK_SKEW: Duration = Duration::from_secs(5);
 /// Attempts for a write S3 answers 409 ConditionalRequestConflict.
 const CONFLICT_ATTEMPTS: u32 = 5;
+/// How long a run keeps its first records in this machine's journal alone before it starts
+/// sending them to S3 (`SERVERLESS_CLI_S3_UPLOAD_AFTER`, seconds). A deploy shorter than this
+/// sends its state once, when it ends; a longer one keeps S3 within this much (and one
+/// write) of its journal from then on.
+pub const DEFAULT_UPLOAD_AFTER: Duration = Duration::from_secs(2);
+
+fn upload_after() -> Duration {
+    std::env::var("SERVERLESS_CLI_S3_UPLOAD_AFTER")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s <= 3600.0)
+        .map(Duration::from_secs_f64)
+        .unwrap_or(DEFAULT_UPLOAD_AFTER)
+}
 
 pub fn lease() -> Duration {
     std::env::var("SERVERLESS_CLI_LOCK_LEASE")
@@ -131,6 +145,10 @@ struct Shared {
     lost: AtomicBool,
     /// Set while this run holds the stack's lock: only then may it write.
     locked: AtomicBool,
+    /// When the store was opened: the first records wait `upload_after()` from then.
+    opened: Instant,
+    /// A delayed upload is scheduled.
+    delayed: AtomicBool,
 }
 
 /// The write-behind state: what was recorded, what S3 holds, what is on its way.
@@ -207,6 +225,8 @@ impl S3Store {
                 idle: tokio::sync::Notify::new(),
                 lost: AtomicBool::new(false),
                 locked: AtomicBool::new(false),
+                opened: Instant::now(),
+                delayed: AtomicBool::new(false),
             }),
         }
     }
@@ -222,26 +242,6 @@ impl S3Store {
     /// What a failure means for the user: no bucket, no access, another region.
     pub fn explain(&self, e: S3Error) -> anyhow::Error {
         explain(&self.bucket, e)
-    }
-
-    async fn get(
-        &self,
-        key: &str,
-    ) -> Result<Option<(Vec<u8>, String, Option<std::time::SystemTime>)>, S3Error> {
-        self.shared.get(key).await
-    }
-
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        if_match: Option<&str>,
-    ) -> Result<String, S3Error> {
-        self.shared.put(key, body, if_match).await
-    }
-
-    async fn delete(&self, key: &str, if_match: &str) -> Result<(), S3Error> {
-        self.shared.delete(key, if_match).await
     }
 
     /// Reads the state object: unchanged since `if_none_match`, absent, or a state.
@@ -383,10 +383,11 @@ impl S3Store {
 
     /// Records the state: durably in this machine's journal at once, and in S3 behind it (a
     /// background upload, each a compare-and-swap, coalescing the records that arrive while
-    /// one is in flight). A state that adds or changes a record starts an upload now; one
-    /// that only forgets records (a removal) goes with the next upload or the final flush:
-    /// a record of something already gone costs nothing if it is seen once more. Without a
-    /// journal, the upload is awaited.
+    /// one is in flight). A state that adds or changes a record starts an upload, once the
+    /// run is `upload_after()` old (earlier ones wait for then, or for the final flush, so a
+    /// short run writes S3 once); one that only forgets records (a removal) goes with the
+    /// next upload or the final flush: a record of something already gone costs nothing if it
+    /// is seen once more. Without a journal, the upload is awaited.
     pub async fn record(&self, state: &StackState) -> anyhow::Result<()> {
         if !self.shared.locked.load(Ordering::SeqCst) {
             return Err(anyhow::anyhow!(
@@ -411,8 +412,18 @@ impl S3Store {
                 .any(|(k, r)| w.uploaded_records.get(k) != Some(r));
             let durable = self.shared.write_journal(&mut w);
             if (adds || !durable) && !w.uploading {
-                w.uploading = true;
-                tokio::spawn(self.shared.clone().upload());
+                let due = self.shared.opened + upload_after();
+                if !durable || Instant::now() >= due {
+                    w.uploading = true;
+                    tokio::spawn(self.shared.clone().upload());
+                } else if !self.shared.delayed.swap(true, Ordering::SeqCst) {
+                    // Early records wait, and go together (most often with the final flush).
+                    let shared = self.shared.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep_until(due.into()).await;
+                        shared.start_upload().await;
+                    });
+                }
             }
             durable
         };
@@ -452,10 +463,14 @@ impl S3Store {
         };
         let delete = async {
             match etag {
-                Some(etag) => self
-                    .delete(&self.key, &etag)
-                    .await
-                    .map_err(|e| self.explain(e)),
+                Some(etag) => match self.shared.delete(&self.key, &etag).await {
+                    Err(e) if e.precondition_failed() => Err(StateError::Lost(format!(
+                        "another run wrote the state {} while this one removed the stack; it was not removed: run teardown again to remove what that run recorded",
+                        self.describe()
+                    ))
+                    .into()),
+                    other => other.map_err(|e| self.explain(e)),
+                },
                 None => Ok(()),
             }
         };
@@ -472,6 +487,7 @@ impl S3Store {
         &self,
     ) -> anyhow::Result<Option<(LockInfo, String, Option<std::time::SystemTime>)>> {
         let Some((bytes, etag, modified)) = self
+            .shared
             .get(&self.lock_key())
             .await
             .map_err(|e| self.explain(e))?
@@ -500,7 +516,7 @@ impl S3Store {
             let mine = LockInfo::mine(&self.stack, command, lease);
             let body = serde_json::to_vec(&mine)?;
             let sent = Instant::now();
-            match self.put(&self.lock_key(), body.clone(), None).await {
+            match self.shared.put(&self.lock_key(), body.clone(), None).await {
                 Ok(etag) => return Ok(self.held(mine, etag, lease, sent)),
                 Err(e) if e.precondition_failed() => {}
                 Err(e) => return Err(self.explain(e)),
@@ -524,6 +540,7 @@ impl S3Store {
                 let mine = LockInfo::mine(&self.stack, command, lease);
                 let sent = Instant::now();
                 match self
+                    .shared
                     .put(&self.lock_key(), serde_json::to_vec(&mine)?, Some(&etag))
                     .await
                 {
@@ -641,7 +658,7 @@ impl S3Store {
             ))
             .into());
         }
-        match self.delete(&self.lock_key(), &etag).await {
+        match self.shared.delete(&self.lock_key(), &etag).await {
             Ok(()) => Ok(holder),
             Err(e) if e.precondition_failed() => Err(UsageError(format!(
                 "lock {id} changed while it was being removed (its holder renewed it: it is alive); nothing was removed"
@@ -986,6 +1003,15 @@ impl Shared {
             super::lock::check_lease().map_err(StateError::Lost)?;
         }
         Ok(())
+    }
+
+    /// Starts an upload unless one runs, or there is nothing to send.
+    async fn start_upload(self: &Arc<Self>) {
+        let mut w = self.inner.lock().await;
+        if !w.uploading && !w.removed && w.failed.is_none() && w.version > w.uploaded {
+            w.uploading = true;
+            tokio::spawn(self.clone().upload());
+        }
     }
 
     /// Waits for the upload in flight, if any, to end.

@@ -215,25 +215,14 @@ impl World {
 
     /// SDK clients straight to the emulator (not through the proxy).
     pub fn aws(&self) -> Inspect {
-        let url = self.emulator.url.clone();
-        block_on(async move {
-            let creds = aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            );
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .region(aws_config::Region::new("us-east-1"))
-                .credentials_provider(creds)
-                .endpoint_url(url)
-                .load()
-                .await;
-            Inspect {
-                dynamodb: aws_sdk_dynamodb::Client::new(&config),
-                iam: aws_sdk_iam::Client::new(&config),
-                lambda: aws_sdk_lambda::Client::new(&config),
-                apigateway: aws_sdk_apigateway::Client::new(&config),
-                logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-            }
-        })
+        let config = sdk_config(&self.emulator.url);
+        Inspect {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        }
     }
 
     /// The mutating calls the proxy saw, as `service:Operation`.
@@ -245,6 +234,22 @@ impl World {
             .map(|c| c.name())
             .collect()
     }
+}
+
+/// The SDK's configuration for the endpoint at `url` (the emulator, or the proxy), with the
+/// test credentials.
+pub fn sdk_config(url: &str) -> aws_config::SdkConfig {
+    let url = url.to_string();
+    block_on(async move {
+        let creds =
+            aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "test");
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(url)
+            .load()
+            .await
+    })
 }
 
 /// Looks at the emulator directly.
