@@ -148,3 +148,74 @@ fn two_deploys_in_one_account_wait_out_every_429() {
     }
     w.assert_nothing_left("two deploys under the quotas");
 }
+
+/// Status (and the round of reads a deploy starts with) reads every route's method and
+/// integration with one GetResources?embed=methods instead of a GetMethod and a
+/// GetIntegration per route: one round for any number of routes. A route drifted behind the
+/// stack's back is still found, and named.
+#[test]
+fn status_of_a_big_api_reads_it_once_and_still_finds_a_drifted_route() {
+    let w = World::new();
+    let dir = w.dir.path().join("ten");
+    let gen = std::process::Command::new("scripts/gen-stack")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg("10")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    let file = dir.join("serverless-cli.toml");
+    let file = file.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--stack", "ten", "--file", file];
+        all.extend_from_slice(args);
+        w.run(&all)
+    };
+    run(&["deploy"]).ok();
+    w.proxy.clear();
+    let status = run(&["status"]);
+    assert_eq!(status.code, 0, "{status}");
+    assert_eq!(w.proxy.count("apigateway:GetMethod"), 0);
+    assert_eq!(w.proxy.count("apigateway:GetIntegration"), 0);
+    assert!(w.proxy.count("apigateway:GetResources") <= 2, "{:?}", w.proxy.calls());
+
+    // One route's integration response deleted by hand: drifted, and named.
+    let aws = w.aws();
+    block_on(async {
+        let api = aws.apigateway.get_rest_apis().send().await.unwrap().items()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let res = aws
+            .apigateway
+            .get_resources()
+            .rest_api_id(&api)
+            .send()
+            .await
+            .unwrap();
+        let r2 = res
+            .items()
+            .iter()
+            .find(|r| r.path() == Some("/r2/{uid}"))
+            .unwrap()
+            .id()
+            .unwrap()
+            .to_string();
+        aws.apigateway
+            .delete_integration_response()
+            .rest_api_id(&api)
+            .resource_id(&r2)
+            .http_method("DELETE")
+            .status_code("404")
+            .send()
+            .await
+            .unwrap();
+    });
+    let drifted = run(&["status"]);
+    assert_eq!(drifted.code, 3, "{drifted}");
+    assert!(drifted.stdout.contains("DELETE /r2/{uid}"), "{drifted}");
+    run(&["deploy"]).ok();
+    assert_eq!(run(&["status"]).code, 0);
+    run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("a big API's status");
+}

@@ -121,6 +121,7 @@ pub async fn read(
         cx,
         route,
         "GetIntegration",
+        |(_, i)| i.clone(),
         |api_id, resource_id| async move {
             c.call("status", || {
                 api::integration(&c.aws, &api_id, &resource_id, &route.http_method)

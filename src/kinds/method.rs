@@ -177,12 +177,18 @@ pub async fn read(
     route: &RouteSpec,
 ) -> Option<Result<Option<api::MethodInfo>, AwsError>> {
     let c = cx.c;
-    super::route::read_part(cx, route, "GetMethod", |api_id, resource_id| async move {
-        c.call("status", || {
-            api::method(&c.aws, &api_id, &resource_id, &route.http_method)
-        })
-        .await
-    })
+    super::route::read_part(
+        cx,
+        route,
+        "GetMethod",
+        |(m, _)| Some(m.clone()),
+        |api_id, resource_id| async move {
+            c.call("status", || {
+                api::method(&c.aws, &api_id, &resource_id, &route.http_method)
+            })
+            .await
+        },
+    )
     .await
 }
 

@@ -9,6 +9,7 @@ use crate::aws::AwsError;
 use crate::engine::{Action, StepResult};
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
+use crate::resources::api::{self, IntegrationInfo, MethodInfo};
 use crate::stack::RouteSpec;
 use crate::state::{ApiRecord, StackState};
 
@@ -68,12 +69,17 @@ where
     Ok(StepResult::new(action, label))
 }
 
-/// One read of a route's method or integration per status round, shared by the checks of the
-/// part and of its responses (`None` while the API or the route's resource is not recorded).
+/// A route's method or integration as status reads it (`None` while the API or the route's
+/// resource is not recorded). One `GetResources?embed=methods` read of the whole API serves
+/// every route's method and integration checks (one round for any number of routes, within
+/// GetResources' own quota); should that read fail (an API someone edited to hold an empty
+/// template, which the SDK cannot parse: aws-facts.md, section 8), `read` reads the route's
+/// part alone, once per status round for the part and its responses.
 pub async fn read_part<T, F, Fut>(
     cx: &CheckCx<'_>,
     route: &RouteSpec,
     what: &str,
+    pick: fn(&(MethodInfo, Option<IntegrationInfo>)) -> Option<T>,
     read: F,
 ) -> Option<Result<Option<T>, AwsError>>
 where
@@ -83,6 +89,23 @@ where
 {
     let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
     let resource_id = super::path::resource_id(cx.state, &route.path).ok()?;
+    let c = cx.c;
+    let api_id = api_rec.id.clone();
+    let whole = cx
+        .memo
+        .get("GetResources embed=methods".to_string(), || async move {
+            c.call("status", || api::methods_of(&c.aws, &api_id)).await
+        })
+        .await;
+    match whole {
+        Ok(None) => return Some(Ok(None)),
+        Ok(Some(methods)) => {
+            return Some(Ok(methods
+                .get(&(resource_id, route.http_method.clone()))
+                .and_then(pick)))
+        }
+        Err(_) => {}
+    }
     Some(
         cx.memo
             .get(format!("{what} {}", route.label()), || {

@@ -521,6 +521,91 @@ pub async fn method(
     )
 }
 
+/// Every method of an API with its integration, by (resource id, HTTP verb): what one
+/// `GetResources?embed=methods` read (one page per 500 resources, GetResources' own quota)
+/// tells, instead of a GetMethod and a GetIntegration per route.
+pub type ApiMethods =
+    std::collections::HashMap<(String, String), (MethodInfo, Option<IntegrationInfo>)>;
+
+/// Every method of the API with its integration (`None` when the API is gone).
+pub async fn methods_of(
+    aws: &Aws,
+    api: &str,
+) -> Result<Option<std::sync::Arc<ApiMethods>>, AwsError> {
+    let mut all = ApiMethods::new();
+    let mut position: Option<String> = None;
+    loop {
+        let out = aws
+            .apigateway
+            .get_resources()
+            .rest_api_id(api)
+            .limit(500)
+            .set_position(position.clone())
+            .embed("methods")
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetResources", e));
+        let Some(out) = not_found_is_none(out)? else {
+            return Ok(None);
+        };
+        for r in out.items() {
+            let id = r.id().unwrap_or_default().to_string();
+            for (verb, m) in r.resource_methods().into_iter().flatten() {
+                let method = MethodInfo {
+                    validator_id: m.request_validator_id().map(str::to_string),
+                    models: m
+                        .request_models()
+                        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default(),
+                    responses: m
+                        .method_responses()
+                        .map(|h| h.keys().cloned().collect())
+                        .unwrap_or_default(),
+                };
+                let integration = m
+                    .method_integration()
+                    .map(|i| IntegrationInfo {
+                        kind: i
+                            .r#type()
+                            .map(|t| t.as_str().to_string())
+                            .unwrap_or_default(),
+                        uri: i.uri().unwrap_or_default().to_string(),
+                        responses: integration_responses(i.integration_responses()),
+                    })
+                    .filter(|i| !i.kind.is_empty());
+                all.insert((id.clone(), verb.clone()), (method, integration));
+            }
+        }
+        match out.position() {
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
+            _ => return Ok(Some(std::sync::Arc::new(all))),
+        }
+    }
+}
+
+/// Status -> (selection pattern, `application/json` template) of integration responses.
+fn integration_responses(
+    h: Option<&std::collections::HashMap<String, aws_sdk_apigateway::types::IntegrationResponse>>,
+) -> std::collections::BTreeMap<String, (Option<String>, Option<String>)> {
+    h.map(|h| {
+        h.iter()
+            .map(|(status, r)| {
+                let template = r
+                    .response_templates()
+                    .and_then(|t| t.get("application/json"))
+                    .cloned();
+                (
+                    status.clone(),
+                    (r.selection_pattern().map(str::to_string), template),
+                )
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
 /// What status checks of a method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MethodInfo {
@@ -562,23 +647,7 @@ pub async fn integration(
                     .map(|t| t.as_str().to_string())
                     .unwrap_or_default(),
                 uri: i.uri().unwrap_or_default().to_string(),
-                responses: i
-                    .integration_responses()
-                    .map(|h| {
-                        h.iter()
-                            .map(|(status, r)| {
-                                let template = r
-                                    .response_templates()
-                                    .and_then(|t| t.get("application/json"))
-                                    .cloned();
-                                (
-                                    status.clone(),
-                                    (r.selection_pattern().map(str::to_string), template),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                responses: integration_responses(i.integration_responses()),
             })
             .map_err(|e| AwsError::from_sdk("GetIntegration", e)),
     )
