@@ -163,7 +163,11 @@ fn status_of_a_big_api_reads_it_once_and_still_finds_a_drifted_route() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert!(gen.status.success(), "{}", String::from_utf8_lossy(&gen.stderr));
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
     let file = dir.join("serverless-cli.toml");
     let file = file.to_str().unwrap();
     let run = |args: &[&str]| {
@@ -177,7 +181,11 @@ fn status_of_a_big_api_reads_it_once_and_still_finds_a_drifted_route() {
     assert_eq!(status.code, 0, "{status}");
     assert_eq!(w.proxy.count("apigateway:GetMethod"), 0);
     assert_eq!(w.proxy.count("apigateway:GetIntegration"), 0);
-    assert!(w.proxy.count("apigateway:GetResources") <= 2, "{:?}", w.proxy.calls());
+    assert!(
+        w.proxy.count("apigateway:GetResources") <= 2,
+        "{:?}",
+        w.proxy.calls()
+    );
 
     // One route's integration response deleted by hand: drifted, and named.
     let aws = w.aws();

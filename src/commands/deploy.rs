@@ -186,37 +186,35 @@ pub async fn prepare(
     progress: &Progress,
 ) -> anyhow::Result<Prepared> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
-    let (model, names, codes): (super::Model, Names, crate::ops::deploy::Codes) =
-        match super::stack_file(global)? {
-            Some(file) => {
-                refuse_builtin_flags(args, &file.path)?;
-                let names = file.names(&global.stack);
-                let codes = file.codes()?;
-                (super::Model::File(Box::new(file)), names, codes)
-            }
-            None => {
-                let names = wanted_names(global, args)?;
-                let t = tutorial_of(args);
-                stack::validate_runtime(&t.runtime).map_err(UsageError)?;
-                if !crate::resources::log_group::RETENTION_DAYS.contains(&t.log_retention_days) {
-                    return Err(UsageError(format!(
+    let (model, names, codes) = match super::stack_file(global)? {
+        Some(file) => {
+            refuse_builtin_flags(args, &file.path)?;
+            let names = file.names(&global.stack);
+            let codes = file.codes()?;
+            (super::Model::File(Box::new(file)), names, codes)
+        }
+        None => {
+            let names = wanted_names(global, args)?;
+            let t = tutorial_of(args);
+            stack::validate_runtime(&t.runtime).map_err(UsageError)?;
+            if !crate::resources::log_group::RETENTION_DAYS.contains(&t.log_retention_days) {
+                return Err(UsageError(format!(
                     "--log-retention-days {} is not a retention CloudWatch Logs accepts; use one of {:?}",
                     t.log_retention_days,
                     crate::resources::log_group::RETENTION_DAYS
                 ))
                 .into());
-                }
-                let code = match &args.code {
-                    Some(p) => CodePackage::load(p).map_err(UsageError)?,
-                    None => CodePackage::embedded(),
-                };
-                let codes: crate::ops::deploy::Codes =
-                    [(stack::TUTORIAL_FUNCTION.to_string(), code)]
-                        .into_iter()
-                        .collect();
-                (super::Model::Tutorial(t), names, codes)
             }
-        };
+            let code = match &args.code {
+                Some(p) => CodePackage::load(p).map_err(UsageError)?,
+                None => CodePackage::embedded(),
+            };
+            let codes: crate::ops::deploy::Codes = [(stack::TUTORIAL_FUNCTION.to_string(), code)]
+                .into_iter()
+                .collect();
+            (super::Model::Tutorial(t), names, codes)
+        }
+    };
 
     let digest = crate::store::journal::digest(&[
         &format!("{model:?}"),
