@@ -633,3 +633,55 @@ fn a_teardown_never_removes_a_state_written_while_it_ran() {
     );
     assert!(object(&w, "ci/prod.lock").is_none(), "the lock is released");
 }
+
+/// Records this machine never sent, while another runner has since changed the state in S3:
+/// this machine's journal is not taken up over the newer state. It is set aside with a
+/// warning naming the file, and the run goes on from S3's state (what the journal named is
+/// found again by its owner tags), leaving one of each.
+#[test]
+fn unsent_records_are_set_aside_when_another_runner_wrote_since() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let a = w.dir.path().join("runner-a");
+    let b = w.dir.path().join("runner-b");
+    run_in(&w, &a, &env, &["deploy"]).ok();
+    // A change from runner A whose writes to S3 all fail: its journal is ahead of S3.
+    w.proxy.fault_after(
+        "s3:PutObject",
+        "s3:PutObject",
+        Fault::Drop {
+            after_forward: false,
+        },
+        Duration::from_secs(600),
+    );
+    let failed = run_in(&w, &a, &env, &["deploy", "--log-retention-days", "30"]);
+    assert_ne!(failed.code, 0, "{failed}");
+    w.proxy.clear_faults();
+    // Runner B changes the state in S3 meanwhile.
+    run_in(&w, &b, &env, &["deploy", "--log-retention-days", "60"]).ok();
+    // Runner A again: its unsent records are set aside, not written over B's state.
+    let again = run_in(&w, &a, &env, &["deploy", "--log-retention-days", "60"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(
+        again.stderr.contains("never reached") && again.stderr.contains("unsent-"),
+        "{again}"
+    );
+    assert!(!again.stderr.contains("taking up"), "{again}");
+    let aside = std::fs::read_dir(a.join(".serverless-cli").join("s3-journal"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("unsent-"))
+        .count();
+    assert_eq!(aside, 1, "the unsent journal is kept aside");
+    w.assert_one_of_each("after the journal was set aside");
+    let state: serde_json::Value =
+        serde_json::from_slice(&object(&w, "ci/prod.json").unwrap().0).unwrap();
+    assert_eq!(
+        state["resources"]["log-group:putitem"]["props"]["retention_days"], 60,
+        "{}",
+        state["resources"]["log-group:putitem"]
+    );
+    run_in(&w, &a, &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("set aside");
+}
