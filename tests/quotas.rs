@@ -57,7 +57,10 @@ fn the_proxy_enforces_api_gateways_account_quotas() {
 
     // The shared bucket: a burst of 40, then 10 a second; the refusals ask for a second.
     let (ok, refused, after) = burst(50, || c.get_rest_apis().send());
-    assert!((40..=43).contains(&ok), "answered {ok}");
+    assert!(
+        (40..=44).contains(&ok),
+        "answered {ok} (a burst of 40, and 10 a second while the 50 arrive)"
+    );
     assert_eq!(ok + refused, 50);
     assert!(refused >= 6 && after.iter().all(|a| a == "1"), "{after:?}");
     // A refused call is not forwarded, and costs no token: what passed is what the emulator
