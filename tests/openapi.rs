@@ -164,18 +164,7 @@ fn the_document_is_openapi_and_builds_the_api_deploy_builds() {
 
     // A 50-route stack file: valid, and every route is there once imported.
     let big = w.dir.path().join("big");
-    let gen = std::process::Command::new("scripts/gen-stack")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["50"])
-        .arg(&big)
-        .output()
-        .unwrap();
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
-    let file = big.join("serverless-cli.toml");
+    let file = support::gen_stack(50, &big);
     let printed = w
         .run(&[
             "--stack",

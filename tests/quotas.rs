@@ -160,18 +160,7 @@ fn two_deploys_in_one_account_wait_out_every_429() {
 fn status_of_a_big_api_reads_it_once_and_still_finds_a_drifted_route() {
     let w = World::new();
     let dir = w.dir.path().join("ten");
-    let gen = std::process::Command::new("scripts/gen-stack")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .arg("10")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        gen.status.success(),
-        "{}",
-        String::from_utf8_lossy(&gen.stderr)
-    );
-    let file = dir.join("serverless-cli.toml");
+    let file = support::gen_stack(10, &dir);
     let file = file.to_str().unwrap();
     let run = |args: &[&str]| {
         let mut all = vec!["--stack", "ten", "--file", file];

@@ -160,13 +160,13 @@ pub struct ResourceInfo {
     pub methods: Vec<String>,
 }
 
-/// GetResources, every page, with each resource's methods when `methods` is set; `None` when
-/// the API is gone.
-pub async fn resources_with_methods(
+/// GetResources, every page (500 resources a page), with each resource's methods embedded
+/// when `methods` is set; `None` when the API is gone.
+async fn all_resources(
     aws: &Aws,
     api: &str,
     methods: bool,
-) -> Result<Option<Vec<ResourceInfo>>, AwsError> {
+) -> Result<Option<Vec<aws_sdk_apigateway::types::Resource>>, AwsError> {
     let mut all = Vec::new();
     let mut position: Option<String> = None;
     loop {
@@ -180,30 +180,42 @@ pub async fn resources_with_methods(
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetResources", e));
-        let out = match not_found_is_none(out)? {
-            Some(o) => o,
-            None => return Ok(None),
+        let Some(out) = not_found_is_none(out)? else {
+            return Ok(None);
         };
-        for r in out.items() {
-            let mut verbs: Vec<String> = r
-                .resource_methods()
-                .map(|m| m.keys().cloned().collect())
-                .unwrap_or_default();
-            verbs.sort();
-            all.push(ResourceInfo {
-                id: r.id().unwrap_or_default().to_string(),
-                path: r.path().unwrap_or_default().to_string(),
-                methods: verbs,
-            });
-        }
+        all.extend(out.items().iter().cloned());
         match out.position() {
             Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
                 position = Some(p.to_string())
             }
-            _ => break,
+            _ => return Ok(Some(all)),
         }
     }
-    Ok(Some(all))
+}
+
+/// The API's resources (and, with `methods`, the verbs of each); `None` when the API is gone.
+pub async fn resources_with_methods(
+    aws: &Aws,
+    api: &str,
+    methods: bool,
+) -> Result<Option<Vec<ResourceInfo>>, AwsError> {
+    Ok(all_resources(aws, api, methods).await?.map(|items| {
+        items
+            .iter()
+            .map(|r| {
+                let mut verbs: Vec<String> = r
+                    .resource_methods()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default();
+                verbs.sort();
+                ResourceInfo {
+                    id: r.id().unwrap_or_default().to_string(),
+                    path: r.path().unwrap_or_default().to_string(),
+                    methods: verbs,
+                }
+            })
+            .collect()
+    }))
 }
 
 /// CreateResource under `parent`. Returns its id.
@@ -532,57 +544,39 @@ pub async fn methods_of(
     aws: &Aws,
     api: &str,
 ) -> Result<Option<std::sync::Arc<ApiMethods>>, AwsError> {
+    let Some(items) = all_resources(aws, api, true).await? else {
+        return Ok(None);
+    };
     let mut all = ApiMethods::new();
-    let mut position: Option<String> = None;
-    loop {
-        let out = aws
-            .apigateway
-            .get_resources()
-            .rest_api_id(api)
-            .limit(500)
-            .set_position(position.clone())
-            .embed("methods")
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetResources", e));
-        let Some(out) = not_found_is_none(out)? else {
-            return Ok(None);
-        };
-        for r in out.items() {
-            let id = r.id().unwrap_or_default().to_string();
-            for (verb, m) in r.resource_methods().into_iter().flatten() {
-                let method = MethodInfo {
-                    validator_id: m.request_validator_id().map(str::to_string),
-                    models: m
-                        .request_models()
-                        .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    for r in &items {
+        let id = r.id().unwrap_or_default().to_string();
+        for (verb, m) in r.resource_methods().into_iter().flatten() {
+            let method = MethodInfo {
+                validator_id: m.request_validator_id().map(str::to_string),
+                models: m
+                    .request_models()
+                    .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default(),
+                responses: m
+                    .method_responses()
+                    .map(|h| h.keys().cloned().collect())
+                    .unwrap_or_default(),
+            };
+            let integration = m
+                .method_integration()
+                .map(|i| IntegrationInfo {
+                    kind: i
+                        .r#type()
+                        .map(|t| t.as_str().to_string())
                         .unwrap_or_default(),
-                    responses: m
-                        .method_responses()
-                        .map(|h| h.keys().cloned().collect())
-                        .unwrap_or_default(),
-                };
-                let integration = m
-                    .method_integration()
-                    .map(|i| IntegrationInfo {
-                        kind: i
-                            .r#type()
-                            .map(|t| t.as_str().to_string())
-                            .unwrap_or_default(),
-                        uri: i.uri().unwrap_or_default().to_string(),
-                        responses: integration_responses(i.integration_responses()),
-                    })
-                    .filter(|i| !i.kind.is_empty());
-                all.insert((id.clone(), verb.clone()), (method, integration));
-            }
-        }
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
-            _ => return Ok(Some(std::sync::Arc::new(all))),
+                    uri: i.uri().unwrap_or_default().to_string(),
+                    responses: integration_responses(i.integration_responses()),
+                })
+                .filter(|i| !i.kind.is_empty());
+            all.insert((id.clone(), verb.clone()), (method, integration));
         }
     }
+    Ok(Some(std::sync::Arc::new(all)))
 }
 
 /// Status -> (selection pattern, `application/json` template) of integration responses.

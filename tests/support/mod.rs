@@ -236,6 +236,22 @@ impl World {
     }
 }
 
+/// Writes a stack file of `routes` routes into `dir` (scripts/gen-stack); its path.
+pub fn gen_stack(routes: usize, dir: &std::path::Path) -> PathBuf {
+    let out = Command::new("scripts/gen-stack")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(routes.to_string())
+        .arg(dir)
+        .output()
+        .expect("scripts/gen-stack runs");
+    assert!(
+        out.status.success(),
+        "scripts/gen-stack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join("serverless-cli.toml")
+}
+
 /// The SDK's configuration for the endpoint at `url` (the emulator, or the proxy), with the
 /// test credentials.
 pub fn sdk_config(url: &str) -> aws_config::SdkConfig {
