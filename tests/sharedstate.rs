@@ -85,6 +85,19 @@ fn put_object(w: &World, key: &str, body: &str) {
     });
 }
 
+/// From the next lock on, every write of an S3 object fails: the connection is cut before S3
+/// sees it (the lock itself, the first PutObject, goes through).
+fn fail_state_writes(w: &World) {
+    w.proxy.fault_after(
+        "s3:PutObject",
+        "s3:PutObject",
+        Fault::Drop {
+            after_forward: false,
+        },
+        Duration::from_secs(600),
+    );
+}
+
 fn init_bucket(w: &World) {
     let made = w.run(&["state", "init", STATE, "--output", "json"]);
     assert_eq!(made.code, 0, "{made}");
@@ -286,6 +299,9 @@ fn a_paused_run_whose_lock_was_taken_over_cannot_write_the_state() {
     let hold = w.proxy.hold("s3:GetObject");
     let paused = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
     assert!(w.proxy.wait_for("s3:GetObject", Duration::from_secs(30)));
+    // The lock is taken in the same round trip as the state is read: stopped only once it
+    // holds the lock.
+    assert!(wait_for_lock(&w));
     let pid = paused.id() as i32;
     unsafe { libc::kill(pid, libc::SIGSTOP) };
     hold.release();
@@ -476,11 +492,12 @@ fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
             .expect("a journal file");
         serde_json::from_slice(&std::fs::read(entry).unwrap()).unwrap()
     };
-    // A deploy shorter than SERVERLESS_CLI_S3_UPLOAD_AFTER (2 s by default) sends its state
-    // once, at the end: the failure is met there. With 0, every record starts an upload, and
-    // the failure stops the run at its next record.
+    // A deploy shorter than SERVERLESS_CLI_S3_UPLOAD_AFTER (2 s by default; 600 here, so
+    // that a loaded machine's slower run is too) sends its state once, at the end: the failure
+    // is met there. With 0, every record starts an upload, and the failure stops the run at
+    // its next record.
     for (round, rerun_in, upload_after) in [
-        ("same runner", "runner-a", "2"),
+        ("same runner", "runner-a", "600"),
         ("another runner", "runner-b", "0"),
     ] {
         let env = [
@@ -491,18 +508,11 @@ fn records_s3_has_not_taken_yet_are_kept_and_taken_up() {
         // cut before S3 sees it).
         w.proxy.clear_faults();
         w.proxy.clear();
-        w.proxy.fault_after(
-            "s3:PutObject",
-            "s3:PutObject",
-            Fault::Drop {
-                after_forward: false,
-            },
-            Duration::from_secs(600),
-        );
+        fail_state_writes(&w);
         let failed = run_in(&w, &here, &env, &["deploy"]);
         assert_ne!(failed.code, 0, "{round}: {failed}");
         let says = if upload_after == "0" {
-            failed.stderr.contains("deploy stopped")
+            failed.stderr.contains("deploy stopped") && failed.stderr.contains("journal")
         } else {
             failed.stderr.contains("could not record them") && failed.stderr.contains("journal")
         };
@@ -647,14 +657,7 @@ fn unsent_records_are_set_aside_when_another_runner_wrote_since() {
     let b = w.dir.path().join("runner-b");
     run_in(&w, &a, &env, &["deploy"]).ok();
     // A change from runner A whose writes to S3 all fail: its journal is ahead of S3.
-    w.proxy.fault_after(
-        "s3:PutObject",
-        "s3:PutObject",
-        Fault::Drop {
-            after_forward: false,
-        },
-        Duration::from_secs(600),
-    );
+    fail_state_writes(&w);
     let failed = run_in(&w, &a, &env, &["deploy", "--log-retention-days", "30"]);
     assert_ne!(failed.code, 0, "{failed}");
     w.proxy.clear_faults();

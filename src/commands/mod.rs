@@ -393,7 +393,7 @@ pub fn stopped(
     command: &str,
     store: &Store,
 ) -> Option<anyhow::Error> {
-    let path = store.describe();
+    let path = store.records_where();
     if report.interrupted {
         return Some(anyhow::Error::new(crate::signal::Interrupted).context(format!(
             "{command} interrupted; everything done so far is recorded in {path}, run {command} again to resume"

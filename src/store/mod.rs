@@ -98,6 +98,18 @@ impl Store {
         }
     }
 
+    /// Where a run's records are kept as it goes, for the message of a run that stopped: the
+    /// folder's file, or for S3 this machine's journal with the state object behind it.
+    pub fn records_where(&self) -> String {
+        match self {
+            Store::Local(s) => s.path().display().to_string(),
+            Store::S3(s) => format!(
+                "this machine's journal of {} (.serverless-cli/ here), which the next run from this folder sends on",
+                s.describe()
+            ),
+        }
+    }
+
     /// The state, or `None` when there is none. Never writes.
     pub async fn load(&self) -> anyhow::Result<Option<StackState>> {
         match self {
