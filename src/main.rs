@@ -2,6 +2,11 @@
 //!
 //! `main` parses, runs the command, and maps the outcome to an exit code; nothing else.
 
+// The deploy's first round of reads is futures within futures (the lock's round trip, the
+// identity call, the state's confirmation and every kind's check, joined): computing their
+// layout goes deeper than rustc's default limit of 128 on a clean build.
+#![recursion_limit = "256"]
+
 mod aws;
 mod cli;
 mod code;
