@@ -503,6 +503,38 @@ pub async fn put_integration_response(
     Ok(())
 }
 
+/// What status checks of a method, from GetMethod's answer or a method embedded in
+/// GetResources' (two SDK types with the same accessors).
+macro_rules! method_info {
+    ($m:expr) => {
+        MethodInfo {
+            validator_id: $m.request_validator_id().map(str::to_string),
+            models: $m
+                .request_models()
+                .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+            responses: $m
+                .method_responses()
+                .map(|h| h.keys().cloned().collect())
+                .unwrap_or_default(),
+        }
+    };
+}
+
+/// What status checks of an integration, from GetIntegration's answer or an embedded one.
+macro_rules! integration_info {
+    ($i:expr) => {
+        IntegrationInfo {
+            kind: $i
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            uri: $i.uri().unwrap_or_default().to_string(),
+            responses: integration_responses($i.integration_responses()),
+        }
+    };
+}
+
 /// GetMethod: does the method exist? (`None` when it or the API is gone.)
 pub async fn method(
     aws: &Aws,
@@ -518,17 +550,7 @@ pub async fn method(
             .http_method(method)
             .send()
             .await
-            .map(|m| MethodInfo {
-                validator_id: m.request_validator_id().map(str::to_string),
-                models: m
-                    .request_models()
-                    .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-                responses: m
-                    .method_responses()
-                    .map(|h| h.keys().cloned().collect())
-                    .unwrap_or_default(),
-            })
+            .map(|m| method_info!(m))
             .map_err(|e| AwsError::from_sdk("GetMethod", e)),
     )
 }
@@ -551,27 +573,10 @@ pub async fn methods_of(
     for r in &items {
         let id = r.id().unwrap_or_default().to_string();
         for (verb, m) in r.resource_methods().into_iter().flatten() {
-            let method = MethodInfo {
-                validator_id: m.request_validator_id().map(str::to_string),
-                models: m
-                    .request_models()
-                    .map(|h| h.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default(),
-                responses: m
-                    .method_responses()
-                    .map(|h| h.keys().cloned().collect())
-                    .unwrap_or_default(),
-            };
+            let method = method_info!(m);
             let integration = m
                 .method_integration()
-                .map(|i| IntegrationInfo {
-                    kind: i
-                        .r#type()
-                        .map(|t| t.as_str().to_string())
-                        .unwrap_or_default(),
-                    uri: i.uri().unwrap_or_default().to_string(),
-                    responses: integration_responses(i.integration_responses()),
-                })
+                .map(|i| integration_info!(i))
                 .filter(|i| !i.kind.is_empty());
             all.insert((id.clone(), verb.clone()), (method, integration));
         }
@@ -635,14 +640,7 @@ pub async fn integration(
             .http_method(method)
             .send()
             .await
-            .map(|i| IntegrationInfo {
-                kind: i
-                    .r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                uri: i.uri().unwrap_or_default().to_string(),
-                responses: integration_responses(i.integration_responses()),
-            })
+            .map(|i| integration_info!(i))
             .map_err(|e| AwsError::from_sdk("GetIntegration", e)),
     )
     .map(|found| found.filter(|i| !i.kind.is_empty()))
