@@ -110,6 +110,7 @@ pub mod key {
     pub const LOG_GROUP: &str = "log-group:putitem";
     pub const REST_API: &str = "rest-api";
     pub const VALIDATOR: &str = "validator:body";
+    pub const API_DOCUMENT: &str = "api-document";
     #[cfg(test)]
     pub const STAGE: &str = "stage:prod";
 

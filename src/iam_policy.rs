@@ -109,6 +109,8 @@ pub const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("PutIntegrationResponse", "apigateway:PUT", Scope::RestApis),
     ("CreateModel", "apigateway:POST", Scope::RestApis),
     ("UpdateModel", "apigateway:PATCH", Scope::RestApis),
+    ("GetModels", "apigateway:GET", Scope::RestApis),
+    ("PutRestApi", "apigateway:PUT", Scope::RestApis),
     ("GetRequestValidators", "apigateway:GET", Scope::RestApis),
     ("CreateRequestValidator", "apigateway:POST", Scope::RestApis),
     ("CreateDeployment", "apigateway:POST", Scope::RestApis),

@@ -347,6 +347,36 @@ pub struct ApiSpec {
     pub stage: String,
     /// `REGIONAL` or `EDGE`.
     pub endpoint_type: String,
+    /// How deploy builds the routes.
+    pub build: ApiBuild,
+}
+
+/// How deploy builds the REST API's routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiBuild {
+    /// A call per part of each route (CreateResource, PutMethod, PutMethodResponse per status,
+    /// PutIntegration, PutIntegrationResponse per status): about 14 API Gateway calls a route.
+    Calls,
+    /// One `PutRestApi` (mode overwrite) of the whole API as an OpenAPI document
+    /// ([`crate::openapi::document`]): a handful of calls for any number of routes, under
+    /// API Gateway's account quotas (aws-facts.md, section 3).
+    Document,
+}
+
+/// Past this many routes, `build = "auto"` (the default) builds the API from one document: the
+/// per-call build's ~14 calls a route no longer fit the account's burst of 40 calls, and every
+/// call past it waits on the shared 10 per second.
+pub const DOCUMENT_ABOVE_ROUTES: usize = 8;
+
+impl ApiBuild {
+    /// What `auto` picks for this many routes.
+    pub fn auto(routes: usize) -> ApiBuild {
+        if routes > DOCUMENT_ABOVE_ROUTES {
+            ApiBuild::Document
+        } else {
+            ApiBuild::Calls
+        }
+    }
 }
 
 impl RouteSpec {
@@ -658,6 +688,7 @@ impl StackSpec {
                 name: names.api.clone(),
                 stage: STAGE.into(),
                 endpoint_type: "REGIONAL".into(),
+                build: ApiBuild::Calls,
             },
             models: vec![ModelSpec {
                 name: USER_MODEL.into(),

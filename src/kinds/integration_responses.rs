@@ -10,7 +10,7 @@ use crate::engine::StepResult;
 use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::resources::api;
-use crate::stack::StackSpec;
+use crate::stack::{RouteSpec, StackSpec};
 use crate::state::FunctionRecord;
 
 crate::fingerprint_record!(IntegrationResponsesRecord, "integration-responses");
@@ -31,6 +31,9 @@ impl Kind for IntegrationResponses {
         super::parses_as::<IntegrationResponsesRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        if super::api_document::applies(spec) {
+            return Vec::new();
+        }
         spec.routes
             .iter()
             .map(|route| {
@@ -125,34 +128,40 @@ impl Kind for IntegrationResponses {
                     format!("the integration of {label} does not exist"),
                 ),
                 Some(Ok(Some(i))) => {
-                    let mut why =
-                        compare_statuses(route, "integration responses", i.responses.keys());
-                    for r in &route.responses {
-                        let Some((pattern, template)) = i.responses.get(&r.status) else {
-                            continue;
-                        };
-                        let pattern = pattern.as_deref().filter(|p| !p.is_empty());
-                        if pattern != r.selection_pattern.as_deref() {
-                            why.push(format!(
-                                "{} {}: selection pattern is {:?}, not {:?}",
-                                route.label(),
-                                r.status,
-                                pattern.unwrap_or(""),
-                                r.selection_pattern.as_deref().unwrap_or("")
-                            ));
-                        }
-                        let template = template.as_deref().filter(|t| !t.is_empty());
-                        if template != r.template.as_deref() {
-                            why.push(format!(
-                                "{} {}: the response template was changed",
-                                route.label(),
-                                r.status
-                            ));
-                        }
-                    }
+                    let why = response_drift(route, &i);
                     from_reasons(label, why, i.responses.is_empty())
                 }
             })
         })
     }
+}
+
+/// What differs between a route's integration responses and the stack's: statuses missing or
+/// extra, selection patterns, templates.
+pub fn response_drift(route: &RouteSpec, i: &api::IntegrationInfo) -> Vec<String> {
+    let mut why = compare_statuses(route, "integration responses", i.responses.keys());
+    for r in &route.responses {
+        let Some((pattern, template)) = i.responses.get(&r.status) else {
+            continue;
+        };
+        let pattern = pattern.as_deref().filter(|p| !p.is_empty());
+        if pattern != r.selection_pattern.as_deref() {
+            why.push(format!(
+                "{} {}: selection pattern is {:?}, not {:?}",
+                route.label(),
+                r.status,
+                pattern.unwrap_or(""),
+                r.selection_pattern.as_deref().unwrap_or("")
+            ));
+        }
+        let template = template.as_deref().filter(|t| !t.is_empty());
+        if template != r.template.as_deref() {
+            why.push(format!(
+                "{} {}: the response template was changed",
+                route.label(),
+                r.status
+            ));
+        }
+    }
+    why
 }

@@ -36,6 +36,9 @@ impl Kind for Method {
         super::parses_as::<MethodRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        if super::api_document::applies(spec) {
+            return Vec::new();
+        }
         spec.routes
             .iter()
             .map(|route| {
@@ -206,32 +209,39 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         Some(Ok(None)) => return Check::missing(label.clone(), format!("{label} does not exist")),
         Some(Ok(Some(m))) => m,
     };
-    let Some(model) = &route.request_model else {
-        return Check::ok(label);
-    };
     let validator = cx
         .state
         .get::<ValidatorRecord>(key::VALIDATOR)
         .map(|v| v.id);
+    match body_drift(route, &m, validator.as_deref()) {
+        Some(why) => Check::drifted(label, why),
+        None => Check::ok(label),
+    }
+}
+
+/// Why a route's method no longer validates its body as the stack wants (`None`: it does, or
+/// the route takes no body): `validator` is the request validator's id.
+pub fn body_drift(
+    route: &RouteSpec,
+    m: &api::MethodInfo,
+    validator: Option<&str>,
+) -> Option<String> {
+    let model = route.request_model.as_ref()?;
     let unchecked: Vec<&str> = ["application/json", api::DEFAULT_CONTENT_TYPE]
         .into_iter()
         .filter(|ct| m.models.get(*ct).map(String::as_str) != Some(model.as_str()))
         .collect();
-    if m.validator_id != validator || !unchecked.is_empty() {
-        Check::drifted(
-            label.clone(),
-            format!(
-                "{label} no longer validates its body with model {model}{}",
-                if unchecked.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for {}", unchecked.join(" and "))
-                }
-            ),
+    (m.validator_id.as_deref() != validator || !unchecked.is_empty()).then(|| {
+        format!(
+            "{} no longer validates its body with model {model}{}",
+            route.label(),
+            if unchecked.is_empty() {
+                String::new()
+            } else {
+                format!(" for {}", unchecked.join(" and "))
+            }
         )
-    } else {
-        Check::ok(label)
-    }
+    })
 }
 
 /// The responses a route wants, by status, against those AWS has: what is missing or extra.

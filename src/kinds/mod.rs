@@ -21,6 +21,7 @@ use crate::ops::teardown::TeardownCtx;
 use crate::stack::StackSpec;
 use crate::state::{StackState, LEGACY_PREFIX};
 
+pub mod api_document;
 pub mod function;
 pub mod integration;
 pub mod integration_responses;
@@ -46,6 +47,7 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &function::Function,
     &log_group::LogGroup,
     &rest_api::RestApi,
+    &api_document::ApiDocument,
     &path::Path,
     &validator::Validator,
     &method::Method,

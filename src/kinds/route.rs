@@ -101,6 +101,7 @@ where
         Ok(None) => return Some(Ok(None)),
         Ok(Some(methods)) => {
             return Some(Ok(methods
+                .by_id
                 .get(&(resource_id, route.http_method.clone()))
                 .and_then(pick)))
         }

@@ -30,7 +30,8 @@ impl crate::state::Typed for DeploymentRecord {
 pub struct Stage;
 
 /// The route kinds a deployment publishes.
-const PUBLISHED: [&str; 4] = [
+const PUBLISHED: [&str; 5] = [
+    "api-document",
     "method",
     "method-responses",
     "integration",
@@ -56,6 +57,9 @@ impl Kind for Stage {
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         // Lives in every route's last parts: a route made again needs a new deployment.
         let mut n = Node::new(&Stage, key::stage(&spec.api.stage)).lives_in(key::REST_API);
+        if super::api_document::applies(spec) {
+            return vec![n.lives_in(key::API_DOCUMENT)];
+        }
         for route in &spec.routes {
             n = n
                 .lives_in(key::route("integration-responses", route))
@@ -156,7 +160,8 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         .context("a route is not recorded yet")?;
     let fingerprint = super::fingerprint_of("stage", &props);
     // Routes added by hand would be published by this deployment: removed first.
-    let removed = if ctx.prune_routes {
+    // (An API built from its document was put again instead: the overwrite removed them.)
+    let removed = if ctx.prune_routes && !super::api_document::applies(&ctx.spec) {
         crate::ops::deploy::remove_foreign_routes(ctx).await?
     } else {
         Vec::new()

@@ -306,10 +306,28 @@ pub async fn apply(
         timing,
     } = input;
     let graph = Graph::new(&spec);
-    let orphans = orphans(&state, &graph);
+    let mut orphans = orphans(&state, &graph);
+    let mut dirty = save_first || !existed;
+    // A stack moving to the document build: the overwrite replaces what the per-call parts
+    // made, so their records are forgotten rather than removed one call each.
+    if graph.contains(key::API_DOCUMENT) {
+        let superseded: Vec<String> = orphans
+            .iter()
+            .filter(|k| {
+                state.resources.get(*k).is_some_and(|r| {
+                    crate::kinds::api_document::REPLACES.contains(&r.kind.as_str())
+                })
+            })
+            .cloned()
+            .collect();
+        for k in &superseded {
+            state.forget(k);
+            dirty = true;
+        }
+        orphans.retain(|k| !superseded.contains(k));
+    }
     check_orphans(&state, &orphans, allow_data_loss)?;
     check_replacements(&state, &spec, &graph, allow_data_loss)?;
-    let mut dirty = save_first || !existed;
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
         dirty = true;
     }
@@ -349,6 +367,10 @@ pub async fn apply(
     }
     let mut repairs = repair(&mut state, &graph, &checks);
     let stage_key = key::stage(&spec.api.stage);
+    // An API built from its document loses what was added by hand by being put again.
+    if prune_routes && state.forget(key::API_DOCUMENT) {
+        repairs.push(format!("{} (routes not in the stack)", key::API_DOCUMENT));
+    }
     if prune_routes && state.forget(&stage_key) {
         repairs.push(format!("{stage_key} (routes not in the stack)"));
     }
@@ -406,8 +428,9 @@ pub async fn apply(
 
 /// The order recorded resources the model no longer has are removed in: what depends on
 /// others first (a permission and a method before their path, a function before its role).
-const REMOVAL_ORDER: [&str; 12] = [
+const REMOVAL_ORDER: [&str; 13] = [
     "permission",
+    "api-document",
     "integration-responses",
     "integration",
     "method-responses",

@@ -59,12 +59,13 @@ pub struct KeyCheck {
 }
 
 /// The rows of the status table, in the order the stack is built.
-pub const ROWS: [&str; 15] = [
+pub const ROWS: [&str; 16] = [
     "table",
     "role",
     "role-policy",
     "function",
     "api",
+    "routes",
     "resource",
     FOREIGN_ROUTES_ROW,
     "method",

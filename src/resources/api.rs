@@ -558,8 +558,20 @@ pub async fn method(
 /// Every method of an API with its integration, by (resource id, HTTP verb): what one
 /// `GetResources?embed=methods` read (one page per 500 resources, GetResources' own quota)
 /// tells, instead of a GetMethod and a GetIntegration per route.
-pub type ApiMethods =
-    std::collections::HashMap<(String, String), (MethodInfo, Option<IntegrationInfo>)>;
+#[derive(Debug, Default)]
+pub struct ApiMethods {
+    pub by_id: std::collections::HashMap<(String, String), (MethodInfo, Option<IntegrationInfo>)>,
+    /// Each resource's id, by path.
+    pub ids: std::collections::HashMap<String, String>,
+}
+
+impl ApiMethods {
+    /// The method at `path` (an API built from a document records no resource ids).
+    pub fn at(&self, path: &str, verb: &str) -> Option<&(MethodInfo, Option<IntegrationInfo>)> {
+        let id = self.ids.get(path)?;
+        self.by_id.get(&(id.clone(), verb.to_string()))
+    }
+}
 
 /// Every method of the API with its integration (`None` when the API is gone).
 pub async fn methods_of(
@@ -569,19 +581,80 @@ pub async fn methods_of(
     let Some(items) = all_resources(aws, api, true).await? else {
         return Ok(None);
     };
-    let mut all = ApiMethods::new();
+    let mut all = ApiMethods::default();
     for r in &items {
         let id = r.id().unwrap_or_default().to_string();
+        all.ids
+            .insert(r.path().unwrap_or_default().to_string(), id.clone());
         for (verb, m) in r.resource_methods().into_iter().flatten() {
             let method = method_info!(m);
             let integration = m
                 .method_integration()
                 .map(|i| integration_info!(i))
                 .filter(|i| !i.kind.is_empty());
-            all.insert((id.clone(), verb.clone()), (method, integration));
+            all.by_id
+                .insert((id.clone(), verb.clone()), (method, integration));
         }
     }
     Ok(Some(std::sync::Arc::new(all)))
+}
+
+/// PutRestApi, mode overwrite: the API becomes exactly the OpenAPI document (every resource,
+/// method, integration, response, model and validator it does not name is removed), its id
+/// and stages kept. `failonwarnings`: a document API Gateway would import only in part is
+/// refused whole (aws-facts.md, section 8).
+pub async fn put_document(aws: &Aws, api: &str, document: Vec<u8>) -> Result<(), AwsError> {
+    aws.apigateway
+        .put_rest_api()
+        .rest_api_id(api)
+        .mode(aws_sdk_apigateway::types::PutMode::Overwrite)
+        .fail_on_warnings(true)
+        .body(aws_sdk_apigateway::primitives::Blob::new(document))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("PutRestApi", e))
+}
+
+/// GetModels: the names of the API's models (`None` when the API is gone).
+pub async fn model_names(
+    aws: &Aws,
+    api: &str,
+) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+    let mut names = std::collections::BTreeSet::new();
+    let mut position: Option<String> = None;
+    loop {
+        let out = aws
+            .apigateway
+            .get_models()
+            .rest_api_id(api)
+            .limit(500)
+            .set_position(position.clone())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetModels", e));
+        let Some(out) = not_found_is_none(out)? else {
+            return Ok(None);
+        };
+        names.extend(
+            out.items()
+                .iter()
+                .filter_map(|m| m.name().map(str::to_string)),
+        );
+        match out.position() {
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
+            _ => return Ok(Some(names)),
+        }
+    }
+}
+
+/// The id of the API's root resource `/` (PutRestApi in overwrite mode may make it again).
+pub async fn root_id(aws: &Aws, api: &str) -> Result<Option<String>, AwsError> {
+    Ok(resources(aws, api)
+        .await?
+        .and_then(|all| all.into_iter().find(|(_, p)| p == "/").map(|(id, _)| id)))
 }
 
 /// Status -> (selection pattern, `application/json` template) of integration responses.

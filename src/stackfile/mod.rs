@@ -69,6 +69,21 @@ pub struct ApiDoc {
     /// `regional` (the default) or `edge`.
     #[serde(default)]
     pub endpoint: Endpoint,
+    /// How deploy builds the routes: `calls` (a call per part of each route), `document` (the
+    /// whole API in one PutRestApi of its OpenAPI document), or `auto` (the default: `document`
+    /// past 8 routes, where the calls no longer fit API Gateway's account burst).
+    #[serde(default)]
+    pub build: Build,
+}
+
+/// How deploy builds the routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Build {
+    #[default]
+    Auto,
+    Calls,
+    Document,
 }
 
 impl Default for ApiDoc {
@@ -77,6 +92,7 @@ impl Default for ApiDoc {
             name: None,
             stage: default_stage(),
             endpoint: Endpoint::default(),
+            build: Build::default(),
         }
     }
 }
@@ -486,6 +502,11 @@ impl StackFile {
                 endpoint_type: match doc.api.endpoint {
                     Endpoint::Regional => "REGIONAL".into(),
                     Endpoint::Edge => "EDGE".into(),
+                },
+                build: match doc.api.build {
+                    Build::Auto => stack::ApiBuild::auto(doc.routes.len()),
+                    Build::Calls => stack::ApiBuild::Calls,
+                    Build::Document => stack::ApiBuild::Document,
                 },
             },
             models: doc

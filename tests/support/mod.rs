@@ -238,10 +238,16 @@ impl World {
 
 /// Writes a stack file of `routes` routes into `dir` (scripts/gen-stack); its path.
 pub fn gen_stack(routes: usize, dir: &std::path::Path) -> PathBuf {
+    gen_stack_with(routes, dir, &[])
+}
+
+/// [`gen_stack`] with more of its options (`--build calls`).
+pub fn gen_stack_with(routes: usize, dir: &std::path::Path, options: &[&str]) -> PathBuf {
     let out = Command::new("scripts/gen-stack")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg(routes.to_string())
         .arg(dir)
+        .args(options)
         .output()
         .expect("scripts/gen-stack runs");
     assert!(

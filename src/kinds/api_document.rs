@@ -1,0 +1,357 @@
+//! Every route of the REST API, built at once from one OpenAPI document
+//! ([`crate::openapi::document`]) by a `PutRestApi` in overwrite mode: the kind a stack with
+//! `[api] build = "document"` (or more routes than [`crate::stack::DOCUMENT_ABOVE_ROUTES`])
+//! has instead of a path, a method, method responses, an integration and integration
+//! responses per route and the request validator.
+//!
+//! Why: API Gateway's control plane allows an account 10 calls a second with a burst of 40,
+//! shared by every caller (aws-facts.md, section 3); the per-call build spends about 14 a
+//! route, so a 50-route API waits a minute or more on its quota, while one PutRestApi (1 a
+//! second of its own) builds any number of routes. Status reads the whole API back in one
+//! `GetResources?embed=methods` (with GetModels and GetRequestValidators) and names each route
+//! that drifted; deploy repairs by putting the document again; teardown removes it with the
+//! REST API.
+
+use anyhow::Context;
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+
+use super::method::{body_drift, compare_statuses, from_reasons};
+use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
+use crate::engine::{Action, StepResult};
+use crate::graph::{key, Node};
+use crate::ops::deploy::DeployCtx;
+use crate::resources::api;
+use crate::stack::{ApiBuild, StackSpec, VALIDATOR_NAME};
+use crate::state::ApiRecord;
+
+crate::fingerprint_record!(ApiDocumentRecord, "api-document");
+
+pub struct ApiDocument;
+
+/// The kinds a document replaces: a stack that moves to the document build forgets their
+/// records (the overwrite removes what they made) instead of deleting each with a call.
+pub const REPLACES: [&str; 6] = [
+    "path",
+    "validator",
+    "method",
+    "method-responses",
+    "integration",
+    "integration-responses",
+];
+
+/// Whether the model's routes are built from the document.
+pub fn applies(spec: &StackSpec) -> bool {
+    spec.api.build == ApiBuild::Document
+}
+
+impl Kind for ApiDocument {
+    fn name(&self) -> &'static str {
+        "api-document"
+    }
+    fn step(&self) -> &'static str {
+        "routes"
+    }
+    fn doing(&self) -> &'static str {
+        "putting every route (one OpenAPI document)"
+    }
+    fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
+        super::parses_as::<ApiDocumentRecord>(rec)
+    }
+    fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        if applies(spec) {
+            vec![Node::new(&ApiDocument, key::API_DOCUMENT).lives_in(key::REST_API)]
+        } else {
+            Vec::new()
+        }
+    }
+    /// One property per route (so that plan names the routes that change), the models and the
+    /// API's title and endpoint type: everything the document is made from. The function ARNs
+    /// follow from the functions' names.
+    fn props(&self, w: &Want, _: &Node) -> Option<Value> {
+        let spec = w.spec;
+        let mut props = Map::new();
+        for r in &spec.routes {
+            let function = spec.route_function(r).map(|f| spec.function_arn(f));
+            props.insert(
+                r.label(),
+                json!({
+                    "path_params": r.path_params,
+                    "request_model": r.request_model,
+                    "request_template": r.request_template,
+                    "function": function,
+                    "responses": r.responses,
+                }),
+            );
+        }
+        let models: Map<String, Value> = spec
+            .models
+            .iter()
+            .map(|m| (m.name.clone(), Value::String(m.schema.clone())))
+            .collect();
+        props.insert("models".into(), Value::Object(models));
+        props.insert(
+            "api".into(),
+            json!({"title": spec.api.name, "endpoint_type": spec.api.endpoint_type}),
+        );
+        Some(Value::Object(props))
+    }
+    fn label(&self, w: &Want, _: &Node) -> String {
+        label_of(w.spec)
+    }
+    fn goes_with_container(&self) -> bool {
+        true
+    }
+    fn ensure<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        node: &'a Node,
+    ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        Box::pin(ensure(ctx, node))
+    }
+    fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
+        Box::pin(async move { Some(check(cx, node).await) })
+    }
+    /// A stack that leaves the document build for the per-call one: the API is emptied (one
+    /// PutRestApi of a document without paths) so that the per-call build starts from its
+    /// root, whose id is read again (the overwrite may have made it anew).
+    fn remove<'a>(
+        &'a self,
+        ctx: &'a DeployCtx,
+        _key: &'a str,
+        rec: &'a crate::state::Record,
+    ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
+        Box::pin(async move {
+            let state = ctx.snapshot().await;
+            let Some(mut api_rec) = state.get::<ApiRecord>(key::REST_API) else {
+                return Ok(Some(StepResult::new(Action::Gone, rec.id.clone())));
+            };
+            let empty = json!({
+                "openapi": "3.0.1",
+                "info": {"title": ctx.spec.api.name, "version": "1"},
+                "paths": {},
+            });
+            let body = serde_json::to_vec(&empty)?;
+            ctx.call("routes", || {
+                api::put_document(ctx.aws(), &api_rec.id, body.clone())
+            })
+            .await
+            .context("emptying the REST API for the per-call build")?;
+            if let Some(root) = ctx
+                .call("routes", || api::root_id(ctx.aws(), &api_rec.id))
+                .await?
+            {
+                api_rec.root_resource_id = root;
+                ctx.record(|s| s.put(key::REST_API, &api_rec)).await?;
+            }
+            Ok(Some(StepResult::new(Action::Deleted, rec.id.clone())))
+        })
+    }
+}
+
+/// `50 routes (one document)`.
+fn label_of(spec: &StackSpec) -> String {
+    let n = spec.routes.len();
+    format!("{n} route{} (one document)", if n == 1 { "" } else { "s" })
+}
+
+async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
+    let label = label_of(&ctx.spec);
+    let recorded = state.resources.get(&node.key);
+    if recorded.is_some_and(|r| super::is_current(&r.fingerprint, &w, node)) {
+        return Ok(StepResult::new(Action::Unchanged, label));
+    }
+    let props = ApiDocument
+        .props(&w, node)
+        .context("the routes cannot be resolved")?;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let body = serde_json::to_vec(&crate::openapi::document(&ctx.spec))?;
+    ctx.call("routes", || {
+        api::put_document(ctx.aws(), &api_id, body.clone())
+    })
+    .await
+    .with_context(|| format!("putting the OpenAPI document of REST API {api_id}"))?;
+    let action = if recorded.is_some() {
+        Action::Updated
+    } else {
+        Action::Created
+    };
+    let rec = crate::state::Record {
+        kind: ApiDocument.name().to_string(),
+        id: label.clone(),
+        arn: None,
+        fingerprint: super::fingerprint_of(ApiDocument.name(), &props),
+        attrs: Default::default(),
+        props: Some(props),
+    };
+    ctx.record(|s| {
+        s.resources.insert(node.key.clone(), rec);
+    })
+    .await?;
+    Ok(StepResult::new(action, label))
+}
+
+/// Reads the API back (its methods and integrations in one paged GetResources, its models,
+/// its request validator) and compares every route with the stack, as the per-call kinds'
+/// checks do one part at a time.
+async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
+    let label = label_of(cx.spec);
+    let Some(api_rec) = cx.state.get::<ApiRecord>(key::REST_API) else {
+        return Check::missing(label, NOT_DEPLOYED);
+    };
+    if !cx.state.has(&node.key) {
+        return Check::missing(label, NOT_DEPLOYED);
+    }
+    let c = cx.c;
+    let api_id = api_rec.id.as_str();
+    let wants_validator = cx.spec.routes.iter().any(|r| r.request_model.is_some());
+    let methods = cx
+        .memo
+        .get("GetResources embed=methods".to_string(), || async move {
+            c.call("status", || api::methods_of(&c.aws, api_id)).await
+        });
+    let models = async {
+        if cx.spec.models.is_empty() {
+            Ok(Some(Default::default()))
+        } else {
+            c.call("status", || api::model_names(&c.aws, api_id)).await
+        }
+    };
+    let validator = async {
+        if wants_validator {
+            c.call("status", || {
+                api::find_validator(&c.aws, api_id, VALIDATOR_NAME)
+            })
+            .await
+        } else {
+            Ok(None)
+        }
+    };
+    let (methods, models, validator) = tokio::join!(methods, models, validator);
+    let (methods, models, validator) = match (methods, models, validator) {
+        (Ok(Some(m)), Ok(Some(models)), Ok(v)) => (m, models, v),
+        (Ok(None), _, _) | (_, Ok(None), _) => {
+            return Check::missing(label, format!("REST API {api_id} does not exist"))
+        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Check::failed(label, e),
+    };
+    let mut why = Vec::new();
+    for name in cx
+        .spec
+        .routes
+        .iter()
+        .filter_map(|r| r.request_model.as_ref())
+    {
+        let text = format!("model {name} does not exist");
+        if !models.contains(name) && !why.contains(&text) {
+            why.push(text);
+        }
+    }
+    if wants_validator && validator.is_none() {
+        why.push(format!("request validator {VALIDATOR_NAME} does not exist"));
+    }
+    let mut found = 0;
+    for route in &cx.spec.routes {
+        let label = route.label();
+        let Some((m, integration)) = methods.at(&route.path, &route.http_method) else {
+            why.push(format!("{label} does not exist"));
+            continue;
+        };
+        found += 1;
+        why.extend(body_drift(route, m, validator.as_deref()));
+        why.extend(compare_statuses(
+            route,
+            "method responses",
+            m.responses.iter(),
+        ));
+        let Some(i) = integration else {
+            why.push(format!("the integration of {label} does not exist"));
+            continue;
+        };
+        let want = cx
+            .spec
+            .route_function(route)
+            .map(|f| cx.spec.integration_uri(&cx.spec.function_arn(f)))
+            .unwrap_or_default();
+        why.extend(super::integration::target_drift(&label, i, &want));
+        why.extend(super::integration_responses::response_drift(route, i));
+    }
+    from_reasons(label, why, found == 0 && !cx.spec.routes.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(build: ApiBuild) -> StackSpec {
+        let mut s = crate::stack::tests_support::spec();
+        s.api.build = build;
+        s
+    }
+
+    #[test]
+    fn the_document_build_replaces_every_per_route_part_but_the_permissions() {
+        let g = crate::graph::Graph::new(&spec(ApiBuild::Document));
+        g.check().unwrap();
+        let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
+        for k in REPLACES {
+            assert!(!kinds.contains(&k), "{k} in {kinds:?}");
+        }
+        assert!(kinds.contains(&"api-document"));
+        assert_eq!(kinds.iter().filter(|k| **k == "permission").count(), 2);
+        // Made again with the REST API; a new document is a new deployment.
+        let api = g.with_contents(key::REST_API);
+        assert!(api.contains(&key::API_DOCUMENT.to_string()));
+        assert!(g
+            .with_contents(key::API_DOCUMENT)
+            .contains(&"stage:prod".to_string()));
+        let per_call = crate::graph::Graph::new(&spec(ApiBuild::Calls));
+        assert!(!per_call.contains(key::API_DOCUMENT));
+    }
+
+    #[test]
+    fn its_properties_name_each_route_so_plan_can() {
+        let s = spec(ApiBuild::Document);
+        let state = crate::state::StackState::new(
+            "demo",
+            "us-east-1",
+            None,
+            crate::stack::Names::defaults("demo"),
+        );
+        let w = Want {
+            spec: &s,
+            state: &state,
+        };
+        let node = Node::new(&ApiDocument, key::API_DOCUMENT);
+        let before = ApiDocument.props(&w, &node).unwrap();
+        assert!(before.get("POST /user").is_some());
+        assert!(before.get("GET /user/{uid}").is_some());
+        let mut changed = s.clone();
+        changed.routes[1].request_template = Some("{}".into());
+        let w2 = Want {
+            spec: &changed,
+            state: &state,
+        };
+        let after = ApiDocument.props(&w2, &node).unwrap();
+        assert_eq!(before["POST /user"], after["POST /user"]);
+        assert_ne!(before["GET /user/{uid}"], after["GET /user/{uid}"]);
+    }
+
+    #[test]
+    fn auto_builds_from_a_document_past_the_burst() {
+        assert_eq!(ApiBuild::auto(2), ApiBuild::Calls);
+        assert_eq!(
+            ApiBuild::auto(crate::stack::DOCUMENT_ABOVE_ROUTES),
+            ApiBuild::Calls
+        );
+        assert_eq!(
+            ApiBuild::auto(crate::stack::DOCUMENT_ABOVE_ROUTES + 1),
+            ApiBuild::Document
+        );
+    }
+}

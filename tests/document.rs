@@ -1,0 +1,319 @@
+//! A REST API built from one OpenAPI document (`[api] build = "document"`, the default past 8
+//! routes): one PutRestApi instead of ~14 calls a route; status reading every route back and
+//! naming each that drifted; deploy putting the document again to repair; plan naming the
+//! routes that change; teardown; and a stack moving between the two builds.
+//!
+//! moto's import drops models, request validators and method parameters; the proxy puts back
+//! what AWS's import keeps (tests/support/proxy.rs, `mod import`), so status's checks of them
+//! run against the emulator as they would against AWS.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use support::{block_on, status_row, World};
+
+/// The API Gateway calls the proxy saw, by operation.
+fn gateway_calls(w: &World) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for c in w.proxy.calls() {
+        if c.service == "apigateway" {
+            *out.entry(c.operation.clone()).or_default() += 1;
+        }
+    }
+    out
+}
+
+/// The stack's API as the emulator has it: (api id, resource id by path).
+fn api_of(w: &World) -> (String, BTreeMap<String, String>) {
+    let aws = w.aws();
+    block_on(async {
+        let api = aws.apigateway.get_rest_apis().send().await.unwrap().items()[0]
+            .id()
+            .unwrap()
+            .to_string();
+        let res = aws
+            .apigateway
+            .get_resources()
+            .rest_api_id(&api)
+            .send()
+            .await
+            .unwrap();
+        let ids = res
+            .items()
+            .iter()
+            .map(|r| (r.path().unwrap().to_string(), r.id().unwrap().to_string()))
+            .collect();
+        (api, ids)
+    })
+}
+
+struct Stack<'a> {
+    w: &'a World,
+    file: String,
+}
+
+impl Stack<'_> {
+    fn run(&self, args: &[&str]) -> support::Run {
+        let mut all = vec!["--stack", "doc", "--file", &self.file];
+        all.extend_from_slice(args);
+        self.w.run(&all)
+    }
+    fn status(&self) -> (i32, Value) {
+        let s = self.run(&["status", "--output", "json"]);
+        (s.code, s.json())
+    }
+}
+
+#[test]
+fn a_big_api_is_one_put_and_its_routes_are_checked_and_repaired_one_by_one() {
+    let w = World::new();
+    let dir = w.dir.path().join("twelve");
+    let file = support::gen_stack(12, &dir);
+    let s = Stack {
+        w: &w,
+        file: file.to_str().unwrap().to_string(),
+    };
+
+    // Plan before anything: the routes as one key, each route named.
+    let plan = s.run(&["plan", "--output", "json"]);
+    assert_eq!(plan.code, 3, "{plan}");
+    let plan = plan.json();
+    let doc = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "api-document")
+        .unwrap_or_else(|| panic!("no api-document in {plan:#}"))
+        .clone();
+    assert_eq!(doc["action"], "create", "{doc:#}");
+    assert!(
+        !plan["resource_changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "method" || c["kind"] == "path"),
+        "{plan:#}"
+    );
+
+    s.run(&["deploy"]).ok();
+    let calls = gateway_calls(&w);
+    assert_eq!(calls.get("PutRestApi"), Some(&1), "{calls:?}");
+    for per_route in [
+        "CreateResource",
+        "PutMethod",
+        "PutMethodResponse",
+        "PutIntegration",
+        "PutIntegrationResponse",
+        "CreateModel",
+        "CreateRequestValidator",
+    ] {
+        assert_eq!(calls.get(per_route), None, "{per_route}: {calls:?}");
+    }
+    let total: usize = calls.values().sum();
+    assert!(total <= 6, "a first deploy of 12 routes made {calls:?}");
+    assert_eq!(w.proxy.count("lambda:AddPermission"), 12);
+
+    // Every route is there, integrated with the function, and status says so.
+    let (api, ids) = api_of(&w);
+    assert!(ids.contains_key("/r3/{uid}"), "{ids:?}");
+    let aws = w.aws();
+    let integ = block_on(
+        aws.apigateway
+            .get_integration()
+            .rest_api_id(&api)
+            .resource_id(&ids["/r2/{uid}"])
+            .http_method("PUT")
+            .send(),
+    )
+    .unwrap();
+    assert!(
+        integ
+            .uri()
+            .unwrap()
+            .contains(":function:api-doc/invocations"),
+        "{integ:?}"
+    );
+    let (code, doc) = s.status();
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(status_row(&doc, "routes")["status"], "ok", "{doc:#}");
+    assert_eq!(status_row(&doc, "stage")["status"], "ok", "{doc:#}");
+
+    // A no-op: nothing put, nothing deployed, one round of reads.
+    w.proxy.clear();
+    s.run(&["deploy"]).ok();
+    assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+
+    // Behind the stack's back: an integration response deleted, the validator deleted, a
+    // method deleted. Status names each route, and the validator.
+    block_on(async {
+        aws.apigateway
+            .delete_integration_response()
+            .rest_api_id(&api)
+            .resource_id(&ids["/r2/{uid}"])
+            .http_method("DELETE")
+            .status_code("404")
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .delete_method()
+            .rest_api_id(&api)
+            .resource_id(&ids["/r1/{uid}/copy"])
+            .http_method("GET")
+            .send()
+            .await
+            .unwrap();
+        let v = aws
+            .apigateway
+            .get_request_validators()
+            .rest_api_id(&api)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(v.items().len(), 1, "the import's validator: {v:?}");
+        aws.apigateway
+            .delete_request_validator()
+            .rest_api_id(&api)
+            .request_validator_id(v.items()[0].id().unwrap())
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, doc) = s.status();
+    assert_eq!(code, 3, "{doc:#}");
+    let routes = status_row(&doc, "routes");
+    let why = routes["reason"].as_str().unwrap_or_default();
+    assert_eq!(routes["status"], "drifted", "{doc:#}");
+    for named in [
+        "DELETE /r2/{uid} lacks the integration responses 404",
+        "GET /r1/{uid}/copy does not exist",
+        "request validator serverless-cli-body does not exist",
+    ] {
+        assert!(why.contains(named), "{named} not in: {why}");
+    }
+    // The POST routes lost their validator with it; the others are not named.
+    assert!(
+        why.contains("POST /r3 no longer validates its body"),
+        "{why}"
+    );
+    for fine in ["GET /r3/{uid}", "PUT /r1/{uid}", "GET /r2/{uid}/copy"] {
+        assert!(!why.contains(fine), "only what drifted is named: {why}");
+    }
+
+    // Deploy repairs by putting the document again, and publishes it.
+    w.proxy.clear();
+    s.run(&["deploy"]).ok();
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 1);
+    assert_eq!(w.proxy.count("apigateway:CreateDeployment"), 1);
+    assert_eq!(w.proxy.count("apigateway:PutMethod"), 0);
+    let (code, doc) = s.status();
+    assert_eq!(code, 0, "{doc:#}");
+
+    // A route added by hand: extra, and gone after the next deploy (put again, overwrite).
+    let (api, ids) = api_of(&w);
+    block_on(
+        aws.apigateway
+            .put_method()
+            .rest_api_id(&api)
+            .resource_id(&ids["/r1"])
+            .http_method("PATCH")
+            .authorization_type("NONE")
+            .send(),
+    )
+    .unwrap();
+    let (code, doc) = s.status();
+    assert_eq!(code, 3, "{doc:#}");
+    assert_eq!(status_row(&doc, "extra-routes")["status"], "drifted");
+    s.run(&["deploy"]).ok();
+    let (code, doc) = s.status();
+    assert_eq!(code, 0, "{doc:#}");
+
+    // One route changed in the file: plan names it (and only it), deploy puts once.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed = text.replacen("\"deleteUser\"", "\"deleteUser\", \"soft\": true", 1);
+    assert_ne!(text, changed);
+    std::fs::write(&file, changed).unwrap();
+    let plan = s.run(&["plan", "--output", "json"]).json();
+    let doc_change = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "api-document")
+        .unwrap()
+        .clone();
+    assert_eq!(doc_change["action"], "update", "{doc_change:#}");
+    assert_eq!(
+        doc_change["changed"],
+        serde_json::json!(["DELETE /r1/{uid}"]),
+        "{doc_change:#}"
+    );
+    w.proxy.clear();
+    s.run(&["deploy"]).ok();
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 1);
+    assert_eq!(w.proxy.count("apigateway:CreateDeployment"), 1);
+    assert_eq!(w.proxy.count("lambda:AddPermission"), 0);
+    assert_eq!(s.status().0, 0);
+
+    s.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("an API built from its document");
+}
+
+/// A stack that grows past the per-call build moves to the document without a call per old
+/// part (their records are forgotten: the overwrite replaces what they made), and back.
+#[test]
+fn a_stack_moves_between_the_two_builds() {
+    let w = World::new();
+    let dir = w.dir.path().join("five");
+    let file = support::gen_stack_with(5, &dir, &["--build", "calls"]);
+    let s = Stack {
+        w: &w,
+        file: file.to_str().unwrap().to_string(),
+    };
+    s.run(&["deploy"]).ok();
+    assert!(w.proxy.count("apigateway:PutMethod") >= 5);
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 0);
+    let kinds = |w: &World| -> Vec<String> {
+        let state = support::read_state(&w.state_file("doc"));
+        state["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|r| r["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(kinds(&w).contains(&"method".to_string()));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("build = \"calls\"", "build = \"document\""),
+    )
+    .unwrap();
+    w.proxy.clear();
+    s.run(&["deploy"]).ok();
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 1);
+    for gone in ["DeleteMethod", "DeleteResource"] {
+        assert_eq!(w.proxy.count(&format!("apigateway:{gone}")), 0, "{gone}");
+    }
+    let now = kinds(&w);
+    assert!(now.contains(&"api-document".to_string()), "{now:?}");
+    for k in ["path", "method", "integration", "validator"] {
+        assert!(!now.contains(&k.to_string()), "{k} still recorded: {now:?}");
+    }
+    assert_eq!(s.status().0, 0, "{:#}", s.status().1);
+
+    std::fs::write(&file, text).unwrap();
+    w.proxy.clear();
+    s.run(&["deploy"]).ok();
+    // Emptied in one put, then built a call per part from the root.
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 1);
+    assert!(w.proxy.count("apigateway:PutMethod") >= 5);
+    let now = kinds(&w);
+    assert!(!now.contains(&"api-document".to_string()), "{now:?}");
+    let (code, doc) = s.status();
+    assert_eq!(code, 0, "{doc:#}");
+    s.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("a stack that changed builds");
+}
