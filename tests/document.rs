@@ -317,3 +317,60 @@ fn a_stack_moves_between_the_two_builds() {
     s.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("a stack that changed builds");
 }
+
+/// Killed while the document's PutRestApi is in flight (the API changed, the record not
+/// written) and again at its CreateDeployment: the next deploy finishes, nothing twice, and
+/// teardown leaves nothing.
+#[test]
+fn a_deploy_killed_at_the_put_or_the_deployment_is_finished_by_the_next() {
+    let w = World::new();
+    let dir = w.dir.path().join("nine");
+    let file = support::gen_stack(9, &dir);
+    let s = Stack {
+        w: &w,
+        file: file.to_str().unwrap().to_string(),
+    };
+    for op in ["apigateway:PutRestApi", "apigateway:CreateDeployment"] {
+        let hold = w.proxy.hold(op);
+        let mut child = w
+            .command(&["--stack", "doc", "--file", &s.file, "deploy"])
+            .spawn()
+            .unwrap();
+        assert!(
+            w.proxy.wait_for(op, std::time::Duration::from_secs(60)),
+            "deploy never called {op}"
+        );
+        child.kill().unwrap();
+        let _ = child.wait();
+        hold.release();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let state = support::read_state(&w.state_file("doc"));
+        assert!(
+            state["resources"]["rest-api"]["id"].is_string(),
+            "{state:#}"
+        );
+        if op.ends_with("PutRestApi") {
+            assert!(state["resources"]["api-document"].is_null(), "{state:#}");
+        }
+        // Touch the file so the second round has something to put again.
+        let text = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(
+            &file,
+            text.replacen("\"getUser\"", "\"getUser\", \"v\": 1", 1),
+        )
+        .unwrap();
+    }
+    w.proxy.clear();
+    s.run(&["deploy"]).ok();
+    assert_eq!(
+        w.proxy.count("apigateway:CreateRestApi"),
+        0,
+        "the API made once"
+    );
+    let (code, doc) = s.status();
+    assert_eq!(code, 0, "{doc:#}");
+    let apis = block_on(w.aws().apigateway.get_rest_apis().send()).unwrap();
+    assert_eq!(apis.items().len(), 1);
+    s.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("a killed document deploy");
+}

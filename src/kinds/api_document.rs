@@ -149,6 +149,9 @@ impl Kind for ApiDocument {
     }
 }
 
+/// The largest body PutRestApi takes (6 MB, API Gateway's API reference).
+const MAX_DOCUMENT_BYTES: usize = 6 * 1024 * 1024;
+
 /// `50 routes (one document)`.
 fn label_of(spec: &StackSpec) -> String {
     let n = spec.routes.len();
@@ -171,6 +174,12 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         .context("the routes cannot be resolved")?;
     let api_id = super::rest_api::recorded_id(&state)?;
     let body = serde_json::to_vec(&crate::openapi::document(&ctx.spec))?;
+    if body.len() > MAX_DOCUMENT_BYTES {
+        anyhow::bail!(
+            "the API's OpenAPI document is {} bytes, over the {MAX_DOCUMENT_BYTES} PutRestApi takes; build it a call per part instead ([api] build = \"calls\"), or split the stack",
+            body.len()
+        );
+    }
     ctx.call("routes", || {
         api::put_document(ctx.aws(), &api_id, body.clone())
     })
