@@ -151,9 +151,15 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Every registered kind's nodes for this model.
+    /// Every registered kind's nodes for this model (an API built from its document has no
+    /// nodes of the kinds the document replaces).
     pub fn new(spec: &StackSpec) -> Self {
-        let nodes: Vec<Node> = kinds::REGISTRY.iter().flat_map(|k| k.nodes(spec)).collect();
+        let document = kinds::api_document::applies(spec);
+        let nodes: Vec<Node> = kinds::REGISTRY
+            .iter()
+            .filter(|k| !(document && kinds::api_document::REPLACES.contains(&k.name())))
+            .flat_map(|k| k.nodes(spec))
+            .collect();
         let graph = Self::from_nodes(nodes);
         debug_assert!(graph.check().is_ok(), "{:?}", graph.check());
         graph

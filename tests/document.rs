@@ -28,25 +28,9 @@ fn gateway_calls(w: &World) -> BTreeMap<String, usize> {
 /// The stack's API as the emulator has it: (api id, resource id by path).
 fn api_of(w: &World) -> (String, BTreeMap<String, String>) {
     let aws = w.aws();
-    block_on(async {
-        let api = aws.apigateway.get_rest_apis().send().await.unwrap().items()[0]
-            .id()
-            .unwrap()
-            .to_string();
-        let res = aws
-            .apigateway
-            .get_resources()
-            .rest_api_id(&api)
-            .send()
-            .await
-            .unwrap();
-        let ids = res
-            .items()
-            .iter()
-            .map(|r| (r.path().unwrap().to_string(), r.id().unwrap().to_string()))
-            .collect();
-        (api, ids)
-    })
+    let api = aws.only_api();
+    let ids = aws.resource_ids(&api);
+    (api, ids)
 }
 
 struct Stack<'a> {

@@ -182,26 +182,9 @@ fn status_of_a_big_api_reads_it_once_and_still_finds_a_drifted_route() {
 
     // One route's integration response deleted by hand: drifted, and named.
     let aws = w.aws();
+    let api = aws.only_api();
+    let r2 = aws.resource_ids(&api)["/r2/{uid}"].clone();
     block_on(async {
-        let api = aws.apigateway.get_rest_apis().send().await.unwrap().items()[0]
-            .id()
-            .unwrap()
-            .to_string();
-        let res = aws
-            .apigateway
-            .get_resources()
-            .rest_api_id(&api)
-            .send()
-            .await
-            .unwrap();
-        let r2 = res
-            .items()
-            .iter()
-            .find(|r| r.path() == Some("/r2/{uid}"))
-            .unwrap()
-            .id()
-            .unwrap()
-            .to_string();
         aws.apigateway
             .delete_integration_response()
             .rest_api_id(&api)

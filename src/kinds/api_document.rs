@@ -159,50 +159,23 @@ fn label_of(spec: &StackSpec) -> String {
 }
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
-    let state = ctx.snapshot().await;
-    let w = Want {
-        spec: &ctx.spec,
-        state: &state,
-    };
     let label = label_of(&ctx.spec);
-    let recorded = state.resources.get(&node.key);
-    if recorded.is_some_and(|r| super::is_current(&r.fingerprint, &w, node)) {
-        return Ok(StepResult::new(Action::Unchanged, label));
-    }
-    let props = ApiDocument
-        .props(&w, node)
-        .context("the routes cannot be resolved")?;
-    let api_id = super::rest_api::recorded_id(&state)?;
-    let body = serde_json::to_vec(&crate::openapi::document(&ctx.spec))?;
-    if body.len() > MAX_DOCUMENT_BYTES {
-        anyhow::bail!(
-            "the API's OpenAPI document is {} bytes, over the {MAX_DOCUMENT_BYTES} PutRestApi takes; build it a call per part instead ([api] build = \"calls\"), or split the stack",
-            body.len()
-        );
-    }
-    ctx.call("routes", || {
-        api::put_document(ctx.aws(), &api_id, body.clone())
+    super::route::put_recorded(ctx, node, &label, label.clone(), |state| async move {
+        let api_id = super::rest_api::recorded_id(&state)?;
+        let body = serde_json::to_vec(&crate::openapi::document(&ctx.spec))?;
+        if body.len() > MAX_DOCUMENT_BYTES {
+            anyhow::bail!(
+                "the API's OpenAPI document is {} bytes, over the {MAX_DOCUMENT_BYTES} PutRestApi takes; build it a call per part instead ([api] build = \"calls\"), or split the stack",
+                body.len()
+            );
+        }
+        ctx.call("routes", || {
+            api::put_document(ctx.aws(), &api_id, body.clone())
+        })
+        .await
+        .with_context(|| format!("putting the OpenAPI document of REST API {api_id}"))
     })
     .await
-    .with_context(|| format!("putting the OpenAPI document of REST API {api_id}"))?;
-    let action = if recorded.is_some() {
-        Action::Updated
-    } else {
-        Action::Created
-    };
-    let rec = crate::state::Record {
-        kind: ApiDocument.name().to_string(),
-        id: label.clone(),
-        arn: None,
-        fingerprint: super::fingerprint_of(ApiDocument.name(), &props),
-        attrs: Default::default(),
-        props: Some(props),
-    };
-    ctx.record(|s| {
-        s.resources.insert(node.key.clone(), rec);
-    })
-    .await?;
-    Ok(StepResult::new(action, label))
 }
 
 /// Reads the API back (its methods and integrations in one paged GetResources, its models,
@@ -219,11 +192,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     let c = cx.c;
     let api_id = api_rec.id.as_str();
     let wants_validator = cx.spec.routes.iter().any(|r| r.request_model.is_some());
-    let methods = cx
-        .memo
-        .get("GetResources embed=methods".to_string(), || async move {
-            c.call("status", || api::methods_of(&c.aws, api_id)).await
-        });
+    let methods = super::route::all_methods(cx, api_id);
     let models = async {
         if cx.spec.models.is_empty() {
             Ok(Some(Default::default()))

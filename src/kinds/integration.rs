@@ -32,9 +32,6 @@ impl Kind for Integration {
         super::parses_as::<IntegrationRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if super::api_document::applies(spec) {
-            return Vec::new();
-        }
         spec.routes
             .iter()
             .map(|route| {

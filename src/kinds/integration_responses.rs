@@ -31,9 +31,6 @@ impl Kind for IntegrationResponses {
         super::parses_as::<IntegrationResponsesRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if super::api_document::applies(spec) {
-            return Vec::new();
-        }
         spec.routes
             .iter()
             .map(|route| {

@@ -36,9 +36,6 @@ impl Kind for Method {
         super::parses_as::<MethodRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if super::api_document::applies(spec) {
-            return Vec::new();
-        }
         spec.routes
             .iter()
             .map(|route| {

@@ -29,9 +29,6 @@ impl Kind for MethodResponses {
         super::parses_as::<MethodResponsesRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if super::api_document::applies(spec) {
-            return Vec::new();
-        }
         spec.routes
             .iter()
             .map(|route| {

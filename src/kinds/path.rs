@@ -43,9 +43,6 @@ impl Kind for Path {
         super::parses_as::<ResourceRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if super::api_document::applies(spec) {
-            return Vec::new();
-        }
         spec.resources()
             .into_iter()
             .map(|r| {

@@ -28,6 +28,31 @@ where
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
     let route = node.route()?;
+    put_recorded(ctx, node, label, route.label(), |state| async move {
+        let api_id = super::rest_api::recorded_id(&state)?;
+        let resource_id = super::path::resource_id(&state, &route.path)?;
+        ctx.method_locks
+            .on(&route.label(), calls(api_id, resource_id, state.clone()))
+            .await
+            .with_context(|| format!("creating {what} of {label}"))
+    })
+    .await
+}
+
+/// Makes what API Gateway gives no id of its own (a part of a route, the API's document)
+/// unless the state records the wish's fingerprint: `put` runs with the state, then the
+/// record (under `id`) says what was put. A crash between the two puts it again.
+pub async fn put_recorded<'a, F, Fut>(
+    ctx: &'a DeployCtx,
+    node: &'a Node,
+    label: &str,
+    id: String,
+    put: F,
+) -> anyhow::Result<StepResult>
+where
+    F: FnOnce(StackState) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
     let state = ctx.snapshot().await;
     let w = Want {
         spec: &ctx.spec,
@@ -43,20 +68,15 @@ where
             node.key
         )
     })?;
-    let api_id = super::rest_api::recorded_id(&state)?;
-    let resource_id = super::path::resource_id(&state, &route.path)?;
     let action = if recorded.is_some() {
         Action::Updated
     } else {
         Action::Created
     };
-    ctx.method_locks
-        .on(&route.label(), calls(api_id, resource_id, state.clone()))
-        .await
-        .with_context(|| format!("creating {what} of {label}"))?;
+    put(state.clone()).await?;
     let rec = crate::state::Record {
         kind: node.kind.name().to_string(),
-        id: route.label(),
+        id,
         arn: None,
         fingerprint: super::fingerprint_of(node.kind.name(), &props),
         attrs: Default::default(),
@@ -89,15 +109,7 @@ where
 {
     let api_rec = cx.state.get::<ApiRecord>(key::REST_API)?;
     let resource_id = super::path::resource_id(cx.state, &route.path).ok()?;
-    let c = cx.c;
-    let api_id = api_rec.id.clone();
-    let whole = cx
-        .memo
-        .get("GetResources embed=methods".to_string(), || async move {
-            c.call("status", || api::methods_of(&c.aws, &api_id)).await
-        })
-        .await;
-    match whole {
+    match all_methods(cx, &api_rec.id).await {
         Ok(None) => return Some(Ok(None)),
         Ok(Some(methods)) => {
             return Some(Ok(methods
@@ -114,4 +126,18 @@ where
             })
             .await,
     )
+}
+
+/// Every method of the API with its integration, read once per status round (one paged
+/// `GetResources?embed=methods`) for every check that needs one.
+pub async fn all_methods(
+    cx: &CheckCx<'_>,
+    api_id: &str,
+) -> Result<Option<std::sync::Arc<api::ApiMethods>>, AwsError> {
+    let c = cx.c;
+    cx.memo
+        .get("GetResources embed=methods".to_string(), || async move {
+            c.call("status", || api::methods_of(&c.aws, api_id)).await
+        })
+        .await
 }

@@ -45,9 +45,6 @@ impl Kind for Validator {
         super::parses_as::<ValidatorRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if super::api_document::applies(spec) {
-            return Vec::new();
-        }
         if spec.routes.iter().any(|r| r.request_model.is_some()) {
             vec![Node::new(&Validator, key::VALIDATOR).lives_in(key::REST_API)]
         } else {

@@ -167,27 +167,38 @@ async fn all_resources(
     api: &str,
     methods: bool,
 ) -> Result<Option<Vec<aws_sdk_apigateway::types::Resource>>, AwsError> {
-    let mut all = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
+    every_page(|position| async move {
         let out = aws
             .apigateway
             .get_resources()
             .rest_api_id(api)
             .limit(500)
-            .set_position(position.clone())
+            .set_position(position)
             .set_embed(methods.then(|| vec!["methods".to_string()]))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("GetResources", e));
-        let Some(out) = not_found_is_none(out)? else {
+            .map_err(|e| AwsError::from_sdk("GetResources", e))?;
+        Ok((out.items().to_vec(), out.position().map(str::to_string)))
+    })
+    .await
+}
+
+/// Reads page after page (`page` is given each answer's position) until the position stops
+/// moving; `None` when the API is gone.
+async fn every_page<T, F, Fut>(mut page: F) -> Result<Option<Vec<T>>, AwsError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,
+{
+    let mut all = Vec::new();
+    let mut position: Option<String> = None;
+    loop {
+        let Some((items, next)) = not_found_is_none(page(position.clone()).await)? else {
             return Ok(None);
         };
-        all.extend(out.items().iter().cloned());
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
+        all.extend(items);
+        match next {
+            Some(p) if !p.is_empty() && Some(&p) != position.as_ref() => position = Some(p),
             _ => return Ok(Some(all)),
         }
     }
@@ -621,33 +632,24 @@ pub async fn model_names(
     aws: &Aws,
     api: &str,
 ) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
-    let mut names = std::collections::BTreeSet::new();
-    let mut position: Option<String> = None;
-    loop {
+    let models = every_page(|position| async move {
         let out = aws
             .apigateway
             .get_models()
             .rest_api_id(api)
             .limit(500)
-            .set_position(position.clone())
+            .set_position(position)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("GetModels", e));
-        let Some(out) = not_found_is_none(out)? else {
-            return Ok(None);
-        };
-        names.extend(
-            out.items()
-                .iter()
-                .filter_map(|m| m.name().map(str::to_string)),
-        );
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
-            _ => return Ok(Some(names)),
-        }
-    }
+            .map_err(|e| AwsError::from_sdk("GetModels", e))?;
+        Ok((out.items().to_vec(), out.position().map(str::to_string)))
+    })
+    .await?;
+    Ok(models.map(|all| {
+        all.iter()
+            .filter_map(|m| m.name().map(str::to_string))
+            .collect()
+    }))
 }
 
 /// The id of the API's root resource `/` (PutRestApi in overwrite mode may make it again).

@@ -304,6 +304,23 @@ impl Inventory {
 }
 
 impl Inspect {
+    /// The id of the one REST API the emulator has.
+    pub fn only_api(&self) -> String {
+        let apis = block_on(self.apigateway.get_rest_apis().send()).unwrap();
+        assert_eq!(apis.items().len(), 1, "{apis:?}");
+        apis.items()[0].id().unwrap().to_string()
+    }
+
+    /// The resources of a REST API: id by path.
+    pub fn resource_ids(&self, api: &str) -> std::collections::BTreeMap<String, String> {
+        block_on(self.apigateway.get_resources().rest_api_id(api).send())
+            .unwrap()
+            .items()
+            .iter()
+            .map(|r| (r.path().unwrap().to_string(), r.id().unwrap().to_string()))
+            .collect()
+    }
+
     /// Lists every service (roles only those not made by AWS itself).
     pub fn inventory(&self) -> Inventory {
         block_on(async {
