@@ -17,7 +17,7 @@ fn main() {
     println!("cargo:rerun-if-changed=examples/tutorial/handler/package.json");
     println!("cargo:rerun-if-changed=src/package.rs");
     println!("cargo:rerun-if-changed=src/safe_fs.rs");
-    let bytes = package::package_dir_for(dir, "index")
+    let bytes = package::package_dir_skipping(dir, "index", &package::Skip::default())
         .unwrap_or_else(|e| panic!("packaging examples/tutorial/handler/: {e}"));
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     std::fs::write(Path::new(&out).join("handler.zip"), bytes).expect("writing handler.zip");

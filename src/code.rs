@@ -139,6 +139,16 @@ impl CodePackage {
     /// A function's code for a handler in `module` (`index` for `index.handler`); `what`
     /// names where the path was given, for messages.
     pub fn load_for(path: &Path, module: &str, what: &str) -> Result<Self, String> {
+        Self::load_skipping(path, module, what, &package::Skip::default())
+    }
+
+    /// [`Self::load_for`], leaving out of a folder's zip what `skip` names.
+    pub fn load_skipping(
+        path: &Path,
+        module: &str,
+        what: &str,
+        skip: &package::Skip,
+    ) -> Result<Self, String> {
         let meta = std::fs::metadata(path).map_err(|e| {
             format!(
                 "{what} {}: {}; give a folder or a .zip file",
@@ -151,7 +161,8 @@ impl CodePackage {
             )
         })?;
         if meta.is_dir() {
-            let zip = package::package_dir_for(path, module).map_err(|e| format!("{what}: {e}"))?;
+            let zip = package::package_dir_skipping(path, module, skip)
+                .map_err(|e| format!("{what}: {e}"))?;
             return Ok(CodePackage::new(zip, path.display().to_string()));
         }
         if meta.len() as usize > package::MAX_INLINE_ZIP_BYTES {

@@ -202,11 +202,11 @@ fn exit_code(err: &anyhow::Error) -> u8 {
 /// One or two lines on stderr (and the JSON document on stdout with `--output json`).
 fn report_error(cli: &Cli, err: &anyhow::Error, code: u8) {
     let message = format!("{err:#}");
-    eprintln!("error: {message}");
+    eprintln!("error: {}", report::printable(&message));
     if cli.global.verbose > 0 {
         for cause in err.chain() {
             if let Some(a) = cause.downcast_ref::<aws::AwsError>() {
-                eprintln!("  aws: {}", a.detail());
+                eprintln!("  aws: {}", report::printable(&a.detail()));
             }
         }
     }

@@ -25,7 +25,7 @@ pub fn document(spec: &StackSpec) -> Value {
             .entry(r.path.clone())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(methods) = entry {
-            methods.insert(r.http_method.to_ascii_lowercase(), operation(spec, r));
+            methods.insert(operation_key(&r.http_method), operation(spec, r));
         }
     }
     let schemas: Map<String, Value> = spec
@@ -54,6 +54,17 @@ pub fn document(spec: &StackSpec) -> Value {
         });
     }
     doc
+}
+
+/// A route's key in its path item: the verb in lower case, and for ANY API Gateway's
+/// `x-amazon-apigateway-any-method` (an OpenAPI path item has no `any` operation; an import
+/// refuses one). docs/aws.md, "ANY routes".
+pub fn operation_key(method: &str) -> String {
+    if method.eq_ignore_ascii_case("ANY") {
+        "x-amazon-apigateway-any-method".to_string()
+    } else {
+        method.to_ascii_lowercase()
+    }
 }
 
 /// One route's operation.
@@ -210,7 +221,7 @@ mod tests {
         );
         // Every route's responses: one method response per integration response.
         for r in &spec.routes {
-            let op = &doc["paths"][&r.path][r.http_method.to_ascii_lowercase()];
+            let op = &doc["paths"][&r.path][operation_key(&r.http_method)];
             assert_eq!(
                 op["responses"].as_object().unwrap().len(),
                 op["x-amazon-apigateway-integration"]["responses"]

@@ -20,13 +20,84 @@ pub const MAX_INLINE_ZIP_BYTES: usize = (MAX_REQUEST_BYTES - REQUEST_ENVELOPE_BY
 /// Lambda's limit on the unzipped size of a function's code.
 pub const MAX_UNZIPPED_BYTES: u64 = 250 * 1024 * 1024;
 
+/// What never goes into a function's zip, beside hidden files (`.git`, `.serverless-cli`):
+/// paths on disk (the state folder, the stack file) and the function's `exclude` patterns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Skip {
+    /// Files or folders, as `std::fs::canonicalize` gives them.
+    pub paths: Vec<PathBuf>,
+    /// Glob patterns relative to the code folder, as in a .gitignore: `*` and `?` within one
+    /// name, `**` for any number of folders; a pattern without `/` matches a name at any
+    /// depth; a folder matched is left out whole.
+    pub patterns: Vec<String>,
+}
+
+impl Skip {
+    fn skips(&self, rel: &str, disk: &Path) -> bool {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        self.patterns.iter().any(|p| {
+            let p = p.trim_start_matches("./").trim_end_matches('/');
+            if p.contains('/') {
+                glob_path(p.trim_start_matches('/'), rel)
+            } else {
+                glob_name(p, name)
+            }
+        }) || (!self.paths.is_empty()
+            && fs::canonicalize(disk).is_ok_and(|c| self.paths.contains(&c)))
+    }
+}
+
+/// `*` and `?` within one name, by the two-pointer walk: time linear in the two lengths'
+/// product at worst, never exponential.
+pub fn glob_name(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut i, mut j) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
+/// A pattern of names separated by `/` against a path, `**` matching any number of names:
+/// a table over the two lists of names, so bounded by their product.
+pub fn glob_path(pattern: &str, path: &str) -> bool {
+    let p: Vec<&str> = pattern.split('/').collect();
+    let n: Vec<&str> = path.split('/').collect();
+    // ok[i][j]: p[i..] matches n[j..].
+    let mut ok = vec![vec![false; n.len() + 1]; p.len() + 1];
+    ok[p.len()][n.len()] = true;
+    for i in (0..p.len()).rev() {
+        for j in (0..=n.len()).rev() {
+            ok[i][j] = if p[i] == "**" {
+                ok[i + 1][j] || (j < n.len() && ok[i][j + 1])
+            } else {
+                j < n.len() && glob_name(p[i], n[j]) && ok[i + 1][j + 1]
+            };
+        }
+    }
+    ok[0][0]
+}
+
 /// The files of a code folder that go into the zip, as (path in zip, path on disk), sorted.
 ///
 /// When the folder's package.json has a `files` list (npm's convention for what a package
 /// ships), only those entries and package.json are taken; otherwise every file below the
-/// folder except hidden ones. Symbolic links are refused: what is deployed must be what is in
-/// the folder.
-pub fn collect_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+/// folder except hidden ones and what `skip` names. Symbolic links are refused: what is
+/// deployed must be what is in the folder.
+pub fn collect_files_skipping(dir: &Path, skip: &Skip) -> Result<Vec<(String, PathBuf)>, String> {
     let mut out = Vec::new();
     let listed = package_files_list(dir)?;
     match listed {
@@ -58,10 +129,10 @@ pub fn collect_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
                         ));
                     }
                 }
-                walk(dir, &dir.join(rel), &mut out)?;
+                walk(dir, &dir.join(rel), skip, &mut out)?;
             }
         }
-        None => walk(dir, dir, &mut out)?,
+        None => walk(dir, dir, skip, &mut out)?,
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out.dedup_by(|a, b| a.0 == b.0);
@@ -92,7 +163,12 @@ fn package_files_list(dir: &Path) -> Result<Option<Vec<String>>, String> {
     }
 }
 
-fn walk(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), String> {
+fn walk(
+    root: &Path,
+    path: &Path,
+    skip: &Skip,
+    out: &mut Vec<(String, PathBuf)>,
+) -> Result<(), String> {
     let meta =
         fs::symlink_metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.file_type().is_symlink() {
@@ -112,7 +188,15 @@ fn walk(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()
             if name.to_string_lossy().starts_with('.') {
                 continue;
             }
-            walk(root, &child.path(), out)?;
+            let child = child.path();
+            let rel = child
+                .strip_prefix(root)
+                .map(|r| r.to_string_lossy().replace('\\', "/"))
+                .unwrap_or_default();
+            if skip.skips(&rel, &child) {
+                continue;
+            }
+            walk(root, &child, skip, out)?;
         }
     } else if meta.is_file() {
         let rel = path
@@ -135,6 +219,60 @@ fn walk(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()
         out.push((name, path.to_path_buf()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_gitignore_and_stay_linear() {
+        assert!(glob_name("*.test.mjs", "a.test.mjs"));
+        assert!(!glob_name("*.test.mjs", "a.mjs"));
+        assert!(glob_name("?.js", "a.js"));
+        assert!(glob_path("test/**", "test/a/b.mjs"));
+        assert!(glob_path("**/fixtures/*.json", "a/b/fixtures/x.json"));
+        assert!(!glob_path("docs/*.md", "src/docs/a.md"));
+        // A pattern built to backtrack: bounded, answers at once.
+        let name = "a".repeat(5000);
+        assert!(!glob_name(&format!("{}b", "*a".repeat(200)), &name));
+        let path = vec!["a"; 300].join("/");
+        assert!(!glob_path(&format!("{}b", "**/".repeat(100)), &path));
+    }
+
+    #[test]
+    fn the_state_folder_the_stack_file_and_excluded_files_are_never_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in [
+            "index.mjs",
+            "state/dev.json",
+            "state/dev.lock",
+            "serverless-cli.toml",
+            "a.test.mjs",
+            "docs/readme.md",
+            ".git/HEAD",
+            ".serverless-cli/journal",
+            "lib/util.mjs",
+        ] {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "x").unwrap();
+        }
+        let skip = Skip {
+            paths: vec![
+                fs::canonicalize(root.join("state")).unwrap(),
+                fs::canonicalize(root.join("serverless-cli.toml")).unwrap(),
+            ],
+            patterns: vec!["*.test.mjs".into(), "docs".into()],
+        };
+        let names: Vec<String> = collect_files_skipping(root, &skip)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["index.mjs", "lib/util.mjs"]);
+    }
 }
 
 /// Zips the files deterministically.
@@ -231,8 +369,8 @@ pub fn check_zip_for(bytes: &[u8], origin: &str, module: &str) -> Result<Vec<Str
 }
 
 /// Packages a folder: collect, zip, check (the handler in `module`).
-pub fn package_dir_for(dir: &Path, module: &str) -> Result<Vec<u8>, String> {
-    let files = collect_files(dir)?;
+pub fn package_dir_skipping(dir: &Path, module: &str, skip: &Skip) -> Result<Vec<u8>, String> {
+    let files = collect_files_skipping(dir, skip)?;
     if files.is_empty() {
         return Err(format!("{} holds no files to deploy", dir.display()));
     }

@@ -53,6 +53,7 @@ impl Progress {
         if self.inner.silent {
             return;
         }
+        let line = &*printable(line);
         match &self.inner.multi {
             Some(m) => {
                 let _ = m.println(line);
@@ -133,10 +134,29 @@ pub fn emit(format: OutputFormat, json: &serde_json::Value, text: &str) {
         OutputFormat::Json => serde_json::to_writer_pretty(&mut out, json)
             .map_err(std::io::Error::other)
             .and_then(|_| writeln!(out)),
-        OutputFormat::Text => write!(out, "{text}"),
+        OutputFormat::Text => write!(out, "{}", printable(text)),
     };
     // A closed pipe (`| head`) is not an error worth reporting.
     let _ = res.and_then(|_| out.flush());
+}
+
+/// Text for a terminal: every control character but a newline or a tab is shown escaped
+/// (`\u{1b}`), so a name read from a stack file, a state or AWS can never move the cursor,
+/// recolour the screen or retitle the window when an error or a table quotes it.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Lays out rows as aligned columns.

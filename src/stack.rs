@@ -7,8 +7,84 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// Tag key on every taggable resource; its value is the stack name.
+/// Tag key on every taggable resource; its value is the stack's identity, [`owner_id`]:
+/// `project/stack`, or the bare stack name for a stack of no named project.
 pub const OWNER_TAG: &str = "serverless-cli:stack";
+
+/// The owner tag's value for a stack: `project/stack`. A stack of no named project (the
+/// built-in tutorial stack, or one whose state an earlier release wrote) keeps the bare stack
+/// name it was always tagged with, so nothing it deployed changes hands. Two projects that
+/// both have a stack `dev` are two owners: neither adopts, updates or deletes the other's.
+pub fn owner_id(project: Option<&str>, stack: &str) -> String {
+    match project {
+        Some(p) => format!("{p}/{stack}"),
+        None => stack.to_string(),
+    }
+}
+
+/// The name the state is kept under: `project.stack` (a `.` is in neither name), or the bare
+/// stack name for a stack of no named project (where earlier releases kept it).
+pub fn state_name(project: Option<&str>, stack: &str) -> String {
+    match project {
+        Some(p) => format!("{p}.{stack}"),
+        None => stack.to_string(),
+    }
+}
+
+/// Longest project name: it is part of every default resource name, which must stay within
+/// Lambda's and IAM's 64 characters.
+pub const MAX_PROJECT: usize = 24;
+
+/// A project name: lower-case letters, digits and '-', starting with a letter, at most 24
+/// characters. It is part of IAM role names (unique in an account ignoring case, so lower
+/// case only), of Lambda function names (`[a-zA-Z0-9_-]`), of tag values and of the state's
+/// key.
+pub fn validate_project_name(name: &str) -> Result<(), String> {
+    let fix = "set `name = \"...\"` at the top of the stack file: lower-case letters, digits and '-', starting with a letter, at most 24 characters";
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if name.is_empty()
+        || name.len() > MAX_PROJECT
+        || !ok_chars
+        || !name.starts_with(|c: char| c.is_ascii_lowercase())
+        || name.ends_with('-')
+    {
+        return Err(format!("invalid project name '{name}': {fix}"));
+    }
+    Ok(())
+}
+
+/// The project name a folder gives when the file names none: its name lower-cased, every run
+/// of other characters turned into one '-', leading characters up to the first letter and
+/// trailing '-' dropped, cut to 24 characters. `None` when nothing is left (`/`, `123`).
+pub fn project_from_folder(folder: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in folder.chars().flat_map(char::to_lowercase) {
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            if out.is_empty() && !c.is_ascii_lowercase() {
+                continue;
+            }
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.truncate(MAX_PROJECT);
+    let out = out.trim_end_matches('-').to_string();
+    (!out.is_empty()).then_some(out)
+}
+
+/// A default name that fits AWS's limit: the name itself when short enough, else its first
+/// characters and a hash of the whole, so two long names stay apart.
+pub fn fit_name(name: String, max: usize) -> String {
+    if name.chars().count() <= max {
+        return name;
+    }
+    let hash = &fingerprint(&[&name])[..8];
+    let keep: String = name.chars().take(max - 9).collect();
+    format!("{}-{hash}", keep.trim_end_matches('-'))
+}
 /// The tutorial's stage.
 pub const STAGE: &str = "prod";
 /// The route's path part under the API root: `/user`.
@@ -51,12 +127,20 @@ impl Names {
         }
     }
 
-    /// Checks every name against AWS's own rules.
+    /// Checks every name against AWS's own rules. An empty name is a part the stack does not
+    /// have (a stack file with no table, or no function).
     pub fn validate(&self) -> Result<(), String> {
-        validate_table_name(&self.table)?;
-        validate_role_name(&self.role)?;
-        validate_function_name(&self.function)?;
-        validate_api_name(&self.api)
+        let given = |n: &str, check: fn(&str) -> Result<(), String>| {
+            if n.is_empty() {
+                Ok(())
+            } else {
+                check(n)
+            }
+        };
+        given(&self.table, validate_table_name)?;
+        given(&self.role, validate_role_name)?;
+        given(&self.function, validate_function_name)?;
+        given(&self.api, validate_api_name)
     }
 }
 
@@ -600,6 +684,9 @@ pub fn routes() -> Vec<RouteSpec> {
 #[derive(Debug, Clone)]
 pub struct StackSpec {
     pub stack: String,
+    /// Its owner tag's value: [`owner_id`] of its project (`None` for the built-in stack and a
+    /// state from an earlier release) and `stack`.
+    pub owner_tag: String,
     pub region: String,
     pub account: String,
     pub policy_mode: PolicyMode,
@@ -653,6 +740,7 @@ impl StackSpec {
         }
         StackSpec {
             stack: stack.to_string(),
+            owner_tag: owner_id(None, stack),
             region: region.to_string(),
             account: account.to_string(),
             policy_mode: t.policy_mode,
@@ -948,13 +1036,20 @@ impl StackSpec {
             .split('/')
             .map(|p| if p.starts_with('{') { "*" } else { p })
             .collect();
+        // API Gateway invokes an ANY route with the request's own verb in the source ARN: a
+        // statement naming `ANY` never matches (every request 500s). docs/aws.md, "ANY routes".
+        let verb = if route.http_method == "ANY" {
+            "*"
+        } else {
+            &route.http_method
+        };
         format!(
             "arn:{}:execute-api:{}:{}:{api_id}/{}/{}{}",
             self.partition(),
             self.region,
             self.account,
             self.api.stage,
-            &route.http_method,
+            verb,
             path.join("/")
         )
     }
@@ -1102,6 +1197,53 @@ mod tests {
             s.permission_source_arn("abc123", &get_user_route()),
             "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/user/*"
         );
+    }
+
+    #[test]
+    fn an_any_route_is_invoked_with_the_real_verb_so_its_permission_names_every_verb() {
+        let s = spec();
+        let mut any = get_user_route();
+        any.http_method = "ANY".into();
+        assert_eq!(
+            s.permission_source_arn("abc123", &any),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/user/*"
+        );
+        assert_eq!(
+            crate::openapi::operation_key("ANY"),
+            "x-amazon-apigateway-any-method"
+        );
+        assert_eq!(crate::openapi::operation_key("GET"), "get");
+    }
+
+    #[test]
+    fn project_names_from_folders_and_names_within_limits() {
+        assert_eq!(
+            project_from_folder("My API_v2").as_deref(),
+            Some("my-api-v2")
+        );
+        assert_eq!(project_from_folder("2048-game").as_deref(), Some("game"));
+        assert_eq!(project_from_folder("123"), None);
+        assert_eq!(
+            project_from_folder("a-very-long-folder-name-that-goes-on").as_deref(),
+            Some("a-very-long-folder-name")
+        );
+        for n in ["my-api", "a", "shop2"] {
+            assert!(validate_project_name(n).is_ok(), "{n}");
+        }
+        for n in ["My-Api", "-x", "x-", "1x", "x_y", "", "a.b"] {
+            assert!(validate_project_name(n).is_err(), "{n}");
+        }
+        assert_eq!(owner_id(Some("shop"), "dev"), "shop/dev");
+        assert_eq!(owner_id(None, "dev"), "dev");
+        assert_eq!(state_name(Some("shop"), "dev"), "shop.dev");
+        let long = fit_name(format!("{}-create-dev-role", "p".repeat(24)), 64);
+        assert!(long.len() <= 64);
+        let short = fit_name("shop-create-dev".into(), 64);
+        assert_eq!(short, "shop-create-dev");
+        let a = fit_name("x".repeat(70), 64);
+        let b = fit_name(format!("{}y", "x".repeat(69)), 64);
+        assert_eq!(a.len(), 64);
+        assert_ne!(a, b);
     }
 
     #[test]

@@ -39,6 +39,11 @@ const READABLE_VERSIONS: [u64; 3] = [1, 2, 3];
 pub struct StackState {
     pub version: u32,
     pub stack: String,
+    /// The project the stack belongs to (the stack file's `name`, or its folder's); absent in
+    /// a state an earlier release wrote and in the built-in stack's, which keep their
+    /// identity ([`crate::stack::owner_id`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
     pub region: String,
     /// Account id, known after the first call to AWS.
     pub account: Option<String>,
@@ -117,6 +122,7 @@ impl StackState {
         StackState {
             version: STATE_VERSION,
             stack: stack.to_string(),
+            project: None,
             region: region.to_string(),
             account: None,
             endpoint: endpoint.map(str::to_string),
@@ -172,6 +178,24 @@ impl StackState {
     }
 
     /// Refuses a state that belongs to another region or endpoint.
+    /// The owner tag's value for this stack ([`crate::stack::owner_id`]).
+    pub fn owner(&self) -> String {
+        crate::stack::owner_id(self.project.as_deref(), &self.stack)
+    }
+
+    /// Refuses a state kept for another project (a state file copied or renamed by hand).
+    pub fn check_project(&self, project: Option<&str>) -> Result<(), StateError> {
+        if self.project.as_deref() == project {
+            return Ok(());
+        }
+        Err(StateError::Mismatch(format!(
+            "this state belongs to stack '{}' of {}, not of {}; run from that project's folder (or give its --file), or choose another --stack",
+            self.stack,
+            self.project.as_deref().map_or("no named project".to_string(), |p| format!("project '{p}'")),
+            project.map_or("no named project".to_string(), |p| format!("project '{p}'")),
+        )))
+    }
+
     pub fn check_target(&self, region: &str, endpoint: Option<&str>) -> Result<(), StateError> {
         if self.region != region {
             return Err(StateError::Mismatch(format!(
@@ -460,10 +484,10 @@ pub fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, S
     let mut state: StackState =
         serde_json::from_value(value).map_err(|e| corrupt(format!("{e}")))?;
     state.version = STATE_VERSION;
-    if state.stack != stack {
+    let kept_as = crate::stack::state_name(state.project.as_deref(), &state.stack);
+    if kept_as != stack {
         return Err(corrupt(format!(
-            "it describes stack '{}', not '{stack}'",
-            state.stack
+            "it describes stack '{kept_as}', not '{stack}'"
         )));
     }
     state

@@ -116,7 +116,7 @@ fn a_big_api_is_one_put_and_its_routes_are_checked_and_repaired_one_by_one() {
         integ
             .uri()
             .unwrap()
-            .contains(":function:api-doc/invocations"),
+            .contains(":function:twelve-api-doc/invocations"),
         "{integ:?}"
     );
     let (code, doc) = s.status();

@@ -179,7 +179,11 @@ fn another_stacks_resource_is_neither_adopted_nor_deleted() {
     );
     assert!(run.stderr.contains("--table-name"), "{run}");
     // The table was not recorded as ours.
-    assert!(read_state(&w.state_file("prod"))["resources"]["table:user"].is_null());
+    // (Refused before any change: no state was written at all.)
+    assert!(
+        !w.state_file("prod").exists()
+            || read_state(&w.state_file("prod"))["resources"]["table:user"].is_null()
+    );
 
     // The advice works when followed: nothing was made under the taken name, so it may change.
     let followed = w.run(&["deploy", "--table-name", "user-prod-b"]).ok();
@@ -227,4 +231,103 @@ fn another_stacks_resource_is_neither_adopted_nor_deleted() {
 
     w.run(&["--stack", "other", "teardown", "--yes"]).ok();
     assert_eq!(w.aws().inventory().tables, Vec::<String>::new());
+}
+
+/// Writes a project folder `dir/<folder>` with a stack file of one table, one function
+/// `create` and one route; `extra` is added at the top of the file.
+fn project(w: &World, folder: &str, extra: &str) -> String {
+    let dir = w.dir.path().join(folder);
+    std::fs::create_dir_all(dir.join("code")).unwrap();
+    std::fs::write(
+        dir.join("code/index.mjs"),
+        "export const handler = async () => ({ ok: true });\n",
+    )
+    .unwrap();
+    let file = dir.join("serverless-cli.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{extra}
+[tables.items]
+hash_key = {{ name = "id", type = "S" }}
+
+[functions.create]
+code = "code"
+tables = {{ items = ["dynamodb:PutItem"] }}
+
+[[routes]]
+method = "POST"
+path = "/items"
+function = "create"
+"#
+        ),
+    )
+    .unwrap();
+    file.to_str().unwrap().to_string()
+}
+
+/// Two projects, each with a stack `dev` and a function `create`, in one account: each gets
+/// its own names, owner tags and state; neither adopts, updates nor deletes the other's.
+#[test]
+fn two_projects_with_the_same_stack_and_function_never_take_each_other_over() {
+    let w = World::new();
+    let one = project(&w, "one", "");
+    let two = project(&w, "Two Things", "");
+    w.run(&["--stack", "dev", "--file", &one, "deploy"]).ok();
+    w.run(&["--stack", "dev", "--file", &two, "deploy"]).ok();
+
+    let inv = w.aws().inventory();
+    assert_eq!(inv.functions, ["one-create-dev", "two-things-create-dev"]);
+    assert_eq!(inv.tables, ["one-items-dev", "two-things-items-dev"]);
+    assert!(w.state_dir().join("one.dev.json").exists());
+    assert!(w.state_dir().join("two-things.dev.json").exists());
+    let tags = block_on(
+        w.aws()
+            .iam
+            .list_role_tags()
+            .role_name("one-create-dev-role")
+            .send(),
+    )
+    .unwrap();
+    assert!(
+        tags.tags()
+            .iter()
+            .any(|t| t.key() == "serverless-cli:stack" && t.value() == "one/dev"),
+        "{tags:?}"
+    );
+
+    // A third project that names one's function as its own: refused before any change, the
+    // other owner named, and how to choose another name said.
+    let three = project(&w, "three", "");
+    let text = std::fs::read_to_string(&three).unwrap().replace(
+        "code = \"code\"",
+        "code = \"code\"\nname = \"one-create-dev\"",
+    );
+    std::fs::write(&three, text).unwrap();
+    w.proxy.clear();
+    let taken = w.run(&["--stack", "dev", "--file", &three, "deploy"]);
+    assert_eq!(taken.code, 5, "{taken}");
+    assert!(
+        taken
+            .stderr
+            .contains("one-create-dev already exists and belongs to stack 'dev' of project 'one'"),
+        "{taken}"
+    );
+    assert!(taken.stderr.contains("another name"), "{taken}");
+    // Stopped before any change: not one call that changes anything, and no state.
+    assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+    assert!(!w.state_dir().join("three.dev.json").exists());
+
+    // Two's teardown removes only two's; one's status is untouched and clean.
+    w.run(&["--stack", "dev", "--file", &two, "teardown", "--yes"])
+        .ok();
+    w.run(&["--stack", "dev", "--file", &three, "teardown", "--yes"])
+        .ok();
+    let inv = w.aws().inventory();
+    assert_eq!(inv.functions, ["one-create-dev"]);
+    assert_eq!(inv.tables, ["one-items-dev"]);
+    w.run(&["--stack", "dev", "--file", &one, "status"]).ok();
+    w.run(&["--stack", "dev", "--file", &one, "teardown", "--yes"])
+        .ok();
+    w.assert_nothing_left("after both projects' teardowns");
 }

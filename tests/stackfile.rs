@@ -169,10 +169,16 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
         v.sort();
         v
     };
-    assert_eq!(sorted(inv.tables), ["orders-prod", "users-prod"]);
-    assert_eq!(sorted(inv.functions), ["orders-prod", "users-prod"]);
-    assert_eq!(sorted(inv.roles), ["orders-prod-role", "users-prod-role"]);
-    assert_eq!(inv.apis, ["serverless-backend-prod"]);
+    assert_eq!(sorted(inv.tables), ["shop-orders-prod", "shop-users-prod"]);
+    assert_eq!(
+        sorted(inv.functions),
+        ["shop-orders-prod", "shop-users-prod"]
+    );
+    assert_eq!(
+        sorted(inv.roles),
+        ["shop-orders-prod-role", "shop-users-prod-role"]
+    );
+    assert_eq!(inv.apis, ["shop-api-prod"]);
     assert_eq!(run(&["plan"]).code, 0);
     run(&["status"]).ok();
 
@@ -198,9 +204,9 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
     assert_eq!(
         grants,
         [
-            ("dynamodb:PutItem".to_string(), table("orders-prod")),
-            ("dynamodb:Query".to_string(), table("orders-prod")),
-            ("dynamodb:GetItem".to_string(), table("users-prod")),
+            ("dynamodb:PutItem".to_string(), table("shop-orders-prod")),
+            ("dynamodb:Query".to_string(), table("shop-orders-prod")),
+            ("dynamodb:GetItem".to_string(), table("shop-users-prod")),
         ]
     );
 
@@ -289,7 +295,7 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
         assert_eq!(count(&calls, name), n, "{name}: {calls:?}");
     }
     assert_eq!(run(&["plan"]).code, 0);
-    let orders = block_config(&w, "orders-prod");
+    let orders = block_config(&w, "shop-orders-prod");
     assert_eq!(orders, 512);
 
     // The table taken out again: its items would go, so deploy asks for --allow-data-loss
@@ -317,7 +323,7 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
     let refused = run(&["deploy"]);
     assert_eq!(refused.code, 2, "{refused}");
     assert!(
-        refused.stderr.contains("audit-prod") && refused.stderr.contains("--allow-data-loss"),
+        refused.stderr.contains("shop-audit-prod") && refused.stderr.contains("--allow-data-loss"),
         "{refused}"
     );
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
@@ -325,7 +331,7 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
     assert_eq!(count(&w.mutating_calls(), "dynamodb:DeleteTable"), 1);
     assert_eq!(
         sorted(w.aws().inventory().tables),
-        ["orders-prod", "users-prod"]
+        ["shop-orders-prod", "shop-users-prod"]
     );
     assert_eq!(run(&["plan"]).code, 0);
 

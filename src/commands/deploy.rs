@@ -190,7 +190,7 @@ pub async fn prepare(
         Some(file) => {
             refuse_builtin_flags(args, &file.path)?;
             let names = file.names(&global.stack);
-            let codes = file.codes()?;
+            let codes = file.codes(&super::never_packed(global))?;
             (super::Model::File(Box::new(file)), names, codes)
         }
         None => {
@@ -233,6 +233,16 @@ pub async fn prepare(
         None => super::Locking::No,
     };
     let mut session = super::open_with(global, locking).await?;
+    // The identity the session settled on (a stack an earlier release deployed from this file
+    // keeps its names) decides the file's default names.
+    let (model, names) = match model {
+        super::Model::File(mut file) if file.project != session.project => {
+            file.project = session.project.clone();
+            let names = file.names(&global.stack);
+            (super::Model::File(file), names)
+        }
+        other => (other, names),
+    };
     let timing = super::timing(args.role_wait, args.ready_wait);
     let (aws, before, renamed) =
         read_round(&mut session, &model, &names, &timing, args, progress).await?;
@@ -266,13 +276,14 @@ async fn read_round(
         None => false,
     };
     let stack = session.stack.clone();
+    let owner = stack::owner_id(session.project.as_deref(), &stack);
     let region = session.target.region.clone();
     let (aws, before) = super::connect_with(session, |aws: Aws, mut state| {
         if let Some(s) = state.as_mut() {
             // The state as confirmed, renamed as above (a refusal was said already).
             let _ = apply_name_changes(args, s);
         }
-        let (stack, region) = (stack.clone(), region.clone());
+        let (stack, region, owner) = (stack.clone(), region.clone(), owner.clone());
         async move {
             // The REST API a first deploy guards against making twice.
             let api_name = match (model, state.as_ref()) {
@@ -284,7 +295,7 @@ async fn read_round(
                 state.as_ref(),
                 |account, state| model.spec(&stack, &region, account, &state.names),
                 &api_name,
-                &stack,
+                &owner,
                 timing,
                 progress,
             )
@@ -348,12 +359,14 @@ impl Prepared {
     pub fn state(&self) -> StackState {
         let session = &self.session;
         let mut state = session.state.clone().unwrap_or_else(|| {
-            StackState::new(
+            let mut s = StackState::new(
                 &session.stack,
                 &session.target.region,
                 session.target.endpoint.as_deref(),
                 self.names.clone(),
-            )
+            );
+            s.project = session.project.clone();
+            s
         });
         state.account = Some(self.aws.account.clone());
         state

@@ -5,18 +5,17 @@ use crate::cli::GlobalArgs;
 use crate::error::UsageError;
 use crate::iam_policy::{document, Target};
 use crate::stack::{self, Names};
-use crate::state::StateStore;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let file = super::stack_file(global)?;
+    let mut file = super::stack_file(global)?;
     let profile = super::profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
     // The state's account and names (a state in S3 is read there).
-    let state = match super::location(global)? {
-        crate::store::Location::Local(dir) => StateStore::new(&dir, &global.stack).load()?,
-        _ => super::open(global, None).await?.state,
-    };
+    let (project, state) = super::peek(global).await?;
+    if let Some(f) = &mut file {
+        f.project = project;
+    }
     let names = state
         .as_ref()
         .map(|s| s.names.clone())

@@ -30,6 +30,10 @@ const CREDENTIALS_LIMIT: Duration = Duration::from_secs(5);
 /// What every command works from.
 pub struct Session {
     pub stack: String,
+    /// The project the stack belongs to: the stack file's (`name`, or its folder's), or `None`
+    /// for the built-in stack and for a state an earlier release wrote, which keep their
+    /// identity. With `stack`, the stack's identity: its owner tags and its state's key.
+    pub project: Option<String>,
     pub target: Target,
     pub store: std::sync::Arc<Store>,
     /// The state. Until `pending` is settled (`connect_with`, `settle`), a state in S3 may be
@@ -89,6 +93,91 @@ pub async fn target(global: &GlobalArgs) -> Result<Target, UsageError> {
     })
 }
 
+/// The identity a run works under. A stack file's project is `wanted`; but a stack that an
+/// earlier release deployed (its state under the bare stack name, with no project in it) keeps
+/// that identity, names and owner tags, until it is torn down: nothing is renamed or replaced
+/// by upgrading. The state under the project's own key wins when both exist.
+async fn identity(
+    location: &Location,
+    wanted: Option<String>,
+    stack: &str,
+    target: &Target,
+) -> anyhow::Result<Option<String>> {
+    let Some(project) = wanted else {
+        return Ok(None);
+    };
+    let own = stack::state_name(Some(&project), stack);
+    let legacy = match location {
+        Location::Local(dir) => return local_identity(dir, Some(project), stack),
+        Location::S3 { .. } => {
+            let (mine, _) = store_at(location, &own, target, &journal_dir()).await?;
+            if let Store::S3(s) = &mine {
+                if matches!(s.cached(), Some(Some(_))) {
+                    return Ok(Some(project));
+                }
+            }
+            let (old, _) = store_at(location, stack, target, &journal_dir()).await?;
+            let (mine, old) = tokio::join!(mine.load(), old.load());
+            if mine?.is_some() {
+                return Ok(Some(project));
+            }
+            old?
+        }
+    };
+    Ok(match legacy {
+        Some(s) if s.project.is_none() => None,
+        _ => Some(project),
+    })
+}
+
+/// The stack's identity and state for a command that only reads them (no lock, and no region
+/// or account check for a state in a folder: nothing is called).
+pub async fn peek(global: &GlobalArgs) -> anyhow::Result<(Option<String>, Option<StackState>)> {
+    match location(global)? {
+        Location::Local(dir) => {
+            let wanted = crate::stackfile::project_for(global.file.as_deref())?;
+            let project = local_identity(&dir, wanted, &global.stack)?;
+            let name = stack::state_name(project.as_deref(), &global.stack);
+            Ok((project, StateStore::new(&dir, &name).load()?))
+        }
+        _ => {
+            let session = open(global, None).await?;
+            Ok((session.project, session.state))
+        }
+    }
+}
+
+/// [`identity`] for a state in a folder (no call).
+fn local_identity(
+    dir: &std::path::Path,
+    wanted: Option<String>,
+    stack: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(project) = wanted else {
+        return Ok(None);
+    };
+    let own = stack::state_name(Some(&project), stack);
+    if std::fs::symlink_metadata(dir.join(format!("{own}.json"))).is_ok()
+        || std::fs::symlink_metadata(dir.join(format!("{stack}.json"))).is_err()
+    {
+        return Ok(Some(project));
+    }
+    Ok(match StateStore::new(dir, stack).load()? {
+        Some(s) if s.project.is_none() => None,
+        _ => Some(project),
+    })
+}
+
+/// What no function's zip may hold: the state folder (a folder location) and this machine's
+/// journal, beside the stack file itself.
+pub fn never_packed(global: &GlobalArgs) -> Vec<std::path::PathBuf> {
+    let mut out = vec![journal_dir()];
+    if let Ok(Location::Local(dir)) = location(global) {
+        out.push(dir);
+    }
+    out
+}
+
 /// Where this machine keeps its journal of a state in S3: `.serverless-cli/` in the working
 /// folder (a CI runner's own, like `.terraform/`).
 pub fn journal_dir() -> std::path::PathBuf {
@@ -136,7 +225,10 @@ pub async fn open(global: &GlobalArgs, command: Option<&str>) -> anyhow::Result<
 pub async fn open_with(global: &GlobalArgs, locking: Locking<'_>) -> anyhow::Result<Session> {
     let target = target(global).await?;
     let location = location(global)?;
-    let (store, aws) = store_at(&location, &global.stack, &target, &journal_dir()).await?;
+    let wanted = crate::stackfile::project_for(global.file.as_deref())?;
+    let project = identity(&location, wanted, &global.stack, &target).await?;
+    let name = stack::state_name(project.as_deref(), &global.stack);
+    let (store, aws) = store_at(&location, &name, &target, &journal_dir()).await?;
     let store = std::sync::Arc::new(store);
     let lock_now = match locking {
         Locking::No => None,
@@ -148,6 +240,7 @@ pub async fn open_with(global: &GlobalArgs, locking: Locking<'_>) -> anyhow::Res
     };
     let mut session = Session {
         stack: global.stack.clone(),
+        project,
         target,
         store,
         state: None,
@@ -272,9 +365,18 @@ impl Session {
 
     fn check_target(&self) -> anyhow::Result<()> {
         if let Some(s) = &self.state {
+            s.check_project(self.project.as_deref())?;
             s.check_target(&self.target.region, self.target.endpoint.as_deref())?;
         }
         Ok(())
+    }
+
+    /// Gives the run's stack file the identity this session settled on: a stack that an
+    /// earlier release deployed from this file keeps the names it was given then.
+    pub fn fit(&self, file: &mut Option<crate::stackfile::StackFile>) {
+        if let Some(f) = file {
+            f.project = self.project.clone();
+        }
     }
 
     /// A run whose S3 lock was taken over (or whose lease ran out while it was paused) stops

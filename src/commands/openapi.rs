@@ -3,10 +3,9 @@
 use crate::cli::{GlobalArgs, OpenapiArgs};
 use crate::error::UsageError;
 use crate::stack::{self, Names, StackSpec};
-use crate::state::StateStore;
 
 pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32> {
-    let file = super::stack_file(global)?;
+    let mut file = super::stack_file(global)?;
     let profile = super::profile(global);
     let region = crate::aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
@@ -18,10 +17,10 @@ pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32>
             .into());
         }
     }
-    let state = match super::location(global)? {
-        crate::store::Location::Local(dir) => StateStore::new(&dir, &global.stack).load()?,
-        _ => super::open(global, None).await?.state,
-    };
+    let (project, state) = super::peek(global).await?;
+    if let Some(f) = &mut file {
+        f.project = project;
+    }
     let Some(account) = args
         .account
         .clone()

@@ -163,7 +163,7 @@ pub async fn run(
     interrupts: crate::signal::Interrupts,
 ) -> anyhow::Result<i32> {
     let given = check_args(args)?;
-    let file = super::stack_file(global)?;
+    let mut file = super::stack_file(global)?;
     if let Some(f) = &file {
         if args.code.is_some() || args.table_name.is_some() {
             return Err(UsageError(format!(
@@ -174,6 +174,7 @@ pub async fn run(
         }
     }
     let session = super::open(global, None).await?;
+    session.fit(&mut file);
     let names = session
         .state
         .as_ref()

@@ -96,6 +96,16 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
             }
         }
     }
+    // A project's state is kept as `project.stack` (a `.` is in neither name).
+    for r in &mut rows {
+        let name = r["stack"].as_str().unwrap_or_default().to_string();
+        if let Some((project, stack)) = name.split_once('.') {
+            r["project"] = json!(project);
+            r["stack"] = json!(stack);
+        } else {
+            r["project"] = json!(null);
+        }
+    }
     let mut lines = vec![format!("Stacks in {location}:")];
     if rows.is_empty() {
         lines.push("  (none)".into());
@@ -106,7 +116,11 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
             .map(|t| format!("updated {} s ago", now.saturating_sub(t)))
             .unwrap_or_else(|| "unreadable".into());
         lines.push(format!(
-            "  {}: {ago}; lock {}{}",
+            "  {}{}: {ago}; lock {}{}",
+            r["project"]
+                .as_str()
+                .map(|p| format!("{p} "))
+                .unwrap_or_default(),
             r["stack"].as_str().unwrap_or_default(),
             r["lock"].as_str().unwrap_or_default(),
             r["problem"]

@@ -17,8 +17,9 @@ use crate::stack::{self, StackSpec};
 pub const EXIT_DRIFT: i32 = 3;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let file = super::stack_file(global)?;
+    let mut file = super::stack_file(global)?;
     let mut session = super::open(global, None).await?;
+    session.fit(&mut file);
     let Some(state) = session.state.clone() else {
         return Err(UsageError(format!(
             "stack '{}' has no state file ({}); deploy it first, or pass the --stack and --state-dir it was deployed with",

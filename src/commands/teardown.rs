@@ -19,15 +19,16 @@ use crate::state::StackState;
 /// call) and nothing changed. Without a state file, teardown would look for tagged resources:
 /// say so.
 async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32> {
-    let file = super::stack_file(global)?;
+    let mut file = super::stack_file(global)?;
     let session = super::open(global, None).await?;
+    session.fit(&mut file);
     let Some(state) = session.state.clone() else {
         let text = format!(
             "Stack '{}' has no state file ({}): teardown would look for resources tagged {}={} in every service and delete those.\n",
             session.stack,
             session.store.describe(),
             crate::stack::OWNER_TAG,
-            session.stack
+            crate::stack::owner_id(session.project.as_deref(), &session.stack)
         );
         let doc = json!({"command": "teardown", "dry_run": true, "stack": session.stack, "state_file": false, "steps": []});
         report::emit(global.output, &doc, &text);
@@ -169,8 +170,9 @@ pub async fn run(
         )
         .into());
     }
-    let file = super::stack_file(global)?;
+    let mut file = super::stack_file(global)?;
     let mut session = super::open_with(global, super::Locking::Now("teardown")).await?;
+    session.fit(&mut file);
     // Its one write to the state is the final delete, conditional on what it read: a state
     // written meanwhile by another run is not removed (teardown says to run again).
     session.trust_read();
@@ -210,14 +212,15 @@ pub async fn run(
                 session.stack,
                 session.store.describe(),
                 crate::stack::OWNER_TAG,
-                session.stack
+                crate::stack::owner_id(session.project.as_deref(), &session.stack)
             ));
             let caller = Caller {
                 aws: aws.clone(),
                 policy: timing.retry,
                 progress: progress.clone(),
             };
-            let found = discover::by_tag(&caller, &session.stack)
+            let owner = crate::stack::owner_id(session.project.as_deref(), &session.stack);
+            let found = discover::by_tag(&caller, &owner)
                 .await
                 .context("looking for the stack's tagged resources")?;
             if found.is_empty() {
@@ -239,16 +242,21 @@ pub async fn run(
                         session.target.endpoint.as_deref(),
                         f.names(&session.stack),
                     );
+                    s.project = session.project.clone();
                     s.account = Some(aws.account.clone());
                     s
                 }
-                None => discover::state_from_found(
-                    &session.stack,
-                    &session.target.region,
-                    session.target.endpoint.as_deref(),
-                    &aws.account,
-                    &found,
-                )?,
+                None => {
+                    let mut s = discover::state_from_found(
+                        &session.stack,
+                        &session.target.region,
+                        session.target.endpoint.as_deref(),
+                        &aws.account,
+                        &found,
+                    )?;
+                    s.project = session.project.clone();
+                    s
+                }
             };
             if args.yes {
                 for line in found.lines() {

@@ -116,7 +116,7 @@ impl Kind for Function {
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let (c, name) = (cx.c, &super::function_of(cx.spec, node).ok()?.name);
-            c.call("plan", || function::get(&c.aws, name, &cx.spec.stack))
+            c.call("plan", || function::get(&c.aws, name, &cx.spec.owner_tag))
                 .await
                 .ok()?
                 .map(|f| f.owner)
@@ -167,7 +167,7 @@ impl Kind for Function {
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
         Box::pin(async move {
             let state = ctx.snapshot().await;
-            let removal = remove_named(&ctx.run, &ctx.spec.stack, &state, &rec.id).await?;
+            let removal = remove_named(&ctx.run, &ctx.spec.owner_tag, &state, &rec.id).await?;
             Ok(Some(removal.into_result("Lambda function", rec.id.clone())))
         })
     }
@@ -208,7 +208,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         env: &f.env,
         memory_mb: f.memory_mb,
         timeout_secs: f.timeout_secs,
-        stack: &spec.stack,
+        stack: &spec.owner_tag,
     };
     let code = ctx.code_of(&f.logical)?;
     let save = |rec: &FunctionRecord, props: Option<&Value>| {
@@ -393,7 +393,7 @@ pub(crate) fn role_retry_pause(attempt: u32) -> Duration {
 /// Polls GetFunction until Active and not mid-update; a Failed state stops at once.
 async fn wait_ready(ctx: &DeployCtx, name: &str) -> anyhow::Result<()> {
     let t = &ctx.timing;
-    let stack = ctx.spec.stack.clone();
+    let stack = ctx.spec.owner_tag.clone();
     let ready = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
         let info = ctx
             .call("function", || function::get(ctx.aws(), name, &stack))
@@ -441,7 +441,9 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         return Check::missing(&f.name, NOT_DEPLOYED);
     };
     let info = match c
-        .call("status", || function::get(&c.aws, &rec.name, &spec.stack))
+        .call("status", || {
+            function::get(&c.aws, &rec.name, &spec.owner_tag)
+        })
         .await
     {
         Ok(Some(i)) => i,
@@ -515,7 +517,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
 async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = ctx.name_of::<FunctionRecord>(&state, node_key, |r| r.name)?;
-    let action = match remove_named(&ctx.run, &ctx.stack, &state, &name).await? {
+    let action = match remove_named(&ctx.run, &ctx.owner, &state, &name).await? {
         Removal::Gone => Action::Gone,
         Removal::Deleted => Action::Deleted,
         Removal::Foreign(other) => {

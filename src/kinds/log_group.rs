@@ -91,7 +91,7 @@ impl Kind for LogGroup {
                 .await
                 .ok()??;
             c.call("plan", || {
-                log_group::owner(&c.aws, &info.arn, &cx.spec.stack)
+                log_group::owner(&c.aws, &info.arn, &cx.spec.owner_tag)
             })
             .await
             .ok()
@@ -159,7 +159,7 @@ impl Kind for LogGroup {
         rec: &'a crate::state::Record,
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
         Box::pin(async move {
-            let removal = remove_named(&ctx.run, &ctx.spec.stack, &rec.id).await?;
+            let removal = remove_named(&ctx.run, &ctx.spec.owner_tag, &rec.id).await?;
             Ok(Some(removal.into_result("log group", rec.id.clone())))
         })
     }
@@ -197,7 +197,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         Some(r) => (r.arn, Action::Updated),
         None => match ctx
             .call("log-group", || {
-                log_group::create(ctx.aws(), &name, &spec.stack)
+                log_group::create(ctx.aws(), &name, &spec.owner_tag)
             })
             .await
         {
@@ -210,7 +210,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                     .with_context(|| format!("log group {name} exists but cannot be described"))?;
                 let owner = ctx
                     .call("log-group", || {
-                        log_group::owner(ctx.aws(), &info.arn, &spec.stack)
+                        log_group::owner(ctx.aws(), &info.arn, &spec.owner_tag)
                     })
                     .await?;
                 if owner != Owner::Us {
@@ -249,7 +249,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepResult> {
     let state = ctx.snapshot().await;
     let name = ctx.name_of::<LogGroupRecord>(&state, node_key, |r| r.name)?;
-    let action = match remove_named(&ctx.run, &ctx.stack, &name).await? {
+    let action = match remove_named(&ctx.run, &ctx.owner, &name).await? {
         Removal::Deleted => Action::Deleted,
         Removal::Gone => Action::Gone,
         Removal::Foreign(owner) => return foreign(state.has(node_key), "log group", &name, &owner),

@@ -377,7 +377,7 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
         None => super::route_function(&ctx.spec, node)?.name.clone(),
     };
     let lock = crate::kinds::permission::policy_lock(&name);
-    let action = match function_owner(&ctx.run, &ctx.stack, &state, &name).await? {
+    let action = match function_owner(&ctx.run, &ctx.owner, &state, &name).await? {
         // The permission lives in the function's policy: no function, no permission.
         None => Action::Gone,
         Some(Owner::Us) => {

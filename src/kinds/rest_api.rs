@@ -90,7 +90,7 @@ impl Kind for RestApi {
             let label = format!("{} ({})", rec.name, rec.id);
             Some(
                 match c
-                    .call("status", || api::get(&c.aws, &rec.id, &cx.state.stack))
+                    .call("status", || api::get(&c.aws, &rec.id, &cx.spec.owner_tag))
                     .await
                 {
                     Ok(None) => Check::missing(label, "the REST API does not exist"),
@@ -127,13 +127,13 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             let prefetched = ctx.api_lookup.lock().ok().and_then(|mut l| l.take());
             let found = match prefetched {
                 Some(found) => found,
-                None => api::find_by_name(ctx.aws(), &name, &spec.stack).await?,
+                None => api::find_by_name(ctx.aws(), &name, &spec.owner_tag).await?,
             };
             if let Some(ours) = found.into_iter().find(|a| a.owner == Owner::Us) {
                 return Ok((ours.id, ours.root_resource_id, Action::Adopted));
             }
             let (id, root) =
-                api::create(ctx.aws(), &name, &spec.api.endpoint_type, &spec.stack).await?;
+                api::create(ctx.aws(), &name, &spec.api.endpoint_type, &spec.owner_tag).await?;
             Ok((id, root, Action::Created))
         })
         .await
@@ -188,7 +188,7 @@ async fn delete_api(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepRes
         .into_iter()
         .collect();
     let found = ctx
-        .call("api", || api::find_by_name(&ctx.aws, &name, &ctx.stack))
+        .call("api", || api::find_by_name(&ctx.aws, &name, &ctx.owner))
         .await?;
     for a in found {
         if a.owner == Owner::Us && !ids.contains(&a.id) {
@@ -201,7 +201,7 @@ async fn delete_api(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepRes
         // emulator answers 500, not NotFound, for a missing API).
         let deleted = ctx
             .call("api", || async {
-                match api::get(&ctx.aws, id, &ctx.stack).await? {
+                match api::get(&ctx.aws, id, &ctx.owner).await? {
                     None => Ok(Ok(false)),
                     Some(a) if a.owner == Owner::Us => api::delete(&ctx.aws, id).await.map(Ok),
                     Some(a) => Ok(Err(a)),

@@ -73,7 +73,7 @@ impl Kind for Role {
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let (c, name) = (cx.c, &super::function_of(cx.spec, node).ok()?.role);
-            c.call("plan", || role::owner(&c.aws, name, &cx.spec.stack))
+            c.call("plan", || role::owner(&c.aws, name, &cx.spec.owner_tag))
                 .await
                 .ok()?
         })
@@ -137,7 +137,7 @@ impl Kind for Role {
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
         Box::pin(async move {
             let policy_key = key.replacen("role:", "role-policy:", 1);
-            let removal = remove_named(&ctx.run, &ctx.spec.stack, &rec.id, &policy_key).await?;
+            let removal = remove_named(&ctx.run, &ctx.spec.owner_tag, &rec.id, &policy_key).await?;
             Ok(Some(removal.into_result("IAM role", rec.id.clone())))
         })
     }
@@ -162,7 +162,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let trust = spec.trust_policy();
     let (arn, action) = match ctx
         .call("role", || {
-            role::create(ctx.aws(), &name, &trust, &spec.stack)
+            role::create(ctx.aws(), &name, &trust, &spec.owner_tag)
         })
         .await
     {
@@ -175,7 +175,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         }
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
             let owner = ctx
-                .call("role", || role::owner(ctx.aws(), &name, &spec.stack))
+                .call("role", || role::owner(ctx.aws(), &name, &spec.owner_tag))
                 .await?
                 .unwrap_or(Owner::Untagged);
             if owner != Owner::Us {
@@ -208,7 +208,7 @@ async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepRe
     let state = ctx.snapshot().await;
     let name = ctx.name_of::<RoleRecord>(&state, node_key, |r| r.name)?;
     let policy_key = node_key.replacen("role:", "role-policy:", 1);
-    let action = match remove_named(&ctx.run, &ctx.stack, &name, &policy_key).await? {
+    let action = match remove_named(&ctx.run, &ctx.owner, &name, &policy_key).await? {
         Removal::Deleted => Action::Deleted,
         Removal::Gone => Action::Gone,
         Removal::Foreign(other) => return foreign(state.has(node_key), "IAM role", &name, &other),

@@ -120,9 +120,11 @@ impl Kind for Table {
                 .call("plan", || table::describe(&c.aws, name))
                 .await
                 .ok()??;
-            c.call("plan", || table::owner(&c.aws, &info.arn, &cx.spec.stack))
-                .await
-                .ok()
+            c.call("plan", || {
+                table::owner(&c.aws, &info.arn, &cx.spec.owner_tag)
+            })
+            .await
+            .ok()
         })
     }
     fn predict(
@@ -164,7 +166,7 @@ impl Kind for Table {
                 "table {} would be deleted; run deploy with --allow-data-loss",
                 rec.id
             );
-            let removal = remove_named(&ctx.run, &ctx.spec.stack, &rec.id).await?;
+            let removal = remove_named(&ctx.run, &ctx.spec.owner_tag, &rec.id).await?;
             Ok(Some(removal.into_result("table", rec.id.clone())))
         })
     }
@@ -206,7 +208,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                 ))
                 .into());
             }
-            if let Removal::Foreign(owner) = remove_named(&ctx.run, &spec.stack, &rec.name).await? {
+            if let Removal::Foreign(owner) =
+                remove_named(&ctx.run, &spec.owner_tag, &rec.name).await?
+            {
                 return Err(not_ours("table", &rec.name, &owner, "It was left in place.").into());
             }
             ctx.record(|s| {
@@ -221,7 +225,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         Some(rec) => rec,
         None => {
             let created = ctx
-                .call("table", || table::create(ctx.aws(), t, &spec.stack))
+                .call("table", || table::create(ctx.aws(), t, &spec.owner_tag))
                 .await;
             let (arn, billing) = match created {
                 Ok(arn) => {
@@ -234,7 +238,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                         .await?
                         .with_context(|| format!("table {name} exists but cannot be described"))?;
                     let owner = ctx
-                        .call("table", || table::owner(ctx.aws(), &info.arn, &spec.stack))
+                        .call("table", || {
+                            table::owner(ctx.aws(), &info.arn, &spec.owner_tag)
+                        })
                         .await?;
                     if owner != Owner::Us {
                         return Err(not_ours(
@@ -368,7 +374,7 @@ async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepR
     if ctx.keep_table {
         return Ok(StepResult::new(Action::Kept, name).with_detail("--keep-table"));
     }
-    let action = match remove_named(&ctx.run, &ctx.stack, &name).await? {
+    let action = match remove_named(&ctx.run, &ctx.owner, &name).await? {
         Removal::Deleted => Action::Deleted,
         Removal::Gone => Action::Gone,
         Removal::Foreign(owner) => return foreign(state.has(node_key), "table", &name, &owner),

@@ -255,7 +255,7 @@ pub async fn read_before(
     state: Option<&StackState>,
     spec_for: impl Fn(&str, &StackState) -> StackSpec,
     api_name: &str,
-    stack: &str,
+    owner: &str,
     timing: &Timing,
     progress: &Progress,
 ) -> Before {
@@ -278,13 +278,58 @@ pub async fn read_before(
     };
     let lookup = async {
         if need_lookup {
-            api::find_by_name(&aws, api_name, stack).await.ok()
+            api::find_by_name(&aws, api_name, owner).await.ok()
         } else {
             None
         }
     };
     let (checks, api_lookup) = tokio::join!(checks, lookup);
     Before { checks, api_lookup }
+}
+
+/// Stops before any change when a name this stack would create is taken by a resource of
+/// another owner (another project or stack, or nobody known): the same lookups plan makes,
+/// for every key nothing records. A resource of this stack's own (a crash before it was
+/// recorded) is adopted as before.
+async fn check_names_free(
+    aws: &Aws,
+    spec: &StackSpec,
+    graph: &Graph,
+    state: &StackState,
+    before: &Before,
+    policy: RetryPolicy,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    if graph.nodes.iter().all(|n| state.has(&n.key)) {
+        return Ok(());
+    }
+    let caller = Caller {
+        aws: aws.clone(),
+        policy,
+        progress: progress.clone(),
+    };
+    let found = crate::ops::plan::lookups(&caller, spec, graph, state, before).await;
+    let Some((node, owner)) = graph.nodes.iter().find_map(|n| {
+        found
+            .get(&n.key)
+            .filter(|o| **o != Owner::Us)
+            .map(|o| (n, o))
+    }) else {
+        return Ok(());
+    };
+    let label = node.kind.label(&crate::kinds::Want { spec, state }, node);
+    let what = match node.kind.name() {
+        "role" => "IAM role",
+        "log-group" => "log group",
+        "rest-api" => "REST API",
+        other => other,
+    };
+    let fix = if spec.owner_tag.contains('/') {
+        "Give it another name in the stack file (its `name`), or give the project another `name`; nothing was changed."
+    } else {
+        "Choose another name with --table-name, --role-name, --function-name or --api-name (or --stack); nothing was changed."
+    };
+    Err(crate::error::not_ours(what, &label, owner, fix).into())
 }
 
 /// Applies what the checks found (owner tags put back, drift forgotten), then runs the steps.
@@ -328,6 +373,7 @@ pub async fn apply(
     }
     check_orphans(&state, &orphans, allow_data_loss)?;
     check_replacements(&state, &spec, &graph, allow_data_loss)?;
+    check_names_free(&aws, &spec, &graph, &state, &before, timing.retry, progress).await?;
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
         dirty = true;
     }
@@ -586,7 +632,7 @@ pub async fn restore_owner_tags(
             continue;
         }
         let aws = &c.aws;
-        let stack = &state.stack;
+        let stack = &state.owner();
         let done = match kind {
             "table" => match state.first::<TableRecord>() {
                 Some(t) => c.call("tags", || table::tag(aws, &t.arn, stack)).await,

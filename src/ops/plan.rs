@@ -383,7 +383,7 @@ fn predicted(
 
 /// For the keys nothing records, whether a resource of that name exists, and whose it is:
 /// deploy adopts what is this stack's.
-async fn lookups(
+pub async fn lookups(
     c: &Caller,
     spec: &StackSpec,
     graph: &Graph,

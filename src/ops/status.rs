@@ -292,7 +292,7 @@ pub const OWNER_TAGS_ROW: &str = "owner-tags";
 /// could not find it). Deploy puts a missing tag back; a tag naming another stack is reported,
 /// never overwritten.
 pub async fn owner_tags(c: &Caller, state: &StackState) -> Vec<(&'static str, String, Owner)> {
-    let stack = &state.stack;
+    let stack = &state.owner();
     let table = async {
         match state.first::<TableRecord>() {
             Some(t) => c
@@ -348,7 +348,7 @@ pub async fn owner_tags(c: &Caller, state: &StackState) -> Vec<(&'static str, St
 }
 
 async fn check_owner_tags(c: &Caller, state: &StackState) -> Check {
-    let label = format!("{}={}", crate::stack::OWNER_TAG, state.stack);
+    let label = format!("{}={}", crate::stack::OWNER_TAG, state.owner());
     let wrong = owner_tags(c, state).await;
     if wrong.is_empty() {
         return Check::ok(label);

@@ -29,7 +29,9 @@ use crate::state::StackState;
 
 pub struct TeardownCtx {
     pub run: Run,
-    pub stack: String,
+    /// The stack's identity as its owner tags write it ([`crate::stack::owner_id`]): only what
+    /// carries it is removed.
+    pub owner: String,
     pub keep_table: bool,
     pub spec: crate::stack::StackSpec,
     pub graph: Graph,
@@ -122,7 +124,7 @@ pub async fn run(
     let steps = steps(&graph);
     let ctx = Arc::new(TeardownCtx {
         run: Run::new(aws, store, state.clone(), progress.clone(), timing),
-        stack: state.stack.clone(),
+        owner: state.owner(),
         keep_table,
         spec,
         graph,

@@ -25,9 +25,12 @@ pub enum Owner {
 }
 
 impl Owner {
-    pub fn from_tag(tag: Option<&str>, stack: &str) -> Owner {
+    /// `owner` is the stack's identity as its owner tag writes it ([`crate::stack::owner_id`]):
+    /// `project/stack`, or the bare stack name of a stack from before projects (the built-in
+    /// tutorial stack, a state an earlier release wrote). Only an exact match is ours.
+    pub fn from_tag(tag: Option<&str>, owner: &str) -> Owner {
         match tag {
-            Some(t) if t == stack => Owner::Us,
+            Some(t) if t == owner => Owner::Us,
             Some(t) => Owner::Other(t.to_string()),
             None => Owner::Untagged,
         }
@@ -48,7 +51,19 @@ impl Owner {
     pub fn describe(&self) -> String {
         match self {
             Owner::Us => "this stack".to_string(),
-            Owner::Other(s) => format!("stack '{s}' ({OWNER_TAG}={s})"),
+            Owner::Other(s) => match s.split_once('/') {
+                Some((project, stack)) => format!(
+                    "stack '{}' of project '{}' ({OWNER_TAG}={})",
+                    stack,
+                    project,
+                    s
+                ),
+                None => format!(
+                    "stack '{}' of no named project (the built-in stack, or one an earlier release deployed; {OWNER_TAG}={})",
+                    s,
+                    s
+                ),
+            },
             Owner::Untagged => format!("nobody known to serverless-cli (no {OWNER_TAG} tag)"),
             Owner::Unknown(why) => format!(
                 "an owner that cannot be told: its tags could not be read ({why}); allow lambda:ListTags to the deploying identity (serverless-cli iam-policy)"

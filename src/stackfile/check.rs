@@ -152,6 +152,11 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
             }
         }
     }
+    if let Some(n) = &doc.name {
+        if let Err(e) = stack::validate_project_name(n) {
+            p(at!["name"], plain(&e));
+        }
+    }
     let spec = file.spec(stack_name, "us-east-1", "000000000000");
 
     // The API.
@@ -225,6 +230,9 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
 
     // Functions.
     let mut real_functions: BTreeMap<String, String> = BTreeMap::new();
+    // IAM role names are unique in an account ignoring case: two functions whose roles differ
+    // only by case would share one role, each deploy deleting the other's policy.
+    let mut real_roles: BTreeMap<String, String> = BTreeMap::new();
     for (logical, f) in &doc.functions {
         let Some(fs) = spec.function(logical) else {
             continue;
@@ -234,6 +242,9 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         }
         if let Err(e) = stack::validate_role_name(&fs.role) {
             p(at!["functions", logical, "role_name"], plain(&e));
+        }
+        if let Some(other) = real_roles.insert(fs.role.to_ascii_lowercase(), logical.clone()) {
+            p(at!["functions", logical, "role_name"], format!("role name '{}' is the role of functions.{other} too (IAM role names ignore case); give each function a role name of its own", fs.role));
         }
         if let Some(other) = real_functions.insert(fs.name.clone(), logical.clone()) {
             p(at!["functions", logical, "name"], format!("function name '{}' is also the name of functions.{other}; give each function its own name", fs.name));
@@ -260,7 +271,7 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         }
         match module_of(&f.handler) {
             None => p(at!["functions", logical, "handler"], format!("handler '{}' is not module.export (index.handler runs the handler export of index.mjs)", f.handler)),
-            Some(module) => check_code(file, logical, &f.code, module, &mut p),
+            Some(module) => check_code(file, logical, f, module, &mut p),
         }
         let mut env_bytes = 0;
         for (k, v) in &f.environment {
@@ -279,7 +290,7 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                 p(at!["functions", logical, "environment", k], "this value looks like an AWS access key; secrets do not belong in the stack file (it is meant to be committed): keep them in AWS Secrets Manager or SSM Parameter Store and read them at run time".into());
             }
             let known = super::resolve_refs(v, |r| match r {
-                "stack" | "region" => Some(String::new()),
+                "stack" | "region" | "project" => Some(String::new()),
                 _ => {
                     let (t, field) = r.strip_prefix("tables.")?.rsplit_once('.')?;
                     (doc.tables.contains_key(t) && matches!(field, "name" | "arn"))
@@ -690,12 +701,36 @@ fn common_match(
 fn check_code(
     file: &StackFile,
     logical: &str,
-    code: &str,
+    f: &super::FunctionDoc,
     module: &str,
     p: &mut impl FnMut(Vec<Seg>, String),
 ) {
-    let path = file.code_path(code);
+    let path = file.code_path(&f.code);
     let at = at!["functions", logical, "code"];
+    // Inside the file's folder, as it is on disk: `..`, an absolute path or a link that leads
+    // out is refused unless the file says so.
+    if !f.allow_code_outside {
+        let inside = match (
+            std::fs::canonicalize(&file.dir),
+            std::fs::canonicalize(&path),
+        ) {
+            (Ok(dir), Ok(code)) => code.starts_with(&dir),
+            _ => {
+                !std::path::Path::new(&f.code).is_absolute()
+                    && !f.code.split(['/', '\\']).any(|s| s == "..")
+            }
+        };
+        if !inside {
+            p(
+                at,
+                format!(
+                    "{} is outside the stack file's folder (through '..', an absolute path or a symbolic link); move the code into the folder, or set allow_code_outside = true on this function if it is meant to be packed from there",
+                    path.display()
+                ),
+            );
+            return;
+        }
+    }
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
         Err(_) => {
@@ -710,7 +745,7 @@ fn check_code(
         }
     };
     if meta.is_dir() {
-        match crate::package::collect_files(&path) {
+        match crate::package::collect_files_skipping(&path, &file.skip(f, &[])) {
             Err(e) => p(at, e),
             Ok(files) => {
                 let entries = crate::package::entry_files(module);
@@ -823,6 +858,10 @@ model = "Body"
             ("", "[api]\nname = \"bad\\u0007name\"", "api.name", "control characters"),
             ("", "[api]\nstage = \"pr od\"", "api.stage", "stage name"),
             ("[functions.api]", "[functions.Api]", "functions.Api", "not a usable name"),
+            ("[functions.api]", "[functions.b]\ncode = \"code\"\nrole_name = \"Shared-Role\"\n\n[functions.api]\nrole_name = \"shared-role\"", "functions.b.role_name", "IAM role names ignore case"),
+            ("[functions.api]", "[functions.b]\ncode = \"code\"\nrole_name = \"same\"\n\n[functions.api]\nrole_name = \"same\"", "functions.b.role_name", "role of functions.api too"),
+            ("[tables.user]", "name = \"My_App\"\n[tables.user]", "name", "invalid project name"),
+            ("[tables.user]", "name = \"a-very-long-project-name-over-24\"\n[tables.user]", "name", "at most 24"),
             // Code.
             ("code = \"code\"", "code = \"nowhere\"", "functions.api.code", "does not exist"),
             ("code = \"code\"", "code = \"code\"\nhandler = \"main.handler\"", "functions.api.code", "main.mjs"),

@@ -35,6 +35,12 @@ const MAX_FILE_BYTES: u64 = 1024 * 1024;
 #[serde(deny_unknown_fields)]
 #[schemars(title = "serverless-cli stack file")]
 pub struct FileDoc {
+    /// The project's name: part of every stack's identity (its owner tags and its state's key)
+    /// and of the default resource names (`{name}-{resource}-{stack}`), so two projects that
+    /// both deploy a stack `dev` in one account never take each other's resources. Lower-case
+    /// letters, digits and '-', starting with a letter, at most 24 characters. Default: the
+    /// file's folder name, lower-cased, every other character run turned into '-'.
+    pub name: Option<String>,
     /// The REST API.
     #[serde(default)]
     pub api: ApiDoc,
@@ -60,8 +66,7 @@ pub struct FileDoc {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiDoc {
-    /// Its name; `${stack}` is replaced by the stack's name. Default
-    /// `serverless-backend-${stack}`.
+    /// Its name; `${stack}` and `${project}` are replaced. Default `<project>-api-${stack}`.
     pub name: Option<String>,
     /// The stage deploy publishes to.
     #[serde(default = "default_stage")]
@@ -114,7 +119,8 @@ pub enum Endpoint {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableDoc {
-    /// Its name; `${stack}` is replaced by the stack's name. Default `<logical name>-${stack}`.
+    /// Its name; `${stack}` and `${project}` are replaced. Default
+    /// `<project>-<logical name>-${stack}`.
     pub name: Option<String>,
     /// The partition key.
     pub hash_key: KeyDoc,
@@ -165,12 +171,25 @@ impl AttrType {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionDoc {
-    /// Its name; `${stack}` is replaced. Default `<logical name>-${stack}`.
+    /// Its name; `${stack}` and `${project}` are replaced. Default
+    /// `<project>-<logical name>-${stack}`.
     pub name: Option<String>,
-    /// Its role's name; `${stack}` is replaced. Default `<logical name>-${stack}-role`.
+    /// Its role's name; `${stack}` and `${project}` are replaced. Default
+    /// `<project>-<logical name>-${stack}-role`.
     pub role_name: Option<String>,
-    /// Its code: a folder (packaged deterministically) or a .zip, relative to this file.
+    /// Its code: a folder (packaged deterministically) or a .zip, relative to this file and
+    /// inside its folder. Hidden files (`.git`, `.serverless-cli`), the state folder and this
+    /// file are never packed.
     pub code: String,
+    /// Files of the code folder left out of the zip: glob patterns relative to it, as in a
+    /// .gitignore (`*.test.mjs`, `test/**`, `docs`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Lets `code` name a folder or zip outside this file's folder (`../shared`, an absolute
+    /// path): refused unless this says so, so that a copied file cannot pack what it should
+    /// not reach.
+    #[serde(default)]
+    pub allow_code_outside: bool,
     /// `module.export`: `index.handler` runs the `handler` export of index.mjs.
     #[serde(default = "default_handler")]
     pub handler: String,
@@ -186,7 +205,7 @@ pub struct FunctionDoc {
     #[serde(default = "default_retention")]
     pub log_retention_days: i32,
     /// Environment variables. A value may name `${tables.<name>.name}`,
-    /// `${tables.<name>.arn}`, `${stack}` or `${region}`. No secrets.
+    /// `${tables.<name>.arn}`, `${stack}`, `${project}` or `${region}`. No secrets.
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
     /// The tables it uses, each with the DynamoDB actions it may take on it
@@ -312,6 +331,54 @@ pub struct StackFile {
     /// The folder it is in: code paths are relative to it.
     pub dir: PathBuf,
     pub doc: FileDoc,
+    /// The project whose stacks this file describes ([`project_of`]); `None` only for a stack
+    /// an earlier release deployed from it, which keeps its names (set by the session).
+    pub project: Option<String>,
+}
+
+/// The project a stack file names, or its folder's name made into one
+/// ([`stack::project_from_folder`]).
+pub fn project_of(name: Option<&str>, path: &Path) -> Result<String, String> {
+    if let Some(n) = name {
+        stack::validate_project_name(n)?;
+        return Ok(n.to_string());
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let folder = std::fs::canonicalize(&dir)
+        .ok()
+        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
+    folder
+        .as_deref()
+        .and_then(stack::project_from_folder)
+        .ok_or_else(|| {
+            format!(
+                "the stack file's folder gives no project name; set `name = \"my-api\"` at the top of {}",
+                path.display()
+            )
+        })
+}
+
+/// The project of the run's stack file (`--file`, else `serverless-cli.toml` here), read
+/// without the file's checks (the command has run them, or will); `None` without a file.
+pub fn project_for(explicit: Option<&Path>) -> Result<Option<String>, UsageError> {
+    let path = match explicit {
+        Some(p) => p,
+        None if std::fs::symlink_metadata(FILE_NAME).is_ok() => Path::new(FILE_NAME),
+        None => return Ok(None),
+    };
+    let shown = path.display().to_string();
+    let bytes = crate::safe_fs::read_capped(path, MAX_FILE_BYTES)
+        .map_err(|e| UsageError(format!("{shown}: {}", describe_io(&e))))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let name = toml::from_str::<toml::Table>(&text)
+        .ok()
+        .and_then(|t| t.get("name").and_then(|n| n.as_str()).map(str::to_string));
+    project_of(name.as_deref(), path)
+        .map(Some)
+        .map_err(|e| UsageError(format!("{shown}: {e}")))
 }
 
 /// Lambda's and CloudWatch Logs' ranges.
@@ -354,15 +421,18 @@ impl StackFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let file = StackFile {
+        let project = project_of(doc.name.as_deref(), path);
+        let mut file = StackFile {
             path: path.to_path_buf(),
             dir,
             doc,
+            project: project.clone().ok(),
         };
         let problems = check::check(&file, stack);
         if !problems.is_empty() {
             return Err(UsageError(check::render(&problems, &shown, &text)));
         }
+        file.project = Some(project.map_err(|e| UsageError(format!("{shown}: {e}")))?);
         Ok(file)
     }
 
@@ -394,14 +464,47 @@ impl StackFile {
         }
     }
 
-    /// Each function's code, packaged (no AWS call).
-    pub fn codes(&self) -> Result<crate::ops::deploy::Codes, UsageError> {
+    /// What a function's zip leaves out: its `exclude` patterns, this file, and `never` (the
+    /// state folder, this machine's journal).
+    pub fn skip(&self, f: &FunctionDoc, never: &[PathBuf]) -> crate::package::Skip {
+        let mut paths: Vec<PathBuf> = never
+            .iter()
+            .chain(std::iter::once(&self.path))
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        paths.sort();
+        paths.dedup();
+        crate::package::Skip {
+            paths,
+            patterns: f.exclude.clone(),
+        }
+    }
+
+    /// Each function's code, packaged (no AWS call). A folder that several functions share is
+    /// read and zipped once.
+    pub fn codes(&self, never: &[PathBuf]) -> Result<crate::ops::deploy::Codes, UsageError> {
         let mut out = BTreeMap::new();
+        let mut made: Vec<(
+            (PathBuf, &str, crate::package::Skip),
+            crate::code::CodePackage,
+        )> = Vec::new();
         for (logical, f) in &self.doc.functions {
             let module = module_of(&f.handler).unwrap_or("index");
+            let path = self.code_path(&f.code);
+            let skip = self.skip(f, never);
+            let id = (
+                std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()),
+                module,
+                skip.clone(),
+            );
+            if let Some((_, code)) = made.iter().find(|(k, _)| *k == id) {
+                out.insert(logical.clone(), code.clone());
+                continue;
+            }
             let what = format!("functions.{logical}.code");
-            let code = crate::code::CodePackage::load_for(&self.code_path(&f.code), module, &what)
+            let code = crate::code::CodePackage::load_skipping(&path, module, &what, &skip)
                 .map_err(UsageError)?;
+            made.push((id, code.clone()));
             out.insert(logical.clone(), code);
         }
         Ok(out)
@@ -410,9 +513,21 @@ impl StackFile {
     /// The model the file describes, for a stack, region and account.
     pub fn spec(&self, stack: &str, region: &str, account: &str) -> StackSpec {
         let doc = &self.doc;
+        let project = self.project.as_deref();
         let named = |name: &Option<String>, default: String| match name {
-            Some(n) => n.replace("${stack}", stack),
+            Some(n) => n
+                .replace("${stack}", stack)
+                .replace("${project}", project.unwrap_or_default()),
             None => default,
+        };
+        // `{project}-{resource}-{stack}`, within AWS's limits ([`stack::fit_name`]); a stack of
+        // no named project keeps the names earlier releases gave (`{resource}-{stack}`).
+        let default = |resource: &str, suffix: &str, max: usize| {
+            let base = match project {
+                Some(p) => format!("{p}-{resource}-{stack}{suffix}"),
+                None => format!("{resource}-{stack}{suffix}"),
+            };
+            stack::fit_name(base, max)
         };
         let partition = stack::partition(region);
         let tables: Vec<TableSpec> = doc
@@ -420,7 +535,7 @@ impl StackFile {
             .iter()
             .map(|(logical, t)| TableSpec {
                 logical: logical.clone(),
-                name: named(&t.name, format!("{logical}-{stack}")),
+                name: named(&t.name, default(logical, "", 255)),
                 hash_key: key_attr(&t.hash_key),
                 range_key: t.range_key.as_ref().map(key_attr),
                 billing: t.billing,
@@ -447,6 +562,7 @@ impl StackFile {
                     .map(|(k, v)| {
                         let v = resolve_refs(v, |r| match r {
                             "stack" => Some(stack.to_string()),
+                            "project" => Some(project.unwrap_or_default().to_string()),
                             "region" => Some(region.to_string()),
                             _ => {
                                 let rest = r.strip_prefix("tables.")?;
@@ -466,8 +582,8 @@ impl StackFile {
                     .collect();
                 FunctionSpec {
                     logical: logical.clone(),
-                    name: named(&f.name, format!("{logical}-{stack}")),
-                    role: named(&f.role_name, format!("{logical}-{stack}-role")),
+                    name: named(&f.name, default(logical, "", 64)),
+                    role: named(&f.role_name, default(logical, "-role", 64)),
                     code: Some(self.code_path(&f.code)),
                     handler: f.handler.clone(),
                     runtime: f.runtime.clone(),
@@ -491,13 +607,20 @@ impl StackFile {
         stack::assign_permission_sids(&mut routes);
         StackSpec {
             stack: stack.to_string(),
+            owner_tag: stack::owner_id(project, stack),
             region: region.to_string(),
             account: account.to_string(),
             policy_mode: PolicyMode::LeastPrivilege,
             tables,
             functions,
             api: ApiSpec {
-                name: named(&doc.api.name, format!("serverless-backend-{stack}")),
+                name: named(
+                    &doc.api.name,
+                    match project {
+                        Some(p) => stack::fit_name(format!("{p}-api-{stack}"), 128),
+                        None => format!("serverless-backend-{stack}"),
+                    },
+                ),
                 stage: doc.api.stage.clone(),
                 endpoint_type: match doc.api.endpoint {
                     Endpoint::Regional => "REGIONAL".into(),
@@ -667,7 +790,15 @@ mod tests {
 
     #[test]
     fn the_tutorial_example_is_exactly_the_built_in_stack() {
-        let f = StackFile::load(&example("tutorial"), "prod").unwrap();
+        let mut f = StackFile::load(&example("tutorial"), "prod").unwrap();
+        // Its project is its folder's; a fresh stack of it gets that project's names.
+        assert_eq!(f.project.as_deref(), Some("tutorial"));
+        assert_eq!(f.names("prod").function, "tutorial-putitem-prod");
+        assert_eq!(f.names("prod").role, "tutorial-putitem-prod-role");
+        assert_eq!(f.names("prod").api, "tutorial-api-prod");
+        // The built-in stack, once deployed, is this file under the identity it was deployed
+        // with (no named project), which the session settles on.
+        f.project = None;
         let mut a = f.spec("prod", "eu-west-1", "123456789012");
         let mut b = stack::tests_support::spec();
         for f in &mut a.functions {
@@ -684,7 +815,7 @@ mod tests {
         assert_eq!(a.policy_mode, b.policy_mode);
         assert_eq!(f.names("prod"), Names::defaults("prod"));
         // The same code, byte for byte: the built-in zip is this folder's.
-        let codes = f.codes().unwrap();
+        let codes = f.codes(&[]).unwrap();
         assert_eq!(
             codes["putitem"].sha256,
             crate::code::CodePackage::embedded().sha256
@@ -714,12 +845,14 @@ mod tests {
         let swapped = format!("{head}[[routes]]{get}\n[[routes]]{post}[[try]]{tries}");
         let p = dir.path().join(FILE_NAME);
         std::fs::write(&p, &swapped).unwrap();
-        let a = StackFile::load(&example("tutorial"), "prod")
-            .unwrap()
-            .spec("prod", "r-1", "1");
-        let b = StackFile::load(&p, "prod")
-            .unwrap()
-            .spec("prod", "r-1", "1");
+        // The two folders' names differ: give both one project.
+        let load = |p: &Path| {
+            let mut f = StackFile::load(p, "prod").unwrap();
+            f.project = Some("same".into());
+            f.spec("prod", "r-1", "1")
+        };
+        let a = load(&example("tutorial"));
+        let b = load(&p);
         let graph = |s: &StackSpec| {
             let mut keys: Vec<String> = crate::graph::Graph::new(s)
                 .nodes

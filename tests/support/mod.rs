@@ -157,8 +157,27 @@ impl World {
         self.dir.path().join("state")
     }
 
+    /// The state file of a stack: `<stack>.json` for the built-in stack, else the one
+    /// project's `<project>.<stack>.json` (the project is the stack file's folder's name).
     pub fn state_file(&self, stack: &str) -> PathBuf {
-        self.state_dir().join(format!("{stack}.json"))
+        let bare = self.state_dir().join(format!("{stack}.json"));
+        if bare.exists() {
+            return bare;
+        }
+        let suffix = format!(".{stack}.json");
+        let mut found: Vec<PathBuf> = std::fs::read_dir(self.state_dir())
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().ends_with(&suffix))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(found.len() <= 1, "more than one project's state: {found:?}");
+        found.pop().unwrap_or(bare)
     }
 
     /// The binary, set up to talk to the proxy, with nothing from this machine's AWS setup.
