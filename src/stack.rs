@@ -127,9 +127,17 @@ impl Names {
         }
     }
 
-    /// Checks every name against AWS's own rules. An empty name is a part the stack does not
-    /// have (a stack file with no table, or no function).
+    /// Checks every name against AWS's own rules.
     pub fn validate(&self) -> Result<(), String> {
+        validate_table_name(&self.table)?;
+        validate_role_name(&self.role)?;
+        validate_function_name(&self.function)?;
+        validate_api_name(&self.api)
+    }
+
+    /// As [`Names::validate`], for the names a state records: an empty one is a part the
+    /// stack does not have (a stack file with no table, or no function).
+    pub fn validate_recorded(&self) -> Result<(), String> {
         let given = |n: &str, check: fn(&str) -> Result<(), String>| {
             if n.is_empty() {
                 Ok(())

@@ -492,7 +492,7 @@ pub fn parse_state(path: &Path, text: &str, stack: &str) -> Result<StackState, S
     }
     state
         .names
-        .validate()
+        .validate_recorded()
         .map_err(|e| corrupt(format!("it records an {e}")))?;
     for (key, rec) in &state.resources {
         crate::kinds::check_record(rec)

@@ -358,3 +358,64 @@ fn a_deploy_killed_at_the_put_or_the_deployment_is_finished_by_the_next() {
     s.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("a killed document deploy");
 }
+
+/// An ANY route (API Gateway's `x-amazon-apigateway-any-method`; the proxy refuses a plain
+/// `any` key as AWS's import does) on a stack with no table: deployed from the document, its
+/// permission names every verb (API Gateway invokes with the request's own), status is clean,
+/// plan settles, and teardown leaves nothing.
+#[test]
+fn an_any_route_without_a_table_deploys_from_the_document_with_a_permission_for_every_verb() {
+    let w = World::new();
+    let dir = w.dir.path().join("anyroute");
+    std::fs::create_dir_all(dir.join("code")).unwrap();
+    std::fs::write(
+        dir.join("code/index.mjs"),
+        "export const handler = async () => ({});\n",
+    )
+    .unwrap();
+    let file = dir.join("serverless-cli.toml");
+    std::fs::write(
+        &file,
+        r#"[api]
+build = "document"
+
+[functions.api]
+code = "code"
+
+[[routes]]
+method = "ANY"
+path = "/things/{id}"
+function = "api"
+"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    w.run(&["--file", file, "deploy"]).ok();
+    let policy = block_on(
+        w.aws()
+            .lambda
+            .get_policy()
+            .function_name("anyroute-api-prod")
+            .send(),
+    )
+    .unwrap();
+    let text = policy.policy().unwrap_or_default().to_string();
+    assert!(text.contains("/prod/*/things/*"), "{text}");
+    assert!(!text.contains("/ANY/"), "{text}");
+    let (_, ids) = api_of(&w);
+    let method = block_on(
+        w.aws()
+            .apigateway
+            .get_method()
+            .rest_api_id(w.aws().only_api())
+            .resource_id(&ids["/things/{id}"])
+            .http_method("ANY")
+            .send(),
+    );
+    assert!(method.is_ok(), "{method:?}");
+    w.run(&["--file", file, "status"]).ok();
+    let plan = w.run(&["--file", file, "plan"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    w.run(&["--file", file, "teardown", "--yes"]).ok();
+    w.assert_nothing_left("after teardown of the ANY stack");
+}

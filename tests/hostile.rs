@@ -218,3 +218,22 @@ fn an_os_error_is_printed_once() {
     assert_eq!(run.stderr.lines().count(), 1, "{run}");
     assert!(w.proxy.calls().is_empty());
 }
+
+/// A name carrying terminal escape sequences is refused with the escape shown, never sent to
+/// the terminal raw.
+#[test]
+fn escape_sequences_in_a_stack_file_are_printed_escaped() {
+    let w = World::new();
+    let file = w.dir.path().join("serverless-cli.toml");
+    std::fs::write(
+        &file,
+        "[functions.\"x\\u001b]0;owned\\u0007\\u001b[31m\"]\ncode = \"code\"\n",
+    )
+    .unwrap();
+    let run = w.run(&["plan"]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(!run.stderr.contains('\u{1b}'), "{run:?}");
+    assert!(!run.stderr.contains('\u{7}'), "{run:?}");
+    assert!(run.stderr.contains("\\u{1b}"), "{run}");
+    assert!(w.proxy.calls().is_empty());
+}

@@ -273,13 +273,14 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
             None => p(at!["functions", logical, "handler"], format!("handler '{}' is not module.export (index.handler runs the handler export of index.mjs)", f.handler)),
             Some(module) => check_code(file, logical, f, module, &mut p),
         }
-        let mut env_bytes = 0;
+        // Lambda counts its 4 KB on the values as deployed: references resolved.
+        let env_bytes: usize = fs.env.iter().map(|(k, v)| k.len() + v.len()).sum();
         for (k, v) in &f.environment {
-            env_bytes += k.len() + v.len();
-            let ok_name = k.starts_with(|c: char| c.is_ascii_alphabetic())
+            let ok_name = k.len() >= 2
+                && k.starts_with(|c: char| c.is_ascii_alphabetic())
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok_name {
-                p(at!["functions", logical, "environment", k], format!("'{k}' is not a valid variable name: letters, digits and '_', starting with a letter"));
+                p(at!["functions", logical, "environment", k], format!("'{k}' is not a valid variable name: at least two letters, digits and '_', starting with a letter"));
             } else if RESERVED_ENV.contains(&k.as_str()) {
                 p(
                     at!["functions", logical, "environment", k],
@@ -468,8 +469,12 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
 }
 
 /// Lambda's reserved environment variables.
-const RESERVED_ENV: [&str; 12] = [
+const RESERVED_ENV: [&str; 16] = [
     "_HANDLER",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_ACCESS_KEY",
+    "AWS_LAMBDA_RUNTIME_API",
+    "LAMBDA_RUNTIME_DIR",
     "AWS_REGION",
     "AWS_EXECUTION_ENV",
     "AWS_LAMBDA_FUNCTION_NAME",
@@ -864,6 +869,9 @@ model = "Body"
             ("[tables.user]", "name = \"a-very-long-project-name-over-24\"\n[tables.user]", "name", "at most 24"),
             // Code.
             ("code = \"code\"", "code = \"nowhere\"", "functions.api.code", "does not exist"),
+            ("code = \"code\"", "code = \"code/../..\"", "functions.api.code", "allow_code_outside = true"),
+            ("code = \"code\"", "code = \"/usr/lib\"", "functions.api.code", "outside the stack file's folder"),
+            ("code = \"code\"", "code = \"code\"\nexclude = [\"index.mjs\"]", "functions.api.code", "has no index.mjs"),
             ("code = \"code\"", "code = \"code\"\nhandler = \"main.handler\"", "functions.api.code", "main.mjs"),
             ("code = \"code\"", "code = \"code\"\nhandler = \"handler\"", "functions.api.handler", "module.export"),
             // Lambda's ranges.
@@ -876,6 +884,8 @@ model = "Body"
             // Environment and secrets.
             ("TABLE =", "\"1TABLE\" =", "functions.api.environment.1TABLE", "not a valid variable name"),
             ("TABLE =", "AWS_REGION =", "functions.api.environment.AWS_REGION", "set by Lambda itself"),
+            ("TABLE =", "LAMBDA_RUNTIME_DIR =", "functions.api.environment.LAMBDA_RUNTIME_DIR", "set by Lambda itself"),
+            ("TABLE =", "T =", "functions.api.environment.T", "at least two"),
             ("TABLE = \"${tables.user.name}\"", "TABLE = \"${tables.user.name}\", KEY = \"AKIAIOSFODNN7EXAMPLE\"", "functions.api.environment.KEY", "secrets do not belong"),
             ("[\"dynamodb:GetItem\"]", "[\"GetItem\"]", "functions.api.tables.user[0]", "did you mean dynamodb:GetItem"),
             ("[\"dynamodb:GetItem\"]", "[]", "functions.api.tables.user", "no actions listed"),
