@@ -221,60 +221,6 @@ fn walk(
     Ok(())
 }
 
-#[cfg(test)]
-mod glob_tests {
-    use super::*;
-
-    #[test]
-    fn globs_match_like_gitignore_and_stay_linear() {
-        assert!(glob_name("*.test.mjs", "a.test.mjs"));
-        assert!(!glob_name("*.test.mjs", "a.mjs"));
-        assert!(glob_name("?.js", "a.js"));
-        assert!(glob_path("test/**", "test/a/b.mjs"));
-        assert!(glob_path("**/fixtures/*.json", "a/b/fixtures/x.json"));
-        assert!(!glob_path("docs/*.md", "src/docs/a.md"));
-        // A pattern built to backtrack: bounded, answers at once.
-        let name = "a".repeat(5000);
-        assert!(!glob_name(&format!("{}b", "*a".repeat(200)), &name));
-        let path = vec!["a"; 300].join("/");
-        assert!(!glob_path(&format!("{}b", "**/".repeat(100)), &path));
-    }
-
-    #[test]
-    fn the_state_folder_the_stack_file_and_excluded_files_are_never_packed() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        for f in [
-            "index.mjs",
-            "state/dev.json",
-            "state/dev.lock",
-            "serverless-cli.toml",
-            "a.test.mjs",
-            "docs/readme.md",
-            ".git/HEAD",
-            ".serverless-cli/journal",
-            "lib/util.mjs",
-        ] {
-            let p = root.join(f);
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(&p, "x").unwrap();
-        }
-        let skip = Skip {
-            paths: vec![
-                fs::canonicalize(root.join("state")).unwrap(),
-                fs::canonicalize(root.join("serverless-cli.toml")).unwrap(),
-            ],
-            patterns: vec!["*.test.mjs".into(), "docs".into()],
-        };
-        let names: Vec<String> = collect_files_skipping(root, &skip)
-            .unwrap()
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(names, ["index.mjs", "lib/util.mjs"]);
-    }
-}
-
 /// Zips the files deterministically.
 pub fn zip_files(files: &[(String, PathBuf)]) -> Result<Vec<u8>, String> {
     let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
@@ -377,4 +323,58 @@ pub fn package_dir_skipping(dir: &Path, module: &str, skip: &Skip) -> Result<Vec
     let bytes = zip_files(&files)?;
     check_zip_for(&bytes, &dir.display().to_string(), module)?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_like_gitignore_and_stay_linear() {
+        assert!(glob_name("*.test.mjs", "a.test.mjs"));
+        assert!(!glob_name("*.test.mjs", "a.mjs"));
+        assert!(glob_name("?.js", "a.js"));
+        assert!(glob_path("test/**", "test/a/b.mjs"));
+        assert!(glob_path("**/fixtures/*.json", "a/b/fixtures/x.json"));
+        assert!(!glob_path("docs/*.md", "src/docs/a.md"));
+        // A pattern built to backtrack: bounded, answers at once.
+        let name = "a".repeat(5000);
+        assert!(!glob_name(&format!("{}b", "*a".repeat(200)), &name));
+        let path = vec!["a"; 300].join("/");
+        assert!(!glob_path(&format!("{}b", "**/".repeat(100)), &path));
+    }
+
+    #[test]
+    fn the_state_folder_the_stack_file_and_excluded_files_are_never_packed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for f in [
+            "index.mjs",
+            "state/dev.json",
+            "state/dev.lock",
+            "serverless-cli.toml",
+            "a.test.mjs",
+            "docs/readme.md",
+            ".git/HEAD",
+            ".serverless-cli/journal",
+            "lib/util.mjs",
+        ] {
+            let p = root.join(f);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(&p, "x").unwrap();
+        }
+        let skip = Skip {
+            paths: vec![
+                fs::canonicalize(root.join("state")).unwrap(),
+                fs::canonicalize(root.join("serverless-cli.toml")).unwrap(),
+            ],
+            patterns: vec!["*.test.mjs".into(), "docs".into()],
+        };
+        let names: Vec<String> = collect_files_skipping(root, &skip)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["index.mjs", "lib/util.mjs"]);
+    }
 }

@@ -799,33 +799,9 @@ async fn forward(
             .unwrap_or("/")
     );
     let request_headers = parts.headers.clone();
-    // API Gateway's import reads the document as AWS documents it; moto's reads another
-    // dialect: the proxy refuses what AWS refuses and hands moto what it understands.
-    let mut rewritten = false;
-    let body = if call.service == "apigateway" && call.operation == "PutRestApi" {
-        match import::as_moto_reads(&body) {
-            Ok(Some(b)) => {
-                rewritten = true;
-                b
-            }
-            Ok(None) => body,
-            Err(message) => {
-                return Ok(Response::builder()
-                    .status(400)
-                    .header("x-amzn-ErrorType", "BadRequestException")
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(
-                        serde_json::json!({ "message": message }).to_string(),
-                    )))
-                    .unwrap());
-            }
-        }
-    } else {
-        body
-    };
     let mut builder = Request::builder().method(parts.method.clone()).uri(uri);
     for (k, v) in parts.headers.iter() {
-        if k != hyper::header::HOST && !(rewritten && k == hyper::header::CONTENT_LENGTH) {
+        if k != hyper::header::HOST {
             builder = builder.header(k, v);
         }
     }
@@ -1076,44 +1052,6 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
 mod import {
     use super::*;
     use serde_json::{json, Value};
-
-    /// The operations an OpenAPI path item may hold for API Gateway: the HTTP verbs, and
-    /// `x-amazon-apigateway-any-method` for ANY (there is no `any` operation); `parameters` and
-    /// other `x-` keys are not operations.
-    const VERBS: [&str; 7] = ["get", "put", "post", "delete", "options", "head", "patch"];
-    const ANY_METHOD: &str = "x-amazon-apigateway-any-method";
-
-    /// A PutRestApi document as moto 5.2.5's import reads it: AWS's ANY key written as the
-    /// `any` moto upper-cases into ANY. A path item key that is neither a verb, ANY's
-    /// extension, `parameters` nor another extension is refused, as AWS's import with
-    /// failonwarnings does (moto would make a method of it). `Ok(None)`: nothing to change.
-    pub fn as_moto_reads(body: &Bytes) -> Result<Option<Bytes>, String> {
-        let Ok(mut doc) = serde_json::from_slice::<Value>(body) else {
-            return Ok(None);
-        };
-        let mut changed = false;
-        for (path, item) in doc["paths"].as_object_mut().into_iter().flatten() {
-            let Some(item) = item.as_object_mut() else {
-                continue;
-            };
-            for key in item.keys() {
-                let known = VERBS.contains(&key.as_str())
-                    || key == ANY_METHOD
-                    || key == "parameters"
-                    || key.starts_with("x-");
-                if !known {
-                    return Err(format!(
-                        "Errors found during import: Unable to put method '{key}' on resource at path '{path}': Invalid HTTP method"
-                    ));
-                }
-            }
-            if let Some(op) = item.remove(ANY_METHOD) {
-                item.insert("any".into(), op);
-                changed = true;
-            }
-        }
-        Ok(changed.then(|| Bytes::from(doc.to_string())))
-    }
 
     /// By (resource id, HTTP verb): the fields moto's import dropped.
     pub type Kept = std::collections::HashMap<(String, String), Value>;
