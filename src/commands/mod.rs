@@ -102,30 +102,27 @@ async fn identity(
     wanted: Option<String>,
     stack: &str,
     target: &Target,
+    aws: Option<&Aws>,
 ) -> anyhow::Result<Option<String>> {
     let Some(project) = wanted else {
         return Ok(None);
     };
-    let own = stack::state_name(Some(&project), stack);
-    let legacy = match location {
-        Location::Local(dir) => return local_identity(dir, Some(project), stack),
-        Location::S3 { .. } => {
-            let (mine, _) = store_at(location, &own, target, &journal_dir()).await?;
-            if let Store::S3(s) = &mine {
-                if matches!(s.cached(), Some(Some(_))) {
-                    return Ok(Some(project));
-                }
-            }
-            let (old, _) = store_at(location, stack, target, &journal_dir()).await?;
-            let (mine, old) = tokio::join!(mine.load(), old.load());
-            if mine?.is_some() {
-                return Ok(Some(project));
-            }
-            old?
-        }
+    let (Location::S3 { bucket, prefix }, Some(aws)) = (location, aws) else {
+        return match location {
+            Location::Local(dir) => local_identity(dir, Some(project), stack),
+            Location::S3 { .. } => Ok(Some(project)),
+        };
     };
-    Ok(match legacy {
-        Some(s) if s.project.is_none() => None,
+    let store = |name: &str| s3_store(aws, bucket, prefix, name, target, &journal_dir());
+    let mine = store(&stack::state_name(Some(&project), stack));
+    // This machine's journal knows the project's own key: no look needed.
+    if matches!(mine.cached(), Some(Some(_))) {
+        return Ok(Some(project));
+    }
+    let old = store(stack);
+    let (mine, old) = tokio::join!(mine.load(), old.load());
+    Ok(match (mine?, old?) {
+        (None, Some(s)) if s.project.is_none() => None,
         _ => Some(project),
     })
 }
@@ -196,16 +193,28 @@ pub async fn store_at(
         Location::Local(dir) => (Store::Local(StateStore::new(dir, stack)), None),
         Location::S3 { bucket, prefix } => {
             let aws = Aws::clients(target, CREDENTIALS_LIMIT).await?;
-            let store = crate::store::s3::S3Store::new(
-                aws.s3.clone(),
-                bucket,
-                prefix,
-                stack,
-                Some((journal_dir, target.endpoint.as_deref(), &target.region)),
-            );
+            let store = s3_store(&aws, bucket, prefix, stack, target, journal_dir);
             (Store::S3(store), Some(aws))
         }
     })
+}
+
+/// The S3 store of the state kept as `name`, with this machine's journal of it.
+fn s3_store(
+    aws: &Aws,
+    bucket: &str,
+    prefix: &str,
+    name: &str,
+    target: &Target,
+    journal_dir: &std::path::Path,
+) -> crate::store::s3::S3Store {
+    crate::store::s3::S3Store::new(
+        aws.s3.clone(),
+        bucket,
+        prefix,
+        name,
+        Some((journal_dir, target.endpoint.as_deref(), &target.region)),
+    )
 }
 
 /// Validates the global options, takes the lock (when `command` changes things, waiting up to
@@ -226,9 +235,25 @@ pub async fn open_with(global: &GlobalArgs, locking: Locking<'_>) -> anyhow::Res
     let target = target(global).await?;
     let location = location(global)?;
     let wanted = crate::stackfile::project_for(global.file.as_deref())?;
-    let project = identity(&location, wanted, &global.stack, &target).await?;
+    // One set of clients (a state in S3) for the identity's look and the run.
+    let aws = match &location {
+        Location::S3 { .. } => Some(Aws::clients(&target, CREDENTIALS_LIMIT).await?),
+        Location::Local(_) => None,
+    };
+    let project = identity(&location, wanted, &global.stack, &target, aws.as_ref()).await?;
     let name = stack::state_name(project.as_deref(), &global.stack);
-    let (store, aws) = store_at(&location, &name, &target, &journal_dir()).await?;
+    let store = match (&location, &aws) {
+        (Location::S3 { bucket, prefix }, Some(aws)) => Store::S3(s3_store(
+            aws,
+            bucket,
+            prefix,
+            &name,
+            &target,
+            &journal_dir(),
+        )),
+        (Location::Local(dir), _) => Store::Local(StateStore::new(dir, &name)),
+        (Location::S3 { .. }, None) => unreachable!("an S3 location's clients are made above"),
+    };
     let store = std::sync::Arc::new(store);
     let lock_now = match locking {
         Locking::No => None,
