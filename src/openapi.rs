@@ -19,13 +19,28 @@ const ANY_CONTENT: &str = "$default";
 /// The document. `function_arn` gives each route's function ARN (from the model: ARNs follow
 /// from names).
 pub fn document(spec: &StackSpec) -> Value {
+    // operationIds must be unique in a document; the readable form of two routes can be one
+    // (`/a-b` and `/a_b`, `/x/{id}` and `/x/id`): those routes add a hash of their own label,
+    // so each id still depends on its route alone and on which ids it shares.
+    let mut taken: std::collections::HashMap<String, usize> = Default::default();
+    for r in &spec.routes {
+        *taken
+            .entry(operation_id(&r.http_method, &r.path))
+            .or_default() += 1;
+    }
     let mut paths = Map::new();
     for r in &spec.routes {
+        let mut id = operation_id(&r.http_method, &r.path);
+        if taken[&id] > 1 {
+            id = format!("{id}_{}", &crate::stack::fingerprint(&[&r.label()])[..8]);
+        }
+        let mut op = operation(spec, r);
+        op["operationId"] = json!(id);
         let entry = paths
             .entry(r.path.clone())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Value::Object(methods) = entry {
-            methods.insert(operation_key(&r.http_method), operation(spec, r));
+            methods.insert(operation_key(&r.http_method), op);
         }
     }
     let schemas: Map<String, Value> = spec
@@ -74,10 +89,6 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
         .map(|f| spec.function_arn(f))
         .unwrap_or_default();
     let mut op = Map::new();
-    op.insert(
-        "operationId".into(),
-        json!(operation_id(&r.http_method, &r.path)),
-    );
     if !r.path_params.is_empty() {
         let params: Vec<Value> = r
             .path_params
@@ -149,6 +160,18 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
 }
 
 /// `post_user_uid`: letters, digits and `_` (OpenAPI wants operation ids unique).
+/// API Gateway's built-in model names (a document's own `Empty` is replaced by the built-in).
+pub const RESERVED_MODELS: [&str; 2] = ["Empty", "Error"];
+/// Resources (paths) an API may hold, by default (API Gateway quotas).
+pub const MAX_RESOURCES: usize = 300;
+/// The largest body PutRestApi takes: 6 MB, counted in bytes (API Gateway's API reference).
+pub const MAX_DOCUMENT_BYTES: usize = 6_000_000;
+
+/// The size of the stack's document as deploy sends it.
+pub fn document_bytes(spec: &StackSpec) -> usize {
+    serde_json::to_vec(&document(spec)).map_or(0, |b| b.len())
+}
+
 fn operation_id(method: &str, path: &str) -> String {
     let mut id = method.to_ascii_lowercase();
     for c in path.chars() {
@@ -245,6 +268,32 @@ mod tests {
 
     #[test]
     fn operation_ids_are_unique_and_plain() {
+        // Routes whose readable ids would be one get their own hash.
+        let mut spec = tutorial();
+        let mut a = spec.routes[0].clone();
+        a.path = "/a-b".into();
+        let mut b = a.clone();
+        b.path = "/a_b".into();
+        let mut c = a.clone();
+        c.path = "/x/{id}".into();
+        let mut d = a.clone();
+        d.path = "/x/id".into();
+        spec.routes = vec![a, b, c, d];
+        let doc = document(&spec);
+        let mut ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|m| m.as_object().unwrap().values())
+            .map(|op| op["operationId"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 4);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 4, "{ids:?}");
+        assert!(ids
+            .iter()
+            .all(|i| i.starts_with("post_a_b_") || i.starts_with("post_x_id_")));
         assert_eq!(operation_id("GET", "/user/{uid}"), "get_user_uid");
         assert_eq!(operation_id("POST", "/user"), "post_user");
         assert_eq!(operation_id("GET", "/r1/{uid}/copy"), "get_r1_uid_copy");

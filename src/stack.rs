@@ -455,19 +455,48 @@ pub enum ApiBuild {
     Document,
 }
 
-/// Past this many routes, `build = "auto"` (the default) builds the API from one document: the
-/// per-call build's ~14 calls a route no longer fit the account's burst of 40 calls, and every
-/// call past it waits on the shared 10 per second.
-pub const DOCUMENT_ABOVE_ROUTES: usize = 8;
+/// API Gateway's account-wide burst of control-plane calls; past it every call waits on the
+/// shared refill of 10 a second (API Gateway quotas; docs/aws.md, "The OpenAPI document").
+pub const API_GATEWAY_BURST: usize = 40;
+
+/// The API Gateway calls a per-call build of these routes makes on a new API: CreateRestApi,
+/// a CreateResource per path, a CreateModel per model and one CreateRequestValidator when
+/// any route has a model, per route PutMethod and PutIntegration and a PutMethodResponse and
+/// PutIntegrationResponse per response, and CreateDeployment.
+pub fn per_call_calls(routes: &[RouteSpec], models: usize) -> usize {
+    let validator = usize::from(routes.iter().any(|r| r.request_model.is_some()));
+    2 + resources_for(routes).len()
+        + models
+        + validator
+        + routes
+            .iter()
+            .map(|r| 2 + 2 * r.responses.len())
+            .sum::<usize>()
+}
 
 impl ApiBuild {
-    /// What `auto` picks for this many routes.
-    pub fn auto(routes: usize) -> ApiBuild {
-        if routes > DOCUMENT_ABOVE_ROUTES {
+    /// What `auto` picks: the per-call build (the article's own sequence of calls) while its
+    /// calls fit the account's burst, else one document, which takes a handful of calls for
+    /// any number of routes.
+    pub fn auto(routes: &[RouteSpec], models: usize) -> ApiBuild {
+        if per_call_calls(routes, models) > API_GATEWAY_BURST {
             ApiBuild::Document
         } else {
             ApiBuild::Calls
         }
+    }
+
+    /// The rule, in words, for plan.
+    pub fn explain(self, routes: &[RouteSpec], models: usize) -> String {
+        let n = per_call_calls(routes, models);
+        let how = match self {
+            ApiBuild::Calls => "a call per part",
+            ApiBuild::Document => "one OpenAPI document (PutRestApi)",
+        };
+        format!(
+            "routes built with {how}: a per-call build makes {n} API Gateway calls, {} the account's burst of {API_GATEWAY_BURST} (build = \"auto\" builds per call within it; [api] build chooses)",
+            if n > API_GATEWAY_BURST { "past" } else { "within" }
+        )
     }
 }
 

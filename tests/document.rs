@@ -420,3 +420,23 @@ function = "api"
     w.run(&["--file", file, "teardown", "--yes"]).ok();
     w.assert_nothing_left("after teardown of the ANY stack");
 }
+
+/// An API over API Gateway's 300 resources fails as a whole: plan and deploy refuse it before
+/// any call, with a short message (not the import's 100,000-character error after the table,
+/// role and function were made).
+#[test]
+fn an_api_over_300_resources_is_refused_before_any_call_in_a_few_words() {
+    let w = World::new();
+    let dir = w.dir.path().join("huge");
+    let file = support::gen_stack(520, &dir);
+    let file = file.to_str().unwrap();
+    for command in ["plan", "deploy"] {
+        let run = w.run(&["--file", file, command]);
+        assert_eq!(run.code, 2, "{run}");
+        assert!(run.stderr.contains("312 API resources"), "{run}");
+        assert!(run.stderr.contains("over API Gateway's 300"), "{run}");
+        assert!(run.stderr.len() < 1000, "{} characters", run.stderr.len());
+    }
+    assert!(w.proxy.calls().is_empty(), "{:?}", w.proxy.calls().len());
+    assert!(!w.state_dir().exists() || std::fs::read_dir(w.state_dir()).unwrap().count() == 0);
+}

@@ -151,6 +151,15 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
     let w = World::new();
     let shop = w.dir.path().join("shop");
     copy_dir(&example("shop"), &shop);
+    // What follows checks each per-call part of every route; the shop's own file lets `auto`
+    // build its five routes from one document (their calls pass the account's burst).
+    let file_path = shop.join("serverless-cli.toml");
+    let pinned = std::fs::read_to_string(&file_path).unwrap().replacen(
+        "[api]\nstage = \"prod\"",
+        "[api]\nstage = \"prod\"\nbuild = \"calls\"",
+        1,
+    );
+    std::fs::write(&file_path, pinned).unwrap();
     assert!(
         shop.join("handlers/node_modules/@aws-sdk").exists(),
         "examples/shop/handlers/node_modules is missing: run `npm ci` there (scripts/test does)"

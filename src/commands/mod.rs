@@ -550,7 +550,17 @@ pub fn stack_file(
     global: &GlobalArgs,
 ) -> Result<Option<crate::stackfile::StackFile>, crate::error::UsageError> {
     crate::stack::validate_stack_name(&global.stack).map_err(crate::error::UsageError)?;
-    crate::stackfile::StackFile::find(global.file.as_deref(), &global.stack)
+    let file = crate::stackfile::StackFile::find(global.file.as_deref(), &global.stack)?;
+    if let Some(f) = &file {
+        for w in crate::stackfile::check::warnings(f) {
+            eprintln!(
+                "warning: {}: {}",
+                f.path.display(),
+                crate::report::printable(&w)
+            );
+        }
+    }
+    Ok(file)
 }
 
 impl Model {

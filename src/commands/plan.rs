@@ -15,6 +15,8 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
     let state = prepared.state();
     let plan = prepared.plan(args, &progress).await;
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };
+    let spec = prepared.spec(&prepared.aws.account, &state.names);
+    let build = spec.api.build.explain(&spec.routes, spec.models.len());
     let summary = json!({
         "create": plan.count(PlanAction::Create),
         "adopt": plan.count(PlanAction::Adopt),
@@ -37,12 +39,13 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         "iam_changes": plan.iam,
         "removals": plan.removals,
         "owner_tags": plan.tags,
+        "api_build": build,
         "exit_code": code,
     });
     report::emit(
         global.output,
         &doc,
-        &text(&state.stack, &state.region, &plan),
+        &(text(&state.stack, &state.region, &plan) + &format!("  {build}\n")),
     );
     Ok(code)
 }

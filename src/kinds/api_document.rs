@@ -149,9 +149,6 @@ impl Kind for ApiDocument {
     }
 }
 
-/// The largest body PutRestApi takes (6 MB, API Gateway's API reference).
-const MAX_DOCUMENT_BYTES: usize = 6 * 1024 * 1024;
-
 /// `50 routes (one document)`.
 fn label_of(spec: &StackSpec) -> String {
     let n = spec.routes.len();
@@ -163,10 +160,11 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     super::route::put_recorded(ctx, node, &label, label.clone(), |state| async move {
         let api_id = super::rest_api::recorded_id(&state)?;
         let body = serde_json::to_vec(&crate::openapi::document(&ctx.spec))?;
-        if body.len() > MAX_DOCUMENT_BYTES {
+        if body.len() > crate::openapi::MAX_DOCUMENT_BYTES {
             anyhow::bail!(
-                "the API's OpenAPI document is {} bytes, over the {MAX_DOCUMENT_BYTES} PutRestApi takes; build it a call per part instead ([api] build = \"calls\"), or split the stack",
-                body.len()
+                "the API's OpenAPI document is {} bytes, over the {} PutRestApi takes; build it a call per part instead ([api] build = \"calls\"), or split the stack",
+                body.len(),
+                crate::openapi::MAX_DOCUMENT_BYTES
             );
         }
         ctx.call("routes", || {
@@ -322,14 +320,18 @@ mod tests {
 
     #[test]
     fn auto_builds_from_a_document_past_the_burst() {
-        assert_eq!(ApiBuild::auto(2), ApiBuild::Calls);
-        assert_eq!(
-            ApiBuild::auto(crate::stack::DOCUMENT_ABOVE_ROUTES),
-            ApiBuild::Calls
-        );
-        assert_eq!(
-            ApiBuild::auto(crate::stack::DOCUMENT_ABOVE_ROUTES + 1),
-            ApiBuild::Document
-        );
+        // The tutorial's two routes: 32 calls, within the burst of 40: per call, the
+        // article's own sequence.
+        let tutorial = crate::stack::tests_support::spec();
+        assert_eq!(crate::stack::per_call_calls(&tutorial.routes, 1), 32);
+        assert_eq!(ApiBuild::auto(&tutorial.routes, 1), ApiBuild::Calls);
+        // A third route with six responses takes it past: one document.
+        let mut three = tutorial.routes.clone();
+        three.push(crate::stack::delete_user_route());
+        assert_eq!(crate::stack::per_call_calls(&three, 1), 46);
+        assert_eq!(ApiBuild::auto(&three, 1), ApiBuild::Document);
+        assert!(ApiBuild::Document
+            .explain(&three, 1)
+            .contains("46 API Gateway calls, past"));
     }
 }

@@ -172,6 +172,18 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
     {
         p(at!["api", "stage"], format!("stage name '{stage}' is not one API Gateway accepts: use 1 to 128 letters, digits, '-' or '_'"));
     }
+    // API Gateway's quotas a whole import (or a build) fails on: 300 resources an API, and a
+    // PutRestApi body of 6,000,000 bytes. Said here, before the table, role and function
+    // would be made in vain. docs/aws.md, "The OpenAPI document".
+    let resources = stack::resources_for(&spec.routes).len();
+    if resources > crate::openapi::MAX_RESOURCES {
+        p(at!["routes"], format!("the routes need {resources} API resources (paths), over API Gateway's {} an API; split the stack, or ask AWS for a higher quota and set fewer paths until then", crate::openapi::MAX_RESOURCES));
+    } else if spec.api.build == stack::ApiBuild::Document {
+        let bytes = crate::openapi::document_bytes(&spec);
+        if bytes > crate::openapi::MAX_DOCUMENT_BYTES {
+            p(at!["api", "build"], format!("the API's OpenAPI document would be {bytes} bytes, over the {} a PutRestApi takes; set build = \"calls\", or split the stack", crate::openapi::MAX_DOCUMENT_BYTES));
+        }
+    }
 
     // Tables.
     let mut real_tables: BTreeMap<String, String> = BTreeMap::new();
@@ -341,6 +353,10 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
     for (name, m) in &doc.models {
         if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
             p(at!["models", name], format!("model name '{name}' is not one API Gateway accepts: use 1 to 128 letters and digits"));
+        }
+        // API Gateway's own models: a document's `Empty` is silently replaced by the built-in.
+        if crate::openapi::RESERVED_MODELS.contains(&name.as_str()) {
+            p(at!["models", name], format!("'{name}' is one of API Gateway's built-in models ({}); give this model another name", crate::openapi::RESERVED_MODELS.join(", ")));
         }
         match serde_json::from_str::<serde_json::Value>(&m.schema) {
             Err(e) => p(
@@ -518,6 +534,28 @@ fn names_of<'a>(names: impl Iterator<Item = &'a String>) -> String {
 }
 
 /// A stack's own messages name a flag to fix it; here the fix is the file's entry.
+/// Runtimes past their end of life: Lambda blocks creating, then updating, functions on them
+/// (Lambda runtimes page: nodejs20.x ended on 2026-04-30).
+const ENDED_RUNTIMES: [&str; 1] = ["nodejs20.x"];
+/// API Gateway's default integration timeout, in seconds: a REST API answers 504 at 29 s
+/// whatever the function's own timeout (API Gateway quotas).
+pub const API_TIMEOUT_SECS: i32 = 29;
+
+/// What the file may mean but will not get: said on every run, never refused.
+pub fn warnings(file: &StackFile) -> Vec<String> {
+    let mut out = Vec::new();
+    for (logical, f) in &file.doc.functions {
+        if ENDED_RUNTIMES.contains(&f.runtime.as_str()) {
+            out.push(format!("functions.{logical}.runtime: {} has reached its end of life; Lambda first refuses new functions on it, then updates: move to nodejs22.x or nodejs24.x", f.runtime));
+        }
+        let routed = file.doc.routes.iter().any(|r| &r.function == logical);
+        if routed && f.timeout_secs > API_TIMEOUT_SECS {
+            out.push(format!("functions.{logical}.timeout_secs: {} s, but API Gateway answers its routes 504 after {API_TIMEOUT_SECS} s while the function runs on; keep a routed function within {API_TIMEOUT_SECS} s, or hand long work to another function", f.timeout_secs));
+        }
+    }
+    out
+}
+
 fn plain(msg: &str) -> String {
     match msg.split_once("; choose another with") {
         Some((head, _)) => format!("{head}; choose another name in the file"),
@@ -622,6 +660,14 @@ fn check_responses(i: usize, list: &[super::ResponseDoc], p: &mut impl FnMut(Vec
             p(
                 at!["routes", i, "responses", j, "on"],
                 "give either pattern or on, not both".into(),
+            );
+        }
+        // In the document, the success response is the one keyed "default": a pattern
+        // "default" would take its place.
+        if r.pattern.as_deref() == Some("default") {
+            p(
+                at!["routes", i, "responses", j, "pattern"],
+                "'default' is how the document names the response without a pattern; write the pattern another way (e.g. \"(default)\" or \"default$\")".into(),
             );
         }
         let pat = r
@@ -849,6 +895,8 @@ model = "Body"
             ("'{\"type\": \"object\"}'", "'{\"type\": \"objekt\"}'", "models.Body.schema", "draft 4"),
             ("'{\"type\": \"object\"}'", "'{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\"}'", "models.Body.schema", "draft-04"),
             ("[models.Body]", "[models.\"Bo-dy\"]", "models.Bo-dy", "letters and digits"),
+            ("[models.Body]", "[models.Empty]", "models.Empty", "built-in models"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"default\" }]", "routes[1].responses[1].pattern", "'default' is how the document"),
             // Responses.
             ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"(Bad\" }]", "routes[1].responses[1].pattern", "not a valid regex"),
             ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"Bad.*\" }, { status = 409, pattern = \"BadRequest:.*\" }]", "routes[1].responses[2].pattern", "both match the message \"BadRequest:\""),
@@ -915,6 +963,21 @@ model = "Body"
                 .unwrap_or(0);
             assert!(line > 1, "no line in: {err}");
         }
+    }
+
+    #[test]
+    fn an_ended_runtime_and_a_routed_timeout_past_api_gateways_are_warned_of() {
+        let quiet = load("", "").unwrap();
+        assert!(warnings(&quiet).is_empty(), "{:?}", warnings(&quiet));
+        let f = load(
+            "code = \"code\"",
+            "code = \"code\"\nruntime = \"nodejs20.x\"\ntimeout_secs = 60",
+        )
+        .unwrap();
+        let w = warnings(&f);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("end of life"), "{w:?}");
+        assert!(w[1].contains("504 after 29 s"), "{w:?}");
     }
 
     #[test]

@@ -627,7 +627,7 @@ impl StackFile {
                     Endpoint::Edge => "EDGE".into(),
                 },
                 build: match doc.api.build {
-                    Build::Auto => stack::ApiBuild::auto(doc.routes.len()),
+                    Build::Auto => stack::ApiBuild::auto(&routes, doc.models.len()),
                     Build::Calls => stack::ApiBuild::Calls,
                     Build::Document => stack::ApiBuild::Document,
                 },
