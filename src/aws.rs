@@ -400,7 +400,7 @@ impl AwsError {
                     .message()
                     .map(str::to_string)
                     .unwrap_or_else(|| code.clone().unwrap_or_else(|| "unknown error".into()));
-                let kind = classify(code.as_deref(), &message, status);
+                let kind = classify_for(operation, code.as_deref(), &message, status);
                 AwsError {
                     kind,
                     operation,
@@ -536,6 +536,37 @@ pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> Error
     }
 }
 
+/// DynamoDB's and CloudWatch Logs' calls, whose `LimitExceededException` is a hard limit (a
+/// table switched between billing modes too often in a day, too many log groups), not
+/// throttling: retrying it only waits out the policy. API Gateway's is its rate limit.
+/// docs/aws.md, "Errors that are final".
+const HARD_LIMIT_OPERATIONS: [&str; 10] = [
+    "CreateTable",
+    "UpdateTable",
+    "DeleteTable",
+    "DescribeTable",
+    "ListTagsOfResource",
+    "CreateLogGroup",
+    "DeleteLogGroup",
+    "DescribeLogGroups",
+    "PutRetentionPolicy",
+    "ListTagsForResource",
+];
+
+/// [`classify`], knowing the operation: a `LimitExceededException` of DynamoDB or CloudWatch
+/// Logs is final.
+pub fn classify_for(
+    operation: &str,
+    code: Option<&str>,
+    message: &str,
+    status: Option<u16>,
+) -> ErrorKind {
+    if code == Some("LimitExceededException") && HARD_LIMIT_OPERATIONS.contains(&operation) {
+        return ErrorKind::Other;
+    }
+    classify(code, message, status)
+}
+
 /// `SERVERLESS_CLI_RETRY_SCALE`: a factor from 0 to 1 that shortens every wait (retry
 /// backoff, `Retry-After`, the rate limiter), for tests; 1.0 otherwise.
 pub fn retry_scale() -> f64 {
@@ -567,6 +598,9 @@ pub fn jitter() -> f64 {
 pub struct RetryPolicy {
     /// Give up once this much time has passed since the first attempt.
     pub max_elapsed: Duration,
+    /// ... or this much, for a transient fault (an internal error, a 5xx): a service that
+    /// fails this long is down, and waiting longer only hides it.
+    pub max_transient: Duration,
     /// First backoff; doubles up to `max_backoff`.
     pub base: Duration,
     pub max_backoff: Duration,
@@ -578,6 +612,7 @@ impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
             max_elapsed: Duration::from_secs(180),
+            max_transient: Duration::from_secs(30),
             base: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             retry_after_scale: 1.0,
@@ -634,8 +669,20 @@ where
                 ) =>
             {
                 let wait = policy.wait(attempt, e.retry_after, jitter());
-                if start.elapsed() + wait > policy.max_elapsed {
+                let limit = if e.kind == ErrorKind::Transient {
+                    policy.max_elapsed.min(policy.max_transient)
+                } else {
+                    policy.max_elapsed
+                };
+                if start.elapsed() + wait > limit {
                     return Err(e);
+                }
+                // The first tries each say so; after that one line in four, with the count,
+                // so a long wait reads as one story and not a page of lines.
+                if attempt >= 3 && attempt % 4 != 0 {
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                    continue;
                 }
                 let said = e.code.clone().unwrap_or_else(|| match e.kind {
                     ErrorKind::Transient => format!("a transient fault ({})", e.message),
@@ -648,9 +695,12 @@ where
                 progress.note(
                     step,
                     &format!(
-                        "{} answered {said}{after}; retrying in {:.1} s",
+                        "{} answered {said}{after}; retrying in {:.1} s (try {}, {:.0} s so far, giving up after {:.0} s)",
                         e.operation,
-                        wait.as_secs_f64()
+                        wait.as_secs_f64(),
+                        attempt + 1,
+                        start.elapsed().as_secs_f64(),
+                        limit.as_secs_f64()
                     ),
                 );
                 tokio::time::sleep(wait).await;
@@ -804,6 +854,18 @@ mod tests {
             ErrorKind::NotFound
         );
         assert_eq!(classify(None, "", Some(503)), ErrorKind::Transient);
+        // A hard limit of DynamoDB or CloudWatch Logs is final; API Gateway's is its rate.
+        for op in ["UpdateTable", "CreateLogGroup"] {
+            assert_eq!(
+                classify_for(op, Some("LimitExceededException"), "", Some(400)),
+                ErrorKind::Other,
+                "{op}"
+            );
+        }
+        assert_eq!(
+            classify_for("PutMethod", Some("LimitExceededException"), "", Some(429)),
+            ErrorKind::Throttled
+        );
         assert_eq!(
             classify(Some("ValidationException"), "x", Some(400)),
             ErrorKind::Other
@@ -811,9 +873,55 @@ mod tests {
     }
 
     #[test]
+    fn a_transient_fault_is_retried_for_a_bounded_time_and_a_hard_limit_not_at_all() {
+        let p = RetryPolicy {
+            max_elapsed: Duration::from_secs(180),
+            max_transient: Duration::from_millis(300),
+            base: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(40),
+            retry_after_scale: 1.0,
+        };
+        let fail = |kind: ErrorKind| AwsError {
+            kind,
+            operation: "UpdateTable",
+            code: None,
+            message: "x".into(),
+            request_id: None,
+            status: None,
+            retry_after: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let progress = Progress::silent();
+        let tries = std::cell::Cell::new(0);
+        let started = Instant::now();
+        let out: Result<(), AwsError> = rt.block_on(retry(&p, &progress, "t", || {
+            tries.set(tries.get() + 1);
+            async { Err(fail(ErrorKind::Transient)) }
+        }));
+        assert!(out.is_err());
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(tries.get() > 2, "{}", tries.get());
+        tries.set(0);
+        let out: Result<(), AwsError> = rt.block_on(retry(&p, &progress, "t", || {
+            tries.set(tries.get() + 1);
+            async { Err(fail(ErrorKind::Other)) }
+        }));
+        assert!(out.is_err());
+        assert_eq!(tries.get(), 1);
+    }
+
+    #[test]
     fn backoff_doubles_and_caps() {
         let p = RetryPolicy {
             max_elapsed: Duration::from_secs(1),
+            max_transient: Duration::from_secs(1),
             base: Duration::from_millis(100),
             max_backoff: Duration::from_millis(500),
             retry_after_scale: 1.0,
@@ -827,6 +935,7 @@ mod tests {
     fn waits_are_jittered_and_retry_after_zero_has_a_floor() {
         let p = RetryPolicy {
             max_elapsed: Duration::from_secs(1),
+            max_transient: Duration::from_secs(1),
             base: Duration::from_millis(200),
             max_backoff: Duration::from_secs(10),
             retry_after_scale: 1.0,

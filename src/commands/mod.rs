@@ -494,6 +494,7 @@ pub fn timing(role_wait: Duration, ready_wait: Duration) -> Timing {
         ready_wait,
         retry: RetryPolicy {
             max_elapsed: base.max_elapsed,
+            max_transient: base.max_transient,
             base: base.base.mul_f64(scale),
             max_backoff: base.max_backoff.mul_f64(scale),
             retry_after_scale: scale,
