@@ -374,6 +374,32 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         }
     }
 
+    // Secrets: a value shaped like an AWS key is refused wherever the file would send it
+    // (the message never repeats it).
+    let secret = "this looks like an AWS access key; secrets do not belong in the stack file (it is meant to be committed): keep them in AWS Secrets Manager or SSM Parameter Store and read them at run time";
+    for (name, m) in &doc.models {
+        if looks_like_aws_key(&m.schema) {
+            p(at!["models", name, "schema"], secret.into());
+        }
+    }
+    for (i, r) in doc.routes.iter().enumerate() {
+        if r.request_template.as_deref().is_some_and(looks_like_aws_key) {
+            p(at!["routes", i, "request_template"], secret.into());
+        }
+        for (j, x) in r.responses.iter().flatten().enumerate() {
+            if x.template.as_deref().is_some_and(looks_like_aws_key) {
+                p(at!["routes", i, "responses", j, "template"], secret.into());
+            }
+        }
+    }
+    for (i, t) in doc.tries.iter().enumerate() {
+        for (what, v) in [("path", Some(&t.path)), ("body", t.body.as_ref()), ("expect", t.expect.as_ref())] {
+            if v.is_some_and(|v| looks_like_aws_key(v)) {
+                p(at!["try", i, what], secret.into());
+            }
+        }
+    }
+
     // Routes.
     let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
     // The parameter name each parent path's parameter child has.
@@ -944,6 +970,9 @@ model = "Body"
             // try.
             ("", "[[try]]\nmethod = \"GET\"\npath = \"user\"\nstatus = 200", "try[0].path", "must start with '/'"),
             ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = \"{nope\"\nstatus = 200", "try[0].body", "not valid JSON"),
+            ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'\nstatus = 200", "try[0].body", "secrets do not belong"),
+            ("'{\"type\": \"object\"}'", "'{\"type\": \"object\", \"default\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}'", "models.Body.schema", "secrets do not belong"),
+            ("model = \"Body\"", "model = \"Body\"\nrequest_template = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'", "routes[1].request_template", "secrets do not belong"),
         ];
         assert!(cases.len() >= 30);
         for (from, to, entry, word) in cases {
@@ -962,6 +991,18 @@ model = "Body"
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(0);
             assert!(line > 1, "no line in: {err}");
+        }
+    }
+
+    #[test]
+    fn a_refused_secret_is_never_repeated() {
+        for (from, to) in [
+            ("TABLE = \"${tables.user.name}\"", "TABLE = \"${tables.user.name}\", KEY = \"AKIAIOSFODNN7EXAMPLE\""),
+            ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'\nstatus = 200"),
+        ] {
+            let err = load(from, to).err().expect("refused");
+            assert!(err.contains("secrets do not belong"), "{err}");
+            assert!(!err.contains("AKIAIOSFODNN7EXAMPLE"), "{err}");
         }
     }
 
