@@ -237,3 +237,19 @@ fn escape_sequences_in_a_stack_file_are_printed_escaped() {
     assert!(run.stderr.contains("\\u{1b}"), "{run}");
     assert!(w.proxy.calls().is_empty());
 }
+
+/// `init DIR` whose `DIR/handler` is a link out of the folder writes nothing, there or here.
+#[test]
+fn init_never_writes_through_a_linked_folder() {
+    let w = World::new();
+    let app = w.dir.path().join("app");
+    let elsewhere = w.dir.path().join("elsewhere");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, app.join("handler")).unwrap();
+    let run = w.run(&["init", app.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("symbolic link"), "{run}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(&app).unwrap().count(), 1);
+}

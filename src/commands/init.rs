@@ -103,23 +103,37 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let mut written = Vec::new();
-    for (rel, text) in &files {
-        let path = dir.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| anyhow::anyhow!("making {}: {e}", parent.display()))?;
+    // No folder on the way may be a link: `DIR/handler` pointing elsewhere would have the
+    // handler written outside DIR.
+    for (rel, _) in &files {
+        let mut at = dir.to_path_buf();
+        for part in rel.parent().into_iter().flat_map(|p| p.components()) {
+            at.push(part);
+            if let Ok(m) = std::fs::symlink_metadata(&at) {
+                if m.file_type().is_symlink() || !m.is_dir() {
+                    return Err(UsageError(format!(
+                        "{} is {}; init writes only into folders of its own. Nothing was written",
+                        at.display(),
+                        if m.file_type().is_symlink() {
+                            "a symbolic link"
+                        } else {
+                            "not a folder"
+                        }
+                    ))
+                    .into());
+                }
+            }
         }
-        // create_new: never follows or replaces anything that appeared meanwhile.
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-        f.write_all(text.as_bytes())
-            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-        written.push(path.display().to_string());
     }
+    let mut made = Made::default();
+    let written = match write_all(dir, &files, &mut made) {
+        Ok(w) => w,
+        Err(e) => {
+            // All or nothing: what this run made is removed, so the next init starts clean.
+            made.undo();
+            return Err(e.context("nothing was left behind"));
+        }
+    };
     let shown = dir.display();
     let text = format!(
         "Wrote the tutorial's stack into {shown}:\n  {}\nNext:\n  cd {shown}\n  (cd handler && npm ci)   # the handler's packages, for serve and its tests\n  serverless-cli plan\n  serverless-cli deploy\n  serverless-cli serve      # then, in another terminal: serverless-cli try --url http://127.0.0.1:3000/prod\n",
@@ -130,6 +144,60 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// What a run of init made, to undo on failure.
+#[derive(Default)]
+struct Made {
+    files: Vec<PathBuf>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Made {
+    fn undo(&self) {
+        for f in self.files.iter().rev() {
+            let _ = std::fs::remove_file(f);
+        }
+        for d in self.dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+fn write_all(
+    dir: &Path,
+    files: &[(PathBuf, String)],
+    made: &mut Made,
+) -> anyhow::Result<Vec<String>> {
+    let mut written = Vec::new();
+    for (rel, text) in files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            // Each missing folder on the way, outermost first, remembered as made.
+            let mut missing: Vec<PathBuf> = parent
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && std::fs::symlink_metadata(a).is_err())
+                .map(Path::to_path_buf)
+                .collect();
+            missing.reverse();
+            for m in missing {
+                std::fs::create_dir(&m)
+                    .map_err(|e| anyhow::anyhow!("making {}: {e}", m.display()))?;
+                made.dirs.push(m);
+            }
+        }
+        // create_new: never follows or replaces anything that appeared meanwhile.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        made.files.push(path.clone());
+        f.write_all(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    Ok(written)
+}
+
 pub fn schema(_: &GlobalArgs) -> anyhow::Result<i32> {
     print!("{}", schema_text());
     Ok(0)
@@ -138,6 +206,26 @@ pub fn schema(_: &GlobalArgs) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_midway_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        // `b` is a file where a folder is wanted: the second write fails.
+        std::fs::write(dir.path().join("b"), "x").unwrap();
+        let files = vec![
+            (PathBuf::from("new/a.txt"), "a".to_string()),
+            (PathBuf::from("b/c.txt"), "c".to_string()),
+        ];
+        let mut made = Made::default();
+        assert!(write_all(dir.path(), &files, &mut made).is_err());
+        assert!(dir.path().join("new/a.txt").exists());
+        made.undo();
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["b"]);
+    }
 
     #[test]
     fn the_shipped_schema_is_the_generated_one() {
