@@ -108,6 +108,48 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Text with every URL in it redacted as [`redact_url`] does (a database URL in an
+/// environment value, say), fit to print.
+pub fn redact_urls_in(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at a path, query, fragment, space or quote.
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '\\') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***@");
+                out.push_str(&tail[at + 1..end]);
+            }
+            None => out.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`redact_urls_in`] over every string of a JSON document.
+pub fn redact_urls_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let std::borrow::Cow::Owned(r) = redact_urls_in(s) {
+                *s = r;
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(redact_urls_json),
+        serde_json::Value::Object(m) => m.values_mut().for_each(redact_urls_json),
+        _ => {}
+    }
+}
+
 /// The service clients and the identity they act as.
 #[derive(Clone)]
 pub struct Aws {
@@ -985,6 +1027,13 @@ mod tests {
             "https://***@host/p?q=c@d"
         );
         assert_eq!(redact_url("http://host:1/x"), "http://host:1/x");
+        assert_eq!(
+            redact_urls_in(r#"{"DB": "postgres://app:hunter2@db:5432/x", "U": "https://h/p"}"#),
+            r#"{"DB": "postgres://***@db:5432/x", "U": "https://h/p"}"#
+        );
+        let mut doc = serde_json::json!({"after": {"env": {"DB": "mysql://u:p%40ss@h/x"}}});
+        redact_urls_json(&mut doc);
+        assert_eq!(doc["after"]["env"]["DB"], "mysql://***@h/x");
         assert!(resolve_endpoint(Some("http://")).is_err());
     }
 }

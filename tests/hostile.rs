@@ -253,3 +253,34 @@ fn init_never_writes_through_a_linked_folder() {
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(&app).unwrap().count(), 1);
 }
+
+/// A password in an environment value's URL is never printed by plan, and the warning says
+/// where secrets belong.
+#[test]
+fn a_password_in_a_url_is_never_printed() {
+    let w = World::new();
+    std::fs::create_dir_all(w.dir.path().join("code")).unwrap();
+    std::fs::write(
+        w.dir.path().join("code/index.mjs"),
+        "export const handler = 1;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w.dir.path().join("serverless-cli.toml"),
+        "[functions.api]\ncode = \"code\"\nenvironment = { DB_URL = \"postgres://app:hunter2@db.example.com:5432/app\" }\n\n[[routes]]\nmethod = \"GET\"\npath = \"/x\"\nfunction = \"api\"\n",
+    )
+    .unwrap();
+    for output in ["text", "json"] {
+        let run = w.run(&["plan", "--output", output]);
+        assert_eq!(run.code, 3, "{run}");
+        assert!(!run.stdout.contains("hunter2"), "{run}");
+        assert!(!run.stderr.contains("hunter2"), "{run}");
+        if output == "json" {
+            assert!(
+                run.stdout.contains("postgres://***@db.example.com"),
+                "{run}"
+            );
+        }
+        assert!(run.stderr.contains("Secrets Manager"), "{run}");
+    }
+}

@@ -25,7 +25,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         "delete": plan.count(PlanAction::Delete),
         "none": plan.count(PlanAction::None),
     });
-    let doc = json!({
+    let mut doc = json!({
         "format_version": FORMAT_VERSION,
         "command": "plan",
         "stack": state.stack,
@@ -42,11 +42,10 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         "api_build": build,
         "exit_code": code,
     });
-    report::emit(
-        global.output,
-        &doc,
-        &(text(&state.stack, &state.region, &plan) + &format!("  {build}\n")),
-    );
+    // A password in a URL (an environment value's, say) is never printed.
+    crate::aws::redact_urls_json(&mut doc);
+    let text = text(&state.stack, &state.region, &plan) + &format!("  {build}\n");
+    report::emit(global.output, &doc, &crate::aws::redact_urls_in(&text));
     Ok(code)
 }
 

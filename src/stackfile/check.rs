@@ -584,6 +584,11 @@ pub fn warnings(file: &StackFile) -> Vec<String> {
         if ENDED_RUNTIMES.contains(&f.runtime.as_str()) {
             out.push(format!("functions.{logical}.runtime: {} has reached its end of life; Lambda first refuses new functions on it, then updates: move to nodejs22.x or nodejs24.x", f.runtime));
         }
+        for (k, v) in &f.environment {
+            if crate::aws::redact_urls_in(v) != v.as_str() {
+                out.push(format!("functions.{logical}.environment.{k}: the URL carries a password, which would be kept in Lambda's configuration, the state and this file; keep it in AWS Secrets Manager or SSM Parameter Store and read it at run time (serverless-cli never prints it)"));
+            }
+        }
         let routed = file.doc.routes.iter().any(|r| &r.function == logical);
         if routed && f.timeout_secs > API_TIMEOUT_SECS {
             out.push(format!("functions.{logical}.timeout_secs: {} s, but API Gateway answers its routes 504 after {API_TIMEOUT_SECS} s while the function runs on; keep a routed function within {API_TIMEOUT_SECS} s, or hand long work to another function", f.timeout_secs));
