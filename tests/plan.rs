@@ -72,6 +72,22 @@ fn plan_then_deploy(w: &World, extra: &[&str]) -> serde_json::Value {
     );
     let plan = run.json();
     assert_eq!(plan["format_version"], "1.0");
+    // Every change carries every field the README lists.
+    for c in plan["resource_changes"].as_array().unwrap() {
+        for field in [
+            "key",
+            "kind",
+            "action",
+            "reason",
+            "before",
+            "after",
+            "changed",
+            "deletes_data",
+        ] {
+            assert!(c.get(field).is_some(), "{field} missing in {c}");
+        }
+    }
+    assert!(plan["api_build"].as_str().is_some(), "{plan}");
     assert_eq!(run.code == 3, plan["changes"] == true, "{run}");
     let want = planned(&plan);
 

@@ -392,6 +392,14 @@ fn migrate_both_ways_unlock_and_every_error() {
     let bad = w.run(&["status", "--state", "s3://team-state/bad"]);
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("not valid"), "{bad}");
+    // A state object past a state's size is a bad state too: exit 2, never read whole.
+    put_object(&w, "big/prod.json", &" ".repeat(17 * 1024 * 1024));
+    let big = w.run(&["status", "--state", "s3://team-state/big"]);
+    assert_eq!(big.code, 2, "{big}");
+    assert!(
+        big.stderr.contains("larger than a state file can be"),
+        "{big}"
+    );
     w.proxy.fault_always(
         "s3:GetObject",
         Fault::error(403, "AccessDenied", "Access Denied"),

@@ -59,14 +59,13 @@ pub struct Change {
     pub key: String,
     pub kind: String,
     pub action: PlanAction,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why (`null` when there is nothing to say: an unchanged resource, a plain create).
     pub reason: Option<String>,
     /// What it was made from (as recorded), and what it will be made from (`null` where it
     /// depends on IDs only AWS will pick).
     pub before: Option<Value>,
     pub after: Option<Value>,
-    /// The properties that change, for an update.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The properties that change, for an update (empty for every other action).
     pub changed: Vec<String>,
     /// Deleting or replacing it loses data (a table's items).
     pub deletes_data: bool,

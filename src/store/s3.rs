@@ -727,6 +727,14 @@ impl S3Store {
 /// What a failure means for the user: no bucket, no access, another region.
 fn explain(bucket: &str, e: S3Error) -> anyhow::Error {
     let loc = format!("s3://{bucket}");
+    // A state object past the size a state can have is a bad state, as a folder's is.
+    if e.is("TooLarge") {
+        return StateError::Corrupt {
+            path: std::path::PathBuf::from(&loc),
+            reason: e.message,
+        }
+        .into();
+    }
     if e.is("NoSuchBucket") {
         return UsageError(format!(
             "bucket {bucket} does not exist; create it with `serverless-cli state init {loc}`, or fix --state"
