@@ -75,8 +75,8 @@ pub struct ApiDoc {
     #[serde(default)]
     pub endpoint: Endpoint,
     /// How deploy builds the routes: `calls` (a call per part of each route), `document` (the
-    /// whole API in one PutRestApi of its OpenAPI document), or `auto` (the default: `document`
-    /// past 8 routes, where the calls no longer fit API Gateway's account burst).
+    /// whole API in one PutRestApi of its OpenAPI document), or `auto` (the default: per call
+    /// while those calls fit API Gateway's account burst of 40, `document` past it).
     #[serde(default)]
     pub build: Build,
 }
