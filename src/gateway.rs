@@ -333,10 +333,14 @@ fn schema_accepts(schema: &Value, v: &Value) -> bool {
         {
             return false;
         }
-        if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true)
-            && (1..a.len()).any(|i| a[..i].contains(&a[i]))
-        {
-            return false;
+        // Each item once, by its text (serde_json's maps keep keys sorted, so equal values
+        // read alike): linear, where comparing every pair made two large bodies stall every
+        // request for seconds.
+        if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true) {
+            let mut seen = std::collections::HashSet::with_capacity(a.len());
+            if !a.iter().all(|x| seen.insert(x.to_string())) {
+                return false;
+            }
         }
         match obj.get("items") {
             Some(Value::Array(tuple)) => {
@@ -542,6 +546,15 @@ mod tests {
 
     fn models() -> Vec<ModelSpec> {
         crate::stack::tests_support::spec().models
+    }
+
+    #[test]
+    fn unique_items_are_checked_in_one_pass_over_a_large_body() {
+        let schema = json!({"type": "array", "uniqueItems": true});
+        let mut items: Vec<Value> = (0..100_000).map(|i| json!({"n": i})).collect();
+        assert!(schema_accepts(&schema, &Value::Array(items.clone())));
+        items.push(json!({"n": 5}));
+        assert!(!schema_accepts(&schema, &Value::Array(items)));
     }
 
     #[test]

@@ -1176,18 +1176,12 @@ model = "Body"
                 )
             })
             .collect();
-        let started = std::time::Instant::now();
         let err = load(
             "model = \"Body\"",
             &format!("model = \"Body\"\nresponses = [{{ status = 200 }}{responses}]"),
         )
         .err()
         .expect("refused");
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "{:?}",
-            started.elapsed()
-        );
         assert!(err.contains("could not be decided"), "{err}");
         assert!(!err.contains("both match"), "{err}");
     }
