@@ -440,3 +440,50 @@ fn an_api_over_300_resources_is_refused_before_any_call_in_a_few_words() {
     assert!(w.proxy.calls().is_empty(), "{:?}", w.proxy.calls().len());
     assert!(!w.state_dir().exists() || std::fs::read_dir(w.state_dir()).unwrap().count() == 0);
 }
+
+/// A model whose schema was changed behind the stack's back is drift (its name alone is not
+/// enough), and deploy puts the file's back.
+#[test]
+fn a_models_changed_schema_is_drift_and_deploy_repairs_it() {
+    let w = World::new();
+    let dir = w.dir.path().join("models");
+    let file = support::gen_stack(12, &dir);
+    let s = Stack {
+        w: &w,
+        file: file.to_str().unwrap().to_string(),
+    };
+    s.run(&["deploy"]).ok();
+    let aws = w.aws();
+    let api = aws.only_api();
+    block_on(async {
+        aws.apigateway
+            .delete_model()
+            .rest_api_id(&api)
+            .model_name("Item")
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .create_model()
+            .rest_api_id(&api)
+            .name("Item")
+            .content_type("application/json")
+            .schema(r#"{"type": "object"}"#)
+            .send()
+            .await
+            .unwrap();
+    });
+    let (code, doc) = s.status();
+    assert_eq!(code, 3, "{doc:#}");
+    let routes = status_row(&doc, "routes");
+    assert!(
+        routes["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("model Item's schema is not the file's"),
+        "{doc:#}"
+    );
+    s.run(&["deploy"]).ok();
+    let (code, doc) = s.status();
+    assert_eq!(code, 0, "{doc:#}");
+}

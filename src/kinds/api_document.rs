@@ -176,6 +176,26 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     .await
 }
 
+/// Whether two schema texts mean the same model: compared as JSON, without the `$schema`
+/// line (a document carries none; API Gateway may add one). A schema with a `$ref` is not
+/// compared: API Gateway rewrites references into its own URLs.
+fn same_schema(want: &str, have: &str) -> bool {
+    let parse = |t: &str| {
+        let mut v: Value = serde_json::from_str(t).ok()?;
+        if let Value::Object(m) = &mut v {
+            m.remove("$schema");
+        }
+        Some(v)
+    };
+    if want.contains("\"$ref\"") || have.contains("\"$ref\"") {
+        return true;
+    }
+    match (parse(want), parse(have)) {
+        (Some(a), Some(b)) => a == b,
+        _ => want == have,
+    }
+}
+
 /// Reads the API back (its methods and integrations in one paged GetResources, its models,
 /// its request validator) and compares every route with the stack, as the per-call kinds'
 /// checks do one part at a time.
@@ -195,7 +215,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         if cx.spec.models.is_empty() {
             Ok(Some(Default::default()))
         } else {
-            c.call("status", || api::model_names(&c.aws, api_id)).await
+            c.call("status", || api::models(&c.aws, api_id)).await
         }
     };
     let validator = async {
@@ -224,8 +244,16 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         .filter_map(|r| r.request_model.as_ref())
     {
         let text = format!("model {name} does not exist");
-        if !models.contains(name) && !why.contains(&text) {
+        if !models.contains_key(name) && !why.contains(&text) {
             why.push(text);
+        }
+    }
+    // Each model's schema, by meaning: the file's against what API Gateway keeps.
+    for m in &cx.spec.models {
+        if let Some(Some(have)) = models.get(&m.name) {
+            if !same_schema(&m.schema, have) {
+                why.push(format!("model {}'s schema is not the file's", m.name));
+            }
         }
     }
     if wants_validator && validator.is_none() {

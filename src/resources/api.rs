@@ -628,10 +628,11 @@ pub async fn put_document(aws: &Aws, api: &str, document: Vec<u8>) -> Result<(),
 }
 
 /// GetModels: the names of the API's models (`None` when the API is gone).
-pub async fn model_names(
+/// The API's models, by name, with their schema text; `None` when there is no such API.
+pub async fn models(
     aws: &Aws,
     api: &str,
-) -> Result<Option<std::collections::BTreeSet<String>>, AwsError> {
+) -> Result<Option<std::collections::BTreeMap<String, Option<String>>>, AwsError> {
     let models = every_page(|position| async move {
         let out = aws
             .apigateway
@@ -647,7 +648,7 @@ pub async fn model_names(
     .await?;
     Ok(models.map(|all| {
         all.iter()
-            .filter_map(|m| m.name().map(str::to_string))
+            .filter_map(|m| Some((m.name()?.to_string(), m.schema().map(str::to_string))))
             .collect()
     }))
 }

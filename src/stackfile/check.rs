@@ -372,6 +372,11 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                         at!["models", name, "schema"],
                         format!("not a valid JSON Schema draft 4 (what API Gateway takes): {e}"),
                     );
+                } else if spec.api.build == stack::ApiBuild::Document {
+                    let names: Vec<&str> = doc.models.keys().map(String::as_str).collect();
+                    for e in super::draft4::oas30_problems(&v, &names) {
+                        p(at!["models", name, "schema"], format!("{e}; this stack's routes are built from one OpenAPI 3.0 document, which cannot carry it: write it the OpenAPI 3.0 way, or set [api] build = \"calls\""));
+                    }
                 }
             }
         }
@@ -969,6 +974,9 @@ model = "Body"
             ("'{\"type\": \"object\"}'", "'{\"$schema\": \"https://json-schema.org/draft/2020-12/schema\"}'", "models.Body.schema", "draft-04"),
             ("[models.Body]", "[models.\"Bo-dy\"]", "models.Bo-dy", "letters and digits"),
             ("[models.Body]", "[models.Empty]", "models.Empty", "built-in models"),
+            ("'{\"type\": \"object\"}'", "'{\"type\": [\"object\", \"null\"]}'\n\n[api]\nbuild = \"document\"", "models.Body.schema", "OpenAPI 3.0 takes one type"),
+            ("'{\"type\": \"object\"}'", "'{\"type\": \"object\", \"patternProperties\": {\"^x\": {\"type\": \"string\"}}}'\n\n[api]\nbuild = \"document\"", "models.Body.schema", "not a keyword of OpenAPI 3.0"),
+            ("'{\"type\": \"object\"}'", "'{\"definitions\": {\"a\": {}}, \"properties\": {\"a\": {\"$ref\": \"#/definitions/a\"}}}'\n\n[api]\nbuild = \"document\"", "models.Body.schema", "resolves $ref against itself"),
             ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"default\" }]", "routes[1].responses[1].pattern", "'default' is how the document"),
             // Responses.
             ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 400, pattern = \"(Bad\" }]", "routes[1].responses[1].pattern", "not a valid regex"),

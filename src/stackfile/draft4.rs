@@ -166,6 +166,72 @@ fn walk(v: &Value, path: &str, root: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Draft 4 keywords an OpenAPI 3.0 Schema Object does not have (OpenAPI 3.0.3, "Schema
+/// Object"): a document that carries them is refused by API Gateway's import with
+/// failonwarnings, or loses them without it.
+const NOT_IN_OAS30: [&str; 5] = [
+    "patternProperties",
+    "dependencies",
+    "additionalItems",
+    "definitions",
+    "id",
+];
+
+/// What a draft 4 model holds that an OpenAPI 3.0 document cannot carry, each with where it
+/// is (`properties.tags.type`); empty when the model goes into a document as it is. `models`
+/// are the file's model names, which a `$ref` to `#/components/schemas/NAME` may name.
+pub fn oas30_problems(schema: &Value, models: &[&str]) -> Vec<String> {
+    let mut out = Vec::new();
+    oas30_walk(schema, "", models, &mut out);
+    out
+}
+
+fn oas30_walk(v: &Value, path: &str, models: &[&str], out: &mut Vec<String>) {
+    let Some(obj) = v.as_object() else {
+        return;
+    };
+    for (k, x) in obj {
+        let here = at(path, k);
+        match k.as_str() {
+            k if NOT_IN_OAS30.contains(&k) => out.push(format!(
+                "{here}: not a keyword of OpenAPI 3.0's schemas"
+            )),
+            "type" if x.is_array() => out.push(format!(
+                "{here}: OpenAPI 3.0 takes one type (a list of types is draft 4's; use one type, with \"nullable\": true for null)"
+            )),
+            "type" if x.as_str() == Some("null") => out.push(format!(
+                "{here}: \"null\" is not a type in OpenAPI 3.0 (use \"nullable\": true beside the type)"
+            )),
+            "items" if x.is_array() => out.push(format!(
+                "{here}: OpenAPI 3.0 takes one schema for items, not a list"
+            )),
+            "$ref" => {
+                let named = x
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                    .is_some_and(|n| models.contains(&n));
+                if !named {
+                    out.push(format!(
+                        "{here}: a document resolves $ref against itself: name another model as #/components/schemas/NAME"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        match x {
+            Value::Object(_) if !matches!(k.as_str(), "enum" | "default") => {
+                oas30_walk(x, &here, models, out)
+            }
+            Value::Array(items) if matches!(k.as_str(), "allOf" | "anyOf" | "oneOf" | "items") => {
+                for (i, item) in items.iter().enumerate() {
+                    oas30_walk(item, &format!("{here}[{i}]"), models, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
