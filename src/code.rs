@@ -106,24 +106,167 @@ pub async fn builtin_handler_dir(npm: &Path) -> Result<std::path::PathBuf, Strin
     }
 }
 
-/// A zip ready to upload.
+/// A file's path in the zip, size, and modification time (seconds, nanoseconds).
+type Stamp = (String, u64, u64, u32);
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct CachedHash {
+    files: Vec<Stamp>,
+    sha256: String,
+}
+
+/// This machine's record of the code folders it zipped (`.serverless-cli/code-hashes.json`),
+/// so that an unchanged folder is not read again: a no-op plan of a large folder stats its
+/// files and reads none. Anything unreadable in it is taken as no record.
+#[derive(Debug, Default)]
+pub struct HashCache {
+    path: Option<std::path::PathBuf>,
+    entries: std::collections::BTreeMap<String, CachedHash>,
+    dirty: bool,
+}
+
+/// The record's size at the most: a few hundred bytes a file of each folder.
+const MAX_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+impl HashCache {
+    /// The record in `dir` (none yet is an empty one).
+    pub fn open(dir: &Path) -> HashCache {
+        let path = dir.join("code-hashes.json");
+        let entries = crate::safe_fs::read_capped(&path, MAX_CACHE_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        HashCache {
+            path: Some(path),
+            entries,
+            dirty: false,
+        }
+    }
+
+    /// Writes the record back if it changed (replacing the file whole); a failure only costs
+    /// the next run a read of the folders.
+    pub fn save(&self) {
+        let (Some(path), true) = (&self.path, self.dirty) else {
+            return;
+        };
+        let Some(dir) = path.parent() else {
+            return;
+        };
+        if crate::store::journal::create_private_dir(dir).is_err() {
+            return;
+        }
+        let Ok(text) = serde_json::to_vec(&self.entries) else {
+            return;
+        };
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+}
+
+/// A zip ready to upload, or (its folder unchanged since this machine last zipped it) its
+/// SHA-256 alone, the zip made again only if it is to be uploaded.
 #[derive(Debug, Clone)]
 pub struct CodePackage {
-    pub zip: Vec<u8>,
+    zip: std::sync::Arc<std::sync::OnceLock<Vec<u8>>>,
+    /// The folder to zip again when the zip was not made this run.
+    source: Option<(std::path::PathBuf, String, package::Skip)>,
     /// Base64 SHA-256 of the zip: what Lambda reports as CodeSha256.
     pub sha256: String,
     /// Where it came from, for messages.
     pub origin: String,
 }
 
+fn sha_of(zip: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(zip))
+}
+
 impl CodePackage {
     fn new(zip: Vec<u8>, origin: String) -> Self {
-        let sha256 = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip));
         CodePackage {
-            zip,
-            sha256,
+            sha256: sha_of(&zip),
+            zip: std::sync::Arc::new(std::sync::OnceLock::from(zip)),
+            source: None,
             origin,
         }
+    }
+
+    /// The zip's bytes: made now if only its hash was known. A folder that changed since its
+    /// hash was taken is refused (the run would upload other code than it planned).
+    pub fn zip(&self) -> Result<&[u8], String> {
+        if let Some(z) = self.zip.get() {
+            return Ok(z);
+        }
+        let Some((dir, module, skip)) = &self.source else {
+            return Err(format!("{}: no code to upload", self.origin));
+        };
+        let zip = package::package_dir_skipping(dir, module, skip)?;
+        if sha_of(&zip) != self.sha256 {
+            return Err(format!(
+                "{} changed while this run went on; run it again",
+                self.origin
+            ));
+        }
+        Ok(self.zip.get_or_init(|| zip))
+    }
+
+    /// [`Self::load_skipping`] for a folder, through this machine's record of the folders it
+    /// zipped: a folder whose every file has the size and modification time recorded is not
+    /// read (its hash is the recorded one; its zip is made only if it is to be uploaded).
+    pub fn load_cached(
+        path: &Path,
+        module: &str,
+        what: &str,
+        skip: &package::Skip,
+        cache: &mut HashCache,
+    ) -> Result<Self, String> {
+        if !std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+            return Self::load_skipping(path, module, what, skip);
+        }
+        let files =
+            package::collect_files_skipping(path, skip).map_err(|e| format!("{what}: {e}"))?;
+        let stamps: Option<Vec<Stamp>> = files
+            .iter()
+            .map(|(name, disk)| {
+                let m = std::fs::symlink_metadata(disk).ok()?;
+                let t = m
+                    .modified()
+                    .ok()?
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?;
+                Some((name.clone(), m.len(), t.as_secs(), t.subsec_nanos()))
+            })
+            .collect();
+        let key = format!(
+            "{}\n{module}\n{:?}",
+            std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display(),
+            skip
+        );
+        if let (Some(stamps), Some(hit)) = (&stamps, cache.entries.get(&key)) {
+            if &hit.files == stamps {
+                return Ok(CodePackage {
+                    zip: Default::default(),
+                    source: Some((path.to_path_buf(), module.to_string(), skip.clone())),
+                    sha256: hit.sha256.clone(),
+                    origin: path.display().to_string(),
+                });
+            }
+        }
+        let code = Self::load_skipping(path, module, what, skip)?;
+        if let Some(files) = stamps {
+            cache.entries.insert(
+                key,
+                CachedHash {
+                    files,
+                    sha256: code.sha256.clone(),
+                },
+            );
+            cache.dirty = true;
+        }
+        Ok(code)
     }
 
     /// The built-in handler.
@@ -185,9 +328,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_unchanged_folder_is_hashed_from_its_record_and_zipped_only_when_needed() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = dir.path().join("code");
+        std::fs::create_dir(&code).unwrap();
+        std::fs::write(code.join("index.mjs"), "export const handler = 1;").unwrap();
+        let record = dir.path().join(".serverless-cli");
+        let skip = package::Skip::default();
+        let mut cache = HashCache::open(&record);
+        let first = CodePackage::load_cached(&code, "index", "t", &skip, &mut cache).unwrap();
+        cache.save();
+        assert!(record.join("code-hashes.json").exists());
+
+        // The same bytes' length, the same time: the record is believed, no file is read.
+        let file = code.join("index.mjs");
+        let when = std::fs::metadata(&file).unwrap().modified().unwrap();
+        std::fs::write(&file, "export const handler = 2;").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+        let mut cache = HashCache::open(&record);
+        let second = CodePackage::load_cached(&code, "index", "t", &skip, &mut cache).unwrap();
+        assert_eq!(second.sha256, first.sha256);
+        // ... and zipping it for an upload finds the change instead of uploading it.
+        assert!(second
+            .zip()
+            .unwrap_err()
+            .contains("changed while this run went on"));
+
+        // A touched file is read again.
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(when + std::time::Duration::from_secs(5))
+            .unwrap();
+        let third = CodePackage::load_cached(&code, "index", "t", &skip, &mut cache).unwrap();
+        assert_ne!(third.sha256, first.sha256);
+        assert!(third.zip().is_ok());
+    }
+
+    #[test]
     fn embedded_handler_is_a_valid_deterministic_zip() {
         let a = CodePackage::embedded();
-        let names = package::check_zip_for(&a.zip, "embedded", "index").unwrap();
+        let names = package::check_zip_for(a.zip().unwrap(), "embedded", "index").unwrap();
         assert_eq!(
             names,
             vec!["index.mjs".to_string(), "package.json".to_string()]
@@ -196,7 +383,7 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tutorial/handler");
         let again = CodePackage::load(&dir).unwrap();
         assert_eq!(again.sha256, a.sha256);
-        assert_eq!(again.zip, a.zip);
+        assert_eq!(again.zip().unwrap(), a.zip().unwrap());
     }
 
     #[test]
@@ -207,7 +394,7 @@ mod tests {
         std::fs::write(dir.path().join("lib/a.js"), "x").unwrap();
         std::fs::write(dir.path().join(".env"), "SECRET=1").unwrap();
         let first = CodePackage::load(dir.path()).unwrap();
-        let names = package::check_zip_for(&first.zip, "t", "index").unwrap();
+        let names = package::check_zip_for(first.zip().unwrap(), "t", "index").unwrap();
         assert_eq!(names, vec!["index.mjs".to_string(), "lib/a.js".to_string()]);
         // Touch a file: same content, same hash.
         std::thread::sleep(std::time::Duration::from_millis(1100));

@@ -190,7 +190,10 @@ pub async fn prepare(
         Some(file) => {
             refuse_builtin_flags(args, &file.path)?;
             let names = file.names(&global.stack);
-            let codes = file.codes(&super::never_packed(global))?;
+            // This machine's record of the folders it zipped, beside the journal.
+            let mut cache = crate::code::HashCache::open(&super::journal_dir());
+            let codes = file.codes(&super::never_packed(global), &mut cache)?;
+            cache.save();
             (super::Model::File(Box::new(file)), names, codes)
         }
         None => {

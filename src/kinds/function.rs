@@ -231,10 +231,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         ctx.record(save(&rec, None)).await?;
     }
     if rec.code_sha256 != code.sha256 {
+        let zip = code.zip().map_err(anyhow::Error::msg)?;
         let sha = ctx
-            .call("function", || {
-                function::update_code(ctx.aws(), &name, &code.zip)
-            })
+            .call("function", || function::update_code(ctx.aws(), &name, zip))
             .await
             .with_context(|| format!("updating the code of function {name}"))?;
         rec.code_sha256 = if sha.is_empty() {
@@ -285,8 +284,9 @@ async fn create(
     want_config: &str,
     props: &Value,
 ) -> anyhow::Result<(FunctionRecord, Action)> {
+    let zip = code.zip().map_err(anyhow::Error::msg)?;
     let res = while_role_propagates(ctx, cfg.role_arn, || {
-        ctx.call("function", || function::create(ctx.aws(), cfg, &code.zip))
+        ctx.call("function", || function::create(ctx.aws(), cfg, zip))
     })
     .await?;
     match res {

@@ -482,7 +482,11 @@ impl StackFile {
 
     /// Each function's code, packaged (no AWS call). A folder that several functions share is
     /// read and zipped once.
-    pub fn codes(&self, never: &[PathBuf]) -> Result<crate::ops::deploy::Codes, UsageError> {
+    pub fn codes(
+        &self,
+        never: &[PathBuf],
+        cache: &mut crate::code::HashCache,
+    ) -> Result<crate::ops::deploy::Codes, UsageError> {
         let mut out = BTreeMap::new();
         let mut made: Vec<(
             (PathBuf, &str, crate::package::Skip),
@@ -502,7 +506,7 @@ impl StackFile {
                 continue;
             }
             let what = format!("functions.{logical}.code");
-            let code = crate::code::CodePackage::load_skipping(&path, module, &what, &skip)
+            let code = crate::code::CodePackage::load_cached(&path, module, &what, &skip, cache)
                 .map_err(UsageError)?;
             made.push((id, code.clone()));
             out.insert(logical.clone(), code);
@@ -815,7 +819,9 @@ mod tests {
         assert_eq!(a.policy_mode, b.policy_mode);
         assert_eq!(f.names("prod"), Names::defaults("prod"));
         // The same code, byte for byte: the built-in zip is this folder's.
-        let codes = f.codes(&[]).unwrap();
+        let codes = f
+            .codes(&[], &mut crate::code::HashCache::default())
+            .unwrap();
         assert_eq!(
             codes["putitem"].sha256,
             crate::code::CodePackage::embedded().sha256

@@ -177,7 +177,7 @@ impl Journal {
 }
 
 /// A folder only this user can enter (the journal names the stack's resources).
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::DirBuilderExt;
