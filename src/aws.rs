@@ -721,7 +721,7 @@ where
                 }
                 // The first tries each say so; after that one line in four, with the count,
                 // so a long wait reads as one story and not a page of lines.
-                if attempt >= 3 && attempt % 4 != 0 {
+                if attempt >= 3 && !attempt.is_multiple_of(4) {
                     tokio::time::sleep(wait).await;
                     attempt += 1;
                     continue;

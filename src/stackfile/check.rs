@@ -1055,7 +1055,7 @@ model = "Body"
             ("TABLE = \"${tables.user.name}\"", "TABLE = \"${tables.user.name}\", KEY = \"AKIAIOSFODNN7EXAMPLE\""),
             ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'\nstatus = 200"),
         ] {
-            let err = load(from, to).err().expect("refused");
+            let err = load(from, to).expect_err("refused");
             assert!(err.contains("secrets do not belong"), "{err}");
             assert!(!err.contains("AKIAIOSFODNN7EXAMPLE"), "{err}");
         }
@@ -1188,8 +1188,7 @@ model = "Body"
             "model = \"Body\"",
             &format!("model = \"Body\"\nresponses = [{{ status = 200 }}{responses}]"),
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert!(err.contains("could not be decided"), "{err}");
         assert!(!err.contains("both match"), "{err}");
     }
