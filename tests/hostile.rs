@@ -236,6 +236,10 @@ fn escape_sequences_in_a_stack_file_are_printed_escaped() {
     assert!(!run.stderr.contains('\u{7}'), "{run:?}");
     assert!(run.stderr.contains("\\u{1b}"), "{run}");
     assert!(w.proxy.calls().is_empty());
+    support::report(
+        "bad_input",
+        serde_json::json!({"args": ["plan", "(a name with escape sequences)"], "refused_cleanly": true}),
+    );
 }
 
 /// `init DIR` whose `DIR/handler` is a link out of the folder writes nothing, there or here.
@@ -252,6 +256,10 @@ fn init_never_writes_through_a_linked_folder() {
     assert!(run.stderr.contains("symbolic link"), "{run}");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     assert_eq!(std::fs::read_dir(&app).unwrap().count(), 1);
+    support::report(
+        "bad_input",
+        serde_json::json!({"args": ["init", "(a folder whose handler/ is a link)"], "refused_cleanly": true}),
+    );
 }
 
 /// A password in an environment value's URL is never printed by plan, and the warning says

@@ -317,6 +317,10 @@ fn two_projects_with_the_same_stack_and_function_never_take_each_other_over() {
     // Stopped before any change: not one call that changes anything, and no state.
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
     assert!(!w.state_dir().join("three.dev.json").exists());
+    support::report(
+        "bad_input",
+        serde_json::json!({"args": ["deploy", "(a name another project owns)"], "refused_cleanly": true}),
+    );
 
     // Two's teardown removes only two's; one's status is untouched and clean.
     w.run(&["--stack", "dev", "--file", &two, "teardown", "--yes"])
