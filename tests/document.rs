@@ -38,12 +38,21 @@ struct Stack<'a> {
     file: String,
 }
 
-impl Stack<'_> {
+impl<'a> Stack<'a> {
     fn run(&self, args: &[&str]) -> support::Run {
         let mut all = vec!["--stack", "doc", "--file", &self.file];
         all.extend_from_slice(args);
         self.w.run(&all)
     }
+    /// A stack file of `routes` routes (scripts/gen-stack) in the folder `folder`.
+    fn generated(w: &'a World, folder: &str, routes: usize) -> Stack<'a> {
+        let file = support::gen_stack(routes, &w.dir.path().join(folder));
+        Stack {
+            w,
+            file: file.to_str().unwrap().to_string(),
+        }
+    }
+
     fn status(&self) -> (i32, Value) {
         let s = self.run(&["status", "--output", "json"]);
         (s.code, s.json())
@@ -53,12 +62,7 @@ impl Stack<'_> {
 #[test]
 fn a_big_api_is_one_put_and_its_routes_are_checked_and_repaired_one_by_one() {
     let w = World::new();
-    let dir = w.dir.path().join("twelve");
-    let file = support::gen_stack(12, &dir);
-    let s = Stack {
-        w: &w,
-        file: file.to_str().unwrap().to_string(),
-    };
+    let s = Stack::generated(&w, "twelve", 12);
 
     // Plan before anything: the routes as one key, each route named.
     let plan = s.run(&["plan", "--output", "json"]);
@@ -215,10 +219,10 @@ fn a_big_api_is_one_put_and_its_routes_are_checked_and_repaired_one_by_one() {
     assert_eq!(code, 0, "{doc:#}");
 
     // One route changed in the file: plan names it (and only it), deploy puts once.
-    let text = std::fs::read_to_string(&file).unwrap();
+    let text = std::fs::read_to_string(&s.file).unwrap();
     let changed = text.replacen("\"deleteUser\"", "\"deleteUser\", \"soft\": true", 1);
     assert_ne!(text, changed);
-    std::fs::write(&file, changed).unwrap();
+    std::fs::write(&s.file, changed).unwrap();
     let plan = s.run(&["plan", "--output", "json"]).json();
     let doc_change = plan["resource_changes"]
         .as_array()
@@ -308,12 +312,7 @@ fn a_stack_moves_between_the_two_builds() {
 #[test]
 fn a_deploy_killed_at_the_put_or_the_deployment_is_finished_by_the_next() {
     let w = World::new();
-    let dir = w.dir.path().join("nine");
-    let file = support::gen_stack(9, &dir);
-    let s = Stack {
-        w: &w,
-        file: file.to_str().unwrap().to_string(),
-    };
+    let s = Stack::generated(&w, "nine", 9);
     for op in ["apigateway:PutRestApi", "apigateway:CreateDeployment"] {
         let hold = w.proxy.hold(op);
         let mut child = w
@@ -337,9 +336,9 @@ fn a_deploy_killed_at_the_put_or_the_deployment_is_finished_by_the_next() {
             assert!(state["resources"]["api-document"].is_null(), "{state:#}");
         }
         // Touch the file so the second round has something to put again.
-        let text = std::fs::read_to_string(&file).unwrap();
+        let text = std::fs::read_to_string(&s.file).unwrap();
         std::fs::write(
-            &file,
+            &s.file,
             text.replacen("\"getUser\"", "\"getUser\", \"v\": 1", 1),
         )
         .unwrap();
@@ -446,12 +445,7 @@ fn an_api_over_300_resources_is_refused_before_any_call_in_a_few_words() {
 #[test]
 fn a_models_changed_schema_is_drift_and_deploy_repairs_it() {
     let w = World::new();
-    let dir = w.dir.path().join("models");
-    let file = support::gen_stack(12, &dir);
-    let s = Stack {
-        w: &w,
-        file: file.to_str().unwrap().to_string(),
-    };
+    let s = Stack::generated(&w, "models", 12);
     s.run(&["deploy"]).ok();
     let aws = w.aws();
     let api = aws.only_api();
