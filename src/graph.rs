@@ -129,6 +129,11 @@ pub mod key {
     pub fn log_group(function: &str) -> String {
         format!("log-group:{function}")
     }
+    /// `permission:putitem`: the one invoke permission of a function. (Releases before it
+    /// recorded one per route: `permission:POST /user`.)
+    pub fn permission(function: &str) -> String {
+        format!("permission:{function}")
+    }
     pub fn stage(stage: &str) -> String {
         format!("stage:{stage}")
     }
@@ -138,7 +143,7 @@ pub mod key {
         format!("path:{path}")
     }
 
-    /// `method:POST /user`, `permission:GET /user/{uid}`.
+    /// `method:POST /user`, `integration:GET /user/{uid}`.
     pub fn route(kind: &str, route: &RouteSpec) -> String {
         format!("{kind}:{}", route.label())
     }
@@ -277,12 +282,12 @@ mod tests {
             "method-responses:GET /user/{uid}",
             "integration:POST /user",
             "integration-responses:GET /user/{uid}",
-            "permission:POST /user",
-            "permission:GET /user/{uid}",
+            "permission:putitem",
         ] {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
-        assert_eq!(keys.len(), 20, "{keys:?}");
+        // One invoke permission for the function, not one per route.
+        assert_eq!(keys.len(), 19, "{keys:?}");
         let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
         assert!(at("path:/user") < at("path:/user/{uid}"));
         assert!(at(key::ROLE) < at(key::FUNCTION));
@@ -306,9 +311,9 @@ mod tests {
         assert!(post.contains(&"integration-responses:POST /user".to_string()));
         assert!(post.contains(&key::STAGE.to_string()));
         assert!(!post.iter().any(|k| k.contains("GET")), "{post:?}");
-        // A function made again: its permissions and integrations.
+        // A function made again: its permission and integrations.
         let f = g.with_contents(key::FUNCTION);
-        assert!(f.contains(&"permission:GET /user/{uid}".to_string()));
+        assert!(f.contains(&"permission:putitem".to_string()));
         assert!(f.contains(&"integration:POST /user".to_string()));
     }
 

@@ -93,10 +93,16 @@ pub const PATH_PART: &str = "user";
 pub const HANDLER: &str = "index.handler";
 /// Name of the least-privilege inline policy on the role.
 pub const INLINE_POLICY_NAME: &str = "putitem-least-privilege";
-/// Statement id of the permission that lets API Gateway invoke the function for POST /user.
-pub const PERMISSION_SID: &str = "serverless-cli-apigateway-post-user";
-/// Statement id of the permission for GET /user/{uid}.
-pub const GET_PERMISSION_SID: &str = "serverless-cli-apigateway-get-user";
+/// Statement id of the one permission that lets the stack's API invoke a function, whatever
+/// its routes (docs/aws.md, "One invoke permission per function").
+pub const INVOKE_SID: &str = "serverless-cli-apigateway-invoke";
+/// The statement ids releases before it gave the tutorial's routes, one per route. Only the
+/// fingerprints state formats 1 and 2 recorded still hash them.
+const LEGACY_SIDS: [(&str, &str); 3] = [
+    ("POST /user", "serverless-cli-apigateway-post-user"),
+    ("GET /user/{uid}", "serverless-cli-apigateway-get-user"),
+    ("DELETE /user/{uid}", "serverless-cli-apigateway-delete-user"),
+];
 /// Matches the handler's validation errors (examples/tutorial/handler/index.mjs, BAD_REQUEST).
 pub const BAD_REQUEST_PATTERN: &str = "BadRequest:.*";
 /// Managed policies the tutorial attaches (`--managed-policies`).
@@ -345,8 +351,6 @@ pub struct RouteSpec {
     pub request_model: Option<String>,
     /// Request mapping template for `application/json`; `None` passes the JSON body through.
     pub request_template: Option<String>,
-    /// Statement id of the permission that lets API Gateway invoke the function for this route.
-    pub permission_sid: String,
     /// What the function does to the table for this route (the built-in stack's role grants
     /// exactly these, over all routes). Not serialized: the route's JSON is what format 2
     /// hashed.
@@ -612,7 +616,6 @@ pub fn post_user_route() -> RouteSpec {
         path_params: Vec::new(),
         request_model: Some(USER_MODEL.into()),
         request_template: None,
-        permission_sid: PERMISSION_SID.into(),
         table_actions: strings(&["dynamodb:PutItem"]),
         function: TUTORIAL_FUNCTION.into(),
         responses,
@@ -629,7 +632,6 @@ pub fn get_user_route() -> RouteSpec {
         path_params: strings(&["uid"]),
         request_model: None,
         request_template: Some(GET_USER_TEMPLATE.into()),
-        permission_sid: GET_PERMISSION_SID.into(),
         table_actions: strings(&["dynamodb:GetItem"]),
         function: TUTORIAL_FUNCTION.into(),
         responses,
@@ -651,7 +653,6 @@ pub fn delete_user_route() -> RouteSpec {
         path_params: strings(&["uid"]),
         request_model: None,
         request_template: Some(DELETE_USER_TEMPLATE.into()),
-        permission_sid: "serverless-cli-apigateway-delete-user".into(),
         table_actions: strings(&["dynamodb:DeleteItem"]),
         function: TUTORIAL_FUNCTION.into(),
         responses,
@@ -663,46 +664,6 @@ pub fn default_responses() -> Vec<ResponseSpec> {
     let mut responses = vec![success()];
     responses.extend(error_responses(true));
     responses
-}
-
-/// Lambda's limit on a statement id's length.
-const MAX_SID: usize = 100;
-
-/// Gives each route the statement id of its invoke permission, from the route alone (adding
-/// or removing another route never changes it): `serverless-cli-apigateway-<method>-<path>-`
-/// and a short hash of the route, which keeps two routes whose paths read alike apart. The
-/// tutorial's routes keep the ids releases before stack files gave them (`...-post-user`,
-/// `...-get-user`, `...-delete-user`), so their deployed permissions stay as they are.
-pub fn assign_permission_sids(routes: &mut [RouteSpec]) {
-    for r in routes.iter_mut() {
-        let legacy = [post_user_route(), get_user_route(), delete_user_route()]
-            .into_iter()
-            .find(|t| t.label() == r.label());
-        r.permission_sid = match legacy {
-            Some(t) => t.permission_sid,
-            None => {
-                let path: String = r
-                    .path
-                    .chars()
-                    .filter(|c| !matches!(c, '{' | '}' | '+'))
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '_' {
-                            c
-                        } else {
-                            '-'
-                        }
-                    })
-                    .collect();
-                let mut sid = format!(
-                    "serverless-cli-apigateway-{}-{}",
-                    r.http_method.to_ascii_lowercase(),
-                    path.trim_matches('-')
-                );
-                sid.truncate(MAX_SID - 9);
-                format!("{sid}-{}", &fingerprint(&[&r.label()])[..8])
-            }
-        };
-    }
 }
 
 /// Names the test-only model (debug builds): `three-routes` adds DELETE /user/{uid}.
@@ -1065,29 +1026,17 @@ impl StackSpec {
         )
     }
 
-    /// Exactly this API, stage, method and path may invoke the function. A path parameter
-    /// becomes `*`, as in the ARNs API Gateway itself invokes with.
-    pub fn permission_source_arn(&self, api_id: &str, route: &RouteSpec) -> String {
-        let path: Vec<&str> = route
-            .path
-            .split('/')
-            .map(|p| if p.starts_with('{') { "*" } else { p })
-            .collect();
-        // API Gateway invokes an ANY route with the request's own verb in the source ARN: a
-        // statement naming `ANY` never matches (every request 500s). docs/aws.md, "ANY routes".
-        let verb = if route.http_method == "ANY" {
-            "*"
-        } else {
-            &route.http_method
-        };
+    /// The source of the one invoke permission a function gets: every method and path of
+    /// this API's stage. The verb is `*` (API Gateway invokes an ANY route with the request's
+    /// own verb) and the last `*` matches the rest of the path, `/` included (docs/aws.md,
+    /// "One invoke permission per function").
+    pub fn invoke_source_arn(&self, api_id: &str) -> String {
         format!(
-            "arn:{}:execute-api:{}:{}:{api_id}/{}/{}{}",
+            "arn:{}:execute-api:{}:{}:{api_id}/{}/*/*",
             self.partition(),
             self.region,
             self.account,
-            self.api.stage,
-            verb,
-            path.join("/")
+            self.api.stage
         )
     }
 
@@ -1095,7 +1044,7 @@ impl StackSpec {
     pub fn legacy_method_fingerprint(&self) -> String {
         fingerprint(&[
             "method",
-            &serde_json::to_string(&self.routes).unwrap_or_default(),
+            &legacy_routes_json(&self.routes),
             USER_MODEL_SCHEMA,
             // Body models for application/json and $default (every other content type).
             "models: application/json, $default",
@@ -1111,6 +1060,40 @@ impl StackSpec {
             &self.integration_uri(function_arn),
         ])
     }
+}
+
+/// The routes as state formats 1 and 2 hashed them: each with the statement id of its own
+/// invoke permission, in the fields' order of that time.
+fn legacy_routes_json(routes: &[RouteSpec]) -> String {
+    #[derive(Serialize)]
+    struct LegacyRoute<'a> {
+        http_method: &'a str,
+        path: &'a str,
+        path_params: &'a [String],
+        request_model: &'a Option<String>,
+        request_template: &'a Option<String>,
+        permission_sid: &'a str,
+        responses: &'a [ResponseSpec],
+    }
+    let legacy: Vec<LegacyRoute> = routes
+        .iter()
+        .map(|r| {
+            let label = r.label();
+            LegacyRoute {
+                http_method: &r.http_method,
+                path: &r.path,
+                path_params: &r.path_params,
+                request_model: &r.request_model,
+                request_template: &r.request_template,
+                permission_sid: LEGACY_SIDS
+                    .iter()
+                    .find(|(l, _)| *l == label)
+                    .map_or("", |(_, sid)| sid),
+                responses: &r.responses,
+            }
+        })
+        .collect();
+    serde_json::to_string(&legacy).unwrap_or_default()
 }
 
 /// The stage's base URL; routes hang under it (`{base}/user`, `{base}/user/{uid}`).
@@ -1224,32 +1207,28 @@ mod tests {
     }
 
     #[test]
-    fn source_arn_names_api_stage_method_and_path() {
+    fn one_source_arn_covers_every_route_and_verb_of_the_stage() {
         let s = spec();
         assert_eq!(
-            s.permission_source_arn("abc123", &post_user_route()),
-            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/user"
-        );
-        assert_eq!(
-            s.permission_source_arn("abc123", &get_user_route()),
-            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/GET/user/*"
-        );
-    }
-
-    #[test]
-    fn an_any_route_is_invoked_with_the_real_verb_so_its_permission_names_every_verb() {
-        let s = spec();
-        let mut any = get_user_route();
-        any.http_method = "ANY".into();
-        assert_eq!(
-            s.permission_source_arn("abc123", &any),
-            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/user/*"
+            s.invoke_source_arn("abc123"),
+            "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"
         );
         assert_eq!(
             crate::openapi::operation_key("ANY"),
             "x-amazon-apigateway-any-method"
         );
         assert_eq!(crate::openapi::operation_key("GET"), "get");
+    }
+
+    #[test]
+    fn the_fingerprints_old_states_recorded_still_come_out_the_same() {
+        // Values the release before one permission per function computed: a state of
+        // format 1 or 2 whose routes did not change keeps its records.
+        let s = spec();
+        assert_eq!(s.legacy_method_fingerprint(), "31d70377dc593b7eaa44c682");
+        let mut three = s.clone();
+        three.routes.push(delete_user_route());
+        assert_eq!(three.legacy_method_fingerprint(), "71d38aa9db7917b5c8a56b1b");
     }
 
     #[test]

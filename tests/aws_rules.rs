@@ -411,7 +411,7 @@ fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let aws = w.aws();
-    let sid = "serverless-cli-apigateway-post-user";
+    let sid = "serverless-cli-apigateway-invoke";
     // By hand: the statement now lets any API invoke the function.
     let stale_policy = block_on(async {
         aws.lambda
@@ -431,22 +431,22 @@ fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
             .send()
             .await
             .unwrap();
-        aws.lambda
+        let policy = aws
+            .lambda
             .get_policy()
             .function_name("putitem-prod")
             .send()
             .await
-            .unwrap()
-            .policy()
-            .unwrap()
-            .to_string()
+            .unwrap();
+        json!({"Policy": policy.policy().unwrap(), "RevisionId": policy.revision_id().unwrap()})
     });
-    // For a second after the removal, GetPolicy still shows the old statement and
-    // AddPermission of that id is refused, as AWS does while the change spreads.
+    // For a second after the removal, GetPolicy still shows the old statement (the emulator
+    // would answer that the policy is gone: it held one statement) and AddPermission of that
+    // id is refused, as AWS does while the change spreads.
     w.proxy.fault_after(
         "lambda:RemovePermission",
         "lambda:GetPolicy",
-        Fault::set_json(&["Policy"], json!(stale_policy)),
+        Fault::Stale(stale_policy),
         Duration::from_secs(1),
     );
     w.proxy.fault_after(
@@ -455,7 +455,7 @@ fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
         Fault::error(
             409,
             "ResourceConflictException",
-            "The statement id (serverless-cli-apigateway-post-user) provided already exists. Please provide a new statement id, or remove the existing statement.",
+            "The statement id (serverless-cli-apigateway-invoke) provided already exists. Please provide a new statement id, or remove the existing statement.",
         ),
         Duration::from_secs(1),
     );
@@ -465,7 +465,7 @@ fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
         Fault::error(
             409,
             "ResourceConflictException",
-            "The statement id (serverless-cli-apigateway-post-user) provided already exists. Please provide a new statement id, or remove the existing statement.",
+            "The statement id (serverless-cli-apigateway-invoke) provided already exists. Please provide a new statement id, or remove the existing statement.",
         ),
         1,
     );

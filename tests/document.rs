@@ -101,7 +101,8 @@ fn a_big_api_is_one_put_and_its_routes_are_checked_and_repaired_one_by_one() {
     }
     let total: usize = calls.values().sum();
     assert!(total <= 6, "a first deploy of 12 routes made {calls:?}");
-    assert_eq!(w.proxy.count("lambda:AddPermission"), 12);
+    // One invoke permission for the function of the twelve routes.
+    assert_eq!(w.proxy.count("lambda:AddPermission"), 1);
 
     // Every route is there, integrated with the function, and status says so.
     let (api, ids) = api_of(&w);
@@ -358,8 +359,8 @@ fn a_deploy_killed_at_the_put_or_the_deployment_is_finished_by_the_next() {
     w.assert_nothing_left("a killed document deploy");
 }
 
-/// An ANY route on a stack with no table: its permission names every verb (API Gateway
-/// invokes with the request's own), status is clean, plan settles, and teardown leaves
+/// An ANY route on a stack with no table: the function's permission names every verb (API
+/// Gateway invokes with the request's own), status is clean, plan settles, and teardown leaves
 /// nothing. Built per call: moto 5.2.5's import refuses a plain `any` key (as AWS does) and
 /// ignores `x-amazon-apigateway-any-method`, so the document's ANY key is checked by a unit
 /// test (stack::tests) only.
@@ -400,7 +401,7 @@ function = "api"
     )
     .unwrap();
     let text = policy.policy().unwrap_or_default().to_string();
-    assert!(text.contains("/prod/*/things/*"), "{text}");
+    assert!(text.contains("/prod/*/*"), "{text}");
     assert!(!text.contains("/ANY/"), "{text}");
     let (_, ids) = api_of(&w);
     let method = block_on(
@@ -480,4 +481,61 @@ fn a_models_changed_schema_is_drift_and_deploy_repairs_it() {
     s.run(&["deploy"]).ok();
     let (code, doc) = s.status();
     assert_eq!(code, 0, "{doc:#}");
+}
+
+/// Sixty routes on one function: one statement per route would take Lambda's resource policy
+/// past its 20 KB (the proxy refuses that as Lambda does, PolicyLengthExceededException); the
+/// function's one statement for the stage lets the API invoke every route, and a deploy adds
+/// exactly one.
+#[test]
+fn sixty_routes_on_one_function_need_one_statement_of_its_policy() {
+    let w = World::new();
+    let s = Stack::generated(&w, "sixty", 60);
+    s.run(&["deploy"]).ok();
+    assert_eq!(w.proxy.count("lambda:AddPermission"), 1);
+    let api = w.aws().only_api();
+    assert_eq!(
+        support::policy_of(&w, "sixty-api-doc"),
+        [(
+            "serverless-cli-apigateway-invoke".to_string(),
+            format!("arn:aws:execute-api:us-east-1:123456789012:{api}/prod/*/*")
+        )]
+    );
+    assert_eq!(s.status().0, 0);
+    s.run(&["teardown", "--yes"]).ok();
+    w.assert_nothing_left("sixty routes");
+}
+
+/// The proxy's 20 KB rule, which the test above relies on: statements one per route fill the
+/// policy, and the one past the limit is refused and left out, as Lambda does.
+#[test]
+fn the_proxy_refuses_a_statement_past_lambdas_policy_limit() {
+    let w = World::new();
+    let s = Stack::generated(&w, "full", 2);
+    s.run(&["deploy"]).ok();
+    let aws = w.aws_via_proxy();
+    let mut refused = None;
+    for i in 0..200 {
+        let added = block_on(
+            aws.lambda
+                .add_permission()
+                .function_name("full-api-doc")
+                .statement_id(format!("route-{i}"))
+                .action("lambda:InvokeFunction")
+                .principal("apigateway.amazonaws.com")
+                .source_arn(format!(
+                    "arn:aws:execute-api:us-east-1:123456789012:abcdefghij/doc/GET/r{i}/*"
+                ))
+                .send(),
+        );
+        if let Err(e) = added {
+            refused = Some((i, format!("{:?}", e.into_service_error())));
+            break;
+        }
+    }
+    let (at, error) = refused.expect("200 statements were all taken");
+    assert!(error.contains("PolicyLengthExceeded"), "{error}");
+    assert!((40..100).contains(&at), "refused at statement {at}");
+    assert_eq!(support::policy_of(&w, "full-api-doc").len(), at + 1);
+    s.run(&["teardown", "--yes"]).ok();
 }

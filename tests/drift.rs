@@ -293,10 +293,7 @@ fn a_statement_added_to_the_functions_policy_is_reported_and_removed() {
     });
     assert_eq!(
         sids,
-        [
-            "serverless-cli-apigateway-get-user",
-            "serverless-cli-apigateway-post-user"
-        ]
+        ["serverless-cli-apigateway-invoke"]
     );
     assert_eq!(w.run(&["status"]).ok().code, 0);
     w.run(&["teardown", "--yes"]).ok();

@@ -58,7 +58,7 @@ fn deploy_status_repair_and_teardown_run_under_the_printed_policy() {
             .lambda
             .remove_permission()
             .function_name("putitem-prod")
-            .statement_id("serverless-cli-apigateway-post-user")
+            .statement_id("serverless-cli-apigateway-invoke")
             .send(),
     )
     .unwrap();

@@ -166,34 +166,13 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             state["resources"]["function:putitem"]["attrs"]["code_sha256"].as_str()
         );
 
-        let policy = aws
-            .lambda
-            .get_policy()
-            .function_name("putitem-prod")
-            .send()
-            .await
-            .unwrap();
-        let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
-        // One permission per route, each scoped to its method and path.
-        let mut scoped: Vec<String> = policy["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|stmt| {
-                assert_eq!(stmt["Principal"]["Service"], "apigateway.amazonaws.com");
-                stmt["Condition"]["ArnLike"]["AWS:SourceArn"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect();
-        scoped.sort();
+        // One invoke permission for the function, for every route of the stage.
         assert_eq!(
-            scoped,
-            [
-                format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/GET/user/*"),
-                format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/POST/user"),
-            ]
+            support::policy_statements(&aws, "putitem-prod").await,
+            [(
+                "serverless-cli-apigateway-invoke".to_string(),
+                format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/*/*")
+            )]
         );
 
         let api = aws
@@ -515,7 +494,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
         aws.lambda
             .remove_permission()
             .function_name("putitem-prod")
-            .statement_id("serverless-cli-apigateway-post-user")
+            .statement_id("serverless-cli-apigateway-invoke")
             .send()
             .await
             .unwrap();
@@ -684,14 +663,17 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
             .send()
             .await
             .unwrap();
+    });
+    // That release's policy: one statement, for POST /user.
+    support::per_route_permissions(&w, &api_id);
+    block_on(
         aws.lambda
             .remove_permission()
             .function_name("putitem-prod")
             .statement_id("serverless-cli-apigateway-get-user")
-            .send()
-            .await
-            .unwrap();
-    });
+            .send(),
+    )
+    .unwrap();
     let mut v1 = support::v2_state_of(&full);
     let obj = v1.as_object_mut().unwrap();
     for added in ["item_resource", "request_validator", "get_permission"] {
@@ -722,10 +704,15 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
         "apigateway:CreateRequestValidator",
         "apigateway:DeleteMethod",
         "lambda:AddPermission",
+        "lambda:RemovePermission",
         "apigateway:CreateDeployment",
     ] {
         assert!(calls.iter().any(|c| c == want), "{want} missing: {calls:?}");
     }
+    // The function's one statement replaced the route's, added before the old one went.
+    let at = |op: &str| calls.iter().position(|c| c == op).unwrap();
+    assert!(at("lambda:AddPermission") < at("lambda:RemovePermission"), "{calls:?}");
+    assert_eq!(support::policy_of(&w, "putitem-prod").len(), 1);
     let after = read_state(&w.state_file("prod"));
     assert_eq!(after["version"], 3);
     assert_eq!(
@@ -752,10 +739,10 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
     assert!(aws.inventory().is_empty());
 }
 
-/// GET's parts drift like POST's: a deleted GET method and its permission are reported by
-/// status, and deploy puts back exactly those (the POST permission, in place, is not touched).
+/// GET's parts drift like POST's: a deleted GET method and the function's invoke permission
+/// are reported by status, and deploy puts back exactly those.
 #[test]
-fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
+fn a_deleted_get_method_and_the_invoke_permission_are_reported_and_repaired() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let state = read_state(&w.state_file("prod"));
@@ -777,7 +764,7 @@ fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
         aws.lambda
             .remove_permission()
             .function_name("putitem-prod")
-            .statement_id("serverless-cli-apigateway-get-user")
+            .statement_id("serverless-cli-apigateway-invoke")
             .send()
             .await
             .unwrap();
@@ -795,7 +782,7 @@ fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
     assert!(row("permission")["reason"]
         .as_str()
         .unwrap()
-        .contains("serverless-cli-apigateway-get-user"));
+        .contains("serverless-cli-apigateway-invoke"));
 
     w.proxy.clear();
     w.run(&["deploy"]).ok();
@@ -804,7 +791,7 @@ fn a_deleted_get_method_and_permission_are_reported_and_repaired() {
         .iter()
         .filter(|c| *c == "lambda:AddPermission")
         .collect();
-    assert_eq!(adds.len(), 1, "only the GET permission is added: {calls:?}");
+    assert_eq!(adds.len(), 1, "only the invoke permission is added: {calls:?}");
     assert!(
         calls.iter().any(|c| c == "apigateway:PutMethod"),
         "{calls:?}"

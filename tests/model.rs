@@ -1,6 +1,7 @@
 //! A route is one entry of data: the test-only model adds `DELETE /user/{uid}` (in the model
 //! and the handler only) and every operation handles it — deploy makes its method,
-//! integration, responses and own permission; plan then has nothing to do; status checks it;
+//! integration and responses (the function's one invoke permission already covers it); plan
+//! then has nothing to do; status checks it;
 //! a drift of it alone is repaired alone; serve answers it with the real handler; taken out
 //! of the model again, plan says it goes and deploy removes exactly it; teardown removes
 //! everything.
@@ -25,22 +26,23 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
         "method-responses",
         "integration",
         "integration-responses",
-        "permission",
     ] {
         assert!(
             res[format!("{kind}:{DELETE}")].is_object(),
             "{kind}:{DELETE} not recorded: {state:#}"
         );
     }
+    // No statement of its own: the function's one covers every route of the stage.
+    assert!(res.get(format!("permission:{DELETE}")).is_none(), "{state:#}");
     assert_eq!(
-        res[format!("permission:{DELETE}")]["id"],
-        "serverless-cli-apigateway-delete-user"
+        res["permission:putitem"]["id"],
+        "serverless-cli-apigateway-invoke"
     );
     let aws = w.aws();
     let api = res["rest-api"]["id"].as_str().unwrap().to_string();
     let item = res["path:/user/{uid}"]["id"].as_str().unwrap().to_string();
-    // In AWS: the method, its integration with the request template, its own permission, and
-    // the role may delete items (and only because a route does).
+    // In AWS: the method, its integration with the request template, the function's one
+    // permission, and the role may delete items (and only because a route does).
     let integration = block_on(
         aws.apigateway
             .get_integration()
@@ -51,13 +53,13 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     )
     .unwrap();
     assert!(integration.request_templates().unwrap()["application/json"].contains("deleteUser"));
-    let policy = block_on(aws.lambda.get_policy().function_name("putitem-prod").send()).unwrap();
-    let policy = policy.policy().unwrap();
-    assert!(
-        policy.contains("serverless-cli-apigateway-delete-user"),
-        "{policy}"
+    assert_eq!(
+        support::policy_of(&w, "putitem-prod"),
+        [(
+            "serverless-cli-apigateway-invoke".to_string(),
+            format!("arn:aws:execute-api:us-east-1:123456789012:{api}/prod/*/*")
+        )]
     );
-    assert!(policy.contains("/prod/DELETE/user/*"), "{policy}");
     let inline = block_on(
         aws.iam
             .get_role_policy()
@@ -145,7 +147,8 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     drop(served);
 
     // The route taken out of the model again: plan says what goes, deploy removes exactly
-    // that (the method takes its responses and integration along), and the grant goes too.
+    // that (the method takes its responses and integration along), and the grant goes too;
+    // the function's invoke permission stays, for the routes it still has.
     let plan = w.run(&["plan", "--output", "json"]);
     assert_eq!(plan.code, 3, "{plan}");
     let plan = plan.json();
@@ -163,10 +166,10 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
         "method-responses",
         "integration",
         "integration-responses",
-        "permission",
     ] {
         assert_eq!(action(&format!("{kind}:{DELETE}")), "delete", "{plan:#}");
     }
+    assert_eq!(action("permission:putitem"), "none", "{plan:#}");
     assert_eq!(action("stage:prod"), "update", "{plan:#}");
     assert_eq!(action("role-policy:putitem"), "update", "{plan:#}");
     assert_eq!(action("method:GET /user/{uid}"), "none", "{plan:#}");
@@ -185,7 +188,6 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
             "apigateway:CreateDeployment",
             "apigateway:DeleteMethod",
             "iam:PutRolePolicy",
-            "lambda:RemovePermission",
         ]
     );
     let state = read_state(&w.state_file("prod"));

@@ -109,6 +109,7 @@ fn plan_then_deploy(w: &World, extra: &[&str]) -> serde_json::Value {
         "path",
         "method",
         "integration",
+        "permission",
         "stage",
     ] {
         if let Some(n) = want.get(one_call) {
@@ -136,7 +137,7 @@ fn change<'a>(plan: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
 fn a_fresh_stack_plans_every_create_and_deploy_makes_exactly_those() {
     let w = World::new();
     let plan = plan_then_deploy(&w, &[]);
-    assert_eq!(plan["summary"]["create"], 20, "{plan:#}");
+    assert_eq!(plan["summary"]["create"], 19, "{plan:#}");
     assert_eq!(plan["summary"]["none"], 0, "{plan:#}");
     // The IAM grant is called out on its own line, with the table it is scoped to.
     let iam: Vec<String> = plan["iam_changes"]
@@ -242,28 +243,73 @@ fn drift_and_a_deletion_behind_the_tools_back_are_planned_as_deploy_repairs_them
     w.run(&["teardown", "--yes"]).ok();
 }
 
+/// A stack the previous release deployed: its state file (format 2) and its function's
+/// policy, one statement per route. Plan names the one change, the invoke permission's move to
+/// one statement for the function; deploy adds that statement before it removes the two old
+/// ones (the API can invoke the function throughout) and changes nothing else.
 #[test]
-fn a_state_file_of_the_previous_release_plans_nothing_and_deploy_changes_nothing() {
+fn a_state_file_of_the_previous_release_plans_only_the_permission_move() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let v3 = read_state(&w.state_file("prod"));
+    let api = support::id(&v3, "rest-api");
+    support::per_route_permissions(&w, &api);
     let v2 = support::v2_state_of(&v3);
     std::fs::write(
         w.state_file("prod"),
         serde_json::to_string_pretty(&v2).unwrap(),
     )
     .unwrap();
+    let status = w.run(&["status", "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    assert_eq!(
+        support::status_row(&status.json(), "permission")["status"],
+        "missing"
+    );
     let plan = plan_then_deploy(&w, &[]);
-    assert_eq!(plan["changes"], false, "{plan:#}");
-    assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
-    // Written back as format 3, with the same IDs.
+    assert_eq!(plan["changes"], true, "{plan:#}");
+    let changed: Vec<(&str, &str)> = plan["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] != "none")
+        .map(|c| (c["key"].as_str().unwrap(), c["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("permission:putitem", "create"),
+            ("permission:GET /user/{uid}", "delete"),
+            ("permission:POST /user", "delete"),
+        ],
+        "{plan:#}"
+    );
+    assert!(change(&plan, "permission:POST /user")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("once the function's own statement is in place"));
+    assert_eq!(
+        w.mutating_calls(),
+        [
+            "lambda:AddPermission",
+            "lambda:RemovePermission",
+            "lambda:RemovePermission"
+        ]
+    );
+    assert_eq!(
+        support::policy_of(&w, "putitem-prod"),
+        [(
+            "serverless-cli-apigateway-invoke".to_string(),
+            format!("arn:aws:execute-api:us-east-1:123456789012:{api}/prod/*/*")
+        )]
+    );
+    // Written back as format 3, with the same IDs, and nothing left to do.
     let after = read_state(&w.state_file("prod"));
     assert_eq!(after["version"], 3);
-    assert_eq!(
-        after["resources"]["rest-api"]["id"],
-        v3["resources"]["rest-api"]["id"]
-    );
+    assert_eq!(after["resources"]["rest-api"]["id"], api.as_str());
+    assert!(after["resources"].get("permission:POST /user").is_none());
     assert_eq!(w.run(&["status"]).code, 0);
+    assert_eq!(w.run(&["plan"]).code, 0);
     w.run(&["teardown", "--yes"]).ok();
 }
 
@@ -282,11 +328,8 @@ fn teardown_dry_run_lists_the_order_and_changes_nothing() {
         .map(|s| s["key"].as_str().unwrap())
         .collect();
     let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
-    assert!(at("permission:POST /user") < at("rest-api"), "{keys:?}");
-    assert!(
-        at("permission:GET /user/{uid}") < at("function:putitem"),
-        "{keys:?}"
-    );
+    assert!(at("permission:putitem") < at("rest-api"), "{keys:?}");
+    assert!(at("permission:putitem") < at("function:putitem"), "{keys:?}");
     assert!(at("function:putitem") < at("role:putitem"), "{keys:?}");
     assert!(at("function:putitem") < at("log-group:putitem"), "{keys:?}");
     let table = doc["steps"]

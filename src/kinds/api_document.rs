@@ -307,7 +307,8 @@ mod tests {
             assert!(!kinds.contains(&k), "{k} in {kinds:?}");
         }
         assert!(kinds.contains(&"api-document"));
-        assert_eq!(kinds.iter().filter(|k| **k == "permission").count(), 2);
+        // One for the function its two routes invoke.
+        assert_eq!(kinds.iter().filter(|k| **k == "permission").count(), 1);
         // Made again with the REST API; a new document is a new deployment.
         let api = g.with_contents(key::REST_API);
         assert!(api.contains(&key::API_DOCUMENT.to_string()));

@@ -1,6 +1,11 @@
-//! The statement in the function's resource policy that lets API Gateway invoke it for one
-//! route, scoped to its API, stage, method and path. AddPermission and RemovePermission on one
-//! function go one at a time: they change the same policy.
+//! The statement in a function's resource policy that lets the stack's API invoke it: one per
+//! function, whatever its routes, scoped to the API and its stage (`{api}/{stage}/*/*`). One
+//! statement per route would fill Lambda's 20 KB policy at about 50 routes on one function,
+//! and its AddPermission calls were most of a big deploy (docs/aws.md, "One invoke permission
+//! per function"). Stacks deployed with one statement per route keep those records until the
+//! function's statement is in place; deploy then removes them (`ops::deploy::apply`).
+//! AddPermission and RemovePermission on one function go one at a time: they change the same
+//! policy.
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -14,7 +19,7 @@ use crate::graph::{key, Node};
 use crate::ops::deploy::DeployCtx;
 use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
 use crate::resources::{function, Owner};
-use crate::stack::StackSpec;
+use crate::stack::{StackSpec, INVOKE_SID};
 use crate::state::{ApiRecord, FunctionRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,27 +57,28 @@ impl Kind for Permission {
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<PermissionRecord>(rec)
     }
+    /// One for each function some route invokes.
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        spec.routes
+        spec.functions
             .iter()
-            .map(|route| {
-                Node::new(&Permission, key::route("permission", route))
-                    .lives_in(key::function(&route.function))
+            .filter(|f| spec.routes.iter().any(|r| r.function == f.logical))
+            .map(|f| {
+                Node::new(&Permission, key::permission(&f.logical))
+                    .lives_in(key::function(&f.logical))
                     .needs(key::REST_API)
-                    .for_route(route)
+                    .for_item(&f.logical)
             })
             .collect()
     }
     fn props(&self, w: &Want, node: &Node) -> Option<Value> {
-        let route = node.route.as_ref()?;
         let api = w.state.get::<ApiRecord>(key::REST_API)?;
         let f = w
             .state
-            .get::<FunctionRecord>(&key::function(&route.function))?;
+            .get::<FunctionRecord>(&key::function(node.item.as_deref()?))?;
         Some(json!({
-            "statement_id": route.permission_sid,
+            "statement_id": INVOKE_SID,
             "principal": "apigateway.amazonaws.com",
-            "source_arn": w.spec.permission_source_arn(&api.id, route),
+            "source_arn": w.spec.invoke_source_arn(&api.id),
             "function_arn": f.arn,
         }))
     }
@@ -86,14 +92,9 @@ impl Kind for Permission {
         }))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
-        let sid = node
-            .route
-            .as_ref()
-            .map(|r| r.permission_sid.as_str())
-            .unwrap_or("");
         match w.state.get::<PermissionRecord>(&node.key) {
             Some(rec) => rec.source_arn,
-            None => sid.to_string(),
+            None => INVOKE_SID.to_string(),
         }
     }
 
@@ -140,7 +141,7 @@ impl Kind for Permission {
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
         Box::pin(async move {
-            let name = super::route_function(&ctx.spec, node)?.name.clone();
+            let name = function_name(&ctx.spec, node)?;
             ctx.method_locks
                 .on(&policy_lock(&name), ensure(ctx, node))
                 .await
@@ -163,23 +164,33 @@ impl Kind for Permission {
     }
 }
 
+/// The deployed name of the permission's function.
+fn function_name(spec: &StackSpec, node: &Node) -> anyhow::Result<String> {
+    let logical = node.item()?;
+    spec.functions
+        .iter()
+        .find(|f| f.logical == logical)
+        .map(|f| f.name.clone())
+        .ok_or_else(|| anyhow::anyhow!("{} names no function of the model", node.key))
+}
+
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
-    let route = node.route()?;
+    let logical = node.item()?.to_string();
     let state = ctx.snapshot().await;
     let w = Want {
         spec: &ctx.spec,
         state: &state,
     };
-    let sid = route.permission_sid.clone();
+    let sid = INVOKE_SID;
     let function = state
-        .get::<FunctionRecord>(&key::function(&route.function))
+        .get::<FunctionRecord>(&key::function(&logical))
         .context("the function is not recorded")?;
     let api_id = super::rest_api::recorded_id(&state)?;
     let props = Permission
         .props(&w, node)
         .context("the function or the REST API is not recorded")?;
     let fingerprint = super::fingerprint_of("permission", &props);
-    let source_arn = ctx.spec.permission_source_arn(&api_id, route);
+    let source_arn = ctx.spec.invoke_source_arn(&api_id);
     let want = PermissionRecord {
         statement_id: sid.to_string(),
         source_arn: source_arn.clone(),
@@ -190,20 +201,15 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let mut result = if recorded.as_ref() == Some(&want) {
         StepResult::new(Action::Unchanged, source_arn)
     } else {
-        let action = add(ctx, &function.name, &sid, &source_arn, recorded.is_some()).await?;
+        let action = add(ctx, &function.name, sid, &source_arn, recorded.is_some()).await?;
         ctx.record(|s| s.put_applied(&node.key, &want, props))
             .await?;
         StepResult::new(action, source_arn)
     };
-    // Statements someone else added let others invoke the function: removed once per run
-    // (under the same lock as every other change to the policy).
-    let first_of_function = ctx
-        .pruned_permissions
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(route.function.clone());
-    if ctx.prune_permissions && first_of_function {
-        let removed = remove_foreign(ctx, &route.function, &function.name).await?;
+    // Statements someone else added let others invoke the function: removed (under the same
+    // lock as every other change to the policy).
+    if ctx.prune_permissions {
+        let removed = remove_foreign(ctx, &logical, &function.name).await?;
         if !removed.is_empty() {
             result = result.with_detail(format!("removed {}", removed.join(", ")));
         }
@@ -297,8 +303,8 @@ async fn remove_foreign(ctx: &DeployCtx, logical: &str, name: &str) -> anyhow::R
 pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
 
 /// The statement ids of a function's policy that the stack did not put. What the state
-/// records is the stack's too: a route taken out of the model is removed by deploy as such
-/// (plan's "delete"), not as someone else's addition.
+/// records is the stack's too: a statement of an earlier layout (one per route) is removed by
+/// deploy as such (plan's "delete"), not as someone else's addition.
 pub fn foreign_sids(
     statements: &[(String, String)],
     spec: &StackSpec,
@@ -314,10 +320,7 @@ pub fn foreign_sids(
         .iter()
         .map(|(sid, _)| sid)
         .filter(|sid| {
-            !spec
-                .routes
-                .iter()
-                .any(|r| r.function == function && r.permission_sid == sid.as_str())
+            !(sid.as_str() == INVOKE_SID && spec.routes.iter().any(|r| r.function == function))
                 && !recorded.contains(sid)
         })
         .cloned()
@@ -342,22 +345,21 @@ pub async fn read_policy(
 }
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
-    let sid = node
-        .route
-        .as_ref()
-        .map(|r| r.permission_sid.as_str())
-        .unwrap_or("");
+    let sid = INVOKE_SID;
     let Some(rec) = cx.state.get::<PermissionRecord>(&node.key) else {
         return Check::missing(sid, NOT_DEPLOYED);
     };
-    let function = node.route.as_ref().map_or("", |r| r.function.as_str());
+    let function = node.item.as_deref().unwrap_or("");
     let statements = match read_policy(cx, function).await {
         None => return Check::missing(sid, NOT_DEPLOYED),
         Some(Err(e)) => return Check::failed(sid, e),
         Some(Ok(s)) => s,
     };
     match statements.iter().find(|(s, _)| *s == rec.statement_id) {
-        None => Check::missing(sid, format!("{sid} is missing from the function's policy")),
+        None => Check::missing(
+            sid,
+            format!("{sid} is missing from function {function}'s policy"),
+        ),
         Some((_, arn)) if *arn != rec.source_arn => Check::drifted(
             sid,
             format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn),
@@ -366,15 +368,14 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     }
 }
 
-/// Removes one route's statement from the function's policy.
+/// Removes the function's statement from its policy.
 async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<StepResult> {
-    let route = node.route()?;
-    let sid = route.permission_sid.clone();
+    let sid = INVOKE_SID.to_string();
     let state = ctx.snapshot().await;
-    let function_key = key::function(&route.function);
+    let function_key = key::function(node.item()?);
     let name = match state.get::<FunctionRecord>(&function_key) {
         Some(f) => f.name,
-        None => super::route_function(&ctx.spec, node)?.name.clone(),
+        None => function_name(&ctx.spec, node)?,
     };
     let lock = crate::kinds::permission::policy_lock(&name);
     let action = match function_owner(&ctx.run, &ctx.owner, &state, &name).await? {

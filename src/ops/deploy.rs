@@ -71,9 +71,6 @@ pub struct DeployCtx {
     pub prune_routes: bool,
     /// Status found statements in the function's policy that the stack did not put: removed.
     pub prune_permissions: bool,
-    /// The functions whose foreign statements were removed in this run (by their first
-    /// permission step).
-    pub pruned_permissions: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// Each function's code, by its logical name.
@@ -372,6 +369,11 @@ pub async fn apply(
         orphans.retain(|k| !superseded.contains(k));
     }
     check_orphans(&state, &orphans, allow_data_loss)?;
+    // A statement of the earlier layout (one per route) on a function that keeps a statement
+    // of its own goes once that one is in place: removed first, the API could not invoke the
+    // function in between.
+    let superseded = superseded_statements(&state, &graph, &orphans);
+    orphans.retain(|k| !superseded.contains(k));
     check_replacements(&state, &spec, &graph, allow_data_loss)?;
     check_names_free(&aws, &spec, &graph, &state, &before, timing.retry, progress).await?;
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
@@ -456,7 +458,6 @@ pub async fn apply(
         fresh_roles: Default::default(),
         prune_routes,
         prune_permissions,
-        pruned_permissions: Default::default(),
     });
     let removed = remove_orphans(&ctx, &orphans).await?;
     let mut report = engine::run(
@@ -468,6 +469,16 @@ pub async fn apply(
     )
     .await;
     report.outcomes.splice(0..0, removed);
+    if !superseded.is_empty()
+        && report.error.is_none()
+        && report.skipped.is_empty()
+        && !report.interrupted
+    {
+        match remove_orphans(&ctx, &superseded).await {
+            Ok(done) => report.outcomes.extend(done),
+            Err(e) => report.error = Some(("removed".to_string(), e)),
+        }
+    }
     let state = ctx.state.lock().await.clone();
     Ok((state, report))
 }
@@ -559,6 +570,29 @@ pub fn check_replacements(
         }
     }
     Ok(())
+}
+
+/// The orphaned invoke permissions whose function keeps (or gets) the stack's one statement:
+/// the per-route statements of releases before it. Removed after the run, not before it.
+pub fn superseded_statements(state: &StackState, graph: &Graph, orphans: &[String]) -> Vec<String> {
+    let kept: Vec<String> = graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind.name() == "permission")
+        .filter_map(|n| {
+            let f = state.get::<crate::state::FunctionRecord>(&key::function(n.item.as_deref()?))?;
+            Some(f.arn)
+        })
+        .collect();
+    orphans
+        .iter()
+        .filter(|k| {
+            state
+                .get::<crate::state::PermissionRecord>(k)
+                .is_some_and(|p| kept.contains(&p.function_arn))
+        })
+        .cloned()
+        .collect()
 }
 
 /// The recorded keys the model no longer has, in removal order (deepest paths last).
@@ -744,7 +778,7 @@ mod tests {
             },
         );
         s.put(
-            "permission:POST /user",
+            "permission:putitem",
             &PermissionRecord {
                 statement_id: "s".into(),
                 source_arn: "arn".into(),
@@ -778,7 +812,7 @@ mod tests {
         assert!(!s.has(key::REST_API) && !s.has("path:/user") && !s.has("method:POST /user"));
         assert!(!s.has("integration:GET /user/{uid}") && !s.has(key::STAGE));
         // The permission is updated, not forgotten: its fingerprint names the API's id.
-        assert!(s.has("permission:POST /user"));
+        assert!(s.has("permission:putitem"));
     }
 
     #[test]
@@ -790,7 +824,7 @@ mod tests {
             &[
                 kc(key::STAGE, Check::drifted("prod", "old")),
                 kc(
-                    "permission:POST /user",
+                    "permission:putitem",
                     Check::failed(
                         "p",
                         crate::aws::AwsError::local(crate::aws::ErrorKind::Other, "x".to_string()),
@@ -799,7 +833,7 @@ mod tests {
             ],
         );
         assert!(!s.has(key::STAGE));
-        assert!(s.has("integration:POST /user") && s.has("permission:POST /user"));
+        assert!(s.has("integration:POST /user") && s.has("permission:putitem"));
     }
 
     #[test]
@@ -818,6 +852,40 @@ mod tests {
         assert!(
             !s.has(key::STAGE),
             "a new deployment publishes the repaired route"
+        );
+    }
+
+    #[test]
+    fn per_route_statements_of_a_function_that_keeps_one_go_after_the_run() {
+        let mut s = full_state();
+        s.put(
+            key::FUNCTION,
+            &crate::state::FunctionRecord {
+                name: "putitem-prod".into(),
+                arn: "arn:aws:lambda:us-east-1:1:function:putitem-prod".into(),
+                code_sha256: String::new(),
+                runtime: "nodejs22.x".into(),
+                config_fingerprint: String::new(),
+                ready: true,
+            },
+        );
+        let statement = |function: &str| PermissionRecord {
+            statement_id: "serverless-cli-apigateway-post-user".into(),
+            source_arn: "arn".into(),
+            function_arn: format!("arn:aws:lambda:us-east-1:1:function:{function}"),
+            fingerprint: String::new(),
+        };
+        s.put("permission:POST /user", &statement("putitem-prod"));
+        // A statement of a function the stack no longer has goes before the run, as any
+        // orphan does.
+        s.put("permission:GET /gone", &statement("gone-prod"));
+        let g = graph();
+        let orphans = orphans(&s, &g);
+        assert!(orphans.contains(&"permission:POST /user".to_string()));
+        assert!(!orphans.contains(&"permission:putitem".to_string()));
+        assert_eq!(
+            superseded_statements(&s, &g, &orphans),
+            ["permission:POST /user"]
         );
     }
 }

@@ -152,6 +152,8 @@ pub async fn compute(
         changes.push(change);
     }
     // Recorded, but no longer in the stack.
+    let orphans = crate::ops::deploy::orphans(&original, &graph);
+    let superseded = crate::ops::deploy::superseded_statements(&original, &graph, &orphans);
     for (k, rec) in &original.resources {
         if !graph.contains(k) {
             let holds_data = kinds::by_name(&rec.kind).is_some_and(|kind| kind.holds_data());
@@ -159,7 +161,9 @@ pub async fn compute(
                 key: k.clone(),
                 kind: rec.kind.clone(),
                 action: PlanAction::Delete,
-                reason: Some(if holds_data && !allow_data_loss {
+                reason: Some(if superseded.contains(k) {
+                    "one route's statement, of releases before one invoke permission per function: deploy removes it once the function's own statement is in place".into()
+                } else if holds_data && !allow_data_loss {
                     "recorded, but no longer in the stack: deploy deletes it, with every item in it, only with --allow-data-loss; without it, deploy stops before any change".into()
                 } else if crate::ops::deploy::removable(&rec.kind) {
                     "recorded, but no longer in the stack".into()

@@ -3,7 +3,7 @@
 //! invoke permission) is one step, started once everything that depends on it is gone:
 //!
 //! ```text
-//! permission:* ──┬── rest-api (its paths, methods, validator and stage with it)
+//! permission:f ──┬── rest-api (its paths, methods, validator and stage with it)
 //!                └── function ──┬── role (policies, then the role)
 //!                               └── log-group
 //! table (alone; kept with --keep-table)
@@ -289,18 +289,14 @@ mod tests {
             d.sort();
             d
         };
-        let permissions = ["permission:GET /user/{uid}", "permission:POST /user"];
+        let permissions = ["permission:putitem"];
         assert_eq!(deps(key::REST_API), permissions);
         assert_eq!(deps(key::FUNCTION), permissions);
         // After the function, and so after what had to go before it.
-        let after_function = [
-            key::FUNCTION,
-            "permission:GET /user/{uid}",
-            "permission:POST /user",
-        ];
+        let after_function = [key::FUNCTION, "permission:putitem"];
         assert_eq!(deps(key::ROLE), after_function);
         assert_eq!(deps(key::LOG_GROUP), after_function);
         assert!(deps(key::TABLE).is_empty());
-        assert_eq!(steps.len(), 7);
+        assert_eq!(steps.len(), 6);
     }
 }

@@ -607,8 +607,7 @@ impl StackFile {
                 }
             })
             .collect();
-        let mut routes: Vec<RouteSpec> = doc.routes.iter().map(route_spec).collect();
-        stack::assign_permission_sids(&mut routes);
+        let routes: Vec<RouteSpec> = doc.routes.iter().map(route_spec).collect();
         StackSpec {
             stack: stack.to_string(),
             owner_tag: stack::owner_id(project, stack),
@@ -712,7 +711,6 @@ fn route_spec(r: &RouteDoc) -> RouteSpec {
         path_params,
         request_model: r.model.clone(),
         request_template: r.request_template.clone(),
-        permission_sid: String::new(),
         table_actions: Vec::new(),
         function: r.function.clone(),
         responses,
@@ -880,45 +878,6 @@ mod tests {
         ra.sort_by_key(|r| r.label());
         rb.sort_by_key(|r| r.label());
         assert_eq!(ra, rb);
-    }
-
-    #[test]
-    fn permission_ids_are_unique_and_each_routes_own() {
-        let mk = |m: &str, p: &str| {
-            route_spec(&RouteDoc {
-                method: m.into(),
-                path: p.into(),
-                function: "f".into(),
-                model: None,
-                request_template: None,
-                responses: None,
-            })
-        };
-        let mut a = vec![
-            mk("GET", "/users"),
-            mk("GET", "/users/{uid}"),
-            mk("GET", "/users/{uid+}"),
-            mk("GET", "/a.b"),
-            mk("GET", "/a-b"),
-            mk("POST", "/user"),
-        ];
-        stack::assign_permission_sids(&mut a);
-        let sids: std::collections::BTreeSet<&str> =
-            a.iter().map(|r| r.permission_sid.as_str()).collect();
-        assert_eq!(sids.len(), a.len(), "{sids:?}");
-        assert!(a[1]
-            .permission_sid
-            .starts_with("serverless-cli-apigateway-get-users-uid-"));
-        // The tutorial's route keeps its id.
-        assert_eq!(a[5].permission_sid, "serverless-cli-apigateway-post-user");
-        // Alone, a route gets the same id as among others.
-        let mut one = vec![mk("GET", "/users/{uid}")];
-        stack::assign_permission_sids(&mut one);
-        assert_eq!(one[0].permission_sid, a[1].permission_sid);
-        let long = format!("/{}", "x".repeat(300));
-        let mut l = vec![mk("GET", &long)];
-        stack::assign_permission_sids(&mut l);
-        assert!(l[0].permission_sid.len() <= 100);
     }
 
     #[test]

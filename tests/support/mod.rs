@@ -234,14 +234,13 @@ impl World {
 
     /// SDK clients straight to the emulator (not through the proxy).
     pub fn aws(&self) -> Inspect {
-        let config = sdk_config(&self.emulator.url);
-        Inspect {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
-            apigateway: aws_sdk_apigateway::Client::new(&config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
-        }
+        Inspect::at(&self.emulator.url)
+    }
+
+    /// SDK clients through the proxy: what AWS would answer where the proxy puts its rules
+    /// back.
+    pub fn aws_via_proxy(&self) -> Inspect {
+        Inspect::at(&self.proxy.url)
     }
 
     /// The mutating calls the proxy saw, as `service:Operation`.
@@ -323,6 +322,18 @@ impl Inventory {
 }
 
 impl Inspect {
+    /// Clients of the endpoint at `url`.
+    pub fn at(url: &str) -> Inspect {
+        let config = sdk_config(url);
+        Inspect {
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            iam: aws_sdk_iam::Client::new(&config),
+            lambda: aws_sdk_lambda::Client::new(&config),
+            apigateway: aws_sdk_apigateway::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+        }
+    }
+
     /// The id of the one REST API the emulator has.
     pub fn only_api(&self) -> String {
         let apis = block_on(self.apigateway.get_rest_apis().send()).unwrap();
@@ -439,15 +450,88 @@ pub fn v2_state_of(v3: &serde_json::Value) -> serde_json::Value {
     v2["item_resource"]["id"] = rec("path:/user/{uid}")["id"].clone();
     v2["request_validator"]["id"] = rec("validator:body")["id"].clone();
     v2["deployment"]["id"] = rec("stage:prod")["id"].clone();
-    for (field, key) in [
-        ("permission", "permission:POST /user"),
-        ("get_permission", "permission:GET /user/{uid}"),
-    ] {
-        v2[field]["source_arn"] = rec(key)["attrs"]["source_arn"].clone();
-        v2[field]["function_arn"] = rec(key)["attrs"]["function_arn"].clone();
+    // That release gave each route its own invoke permission (see `per_route_permissions`).
+    let api = rec("rest-api")["id"].as_str().unwrap_or_default().to_string();
+    for (field, (_, source)) in ["permission", "get_permission"]
+        .into_iter()
+        .zip(PER_ROUTE_STATEMENTS)
+    {
+        v2[field]["source_arn"] = format!("{ARN_PREFIX}{api}/prod/{source}").into();
+        v2[field]["function_arn"] = rec("permission:putitem")["attrs"]["function_arn"].clone();
     }
     v2["log_group"]["arn"] = rec("log-group:putitem")["arn"].clone();
     v2
+}
+
+/// The execute-api ARNs of the emulator's region and account, up to the API's id.
+const ARN_PREFIX: &str = "arn:aws:execute-api:us-east-1:123456789012:";
+
+/// The statements releases before one invoke permission per function put in the tutorial
+/// function's policy: (statement id, what follows `{api}/` in its source ARN).
+pub const PER_ROUTE_STATEMENTS: [(&str, &str); 2] = [
+    ("serverless-cli-apigateway-post-user", "POST/user"),
+    ("serverless-cli-apigateway-get-user", "GET/user/*"),
+];
+
+/// Makes the deployed tutorial function's policy what releases before one invoke permission
+/// per function made: one statement per route, and no statement for the whole stage.
+pub fn per_route_permissions(w: &World, api: &str) {
+    let aws = w.aws();
+    block_on(async {
+        aws.lambda
+            .remove_permission()
+            .function_name("putitem-prod")
+            .statement_id("serverless-cli-apigateway-invoke")
+            .send()
+            .await
+            .unwrap();
+        for (sid, source) in PER_ROUTE_STATEMENTS {
+            aws.lambda
+                .add_permission()
+                .function_name("putitem-prod")
+                .statement_id(sid)
+                .action("lambda:InvokeFunction")
+                .principal("apigateway.amazonaws.com")
+                .source_arn(format!("{ARN_PREFIX}{api}/prod/{source}"))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+}
+
+/// The function's policy: (statement id, source ARN) of each statement, sorted.
+pub fn policy_of(w: &World, function: &str) -> Vec<(String, String)> {
+    block_on(policy_statements(&w.aws(), function))
+}
+
+/// [`policy_of`], in an async block.
+pub async fn policy_statements(aws: &Inspect, function: &str) -> Vec<(String, String)> {
+    let policy = aws
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .send()
+        .await
+        .unwrap();
+    let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
+    let mut out: Vec<(String, String)> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stmt| {
+            assert_eq!(stmt["Principal"]["Service"], "apigateway.amazonaws.com");
+            (
+                stmt["Sid"].as_str().unwrap().to_string(),
+                stmt["Condition"]["ArnLike"]["AWS:SourceArn"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// Decodes IAM's URL-encoded policy documents.

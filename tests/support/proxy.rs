@@ -35,6 +35,10 @@ pub struct Call {
     pub path: String,
     /// The access key id the call was signed with.
     pub access_key: String,
+    /// The region of its signature's scope.
+    pub region: String,
+    /// Its headers, names lower-cased.
+    pub headers: Vec<(String, String)>,
     /// When the proxy received it.
     pub at: Instant,
 }
@@ -94,6 +98,12 @@ pub enum Fault {
     SetJson {
         edits: Vec<(Vec<String>, serde_json::Value)>,
     },
+    /// Forward, then answer this success instead of the emulator's: a read that still shows
+    /// what a change just removed, as AWS's reads do while the change spreads.
+    Stale(serde_json::Value),
+    /// Forward at once, then wait this long before answering: the change is made while its
+    /// caller still waits.
+    SlowAnswer(Duration),
 }
 
 impl Fault {
@@ -138,6 +148,8 @@ impl Fault {
                 after_forward: true,
             } => "answer lost after the call was made".into(),
             Fault::Latency(d) => format!("latency {d:?}"),
+            Fault::Stale(_) => "the answer before the last change".into(),
+            Fault::SlowAnswer(d) => format!("answer held {d:?} after the change"),
             Fault::SetJson { edits } => edits
                 .iter()
                 .map(|(path, value)| format!("{} = {value}", path.join(".")))
@@ -151,6 +163,8 @@ impl Fault {
 /// `times` times and/or until `until`.
 struct Rule {
     operation: String,
+    /// Only calls whose path ends so (`.lock`: the lock object, not the state).
+    path_suffix: Option<String>,
     fault: Fault,
     times: Option<usize>,
     until: Option<Instant>,
@@ -187,6 +201,8 @@ struct Shared {
     quotas: Mutex<Option<Quotas>>,
     /// What API Gateway's import keeps and moto's drops, by REST API (see [`import`]).
     imports: Mutex<std::collections::HashMap<String, import::Kept>>,
+    /// Buckets that live in another region than the proxy's callers may think.
+    bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// API Gateway's control-plane quotas per account (aws-facts.md, section 3; AWS never raises
@@ -383,6 +399,30 @@ impl Proxy {
         self.add_rule(operation, fault, Some(times), None);
     }
 
+    /// Applies `fault` to the first `times` calls of `operation` on a path ending in
+    /// `suffix` (`s3:PutObject` of `.lock`).
+    pub fn fault_times_on(&self, operation: &str, suffix: &str, fault: Fault, times: usize) {
+        self.shared.rules.lock().unwrap().push(Rule {
+            operation: operation.to_string(),
+            path_suffix: Some(suffix.to_string()),
+            fault,
+            times: Some(times),
+            until: None,
+            applied: 0,
+            armed_by: None,
+        });
+    }
+
+    /// S3's answer for a bucket of another region: a call to `bucket` signed for any other
+    /// region than `region` is answered 301 PermanentRedirect with `x-amz-bucket-region`.
+    pub fn bucket_in_region(&self, bucket: &str, region: &str) {
+        self.shared
+            .bucket_regions
+            .lock()
+            .unwrap()
+            .insert(bucket.to_string(), region.to_string());
+    }
+
     /// Applies `fault` to every call of `operation` for `period` from now.
     pub fn fault_for(&self, operation: &str, fault: Fault, period: Duration) {
         self.add_rule(operation, fault, None, Some(Instant::now() + period));
@@ -398,6 +438,7 @@ impl Proxy {
     pub fn fault_after(&self, trigger: &str, operation: &str, fault: Fault, period: Duration) {
         self.shared.rules.lock().unwrap().push(Rule {
             operation: operation.to_string(),
+            path_suffix: None,
             fault,
             times: None,
             until: None,
@@ -483,6 +524,7 @@ impl Proxy {
     ) {
         self.shared.rules.lock().unwrap().push(Rule {
             operation: operation.to_string(),
+            path_suffix: None,
             fault,
             times,
             until,
@@ -602,6 +644,9 @@ fn take_fault(shared: &Shared, call: &Call) -> Option<Fault> {
     let rule = rules.iter_mut().find(|r| {
         r.armed_by.is_none()
             && (r.operation == name || r.operation == "*")
+            && r.path_suffix
+                .as_deref()
+                .is_none_or(|p| call.path.ends_with(p))
             && r.times.is_none_or(|t| r.applied < t)
             && r.until.is_none_or(|u| now < u)
     })?;
@@ -686,6 +731,26 @@ async fn forward(
     let latency = *shared.latency.lock().unwrap();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
+    }
+    // A bucket of another region: S3 sends the caller there.
+    if call.service == "s3" {
+        let bucket = call.path.trim_start_matches('/').split('/').next().unwrap_or("");
+        let home = shared.bucket_regions.lock().unwrap().get(bucket).cloned();
+        if let Some(home) = home.filter(|h| *h != call.region) {
+            shared
+                .injected
+                .lock()
+                .unwrap()
+                .push(format!("{} 301 (bucket in {home})", call.name()));
+            return Ok(Response::builder()
+                .status(301)
+                .header("x-amz-bucket-region", home.as_str())
+                .header("content-type", "application/xml")
+                .body(Full::new(Bytes::from(format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Bucket>{bucket}</Bucket><Endpoint>{bucket}.s3.{home}.amazonaws.com</Endpoint></Error>"
+                ))))
+                .unwrap());
+        }
     }
     // An identity that holds only the policy's actions.
     if let Some(allowed) = shared.policy.lock().unwrap().as_ref() {
@@ -822,6 +887,13 @@ async fn forward(
                 Some(Fault::Drop {
                     after_forward: true,
                 }) => return Err(std::io::Error::other("proxy: answer dropped")),
+                Some(Fault::SlowAnswer(d)) => tokio::time::sleep(*d).await,
+                Some(Fault::Stale(stale)) => {
+                    parts.status = hyper::StatusCode::OK;
+                    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                    parts.headers.remove("x-amzn-errortype");
+                    body = Bytes::from(stale.to_string());
+                }
                 Some(Fault::SetJson { edits }) => {
                     for (path, value) in edits {
                         if let Some(b) = set_json(&body, path, value) {
@@ -840,6 +912,21 @@ async fn forward(
                     .replace("GetBucketVersioningResponse", "VersioningConfiguration");
                 body = Bytes::from(text);
                 parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            }
+            // Lambda's 20 KB resource policy, which moto does not limit: a statement that
+            // takes the policy past it is taken back out, and the call refused as AWS does.
+            if parts.status.is_success()
+                && call.service == "lambda"
+                && call.operation == "AddPermission"
+            {
+                let to_moto = import::Upstream {
+                    client: &client,
+                    base: &upstream,
+                    headers: &request_headers,
+                };
+                if let Some(refusal) = policy_limit(&to_moto, &call, &sent).await {
+                    return Ok(refusal);
+                }
             }
             // AWS's import where moto's drops parts of the document.
             if call.service == "apigateway" {
@@ -862,6 +949,35 @@ async fn forward(
             .body(Full::new(Bytes::from(format!("proxy: {e}"))))
             .unwrap()),
     }
+}
+
+/// Lambda's limit on a function's resource-based policy (Lambda quotas: 20 KB).
+pub const POLICY_LIMIT: usize = 20 * 1024;
+
+/// After moto added a statement: the policy over [`POLICY_LIMIT`] takes it back out and
+/// answers PolicyLengthExceededException (Lambda checks before it adds; the effect is the same).
+async fn policy_limit(
+    moto: &import::Upstream<'_>,
+    call: &Call,
+    sent: &Bytes,
+) -> Option<Response<Full<Bytes>>> {
+    let policy = moto.call("GET", &call.path, None).await?;
+    let size = policy["Policy"].as_str()?.len();
+    if size <= POLICY_LIMIT {
+        return None;
+    }
+    let sid = serde_json::from_slice::<serde_json::Value>(sent).ok()?["StatementId"]
+        .as_str()?
+        .to_string();
+    moto.call("DELETE", &format!("{}/{sid}", call.path), None)
+        .await;
+    Some(error_response(
+        call,
+        400,
+        "PolicyLengthExceededException",
+        &format!("The final policy size ({size}) is bigger than the limit ({POLICY_LIMIT})."),
+        None,
+    ))
 }
 
 /// The method a Put* call changes: `/restapis/{id}/resources/{id}/methods/{verb}`.
@@ -906,6 +1022,17 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
     let scope = auth.split("Credential=").nth(1).unwrap_or("");
     let service = scope.split('/').nth(3).unwrap_or("unknown").to_string();
     let access_key = scope.split('/').next().unwrap_or("").to_string();
+    let region = scope.split('/').nth(2).unwrap_or("").to_string();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let method = parts.method.to_string();
     let path = parts.uri.path().to_string();
     let target = header("x-amz-target");
@@ -927,6 +1054,8 @@ fn identify(parts: &hyper::http::request::Parts, body: &Bytes) -> Call {
         method,
         path,
         access_key,
+        region,
+        headers,
         at: Instant::now(),
     }
 }
@@ -1065,7 +1194,7 @@ mod import {
     }
 
     impl Upstream<'_> {
-        async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
+        pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
             let mut b = Request::builder()
                 .method(method)
                 .uri(format!("{}{path}", self.base));
