@@ -320,8 +320,9 @@ pub fn foreign_sids(
         .iter()
         .map(|(sid, _)| sid)
         .filter(|sid| {
-            !(sid.as_str() == INVOKE_SID && spec.routes.iter().any(|r| r.function == function))
-                && !recorded.contains(sid)
+            let ours =
+                sid.as_str() == INVOKE_SID && spec.routes.iter().any(|r| r.function == function);
+            !(ours || recorded.contains(sid))
         })
         .cloned()
         .collect()
