@@ -247,14 +247,31 @@ impl Aws {
         let config = loader.load().await;
         // Every API Gateway call of this run takes a token from one limiter first.
         let limiter = crate::throttle::Limiter::api_gateway(retry_scale());
-        let apigateway =
-            aws_sdk_apigateway::config::Builder::from(&config).http_client(limiter.wrap(http));
+        let apigateway = aws_sdk_apigateway::config::Builder::from(&config)
+            .http_client(limiter.wrap(http))
+            .interceptor(Fence);
         Ok(Aws {
-            dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            iam: aws_sdk_iam::Client::new(&config),
-            lambda: aws_sdk_lambda::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&config)
+                    .interceptor(Fence)
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(&config)
+                    .interceptor(Fence)
+                    .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(&config)
+                    .interceptor(Fence)
+                    .build(),
+            ),
             apigateway: aws_sdk_apigateway::Client::from_conf(apigateway.build()),
-            logs: aws_sdk_cloudwatchlogs::Client::new(&config),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
+                    .interceptor(Fence)
+                    .build(),
+            ),
             // An emulator answers on one host: path-style addressing (AWS takes both).
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&config)
@@ -702,6 +719,11 @@ where
     let start = Instant::now();
     let mut attempt = 0u32;
     loop {
+        // A run whose lock was taken over, or whose lease may have run out, makes no more
+        // calls: checked before every attempt, and a wait ends the moment it is known.
+        if let Err(why) = crate::store::lock::check_lease() {
+            return Err(AwsError::local(ErrorKind::Fenced, why));
+        }
         match call().await {
             Ok(v) => return Ok(v),
             Err(e)
@@ -722,7 +744,7 @@ where
                 // The first tries each say so; after that one line in four, with the count,
                 // so a long wait reads as one story and not a page of lines.
                 if attempt >= 3 && !attempt.is_multiple_of(4) {
-                    tokio::time::sleep(wait).await;
+                    pause(wait).await;
                     attempt += 1;
                     continue;
                 }
@@ -745,11 +767,39 @@ where
                         limit.as_secs_f64()
                     ),
                 );
-                tokio::time::sleep(wait).await;
+                pause(wait).await;
                 attempt += 1;
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// A retry's wait, cut short when the run's lock is taken over.
+async fn pause(wait: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = crate::store::lock::fenced() => {}
+    }
+}
+
+/// Refuses to send any call of a service the stack is made of once this run's lock is
+/// another's, or its lease may have run out (`store::lock::check_lease`): every path to AWS,
+/// retried or not, stops there. (The state's own S3 client is not fenced: it is how a run
+/// learns that it lost its lock, and it writes nothing once it has.)
+#[derive(Debug)]
+struct Fence;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for Fence {
+    fn name(&self) -> &'static str {
+        "Fence"
+    }
+    fn read_before_execution(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        _: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        crate::store::lock::check_lease().map_err(Into::into)
     }
 }
 

@@ -278,8 +278,9 @@ pub fn document(names: &StackNames, target: &Target) -> Value {
 }
 
 /// What a state in S3 needs besides: the stack's state and lock objects (read, conditional
-/// writes, delete), the listing of its prefix (`state list`), and the bucket's versioning
-/// setting (the warning when it is off).
+/// writes, delete), the listing of its prefix (`state list`), the bucket's versioning setting
+/// (the warning when it is off), and what `state init` makes and checks on the bucket (once:
+/// the statement `StateBucketSetup` can go once the bucket exists).
 pub fn add_state_bucket(doc: &mut Value, partition: &str, bucket: &str, prefix: &str, stack: &str) {
     let key = |ext: &str| crate::store::Location::key(prefix, stack, ext);
     let list_prefix = if prefix.is_empty() {
@@ -303,6 +304,20 @@ pub fn add_state_bucket(doc: &mut Value, partition: &str, bucket: &str, prefix: 
             "Action": ["s3:GetBucketVersioning", "s3:ListBucket"],
             "Resource": format!("arn:{partition}:s3:::{bucket}"),
             "Condition": {"StringLikeIfExists": {"s3:prefix": [list_prefix]}},
+        }));
+        statements.push(json!({
+            "Sid": "StateBucketSetup",
+            "Effect": "Allow",
+            "Action": [
+                "s3:CreateBucket",
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetEncryptionConfiguration",
+                "s3:PutBucketPublicAccessBlock",
+                "s3:PutBucketTagging",
+                "s3:PutBucketVersioning",
+                "s3:PutEncryptionConfiguration",
+            ],
+            "Resource": format!("arn:{partition}:s3:::{bucket}"),
         }));
     }
 }

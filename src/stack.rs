@@ -101,7 +101,10 @@ pub const INVOKE_SID: &str = "serverless-cli-apigateway-invoke";
 const LEGACY_SIDS: [(&str, &str); 3] = [
     ("POST /user", "serverless-cli-apigateway-post-user"),
     ("GET /user/{uid}", "serverless-cli-apigateway-get-user"),
-    ("DELETE /user/{uid}", "serverless-cli-apigateway-delete-user"),
+    (
+        "DELETE /user/{uid}",
+        "serverless-cli-apigateway-delete-user",
+    ),
 ];
 /// Matches the handler's validation errors (examples/tutorial/handler/index.mjs, BAD_REQUEST).
 pub const BAD_REQUEST_PATTERN: &str = "BadRequest:.*";
@@ -1228,7 +1231,10 @@ mod tests {
         assert_eq!(s.legacy_method_fingerprint(), "31d70377dc593b7eaa44c682");
         let mut three = s.clone();
         three.routes.push(delete_user_route());
-        assert_eq!(three.legacy_method_fingerprint(), "71d38aa9db7917b5c8a56b1b");
+        assert_eq!(
+            three.legacy_method_fingerprint(),
+            "71d38aa9db7917b5c8a56b1b"
+        );
     }
 
     #[test]

@@ -227,10 +227,31 @@ impl StackState {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now()
+    wall_now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Names a test-only offset of this machine's clock, in seconds, `+` ahead or `-` behind
+/// (debug builds): how the tests run a runner whose clock is wrong.
+pub const TEST_CLOCK_OFFSET_ENV: &str = "SERVERLESS_CLI_TEST_CLOCK_OFFSET";
+
+/// This machine's wall clock (with the test offset, in debug builds). Nothing that decides
+/// who holds a lock reads it: S3's own clock does (docs/aws.md, "The S3 lock").
+pub fn wall_now() -> SystemTime {
+    let now = SystemTime::now();
+    if !cfg!(debug_assertions) {
+        return now;
+    }
+    match std::env::var(TEST_CLOCK_OFFSET_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        Some(s) if s >= 0 => now + std::time::Duration::from_secs(s.unsigned_abs()),
+        Some(s) => now - std::time::Duration::from_secs(s.unsigned_abs()),
+        None => now,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

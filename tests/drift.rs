@@ -291,10 +291,7 @@ fn a_statement_added_to_the_functions_policy_is_reported_and_removed() {
         sids.sort();
         sids
     });
-    assert_eq!(
-        sids,
-        ["serverless-cli-apigateway-invoke"]
-    );
+    assert_eq!(sids, ["serverless-cli-apigateway-invoke"]);
     assert_eq!(w.run(&["status"]).ok().code, 0);
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("foreign statement");

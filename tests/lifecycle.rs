@@ -711,7 +711,10 @@ fn a_stack_from_before_get_gains_the_route_the_validator_and_the_permission() {
     }
     // The function's one statement replaced the route's, added before the old one went.
     let at = |op: &str| calls.iter().position(|c| c == op).unwrap();
-    assert!(at("lambda:AddPermission") < at("lambda:RemovePermission"), "{calls:?}");
+    assert!(
+        at("lambda:AddPermission") < at("lambda:RemovePermission"),
+        "{calls:?}"
+    );
     assert_eq!(support::policy_of(&w, "putitem-prod").len(), 1);
     let after = read_state(&w.state_file("prod"));
     assert_eq!(after["version"], 3);
@@ -791,7 +794,11 @@ fn a_deleted_get_method_and_the_invoke_permission_are_reported_and_repaired() {
         .iter()
         .filter(|c| *c == "lambda:AddPermission")
         .collect();
-    assert_eq!(adds.len(), 1, "only the invoke permission is added: {calls:?}");
+    assert_eq!(
+        adds.len(),
+        1,
+        "only the invoke permission is added: {calls:?}"
+    );
     assert!(
         calls.iter().any(|c| c == "apigateway:PutMethod"),
         "{calls:?}"

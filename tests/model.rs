@@ -33,7 +33,10 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
         );
     }
     // No statement of its own: the function's one covers every route of the stage.
-    assert!(res.get(format!("permission:{DELETE}")).is_none(), "{state:#}");
+    assert!(
+        res.get(format!("permission:{DELETE}")).is_none(),
+        "{state:#}"
+    );
     assert_eq!(
         res["permission:putitem"]["id"],
         "serverless-cli-apigateway-invoke"

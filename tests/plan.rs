@@ -329,7 +329,10 @@ fn teardown_dry_run_lists_the_order_and_changes_nothing() {
         .collect();
     let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
     assert!(at("permission:putitem") < at("rest-api"), "{keys:?}");
-    assert!(at("permission:putitem") < at("function:putitem"), "{keys:?}");
+    assert!(
+        at("permission:putitem") < at("function:putitem"),
+        "{keys:?}"
+    );
     assert!(at("function:putitem") < at("role:putitem"), "{keys:?}");
     assert!(at("function:putitem") < at("log-group:putitem"), "{keys:?}");
     let table = doc["steps"]

@@ -297,7 +297,10 @@ fn a_paused_run_whose_lock_was_taken_over_cannot_write_the_state() {
     // The first run is stopped right after it took the lock, while it waits for the state
     // (its request answered, nothing of its own half-sent).
     let hold = w.proxy.hold("s3:GetObject");
-    let paused = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    // Its calls are told apart by their access key.
+    let mut paused_env = env.to_vec();
+    paused_env.push(("AWS_ACCESS_KEY_ID", "paused-runner"));
+    let paused = spawn_in(&w, &w.dir.path().join("a"), &paused_env, &["deploy"]);
     assert!(w.proxy.wait_for("s3:GetObject", Duration::from_secs(30)));
     // The lock is taken in the same round trip as the state is read: stopped only once it
     // holds the lock.
@@ -314,9 +317,23 @@ fn a_paused_run_whose_lock_was_taken_over_cannot_write_the_state() {
     );
     assert_eq!(other.code, 0, "{other}");
     let newer = object(&w, "ci/prod.json").unwrap().0;
-    // The paused run wakes up: it stops without writing anything.
+    // The paused run wakes up: it stops without writing anything, and without any call to
+    // AWS but S3's (its lease ran out while it was stopped; its lock is another's).
+    let woke_at = Instant::now();
     unsafe { libc::kill(pid, libc::SIGCONT) };
     let woke = finish(paused);
+    let after: Vec<String> = w
+        .proxy
+        .calls()
+        .iter()
+        .filter(|c| c.access_key == "paused-runner" && c.at >= woke_at && c.service != "s3")
+        .map(|c| c.name())
+        .collect();
+    assert!(after.is_empty(), "calls after waking: {after:?}");
+    support::report(
+        "fault",
+        serde_json::json!({"fault": "lock holder stopped (SIGSTOP) past its lease, taken over, resumed", "survived": true}),
+    );
     assert_eq!(woke.code, 4, "{woke}");
     assert!(
         woke.stderr.contains("taken over") || woke.stderr.contains("written by another run"),
@@ -695,4 +712,295 @@ fn unsent_records_are_set_aside_when_another_runner_wrote_since() {
     );
     run_in(&w, &a, &env, &["teardown", "--yes"]).ok();
     w.assert_nothing_left("set aside");
+}
+
+/// A lock's age is measured on S3's clock (the answer's `Date` less the object's
+/// Last-Modified): a runner whose clock is two minutes ahead does not take a live lock, and one
+/// two minutes behind takes a dead one as soon as its lease has run out on S3's clock.
+#[test]
+fn a_runner_whose_clock_is_minutes_off_neither_takes_a_live_lock_nor_misses_a_dead_one() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [
+        ("SERVERLESS_CLI_STATE", STATE),
+        ("SERVERLESS_CLI_LOCK_LEASE", "6"),
+    ];
+    let with_clock = |offset: &'static str| {
+        let mut e = env.to_vec();
+        e.push(("SERVERLESS_CLI_TEST_CLOCK_OFFSET", offset));
+        e
+    };
+    // A live holder, held at CreateFunction and renewing its lock.
+    let hold = w.proxy.hold("lambda:CreateFunction");
+    let mut holder = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert!(w
+        .proxy
+        .wait_for("lambda:CreateFunction", Duration::from_secs(30)));
+    let ahead = run_in(
+        &w,
+        &w.dir.path().join("b"),
+        &with_clock("120"),
+        &["deploy", "--lock-timeout", "3"],
+    );
+    assert_eq!(ahead.code, 4, "{ahead}");
+    assert!(!ahead.stderr.contains("took over"), "{ahead}");
+    assert!(ahead.stderr.contains("(deploy)"), "{ahead}");
+
+    // The holder dies; its lock stays. Once it is older than its lease on S3's clock, a
+    // runner two minutes behind takes it over at once (watching it for a lease would take
+    // longer than its --lock-timeout).
+    holder.kill().unwrap();
+    let _ = holder.wait();
+    hold.release();
+    std::thread::sleep(Duration::from_secs(9));
+    let behind = run_in(
+        &w,
+        &w.dir.path().join("c"),
+        &with_clock("-120"),
+        &["deploy", "--lock-timeout", "2"],
+    );
+    assert_eq!(behind.code, 0, "{behind}");
+    assert!(
+        behind.stderr.contains("took over the stale lock"),
+        "{behind}"
+    );
+    w.assert_one_of_each("after a takeover by a runner whose clock is behind");
+    for f in [
+        "runner clock 120 s ahead, beside a live S3 lock",
+        "runner clock 120 s behind, a dead S3 lock past its lease",
+    ] {
+        support::report("fault", serde_json::json!({"fault": f, "survived": true}));
+    }
+    run_in(&w, &w.dir.path().join("c"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("clock skew");
+}
+
+/// A lock PUT and a state PUT whose answers are lost after S3 applied them: each retry meets
+/// this run's own object (412), knows it by the lock's id or the state's writer token, and the
+/// run goes on as the owner.
+#[test]
+fn writes_whose_answers_were_lost_are_known_for_the_runs_own() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let lost = Fault::Drop {
+        after_forward: true,
+    };
+    w.proxy
+        .fault_times_on("s3:PutObject", "/prod.lock", lost.clone(), 1);
+    w.proxy
+        .fault_times_on("s3:PutObject", "/prod.json", lost, 1);
+    let run = run_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(w.proxy.injected().len(), 2, "{:?}", w.proxy.injected());
+    assert!(object(&w, "ci/prod.lock").is_none(), "the lock is released");
+    let state: serde_json::Value =
+        serde_json::from_slice(&object(&w, "ci/prod.json").unwrap().0).unwrap();
+    assert!(state["resources"]["function:putitem"].is_object());
+    let plan = run_in(&w, &w.dir.path().join("b"), &env, &["plan"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    for f in w.proxy.injected() {
+        support::report("fault", serde_json::json!({"fault": f, "survived": true}));
+    }
+    run_in(&w, &w.dir.path().join("b"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("lost answers");
+}
+
+/// The lock is released while a renewal is in flight (S3 took it; its answer is still on the
+/// way): release waits for that renewal and deletes the lock by the ETag it gave, so no lock
+/// is left behind to block the next run.
+#[test]
+fn release_racing_a_renewal_leaves_no_lock() {
+    let w = World::new();
+    init_bucket(&w);
+    let env = [
+        ("SERVERLESS_CLI_STATE", STATE),
+        ("SERVERLESS_CLI_LOCK_LEASE", "6"),
+        // The state goes to S3 once, when the run ends.
+        ("SERVERLESS_CLI_S3_UPLOAD_AFTER", "600"),
+    ];
+    // Each write of the lock is answered 3 s after S3 took it; renewals come every 2 s.
+    w.proxy.fault_times_on(
+        "s3:PutObject",
+        "/prod.lock",
+        Fault::SlowAnswer(Duration::from_secs(3)),
+        1000,
+    );
+    // The run's last upload of the state waits until a renewal is in flight.
+    let hold = w.proxy.hold_on("s3:PutObject", "/prod.json");
+    let run = spawn_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    let lock_puts = || {
+        w.proxy
+            .calls()
+            .iter()
+            .filter(|c| c.operation == "PutObject" && c.path.ends_with("/prod.lock"))
+            .count()
+    };
+    let end = Instant::now() + Duration::from_secs(60);
+    while lock_puts() < 2 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(lock_puts(), 2, "no renewal came");
+    std::thread::sleep(Duration::from_millis(300));
+    hold.release();
+    let run = finish(run);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(
+        object(&w, "ci/prod.lock").is_none(),
+        "the lock was left: {run}"
+    );
+    support::report(
+        "fault",
+        serde_json::json!({"fault": "s3:PutObject of the lock (a renewal) in flight at release", "survived": true}),
+    );
+    run_in(&w, &w.dir.path().join("a"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("release racing a renewal");
+}
+
+/// No PUT names an encryption (the bucket's default applies; a header would override a KMS
+/// default), and a bucket in another region than the stack's is followed where S3 says it is.
+#[test]
+fn no_encryption_header_and_a_bucket_of_another_region_is_followed() {
+    let w = World::new();
+    init_bucket(&w);
+    w.proxy.bucket_in_region(BUCKET, "eu-west-1");
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let run = run_in(&w, &w.dir.path().join("a"), &env, &["deploy"]);
+    assert_eq!(run.code, 0, "{run}");
+    let listed = run_in(
+        &w,
+        &w.dir.path().join("b"),
+        &env,
+        &["state", "list", "--output", "json"],
+    );
+    assert_eq!(listed.code, 0, "{listed}");
+    assert_eq!(listed.json()["stacks"][0]["lock"], "free", "{listed}");
+    let calls = w.proxy.calls();
+    let s3: Vec<_> = calls.iter().filter(|c| c.service == "s3").collect();
+    let put = s3
+        .iter()
+        .filter(|c| c.method == "PUT" && c.region == "eu-west-1")
+        .count();
+    assert!(put >= 2, "the lock and the state went to eu-west-1: {s3:?}");
+    // Sent on once per call in flight before the first answer (a run starts with three at
+    // once); every call after that goes where the bucket is.
+    let redirected = w
+        .proxy
+        .injected()
+        .iter()
+        .filter(|i| i.contains("301"))
+        .count();
+    assert!((1..=6).contains(&redirected), "{:?}", w.proxy.injected());
+    for c in s3.iter().filter(|c| c.method == "PUT") {
+        assert!(
+            !c.headers
+                .iter()
+                .any(|(k, _)| k.starts_with("x-amz-server-side-encryption")),
+            "{} {} names an encryption",
+            c.method,
+            c.path
+        );
+    }
+    run_in(&w, &w.dir.path().join("b"), &env, &["teardown", "--yes"]).ok();
+    w.assert_nothing_left("a bucket in another region");
+    support::report(
+        "fault",
+        serde_json::json!({"fault": "s3 301 PermanentRedirect, bucket in eu-west-1", "survived": true}),
+    );
+}
+
+/// A GitLab job URL with its token in it (`https://gitlab-ci-token:...@host/...`) names the
+/// holder of a lock: the lock object, `state list` and a refused run's message carry the job,
+/// never the token.
+#[test]
+fn a_ci_job_url_with_credentials_is_never_written_or_shown() {
+    let w = World::new();
+    init_bucket(&w);
+    let secret = "glcbt-64_SECRETSECRET";
+    let job = format!("https://gitlab-ci-token:{secret}@gitlab.example.com/g/p/-/jobs/7");
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    let mut ci = env.to_vec();
+    ci.extend([
+        ("GITHUB_ACTIONS", ""),
+        ("GITLAB_CI", "true"),
+        ("CI_JOB_URL", job.as_str()),
+    ]);
+    let hold = w.proxy.hold("lambda:CreateFunction");
+    let holder = spawn_in(&w, &w.dir.path().join("a"), &ci, &["deploy"]);
+    assert!(w
+        .proxy
+        .wait_for("lambda:CreateFunction", Duration::from_secs(30)));
+    let lock = String::from_utf8(object(&w, "ci/prod.lock").unwrap().0).unwrap();
+    assert!(lock.contains("gitlab.example.com/g/p/-/jobs/7"), "{lock}");
+    let listed = run_in(&w, &w.dir.path().join("b"), &env, &["state", "list"]);
+    let refused = run_in(
+        &w,
+        &w.dir.path().join("b"),
+        &env,
+        &["deploy", "--lock-timeout", "1"],
+    );
+    hold.release();
+    finish(holder).ok();
+    assert_eq!(refused.code, 4, "{refused}");
+    assert!(refused.stderr.contains("gitlab.example.com"), "{refused}");
+    for (what, text) in [
+        ("lock", lock),
+        ("state list", listed.stdout.clone()),
+        ("refusal", refused.stderr.clone()),
+    ] {
+        assert!(!text.contains(secret), "{what}: {text}");
+    }
+    run_in(&w, &w.dir.path().join("b"), &env, &["teardown", "--yes"]).ok();
+}
+
+/// Under the printed least-privilege policy another stack's objects are out of reach: `state
+/// list` says so for that stack and lists the rest; and the policy covers `state init`.
+#[test]
+fn state_list_goes_on_past_a_lock_it_may_not_read() {
+    let w = World::new();
+    init_bucket(&w);
+    let printed = w.run(&["iam-policy", "--state", STATE]).ok();
+    for action in [
+        "s3:CreateBucket",
+        "s3:PutBucketVersioning",
+        "s3:PutEncryptionConfiguration",
+    ] {
+        assert!(printed.stdout.contains(action), "{action}: {printed}");
+    }
+    let env = [("SERVERLESS_CLI_STATE", STATE)];
+    run_in(&w, &w.dir.path().join("a"), &env, &["deploy"]).ok();
+    put_object(&w, "ci/other.json", "{}");
+    put_object(&w, "ci/other.lock", "{}");
+    w.proxy.fault_times_on(
+        "s3:GetObject",
+        "/other.lock",
+        Fault::error(403, "AccessDenied", "Access Denied"),
+        10,
+    );
+    let listed = run_in(
+        &w,
+        &w.dir.path().join("b"),
+        &env,
+        &["state", "list", "--output", "json"],
+    );
+    assert_eq!(listed.code, 0, "{listed}");
+    let stacks = listed.json()["stacks"].clone();
+    let lock_of = |name: &str| {
+        stacks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["stack"] == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {stacks}"))["lock"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(lock_of("prod"), "free");
+    let other = lock_of("other");
+    assert!(
+        other.starts_with("unknown") && other.contains("AccessDenied"),
+        "{other}"
+    );
+    run_in(&w, &w.dir.path().join("b"), &env, &["teardown", "--yes"]).ok();
 }

@@ -83,9 +83,15 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
                     &stack,
                     None,
                 );
-                let lock = match one.read_lock().await? {
-                    Some((holder, _, _)) => format!("held: {}", holder.describe(now)),
-                    None => "free".to_string(),
+                // A lock this identity may not read (the printed policy grants one stack's
+                // objects only) is said for that stack; the listing goes on.
+                let lock = match one.read_lock().await {
+                    Ok(Some(seen)) => format!(
+                        "held: {}",
+                        seen.info.describe(seen.age.map(|a| a.as_secs()))
+                    ),
+                    Ok(None) => "free".to_string(),
+                    Err(e) => format!("unknown ({e:#})"),
                 };
                 let updated = modified
                     .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
@@ -145,9 +151,9 @@ async fn unlock(global: &GlobalArgs, id: &str) -> anyhow::Result<i32> {
         )
         .into());
     };
-    let holder = s3.unlock(id).await?;
-    let now = crate::state::now_secs();
-    let text = format!("Removed {}.\n", holder.describe(now));
+    let (mut holder, age) = s3.unlock(id).await?;
+    let text = format!("Removed {}.\n", holder.describe(age.map(|a| a.as_secs())));
+    holder.ci_job = holder.ci_job.as_deref().map(crate::store::lock::redact_job);
     let doc =
         json!({"command": "state unlock", "ok": true, "stack": global.stack, "removed": holder});
     report::emit(global.output, &doc, &text);

@@ -580,7 +580,8 @@ pub fn superseded_statements(state: &StackState, graph: &Graph, orphans: &[Strin
         .iter()
         .filter(|n| n.kind.name() == "permission")
         .filter_map(|n| {
-            let f = state.get::<crate::state::FunctionRecord>(&key::function(n.item.as_deref()?))?;
+            let f =
+                state.get::<crate::state::FunctionRecord>(&key::function(n.item.as_deref()?))?;
             Some(f.arn)
         })
         .collect();

@@ -86,10 +86,7 @@ impl Run {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, AwsError>>,
     {
-        // A run whose lock lease may have run out makes no more calls (fencing).
-        if let Err(why) = crate::store::lock::check_lease() {
-            return Err(AwsError::local(crate::aws::ErrorKind::Fenced, why));
-        }
+        // (A run whose lock lease may have run out makes no more calls: `retry` checks.)
         retry(&self.timing.retry, &self.progress, step, f).await
     }
 }

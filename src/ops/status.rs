@@ -201,11 +201,7 @@ async fn check_foreign_statements(cx: &CheckCx<'_>) -> Vec<Check> {
 
 async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option<Check> {
     let routed = cx.spec.routes.iter().any(|r| r.function == function);
-    let label = if routed {
-        crate::stack::INVOKE_SID
-    } else {
-        ""
-    };
+    let label = if routed { crate::stack::INVOKE_SID } else { "" };
     match crate::kinds::permission::read_policy(cx, function).await? {
         Err(e) => Some(Check::failed(label, e)),
         Ok(statements) => {

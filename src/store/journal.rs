@@ -176,15 +176,28 @@ impl Journal {
     }
 }
 
-/// A folder only this user can enter (the journal names the stack's resources).
+/// A folder only this user can enter (the journal names the stack's resources): made so, or,
+/// if it was already there with wider modes, narrowed to them. A link in its place is refused
+/// (never followed).
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
-            .create(dir)
+            .create(dir)?;
+        let meta = std::fs::symlink_metadata(dir)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is a link or not a folder", dir.display()),
+            ));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
     }
     #[cfg(not(unix))]
     {
@@ -214,6 +227,28 @@ mod tests {
             None,
             crate::stack::Names::defaults("prod"),
         )
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_journal_folder_that_was_open_to_others_is_closed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("s3-journal");
+        std::fs::create_dir(&j).unwrap();
+        std::fs::set_permissions(&j, std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&j).unwrap();
+        let mode = std::fs::metadata(&j).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // A link in its place is not followed.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let link = dir.path().join("linked");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        assert!(create_private_dir(&link).is_err());
+        let mode = std::fs::metadata(&elsewhere).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
     }
 
     #[test]

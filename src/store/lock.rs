@@ -34,26 +34,80 @@ pub async fn release_all() {
     for h in all {
         h.release().await;
     }
+    // No lease is in force once every lock is given up.
+    *LEASE_UNTIL.lock().unwrap_or_else(|p| p.into_inner()) = None;
 }
 
-/// Until when this process's S3 lease is surely its own, by this machine's monotonic clock
-/// (`None`: no lease in force). A run paused past it (SIGSTOP, a suspended VM) may have been
-/// taken over: it makes no more AWS calls.
-static LEASE_UNTIL: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+/// Time since boot on a clock that goes on counting while the machine is suspended
+/// (`CLOCK_BOOTTIME`; Rust's `Instant` and tokio's timers stop then): a laptop closed or a
+/// VM paused for an hour sees that hour here (docs/aws.md, "The S3 lock").
+pub fn boot_now() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes one timespec into the pointer it is given.
+        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } == 0 {
+            return Duration::new(
+                ts.tv_sec.max(0) as u64,
+                ts.tv_nsec.clamp(0, 999_999_999) as u32,
+            );
+        }
+    }
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START.get_or_init(std::time::Instant::now).elapsed()
+}
 
-/// The lease was (re)confirmed at `at`: it is ours until `at + lease`, less a margin.
-pub fn lease_confirmed(at: std::time::Instant, lease: Duration) {
-    let until = at + lease.mul_f64(0.9);
+/// Until when this process's S3 lease is surely its own, on [`boot_now`]'s clock (`None`: no
+/// lease in force). A run paused past it (SIGSTOP, a suspended VM) may have been taken over:
+/// it makes no more AWS calls.
+static LEASE_UNTIL: std::sync::Mutex<Option<Duration>> = std::sync::Mutex::new(None);
+
+/// Set once this process's lock is known to be another run's: every AWS call stops.
+static FENCED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Told when [`fence`] is called, so that a retry's wait ends at once.
+fn fence_signal() -> &'static tokio::sync::watch::Sender<bool> {
+    static SIGNAL: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> =
+        std::sync::OnceLock::new();
+    SIGNAL.get_or_init(|| tokio::sync::watch::channel(false).0)
+}
+
+/// The lease was (re)confirmed by a write sent at `sent` ([`boot_now`]): it is ours until
+/// `sent + lease`, less a margin.
+pub fn lease_confirmed(sent: Duration, lease: Duration) {
+    let until = sent + lease.mul_f64(0.9);
     let mut l = LEASE_UNTIL.lock().unwrap_or_else(|p| p.into_inner());
     if l.is_none_or(|u| u < until) {
         *l = Some(until);
     }
 }
 
-/// `Err` when this process holds a lease that may have run out.
+/// This process's lock was taken over (`why` says how): no AWS call is made from now on, and
+/// the retries waiting now stop waiting.
+pub fn fence(why: &str) {
+    FENCED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(|| why.to_string());
+    fence_signal().send_replace(true);
+}
+
+/// Resolves once [`fence`] has been called (never, in a run that keeps its lock).
+pub async fn fenced() {
+    let mut rx = fence_signal().subscribe();
+    let _ = rx.wait_for(|f| *f).await;
+}
+
+/// `Err` when this process's lock was taken over, or it holds a lease that may have run out.
 pub fn check_lease() -> Result<(), String> {
+    if let Some(why) = FENCED.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+        return Err(why);
+    }
     match *LEASE_UNTIL.lock().unwrap_or_else(|p| p.into_inner()) {
-        Some(until) if std::time::Instant::now() > until => Err(
+        Some(until) if boot_now() > until => Err(
             "this run's lock lease ran out (the run was paused or cut off for longer than the lease): its lock may have been taken over by another run, so it stops before making any more changes. Run again"
                 .to_string(),
         ),
@@ -101,22 +155,25 @@ impl LockInfo {
         }
     }
 
-    /// `pid 41 of ada on build-7 (deploy, CI job https://...), started 12 s ago, renewed 3 s ago`.
-    pub fn describe(&self, now: u64) -> String {
-        let ago = |t: u64| now.saturating_sub(t);
+    /// `lock 1a2b held by pid 41 of ada on build-7 (deploy, CI job https://...), started 12 s
+    /// ago, last renewed 3 s ago`. `renewed_ago`: the lock object's age on S3's clock (its
+    /// `Date` less its Last-Modified); without it, this machine's clock against the holder's.
+    pub fn describe(&self, renewed_ago: Option<u64>) -> String {
+        let renewed =
+            renewed_ago.unwrap_or_else(|| crate::state::now_secs().saturating_sub(self.renewed_at));
+        // Both times of the lock are the holder's own clock: their difference is sound.
+        let started = renewed + self.renewed_at.saturating_sub(self.started_at);
         format!(
-            "lock {} held by pid {} of {} on {} ({}{}), started {} s ago, last renewed {} s ago",
-            self.id,
+            "lock {} held by pid {} of {} on {} ({}{}), started {started} s ago, last renewed {renewed} s ago",
+            crate::report::printable(&self.id),
             self.pid,
-            self.user,
-            self.host,
-            self.command,
+            crate::report::printable(&self.user),
+            crate::report::printable(&self.host),
+            crate::report::printable(&self.command),
             self.ci_job
                 .as_deref()
-                .map(|j| format!(", CI job {j}"))
+                .map(|j| format!(", CI job {}", crate::report::printable(&redact_job(j))))
                 .unwrap_or_default(),
-            ago(self.started_at),
-            ago(self.renewed_at)
         )
     }
 
@@ -138,8 +195,20 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "this host".to_string())
 }
 
-/// The CI job this process runs in, from the variables each CI system sets.
+/// The CI job this process runs in, from the variables each CI system sets, with no
+/// credentials: a job URL's user and password (GitLab's `https://user:token@host/...` form)
+/// and its query are left out.
 pub fn ci_job() -> Option<String> {
+    ci_job_raw().map(|j| redact_job(&j))
+}
+
+/// A job URL as it may be shown: no user or password, no query or fragment.
+pub fn redact_job(job: &str) -> String {
+    let cut = job.find(['?', '#']).unwrap_or(job.len());
+    crate::aws::redact_urls_in(&job[..cut]).into_owned()
+}
+
+fn ci_job_raw() -> Option<String> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     if var("GITHUB_ACTIONS").is_some() {
         let run = match (
@@ -184,15 +253,37 @@ mod tests {
     fn a_lock_names_its_holder_and_ci_job() {
         let mut l = LockInfo::mine("prod", "deploy", Duration::from_secs(60));
         l.ci_job = Some("https://ci.example/job/7".into());
-        let d = l.describe(l.renewed_at + 5);
+        l.started_at = l.renewed_at - 40;
+        let d = l.describe(Some(5));
         assert!(
-            d.contains("deploy") && d.contains("job/7") && d.contains("5 s ago"),
+            d.contains("deploy") && d.contains("job/7") && d.contains("renewed 5 s ago"),
             "{d}"
         );
+        assert!(d.contains("started 45 s ago"), "{d}");
         assert!(!l.holder_is_dead_here(), "this very process is alive");
         l.pid = u32::MAX - 1;
         assert!(l.holder_is_dead_here());
         let j = jittered(Duration::from_secs(1));
         assert!(j >= Duration::from_millis(750) && j <= Duration::from_millis(1250));
+    }
+
+    #[test]
+    fn a_job_url_is_shown_without_its_credentials() {
+        let shown = redact_job(
+            "https://gitlab-ci-token:glcbt-SECRET@gitlab.example.com/g/p/-/jobs/9?private_token=T2",
+        );
+        assert_eq!(shown, "https://***@gitlab.example.com/g/p/-/jobs/9");
+        let mut l = LockInfo::mine("prod", "deploy", Duration::from_secs(60));
+        l.ci_job = Some("https://u:pw@ci.example/job/7".into());
+        let d = l.describe(Some(1));
+        assert!(!d.contains("pw"), "{d}");
+    }
+
+    #[test]
+    fn the_boot_clock_moves_forward() {
+        let a = boot_now();
+        std::thread::sleep(Duration::from_millis(20));
+        let b = boot_now();
+        assert!(b >= a + Duration::from_millis(20), "{a:?} {b:?}");
     }
 }

@@ -22,13 +22,15 @@ pub enum Location {
 impl Location {
     /// `s3://BUCKET[/PREFIX]`, or a folder.
     pub fn parse(text: &str) -> Result<Location, String> {
+        // What the messages echo: a password written into the location is never among it.
+        let shown = crate::report::printable(&crate::aws::redact_urls_in(text)).into_owned();
         let Some(rest) = text.strip_prefix("s3://") else {
             if text.is_empty() {
                 return Err("--state is empty; give a folder or s3://BUCKET[/PREFIX]".into());
             }
             if text.contains("://") {
                 return Err(format!(
-                    "--state {text}: only a folder or s3://BUCKET[/PREFIX] is understood"
+                    "--state {shown}: only a folder or s3://BUCKET[/PREFIX] is understood"
                 ));
             }
             return Ok(Location::Local(PathBuf::from(text)));
@@ -42,8 +44,18 @@ impl Location {
             && bucket.ends_with(|c: char| c.is_ascii_alphanumeric())
             && !bucket.contains("..");
         if !bucket_ok {
+            let bucket = match bucket.rfind('@') {
+                Some(at) => format!("***@{}", &bucket[at + 1..]),
+                None => bucket.to_string(),
+            };
+            let why = if bucket.contains('@') {
+                " (a user or password has no place in it: S3 takes credentials from the AWS profile or environment)"
+            } else {
+                ""
+            };
             return Err(format!(
-                "--state {text}: '{bucket}' is not an S3 bucket name (3 to 63 lower-case letters, digits, '-' and '.'); give s3://BUCKET[/PREFIX]"
+                "--state {shown}: '{}' is not an S3 bucket name (3 to 63 lower-case letters, digits, '-' and '.'){why}; give s3://BUCKET[/PREFIX]",
+                crate::report::printable(&bucket)
             ));
         }
         let prefix = prefix.trim_end_matches('/');
@@ -54,7 +66,8 @@ impl Location {
             || prefix.len() > 512
         {
             return Err(format!(
-                "--state {text}: the prefix '{prefix}' is not a plain S3 key prefix (no empty, '.' or '..' parts, no control characters)"
+                "--state {shown}: the prefix '{}' is not a plain S3 key prefix (no empty, '.' or '..' parts, no control characters)",
+                crate::report::printable(prefix)
             ));
         }
         Ok(Location::S3 {
@@ -178,6 +191,18 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_in_the_location_is_never_echoed() {
+        for bad in [
+            "s3://ci:hunter2@team-state/ci",
+            "https://ci:hunter2@example.com/state",
+        ] {
+            let e = Location::parse(bad).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
+            assert!(e.contains("***@"), "{e}");
+        }
+    }
 
     #[test]
     fn locations() {

@@ -2,13 +2,18 @@
 //!
 //! - The state is the object `PREFIX/<stack>.json`. Every write is a compare-and-swap:
 //!   `If-Match` on the ETag this run last read or wrote (`If-None-Match: *` for the first), so
-//!   a run that lost its lock never overwrites a newer state; it stops at once. Every put asks
-//!   for server-side encryption.
+//!   a run that lost its lock never overwrites a newer state; it stops at once. Each write
+//!   carries this run's token (`x-amz-meta-serverless-cli-write`), so a write whose answer was
+//!   lost and whose retry meets its own object (412) is known for this run's. No encryption
+//!   header is sent: the bucket's default encryption applies (a header would override a KMS
+//!   default and fail under "deny other encryption" policies).
 //! - The lock is the object `PREFIX/<stack>.lock`, created with `If-None-Match: *` and naming
 //!   its holder. It is a lease: the holder renews it (`If-Match`) every third of the lease. A
-//!   lock not renewed for a lease (by S3's clock, and for a lease of this run's own watching,
-//!   whatever the clocks say) is stale, and is taken over with `If-Match` on its ETag, so two
-//!   takers cannot both win.
+//!   lock not renewed for a lease is stale, and is taken over with `If-Match` on its ETag, so
+//!   two takers cannot both win. Its age is measured on S3's clock alone (the answer's `Date`
+//!   less the object's Last-Modified), or by this run's own watching of an ETag that does not
+//!   change: a runner's clock that is minutes off decides nothing.
+//! - A bucket in another region than the stack's is followed (`x-amz-bucket-region`).
 //! - A concurrent conditional write can answer 409 ConditionalRequestConflict: tried again.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +21,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use super::journal::Journal;
@@ -30,8 +39,11 @@ use crate::state::{StackState, StateError, MAX_STATE_BYTES};
 /// How long a lock stays valid without renewal (`SERVERLESS_CLI_LOCK_LEASE`, seconds, for
 /// tests and slow links).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
-/// How far S3's clock and this machine's may disagree before a stale lock looks fresh.
-const CLOCK_SKEW: Duration = Duration::from_secs(5);
+/// S3's `Date` and Last-Modified are whole seconds: a lock is stale once its age on S3's
+/// clock passes its lease by more than their rounding.
+const S3_CLOCK_ROUNDING: Duration = Duration::from_secs(2);
+/// The object metadata that names the run and record that wrote a state object.
+const WRITER_META: &str = "serverless-cli-write";
 /// Attempts for a write S3 answers 409 ConditionalRequestConflict.
 const CONFLICT_ATTEMPTS: u32 = 5;
 /// How long a run keeps its first records in this machine's journal alone before it starts
@@ -119,9 +131,53 @@ impl std::fmt::Display for S3Error {
     }
 }
 
+/// A lock object as read: its holder, its ETag, and its age on S3's clock (`None` when the
+/// answer had no `Date`).
+pub struct LockSeen {
+    pub info: LockInfo,
+    pub etag: String,
+    pub age: Option<Duration>,
+}
+
+/// Keeps the `Date` header of one S3 answer: the time on S3's clock when it answered.
+#[derive(Debug, Clone, Default)]
+struct ServerDate(Arc<std::sync::Mutex<Option<std::time::SystemTime>>>);
+
+impl ServerDate {
+    fn get(&self) -> Option<std::time::SystemTime> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Intercept for ServerDate {
+    fn name(&self) -> &'static str {
+        "ServerDate"
+    }
+    fn read_after_transmit(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let date = context
+            .response()
+            .headers()
+            .get("date")
+            .and_then(|d| {
+                aws_smithy_types::DateTime::from_str(
+                    d,
+                    aws_smithy_types::date_time::Format::HttpDate,
+                )
+                .ok()
+            })
+            .and_then(|d| std::time::SystemTime::try_from(d).ok());
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = date;
+        Ok(())
+    }
+}
+
 /// One stack's state and lock in a bucket.
 pub struct S3Store {
-    client: aws_sdk_s3::Client,
     pub bucket: String,
     pub prefix: String,
     pub stack: String,
@@ -132,8 +188,11 @@ pub struct S3Store {
 
 /// What the store, its background upload and its lock share.
 struct Shared {
-    client: aws_sdk_s3::Client,
+    /// The client, for the bucket's region once S3 has named another.
+    client: std::sync::RwLock<aws_sdk_s3::Client>,
     bucket: String,
+    /// This run's writer token: each state write carries it with the record's number.
+    token: String,
     key: String,
     /// This machine's copy of the state (`None`: no state folder to keep it in; every record
     /// is then uploaded before the run goes on).
@@ -211,14 +270,14 @@ impl S3Store {
         let journal = journal_dir
             .map(|(dir, endpoint, region)| Journal::new(dir, endpoint, region, &object, stack));
         S3Store {
-            client: client.clone(),
             bucket: bucket.to_string(),
             prefix: prefix.to_string(),
             stack: stack.to_string(),
             key: key.clone(),
             shared: Arc::new(Shared {
-                client,
+                client: std::sync::RwLock::new(client),
                 bucket: bucket.to_string(),
+                token: crate::serve::request_id(),
                 key,
                 journal,
                 inner: tokio::sync::Mutex::new(Writer::default()),
@@ -482,26 +541,22 @@ impl S3Store {
         Ok(())
     }
 
-    /// The lock object as it is: (holder, ETag, last modified), or `None`.
-    pub async fn read_lock(
-        &self,
-    ) -> anyhow::Result<Option<(LockInfo, String, Option<std::time::SystemTime>)>> {
-        let Some((bytes, etag, modified)) = self
-            .shared
-            .get(&self.lock_key())
+    /// The lock object as it is, or `None`.
+    pub async fn read_lock(&self) -> anyhow::Result<Option<LockSeen>> {
+        self.shared
+            .read_lock(&self.lock_key())
             .await
             .map_err(|e| self.explain(e))?
-        else {
-            return Ok(None);
-        };
-        let info: LockInfo = serde_json::from_slice(&bytes).map_err(|e| {
-            anyhow::anyhow!(
-                "s3://{}/{} is not a serverless-cli lock ({e}); remove it if you know it is not in use",
-                self.bucket,
-                self.lock_key()
-            )
-        })?;
-        Ok(Some((info, etag, modified)))
+            .map(|(info, etag, age)| {
+                info.map(|info| LockSeen { info, etag, age }).map_err(|e| {
+                    anyhow::anyhow!(
+                        "s3://{}/{} is not a serverless-cli lock ({e}); remove it if you know it is not in use",
+                        self.bucket,
+                        self.lock_key()
+                    )
+                })
+            })
+            .transpose()
     }
 
     /// Takes the lock: creates it, or takes over a stale one, or waits up to `wait` for a
@@ -510,55 +565,71 @@ impl S3Store {
         let lease = lease();
         let started = Instant::now();
         // The ETag of a busy lock and when this run first saw it: if it does not change for a
-        // lease, its holder is not renewing it, whatever the clocks say.
+        // lease, its holder is not renewing it (a check that needs no clock but this run's).
         let mut watched: Option<(String, Instant)> = None;
         loop {
             let mine = LockInfo::mine(&self.stack, command, lease);
             let body = serde_json::to_vec(&mine)?;
-            let sent = Instant::now();
-            match self.shared.put(&self.lock_key(), body.clone(), None).await {
+            let sent = super::lock::boot_now();
+            match self
+                .shared
+                .put(&self.lock_key(), body.clone(), None, None)
+                .await
+            {
                 Ok(etag) => return Ok(self.held(mine, etag, lease, sent)),
                 Err(e) if e.precondition_failed() => {}
                 Err(e) => return Err(self.explain(e)),
             }
-            let Some((holder, etag, modified)) = self.read_lock().await? else {
+            let Some(seen) = self.read_lock().await? else {
                 continue; // released meanwhile: try again at once
             };
-            let now = std::time::SystemTime::now();
-            let lease_of = Duration::from_secs(holder.lease_secs.max(1));
-            let by_s3 = modified
-                .and_then(|m| now.duration_since(m).ok())
-                .is_some_and(|age| age > lease_of + CLOCK_SKEW);
+            // A create whose answer was lost, retried: the lock it met is this run's own.
+            if seen.info.id == mine.id {
+                return Ok(self.held(mine, seen.etag, lease, sent));
+            }
+            let lease_of = Duration::from_secs(seen.info.lease_secs.max(1));
+            let by_s3 = seen
+                .age
+                .is_some_and(|age| age > lease_of + S3_CLOCK_ROUNDING);
             let by_watch = match &watched {
-                Some((e, since)) if *e == etag => since.elapsed() > lease_of,
+                Some((e, since)) if *e == seen.etag => since.elapsed() > lease_of,
                 _ => {
-                    watched = Some((etag.clone(), Instant::now()));
+                    watched = Some((seen.etag.clone(), Instant::now()));
                     false
                 }
             };
             if by_s3 || by_watch {
                 let mine = LockInfo::mine(&self.stack, command, lease);
-                let sent = Instant::now();
-                match self
+                let sent = super::lock::boot_now();
+                let taken = self
                     .shared
-                    .put(&self.lock_key(), serde_json::to_vec(&mine)?, Some(&etag))
-                    .await
-                {
-                    Ok(new_etag) => {
-                        eprintln!(
-                            "took over the stale {} (its lease of {} s ran out)",
-                            holder.describe(crate::state::now_secs()),
-                            holder.lease_secs
-                        );
-                        return Ok(self.held(mine, new_etag, lease, sent));
-                    }
-                    // Someone else took it over (or its holder renewed it) first.
-                    Err(e) if e.precondition_failed() => continue,
+                    .put(
+                        &self.lock_key(),
+                        serde_json::to_vec(&mine)?,
+                        Some(&seen.etag),
+                        None,
+                    )
+                    .await;
+                let taken = match taken {
+                    Ok(etag) => Some(etag),
+                    // Someone else took it over (or its holder renewed it) first; or this
+                    // run's own takeover, whose answer was lost.
+                    Err(e) if e.precondition_failed() => match self.read_lock().await? {
+                        Some(now) if now.info.id == mine.id => Some(now.etag),
+                        _ => None,
+                    },
                     Err(e) => return Err(self.explain(e)),
-                }
+                };
+                let Some(new_etag) = taken else { continue };
+                eprintln!(
+                    "took over the stale {} (its lease of {} s ran out)",
+                    seen.info.describe(seen.age.map(|a| a.as_secs())),
+                    seen.info.lease_secs
+                );
+                return Ok(self.held(mine, new_etag, lease, sent));
             }
             if started.elapsed() >= wait {
-                let now = crate::state::now_secs();
+                let holder = &seen.info;
                 let hint = if holder.holder_is_dead_here() {
                     format!(
                         "; pid {} is not running on this host: if no other run uses the stack, remove the lock with `serverless-cli state unlock {}`",
@@ -572,7 +643,7 @@ impl S3Store {
                 };
                 return Err(StateError::Locked {
                     stack: self.stack.clone(),
-                    holder: format!("{}{hint}", holder.describe(now)),
+                    holder: format!("{}{hint}", holder.describe(seen.age.map(|a| a.as_secs()))),
                 }
                 .into());
             }
@@ -580,51 +651,55 @@ impl S3Store {
         }
     }
 
-    fn held(&self, info: LockInfo, etag: String, lease: Duration, sent: Instant) -> S3Lock {
+    fn held(&self, info: LockInfo, etag: String, lease: Duration, sent: Duration) -> S3Lock {
         // Counted from before the put that took it: never longer than the lease S3 saw.
         super::lock::lease_confirmed(sent, lease);
         let etag = Arc::new(tokio::sync::Mutex::new(etag));
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let renewer = {
-            let client = self.client.clone();
-            let bucket = self.bucket.clone();
             let key = self.lock_key();
             let etag = etag.clone();
             let shared = self.shared.clone();
             let mut info = info.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(lease / 3).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(lease / 3) => {}
+                        _ = stopped.wait_for(|s| *s) => return,
+                    }
                     info.renewed_at = crate::state::now_secs();
-                    let sent = Instant::now();
+                    let sent = super::lock::boot_now();
                     let body = serde_json::to_vec(&info).unwrap_or_default();
+                    // Held across the put: release waits for a renewal in flight, and then
+                    // deletes the lock by the ETag that renewal gave it.
                     let mut current = etag.lock().await;
-                    let put = client
-                        .put_object()
-                        .bucket(&bucket)
-                        .key(&key)
-                        .content_type("application/json")
-                        .server_side_encryption(ServerSideEncryption::Aes256)
-                        .if_match(current.as_str())
-                        .body(ByteStream::from(body))
-                        .send()
-                        .await;
+                    let put = shared.put(&key, body, Some(current.as_str()), None).await;
                     match put {
-                        Ok(out) => {
-                            *current = out.e_tag().unwrap_or_default().to_string();
+                        Ok(new_etag) => {
+                            *current = new_etag;
                             super::lock::lease_confirmed(sent, lease);
                         }
-                        Err(e) => {
-                            let e = S3Error::from_sdk_pub("PutObject", e);
-                            if e.precondition_failed() || e.not_found() {
-                                shared.lost.store(true, Ordering::SeqCst);
-                                eprintln!(
-                                    "this run's lock on stack '{}' was taken over by another run; it writes nothing more",
-                                    info.stack
-                                );
-                                return;
+                        Err(e) if e.precondition_failed() || e.not_found() => {
+                            // A renewal whose answer was lost meets its own object.
+                            if let Ok(Some((Ok(seen), seen_etag, _))) = shared.read_lock(&key).await
+                            {
+                                if seen.id == info.id {
+                                    *current = seen_etag;
+                                    super::lock::lease_confirmed(sent, lease);
+                                    continue;
+                                }
                             }
-                            // Anything else: try again at the next third of the lease.
+                            let why = lost_message(&shared.describe());
+                            shared.lost.store(true, Ordering::SeqCst);
+                            super::lock::fence(&why);
+                            eprintln!(
+                                "this run's lock on stack '{}' was taken over by another run; it makes no more AWS calls and writes nothing more",
+                                info.stack
+                            );
+                            return;
                         }
+                        // Anything else: try again at the next third of the lease.
+                        Err(_) => {}
                     }
                 }
             })
@@ -632,18 +707,24 @@ impl S3Store {
         self.shared.lost.store(false, Ordering::SeqCst);
         self.shared.locked.store(true, Ordering::SeqCst);
         S3Lock {
-            store_client: self.client.clone(),
-            bucket: self.bucket.clone(),
+            id: info.id,
             key: self.lock_key(),
             etag,
-            renewer,
+            stop,
+            renewer: Some(renewer),
             state: self.shared.clone(),
         }
     }
 
-    /// Removes the lock `id`, only if it is still that lock (`state unlock`).
-    pub async fn unlock(&self, id: &str) -> anyhow::Result<LockInfo> {
-        let Some((holder, etag, _)) = self.read_lock().await? else {
+    /// Removes the lock `id`, only if it is still that lock (`state unlock`): its holder, and
+    /// its age on S3's clock.
+    pub async fn unlock(&self, id: &str) -> anyhow::Result<(LockInfo, Option<Duration>)> {
+        let Some(LockSeen {
+            info: holder,
+            etag,
+            age,
+        }) = self.read_lock().await?
+        else {
             return Err(UsageError(format!(
                 "stack '{}' is not locked in s3://{}; nothing was removed",
                 self.stack, self.bucket
@@ -654,12 +735,12 @@ impl S3Store {
             return Err(UsageError(format!(
                 "stack '{}' is locked by {}, not by lock {id}; nothing was removed",
                 self.stack,
-                holder.describe(crate::state::now_secs())
+                holder.describe(age.map(|a| a.as_secs()))
             ))
             .into());
         }
         match self.shared.delete(&self.lock_key(), &etag).await {
-            Ok(()) => Ok(holder),
+            Ok(()) => Ok((holder, age)),
             Err(e) if e.precondition_failed() => Err(UsageError(format!(
                 "lock {id} changed while it was being removed (its holder renewed it: it is alive); nothing was removed"
             ))
@@ -679,15 +760,21 @@ impl S3Store {
         };
         loop {
             let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&prefix)
-                .delimiter("/")
-                .set_continuation_token(token.clone())
-                .send()
+                .shared
+                .again(|| async {
+                    self.shared
+                        .client()
+                        .list_objects_v2()
+                        .bucket(&self.bucket)
+                        .prefix(&prefix)
+                        .delimiter("/")
+                        .set_continuation_token(token.clone())
+                        .send()
+                        .await
+                        .map_err(|e| S3Error::from_sdk_pub("ListObjectsV2", e))
+                })
                 .await
-                .map_err(|e| self.explain(S3Error::from_sdk_pub("ListObjectsV2", e)))?;
+                .map_err(|e| self.explain(e))?;
             for o in page.contents() {
                 let key = o.key().unwrap_or_default();
                 if let Some(stack) = key
@@ -710,17 +797,24 @@ impl S3Store {
     /// Whether the bucket keeps versions (a bad write can then be undone).
     pub async fn versioning_on(&self) -> Option<bool> {
         let out = self
-            .client
-            .get_bucket_versioning()
-            .bucket(&self.bucket)
-            .send()
+            .shared
+            .again(|| async {
+                self.shared
+                    .client()
+                    .get_bucket_versioning()
+                    .bucket(&self.bucket)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk_pub("GetBucketVersioning", e))
+            })
             .await
             .ok()?;
         Some(out.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled))
     }
 
-    pub fn client(&self) -> &aws_sdk_s3::Client {
-        &self.client
+    /// The client this store uses (for the bucket's own region, once S3 named it).
+    pub fn client(&self) -> aws_sdk_s3::Client {
+        self.shared.client()
     }
 }
 
@@ -742,8 +836,15 @@ fn explain(bucket: &str, e: S3Error) -> anyhow::Error {
         .into();
     }
     if e.status == Some(403) || e.is("AccessDenied") {
+        let code = e.code.as_deref().unwrap_or("403");
+        let kms = code.starts_with("KMS") || e.message.contains("KMS");
+        let who = if kms {
+            "the bucket's KMS key refuses this identity: its key policy (or the identity) needs kms:GenerateDataKey and kms:Decrypt"
+        } else {
+            "the identity's policy, the bucket's policy or an organization policy refuses it; the identity needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket there (`serverless-cli iam-policy --state ...` prints them)"
+        };
         return UsageError(format!(
-            "access to {loc} is denied ({}: {}); the identity needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket there (README, Teams and CI)",
+            "access to {loc} is denied ({}: {code}: {}); {who}",
             e.op, e.message
         ))
         .into();
@@ -763,23 +864,61 @@ fn explain(bucket: &str, e: S3Error) -> anyhow::Error {
     anyhow::anyhow!("{e} ({loc})")
 }
 
-/// A conditional read's answer.
+/// A conditional read's answer: a body with its ETag and its age on S3's clock.
 enum Got {
     NotModified,
     Absent,
-    Body(Vec<u8>, String, Option<std::time::SystemTime>),
+    Body(Vec<u8>, String, Option<Duration>),
 }
 
 impl Shared {
-    /// Runs an S3 call again on 409 ConditionalRequestConflict and transient faults.
+    fn client(&self) -> aws_sdk_s3::Client {
+        self.client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// S3 named the bucket's region (`x-amz-bucket-region`, on a 301 or a 400 to the wrong
+    /// one): from now on the client asks there (unless another call of this run already
+    /// switched it). `true`: the call should be made again. The Rust SDK does not follow this
+    /// itself (docs/aws.md, "The S3 lock").
+    fn follow_region(&self, e: &S3Error) -> bool {
+        let Some(region) = e.bucket_region.as_deref().filter(|r| {
+            !r.is_empty()
+                && r.len() <= 32
+                && r.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }) else {
+            return false;
+        };
+        if !(e.status == Some(301) || e.status == Some(400) || e.is("PermanentRedirect")) {
+            return false;
+        }
+        let mut client = self.client.write().unwrap_or_else(|p| p.into_inner());
+        if client.config().region().map(|r| r.as_ref()) == Some(region) {
+            return true;
+        }
+        let conf = client
+            .config()
+            .to_builder()
+            .region(aws_sdk_s3::config::Region::new(region.to_string()))
+            .build();
+        *client = aws_sdk_s3::Client::from_conf(conf);
+        true
+    }
+
+    /// Runs an S3 call again on 409 ConditionalRequestConflict and transient faults, and
+    /// once in the bucket's own region when S3 names another.
     async fn again<T, F, Fut>(&self, mut call: F) -> Result<T, S3Error>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, S3Error>>,
     {
         let mut attempt = 0;
+        let mut followed = false;
         loop {
             match call().await {
+                Err(e) if !followed && self.follow_region(&e) => followed = true,
                 Err(e) if e.retriable() && attempt + 1 < CONFLICT_ATTEMPTS => {
                     attempt += 1;
                     let base = Duration::from_millis(100 * 2u64.pow(attempt))
@@ -791,26 +930,44 @@ impl Shared {
         }
     }
 
-    /// Reads an object: (body, ETag, last modified), `None` if there is none.
-    async fn get(
-        &self,
-        key: &str,
-    ) -> Result<Option<(Vec<u8>, String, Option<std::time::SystemTime>)>, S3Error> {
+    /// Reads an object: (body, ETag, age on S3's clock), `None` if there is none.
+    async fn get(&self, key: &str) -> Result<Option<(Vec<u8>, String, Option<Duration>)>, S3Error> {
         Ok(match self.get_if(key, None).await? {
-            Got::Body(b, e, m) => Some((b, e, m)),
+            Got::Body(b, e, age) => Some((b, e, age)),
             Got::Absent | Got::NotModified => None,
         })
+    }
+
+    /// Reads the lock object: its holder (or why it is not a lock), ETag and age.
+    async fn read_lock(
+        &self,
+        key: &str,
+    ) -> Result<
+        Option<(
+            Result<LockInfo, serde_json::Error>,
+            String,
+            Option<Duration>,
+        )>,
+        S3Error,
+    > {
+        Ok(self
+            .get(key)
+            .await?
+            .map(|(bytes, etag, age)| (serde_json::from_slice(&bytes), etag, age)))
     }
 
     /// Reads an object unless it is still the one of ETag `if_none_match` (304).
     async fn get_if(&self, key: &str, if_none_match: Option<&str>) -> Result<Got, S3Error> {
         self.again(|| async {
+            let date = ServerDate::default();
             let out = match self
-                .client
+                .client()
                 .get_object()
                 .bucket(&self.bucket)
                 .key(key)
                 .set_if_none_match(if_none_match.map(str::to_string))
+                .customize()
+                .interceptor(date.clone())
                 .send()
                 .await
             {
@@ -833,9 +990,12 @@ impl Shared {
                 return Err(too_large(key));
             }
             let etag = out.e_tag().unwrap_or_default().to_string();
-            let modified = out
+            // Both times are S3's: this machine's clock plays no part.
+            let age = out
                 .last_modified()
-                .and_then(|d| std::time::SystemTime::try_from(*d).ok());
+                .and_then(|d| std::time::SystemTime::try_from(*d).ok())
+                .zip(date.get())
+                .map(|(modified, now)| now.duration_since(modified).unwrap_or_default());
             let body = out.body.collect().await.map_err(|e| S3Error {
                 op: "GetObject",
                 status: None,
@@ -847,47 +1007,81 @@ impl Shared {
             if bytes.len() as u64 > MAX_STATE_BYTES {
                 return Err(too_large(key));
             }
-            Ok(Got::Body(bytes.to_vec(), etag, modified))
+            Ok(Got::Body(bytes.to_vec(), etag, age))
         })
         .await
     }
 
     /// A conditional put: `if_match` an ETag, or (None) only if there is no such object.
+    /// `token` names this write (object metadata): a retry that meets the object this very
+    /// write made (its first answer lost) takes it for done.
     async fn put(
         &self,
         key: &str,
         body: Vec<u8>,
         if_match: Option<&str>,
+        token: Option<&str>,
     ) -> Result<String, S3Error> {
-        self.again(|| {
-            let body = body.clone();
-            async move {
-                let mut req = self
-                    .client
-                    .put_object()
+        let put = self
+            .again(|| {
+                let body = body.clone();
+                async move {
+                    let mut req = self
+                        .client()
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(key)
+                        .content_type("application/json")
+                        .set_metadata(token.map(|t| {
+                            std::collections::HashMap::from([(
+                                WRITER_META.to_string(),
+                                t.to_string(),
+                            )])
+                        }))
+                        .body(ByteStream::from(body));
+                    req = match if_match {
+                        Some(etag) => req.if_match(etag),
+                        None => req.if_none_match("*"),
+                    };
+                    let out = req
+                        .send()
+                        .await
+                        .map_err(|e| S3Error::from_sdk_pub("PutObject", e))?;
+                    Ok(out.e_tag().unwrap_or_default().to_string())
+                }
+            })
+            .await;
+        match (put, token) {
+            (Err(e), Some(token)) if e.precondition_failed() => match self.written_by(key).await {
+                Some((written, etag)) if written == token => Ok(etag),
+                _ => Err(e),
+            },
+            (other, _) => other,
+        }
+    }
+
+    /// The writer token and ETag of the object, if it can be read.
+    async fn written_by(&self, key: &str) -> Option<(String, String)> {
+        let head = self
+            .again(|| async {
+                self.client()
+                    .head_object()
                     .bucket(&self.bucket)
                     .key(key)
-                    .content_type("application/json")
-                    .server_side_encryption(ServerSideEncryption::Aes256)
-                    .body(ByteStream::from(body));
-                req = match if_match {
-                    Some(etag) => req.if_match(etag),
-                    None => req.if_none_match("*"),
-                };
-                let out = req
                     .send()
                     .await
-                    .map_err(|e| S3Error::from_sdk_pub("PutObject", e))?;
-                Ok(out.e_tag().unwrap_or_default().to_string())
-            }
-        })
-        .await
+                    .map_err(|e| S3Error::from_sdk_pub("HeadObject", e))
+            })
+            .await
+            .ok()?;
+        let token = head.metadata()?.get(WRITER_META)?.clone();
+        Some((token, head.e_tag()?.to_string()))
     }
 
     async fn delete(&self, key: &str, if_match: &str) -> Result<(), S3Error> {
         self.again(|| async {
             match self
-                .client
+                .client()
                 .delete_object()
                 .bucket(&self.bucket)
                 .key(key)
@@ -977,7 +1171,10 @@ impl Shared {
                     }
                 }
             };
-            let sent = self.put(&self.key, body, etag.as_deref()).await;
+            let token = format!("{}-{version}", self.token);
+            let sent = self
+                .put(&self.key, body, etag.as_deref(), Some(&token))
+                .await;
             let mut w = self.inner.lock().await;
             match sent {
                 Ok(new_etag) => {
@@ -1085,20 +1282,24 @@ fn lost_message(what: &str) -> String {
 
 /// A held S3 lock: renewed in the background until released.
 pub struct S3Lock {
-    store_client: aws_sdk_s3::Client,
-    bucket: String,
+    /// The lock's id: a lock object that names it is this run's.
+    id: String,
     key: String,
     etag: Arc<tokio::sync::Mutex<String>>,
-    renewer: tokio::task::JoinHandle<()>,
+    /// Tells the renewer to stop (between renewals, never in the middle of one).
+    stop: tokio::sync::watch::Sender<bool>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
     /// The state it guards: everything recorded reaches S3 before the lock is given up.
     state: Arc<Shared>,
 }
 
 impl S3Lock {
-    /// Sends what is still on its way to S3, then stops renewing and deletes the lock, if it
-    /// is still ours (`If-Match`). A state that cannot be sent is said, and stays recorded in
-    /// this machine's journal for the next run here.
-    pub async fn release(self) {
+    /// Sends what is still on its way to S3, stops the renewer (waiting for a renewal in
+    /// flight), then deletes the lock if it is still ours (`If-Match`, retried; a 412 on a
+    /// lock that still names this run is a renewal's new ETag, and is deleted by it). A state
+    /// that cannot be sent is said, and stays recorded in this machine's journal for the next
+    /// run here.
+    pub async fn release(mut self) {
         if let Err(e) = self.state.flush().await {
             let lost = matches!(e.downcast_ref::<StateError>(), Some(StateError::Lost(_)));
             if !lost {
@@ -1106,22 +1307,40 @@ impl S3Lock {
             }
         }
         self.state.locked.store(false, Ordering::SeqCst);
-        self.renewer.abort();
-        let etag = self.etag.lock().await.clone();
-        let _ = self
-            .store_client
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(&self.key)
-            .if_match(etag)
-            .send()
-            .await;
+        self.stop.send_replace(true);
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.await;
+        }
+        if self.state.lost.load(Ordering::SeqCst) {
+            return; // another run's lock now
+        }
+        for _ in 0..3 {
+            let etag = self.etag.lock().await.clone();
+            match self.state.delete(&self.key, &etag).await {
+                Ok(()) => return,
+                Err(e) if e.precondition_failed() => match self.state.read_lock(&self.key).await {
+                    Ok(Some((Ok(seen), seen_etag, _))) if seen.id == self.id => {
+                        *self.etag.lock().await = seen_etag;
+                    }
+                    _ => return, // not ours (any more)
+                },
+                Err(e) => {
+                    eprintln!(
+                        "warning: this run's lock s3://{}/{} could not be removed ({e}); the next run takes it over once its lease runs out",
+                        self.state.bucket, self.key
+                    );
+                    return;
+                }
+            }
+        }
     }
 }
 
 impl Drop for S3Lock {
     fn drop(&mut self) {
         // Not released (an error path): stop renewing, so the lease runs out.
-        self.renewer.abort();
+        if let Some(r) = &self.renewer {
+            r.abort();
+        }
     }
 }

@@ -451,7 +451,10 @@ pub fn v2_state_of(v3: &serde_json::Value) -> serde_json::Value {
     v2["request_validator"]["id"] = rec("validator:body")["id"].clone();
     v2["deployment"]["id"] = rec("stage:prod")["id"].clone();
     // That release gave each route its own invoke permission (see `per_route_permissions`).
-    let api = rec("rest-api")["id"].as_str().unwrap_or_default().to_string();
+    let api = rec("rest-api")["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     for (field, (_, source)) in ["permission", "get_permission"]
         .into_iter()
         .zip(PER_ROUTE_STATEMENTS)

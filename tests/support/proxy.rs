@@ -175,6 +175,7 @@ struct Rule {
 
 struct Hold {
     operation: String,
+    path_suffix: String,
     released: watch::Receiver<bool>,
 }
 
@@ -374,9 +375,15 @@ impl Proxy {
 
     /// Holds the next calls of `service:Operation` until the returned handle releases them.
     pub fn hold(&self, operation: &str) -> Release {
+        self.hold_on(operation, "")
+    }
+
+    /// [`Proxy::hold`], for the calls on a path ending in `suffix` only.
+    pub fn hold_on(&self, operation: &str, suffix: &str) -> Release {
         let (tx, rx) = watch::channel(false);
         self.shared.holds.lock().unwrap().push(Hold {
             operation: operation.to_string(),
+            path_suffix: suffix.to_string(),
             released: rx,
         });
         Release { tx }
@@ -734,7 +741,12 @@ async fn forward(
     }
     // A bucket of another region: S3 sends the caller there.
     if call.service == "s3" {
-        let bucket = call.path.trim_start_matches('/').split('/').next().unwrap_or("");
+        let bucket = call
+            .path
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .unwrap_or("");
         let home = shared.bucket_regions.lock().unwrap().get(bucket).cloned();
         if let Some(home) = home.filter(|h| *h != call.region) {
             shared
@@ -844,7 +856,11 @@ async fn forward(
         let holds = shared.holds.lock().unwrap();
         holds
             .iter()
-            .find(|h| h.operation == call.name() && !*h.released.borrow())
+            .find(|h| {
+                h.operation == call.name()
+                    && call.path.ends_with(&h.path_suffix)
+                    && !*h.released.borrow()
+            })
             .map(|h| h.released.clone())
     };
     if let Some(mut rx) = hold {
