@@ -318,10 +318,12 @@ impl Session {
     /// just before letting the lock go.
     pub async fn lock(&mut self, command: &str) -> anyhow::Result<()> {
         let store = &*self.store;
+        // Versioning guards the state's writes; teardown's only write removes it.
+        let writes = command != "teardown";
         let versioning = async {
             match store {
-                Store::S3(s) => s.versioning_on().await,
-                Store::Local(_) => None,
+                Store::S3(s) if writes => s.versioning_on().await,
+                _ => None,
             }
         };
         let early = async {
