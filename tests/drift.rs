@@ -296,3 +296,103 @@ fn a_statement_added_to_the_functions_policy_is_reported_and_removed() {
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("foreign statement");
 }
+
+/// Every record of every tagged kind is checked, not the first of each: the shop's two
+/// tables, roles, functions and log groups all lose their owner tags; status names all eight,
+/// deploy puts all eight back (and its JSON lists every table and function), and status is
+/// clean again.
+#[test]
+fn every_record_of_a_stack_with_two_of_each_is_checked_and_retagged() {
+    let w = World::new();
+    let shop = w.dir.path().join("shop");
+    let copied = std::process::Command::new("cp")
+        .arg("-R")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/shop"))
+        .arg(&shop)
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let file = shop.join("serverless-cli.toml");
+    let file = file.to_str().unwrap();
+    w.run(&["deploy", "--file", file]).ok();
+    let state = read_state(&w.state_file("shop.prod"));
+    let res = &state["resources"];
+    let arn = |key: &str| res[key]["arn"].as_str().unwrap().to_string();
+    let aws = w.aws();
+    let tag = vec!["serverless-cli:stack".to_string()];
+    block_on(async {
+        for t in ["users", "orders"] {
+            aws.dynamodb
+                .untag_resource()
+                .resource_arn(arn(&format!("table:{t}")))
+                .set_tag_keys(Some(tag.clone()))
+                .send()
+                .await
+                .unwrap();
+            aws.iam
+                .untag_role()
+                .role_name(format!("shop-{t}-prod-role"))
+                .set_tag_keys(Some(tag.clone()))
+                .send()
+                .await
+                .unwrap();
+            aws.lambda
+                .untag_resource()
+                .resource(arn(&format!("function:{t}")))
+                .set_tag_keys(Some(tag.clone()))
+                .send()
+                .await
+                .unwrap();
+            aws.logs
+                .untag_resource()
+                .resource_arn(arn(&format!("log-group:{t}")).trim_end_matches(":*"))
+                .set_tag_keys(Some(tag.clone()))
+                .send()
+                .await
+                .unwrap();
+        }
+    });
+    let status = w.run(&["status", "--file", file, "--output", "json"]);
+    assert_eq!(status.code, 3, "{status}");
+    let why = row(&status.json(), "owner-tags")["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for lost in [
+        "table shop-users-prod",
+        "table shop-orders-prod",
+        "role shop-users-prod-role",
+        "role shop-orders-prod-role",
+        "function shop-users-prod",
+        "function shop-orders-prod",
+        "log-group /aws/lambda/shop-users-prod",
+        "log-group /aws/lambda/shop-orders-prod",
+    ] {
+        assert!(why.contains(&format!("{lost} has lost")), "{lost}: {why}");
+    }
+    w.proxy.clear();
+    let fix = w.run(&["deploy", "--file", file, "--output", "json"]).ok();
+    let calls = w.mutating_calls();
+    for (call, n) in [
+        ("dynamodb:TagResource", 2),
+        ("iam:TagRole", 2),
+        ("lambda:TagResource", 2),
+        ("logs:TagResource", 2),
+    ] {
+        let made = calls.iter().filter(|c| *c == call).count();
+        assert_eq!(made, n, "{call}: {calls:?}");
+    }
+    let doc = fix.json();
+    assert!(doc["url"].as_str().unwrap().ends_with("/prod"), "{doc:#}");
+    assert!(doc["curl"].is_null(), "{doc:#}");
+    for kind in ["tables", "functions", "roles", "log_groups"] {
+        let names: Vec<&String> = doc["resources"][kind].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["orders", "users"], "{kind}: {doc:#}");
+    }
+    let status = w.run(&["status", "--file", file, "--output", "json"]).ok();
+    // The stack's own URL: its stage, not the tutorial's route.
+    let url = status.json()["url"].as_str().unwrap().to_string();
+    assert!(url.ends_with(".amazonaws.com/prod"), "{url}");
+    w.run(&["teardown", "--file", file, "--yes"]).ok();
+    w.assert_nothing_left("two of each, retagged");
+}

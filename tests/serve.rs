@@ -881,3 +881,43 @@ fn serve_runs_the_built_in_handler_from_any_folder() {
     assert!(!stderr.contains("first use"), "{stderr}");
     w.run(&["teardown", "--yes"]).ok();
 }
+
+/// serve's note about the local Node.js names the runtime the stack file deploys (not the
+/// built-in stack's).
+#[test]
+fn the_node_note_names_the_runtime_the_file_deploys() {
+    let w = World::new();
+    let dir = w.dir.path().join("runtime");
+    std::fs::create_dir_all(dir.join("code")).unwrap();
+    std::fs::write(
+        dir.join("code/index.mjs"),
+        "export const handler = async () => ({ ok: true });\n",
+    )
+    .unwrap();
+    let file = dir.join("serverless-cli.toml");
+    std::fs::write(
+        &file,
+        "[functions.api]\ncode = \"code\"\nruntime = \"nodejs24.x\"\n\n[[routes]]\nmethod = \"GET\"\npath = \"/ping\"\nfunction = \"api\"\n",
+    )
+    .unwrap();
+    let s = w.serve_raw(&["--file", file.to_str().unwrap()], |_| {});
+    let (_, stderr, _) = s.interrupt_with_stdout();
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .unwrap();
+    let major: u32 = String::from_utf8_lossy(&version.stdout)
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(!stderr.contains("nodejs22.x"), "{stderr}");
+    assert_eq!(
+        stderr.contains("the deployed function on nodejs24.x"),
+        major != 24,
+        "{stderr}"
+    );
+}

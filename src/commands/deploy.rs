@@ -450,8 +450,14 @@ pub async fn run(
         .get::<ApiRecord>(key::REST_API)
         .map(|a| a.id)
         .unwrap_or_default();
-    let url = stack::invoke_url(&api_id, &state.region);
-    let curl = stack::curl_line(&url);
+    // The tutorial's route and its curl line; a stack file's stage URL (its routes are its
+    // own: no curl line is guessed for them).
+    let url = if from_file {
+        stack::stage_url(&api_id, &state.region, &stage)
+    } else {
+        stack::invoke_url(&api_id, &state.region)
+    };
+    let curl = (!from_file).then(|| stack::curl_line(&url));
     let steps = engine::by_group(&report.outcomes);
     let changed: Vec<_> = steps
         .iter()
@@ -498,7 +504,8 @@ pub async fn run(
         )
     } else {
         format!(
-            "{summary}\nInvoke URL: {url} (and GET {url}/{{uid}})\nTry it:\n  {curl}\nCheck it end to end:\n  {check}\n"
+            "{summary}\nInvoke URL: {url} (and GET {url}/{{uid}})\nTry it:\n  {}\nCheck it end to end:\n  {check}\n",
+            curl.as_deref().unwrap_or_default()
         )
     };
     let doc = json!({
@@ -533,7 +540,27 @@ pub fn resources_json(state: &StackState) -> serde_json::Value {
         .into_iter()
         .map(|(_, p)| json!({"statement_id": p.statement_id, "source_arn": p.source_arn}))
         .collect();
+    // Every record of each kind, by its logical name (`table:orders` -> `orders`); the
+    // singular fields name the first, as before stack files had several.
+    fn each<T: crate::state::Typed>(
+        state: &StackState,
+        show: impl Fn(T) -> serde_json::Value,
+    ) -> serde_json::Value {
+        state
+            .all::<T>()
+            .into_iter()
+            .map(|(k, r)| {
+                let logical = k.split_once(':').map_or(k.as_str(), |(_, l)| l).to_string();
+                (logical, show(r))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
     json!({
+        "tables": each(state, |t: TableRecord| json!({"name": t.name, "arn": t.arn})),
+        "roles": each(state, |r: RoleRecord| json!({"name": r.name, "arn": r.arn})),
+        "functions": each(state, |f: FunctionRecord| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
+        "log_groups": each(state, |l: LogGroupRecord| json!({"name": l.name, "retention_days": l.retention_days})),
         "table": state.first::<TableRecord>().map(|t| json!({"name": t.name, "arn": t.arn})),
         "role": state.first::<RoleRecord>().map(|r| json!({"name": r.name, "arn": r.arn})),
         "function": state.first::<FunctionRecord>().map(|f| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),

@@ -84,10 +84,11 @@ async fn code_dir(
         .map_err(anyhow::Error::msg)
 }
 
-/// The deployed function runs nodejs22.x; an older Node.js here makes the AWS SDK print a
-/// support notice in every worker (left out there): said once, in one line, with what it
-/// means. Nothing when Node.js is 22 or later, or cannot be asked (the pool reports that).
-async fn node_version_note(node: &Path) {
+/// The Node.js here against the runtimes the served functions are deployed on (`nodejs20.x`
+/// ...): said once, in one line, when they differ in major version, and what an older one
+/// means for the AWS SDK (it prints a support notice in every worker below 22, left out
+/// there). Nothing when Node.js cannot be asked (the pool reports that).
+async fn node_version_note(node: &Path, runtimes: &[String]) {
     let Ok(Ok(out)) = tokio::time::timeout(
         Duration::from_secs(5),
         tokio::process::Command::new(node)
@@ -105,11 +106,32 @@ async fn node_version_note(node: &Path) {
         .split('.')
         .next()
         .and_then(|m| m.parse().ok());
-    if major.is_some_and(|m| m < 22) {
-        eprintln!(
-            "note: the handler runs on Node.js {version} here, the deployed function on nodejs22.x; the AWS SDK supports Node.js 22 and later (its notice is not repeated per worker)"
-        );
+    let Some(major) = major else { return };
+    let deployed: Vec<u32> = runtimes
+        .iter()
+        .filter_map(|r| r.strip_prefix("nodejs")?.split('.').next()?.parse().ok())
+        .collect();
+    let differs = deployed.iter().any(|d| *d != major);
+    if !differs && major >= 22 {
+        return;
     }
+    let mut named: Vec<&str> = runtimes.iter().map(String::as_str).collect();
+    named.sort_unstable();
+    named.dedup();
+    let sdk = if major < 22 {
+        "; the AWS SDK supports Node.js 22 and later (its notice is not repeated per worker)"
+    } else {
+        ""
+    };
+    eprintln!(
+        "note: the handler runs on Node.js {version} here, the deployed {} on {}{sdk}",
+        if named.len() == 1 {
+            "function"
+        } else {
+            "functions"
+        },
+        named.join(", ")
+    );
 }
 
 /// One function served: its workers' configuration.
@@ -288,7 +310,8 @@ pub async fn run(
         pools.insert(f.logical.clone(), pool);
     }
     // Only once the server is up: a failed start stays one line.
-    node_version_note(&args.node).await;
+    let runtimes: Vec<String> = spec.functions.iter().map(|f| f.runtime.clone()).collect();
+    node_version_note(&args.node, &runtimes).await;
 
     let url = format!("http://{addr}/{}", spec.api.stage);
     let route_list: Vec<String> = spec.routes.iter().map(|r| r.label()).collect();

@@ -65,9 +65,16 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     let rows = rows(&checks);
     let in_sync = rows.iter().all(|r| r.status == Health::Ok);
     let unknown = rows.iter().any(|r| r.status == Health::Unknown);
+    // The stack's own URL: the tutorial's route under its stage, or a file's stage.
     let url = state
         .get::<crate::state::ApiRecord>(crate::graph::key::REST_API)
-        .map(|a| stack::invoke_url(&a.id, &state.region));
+        .map(|a| {
+            let spec = spec_for(state.account.as_deref().unwrap_or_default());
+            match &file {
+                None => stack::invoke_url(&a.id, &state.region),
+                Some(_) => stack::stage_url(&a.id, &state.region, &spec.api.stage),
+            }
+        });
 
     let table = report::table(
         &["RESOURCE", "NAME / ID", "STATUS", "REASON"],

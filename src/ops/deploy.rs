@@ -33,7 +33,7 @@ use crate::ops::Run;
 use crate::report::Progress;
 use crate::resources::{api, function, log_group, role, table, Owner};
 use crate::stack::StackSpec;
-use crate::state::{ApiRecord, FunctionRecord, LogGroupRecord, StackState, TableRecord};
+use crate::state::StackState;
 
 /// Time limits, passed in so tests can shorten them.
 #[derive(Debug, Clone, Copy)]
@@ -662,37 +662,26 @@ pub async fn restore_owner_tags(
 ) -> anyhow::Result<Vec<String>> {
     let lost = crate::ops::status::owner_tags(c, state).await;
     let mut restored = Vec::new();
-    for (kind, name, owner) in lost {
-        if owner != Owner::Untagged {
+    let aws = &c.aws;
+    let stack = &state.owner();
+    for w in lost {
+        if w.owner != Owner::Untagged {
             continue;
         }
-        let aws = &c.aws;
-        let stack = &state.owner();
-        let done = match kind {
-            "table" => match state.first::<TableRecord>() {
-                Some(t) => c.call("tags", || table::tag(aws, &t.arn, stack)).await,
-                None => continue,
-            },
-            "role" => c.call("tags", || role::tag(aws, &name, stack)).await,
-            "function" => match state.first::<FunctionRecord>() {
-                Some(f) => c.call("tags", || function::tag(aws, &f.arn, stack)).await,
-                None => continue,
-            },
-            "api" => match state.first::<ApiRecord>() {
-                Some(_) => {
-                    c.call("tags", || api::tag(aws, &state.region, &name, stack))
-                        .await
-                }
-                None => continue,
-            },
-            "log-group" => match state.first::<LogGroupRecord>() {
-                Some(g) => c.call("tags", || log_group::tag(aws, &g.arn, stack)).await,
-                None => continue,
-            },
+        let t = &w.target;
+        let done = match w.kind {
+            "table" => c.call("tags", || table::tag(aws, t, stack)).await,
+            "role" => c.call("tags", || role::tag(aws, t, stack)).await,
+            "function" => c.call("tags", || function::tag(aws, t, stack)).await,
+            "api" => {
+                c.call("tags", || api::tag(aws, &state.region, t, stack))
+                    .await
+            }
+            "log-group" => c.call("tags", || log_group::tag(aws, t, stack)).await,
             _ => continue,
         };
-        done.with_context(|| format!("putting the owner tag back on {kind} {name}"))?;
-        restored.push(format!("{kind} {name}"));
+        done.with_context(|| format!("putting the owner tag back on {} {}", w.kind, w.name))?;
+        restored.push(format!("{} {}", w.kind, w.name));
     }
     Ok(restored)
 }
@@ -702,7 +691,7 @@ mod tests {
     use super::*;
     use crate::kinds::Check;
     use crate::stack::Names;
-    use crate::state::{DeploymentRecord, PermissionRecord, ResourceRecord};
+    use crate::state::{ApiRecord, DeploymentRecord, PermissionRecord, ResourceRecord};
 
     fn graph() -> Graph {
         Graph::new(&crate::stack::tests_support::spec())

@@ -281,63 +281,80 @@ pub fn foreign_routes(
 /// The status row of the stack's owner tags.
 pub const OWNER_TAGS_ROW: &str = "owner-tags";
 
-/// The owner tag of every recorded resource that carries one, read at once: a tag removed by
-/// hand would make the resource look like nobody's (teardown would refuse it, a lost state
-/// could not find it). Deploy puts a missing tag back; a tag naming another stack is reported,
-/// never overwritten.
-pub async fn owner_tags(c: &Caller, state: &StackState) -> Vec<(&'static str, String, Owner)> {
+/// A recorded resource whose owner tag is not this stack's.
+pub struct WrongTag {
+    /// Its row: `table`, `role`, `function`, `api`, `log-group`.
+    pub kind: &'static str,
+    /// How it is named to a person.
+    pub name: String,
+    pub owner: Owner,
+    /// What tagging it takes: its ARN (table, function, log group), name (role) or id (API).
+    pub target: String,
+}
+
+/// The owner tag of every recorded resource that carries one (every record of every tagged
+/// kind, not the first of each), read at once: a tag removed by hand would make the
+/// resource look like nobody's (teardown would refuse it, a lost state could not find it).
+/// Deploy puts a missing tag back; a tag naming another stack is reported, never overwritten.
+pub async fn owner_tags(c: &Caller, state: &StackState) -> Vec<WrongTag> {
+    use futures::future::BoxFuture;
+    type Read<'a> = BoxFuture<'a, Result<Option<WrongTag>, crate::aws::AwsError>>;
     let stack = &state.owner();
-    let table = async {
-        match state.first::<TableRecord>() {
-            Some(t) => c
-                .call("status", || table::owner(&c.aws, &t.arn, stack))
-                .await
-                .map(|o| Some(("table", t.name.clone(), o))),
-            None => Ok(None),
+    let found = |kind: &'static str, name: String, target: String| {
+        move |owner: Owner| WrongTag {
+            kind,
+            name,
+            owner,
+            target,
         }
     };
-    let role = async {
-        match state.first::<RoleRecord>() {
-            Some(r) => c
-                .call("status", || role::owner(&c.aws, &r.name, stack))
+    let mut reads: Vec<Read> = Vec::new();
+    for (_, t) in state.all::<TableRecord>() {
+        let make = found("table", t.name.clone(), t.arn.clone());
+        reads.push(Box::pin(async move {
+            c.call("status", || table::owner(&c.aws, &t.arn, stack))
                 .await
-                .map(|o| o.map(|o| ("role", r.name.clone(), o))),
-            None => Ok(None),
-        }
-    };
-    let function = async {
-        match state.first::<FunctionRecord>() {
-            Some(f) => c
-                .call("status", || function::get(&c.aws, &f.name, stack))
+                .map(|o| Some(make(o)))
+        }));
+    }
+    for (_, r) in state.all::<RoleRecord>() {
+        let make = found("role", r.name.clone(), r.name.clone());
+        reads.push(Box::pin(async move {
+            c.call("status", || role::owner(&c.aws, &r.name, stack))
                 .await
-                .map(|i| i.map(|i| ("function", f.name.clone(), i.owner))),
-            None => Ok(None),
-        }
-    };
-    let rest_api = async {
-        match state.first::<ApiRecord>() {
-            Some(a) => c
-                .call("status", || api::get(&c.aws, &a.id, stack))
+                .map(|o| o.map(make))
+        }));
+    }
+    for (_, f) in state.all::<FunctionRecord>() {
+        let make = found("function", f.name.clone(), f.arn.clone());
+        reads.push(Box::pin(async move {
+            c.call("status", || function::get(&c.aws, &f.name, stack))
                 .await
-                .map(|i| i.map(|i| ("api", a.id.clone(), i.owner))),
-            None => Ok(None),
-        }
-    };
-    let group = async {
-        match state.first::<LogGroupRecord>() {
-            Some(g) => c
-                .call("status", || log_group::owner(&c.aws, &g.arn, stack))
+                .map(|i| i.map(|i| make(i.owner)))
+        }));
+    }
+    for (_, a) in state.all::<ApiRecord>() {
+        let make = found("api", a.id.clone(), a.id.clone());
+        reads.push(Box::pin(async move {
+            c.call("status", || api::get(&c.aws, &a.id, stack))
                 .await
-                .map(|o| Some(("log-group", g.name.clone(), o))),
-            None => Ok(None),
-        }
-    };
-    let (t, r, f, a, g) = tokio::join!(table, role, function, rest_api, group);
+                .map(|i| i.map(|i| make(i.owner)))
+        }));
+    }
+    for (_, g) in state.all::<LogGroupRecord>() {
+        let make = found("log-group", g.name.clone(), g.arn.clone());
+        reads.push(Box::pin(async move {
+            c.call("status", || log_group::owner(&c.aws, &g.arn, stack))
+                .await
+                .map(|o| Some(make(o)))
+        }));
+    }
     // A resource that is gone, or whose tags cannot be read, is another row's business.
-    [t, r, f, a, g]
+    join_all(reads)
+        .await
         .into_iter()
         .filter_map(|x| x.ok().flatten())
-        .filter(|(_, _, o)| !matches!(o, Owner::Us | Owner::Unknown(_)))
+        .filter(|w| !matches!(w.owner, Owner::Us | Owner::Unknown(_)))
         .collect()
 }
 
@@ -351,9 +368,14 @@ async fn check_owner_tags(c: &Caller, state: &StackState) -> Check {
         label,
         wrong
             .iter()
-            .map(|(kind, name, owner)| match owner {
-                Owner::Untagged => format!("{kind} {name} has lost its owner tag"),
-                other => format!("{kind} {name}: owner tag now says {}", other.describe()),
+            .map(|w| match &w.owner {
+                Owner::Untagged => format!("{} {} has lost its owner tag", w.kind, w.name),
+                other => format!(
+                    "{} {}: owner tag now says {}",
+                    w.kind,
+                    w.name,
+                    other.describe()
+                ),
             })
             .collect::<Vec<_>>()
             .join("; "),

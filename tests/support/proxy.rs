@@ -620,6 +620,19 @@ fn control(parts: &hyper::http::request::Parts, shared: &Shared) -> Option<Respo
                 .collect();
             serde_json::to_string(&names).unwrap()
         }
+        ("GET", "/__proxy/timeline") => {
+            // Each call with its path and when it came, in ms after the first.
+            let calls = shared.calls.lock().unwrap();
+            let start = calls.first().map(|c| c.at);
+            let rows: Vec<serde_json::Value> = calls
+                .iter()
+                .map(|c| {
+                    let ms = start.map_or(0, |s| c.at.duration_since(s).as_millis() as u64);
+                    serde_json::json!([c.name(), c.path, ms])
+                })
+                .collect();
+            serde_json::to_string(&rows).unwrap()
+        }
         ("POST", "/__proxy/clear") => {
             shared.calls.lock().unwrap().clear();
             if let Some(q) = shared.quotas.lock().unwrap().as_mut() {
@@ -1110,8 +1123,9 @@ fn s3_operation(method: &str, path: &str, query: &str) -> String {
 /// Lambda's and API Gateway's REST operations, by method and path shape.
 fn rest_operation(service: &str, method: &str, path: &str) -> String {
     // The segment after a collection name is an id.
-    const COLLECTIONS: [&str; 10] = [
+    const COLLECTIONS: [&str; 11] = [
         "functions",
+        "tags",
         "models",
         "requestvalidators",
         "restapis",
@@ -1146,6 +1160,9 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
         ("lambda", "POST /2015-03-31/functions/{}/policy") => "AddPermission",
         ("lambda", "GET /2015-03-31/functions/{}/policy") => "GetPolicy",
         ("lambda", "DELETE /2015-03-31/functions/{}/policy/{}") => "RemovePermission",
+        ("lambda", "POST /2017-03-31/tags/{}") => "TagResource",
+        ("lambda", "DELETE /2017-03-31/tags/{}") => "UntagResource",
+        ("lambda", "GET /2017-03-31/tags/{}") => "ListTags",
         ("apigateway", "POST /restapis") => "CreateRestApi",
         ("apigateway", "GET /restapis") => "GetRestApis",
         ("apigateway", "GET /restapis/{}") => "GetRestApi",
@@ -1180,6 +1197,9 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
         ("apigateway", "DELETE /restapis/{}/resources/{}/methods/{}") => "DeleteMethod",
         ("apigateway", "DELETE /restapis/{}/resources/{}") => "DeleteResource",
         ("apigateway", "GET /restapis/{}/stages/{}") => "GetStage",
+        ("apigateway", "PUT /tags/{}") => "TagResource",
+        ("apigateway", "DELETE /tags/{}") => "UntagResource",
+        ("apigateway", "GET /tags/{}") => "GetTags",
         _ => return format!("{method} {path}"),
     };
     op.to_string()
