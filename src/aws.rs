@@ -534,7 +534,7 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Maps an error code and message to what we do about it (aws-facts.md, sections 1 and 4).
+/// Maps an error code and message to what we do about it (docs/aws.md, "Eventual consistency and concurrent changes" and "Error codes").
 pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> ErrorKind {
     let lower = message.to_ascii_lowercase();
     match code.unwrap_or("") {

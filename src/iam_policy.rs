@@ -17,7 +17,7 @@ pub enum Scope {
     Function,
     LogGroup,
     /// `logs:DescribeLogGroups` is authorised against `log-group::log-stream:`, not one log
-    /// group's ARN (aws-facts.md, section 9b).
+    /// group's ARN (docs/aws.md, "What the deploying identity needs").
     LogGroupList,
     /// API Gateway's REST paths: `/restapis` and everything below it.
     RestApis,
@@ -123,7 +123,7 @@ pub const OPERATIONS: &[(&str, &str, Scope)] = &[
     ("TagResource", "apigateway:PUT", Scope::ApiTags),
 ];
 
-/// Actions no single call names but the calls need (aws-facts.md, section 9b): tagging on
+/// Actions no single call names but the calls need (docs/aws.md, "What the deploying identity needs"): tagging on
 /// create, passing the role to Lambda, and reading a function's tags.
 pub const IMPLIED: &[(&str, Scope, &str)] = &[
     (

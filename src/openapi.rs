@@ -6,14 +6,14 @@
 //!
 //! It describes exactly what the per-call deploy builds (`src/kinds/`: the same routes, the
 //! same templates, the same function ARNs), so one `PutRestApi` of it makes the same API: what
-//! a big API needs under API Gateway's account quotas (aws-facts.md, sections 3 and 8).
+//! a big API needs under API Gateway's account quotas (docs/aws.md, "API Gateway's account quotas" and "The Lambda integration and the OpenAPI import").
 //! `serverless-cli openapi` prints it.
 
 use serde_json::{json, Map, Value};
 
 use crate::stack::{RouteSpec, StackSpec, VALIDATOR_NAME};
 
-/// The content type whose model covers every other (aws-facts.md, section 8).
+/// The content type whose model covers every other (docs/aws.md, "The Lambda integration and the OpenAPI import").
 const ANY_CONTENT: &str = "$default";
 
 /// The document. `function_arn` gives each route's function ARN (from the model: ARNs follow

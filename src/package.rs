@@ -10,7 +10,7 @@ use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
 
 /// Lambda's limit for a CreateFunction / UpdateFunctionCode request, in bytes. The zip travels
-/// base64-encoded inside it (aws-facts.md, section 8b).
+/// base64-encoded inside it (docs/aws.md, "Lambda code size").
 pub const MAX_REQUEST_BYTES: usize = 69_905_067;
 /// Room kept for the rest of the request (names, role, environment) around the zip.
 const REQUEST_ENVELOPE_BYTES: usize = 16 * 1024;

@@ -458,7 +458,7 @@ pub enum ApiBuild {
     Calls,
     /// One `PutRestApi` (mode overwrite) of the whole API as an OpenAPI document
     /// ([`crate::openapi::document`]): a handful of calls for any number of routes, under
-    /// API Gateway's account quotas (aws-facts.md, section 3).
+    /// API Gateway's account quotas (docs/aws.md, "API Gateway's account quotas").
     Document,
 }
 

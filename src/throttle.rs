@@ -1,5 +1,5 @@
 //! One client-side rate limiter for every API Gateway call of a run, sized from AWS's
-//! documented account quotas (aws-facts.md, section 3), so that the calls of one run never
+//! documented account quotas (docs/aws.md, "API Gateway's account quotas"), so that the calls of one run never
 //! spend more than the account allows and never retry in lockstep.
 //!
 //! It sits in the API Gateway client's HTTP connector: every attempt of every call, retries

@@ -207,7 +207,7 @@ fn bad_input_changes_nothing_and_calls_nothing() {
         &w,
         &["deploy", "--code", big.to_str().unwrap()],
         2,
-        // 50 MiB less the base64 growth and the request around it (aws-facts 8b).
+        // 50 MiB less the base64 growth and the request around it (docs/aws.md, "Lambda code size").
         "over Lambda's 52416510 byte limit",
     );
     refused(

@@ -1,5 +1,5 @@
 //! API Gateway's account quotas, which moto does not have, put back by the proxy's quota mode
-//! (aws-facts.md, section 3): the proxy refuses what AWS would refuse, and the tool waits out
+//! (docs/aws.md, "API Gateway's account quotas"): the proxy refuses what AWS would refuse, and the tool waits out
 //! every 429 it meets, alone and beside another run in the same account.
 
 mod support;

@@ -5,7 +5,7 @@
 //! responses per route and the request validator.
 //!
 //! Why: API Gateway's control plane allows an account 10 calls a second with a burst of 40,
-//! shared by every caller (aws-facts.md, section 3); the per-call build spends about 14 a
+//! shared by every caller (docs/aws.md, "API Gateway's account quotas"); the per-call build spends about 14 a
 //! route, so a 50-route API waits a minute or more on its quota, while one PutRestApi (1 a
 //! second of its own) builds any number of routes. Status reads the whole API back in one
 //! `GetResources?embed=methods` (with GetModels and GetRequestValidators) and names each route

@@ -340,7 +340,7 @@ async fn create(
 /// Runs `call` again while Lambda cannot assume the role yet ("The role defined for the
 /// function cannot be assumed by Lambda", "... does not have permissions"): a new or re-made
 /// role takes seconds to reach Lambda, for CreateFunction and UpdateFunctionConfiguration
-/// alike (aws-facts.md, section 1). Bounded by --role-wait; any other answer is returned.
+/// alike (docs/aws.md, "Eventual consistency and concurrent changes"). Bounded by --role-wait; any other answer is returned.
 async fn while_role_propagates<T, F, Fut>(
     ctx: &DeployCtx,
     role_arn: &str,

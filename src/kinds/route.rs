@@ -93,7 +93,7 @@ where
 /// resource is not recorded). One `GetResources?embed=methods` read of the whole API serves
 /// every route's method and integration checks (one round for any number of routes, within
 /// GetResources' own quota); should that read fail (an API someone edited to hold an empty
-/// template, which the SDK cannot parse: aws-facts.md, section 8), `read` reads the route's
+/// template, which the SDK cannot parse: docs/aws.md, "The Lambda integration and the OpenAPI import"), `read` reads the route's
 /// part alone, once per status round for the part and its responses.
 pub async fn read_part<T, F, Fut>(
     cx: &CheckCx<'_>,

@@ -93,7 +93,7 @@ impl std::ops::Deref for DeployCtx {
 
 /// The method is the unit of concurrency in API Gateway: PutMethodResponse, PutIntegration
 /// and PutIntegrationResponse on one method are refused with ConflictException while another
-/// of them is in flight (aws-facts.md, section 1; Terraform holds one global lock for the same
+/// of them is in flight (docs/aws.md, "Eventual consistency and concurrent changes"; Terraform holds one global lock for the same
 /// reason). Calls on one method go one at a time, in the order they ask; calls on different
 /// methods still run at once. The same holds for one function's resource policy.
 #[derive(Default)]

@@ -273,7 +273,7 @@ pub async fn put_method(
                 .request_models("application/json", model)
                 // Validation applies only to the content types the method names a model for;
                 // `$default` covers every other one, so a text/plain body cannot skip the
-                // model (aws-facts.md, section 8).
+                // model (docs/aws.md, "The Lambda integration and the OpenAPI import").
                 .request_models(DEFAULT_CONTENT_TYPE, model)
                 .set_request_validator_id(validator_id.map(str::to_string));
         }
@@ -396,7 +396,7 @@ pub async fn create_validator(aws: &Aws, api: &str, name: &str) -> Result<String
 
 /// PutMethodResponse. AWS answers ConflictException "Response already exists for this
 /// resource" both when it does and when another Put* on the method was in flight and nothing
-/// was made (aws-facts.md, section 1): the answer is never taken on faith. The response is read
+/// was made (docs/aws.md, "Eventual consistency and concurrent changes"): the answer is never taken on faith. The response is read
 /// back; only one that is really there counts as made, otherwise the call is retried as busy.
 pub async fn put_method_response(
     aws: &Aws,
@@ -495,12 +495,12 @@ pub async fn put_integration_response(
         .http_method(method)
         .status_code(&r.status)
         .set_selection_pattern(r.selection_pattern.clone());
-    // Never an empty template: it comes back as null and breaks the SDK (aws-facts 8).
+    // Never an empty template: it comes back as null and breaks the SDK (docs/aws.md, "The Lambda integration and the OpenAPI import").
     if let Some(t) = r.template.as_ref().filter(|t| !t.is_empty()) {
         req = req.response_templates("application/json", t);
     }
     // PutIntegrationResponse overwrites: an "already exists" can only be a concurrent Put* on
-    // the method (aws-facts.md, section 1), so it is retried, never taken as done.
+    // the method (docs/aws.md, "Eventual consistency and concurrent changes"), so it is retried, never taken as done.
     req.send()
         .await
         .map_err(|e| AwsError::from_sdk("PutIntegrationResponse", e))
@@ -613,7 +613,7 @@ pub async fn methods_of(
 /// PutRestApi, mode overwrite: the API becomes exactly the OpenAPI document (every resource,
 /// method, integration, response, model and validator it does not name is removed), its id
 /// and stages kept. `failonwarnings`: a document API Gateway would import only in part is
-/// refused whole (aws-facts.md, section 8).
+/// refused whole (docs/aws.md, "The Lambda integration and the OpenAPI import").
 pub async fn put_document(aws: &Aws, api: &str, document: Vec<u8>) -> Result<(), AwsError> {
     aws.apigateway
         .put_rest_api()

@@ -126,7 +126,7 @@ pub async fn get(aws: &Aws, name: &str, stack: &str) -> Result<Option<FunctionIn
     };
     let c = out.configuration();
     // Without lambda:ListTags, GetFunction answers without the tags and with a TagsError
-    // (aws-facts.md, section 9b): the owner is unknown, not "untagged".
+    // (docs/aws.md, "What the deploying identity needs"): the owner is unknown, not "untagged".
     let owner = match (out.tags(), out.tags_error()) {
         (None, Some(e)) => Owner::Unknown(format!("{}: {}", e.error_code(), e.message())),
         (tags, _) => Owner::from_tag(

@@ -1,5 +1,5 @@
 //! A fault-injecting, recording HTTP proxy between the binary (`--endpoint-url`) and the
-//! emulator, which puts back what the emulator spares us (aws-facts.md, section 10).
+//! emulator, which puts back what the emulator spares us (docs/aws.md, "The emulator compared with AWS").
 //!
 //! It names every call's AWS operation (DynamoDB's target header, the Query protocol's
 //! `Action`, Lambda's and API Gateway's method and path) and records it. Scripted rules answer
@@ -206,7 +206,7 @@ struct Shared {
     bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
 
-/// API Gateway's control-plane quotas per account (aws-facts.md, section 3; AWS never raises
+/// API Gateway's control-plane quotas per account (docs/aws.md, "API Gateway's account quotas"; AWS never raises
 /// them): token buckets for the operations with a quota of their own, and one bucket of 10
 /// per second with a burst of 40 shared by every other call. A call that finds its bucket
 /// empty is answered 429 TooManyRequestsException with `Retry-After` (whole seconds, rounded
@@ -454,7 +454,7 @@ impl Proxy {
         });
     }
 
-    /// Puts back AWS's per-method rule (aws-facts.md, section 1): a PutMethod,
+    /// Puts back AWS's per-method rule (docs/aws.md, "Eventual consistency and concurrent changes"): a PutMethod,
     /// PutMethodResponse, PutIntegration or PutIntegrationResponse on a method while another
     /// Put* on the same method is in flight is refused with 409 ConflictException, unforwarded;
     /// every other refusal says "Response already exists for this resource", as AWS sometimes
@@ -1205,7 +1205,7 @@ fn rest_operation(service: &str, method: &str, path: &str) -> String {
     op.to_string()
 }
 
-/// What API Gateway's OpenAPI import keeps and moto 5.2.5's drops (aws-facts.md, section 8):
+/// What API Gateway's OpenAPI import keeps and moto 5.2.5's drops (docs/aws.md, "The Lambda integration and the OpenAPI import"):
 /// the models under `components/schemas`, the request validators of
 /// `x-amazon-apigateway-request-validators`, and each method's request models, validator and
 /// path parameters. After a PutRestApi that moto accepted, the proxy makes the models and the
