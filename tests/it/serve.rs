@@ -1,7 +1,7 @@
 //! `serve` and `try` against a real emulator: the stack deployed, its API served on
 //! 127.0.0.1 with the real handler in Node.js, requests over real HTTP.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! out, never waited on), code that reaches outside its folder or past Lambda's limits is
 //! refused before any AWS call, and the state file is left byte-for-byte as it was.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 use std::path::Path;

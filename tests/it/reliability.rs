@@ -2,7 +2,7 @@
 //! transient faults and dropped connections on every call, intermediate states, crashes at
 //! every call, lost state, Ctrl-C. Every test ends with nothing left behind.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@
 //! (The emulator's import drops models, validators and method parameters, so those are checked
 //! in the document itself.)
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

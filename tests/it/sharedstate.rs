@@ -3,7 +3,7 @@
 //! cannot write after its lock was taken over, and `state` show / list / unlock / init /
 //! migrate. The proxy puts back what moto lacks (409 ConditionalRequestConflict, errors).
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Stdio};

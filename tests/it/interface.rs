@@ -1,7 +1,7 @@
 //! The options a user or a CI job sets: --keep-table, --state-dir and its variable,
 //! AWS_ENDPOINT_URL, --profile, --region, -v.
 
-mod support;
+use crate::support;
 
 use support::proxy::Fault;
 use support::{block_on, read_state, World};

@@ -1,7 +1,7 @@
 //! Drift that widens what the stack's role may do or what its API exposes: status reports it,
 //! and deploy restores the stack's exact shape on its own resources, saying what it removed.
 
-mod support;
+use crate::support;
 
 use support::{block_on, read_state, status_row as row, World};
 

@@ -2,7 +2,7 @@
 //! time on an API Gateway method, "already exists" answers that are not true, throttling with
 //! `Retry-After: 0`, tags that are absent without `lambda:ListTags`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //! are checked here, end to end; the ARNs each statement is scoped to are checked by the unit
 //! tests in src/iam_policy.rs, which also fail when the code makes a call the policy lacks.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{block_on, World};

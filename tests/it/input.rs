@@ -1,7 +1,7 @@
 //! Bad input is refused with a clear message, before any AWS call, with the state file
 //! byte-for-byte unchanged.
 
-mod support;
+use crate::support;
 
 use support::World;
 

@@ -1,7 +1,7 @@
 //! deploy -> status -> deploy (no change) -> code change -> deploy -> teardown, against a real
 //! emulator, with every AWS call the binary makes recorded by the proxy.
 
-mod support;
+use crate::support;
 
 use support::{block_on, read_state, status_row, World, OWNER_TAG};
 

@@ -430,7 +430,7 @@ pub fn id(state: &serde_json::Value, key: &str) -> String {
 
 /// The state file the version 2 release wrote after deploying stack `prod` (region us-east-1,
 /// the emulator's account): kept as that release wrote it.
-pub const V2_STATE: &str = include_str!("../fixtures/state/v2-prod.json");
+pub const V2_STATE: &str = include_str!("../../fixtures/state/v2-prod.json");
 
 /// A version 2 state file for the stack this world deployed: the release's file with this
 /// deployment's ids and endpoint put in (its fingerprints hash only names and settings, which a

@@ -2,7 +2,7 @@
 //! (docs/aws.md, "API Gateway's account quotas"): the proxy refuses what AWS would refuse, and the tool waits out
 //! every 429 it meets, alone and beside another run in the same account.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

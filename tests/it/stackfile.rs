@@ -2,7 +2,7 @@
 //! one; the shop example (two tables, two functions, five routes) deploys, serves, answers its
 //! `[[try]]` requests, follows every edit of its file, and tears down leaving nothing.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! changes — for a fresh stack, a no-op, a code change, drift, a resource deleted behind the
 //! tool's back, and a state file written by the previous release. Plan itself changes nothing.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! Interruptions, the lock, other stacks' resources: nothing lost, nothing duplicated, nothing
 //! of anybody else's touched.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -6,7 +6,7 @@
 //! of the model again, plan says it goes and deploy removes exactly it; teardown removes
 //! everything.
 
-mod support;
+use crate::support;
 
 use support::serve::{get, http, post};
 use support::{block_on, read_state, status_row, World};
