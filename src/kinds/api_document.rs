@@ -49,6 +49,9 @@ impl Kind for ApiDocument {
     fn name(&self) -> &'static str {
         "api-document"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(1)
+    }
     fn step(&self) -> &'static str {
         "routes"
     }

@@ -46,6 +46,9 @@ impl Kind for Function {
     fn name(&self) -> &'static str {
         "function"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(8)
+    }
     fn step(&self) -> &'static str {
         "function"
     }

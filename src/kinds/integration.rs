@@ -22,6 +22,9 @@ impl Kind for Integration {
     fn name(&self) -> &'static str {
         "integration"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(3)
+    }
     fn step(&self) -> &'static str {
         "integration"
     }

@@ -21,6 +21,9 @@ impl Kind for IntegrationResponses {
     fn name(&self) -> &'static str {
         "integration-responses"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(2)
+    }
     fn step(&self) -> &'static str {
         "integration-responses"
     }

@@ -38,6 +38,9 @@ impl Kind for LogGroup {
     fn name(&self) -> &'static str {
         "log-group"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(9)
+    }
     fn step(&self) -> &'static str {
         "log-group"
     }

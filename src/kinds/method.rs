@@ -26,6 +26,9 @@ impl Kind for Method {
     fn name(&self) -> &'static str {
         "method"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(5)
+    }
     fn step(&self) -> &'static str {
         "method"
     }

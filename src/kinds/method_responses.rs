@@ -19,6 +19,9 @@ impl Kind for MethodResponses {
     fn name(&self) -> &'static str {
         "method-responses"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(4)
+    }
     fn step(&self) -> &'static str {
         "method-responses"
     }

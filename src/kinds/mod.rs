@@ -311,10 +311,16 @@ pub trait Kind: Sync + Send {
     /// The deploy step (the progress line, the report) and status row that cover this kind's
     /// resources together.
     fn step(&self) -> &'static str;
-    /// The status row (by default the step).
+    /// The status row (by default the step). It must be one of `ops::status::ROWS` (a
+    /// test walks the registry).
     fn row(&self) -> &'static str {
         self.step()
     }
+    /// Where deploy removes a resource of this kind that the model no longer has, in the
+    /// order of removal (what depends on others first: a permission and a method before
+    /// their path, a function before its role); `None`: deploy does not remove one and
+    /// stops before any change instead. Every kind says (no default).
+    fn removal_rank(&self) -> Option<u8>;
     /// What the progress line says while it is made.
     fn doing(&self) -> &'static str;
     /// Whether a record read from a state file is one of this kind's (it parses as the kind's
@@ -496,4 +502,47 @@ pub fn upgrade_legacy(
 /// Whether a recorded fingerprint is the wish's.
 pub fn is_current(recorded: &str, w: &Want, node: &Node) -> bool {
     !recorded.is_empty() && wanted_fingerprint(w, node).as_deref() == Some(recorded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The registry is the list of kinds: each kind says everything the operations ask of
+    /// it, so a kind added with a part forgotten fails here, not silently in status or deploy.
+    #[test]
+    fn every_registered_kind_is_complete() {
+        let mut names = std::collections::BTreeSet::new();
+        let mut ranks = std::collections::BTreeSet::new();
+        for kind in REGISTRY {
+            let name = kind.name();
+            assert!(names.insert(name), "two kinds are named {name}");
+            assert_eq!(by_name(name).map(|k| k.name()), Some(name));
+            // Its status row is one status shows (a row not listed there would vanish).
+            assert!(
+                crate::ops::status::ROWS.contains(&kind.row()),
+                "{name}: status row '{}' is not in ops::status::ROWS",
+                kind.row()
+            );
+            assert!(
+                !kind.step().is_empty() && !kind.doing().is_empty(),
+                "{name}"
+            );
+            // Deploy's removal order has one place for each kind it removes.
+            if let Some(rank) = kind.removal_rank() {
+                assert!(ranks.insert(rank), "{name} shares removal rank {rank}");
+                assert!(crate::ops::deploy::removable(name), "{name}");
+            }
+            // What teardown and plan say of it.
+            if !kind.goes_with_container() {
+                assert!(!kind.deleting().is_empty(), "{name}: no teardown line");
+            }
+        }
+        // Dependents before what they depend on.
+        let rank = |k: &str| by_name(k).and_then(|k| k.removal_rank()).unwrap();
+        assert!(rank("permission") < rank("function"));
+        assert!(rank("method") < rank("path"));
+        assert!(rank("function") < rank("role"));
+        assert!(rank("role-policy") < rank("role"));
+    }
 }

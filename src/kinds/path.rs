@@ -33,6 +33,9 @@ impl Kind for Path {
     fn name(&self) -> &'static str {
         "path"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(6)
+    }
     fn step(&self) -> &'static str {
         "resource"
     }

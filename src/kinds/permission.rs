@@ -48,6 +48,9 @@ impl Kind for Permission {
     fn name(&self) -> &'static str {
         "permission"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(0)
+    }
     fn step(&self) -> &'static str {
         "permission"
     }

@@ -35,6 +35,9 @@ impl Kind for RestApi {
     fn name(&self) -> &'static str {
         "rest-api"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        None // the stack always has its REST API: it goes only with teardown
+    }
     fn step(&self) -> &'static str {
         "api"
     }

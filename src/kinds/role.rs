@@ -35,6 +35,9 @@ impl Kind for Role {
     fn name(&self) -> &'static str {
         "role"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(11)
+    }
     fn step(&self) -> &'static str {
         "role"
     }

@@ -38,6 +38,9 @@ impl Kind for RolePolicy {
     fn name(&self) -> &'static str {
         "role-policy"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(10)
+    }
     fn step(&self) -> &'static str {
         "role-policy"
     }

@@ -42,6 +42,9 @@ impl Kind for Stage {
     fn name(&self) -> &'static str {
         "stage"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        None // the stack always has its stage: it goes only with teardown (or with the REST API)
+    }
     fn step(&self) -> &'static str {
         "deployment"
     }

@@ -56,6 +56,9 @@ impl Kind for Table {
     fn name(&self) -> &'static str {
         "table"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(12)
+    }
     fn step(&self) -> &'static str {
         "table"
     }

@@ -35,8 +35,15 @@ impl Kind for Validator {
     fn name(&self) -> &'static str {
         "validator"
     }
+    fn removal_rank(&self) -> Option<u8> {
+        Some(7)
+    }
     fn step(&self) -> &'static str {
         "request-validation"
+    }
+    /// It has no check of its own: each method's check reads the validator it names.
+    fn row(&self) -> &'static str {
+        "method"
     }
     fn doing(&self) -> &'static str {
         "creating the request body model and validator"

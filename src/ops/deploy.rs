@@ -483,27 +483,9 @@ pub async fn apply(
     Ok((state, report))
 }
 
-/// The order recorded resources the model no longer has are removed in: what depends on
-/// others first (a permission and a method before their path, a function before its role).
-const REMOVAL_ORDER: [&str; 13] = [
-    "permission",
-    "api-document",
-    "integration-responses",
-    "integration",
-    "method-responses",
-    "method",
-    "path",
-    "validator",
-    "function",
-    "log-group",
-    "role-policy",
-    "role",
-    "table",
-];
-
 /// Whether deploy removes a recorded resource of this kind that the model no longer has.
 pub fn removable(kind: &str) -> bool {
-    REMOVAL_ORDER.contains(&kind)
+    crate::kinds::by_name(kind).is_some_and(|k| k.removal_rank().is_some())
 }
 
 /// Refuses, before anything is changed, a state that records a resource the model no longer
@@ -598,15 +580,14 @@ pub fn superseded_statements(state: &StackState, graph: &Graph, orphans: &[Strin
 
 /// The recorded keys the model no longer has, in removal order (deepest paths last).
 pub fn orphans(state: &StackState, graph: &Graph) -> Vec<String> {
-    let mut out: Vec<(usize, usize, String)> = state
+    let mut out: Vec<(u8, usize, String)> = state
         .resources
         .iter()
         .filter(|(k, _)| !graph.contains(k))
         .map(|(k, r)| {
-            let rank = REMOVAL_ORDER
-                .iter()
-                .position(|x| *x == r.kind)
-                .unwrap_or(REMOVAL_ORDER.len());
+            let rank = crate::kinds::by_name(&r.kind)
+                .and_then(|k| k.removal_rank())
+                .unwrap_or(u8::MAX);
             // Longer paths (children) before their parents.
             (rank, usize::MAX - k.len(), k.clone())
         })
