@@ -72,7 +72,7 @@ fn plan_then_deploy(w: &World, extra: &[&str]) -> serde_json::Value {
     );
     let plan = run.json();
     assert_eq!(plan["format_version"], "1.0");
-    // Every change carries every field the README lists.
+    // Every change carries every field docs/commands.md lists.
     for c in plan["resource_changes"].as_array().unwrap() {
         for field in [
             "key",
