@@ -243,18 +243,7 @@ fn the_sdks_node_notice_is_said_once_and_the_handlers_warnings_are_kept() {
     let id = r.header("x-amzn-RequestId").unwrap().to_string();
     let (_, stderr, _) = s.interrupt_with_stdout();
     assert!(!stderr.contains("NodeVersionSupportWarning"), "{stderr}");
-    let version = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .unwrap();
-    let major: u32 = String::from_utf8_lossy(&version.stdout)
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let major = support::serve::node_major();
     let notes = stderr
         .matches("the deployed function on nodejs22.x")
         .count();
@@ -902,18 +891,7 @@ fn the_node_note_names_the_runtime_the_file_deploys() {
     .unwrap();
     let s = w.serve_raw(&["--file", file.to_str().unwrap()], |_| {});
     let (_, stderr, _) = s.interrupt_with_stdout();
-    let version = std::process::Command::new("node")
-        .arg("--version")
-        .output()
-        .unwrap();
-    let major: u32 = String::from_utf8_lossy(&version.stdout)
-        .trim()
-        .trim_start_matches('v')
-        .split('.')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let major = support::serve::node_major();
     assert!(!stderr.contains("nodejs22.x"), "{stderr}");
     assert_eq!(
         stderr.contains("the deployed function on nodejs24.x"),

@@ -19,6 +19,21 @@ pub fn handler_dir() -> PathBuf {
     dir
 }
 
+/// The major version of the Node.js on the PATH (the one serve runs).
+pub fn node_major() -> u32 {
+    let version = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .expect("node runs");
+    String::from_utf8_lossy(&version.stdout)
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .expect("node --version prints vMAJOR.MINOR.PATCH")
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
