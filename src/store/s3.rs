@@ -1344,3 +1344,37 @@ impl Drop for S3Lock {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn denied(code: &str, message: &str) -> String {
+        let e = S3Error {
+            op: "PutObject",
+            status: Some(403),
+            code: Some(code.to_string()),
+            message: message.to_string(),
+            bucket_region: None,
+        };
+        format!("{:#}", explain("team-state", e))
+    }
+
+    /// A 403 names S3's own error code, and a refusal by the bucket's KMS key is said to be
+    /// the key's, not blamed on the identity's S3 actions.
+    #[test]
+    fn a_refusal_names_s3s_code_and_who_refuses() {
+        let kms = denied(
+            "KMS.AccessDeniedException",
+            "User is not authorized to perform kms:GenerateDataKey",
+        );
+        assert!(kms.contains("KMS.AccessDeniedException"), "{kms}");
+        assert!(
+            kms.contains("KMS key") && kms.contains("kms:GenerateDataKey"),
+            "{kms}"
+        );
+        let plain = denied("AccessDenied", "Access Denied");
+        assert!(plain.contains("PutObject: AccessDenied"), "{plain}");
+        assert!(plain.contains("bucket's policy"), "{plain}");
+    }
+}
