@@ -49,6 +49,37 @@ impl Kind for Function {
     fn removal_rank(&self) -> Option<u8> {
         Some(8)
     }
+    fn owner<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        owner: &'a str,
+    ) -> Option<super::OwnerRead<'a>> {
+        let f: FunctionRecord = rec.typed().ok()?;
+        Some(Box::pin(async move {
+            let i = c
+                .call("status", || {
+                    crate::resources::function::get(&c.aws, &f.name, owner)
+                })
+                .await?;
+            Ok(i.map(|i| (f.name.clone(), i.owner)))
+        }))
+    }
+    fn retag<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        state: &'a crate::state::StackState,
+    ) -> Option<BoxFuture<'a, Result<(), crate::aws::AwsError>>> {
+        let f: FunctionRecord = rec.typed().ok()?;
+        let stack = state.owner();
+        Some(Box::pin(async move {
+            c.call("tags", || {
+                crate::resources::function::tag(&c.aws, &f.arn, &stack)
+            })
+            .await
+        }))
+    }
     fn step(&self) -> &'static str {
         "function"
     }

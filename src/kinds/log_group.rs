@@ -41,6 +41,37 @@ impl Kind for LogGroup {
     fn removal_rank(&self) -> Option<u8> {
         Some(9)
     }
+    fn owner<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        owner: &'a str,
+    ) -> Option<super::OwnerRead<'a>> {
+        let g: LogGroupRecord = rec.typed().ok()?;
+        Some(Box::pin(async move {
+            let o = c
+                .call("status", || {
+                    crate::resources::log_group::owner(&c.aws, &g.arn, owner)
+                })
+                .await?;
+            Ok(Some((g.name.clone(), o)))
+        }))
+    }
+    fn retag<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        state: &'a crate::state::StackState,
+    ) -> Option<BoxFuture<'a, Result<(), crate::aws::AwsError>>> {
+        let g: LogGroupRecord = rec.typed().ok()?;
+        let stack = state.owner();
+        Some(Box::pin(async move {
+            c.call("tags", || {
+                crate::resources::log_group::tag(&c.aws, &g.arn, &stack)
+            })
+            .await
+        }))
+    }
     fn step(&self) -> &'static str {
         "log-group"
     }

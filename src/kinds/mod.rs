@@ -304,6 +304,10 @@ impl<'a> CheckCx<'a> {
     }
 }
 
+/// A kind's read of one resource's owner tag: (how it is named to a person, whose its tag
+/// says it is), `None` when the resource is gone.
+pub type OwnerRead<'a> = BoxFuture<'a, Result<Option<(String, crate::resources::Owner)>, AwsError>>;
+
 /// One kind of resource.
 pub trait Kind: Sync + Send {
     /// The kind's name: the first part of its keys and the `kind` of its records.
@@ -419,6 +423,27 @@ pub trait Kind: Sync + Send {
     /// updating it in place (a table's key); `None`: updated in place.
     fn replaced_on(&self, before: &Value, after: &Value) -> Option<String> {
         let _ = (before, after);
+        None
+    }
+    /// The owner tag of one recorded resource of this kind, read: (how it is named to a
+    /// person, whose its tag says it is), `Ok(None)` when it is gone. `None`: the kind carries
+    /// no owner tag of its own (it lives in a resource that does).
+    fn owner<'a>(
+        &'a self,
+        _c: &'a Caller,
+        _rec: &'a crate::state::Record,
+        _owner: &'a str,
+    ) -> Option<OwnerRead<'a>> {
+        None
+    }
+    /// Puts this stack's owner tag back on one recorded resource of this kind (every kind
+    /// with `owner` has it).
+    fn retag<'a>(
+        &'a self,
+        _c: &'a Caller,
+        _rec: &'a crate::state::Record,
+        _state: &'a StackState,
+    ) -> Option<BoxFuture<'a, Result<(), AwsError>>> {
         None
     }
     /// Deleting it loses data (plan and teardown say so).

@@ -38,6 +38,37 @@ impl Kind for RestApi {
     fn removal_rank(&self) -> Option<u8> {
         None // the stack always has its REST API: it goes only with teardown
     }
+    fn owner<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        owner: &'a str,
+    ) -> Option<super::OwnerRead<'a>> {
+        let a: ApiRecord = rec.typed().ok()?;
+        Some(Box::pin(async move {
+            let i = c
+                .call("status", || {
+                    crate::resources::api::get(&c.aws, &a.id, owner)
+                })
+                .await?;
+            Ok(i.map(|i| (a.id.clone(), i.owner)))
+        }))
+    }
+    fn retag<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        state: &'a crate::state::StackState,
+    ) -> Option<BoxFuture<'a, Result<(), crate::aws::AwsError>>> {
+        let a: ApiRecord = rec.typed().ok()?;
+        let stack = state.owner();
+        Some(Box::pin(async move {
+            c.call("tags", || {
+                crate::resources::api::tag(&c.aws, &state.region, &a.id, &stack)
+            })
+            .await
+        }))
+    }
     fn step(&self) -> &'static str {
         "api"
     }

@@ -38,6 +38,32 @@ impl Kind for Role {
     fn removal_rank(&self) -> Option<u8> {
         Some(11)
     }
+    fn owner<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        owner: &'a str,
+    ) -> Option<super::OwnerRead<'a>> {
+        let r: RoleRecord = rec.typed().ok()?;
+        Some(Box::pin(async move {
+            let o = c
+                .call("status", || role::owner(&c.aws, &r.name, owner))
+                .await?;
+            Ok(o.map(|o| (r.name.clone(), o)))
+        }))
+    }
+    fn retag<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        state: &'a crate::state::StackState,
+    ) -> Option<BoxFuture<'a, Result<(), crate::aws::AwsError>>> {
+        let r: RoleRecord = rec.typed().ok()?;
+        let stack = state.owner();
+        Some(Box::pin(async move {
+            c.call("tags", || role::tag(&c.aws, &r.name, &stack)).await
+        }))
+    }
     fn step(&self) -> &'static str {
         "role"
     }

@@ -59,6 +59,32 @@ impl Kind for Table {
     fn removal_rank(&self) -> Option<u8> {
         Some(12)
     }
+    fn owner<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        owner: &'a str,
+    ) -> Option<super::OwnerRead<'a>> {
+        let t: TableRecord = rec.typed().ok()?;
+        Some(Box::pin(async move {
+            let o = c
+                .call("status", || table::owner(&c.aws, &t.arn, owner))
+                .await?;
+            Ok(Some((t.name.clone(), o)))
+        }))
+    }
+    fn retag<'a>(
+        &'a self,
+        c: &'a crate::aws::Caller,
+        rec: &'a crate::state::Record,
+        state: &'a crate::state::StackState,
+    ) -> Option<BoxFuture<'a, Result<(), crate::aws::AwsError>>> {
+        let t: TableRecord = rec.typed().ok()?;
+        let stack = state.owner();
+        Some(Box::pin(async move {
+            c.call("tags", || table::tag(&c.aws, &t.arn, &stack)).await
+        }))
+    }
     fn step(&self) -> &'static str {
         "table"
     }

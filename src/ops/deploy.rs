@@ -31,7 +31,7 @@ use crate::kinds::{Check, Repair};
 use crate::ops::status::{Health, KeyCheck};
 use crate::ops::Run;
 use crate::report::Progress;
-use crate::resources::{api, function, log_group, role, table, Owner};
+use crate::resources::{api, Owner};
 use crate::stack::StackSpec;
 use crate::state::StackState;
 
@@ -643,25 +643,25 @@ pub async fn restore_owner_tags(
 ) -> anyhow::Result<Vec<String>> {
     let lost = crate::ops::status::owner_tags(c, state).await;
     let mut restored = Vec::new();
-    let aws = &c.aws;
-    let stack = &state.owner();
     for w in lost {
         if w.owner != Owner::Untagged {
             continue;
         }
-        let t = &w.target;
-        let done = match w.kind {
-            "table" => c.call("tags", || table::tag(aws, t, stack)).await,
-            "role" => c.call("tags", || role::tag(aws, t, stack)).await,
-            "function" => c.call("tags", || function::tag(aws, t, stack)).await,
-            "api" => {
-                c.call("tags", || api::tag(aws, &state.region, t, stack))
-                    .await
-            }
-            "log-group" => c.call("tags", || log_group::tag(aws, t, stack)).await,
-            _ => continue,
+        let (Some(rec), Some(kind)) = (
+            state.resources.get(&w.key),
+            state
+                .resources
+                .get(&w.key)
+                .and_then(|r| crate::kinds::by_name(&r.kind)),
+        ) else {
+            continue;
         };
-        done.with_context(|| format!("putting the owner tag back on {} {}", w.kind, w.name))?;
+        let Some(retag) = kind.retag(c, rec, state) else {
+            continue;
+        };
+        retag
+            .await
+            .with_context(|| format!("putting the owner tag back on {} {}", w.kind, w.name))?;
         restored.push(format!("{} {}", w.kind, w.name));
     }
     Ok(restored)

@@ -8,11 +8,9 @@ use serde::Serialize;
 use crate::aws::Caller;
 use crate::graph::Graph;
 use crate::kinds::{Check, CheckCx};
-use crate::resources::{api, function, log_group, role, table, Owner};
+use crate::resources::{api, Owner};
 use crate::stack::StackSpec;
-use crate::state::{
-    ApiRecord, FunctionRecord, LogGroupRecord, RoleRecord, StackState, TableRecord,
-};
+use crate::state::{ApiRecord, StackState};
 
 /// One line of the status table.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -283,72 +281,35 @@ pub const OWNER_TAGS_ROW: &str = "owner-tags";
 
 /// A recorded resource whose owner tag is not this stack's.
 pub struct WrongTag {
-    /// Its row: `table`, `role`, `function`, `api`, `log-group`.
+    /// Its key in the state (what deploy tags again).
+    pub key: String,
+    /// Its kind's status row: `table`, `role`, `function`, `api`, `log-group`.
     pub kind: &'static str,
     /// How it is named to a person.
     pub name: String,
     pub owner: Owner,
-    /// What tagging it takes: its ARN (table, function, log group), name (role) or id (API).
-    pub target: String,
 }
 
-/// The owner tag of every recorded resource that carries one (every record of every tagged
-/// kind, not the first of each), read at once: a tag removed by hand would make the
+/// The owner tag of every recorded resource whose kind carries one (`Kind::owner`: every
+/// record, not the first of each), read at once: a tag removed by hand would make the
 /// resource look like nobody's (teardown would refuse it, a lost state could not find it).
 /// Deploy puts a missing tag back; a tag naming another stack is reported, never overwritten.
 pub async fn owner_tags(c: &Caller, state: &StackState) -> Vec<WrongTag> {
-    use futures::future::BoxFuture;
-    type Read<'a> = BoxFuture<'a, Result<Option<WrongTag>, crate::aws::AwsError>>;
     let stack = &state.owner();
-    let found = |kind: &'static str, name: String, target: String| {
-        move |owner: Owner| WrongTag {
-            kind,
-            name,
-            owner,
-            target,
-        }
-    };
-    let mut reads: Vec<Read> = Vec::new();
-    for (_, t) in state.all::<TableRecord>() {
-        let make = found("table", t.name.clone(), t.arn.clone());
-        reads.push(Box::pin(async move {
-            c.call("status", || table::owner(&c.aws, &t.arn, stack))
-                .await
-                .map(|o| Some(make(o)))
-        }));
-    }
-    for (_, r) in state.all::<RoleRecord>() {
-        let make = found("role", r.name.clone(), r.name.clone());
-        reads.push(Box::pin(async move {
-            c.call("status", || role::owner(&c.aws, &r.name, stack))
-                .await
-                .map(|o| o.map(make))
-        }));
-    }
-    for (_, f) in state.all::<FunctionRecord>() {
-        let make = found("function", f.name.clone(), f.arn.clone());
-        reads.push(Box::pin(async move {
-            c.call("status", || function::get(&c.aws, &f.name, stack))
-                .await
-                .map(|i| i.map(|i| make(i.owner)))
-        }));
-    }
-    for (_, a) in state.all::<ApiRecord>() {
-        let make = found("api", a.id.clone(), a.id.clone());
-        reads.push(Box::pin(async move {
-            c.call("status", || api::get(&c.aws, &a.id, stack))
-                .await
-                .map(|i| i.map(|i| make(i.owner)))
-        }));
-    }
-    for (_, g) in state.all::<LogGroupRecord>() {
-        let make = found("log-group", g.name.clone(), g.arn.clone());
-        reads.push(Box::pin(async move {
-            c.call("status", || log_group::owner(&c.aws, &g.arn, stack))
-                .await
-                .map(|o| Some(make(o)))
-        }));
-    }
+    let reads = state.resources.iter().filter_map(|(key, rec)| {
+        let kind = crate::kinds::by_name(&rec.kind)?;
+        let read = kind.owner(c, rec, stack)?;
+        Some(async move {
+            read.await.map(|found| {
+                found.map(|(name, owner)| WrongTag {
+                    key: key.clone(),
+                    kind: kind.row(),
+                    name,
+                    owner,
+                })
+            })
+        })
+    });
     // A resource that is gone, or whose tags cannot be read, is another row's business.
     join_all(reads)
         .await
