@@ -647,16 +647,9 @@ pub async fn restore_owner_tags(
         if w.owner != Owner::Untagged {
             continue;
         }
-        let (Some(rec), Some(kind)) = (
-            state.resources.get(&w.key),
-            state
-                .resources
-                .get(&w.key)
-                .and_then(|r| crate::kinds::by_name(&r.kind)),
-        ) else {
-            continue;
-        };
-        let Some(retag) = kind.retag(c, rec, state) else {
+        let Some(retag) = state.resources.get(&w.key).and_then(|rec| {
+            crate::kinds::by_name(&rec.kind).and_then(|kind| kind.retag(c, rec, state))
+        }) else {
             continue;
         };
         retag
