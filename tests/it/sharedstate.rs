@@ -821,15 +821,17 @@ fn release_racing_a_renewal_leaves_no_lock() {
     init_bucket(&w);
     let env = [
         ("SERVERLESS_CLI_STATE", STATE),
-        ("SERVERLESS_CLI_LOCK_LEASE", "6"),
+        ("SERVERLESS_CLI_LOCK_LEASE", "12"),
         // The state goes to S3 once, when the run ends.
         ("SERVERLESS_CLI_S3_UPLOAD_AFTER", "600"),
     ];
-    // Each write of the lock is answered 3 s after S3 took it; renewals come every 2 s.
+    // Each write of the lock is answered 2 s after S3 took it; renewals come every 4 s. A
+    // renewal is confirmed (from when it was sent) before the last one's lease, less its
+    // margin, ends: 4 + 2 + 2 s < 0.9 x 12 s, so the lease holds however late the run saves.
     w.proxy.fault_times_on(
         "s3:PutObject",
         "/prod.lock",
-        Fault::SlowAnswer(Duration::from_secs(3)),
+        Fault::SlowAnswer(Duration::from_secs(2)),
         1000,
     );
     // The run's last upload of the state waits until a renewal is in flight.
