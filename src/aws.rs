@@ -721,7 +721,7 @@ where
     loop {
         // A run whose lock was taken over, or whose lease may have run out, makes no more
         // calls: checked before every attempt, and a wait ends the moment it is known.
-        if let Err(why) = crate::store::lock::check_lease() {
+        if let Err(why) = crate::lease::check_lease() {
             return Err(AwsError::local(ErrorKind::Fenced, why));
         }
         match call().await {
@@ -779,12 +779,12 @@ where
 async fn pause(wait: Duration) {
     tokio::select! {
         _ = tokio::time::sleep(wait) => {}
-        _ = crate::store::lock::fenced() => {}
+        _ = crate::lease::fenced() => {}
     }
 }
 
 /// Refuses to send any call of a service the stack is made of once this run's lock is
-/// another's, or its lease may have run out (`store::lock::check_lease`): every path to AWS,
+/// another's, or its lease may have run out (`lease::check_lease`): every path to AWS,
 /// retried or not, stops there. (The state's own S3 client is not fenced: it is how a run
 /// learns that it lost its lock, and it writes nothing once it has.)
 #[derive(Debug)]
@@ -799,7 +799,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Fence {
         _: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
         _: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        crate::store::lock::check_lease().map_err(Into::into)
+        crate::lease::check_lease().map_err(Into::into)
     }
 }
 

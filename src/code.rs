@@ -152,7 +152,7 @@ impl HashCache {
         let Some(dir) = path.parent() else {
             return;
         };
-        if crate::store::journal::create_private_dir(dir).is_err() {
+        if crate::safe_fs::create_private_dir(dir).is_err() {
             return;
         }
         let Ok(text) = serde_json::to_vec(&self.entries) else {
@@ -164,6 +164,9 @@ impl HashCache {
         }
     }
 }
+
+/// Each function's code, by its logical name.
+pub type Codes = std::collections::BTreeMap<String, CodePackage>;
 
 /// A zip ready to upload, or (its folder unchanged since this machine last zipped it) its
 /// SHA-256 alone, the zip made again only if it is to be uploaded.

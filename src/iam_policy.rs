@@ -1,127 +1,38 @@
 //! The least-privilege IAM policy the deploying identity needs for one stack, generated from
 //! the list of every AWS operation the tool calls (a unit test reads the SDK layer's sources
-//! and fails when a call is not in [`OPERATIONS`], so the policy cannot fall behind the code).
+//! and fails when a call is in no kind's [`crate::kinds::Kind::iam`] nor [`ACCOUNT_OPERATIONS`], so the policy cannot fall behind the code).
 
 use serde_json::{json, Value};
 
 use crate::stack::Names;
 
-/// What a statement's resources are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Scope {
-    /// Actions that take no resource (`*`): the identity call, and the account-wide lists that
-    /// find a stack by its tags when the state is lost.
-    Account,
-    Table,
-    Role,
-    Function,
-    LogGroup,
-    /// `logs:DescribeLogGroups` is authorised against `log-group::log-stream:`, not one log
-    /// group's ARN (docs/aws.md, "What the deploying identity needs").
-    LogGroupList,
-    /// API Gateway's REST paths: `/restapis` and everything below it.
-    RestApis,
-    /// API Gateway's tagging path (tags on create).
-    ApiTags,
-}
+pub use crate::kinds::{Grant, Scope};
 
-/// Every AWS operation the tool calls (the name its errors carry), the IAM action that
-/// authorises it, and its scope.
-pub const OPERATIONS: &[(&str, &str, Scope)] = &[
+/// The operations no kind makes on its own resources: the identity call, and the
+/// account-wide lists that find a stack by its tags when its state is lost (`ops::discover`).
+pub const ACCOUNT_OPERATIONS: &[Grant] = &[
     ("GetCallerIdentity", "sts:GetCallerIdentity", Scope::Account),
-    ("CreateTable", "dynamodb:CreateTable", Scope::Table),
-    ("DescribeTable", "dynamodb:DescribeTable", Scope::Table),
-    ("UpdateTable", "dynamodb:UpdateTable", Scope::Table),
-    ("DeleteTable", "dynamodb:DeleteTable", Scope::Table),
-    (
-        "ListTagsOfResource",
-        "dynamodb:ListTagsOfResource",
-        Scope::Table,
-    ),
     ("ListTables", "dynamodb:ListTables", Scope::Account),
-    ("CreateRole", "iam:CreateRole", Scope::Role),
-    ("GetRole", "iam:GetRole", Scope::Role),
-    ("DeleteRole", "iam:DeleteRole", Scope::Role),
-    ("ListRoleTags", "iam:ListRoleTags", Scope::Role),
-    ("PutRolePolicy", "iam:PutRolePolicy", Scope::Role),
-    ("GetRolePolicy", "iam:GetRolePolicy", Scope::Role),
-    ("DeleteRolePolicy", "iam:DeleteRolePolicy", Scope::Role),
-    ("ListRolePolicies", "iam:ListRolePolicies", Scope::Role),
-    ("AttachRolePolicy", "iam:AttachRolePolicy", Scope::Role),
-    ("DetachRolePolicy", "iam:DetachRolePolicy", Scope::Role),
-    (
-        "ListAttachedRolePolicies",
-        "iam:ListAttachedRolePolicies",
-        Scope::Role,
-    ),
     ("ListRoles", "iam:ListRoles", Scope::Account),
-    ("CreateFunction", "lambda:CreateFunction", Scope::Function),
-    ("GetFunction", "lambda:GetFunction", Scope::Function),
-    (
-        "UpdateFunctionCode",
-        "lambda:UpdateFunctionCode",
-        Scope::Function,
-    ),
-    (
-        "UpdateFunctionConfiguration",
-        "lambda:UpdateFunctionConfiguration",
-        Scope::Function,
-    ),
-    ("DeleteFunction", "lambda:DeleteFunction", Scope::Function),
-    ("AddPermission", "lambda:AddPermission", Scope::Function),
-    (
-        "RemovePermission",
-        "lambda:RemovePermission",
-        Scope::Function,
-    ),
-    ("GetPolicy", "lambda:GetPolicy", Scope::Function),
     ("ListFunctions", "lambda:ListFunctions", Scope::Account),
-    ("CreateLogGroup", "logs:CreateLogGroup", Scope::LogGroup),
-    (
-        "PutRetentionPolicy",
-        "logs:PutRetentionPolicy",
-        Scope::LogGroup,
-    ),
-    (
-        "ListTagsForResource",
-        "logs:ListTagsForResource",
-        Scope::LogGroup,
-    ),
-    ("DeleteLogGroup", "logs:DeleteLogGroup", Scope::LogGroup),
     (
         "DescribeLogGroups",
         "logs:DescribeLogGroups",
         Scope::LogGroupList,
     ),
-    ("CreateRestApi", "apigateway:POST", Scope::RestApis),
     ("GetRestApis", "apigateway:GET", Scope::RestApis),
-    ("GetRestApi", "apigateway:GET", Scope::RestApis),
-    ("DeleteRestApi", "apigateway:DELETE", Scope::RestApis),
-    ("GetResources", "apigateway:GET", Scope::RestApis),
-    ("CreateResource", "apigateway:POST", Scope::RestApis),
-    ("DeleteResource", "apigateway:DELETE", Scope::RestApis),
-    ("PutMethod", "apigateway:PUT", Scope::RestApis),
-    ("GetMethod", "apigateway:GET", Scope::RestApis),
-    ("DeleteMethod", "apigateway:DELETE", Scope::RestApis),
-    ("PutMethodResponse", "apigateway:PUT", Scope::RestApis),
-    ("PutIntegration", "apigateway:PUT", Scope::RestApis),
-    ("GetIntegration", "apigateway:GET", Scope::RestApis),
-    ("PutIntegrationResponse", "apigateway:PUT", Scope::RestApis),
-    ("CreateModel", "apigateway:POST", Scope::RestApis),
-    ("UpdateModel", "apigateway:PATCH", Scope::RestApis),
-    ("GetModels", "apigateway:GET", Scope::RestApis),
-    ("PutRestApi", "apigateway:PUT", Scope::RestApis),
-    ("GetRequestValidators", "apigateway:GET", Scope::RestApis),
-    ("CreateRequestValidator", "apigateway:POST", Scope::RestApis),
-    ("CreateDeployment", "apigateway:POST", Scope::RestApis),
-    ("GetStage", "apigateway:GET", Scope::RestApis),
-    // Putting a removed owner tag back (deploy's repair).
-    ("TagResource", "dynamodb:TagResource", Scope::Table),
-    ("TagRole", "iam:TagRole", Scope::Role),
-    ("TagResource", "lambda:TagResource", Scope::Function),
-    ("TagResource", "logs:TagResource", Scope::LogGroup),
-    ("TagResource", "apigateway:PUT", Scope::ApiTags),
 ];
+
+/// Every AWS operation the tool calls (the name its errors carry), the IAM action that
+/// authorises it, and its scope: the account's, and each registered kind's own
+/// ([`crate::kinds::Kind::iam`]).
+pub fn operations() -> Vec<Grant> {
+    let mut all: Vec<Grant> = ACCOUNT_OPERATIONS.to_vec();
+    for kind in crate::kinds::REGISTRY {
+        all.extend(kind.iam().iter().copied());
+    }
+    all
+}
 
 /// Actions no single call names but the calls need (docs/aws.md, "What the deploying identity needs"): tagging on
 /// create, passing the role to Lambda, and reading a function's tags.
@@ -248,8 +159,8 @@ fn sid(scope: Scope) -> &'static str {
 pub fn document(names: &StackNames, target: &Target) -> Value {
     let mut by_scope: std::collections::BTreeMap<Scope, std::collections::BTreeSet<&str>> =
         Default::default();
-    for (_, action, scope) in OPERATIONS {
-        by_scope.entry(*scope).or_default().insert(action);
+    for (_, action, scope) in operations() {
+        by_scope.entry(scope).or_default().insert(action);
     }
     for (action, scope, _) in IMPLIED {
         if *action != "iam:PassRole" {
@@ -360,15 +271,15 @@ mod tests {
         assert!(ops.len() > 40, "{ops:?}");
         for (op, file) in &ops {
             assert!(
-                OPERATIONS.iter().any(|(o, _, _)| o == op),
-                "{file} calls {op}, which the generated IAM policy does not allow: add it to OPERATIONS"
+                operations().iter().any(|(o, _, _)| o == op),
+                "{file} calls {op}, which the generated IAM policy does not allow: add it to the iam() of the kind that calls it"
             );
         }
         // And nothing in the policy that no call needs.
-        for (op, _, _) in OPERATIONS {
+        for (op, _, _) in operations() {
             assert!(
-                ops.iter().any(|(o, _)| o == op),
-                "OPERATIONS lists {op}, which no call makes: remove it"
+                ops.iter().any(|(o, _)| *o == op),
+                "the policy grants {op}, which no call makes: remove it"
             );
         }
     }

@@ -14,10 +14,11 @@ mod commands;
 mod engine;
 mod error;
 mod gateway;
-mod graph;
 mod http_client;
 mod iam_policy;
+mod ids;
 mod kinds;
+mod lease;
 mod openapi;
 mod ops;
 mod package;
@@ -50,6 +51,7 @@ mod exit {
 }
 
 fn main() -> ExitCode {
+    kinds::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),

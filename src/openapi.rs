@@ -196,6 +196,17 @@ fn schema_object(schema: &str) -> Value {
 
 #[cfg(test)]
 mod tests {
+    /// An ANY route is API Gateway's any-method extension (the one source ARN of the stage
+    /// covers it: `stack`'s test); the other verbs are OpenAPI's operations.
+    #[test]
+    fn any_is_the_any_method_extension() {
+        assert_eq!(
+            super::operation_key("ANY"),
+            "x-amazon-apigateway-any-method"
+        );
+        assert_eq!(super::operation_key("GET"), "get");
+    }
+
     use super::*;
 
     fn tutorial() -> StackSpec {

@@ -61,6 +61,35 @@ fn too_large(len: u64, max: u64) -> io::Error {
     ))
 }
 
+/// A folder only this user can enter (the journal names the stack's resources): made so, or,
+/// if it was already there with wider modes, narrowed to them. A link in its place is refused
+/// (never followed).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let meta = std::fs::symlink_metadata(dir)?;
+        if !meta.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{} is a link or not a folder", dir.display()),
+            ));
+        }
+        if meta.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -457,7 +457,7 @@ pub enum ApiBuild {
     /// PutIntegration, PutIntegrationResponse per status): about 14 API Gateway calls a route.
     Calls,
     /// One `PutRestApi` (mode overwrite) of the whole API as an OpenAPI document
-    /// ([`crate::openapi::document`]): a handful of calls for any number of routes, under
+    /// (built by the `openapi` module): a handful of calls for any number of routes, under
     /// API Gateway's account quotas (docs/aws.md, "API Gateway's account quotas").
     Document,
 }
@@ -785,95 +785,6 @@ impl StackSpec {
             }],
             routes,
         }
-    }
-
-    /// The stack as a state records it was deployed (for status and teardown without a stack
-    /// file, which take no deploy options): the recorded billing, policy mode, runtime and
-    /// retention, and the tutorial's routes.
-    pub fn from_state(state: &crate::state::StackState, account: &str) -> StackSpec {
-        use crate::state::{FunctionRecord, LogGroupRecord, PolicyRecord, TableRecord};
-        let applied = |kind: &str, field: &str| {
-            state
-                .resources
-                .values()
-                .find(|r| r.kind == kind)
-                .and_then(|r| r.props.as_ref())
-                .and_then(|p| p.get(field))
-                .and_then(serde_json::Value::as_i64)
-                .and_then(|v| i32::try_from(v).ok())
-        };
-        let t = Tutorial {
-            billing: state
-                .first::<TableRecord>()
-                .map(|t| t.billing)
-                .unwrap_or(Billing::Provisioned),
-            policy_mode: state
-                .first::<PolicyRecord>()
-                .map(|p| p.mode)
-                .unwrap_or(PolicyMode::LeastPrivilege),
-            runtime: state
-                .first::<FunctionRecord>()
-                .map(|f| f.runtime)
-                .unwrap_or_default(),
-            log_retention_days: state
-                .first::<LogGroupRecord>()
-                .map(|l| l.retention_days)
-                .unwrap_or(14),
-            memory_mb: applied("function", "memory_mb").unwrap_or(FUNCTION_MEMORY_MB),
-            timeout_secs: applied("function", "timeout_secs").unwrap_or(FUNCTION_TIMEOUT_SECS),
-        };
-        StackSpec::tutorial(&state.stack, &state.region, account, &state.names, t)
-    }
-
-    /// Adds the tables and functions a state records that the model does not have (taken out
-    /// of the stack file since): teardown removes them too. Only their names matter there.
-    pub fn cover_state(mut self, state: &crate::state::StackState) -> Self {
-        for (key, rec) in &state.resources {
-            let Some((kind, logical)) = key.split_once(':') else {
-                continue;
-            };
-            match kind {
-                "table" if self.table(logical).is_none() => self.tables.push(TableSpec {
-                    logical: logical.to_string(),
-                    name: rec.id.clone(),
-                    hash_key: KeyAttr {
-                        name: "-".into(),
-                        ty: "S".into(),
-                    },
-                    range_key: None,
-                    billing: Billing::OnDemand,
-                    capacity: TUTORIAL_CAPACITY,
-                }),
-                "function" | "role" | "log-group" | "role-policy"
-                    if self.function(logical).is_none() =>
-                {
-                    let id = |k: &str| {
-                        state
-                            .resources
-                            .get(&format!("{k}:{logical}"))
-                            .map(|r| r.id.clone())
-                            .unwrap_or_default()
-                    };
-                    let name = id("function");
-                    self.functions.push(FunctionSpec {
-                        logical: logical.to_string(),
-                        role: id("role"),
-                        code: None,
-                        handler: HANDLER.into(),
-                        runtime: String::new(),
-                        memory_mb: FUNCTION_MEMORY_MB,
-                        timeout_secs: FUNCTION_TIMEOUT_SECS,
-                        env: Vec::new(),
-                        log_retention_days: 14,
-                        tables: Vec::new(),
-                        policy_name: format!("{logical}-least-privilege"),
-                        name,
-                    });
-                }
-                _ => {}
-            }
-        }
-        self
     }
 
     pub fn table(&self, logical: &str) -> Option<&TableSpec> {
@@ -1216,11 +1127,6 @@ mod tests {
             s.invoke_source_arn("abc123"),
             "arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*"
         );
-        assert_eq!(
-            crate::openapi::operation_key("ANY"),
-            "x-amazon-apigateway-any-method"
-        );
-        assert_eq!(crate::openapi::operation_key("GET"), "get");
     }
 
     #[test]

@@ -9,13 +9,11 @@ use crate::cli::{DeployArgs, GlobalArgs};
 use crate::code::CodePackage;
 use crate::engine::{self, Action};
 use crate::error::UsageError;
-use crate::graph::key;
+use crate::kinds::graph::key;
+use crate::kinds::rest_api::ApiRecord;
 use crate::report::{self, Progress};
 use crate::stack::{self, Names, PolicyMode, StackSpec};
-use crate::state::{
-    ApiRecord, DeploymentRecord, FunctionRecord, LogGroupRecord, PermissionRecord, ResourceRecord,
-    RoleRecord, StackState, TableRecord, ValidatorRecord,
-};
+use crate::state::StackState;
 
 /// Checks every flag before anything else happens.
 fn wanted_names(global: &GlobalArgs, args: &DeployArgs) -> Result<Names, UsageError> {
@@ -85,11 +83,11 @@ pub struct Prepared {
     pub session: super::Session,
     pub names: Names,
     pub model: super::Model,
-    pub codes: crate::ops::deploy::Codes,
+    pub codes: crate::code::Codes,
     pub renamed: bool,
-    pub timing: crate::ops::deploy::Timing,
+    pub timing: crate::kinds::context::Timing,
     pub aws: Aws,
-    pub before: crate::ops::deploy::Before,
+    pub before: crate::kinds::context::Before,
     /// What this deploy is asked to make, as one digest (see `Locking::UnlessUnchanged`).
     pub digest: String,
 }
@@ -212,7 +210,7 @@ pub async fn prepare(
                 Some(p) => CodePackage::load(p).map_err(UsageError)?,
                 None => CodePackage::embedded(),
             };
-            let codes: crate::ops::deploy::Codes = [(stack::TUTORIAL_FUNCTION.to_string(), code)]
+            let codes: crate::code::Codes = [(stack::TUTORIAL_FUNCTION.to_string(), code)]
                 .into_iter()
                 .collect();
             (super::Model::Tutorial(t), names, codes)
@@ -268,10 +266,10 @@ async fn read_round(
     session: &mut super::Session,
     model: &super::Model,
     names: &Names,
-    timing: &crate::ops::deploy::Timing,
+    timing: &crate::kinds::context::Timing,
     args: &DeployArgs,
     progress: &Progress,
-) -> anyhow::Result<(Aws, crate::ops::deploy::Before, bool)> {
+) -> anyhow::Result<(Aws, crate::kinds::context::Before, bool)> {
     // A name the flags change is checked before any AWS call (and again on the state as
     // confirmed, should it differ).
     let mut renamed = match session.state.as_mut() {
@@ -521,54 +519,9 @@ pub async fn run(
         "seconds": seconds,
         "steps": steps,
         "changes": report.outcomes,
-        "resources": resources_json(&state),
+        "resources": crate::kinds::records_json(&state),
         "state_file": session.store.describe(),
     });
     report::emit(global.output, &doc, &text);
     Ok(0)
-}
-
-/// The IDs of the stack, for JSON output.
-pub fn resources_json(state: &StackState) -> serde_json::Value {
-    let resources: Vec<_> = state
-        .all::<ResourceRecord>()
-        .into_iter()
-        .map(|(_, r)| json!({"id": r.id, "path": r.path}))
-        .collect();
-    let permissions: Vec<_> = state
-        .all::<PermissionRecord>()
-        .into_iter()
-        .map(|(_, p)| json!({"statement_id": p.statement_id, "source_arn": p.source_arn}))
-        .collect();
-    // Every record of each kind, by its logical name (`table:orders` -> `orders`); the
-    // singular fields name the first, as before stack files had several.
-    fn each<T: crate::state::Typed>(
-        state: &StackState,
-        show: impl Fn(T) -> serde_json::Value,
-    ) -> serde_json::Value {
-        state
-            .all::<T>()
-            .into_iter()
-            .map(|(k, r)| {
-                let logical = k.split_once(':').map_or(k.as_str(), |(_, l)| l).to_string();
-                (logical, show(r))
-            })
-            .collect::<serde_json::Map<_, _>>()
-            .into()
-    }
-    json!({
-        "tables": each(state, |t: TableRecord| json!({"name": t.name, "arn": t.arn})),
-        "roles": each(state, |r: RoleRecord| json!({"name": r.name, "arn": r.arn})),
-        "functions": each(state, |f: FunctionRecord| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
-        "log_groups": each(state, |l: LogGroupRecord| json!({"name": l.name, "retention_days": l.retention_days})),
-        "table": state.first::<TableRecord>().map(|t| json!({"name": t.name, "arn": t.arn})),
-        "role": state.first::<RoleRecord>().map(|r| json!({"name": r.name, "arn": r.arn})),
-        "function": state.first::<FunctionRecord>().map(|f| json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256})),
-        "api": state.first::<ApiRecord>().map(|a| json!({"id": a.id, "name": a.name})),
-        "resources": resources,
-        "request_validator": state.first::<ValidatorRecord>().map(|v| json!({"id": v.id, "name": v.name, "model": v.model})),
-        "deployment": state.first::<DeploymentRecord>().map(|d| json!({"id": d.id, "stage": d.stage})),
-        "permissions": permissions,
-        "log_group": state.first::<LogGroupRecord>().map(|l| json!({"name": l.name, "retention_days": l.retention_days})),
-    })
 }

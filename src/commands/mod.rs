@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::aws::{self, Aws, RetryPolicy, Target};
 use crate::cli::GlobalArgs;
 use crate::error::UsageError;
-use crate::ops::deploy::Timing;
+use crate::kinds::context::Timing;
 use crate::stack;
 use crate::state::{StackState, StateStore};
 use crate::store::{Location, Store};
@@ -592,9 +592,9 @@ pub fn recorded_spec(
     state: &StackState,
     account: &str,
 ) -> crate::stack::StackSpec {
-    match file {
+    let spec = match file {
         Some(f) => f.spec(&state.stack, &state.region, account),
-        None => crate::stack::StackSpec::from_state(state, account),
-    }
-    .cover_state(state)
+        None => crate::kinds::recorded::spec(state, account),
+    };
+    crate::kinds::recorded::cover(spec, state)
 }

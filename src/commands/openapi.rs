@@ -34,7 +34,7 @@ pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32>
     };
     let spec = match (&file, &state) {
         (Some(f), _) => f.spec(&global.stack, &region, &account),
-        (None, Some(s)) => StackSpec::from_state(s, &account),
+        (None, Some(s)) => crate::kinds::recorded::spec(s, &account),
         (None, None) => StackSpec::tutorial(
             &global.stack,
             &region,

@@ -9,9 +9,10 @@ use crate::report::Progress;
 
 use crate::cli::GlobalArgs;
 use crate::error::UsageError;
-use crate::ops::status::{check_keys, rows, Health};
+use crate::kinds::context::Health;
+use crate::ops::status::{check_keys, rows};
 use crate::report;
-use crate::stack::{self, StackSpec};
+use crate::stack;
 
 /// Exit code when anything is missing or drifted.
 pub const EXIT_DRIFT: i32 = 3;
@@ -30,7 +31,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     };
     let spec_for = |account: &str| match &file {
         Some(f) => f.spec(&state.stack, &state.region, account),
-        None => StackSpec::from_state(&state, account),
+        None => crate::kinds::recorded::spec(&state, account),
     };
     let progress = Progress::for_stderr();
     let policy = super::timing(Duration::ZERO, Duration::ZERO).retry;
@@ -43,7 +44,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             progress: progress.clone(),
         };
         async move {
-            let graph = crate::graph::Graph::new(&spec);
+            let graph = crate::kinds::graph::Graph::new(&spec);
             check_keys(&caller, &spec, &graph, state_ref).await
         }
     };
@@ -67,7 +68,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     let unknown = rows.iter().any(|r| r.status == Health::Unknown);
     // The stack's own URL: the tutorial's route under its stage, or a file's stage.
     let url = state
-        .get::<crate::state::ApiRecord>(crate::graph::key::REST_API)
+        .get::<crate::kinds::rest_api::ApiRecord>(crate::kinds::graph::key::REST_API)
         .map(|a| {
             let spec = spec_for(state.account.as_deref().unwrap_or_default());
             match &file {

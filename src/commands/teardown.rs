@@ -78,67 +78,6 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
     Ok(0)
 }
 
-/// What the confirmation prompt lists: what the state records, else the names it keeps.
-fn inventory(state: &StackState, keep_table: bool) -> Vec<String> {
-    use crate::state::{FunctionRecord, RoleRecord, TableRecord};
-    let n = &state.names;
-    let or_name = |found: Vec<String>, name: &str| {
-        if found.is_empty() {
-            vec![name.to_string()]
-        } else {
-            found
-        }
-    };
-    let functions = or_name(
-        state
-            .all::<FunctionRecord>()
-            .into_iter()
-            .map(|(_, f)| f.name)
-            .collect(),
-        &n.function,
-    );
-    let roles = or_name(
-        state
-            .all::<RoleRecord>()
-            .into_iter()
-            .map(|(_, r)| r.name)
-            .collect(),
-        &n.role,
-    );
-    let tables = or_name(
-        state
-            .all::<TableRecord>()
-            .into_iter()
-            .map(|(_, t)| t.name)
-            .collect(),
-        &n.table,
-    );
-    let mut items = vec![];
-    if let Some(a) = state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API) {
-        items.push(format!(
-            "REST API {} ({}) with its stage and routes",
-            a.name, a.id
-        ));
-    } else {
-        items.push(format!("REST API {} (if a crash left one)", n.api));
-    }
-    for f in &functions {
-        items.push(format!("Lambda function {f} and its invoke permissions"));
-        items.push(format!("CloudWatch log group /aws/lambda/{f} and its logs"));
-    }
-    for r in &roles {
-        items.push(format!("IAM role {r} and its policies"));
-    }
-    for t in &tables {
-        if keep_table {
-            items.push(format!("(kept) DynamoDB table {t}"));
-        } else {
-            items.push(format!("DynamoDB table {t} and all its items"));
-        }
-    }
-    items
-}
-
 fn confirm(stack: &str, items: &[String]) -> anyhow::Result<bool> {
     let mut err = std::io::stderr().lock();
     writeln!(err, "This deletes, from stack '{stack}':")?;
@@ -181,7 +120,10 @@ pub async fn run(
     // Asked before any AWS call; asked again should the confirmed state differ.
     let asked = match (&session.state, args.yes) {
         (Some(state), false) => {
-            if !confirm(&state.stack, &inventory(state, args.keep_table))? {
+            if !confirm(
+                &state.stack,
+                &crate::kinds::inventory(state, args.keep_table),
+            )? {
                 return Err(
                     UsageError("teardown not confirmed; nothing was changed".into()).into(),
                 );
@@ -196,7 +138,10 @@ pub async fn run(
         Some(state) => {
             if !args.yes
                 && asked.as_ref() != Some(&state)
-                && !confirm(&state.stack, &inventory(&state, args.keep_table))?
+                && !confirm(
+                    &state.stack,
+                    &crate::kinds::inventory(&state, args.keep_table),
+                )?
             {
                 return Err(
                     UsageError("teardown not confirmed; nothing was changed".into()).into(),

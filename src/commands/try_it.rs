@@ -82,8 +82,8 @@ async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::R
         .into());
     }
     match (
-        state.get::<crate::state::ApiRecord>(crate::graph::key::REST_API),
-        state.has(&crate::graph::key::stage(stage)),
+        state.get::<crate::kinds::rest_api::ApiRecord>(crate::kinds::graph::key::REST_API),
+        state.has(&crate::kinds::graph::key::stage(stage)),
     ) {
         (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region, stage)),
         _ => Err(UsageError(format!(
@@ -97,7 +97,7 @@ async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::R
 /// The user to post: `--data`, checked, or a new sample.
 fn user(args: &TryArgs) -> Result<Map<String, Value>, UsageError> {
     let Some(data) = &args.data else {
-        let uid = format!("try-{}", &crate::serve::request_id()[..8]);
+        let uid = format!("try-{}", &crate::ids::request_id()[..8]);
         let mut m = Map::new();
         m.insert("uid".into(), json!(uid));
         m.insert("username".into(), json!("Ada Lovelace"));
@@ -274,7 +274,7 @@ async fn file_checks(
     tries: &[crate::stackfile::TryDoc],
     checks: &mut Vec<Check>,
 ) {
-    let run_id = crate::serve::request_id()[..8].to_string();
+    let run_id = crate::ids::request_id()[..8].to_string();
     let fill = |s: &str| s.replace("${run}", &run_id);
     for (i, t) in tries.iter().enumerate() {
         let method = t.method.to_ascii_uppercase();
@@ -370,7 +370,7 @@ async fn tutorial_checks(
     ));
 
     // 3. A uid nobody posted: 404.
-    let unknown = format!("{uid}-absent-{}", &crate::serve::request_id()[..8]);
+    let unknown = format!("{uid}-absent-{}", &crate::ids::request_id()[..8]);
     let reply = settle
         .send(
             client,

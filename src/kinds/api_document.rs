@@ -19,11 +19,11 @@ use serde_json::{json, Map, Value};
 use super::method::{body_drift, compare_statuses, from_reasons};
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::rest_api::ApiRecord;
 use crate::resources::api;
 use crate::stack::{ApiBuild, StackSpec, VALIDATOR_NAME};
-use crate::state::ApiRecord;
 
 crate::fingerprint_record!(ApiDocumentRecord, "api-document");
 
@@ -48,6 +48,13 @@ pub fn applies(spec: &StackSpec) -> bool {
 impl Kind for ApiDocument {
     fn name(&self) -> &'static str {
         "api-document"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("PutRestApi", "apigateway:PUT", Scope::RestApis),
+            ("GetResources", "apigateway:GET", Scope::RestApis),
+        ]
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(1)
@@ -303,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_document_build_replaces_every_per_route_part_but_the_permissions() {
-        let g = crate::graph::Graph::new(&spec(ApiBuild::Document));
+        let g = crate::kinds::graph::Graph::new(&spec(ApiBuild::Document));
         g.check().unwrap();
         let kinds: Vec<&str> = g.nodes.iter().map(|n| n.kind.name()).collect();
         for k in REPLACES {
@@ -318,7 +325,7 @@ mod tests {
         assert!(g
             .with_contents(key::API_DOCUMENT)
             .contains(&"stage:prod".to_string()));
-        let per_call = crate::graph::Graph::new(&spec(ApiBuild::Calls));
+        let per_call = crate::kinds::graph::Graph::new(&spec(ApiBuild::Calls));
         assert!(!per_call.contains(key::API_DOCUMENT));
     }
 

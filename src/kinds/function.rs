@@ -11,14 +11,14 @@ use super::{Check, CheckCx, Kind, Removal, Repair, Want, NOT_DEPLOYED};
 use crate::aws::{poll, AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
-use crate::ops::status::Health;
-use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::Health;
+use crate::kinds::context::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::graph::{key, Node};
+use crate::kinds::role::RoleRecord;
 use crate::resources::function::FunctionConfig;
 use crate::resources::{function, Owner};
 use crate::stack::StackSpec;
-use crate::state::RoleRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +45,51 @@ pub struct Function;
 impl Kind for Function {
     fn name(&self) -> &'static str {
         "function"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("CreateFunction", "lambda:CreateFunction", Scope::Function),
+            ("GetFunction", "lambda:GetFunction", Scope::Function),
+            (
+                "UpdateFunctionCode",
+                "lambda:UpdateFunctionCode",
+                Scope::Function,
+            ),
+            (
+                "UpdateFunctionConfiguration",
+                "lambda:UpdateFunctionConfiguration",
+                Scope::Function,
+            ),
+            ("DeleteFunction", "lambda:DeleteFunction", Scope::Function),
+            ("TagResource", "lambda:TagResource", Scope::Function),
+        ]
+    }
+    fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
+        let mut names: Vec<String> = state
+            .all::<FunctionRecord>()
+            .into_iter()
+            .map(|(_, f)| f.name)
+            .collect();
+        if names.is_empty() {
+            names.push(state.names.function.clone());
+        }
+        names
+            .into_iter()
+            .map(|f| format!("Lambda function {f}"))
+            .collect()
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::ByName {
+            section: "functions",
+            first: "function",
+        })
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<FunctionRecord>().map_or(
+            Value::Null,
+            |f| serde_json::json!({"name": f.name, "arn": f.arn, "code_sha256": f.code_sha256}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(8)
@@ -146,7 +191,7 @@ impl Kind for Function {
         &'a self,
         cx: &'a CheckCx<'a>,
         node: &'a Node,
-        _: &'a crate::ops::deploy::Before,
+        _: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let (c, name) = (cx.c, &super::function_of(cx.spec, node).ok()?.name);
@@ -564,7 +609,7 @@ async fn delete_function(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<St
 
 /// Deletes the function of this name if it is this stack's.
 pub async fn remove_named(
-    run: &crate::ops::Run,
+    run: &crate::kinds::context::Run,
     stack: &str,
     state: &crate::state::StackState,
     name: &str,
@@ -584,4 +629,27 @@ pub async fn remove_named(
         }
         Some(other) => Removal::Foreign(other),
     })
+}
+/// The function's owner, or `None` when it is gone. A function whose tags cannot be read
+/// (no `lambda:ListTags`) is ours when the state records it by the same ARN: this run's stack
+/// made it.
+pub async fn function_owner(
+    run: &crate::kinds::context::Run,
+    stack: &str,
+    state: &crate::state::StackState,
+    name: &str,
+) -> anyhow::Result<Option<Owner>> {
+    let recorded = state
+        .all::<crate::kinds::function::FunctionRecord>()
+        .into_iter()
+        .find(|(_, f)| f.name == name)
+        .map(|(_, f)| f.arn);
+    let recorded = recorded.as_deref();
+    Ok(run
+        .call("function", || function::get(&run.aws, name, stack))
+        .await?
+        .map(|f| match f.owner {
+            Owner::Unknown(_) if recorded == Some(f.arn.as_str()) => Owner::Us,
+            owner => owner,
+        }))
 }

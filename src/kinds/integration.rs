@@ -8,11 +8,11 @@ use super::method::route_label;
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::AwsError;
 use crate::engine::StepResult;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::function::FunctionRecord;
+use crate::kinds::graph::{key, Node};
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::FunctionRecord;
 
 crate::fingerprint_record!(IntegrationRecord, "integration");
 
@@ -21,6 +21,13 @@ pub struct Integration;
 impl Kind for Integration {
     fn name(&self) -> &'static str {
         "integration"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("PutIntegration", "apigateway:PUT", Scope::RestApis),
+            ("GetIntegration", "apigateway:GET", Scope::RestApis),
+        ]
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(3)

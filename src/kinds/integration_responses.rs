@@ -7,11 +7,11 @@ use serde_json::{json, Value};
 use super::method::{compare_statuses, from_reasons, route_label};
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
 use crate::engine::StepResult;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::function::FunctionRecord;
+use crate::kinds::graph::{key, Node};
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::FunctionRecord;
 
 crate::fingerprint_record!(IntegrationResponsesRecord, "integration-responses");
 
@@ -20,6 +20,13 @@ pub struct IntegrationResponses;
 impl Kind for IntegrationResponses {
     fn name(&self) -> &'static str {
         "integration-responses"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("PutIntegrationResponse", "apigateway:PUT", Scope::RestApis),
+            ("GetIntegration", "apigateway:GET", Scope::RestApis),
+        ]
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(2)

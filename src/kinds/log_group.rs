@@ -10,10 +10,10 @@ use super::{Check, CheckCx, Kind, Removal, Repair, Want, NOT_DEPLOYED};
 use crate::aws::ErrorKind;
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
-use crate::ops::status::Health;
-use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::Health;
+use crate::kinds::context::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::graph::{key, Node};
 use crate::resources::{log_group, Owner};
 use crate::stack::StackSpec;
 
@@ -37,6 +37,55 @@ pub struct LogGroup;
 impl Kind for LogGroup {
     fn name(&self) -> &'static str {
         "log-group"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("CreateLogGroup", "logs:CreateLogGroup", Scope::LogGroup),
+            (
+                "PutRetentionPolicy",
+                "logs:PutRetentionPolicy",
+                Scope::LogGroup,
+            ),
+            (
+                "ListTagsForResource",
+                "logs:ListTagsForResource",
+                Scope::LogGroup,
+            ),
+            ("DeleteLogGroup", "logs:DeleteLogGroup", Scope::LogGroup),
+            (
+                "DescribeLogGroups",
+                "logs:DescribeLogGroups",
+                Scope::LogGroupList,
+            ),
+            ("TagResource", "logs:TagResource", Scope::LogGroup),
+        ]
+    }
+    fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
+        let mut names: Vec<String> = state
+            .all::<LogGroupRecord>()
+            .into_iter()
+            .map(|(_, l)| l.name)
+            .collect();
+        if names.is_empty() {
+            names.push(format!("/aws/lambda/{}", state.names.function));
+        }
+        names
+            .into_iter()
+            .map(|l| format!("CloudWatch log group {l} and its logs"))
+            .collect()
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::ByName {
+            section: "log_groups",
+            first: "log_group",
+        })
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<LogGroupRecord>().map_or(
+            Value::Null,
+            |l| serde_json::json!({"name": l.name, "retention_days": l.retention_days}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(9)
@@ -113,7 +162,7 @@ impl Kind for LogGroup {
         &'a self,
         cx: &'a CheckCx<'a>,
         node: &'a Node,
-        _: &'a crate::ops::deploy::Before,
+        _: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let (c, name) = (
@@ -294,7 +343,7 @@ async fn delete_log_group(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<S
 
 /// Deletes the log group of this name if it is this stack's.
 pub async fn remove_named(
-    run: &crate::ops::Run,
+    run: &crate::kinds::context::Run,
     stack: &str,
     name: &str,
 ) -> anyhow::Result<Removal> {

@@ -1,6 +1,6 @@
 //! A route's method: HTTP method on its path, its path parameters, its body model and
 //! validator. API Gateway refuses a Put* on a method while another is in flight, so the
-//! calls on one method go one at a time ([`crate::ops::deploy::MethodLocks`]).
+//! calls on one method go one at a time ([`crate::kinds::context::MethodLocks`]).
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -9,11 +9,11 @@ use serde_json::{json, Value};
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
 use crate::aws::AwsError;
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::validator::ValidatorRecord;
 use crate::resources::api;
 use crate::stack::{RouteSpec, StackSpec};
-use crate::state::ValidatorRecord;
 
 crate::fingerprint_record!(MethodRecord, "method");
 
@@ -25,6 +25,14 @@ pub const EXTRA_RESPONSES: &str = "not in the stack";
 impl Kind for Method {
     fn name(&self) -> &'static str {
         "method"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("PutMethod", "apigateway:PUT", Scope::RestApis),
+            ("GetMethod", "apigateway:GET", Scope::RestApis),
+            ("DeleteMethod", "apigateway:DELETE", Scope::RestApis),
+        ]
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(5)

@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 use super::method::{compare_statuses, from_reasons, read, route_label};
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
 use crate::engine::StepResult;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
 use crate::resources::api;
 use crate::stack::StackSpec;
 
@@ -18,6 +18,13 @@ pub struct MethodResponses;
 impl Kind for MethodResponses {
     fn name(&self) -> &'static str {
         "method-responses"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("PutMethodResponse", "apigateway:PUT", Scope::RestApis),
+            ("GetMethod", "apigateway:GET", Scope::RestApis),
+        ]
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(4)

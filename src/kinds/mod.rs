@@ -14,15 +14,17 @@ use serde_json::Value;
 
 use crate::aws::{AwsError, Caller};
 use crate::engine::StepResult;
-use crate::graph::Node;
-use crate::ops::deploy::DeployCtx;
-use crate::ops::status::Health;
-use crate::ops::teardown::TeardownCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::Health;
+use crate::kinds::context::TeardownCtx;
+use crate::kinds::graph::Node;
 use crate::stack::StackSpec;
 use crate::state::{StackState, LEGACY_PREFIX};
 
 pub mod api_document;
+pub mod context;
 pub mod function;
+pub mod graph;
 pub mod integration;
 pub mod integration_responses;
 pub mod log_group;
@@ -30,6 +32,7 @@ pub mod method;
 pub mod method_responses;
 pub mod path;
 pub mod permission;
+pub mod recorded;
 pub mod rest_api;
 pub mod role;
 pub mod role_policy;
@@ -58,6 +61,21 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &stage::Stage,
 ];
 
+/// The status table's rows in order: each kind's row and extra rows in the registry's order,
+/// then `last` (the owner tags, which every kind's records share).
+pub fn status_rows(last: &'static str) -> Vec<&'static str> {
+    let mut rows = Vec::new();
+    for kind in REGISTRY {
+        for row in std::iter::once(kind.row()).chain(kind.extra_rows().iter().copied()) {
+            if !rows.contains(&row) {
+                rows.push(row);
+            }
+        }
+    }
+    rows.push(last);
+    rows
+}
+
 /// The record of a method, its responses, its integration or its integration responses: API
 /// Gateway gives them no id of their own; the record says what was put.
 #[macro_export]
@@ -76,6 +94,12 @@ macro_rules! fingerprint_record {
             const KIND: &'static str = $kind;
         }
     };
+}
+
+/// Makes every state read check its records against the registry ([`check_record`]). Called
+/// by `main` before any command, and by the tests that read states.
+pub fn install() {
+    crate::state::check_records_with(check_record);
 }
 
 /// Checks that a record parses as its kind's type.
@@ -304,6 +328,89 @@ impl<'a> CheckCx<'a> {
     }
 }
 
+/// What a statement of the deploying identity's IAM policy covers (`iam-policy` writes one
+/// statement per scope).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Scope {
+    /// Actions that take no resource (`*`): the identity call, and the account-wide lists that
+    /// find a stack by its tags when the state is lost.
+    Account,
+    Table,
+    Role,
+    Function,
+    LogGroup,
+    /// `logs:DescribeLogGroups` is authorised against `log-group::log-stream:`, not one log
+    /// group's ARN (docs/aws.md, "What the deploying identity needs").
+    LogGroupList,
+    /// API Gateway's REST paths: `/restapis` and everything below it.
+    RestApis,
+    /// API Gateway's tagging path (tags on create).
+    ApiTags,
+}
+
+/// An AWS operation (the name its errors carry), the IAM action that authorises it, and the
+/// scope of the statement that grants it.
+pub type Grant = (&'static str, &'static str, Scope);
+
+/// Where deploy's JSON (`resources`) puts a kind's records.
+#[derive(Debug, Clone, Copy)]
+pub enum Shown {
+    /// A map by logical name (`tables: {user: ...}`), and the first under `first` (the field
+    /// from before stack files had several).
+    ByName {
+        section: &'static str,
+        first: &'static str,
+    },
+    /// A list of every record.
+    List(&'static str),
+    /// The one record (null when none).
+    One(&'static str),
+}
+
+/// Deploy's JSON of what the state records, each kind as it says ([`Kind::shown`]).
+pub fn records_json(state: &StackState) -> Value {
+    let mut out = serde_json::Map::new();
+    for kind in REGISTRY {
+        let Some(shown) = kind.shown() else { continue };
+        let mine: Vec<(&String, &crate::state::Record)> = state
+            .resources
+            .iter()
+            .filter(|(_, r)| r.kind == kind.name())
+            .collect();
+        match shown {
+            Shown::ByName { section, first } => {
+                let by_name: serde_json::Map<String, Value> = mine
+                    .iter()
+                    .map(|(key, rec)| {
+                        let logical = key.split_once(':').map_or(key.as_str(), |(_, l)| l);
+                        (logical.to_string(), kind.show(rec))
+                    })
+                    .collect();
+                out.insert(section.into(), by_name.into());
+                let one = mine.first().map_or(Value::Null, |(_, rec)| kind.show(rec));
+                out.insert(first.into(), one);
+            }
+            Shown::List(section) => {
+                let all: Vec<Value> = mine.iter().map(|(_, rec)| kind.show(rec)).collect();
+                out.insert(section.into(), all.into());
+            }
+            Shown::One(section) => {
+                let one = mine.first().map_or(Value::Null, |(_, rec)| kind.show(rec));
+                out.insert(section.into(), one);
+            }
+        }
+    }
+    out.into()
+}
+
+/// Teardown's confirmation: what each kind would remove.
+pub fn inventory(state: &StackState, keep_data: bool) -> Vec<String> {
+    REGISTRY
+        .iter()
+        .flat_map(|kind| kind.inventory(state, keep_data))
+        .collect()
+}
+
 /// A kind's read of one resource's owner tag: (how it is named to a person, whose its tag
 /// says it is), `None` when the resource is gone.
 pub type OwnerRead<'a> = BoxFuture<'a, Result<Option<(String, crate::resources::Owner)>, AwsError>>;
@@ -315,10 +422,24 @@ pub trait Kind: Sync + Send {
     /// The deploy step (the progress line, the report) and status row that cover this kind's
     /// resources together.
     fn step(&self) -> &'static str;
-    /// The status row (by default the step). It must be one of `ops::status::ROWS` (a
-    /// test walks the registry).
+    /// The status row (by default the step). Rows are shown in the registry's order.
     fn row(&self) -> &'static str {
         self.step()
+    }
+    /// The status rows of this kind's checks of the stack as a whole ([`Kind::stack_checks`])
+    /// besides its own row, shown right after it.
+    fn extra_rows(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Checks of the stack as a whole that this kind answers for, each with its status row
+    /// (what the REST API has beyond the stack; statements in a function's policy the stack
+    /// did not put). `None`: it has none.
+    fn stack_checks<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+    ) -> Option<BoxFuture<'a, Vec<(&'static str, Check)>>> {
+        let _ = cx;
+        None
     }
     /// Where deploy removes a resource of this kind that the model no longer has, in the
     /// order of removal (what depends on others first: a permission and a method before
@@ -327,6 +448,10 @@ pub trait Kind: Sync + Send {
     fn removal_rank(&self) -> Option<u8>;
     /// What the progress line says while it is made.
     fn doing(&self) -> &'static str;
+    /// Every AWS operation its calls make (create, read, update, delete, tag), with the IAM
+    /// action that authorises each: `iam-policy` grants exactly these. Every kind says (no
+    /// default); a unit test fails when a call the code makes is granted by none.
+    fn iam(&self) -> &'static [Grant];
     /// Whether a record read from a state file is one of this kind's (it parses as the kind's
     /// record type).
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String>;
@@ -380,7 +505,7 @@ pub trait Kind: Sync + Send {
         &'a self,
         cx: &'a CheckCx<'a>,
         node: &'a Node,
-        before: &'a crate::ops::deploy::Before,
+        before: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
         let _ = (cx, node, before);
         Box::pin(async { None })
@@ -467,6 +592,22 @@ pub trait Kind: Sync + Send {
     fn deleting(&self) -> &'static str {
         "deleting"
     }
+    /// What teardown's confirmation lists for this kind: each recorded resource, else (nothing
+    /// recorded, as after a crash) what the state's names say may exist. Empty for a kind that
+    /// goes with its container; a unit test fails for a kind with its own teardown step that
+    /// lists nothing.
+    fn inventory(&self, state: &crate::state::StackState, keep_data: bool) -> Vec<String> {
+        let _ = (state, keep_data);
+        Vec::new()
+    }
+    /// How deploy's JSON shows this kind's records (`None`: it does not), and one record.
+    fn shown(&self) -> Option<Shown> {
+        None
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        let _ = rec;
+        Value::Null
+    }
 }
 
 /// Short, stable hash of a kind's properties.
@@ -488,7 +629,7 @@ pub fn wanted_fingerprint(w: &Want, node: &Node) -> Option<String> {
 pub fn upgrade_legacy(
     state: &mut StackState,
     spec: &StackSpec,
-    graph: &crate::graph::Graph,
+    graph: &crate::kinds::graph::Graph,
 ) -> bool {
     let mut changed = false;
     for node in &graph.nodes {
@@ -533,41 +674,178 @@ pub fn is_current(recorded: &str, w: &Want, node: &Node) -> bool {
 mod tests {
     use super::*;
 
-    /// The registry is the list of kinds: each kind says everything the operations ask of
-    /// it, so a kind added with a part forgotten fails here, not silently in status or deploy.
-    #[test]
-    fn every_registered_kind_is_complete() {
+    /// What a list of kinds leaves out: each kind must say everything the operations ask of
+    /// it. The trait's required methods are the compiler's to check; these are the parts a
+    /// default would otherwise hide.
+    fn problems(kinds: &[&dyn Kind]) -> Vec<String> {
+        let mut out = Vec::new();
         let mut names = std::collections::BTreeSet::new();
-        let mut ranks = std::collections::BTreeSet::new();
-        for kind in REGISTRY {
+        let mut ranks = std::collections::BTreeMap::new();
+        let empty = StackState::new(
+            "prod",
+            "us-east-1",
+            None,
+            crate::stack::Names::defaults("prod"),
+        );
+        for kind in kinds {
             let name = kind.name();
-            assert!(names.insert(name), "two kinds are named {name}");
-            assert_eq!(by_name(name).map(|k| k.name()), Some(name));
-            // Its status row is one status shows (a row not listed there would vanish).
-            assert!(
-                crate::ops::status::ROWS.contains(&kind.row()),
-                "{name}: status row '{}' is not in ops::status::ROWS",
-                kind.row()
-            );
-            assert!(
-                !kind.step().is_empty() && !kind.doing().is_empty(),
-                "{name}"
-            );
+            if !names.insert(name) {
+                out.push(format!("two kinds are named {name}"));
+            }
+            // Its status rows are named (ops::status's test shows every one is shown).
+            if kind.row().is_empty() || kind.extra_rows().iter().any(|r| r.is_empty()) {
+                out.push(format!("{name}: a status row without a name"));
+            }
+            if kind.step().is_empty() || kind.doing().is_empty() {
+                out.push(format!("{name}: no progress line"));
+            }
             // Deploy's removal order has one place for each kind it removes.
             if let Some(rank) = kind.removal_rank() {
-                assert!(ranks.insert(rank), "{name} shares removal rank {rank}");
-                assert!(crate::ops::deploy::removable(name), "{name}");
+                if let Some(other) = ranks.insert(rank, name) {
+                    out.push(format!("{name} shares removal rank {rank} with {other}"));
+                }
             }
-            // What teardown and plan say of it.
+            // The deploying identity's policy grants its calls.
+            if kind.iam().is_empty() {
+                out.push(format!(
+                    "{name}: no IAM actions (iam-policy would not grant its calls)"
+                ));
+            }
+            // A record of another kind is not one of its.
+            let other = crate::state::Record {
+                kind: "not-a-kind".into(),
+                id: "x".into(),
+                arn: None,
+                fingerprint: String::new(),
+                attrs: Default::default(),
+                props: None,
+            };
+            if kind.check_record(&other).is_ok() {
+                out.push(format!("{name}: its record check takes any record"));
+            }
+            // What teardown says of it: its progress line, and its confirmation's line,
+            // recorded or not.
             if !kind.goes_with_container() {
-                assert!(!kind.deleting().is_empty(), "{name}: no teardown line");
+                if kind.deleting().is_empty() {
+                    out.push(format!("{name}: no teardown line"));
+                }
+                if kind.inventory(&empty, false).is_empty() {
+                    out.push(format!("{name}: teardown's confirmation would not list it"));
+                }
             }
         }
+        out
+    }
+
+    /// The registry is the list of kinds: a kind added with a part forgotten fails here, not
+    /// silently in status, deploy, teardown or the IAM policy.
+    #[test]
+    fn every_registered_kind_is_complete() {
+        assert_eq!(problems(REGISTRY), Vec::<String>::new());
+        for kind in REGISTRY {
+            assert_eq!(by_name(kind.name()).map(|k| k.name()), Some(kind.name()));
+        }
+        // Deploy's JSON keeps every field it had when the list was written by hand.
+        let empty = StackState::new(
+            "prod",
+            "us-east-1",
+            None,
+            crate::stack::Names::defaults("prod"),
+        );
+        let doc = records_json(&empty);
+        let fields: Vec<&String> = doc.as_object().unwrap().keys().collect();
+        assert_eq!(
+            fields,
+            [
+                "api",
+                "deployment",
+                "function",
+                "functions",
+                "log_group",
+                "log_groups",
+                "permissions",
+                "request_validator",
+                "resources",
+                "role",
+                "roles",
+                "table",
+                "tables",
+            ]
+        );
         // Dependents before what they depend on.
         let rank = |k: &str| by_name(k).and_then(|k| k.removal_rank()).unwrap();
         assert!(rank("permission") < rank("function"));
         assert!(rank("method") < rank("path"));
         assert!(rank("function") < rank("role"));
         assert!(rank("role-policy") < rank("role"));
+    }
+
+    /// A kind written with its parts left out (what the trait lets default): the registry's
+    /// test names each one.
+    struct Forgetful;
+
+    impl Kind for Forgetful {
+        fn name(&self) -> &'static str {
+            "forgetful"
+        }
+        fn step(&self) -> &'static str {
+            ""
+        }
+        fn removal_rank(&self) -> Option<u8> {
+            table::Table.removal_rank()
+        }
+        fn doing(&self) -> &'static str {
+            "making it"
+        }
+        fn iam(&self) -> &'static [Grant] {
+            &[]
+        }
+        fn check_record(&self, _rec: &crate::state::Record) -> Result<(), String> {
+            Ok(())
+        }
+        fn nodes(&self, _spec: &StackSpec) -> Vec<Node> {
+            Vec::new()
+        }
+        fn props(&self, _w: &Want, _node: &Node) -> Option<Value> {
+            None
+        }
+        fn label(&self, _w: &Want, node: &Node) -> String {
+            node.key.clone()
+        }
+        fn ensure<'a>(
+            &'a self,
+            _cx: &'a DeployCtx,
+            _node: &'a Node,
+        ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+            Box::pin(async { anyhow::bail!("not made") })
+        }
+        fn check<'a>(
+            &'a self,
+            _cx: &'a CheckCx<'a>,
+            _node: &'a Node,
+        ) -> BoxFuture<'a, Option<Check>> {
+            Box::pin(async { None })
+        }
+    }
+
+    #[test]
+    fn a_kind_with_a_part_left_out_is_named() {
+        let mut kinds: Vec<&dyn Kind> = REGISTRY.to_vec();
+        kinds.push(&Forgetful);
+        let found = problems(&kinds);
+        for part in [
+            "forgetful: a status row without a name",
+            "forgetful: no progress line",
+            "forgetful shares removal rank",
+            "forgetful: no IAM actions",
+            "forgetful: its record check takes any record",
+            "forgetful: teardown's confirmation would not list it",
+        ] {
+            assert!(
+                found.iter().any(|p| p.starts_with(part)),
+                "{part}: {found:?}"
+            );
+        }
+        assert_eq!(found.len(), 6, "{found:?}");
     }
 }

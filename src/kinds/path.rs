@@ -8,11 +8,12 @@ use serde_json::{json, Value};
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::{AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::rest_api::ApiRecord;
 use crate::resources::api;
 use crate::stack::{ResourceSpec, StackSpec};
-use crate::state::{ApiRecord, StackState};
+use crate::state::StackState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -33,11 +34,40 @@ impl Kind for Path {
     fn name(&self) -> &'static str {
         "path"
     }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("GetResources", "apigateway:GET", Scope::RestApis),
+            ("CreateResource", "apigateway:POST", Scope::RestApis),
+            ("DeleteResource", "apigateway:DELETE", Scope::RestApis),
+            ("DeleteMethod", "apigateway:DELETE", Scope::RestApis),
+        ]
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::List("resources"))
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<ResourceRecord>().map_or(
+            Value::Null,
+            |r| serde_json::json!({"id": r.id, "path": r.path}),
+        )
+    }
     fn removal_rank(&self) -> Option<u8> {
         Some(6)
     }
     fn step(&self) -> &'static str {
         "resource"
+    }
+    fn extra_rows(&self) -> &'static [&'static str] {
+        &[FOREIGN_ROUTES_ROW]
+    }
+    fn stack_checks<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+    ) -> Option<BoxFuture<'a, Vec<(&'static str, Check)>>> {
+        Some(Box::pin(async move {
+            vec![(FOREIGN_ROUTES_ROW, check_foreign_routes(cx).await)]
+        }))
     }
     fn doing(&self) -> &'static str {
         "creating the API's resources"
@@ -86,7 +116,7 @@ impl Kind for Path {
         &'a self,
         cx: &'a CheckCx<'a>,
         node: &'a Node,
-        _: &'a crate::ops::deploy::Before,
+        _: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
         Box::pin(async move {
             let path = &node.path.as_ref()?.path;
@@ -241,4 +271,128 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         },
         Err(e) => Check::failed(label, e),
     }
+}
+/// The status row of routes the stack does not have.
+pub const FOREIGN_ROUTES_ROW: &str = "extra-routes";
+
+/// What the API has beyond the stack, as (resource id, path, method): a resource of a path the
+/// stack does not have (`None`: the whole resource, its methods and children with it), or a
+/// method the stack does not have on one of its paths (the root included).
+pub fn foreign_routes(
+    all: &[api::ResourceInfo],
+    spec: &StackSpec,
+    state: &StackState,
+) -> Vec<(String, String, Option<String>)> {
+    let resources = spec.resources();
+    // What the state records is the stack's too: what the model no longer has is removed by
+    // deploy as such (plan's "delete"), not as someone else's addition.
+    let recorded_paths: Vec<String> = state
+        .all::<crate::kinds::path::ResourceRecord>()
+        .into_iter()
+        .map(|(_, r)| r.path)
+        .collect();
+    let recorded_methods: Vec<String> = state
+        .resources
+        .values()
+        .filter(|r| r.kind == "method")
+        .map(|r| r.id.clone())
+        .collect();
+    let ours: Vec<&str> = std::iter::once("/")
+        .chain(resources.iter().map(|r| r.path.as_str()))
+        .chain(recorded_paths.iter().map(String::as_str))
+        .collect();
+    let mut out = Vec::new();
+    for r in all {
+        if !ours.contains(&r.path.as_str()) {
+            // Only the topmost foreign resource: deleting it takes its children.
+            let parent_foreign = all.iter().any(|p| {
+                !ours.contains(&p.path.as_str()) && r.path.starts_with(&format!("{}/", p.path))
+            });
+            if !parent_foreign {
+                out.push((r.id.clone(), r.path.clone(), None));
+            }
+            continue;
+        }
+        for m in &r.methods {
+            let wanted = spec
+                .routes
+                .iter()
+                .any(|route| route.path == r.path && route.http_method == *m)
+                || recorded_methods.contains(&format!("{m} {}", r.path));
+            if !wanted {
+                out.push((r.id.clone(), r.path.clone(), Some(m.clone())));
+            }
+        }
+    }
+    out
+}
+
+/// Routes of the API that the stack does not have: one added by hand would be published by
+/// deploy's next deployment.
+pub async fn check_foreign_routes(cx: &CheckCx<'_>) -> Check {
+    let Some(api_rec) = cx
+        .state
+        .get::<ApiRecord>(crate::kinds::graph::key::REST_API)
+    else {
+        return Check::missing("REST API", super::NOT_DEPLOYED);
+    };
+    let label = format!("REST API {}", api_rec.id);
+    match read_all(cx).await {
+        Ok(None) => Check::missing(label, "the REST API does not exist"),
+        Ok(Some(all)) => {
+            let foreign = foreign_routes(&all, cx.spec, cx.state);
+            if foreign.is_empty() {
+                Check::ok(label)
+            } else {
+                Check::drifted(
+                    label,
+                    format!(
+                        "routes not in the stack, which the next deployment would publish: {}",
+                        foreign
+                            .iter()
+                            .map(|(_, path, method)| match method {
+                                Some(m) => format!("{m} {path}"),
+                                None => format!("{path} (resource)"),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            }
+        }
+        Err(e) => Check::failed(label, e),
+    }
+}
+
+/// Deletes the routes of the API that the stack does not have (added by hand: the next
+/// deployment would publish them). Returns what was removed, to say so.
+pub async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String>> {
+    let state = ctx.snapshot().await;
+    let api_id = super::rest_api::recorded_id(&state)?;
+    let all = ctx
+        .call("resource", || {
+            api::resources_with_methods(ctx.aws(), &api_id, true)
+        })
+        .await?
+        .unwrap_or_default();
+    let mut removed = Vec::new();
+    for (id, path, method) in foreign_routes(&all, &ctx.spec, &state) {
+        match &method {
+            Some(m) => {
+                ctx.call("resource", || {
+                    api::delete_method(ctx.aws(), &api_id, &id, m)
+                })
+                .await
+                .with_context(|| format!("removing {m} {path}"))?;
+                removed.push(format!("{m} {path}"));
+            }
+            None => {
+                ctx.call("resource", || api::delete_resource(ctx.aws(), &api_id, &id))
+                    .await
+                    .with_context(|| format!("removing resource {path}"))?;
+                removed.push(path);
+            }
+        }
+    }
+    Ok(removed)
 }

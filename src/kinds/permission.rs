@@ -15,12 +15,14 @@ use serde_json::{json, Value};
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::{poll, ErrorKind};
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::{foreign, forget_with_contents, function_owner, TeardownCtx};
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::function::function_owner;
+use crate::kinds::function::FunctionRecord;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::rest_api::ApiRecord;
 use crate::resources::{function, Owner};
 use crate::stack::{StackSpec, INVOKE_SID};
-use crate::state::{ApiRecord, FunctionRecord};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,11 +50,66 @@ impl Kind for Permission {
     fn name(&self) -> &'static str {
         "permission"
     }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("AddPermission", "lambda:AddPermission", Scope::Function),
+            (
+                "RemovePermission",
+                "lambda:RemovePermission",
+                Scope::Function,
+            ),
+            ("GetPolicy", "lambda:GetPolicy", Scope::Function),
+        ]
+    }
+    fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
+        let recorded: Vec<String> = state
+            .all::<PermissionRecord>()
+            .into_iter()
+            .map(|(_, p)| {
+                let function = p
+                    .function_arn
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                format!(
+                    "invoke permission {} on Lambda function {function}",
+                    p.statement_id
+                )
+            })
+            .collect();
+        if recorded.is_empty() {
+            return vec![format!(
+                "API Gateway's invoke permission on Lambda function {}",
+                state.names.function
+            )];
+        }
+        recorded
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::List("permissions"))
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<PermissionRecord>().map_or(
+            Value::Null,
+            |p| serde_json::json!({"statement_id": p.statement_id, "source_arn": p.source_arn}),
+        )
+    }
     fn removal_rank(&self) -> Option<u8> {
         Some(0)
     }
     fn step(&self) -> &'static str {
         "permission"
+    }
+    fn stack_checks<'a>(
+        &'a self,
+        cx: &'a CheckCx<'a>,
+    ) -> Option<BoxFuture<'a, Vec<(&'static str, Check)>>> {
+        Some(Box::pin(async move {
+            let found = check_foreign_statements(cx).await;
+            found.into_iter().map(|c| ("permission", c)).collect()
+        }))
     }
     fn doing(&self) -> &'static str {
         "letting API Gateway invoke the function"
@@ -408,4 +465,41 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
     };
     forget_with_contents(ctx, &node.key).await?;
     Ok(StepResult::new(action, sid))
+}
+/// Statements in each function's policy that the stack did not put (they let others invoke
+/// it); none for a function while nothing to compare with is recorded.
+pub async fn check_foreign_statements(cx: &CheckCx<'_>) -> Vec<Check> {
+    futures::future::join_all(
+        cx.spec
+            .functions
+            .iter()
+            .map(|f| check_foreign_statements_of(cx, &f.logical)),
+    )
+    .await
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option<Check> {
+    let routed = cx.spec.routes.iter().any(|r| r.function == function);
+    let label = if routed { crate::stack::INVOKE_SID } else { "" };
+    match read_policy(cx, function).await? {
+        Err(e) => Some(Check::failed(label, e)),
+        Ok(statements) => {
+            let foreign = foreign_sids(&statements, cx.spec, cx.state, function);
+            Some(if foreign.is_empty() {
+                Check::ok(label)
+            } else {
+                Check::drifted(
+                    label,
+                    format!(
+                        "{} (they let others invoke the function): {}",
+                        FOREIGN_STATEMENTS,
+                        foreign.join(", ")
+                    ),
+                )
+            })
+        }
+    }
 }

@@ -9,9 +9,9 @@ use serde_json::{json, Value};
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::{forget_with_contents, TeardownCtx};
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::{forget_with_contents, TeardownCtx};
+use crate::kinds::graph::{key, Node};
 use crate::resources::{api, Owner};
 use crate::stack::StackSpec;
 
@@ -34,6 +34,31 @@ pub struct RestApi;
 impl Kind for RestApi {
     fn name(&self) -> &'static str {
         "rest-api"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("CreateRestApi", "apigateway:POST", Scope::RestApis),
+            ("GetRestApis", "apigateway:GET", Scope::RestApis),
+            ("GetRestApi", "apigateway:GET", Scope::RestApis),
+            ("DeleteRestApi", "apigateway:DELETE", Scope::RestApis),
+            ("TagResource", "apigateway:PUT", Scope::ApiTags),
+        ]
+    }
+    fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
+        vec![match state.get::<ApiRecord>(super::graph::key::REST_API) {
+            Some(a) => format!("REST API {} ({}) with its stage and routes", a.name, a.id),
+            None => format!("REST API {} (if a crash left one)", state.names.api),
+        }]
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::One("api"))
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<ApiRecord>().map_or(
+            Value::Null,
+            |a| serde_json::json!({"id": a.id, "name": a.name}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         None // the stack always has its REST API: it goes only with teardown
@@ -98,7 +123,7 @@ impl Kind for RestApi {
         &'a self,
         _: &'a CheckCx<'a>,
         _: &'a Node,
-        before: &'a crate::ops::deploy::Before,
+        before: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         // CreateRestApi takes duplicate names: only one of this stack's is adopted.
         let ours = before

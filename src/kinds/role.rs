@@ -9,9 +9,9 @@ use super::{Check, CheckCx, Kind, Removal, Want, NOT_DEPLOYED};
 use crate::aws::ErrorKind;
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::graph::{key, Node};
 use crate::resources::{role, Owner};
 use crate::stack::StackSpec;
 
@@ -34,6 +34,50 @@ pub struct Role;
 impl Kind for Role {
     fn name(&self) -> &'static str {
         "role"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("CreateRole", "iam:CreateRole", Scope::Role),
+            ("GetRole", "iam:GetRole", Scope::Role),
+            ("DeleteRole", "iam:DeleteRole", Scope::Role),
+            ("ListRoleTags", "iam:ListRoleTags", Scope::Role),
+            ("TagRole", "iam:TagRole", Scope::Role),
+            ("ListRolePolicies", "iam:ListRolePolicies", Scope::Role),
+            ("DeleteRolePolicy", "iam:DeleteRolePolicy", Scope::Role),
+            (
+                "ListAttachedRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                Scope::Role,
+            ),
+            ("DetachRolePolicy", "iam:DetachRolePolicy", Scope::Role),
+        ]
+    }
+    fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
+        let mut names: Vec<String> = state
+            .all::<RoleRecord>()
+            .into_iter()
+            .map(|(_, r)| r.name)
+            .collect();
+        if names.is_empty() {
+            names.push(state.names.role.clone());
+        }
+        names
+            .into_iter()
+            .map(|r| format!("IAM role {r} and its policies"))
+            .collect()
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::ByName {
+            section: "roles",
+            first: "role",
+        })
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<RoleRecord>().map_or(
+            Value::Null,
+            |r| serde_json::json!({"name": r.name, "arn": r.arn}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(11)
@@ -98,7 +142,7 @@ impl Kind for Role {
         &'a self,
         cx: &'a CheckCx<'a>,
         node: &'a Node,
-        _: &'a crate::ops::deploy::Before,
+        _: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let (c, name) = (cx.c, &super::function_of(cx.spec, node).ok()?.role);
@@ -250,7 +294,7 @@ async fn delete_role(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepRe
 /// with DeleteConflict until every policy is off the role), then the role. The record of its
 /// policy (`policy_key`) is forgotten once they are off.
 pub async fn remove_named(
-    run: &crate::ops::Run,
+    run: &crate::kinds::context::Run,
     stack: &str,
     name: &str,
     policy_key: &str,

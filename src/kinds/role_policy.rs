@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::same_json;
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
 use crate::resources::role;
 use crate::stack::{PolicyMode, StackSpec};
 
@@ -37,6 +37,21 @@ pub struct RolePolicy;
 impl Kind for RolePolicy {
     fn name(&self) -> &'static str {
         "role-policy"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("PutRolePolicy", "iam:PutRolePolicy", Scope::Role),
+            ("GetRolePolicy", "iam:GetRolePolicy", Scope::Role),
+            ("DeleteRolePolicy", "iam:DeleteRolePolicy", Scope::Role),
+            ("AttachRolePolicy", "iam:AttachRolePolicy", Scope::Role),
+            ("DetachRolePolicy", "iam:DetachRolePolicy", Scope::Role),
+            (
+                "ListAttachedRolePolicies",
+                "iam:ListAttachedRolePolicies",
+                Scope::Role,
+            ),
+        ]
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(10)

@@ -7,15 +7,16 @@ use anyhow::Context;
 use super::{CheckCx, Want};
 use crate::aws::AwsError;
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::rest_api::ApiRecord;
 use crate::resources::api::{self, IntegrationInfo, MethodInfo};
 use crate::stack::RouteSpec;
-use crate::state::{ApiRecord, StackState};
+use crate::state::StackState;
 
 /// Makes one part of a route, unless the state records the wish's fingerprint: `calls` runs
 /// (with the API's and the resource's ids, and the state) while the route's method is held
-/// (see [`crate::ops::deploy::MethodLocks`]); then the part is recorded.
+/// (see [`crate::kinds::context::MethodLocks`]); then the part is recorded.
 pub async fn put_part<'a, F, Fut>(
     ctx: &'a DeployCtx,
     node: &'a Node,

@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::rest_api::ApiRecord;
 use crate::resources::api;
 use crate::stack::StackSpec;
-use crate::state::ApiRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +41,22 @@ const PUBLISHED: [&str; 5] = [
 impl Kind for Stage {
     fn name(&self) -> &'static str {
         "stage"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("CreateDeployment", "apigateway:POST", Scope::RestApis),
+            ("GetStage", "apigateway:GET", Scope::RestApis),
+        ]
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::One("deployment"))
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<DeploymentRecord>().map_or(
+            Value::Null,
+            |d| serde_json::json!({"id": d.id, "stage": d.stage}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         None // the stack always has its stage: it goes only with teardown (or with the REST API)
@@ -72,7 +88,7 @@ impl Kind for Stage {
     }
     /// What the deployment publishes: the fingerprint of every route's parts.
     fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        let graph = crate::graph::Graph::new(w.spec);
+        let graph = crate::kinds::graph::Graph::new(w.spec);
         let mut routes = serde_json::Map::new();
         for n in &graph.nodes {
             if PUBLISHED.contains(&n.kind.name()) {
@@ -90,7 +106,9 @@ impl Kind for Stage {
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
         let f = w
             .state
-            .get::<crate::state::FunctionRecord>(&key::function(crate::stack::TUTORIAL_FUNCTION))?;
+            .get::<crate::kinds::function::FunctionRecord>(&key::function(
+                crate::stack::TUTORIAL_FUNCTION,
+            ))?;
         let m = w.spec.legacy_method_fingerprint();
         let i = w.spec.legacy_integration_fingerprint(&f.arn);
         Some(crate::stack::fingerprint(&[&m, &m, &i, &i]))
@@ -165,7 +183,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     // Routes added by hand would be published by this deployment: removed first.
     // (An API built from its document was put again instead: the overwrite removed them.)
     let removed = if ctx.prune_routes && !super::api_document::applies(&ctx.spec) {
-        crate::ops::deploy::remove_foreign_routes(ctx).await?
+        super::path::remove_foreign_routes(ctx).await?
     } else {
         Vec::new()
     };

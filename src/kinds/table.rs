@@ -9,9 +9,9 @@ use super::{Check, CheckCx, Kind, Removal, Repair, Want, NOT_DEPLOYED};
 use crate::aws::{poll, AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::error::not_ours;
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
-use crate::ops::teardown::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::context::DeployCtx;
+use crate::kinds::context::{foreign, forget_with_contents, TeardownCtx};
+use crate::kinds::graph::{key, Node};
 use crate::resources::{table, Owner};
 use crate::stack::{Billing, StackSpec, TableSpec, TUTORIAL_CAPACITY};
 
@@ -55,6 +55,53 @@ pub struct Table;
 impl Kind for Table {
     fn name(&self) -> &'static str {
         "table"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("CreateTable", "dynamodb:CreateTable", Scope::Table),
+            ("DescribeTable", "dynamodb:DescribeTable", Scope::Table),
+            ("UpdateTable", "dynamodb:UpdateTable", Scope::Table),
+            ("DeleteTable", "dynamodb:DeleteTable", Scope::Table),
+            (
+                "ListTagsOfResource",
+                "dynamodb:ListTagsOfResource",
+                Scope::Table,
+            ),
+            ("TagResource", "dynamodb:TagResource", Scope::Table),
+        ]
+    }
+    fn inventory(&self, state: &crate::state::StackState, keep_data: bool) -> Vec<String> {
+        let mut names: Vec<String> = state
+            .all::<TableRecord>()
+            .into_iter()
+            .map(|(_, t)| t.name)
+            .collect();
+        if names.is_empty() {
+            names.push(state.names.table.clone());
+        }
+        names
+            .into_iter()
+            .map(|t| {
+                if keep_data {
+                    format!("(kept) DynamoDB table {t}")
+                } else {
+                    format!("DynamoDB table {t} and all its items")
+                }
+            })
+            .collect()
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::ByName {
+            section: "tables",
+            first: "table",
+        })
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<TableRecord>().map_or(
+            Value::Null,
+            |t| serde_json::json!({"name": t.name, "arn": t.arn}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(12)
@@ -131,7 +178,7 @@ impl Kind for Table {
     }
     fn repair(&self, node: &Node, check: &Check) -> Repair {
         match check.health {
-            crate::ops::status::Health::Missing => Repair::Recreate(vec![node.key.clone()]),
+            crate::kinds::context::Health::Missing => Repair::Recreate(vec![node.key.clone()]),
             _ if check.transitional => Repair::Wait,
             _ => Repair::Update,
         }
@@ -141,7 +188,7 @@ impl Kind for Table {
         &'a self,
         cx: &'a CheckCx<'a>,
         node: &'a Node,
-        _: &'a crate::ops::deploy::Before,
+        _: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let (c, name) = (cx.c, &super::table_of(cx.spec, node).ok()?.name);
@@ -416,7 +463,7 @@ async fn delete_table(ctx: &TeardownCtx, node_key: &str) -> anyhow::Result<StepR
 /// (so "nothing left" holds when the command returns, and a table of the same name can be
 /// made again).
 pub async fn remove_named(
-    run: &crate::ops::Run,
+    run: &crate::kinds::context::Run,
     stack: &str,
     name: &str,
 ) -> anyhow::Result<Removal> {

@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Want};
 use crate::engine::{Action, StepResult};
-use crate::graph::{key, Node};
-use crate::ops::deploy::DeployCtx;
+use crate::kinds::context::DeployCtx;
+use crate::kinds::graph::{key, Node};
+use crate::kinds::rest_api::ApiRecord;
 use crate::resources::api;
 use crate::stack::{self, StackSpec};
-use crate::state::ApiRecord;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,6 +34,25 @@ pub struct Validator;
 impl Kind for Validator {
     fn name(&self) -> &'static str {
         "validator"
+    }
+    fn iam(&self) -> &'static [super::Grant] {
+        use super::Scope;
+        &[
+            ("GetRequestValidators", "apigateway:GET", Scope::RestApis),
+            ("CreateRequestValidator", "apigateway:POST", Scope::RestApis),
+            ("CreateModel", "apigateway:POST", Scope::RestApis),
+            ("UpdateModel", "apigateway:PATCH", Scope::RestApis),
+            ("GetModels", "apigateway:GET", Scope::RestApis),
+        ]
+    }
+    fn shown(&self) -> Option<super::Shown> {
+        Some(super::Shown::One("request_validator"))
+    }
+    fn show(&self, rec: &crate::state::Record) -> Value {
+        rec.typed::<ValidatorRecord>().map_or(
+            Value::Null,
+            |v| serde_json::json!({"id": v.id, "name": v.name, "model": v.model}),
+        )
     }
     fn removal_rank(&self) -> Option<u8> {
         Some(7)
@@ -75,7 +94,7 @@ impl Kind for Validator {
         &'a self,
         cx: &'a CheckCx<'a>,
         _: &'a Node,
-        _: &'a crate::ops::deploy::Before,
+        _: &'a crate::kinds::context::Before,
     ) -> BoxFuture<'a, Option<crate::resources::Owner>> {
         Box::pin(async move {
             let api = cx.state.get::<ApiRecord>(key::REST_API)?;

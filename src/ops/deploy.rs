@@ -19,102 +19,20 @@
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::aws::{Aws, Caller, RetryPolicy};
-use crate::code::CodePackage;
+use crate::code::Codes;
 use crate::engine::{self, Step};
-use crate::graph::{key, Graph};
+use crate::kinds::context::Run;
+use crate::kinds::context::{Before, DeployCtx, Health, KeyCheck, Timing};
+use crate::kinds::graph::{key, Graph};
 use crate::kinds::{Check, Repair};
-use crate::ops::status::{Health, KeyCheck};
-use crate::ops::Run;
 use crate::report::Progress;
 use crate::resources::{api, Owner};
 use crate::stack::StackSpec;
 use crate::state::StackState;
-
-/// Time limits, passed in so tests can shorten them.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// How long "the role cannot be assumed by Lambda" is retried.
-    pub role_wait: Duration,
-    /// How long to wait for ACTIVE / Active / Successful.
-    pub ready_wait: Duration,
-    pub retry: RetryPolicy,
-    /// First and longest interval of readiness polls.
-    pub poll_first: Duration,
-    pub poll_max: Duration,
-}
-
-/// Everything the steps share.
-pub struct DeployCtx {
-    pub run: Run,
-    pub spec: StackSpec,
-    pub graph: Graph,
-    /// Each function's code, by its logical name.
-    pub codes: Codes,
-    /// A table may be deleted (removed from the stack file, or its key changed).
-    pub allow_data_loss: bool,
-    /// REST APIs of the stack's API name, listed while the identity call ran (so the lookup
-    /// before CreateRestApi costs no time on the critical path); used by the first attempt.
-    pub api_lookup: std::sync::Mutex<Option<Vec<api::ApiInfo>>>,
-    /// The REST API was created by this run: it has no resources of ours yet to look for.
-    pub fresh_api: AtomicBool,
-    /// One lock per method (and per function policy): AWS refuses concurrent changes to them.
-    pub method_locks: MethodLocks,
-    /// The roles created by this run (their keys): they hold no policy the stack did not put.
-    pub fresh_roles: std::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// Status found routes in the API that the stack does not have: removed before the next
-    /// deployment publishes them.
-    pub prune_routes: bool,
-    /// Status found statements in the function's policy that the stack did not put: removed.
-    pub prune_permissions: bool,
-}
-
-/// Each function's code, by its logical name.
-pub type Codes = std::collections::BTreeMap<String, CodePackage>;
-
-impl DeployCtx {
-    pub fn code_of(&self, function: &str) -> anyhow::Result<&CodePackage> {
-        self.codes
-            .get(function)
-            .ok_or_else(|| anyhow::anyhow!("no code was loaded for function '{function}'"))
-    }
-}
-
-impl std::ops::Deref for DeployCtx {
-    type Target = Run;
-    fn deref(&self) -> &Run {
-        &self.run
-    }
-}
-
-/// The method is the unit of concurrency in API Gateway: PutMethodResponse, PutIntegration
-/// and PutIntegrationResponse on one method are refused with ConflictException while another
-/// of them is in flight (docs/aws.md, "Eventual consistency and concurrent changes"; Terraform holds one global lock for the same
-/// reason). Calls on one method go one at a time, in the order they ask; calls on different
-/// methods still run at once. The same holds for one function's resource policy.
-#[derive(Default)]
-pub struct MethodLocks {
-    locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl MethodLocks {
-    /// Runs `call` while holding the lock named `on` (a route's label, a function's policy).
-    pub async fn on<T>(&self, on: &str, call: impl std::future::Future<Output = T>) -> T {
-        let lock = self
-            .locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(on.to_string())
-            .or_default()
-            .clone();
-        let _held = lock.lock().await;
-        call.await
-    }
-}
 
 /// One step per node of the graph, depending on the steps of the node's dependencies.
 pub fn steps(graph: &Graph) -> Vec<Step<DeployCtx>> {
@@ -191,39 +109,6 @@ fn describe(key: &str, c: &Check) -> String {
     )
 }
 
-/// Deletes the routes of the API that the stack does not have (added by hand: the next
-/// deployment would publish them). Returns what was removed, to say so.
-pub async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String>> {
-    let state = ctx.snapshot().await;
-    let api_id = crate::kinds::rest_api::recorded_id(&state)?;
-    let all = ctx
-        .call("resource", || {
-            api::resources_with_methods(ctx.aws(), &api_id, true)
-        })
-        .await?
-        .unwrap_or_default();
-    let mut removed = Vec::new();
-    for (id, path, method) in crate::ops::status::foreign_routes(&all, &ctx.spec, &state) {
-        match &method {
-            Some(m) => {
-                ctx.call("resource", || {
-                    api::delete_method(ctx.aws(), &api_id, &id, m)
-                })
-                .await
-                .with_context(|| format!("removing {m} {path}"))?;
-                removed.push(format!("{m} {path}"));
-            }
-            None => {
-                ctx.call("resource", || api::delete_resource(ctx.aws(), &api_id, &id))
-                    .await
-                    .with_context(|| format!("removing resource {path}"))?;
-                removed.push(path);
-            }
-        }
-    }
-    Ok(removed)
-}
-
 /// What a deploy is asked to make.
 pub struct DeployInput {
     pub store: std::sync::Arc<crate::store::Store>,
@@ -236,12 +121,6 @@ pub struct DeployInput {
     pub codes: Codes,
     pub allow_data_loss: bool,
     pub timing: Timing,
-}
-
-/// What the round of reads before a deploy found.
-pub struct Before {
-    pub checks: Option<Vec<KeyCheck>>,
-    pub api_lookup: Option<Vec<api::ApiInfo>>,
 }
 
 /// The reads that overlap the identity call: on an existing stack, the status checks that find
@@ -387,7 +266,7 @@ pub async fn apply(
     // steps still run from what it records.)
     let checks = before.checks.unwrap_or_default();
     let stack_row = |row: &'static str| checks.iter().filter(move |k| k.row == row);
-    let prune_routes = stack_row(crate::ops::status::FOREIGN_ROUTES_ROW)
+    let prune_routes = stack_row(crate::kinds::path::FOREIGN_ROUTES_ROW)
         .any(|k| k.check.health == Health::Drifted);
     let prune_permissions = stack_row("permission").any(|k| {
         k.check
@@ -562,8 +441,9 @@ pub fn superseded_statements(state: &StackState, graph: &Graph, orphans: &[Strin
         .iter()
         .filter(|n| n.kind.name() == "permission")
         .filter_map(|n| {
-            let f =
-                state.get::<crate::state::FunctionRecord>(&key::function(n.item.as_deref()?))?;
+            let f = state.get::<crate::kinds::function::FunctionRecord>(&key::function(
+                n.item.as_deref()?,
+            ))?;
             Some(f.arn)
         })
         .collect();
@@ -571,7 +451,7 @@ pub fn superseded_statements(state: &StackState, graph: &Graph, orphans: &[Strin
         .iter()
         .filter(|k| {
             state
-                .get::<crate::state::PermissionRecord>(k)
+                .get::<crate::kinds::permission::PermissionRecord>(k)
                 .is_some_and(|p| kept.contains(&p.function_arn))
         })
         .cloned()
@@ -663,9 +543,13 @@ pub async fn restore_owner_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::path::ResourceRecord;
+    use crate::kinds::permission::PermissionRecord;
+    use crate::kinds::rest_api::ApiRecord;
+    use crate::kinds::stage::DeploymentRecord;
     use crate::kinds::Check;
     use crate::stack::Names;
-    use crate::state::{ApiRecord, DeploymentRecord, PermissionRecord, ResourceRecord};
+    use std::time::Duration;
 
     fn graph() -> Graph {
         Graph::new(&crate::stack::tests_support::spec())
@@ -824,7 +708,7 @@ mod tests {
         let mut s = full_state();
         s.put(
             key::FUNCTION,
-            &crate::state::FunctionRecord {
+            &crate::kinds::function::FunctionRecord {
                 name: "putitem-prod".into(),
                 arn: "arn:aws:lambda:us-east-1:1:function:putitem-prod".into(),
                 code_sha256: String::new(),

@@ -16,10 +16,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::aws::Caller;
-use crate::graph::{key, Graph, Node};
+use crate::kinds::context::Before;
+use crate::kinds::context::{Health, KeyCheck};
+use crate::kinds::graph::{key, Graph, Node};
 use crate::kinds::{self, CheckCx, Want};
-use crate::ops::deploy::{repair, Before};
-use crate::ops::status::{Health, KeyCheck};
+use crate::ops::deploy::repair;
 use crate::resources::Owner;
 use crate::stack::StackSpec;
 use crate::state::{Record, StackState};
@@ -120,7 +121,7 @@ pub async fn compute(
             .filter(move |k| k.key.is_empty() && k.row == row)
     };
     let mut removals = Vec::new();
-    for k in whole(crate::ops::status::FOREIGN_ROUTES_ROW) {
+    for k in whole(crate::kinds::path::FOREIGN_ROUTES_ROW) {
         if k.check.health == Health::Drifted {
             sim.forget(&key::stage(&spec.api.stage));
             removals.extend(k.check.reason.clone());
@@ -313,7 +314,7 @@ fn plan_node(
 /// Why a key that was fine is made again: what it lives in is.
 fn container_reason(node: &Node, checks: &[KeyCheck]) -> String {
     for (dep, edge) in &node.deps {
-        if *edge == crate::graph::Edge::LivesIn {
+        if *edge == crate::kinds::graph::Edge::LivesIn {
             if let Some((_, why)) = reason_of(checks, dep) {
                 return format!("made again with {dep} ({why})");
             }

@@ -6,11 +6,12 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::aws::Caller;
-use crate::graph::Graph;
+use crate::kinds::context::{Health, KeyCheck};
+use crate::kinds::graph::Graph;
 use crate::kinds::{Check, CheckCx};
-use crate::resources::{api, Owner};
+use crate::resources::Owner;
 use crate::stack::StackSpec;
-use crate::state::{ApiRecord, StackState};
+use crate::state::StackState;
 
 /// One line of the status table.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -25,56 +26,6 @@ pub struct Row {
     #[serde(skip)]
     pub transitional: bool,
 }
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    Ok,
-    Missing,
-    Drifted,
-    /// The check itself failed (an AWS error).
-    Unknown,
-}
-
-impl Health {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Health::Ok => "ok",
-            Health::Missing => "missing",
-            Health::Drifted => "drifted",
-            Health::Unknown => "unknown",
-        }
-    }
-}
-
-/// One resource's check, with the key it is about (empty for a check of the whole stack) and
-/// the status row it is shown in.
-#[derive(Debug, Clone)]
-pub struct KeyCheck {
-    pub key: String,
-    pub row: &'static str,
-    pub check: Check,
-}
-
-/// The rows of the status table, in the order the stack is built.
-pub const ROWS: [&str; 16] = [
-    "table",
-    "role",
-    "role-policy",
-    "function",
-    "api",
-    "routes",
-    "resource",
-    FOREIGN_ROUTES_ROW,
-    "method",
-    "method-responses",
-    "integration",
-    "integration-responses",
-    "stage",
-    OWNER_TAGS_ROW,
-    "permission",
-    "log-group",
-];
 
 /// Every check of the stack: each node of the graph, and the stack-wide ones.
 pub async fn check_keys(
@@ -92,34 +43,32 @@ pub async fn check_keys(
             check,
         })
     }));
-    let (per_key, routes, tags, statements) = tokio::join!(
-        per_key,
-        check_foreign_routes(cx),
-        check_owner_tags(c, state),
-        check_foreign_statements(cx)
+    let stack_wide = join_all(
+        crate::kinds::REGISTRY
+            .iter()
+            .filter_map(|kind| kind.stack_checks(cx)),
     );
+    let (per_key, stack_wide, tags) = tokio::join!(per_key, stack_wide, check_owner_tags(c, state));
     let mut out: Vec<KeyCheck> = per_key.into_iter().flatten().collect();
-    let whole = |row: &'static str, check: Check| KeyCheck {
+    let whole = |(row, check): (&'static str, Check)| KeyCheck {
         key: String::new(),
         row,
         check,
     };
-    out.push(whole(FOREIGN_ROUTES_ROW, routes));
-    out.push(whole(OWNER_TAGS_ROW, tags));
-    for s in statements {
-        out.push(whole("permission", s));
-    }
+    out.extend(stack_wide.into_iter().flatten().map(whole));
+    out.push(whole((OWNER_TAGS_ROW, tags)));
     out
 }
 
 /// Folds the checks into the status table's rows: missing or drifted if any part is, with
 /// every part's reason.
 pub fn rows(checks: &[KeyCheck]) -> Vec<Row> {
-    ROWS.iter()
+    crate::kinds::status_rows(OWNER_TAGS_ROW)
+        .into_iter()
         .filter_map(|row| {
             let parts: Vec<&Check> = checks
                 .iter()
-                .filter(|k| k.row == *row)
+                .filter(|k| k.row == row)
                 .map(|k| &k.check)
                 .collect();
             if parts.is_empty() {
@@ -146,134 +95,6 @@ pub fn rows(checks: &[KeyCheck]) -> Vec<Row> {
             })
         })
         .collect()
-}
-
-/// Routes of the API that the stack does not have: one added by hand would be published by
-/// deploy's next deployment.
-async fn check_foreign_routes(cx: &CheckCx<'_>) -> Check {
-    let Some(api_rec) = cx.state.get::<ApiRecord>(crate::graph::key::REST_API) else {
-        return Check::missing("REST API", crate::kinds::NOT_DEPLOYED);
-    };
-    let label = format!("REST API {}", api_rec.id);
-    match crate::kinds::path::read_all(cx).await {
-        Ok(None) => Check::missing(label, "the REST API does not exist"),
-        Ok(Some(all)) => {
-            let foreign = foreign_routes(&all, cx.spec, cx.state);
-            if foreign.is_empty() {
-                Check::ok(label)
-            } else {
-                Check::drifted(
-                    label,
-                    format!(
-                        "routes not in the stack, which the next deployment would publish: {}",
-                        foreign
-                            .iter()
-                            .map(|(_, path, method)| match method {
-                                Some(m) => format!("{m} {path}"),
-                                None => format!("{path} (resource)"),
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                )
-            }
-        }
-        Err(e) => Check::failed(label, e),
-    }
-}
-
-/// Statements in each function's policy that the stack did not put (they let others invoke
-/// it); none for a function while nothing to compare with is recorded.
-async fn check_foreign_statements(cx: &CheckCx<'_>) -> Vec<Check> {
-    join_all(
-        cx.spec
-            .functions
-            .iter()
-            .map(|f| check_foreign_statements_of(cx, &f.logical)),
-    )
-    .await
-    .into_iter()
-    .flatten()
-    .collect()
-}
-
-async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option<Check> {
-    let routed = cx.spec.routes.iter().any(|r| r.function == function);
-    let label = if routed { crate::stack::INVOKE_SID } else { "" };
-    match crate::kinds::permission::read_policy(cx, function).await? {
-        Err(e) => Some(Check::failed(label, e)),
-        Ok(statements) => {
-            let foreign =
-                crate::kinds::permission::foreign_sids(&statements, cx.spec, cx.state, function);
-            Some(if foreign.is_empty() {
-                Check::ok(label)
-            } else {
-                Check::drifted(
-                    label,
-                    format!(
-                        "{} (they let others invoke the function): {}",
-                        crate::kinds::permission::FOREIGN_STATEMENTS,
-                        foreign.join(", ")
-                    ),
-                )
-            })
-        }
-    }
-}
-
-/// The status row of routes the stack does not have.
-pub const FOREIGN_ROUTES_ROW: &str = "extra-routes";
-
-/// What the API has beyond the stack, as (resource id, path, method): a resource of a path the
-/// stack does not have (`None`: the whole resource, its methods and children with it), or a
-/// method the stack does not have on one of its paths (the root included).
-pub fn foreign_routes(
-    all: &[api::ResourceInfo],
-    spec: &StackSpec,
-    state: &StackState,
-) -> Vec<(String, String, Option<String>)> {
-    let resources = spec.resources();
-    // What the state records is the stack's too: what the model no longer has is removed by
-    // deploy as such (plan's "delete"), not as someone else's addition.
-    let recorded_paths: Vec<String> = state
-        .all::<crate::state::ResourceRecord>()
-        .into_iter()
-        .map(|(_, r)| r.path)
-        .collect();
-    let recorded_methods: Vec<String> = state
-        .resources
-        .values()
-        .filter(|r| r.kind == "method")
-        .map(|r| r.id.clone())
-        .collect();
-    let ours: Vec<&str> = std::iter::once("/")
-        .chain(resources.iter().map(|r| r.path.as_str()))
-        .chain(recorded_paths.iter().map(String::as_str))
-        .collect();
-    let mut out = Vec::new();
-    for r in all {
-        if !ours.contains(&r.path.as_str()) {
-            // Only the topmost foreign resource: deleting it takes its children.
-            let parent_foreign = all.iter().any(|p| {
-                !ours.contains(&p.path.as_str()) && r.path.starts_with(&format!("{}/", p.path))
-            });
-            if !parent_foreign {
-                out.push((r.id.clone(), r.path.clone(), None));
-            }
-            continue;
-        }
-        for m in &r.methods {
-            let wanted = spec
-                .routes
-                .iter()
-                .any(|route| route.path == r.path && route.http_method == *m)
-                || recorded_methods.contains(&format!("{m} {}", r.path));
-            if !wanted {
-                out.push((r.id.clone(), r.path.clone(), Some(m.clone())));
-            }
-        }
-    }
-    out
 }
 
 /// The status row of the stack's owner tags.
@@ -341,4 +162,38 @@ async fn check_owner_tags(c: &Caller, state: &StackState) -> Check {
             .collect::<Vec<_>>()
             .join("; "),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A check in any kind's row, or in a row its stack-wide checks fill, is shown: a row
+    /// status left out would hide that kind's resources.
+    #[test]
+    fn every_kind_s_rows_are_shown() {
+        let mut wanted: Vec<&'static str> = Vec::new();
+        for kind in crate::kinds::REGISTRY {
+            wanted.push(kind.row());
+            wanted.extend(kind.extra_rows());
+        }
+        wanted.push(OWNER_TAGS_ROW);
+        let checks: Vec<KeyCheck> = wanted
+            .iter()
+            .map(|row| KeyCheck {
+                key: String::new(),
+                row,
+                check: Check::drifted(format!("id-{row}"), "changed"),
+            })
+            .collect();
+        let shown = rows(&checks);
+        for row in &wanted {
+            let r = shown.iter().find(|r| r.resource == *row);
+            let r = r.unwrap_or_else(|| panic!("row {row} is not shown"));
+            assert_eq!(r.status, Health::Drifted);
+            assert!(r.id.contains(&format!("id-{row}")), "{row}: {}", r.id);
+        }
+        // Owner tags, which every kind's records share, come last.
+        assert_eq!(shown.last().map(|r| r.resource), Some(OWNER_TAGS_ROW));
+    }
 }

@@ -19,55 +19,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::engine::{Action, Step, StepResult};
-use crate::error::not_ours;
-use crate::graph::{Graph, Node};
-use crate::ops::deploy::MethodLocks;
-use crate::ops::Run;
-use crate::resources::{function, Owner};
+use crate::engine::Step;
+use crate::kinds::context::Run;
+use crate::kinds::context::TeardownCtx;
+use crate::kinds::graph::{Graph, Node};
 use crate::state::StackState;
-
-pub struct TeardownCtx {
-    pub run: Run,
-    /// The stack's identity as its owner tags write it ([`crate::stack::owner_id`]): only what
-    /// carries it is removed.
-    pub owner: String,
-    pub keep_table: bool,
-    pub spec: crate::stack::StackSpec,
-    pub graph: Graph,
-    /// Changes to one function's policy go one at a time.
-    pub locks: MethodLocks,
-}
-
-impl TeardownCtx {
-    /// A resource's name: as recorded, else as the model names it.
-    pub fn name_of<T: crate::state::Typed>(
-        &self,
-        state: &StackState,
-        key: &str,
-        name: impl Fn(T) -> String,
-    ) -> anyhow::Result<String> {
-        if let Some(rec) = state.get::<T>(key) {
-            return Ok(name(rec));
-        }
-        let node = self
-            .graph
-            .node(key)
-            .ok_or_else(|| anyhow::anyhow!("{key} is neither recorded nor in the model"))?;
-        let w = crate::kinds::Want {
-            spec: &self.spec,
-            state,
-        };
-        Ok(node.kind.label(&w, node))
-    }
-}
-
-impl std::ops::Deref for TeardownCtx {
-    type Target = Run;
-    fn deref(&self) -> &Run {
-        &self.run
-    }
-}
 
 /// The nodes teardown deletes, in the order it may: each after every node that depends on it
 /// (directly, or through what lives in it).
@@ -115,7 +71,7 @@ pub async fn run(
     store: std::sync::Arc<crate::store::Store>,
     state: StackState,
     keep_table: bool,
-    timing: crate::ops::deploy::Timing,
+    timing: crate::kinds::context::Timing,
     progress: &crate::report::Progress,
     stop: Option<crate::engine::Stop>,
     spec: crate::stack::StackSpec,
@@ -218,66 +174,10 @@ fn depends_on(graph: &Graph, a: &str, b: &str) -> bool {
     false
 }
 
-/// Forgets `key` and everything that lives in it.
-pub async fn forget_with_contents(ctx: &TeardownCtx, key: &str) -> anyhow::Result<()> {
-    let gone = ctx.graph.with_contents(key);
-    ctx.record(|s| {
-        for k in &gone {
-            s.forget(k);
-        }
-    })
-    .await
-}
-
-/// A resource found under the stack's name whose owner tag is not this stack: an error when the
-/// state claims it (someone pointed the state at another's resource), left alone otherwise.
-pub fn foreign(
-    recorded: bool,
-    kind: &str,
-    name: &str,
-    owner: &Owner,
-) -> anyhow::Result<StepResult> {
-    if recorded {
-        let fix = if *owner == Owner::Untagged {
-            "It was left in place. If it is this stack's and only its tag was removed, run deploy (it puts the tag back), then teardown; otherwise fix or remove the state file's entry."
-        } else {
-            "It was left in place; fix or remove the state file's entry."
-        };
-        Err(not_ours(kind, name, owner, fix).into())
-    } else {
-        Ok(StepResult::new(Action::Skipped, name.to_string())
-            .with_detail(format!("{kind} belongs to {}", owner.describe())))
-    }
-}
-
-/// The function's owner, or `None` when it is gone. A function whose tags cannot be read
-/// (no `lambda:ListTags`) is ours when the state records it by the same ARN: this run's stack
-/// made it.
-pub async fn function_owner(
-    run: &crate::ops::Run,
-    stack: &str,
-    state: &StackState,
-    name: &str,
-) -> anyhow::Result<Option<Owner>> {
-    let recorded = state
-        .all::<crate::state::FunctionRecord>()
-        .into_iter()
-        .find(|(_, f)| f.name == name)
-        .map(|(_, f)| f.arn);
-    let recorded = recorded.as_deref();
-    Ok(run
-        .call("function", || function::get(&run.aws, name, stack))
-        .await?
-        .map(|f| match f.owner {
-            Owner::Unknown(_) if recorded == Some(f.arn.as_str()) => Owner::Us,
-            owner => owner,
-        }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::key;
+    use crate::kinds::graph::key;
 
     #[test]
     fn teardown_is_the_graph_reversed() {

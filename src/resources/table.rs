@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use crate::aws::{Aws, AwsError, ErrorKind};
-use crate::cli::Billing;
+use crate::stack::Billing;
 use crate::stack::{TableSpec, OWNER_TAG};
 
 use super::Owner;

@@ -6,7 +6,7 @@ pub mod pool;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -145,32 +145,7 @@ async fn stopping(mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-/// A request id shaped like Lambda's (a UUID), unique within this process.
-pub fn request_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    thread_local! {
-        static SEED: std::collections::hash_map::RandomState = std::collections::hash_map::RandomState::new();
-    }
-    let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let (a, b) = SEED.with(|s| {
-        let mut h1 = s.build_hasher();
-        h1.write_u64(n);
-        let mut h2 = s.build_hasher();
-        h2.write_u64(!n);
-        (h1.finish(), h2.finish())
-    });
-    let hex = format!("{a:016x}{b:016x}");
-    format!(
-        "{}-{}-4{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
+pub use crate::ids::request_id;
 
 async fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();

@@ -486,7 +486,7 @@ impl StackFile {
         &self,
         never: &[PathBuf],
         cache: &mut crate::code::HashCache,
-    ) -> Result<crate::ops::deploy::Codes, UsageError> {
+    ) -> Result<crate::code::Codes, UsageError> {
         let mut out = BTreeMap::new();
         let mut made: Vec<(
             (PathBuf, &str, crate::package::Skip),
@@ -858,7 +858,7 @@ mod tests {
         let a = load(&example("tutorial"));
         let b = load(&p);
         let graph = |s: &StackSpec| {
-            let mut keys: Vec<String> = crate::graph::Graph::new(s)
+            let mut keys: Vec<String> = crate::kinds::graph::Graph::new(s)
                 .nodes
                 .iter()
                 .map(|n| n.key.clone())

@@ -155,7 +155,7 @@ impl Journal {
         })?;
         json.push(b'\n');
         if let Some(dir) = self.path.parent() {
-            create_private_dir(dir)?;
+            crate::safe_fs::create_private_dir(dir)?;
         }
         crate::state::write_atomic(&self.path, &json)?;
         Ok(())
@@ -173,35 +173,6 @@ impl Journal {
             .path
             .with_extension(format!("unsent-{}.json", crate::state::now_secs()));
         std::fs::rename(&self.path, &to).ok().map(|_| to)
-    }
-}
-
-/// A folder only this user can enter (the journal names the stack's resources): made so, or,
-/// if it was already there with wider modes, narrowed to them. A link in its place is refused
-/// (never followed).
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        let meta = std::fs::symlink_metadata(dir)?;
-        if !meta.is_dir() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                format!("{} is a link or not a folder", dir.display()),
-            ));
-        }
-        if meta.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::create_dir_all(dir)
     }
 }
 
@@ -237,7 +208,7 @@ mod tests {
         let j = dir.path().join("s3-journal");
         std::fs::create_dir(&j).unwrap();
         std::fs::set_permissions(&j, std::fs::Permissions::from_mode(0o755)).unwrap();
-        create_private_dir(&j).unwrap();
+        crate::safe_fs::create_private_dir(&j).unwrap();
         let mode = std::fs::metadata(&j).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         // A link in its place is not followed.
@@ -246,7 +217,7 @@ mod tests {
         std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
         let link = dir.path().join("linked");
         std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
-        assert!(create_private_dir(&link).is_err());
+        assert!(crate::safe_fs::create_private_dir(&link).is_err());
         let mode = std::fs::metadata(&elsewhere).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
     }

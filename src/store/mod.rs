@@ -240,3 +240,12 @@ mod tests {
         assert_eq!(Location::key("a/b", "prod", "lock"), "a/b/prod.lock");
     }
 }
+
+impl crate::kinds::context::Records for Store {
+    fn record<'a>(
+        &'a self,
+        state: &'a StackState,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(Store::record(self, state))
+    }
+}

@@ -277,7 +277,7 @@ impl S3Store {
             shared: Arc::new(Shared {
                 client: std::sync::RwLock::new(client),
                 bucket: bucket.to_string(),
-                token: crate::serve::request_id(),
+                token: crate::ids::request_id(),
                 key,
                 journal,
                 inner: tokio::sync::Mutex::new(Writer::default()),
@@ -462,7 +462,7 @@ impl S3Store {
             if self.shared.lost.load(Ordering::SeqCst) {
                 return Err(lost_lock(&self.describe()));
             }
-            super::lock::check_lease().map_err(StateError::Lost)?;
+            crate::lease::check_lease().map_err(StateError::Lost)?;
             w.version += 1;
             w.latest = Some(state.clone());
             let adds = state
@@ -570,7 +570,7 @@ impl S3Store {
         loop {
             let mine = LockInfo::mine(&self.stack, command, lease);
             let body = serde_json::to_vec(&mine)?;
-            let sent = super::lock::boot_now();
+            let sent = crate::lease::boot_now();
             match self
                 .shared
                 .put(&self.lock_key(), body.clone(), None, None)
@@ -600,7 +600,7 @@ impl S3Store {
             };
             if by_s3 || by_watch {
                 let mine = LockInfo::mine(&self.stack, command, lease);
-                let sent = super::lock::boot_now();
+                let sent = crate::lease::boot_now();
                 let taken = self
                     .shared
                     .put(
@@ -653,7 +653,7 @@ impl S3Store {
 
     fn held(&self, info: LockInfo, etag: String, lease: Duration, sent: Duration) -> S3Lock {
         // Counted from before the put that took it: never longer than the lease S3 saw.
-        super::lock::lease_confirmed(sent, lease);
+        crate::lease::lease_confirmed(sent, lease);
         let etag = Arc::new(tokio::sync::Mutex::new(etag));
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let renewer = {
@@ -668,7 +668,7 @@ impl S3Store {
                         _ = stopped.wait_for(|s| *s) => return,
                     }
                     info.renewed_at = crate::state::now_secs();
-                    let sent = super::lock::boot_now();
+                    let sent = crate::lease::boot_now();
                     let body = serde_json::to_vec(&info).unwrap_or_default();
                     // Held across the put: release waits for a renewal in flight, and then
                     // deletes the lock by the ETag that renewal gave it.
@@ -677,7 +677,7 @@ impl S3Store {
                     match put {
                         Ok(new_etag) => {
                             *current = new_etag;
-                            super::lock::lease_confirmed(sent, lease);
+                            crate::lease::lease_confirmed(sent, lease);
                         }
                         Err(e) if e.precondition_failed() || e.not_found() => {
                             // A renewal whose answer was lost meets its own object.
@@ -685,13 +685,13 @@ impl S3Store {
                             {
                                 if seen.id == info.id {
                                     *current = seen_etag;
-                                    super::lock::lease_confirmed(sent, lease);
+                                    crate::lease::lease_confirmed(sent, lease);
                                     continue;
                                 }
                             }
                             let why = lost_message(&shared.describe());
                             shared.lost.store(true, Ordering::SeqCst);
-                            super::lock::fence(&why);
+                            crate::lease::fence(&why);
                             eprintln!(
                                 "this run's lock on stack '{}' was taken over by another run; it makes no more AWS calls and writes nothing more",
                                 info.stack
@@ -1143,7 +1143,7 @@ impl Shared {
                 let fenced = if self.lost.load(Ordering::SeqCst) {
                     Some(lost_message(&self.describe()))
                 } else {
-                    super::lock::check_lease().err()
+                    crate::lease::check_lease().err()
                 };
                 if let Some(why) = fenced {
                     w.failed.get_or_insert(Failure::Lost(why));
@@ -1205,7 +1205,7 @@ impl Shared {
             return Err(lost_lock(&self.describe()));
         }
         if self.locked.load(Ordering::SeqCst) {
-            super::lock::check_lease().map_err(StateError::Lost)?;
+            crate::lease::check_lease().map_err(StateError::Lost)?;
         }
         Ok(())
     }

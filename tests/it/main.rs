@@ -22,3 +22,4 @@ mod safety;
 mod serve;
 mod sharedstate;
 mod stackfile;
+mod structure;
