@@ -84,7 +84,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             .map(|r| {
                 vec![
                     r.resource.to_string(),
-                    r.id.clone(),
+                    id_cell(&r.id),
                     r.status.as_str().to_string(),
                     r.reason.clone().unwrap_or_default(),
                 ]
@@ -136,4 +136,28 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     });
     report::emit(global.output, &doc, &text);
     Ok(code)
+}
+/// A row's names for the table: a few in full, then a count (a stack of 50 routes would
+/// otherwise print every route's method in one cell). `--output json` keeps them all.
+fn id_cell(ids: &str) -> String {
+    const SHOWN: usize = 3;
+    let all: Vec<&str> = ids.split(", ").filter(|s| !s.is_empty()).collect();
+    if all.len() <= SHOWN + 1 {
+        return ids.to_string();
+    }
+    format!("{} and {} more", all[..SHOWN].join(", "), all.len() - SHOWN)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_row_of_many_names_shows_a_few_and_a_count() {
+        assert_eq!(super::id_cell("a, b"), "a, b");
+        assert_eq!(super::id_cell("a, b, c, d"), "a, b, c, d");
+        let fifty: Vec<String> = (0..50).map(|i| format!("GET /r{i}")).collect();
+        assert_eq!(
+            super::id_cell(&fifty.join(", ")),
+            "GET /r0, GET /r1, GET /r2 and 47 more"
+        );
+    }
 }

@@ -264,7 +264,12 @@ fn named_kinds(line: &str) -> Vec<String> {
     let kinds = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/kinds");
     let mut out = Vec::new();
     for e in std::fs::read_dir(kinds).unwrap() {
-        let name = e.unwrap().file_name().to_string_lossy().trim_end_matches(".rs").to_string();
+        let name = e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .trim_end_matches(".rs")
+            .to_string();
         let generic = ["mod", "context", "graph"].contains(&name.as_str());
         if !generic && line.contains(&format!("kinds::{name}::")) {
             out.push(name);
