@@ -112,6 +112,9 @@ impl Kind for ApiDocument {
     fn goes_with_container(&self) -> bool {
         true
     }
+    fn replaces(&self) -> &'static [&'static str] {
+        &REPLACES
+    }
     fn ensure<'a>(
         &'a self,
         ctx: &'a DeployCtx,

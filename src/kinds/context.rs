@@ -137,11 +137,10 @@ pub struct DeployCtx {
     pub method_locks: MethodLocks,
     /// The roles created by this run (their keys): they hold no policy the stack did not put.
     pub fresh_roles: std::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// Status found routes in the API that the stack does not have: removed before the next
-    /// deployment publishes them.
-    pub prune_routes: bool,
-    /// Status found statements in the function's policy that the stack did not put: removed.
-    pub prune_permissions: bool,
+    /// What the checks of the stack as a whole found before the run (routes in the API that
+    /// the stack does not have, statements in a function's policy it did not put): the kinds
+    /// that answer for them act on them ([`crate::kinds::Kind::answer`]).
+    pub findings: Vec<KeyCheck>,
 }
 
 impl DeployCtx {

@@ -38,6 +38,9 @@ impl Kind for LogGroup {
     fn name(&self) -> &'static str {
         "log-group"
     }
+    fn noun(&self) -> &'static str {
+        "log group"
+    }
     fn iam(&self) -> &'static [super::Grant] {
         use super::Scope;
         &[

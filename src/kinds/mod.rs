@@ -14,10 +14,10 @@ use serde_json::Value;
 
 use crate::aws::{AwsError, Caller};
 use crate::engine::StepResult;
-use crate::kinds::context::DeployCtx;
 use crate::kinds::context::Health;
 use crate::kinds::context::TeardownCtx;
-use crate::kinds::graph::Node;
+use crate::kinds::context::{DeployCtx, KeyCheck};
+use crate::kinds::graph::{Graph, Node};
 use crate::stack::StackSpec;
 use crate::state::{StackState, LEGACY_PREFIX};
 
@@ -352,6 +352,15 @@ pub enum Scope {
 /// scope of the statement that grants it.
 pub type Grant = (&'static str, &'static str, Scope);
 
+/// What deploy does about a finding of the stack as a whole ([`Kind::answer`]).
+#[derive(Debug, Default)]
+pub struct Answer {
+    /// Records forgotten so that their steps make them again, each with why.
+    pub redo: Vec<(String, &'static str)>,
+    /// What the run removes besides, in words (plan lists it).
+    pub removes: Vec<String>,
+}
+
 /// Where deploy's JSON (`resources`) puts a kind's records.
 #[derive(Debug, Clone, Copy)]
 pub enum Shown {
@@ -587,6 +596,33 @@ pub trait Kind: Sync + Send {
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
         let _ = cx;
         Box::pin(async move { anyhow::bail!("{} is removed with what it lives in", node.key) })
+    }
+    /// How a person names one (`IAM role`, `REST API`); by default the kind's name.
+    fn noun(&self) -> &'static str {
+        self.name()
+    }
+    /// The kinds whose records this kind makes obsolete when the model has it: forgotten
+    /// before the run instead of removed one call each (the document build puts every path,
+    /// method and response at once).
+    fn replaces(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Records of this kind that the model no longer has and that deploy removes only after a
+    /// successful run (what takes their place must be in place first), each with plan's reason.
+    fn removed_after_run(
+        &self,
+        state: &StackState,
+        graph: &Graph,
+        orphans: &[String],
+    ) -> Vec<(String, &'static str)> {
+        let _ = (state, graph, orphans);
+        Vec::new()
+    }
+    /// What deploy does, before its steps, about what this kind's checks of the stack as a
+    /// whole found ([`Kind::stack_checks`]); plan says the same.
+    fn answer(&self, findings: &[KeyCheck], spec: &StackSpec) -> Answer {
+        let _ = (findings, spec);
+        Answer::default()
     }
     /// What teardown's progress line says.
     fn deleting(&self) -> &'static str {

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::{AwsError, ErrorKind};
 use crate::engine::{Action, StepResult};
-use crate::kinds::context::DeployCtx;
+use crate::kinds::context::{DeployCtx, KeyCheck};
 use crate::kinds::graph::{key, Node};
 use crate::kinds::rest_api::ApiRecord;
 use crate::resources::api;
@@ -60,6 +60,26 @@ impl Kind for Path {
     }
     fn extra_rows(&self) -> &'static [&'static str] {
         &[FOREIGN_ROUTES_ROW]
+    }
+    fn answer(&self, findings: &[KeyCheck], spec: &StackSpec) -> super::Answer {
+        // Routes added by hand would be published by the next deployment: the stage is
+        // deployed again after they are removed, and a document build is put again (its
+        // overwrite removes them).
+        if !routes_to_prune(findings) {
+            return super::Answer::default();
+        }
+        let why = "routes not in the stack";
+        super::Answer {
+            redo: vec![
+                (super::graph::key::API_DOCUMENT.to_string(), why),
+                (super::graph::key::stage(&spec.api.stage), why),
+            ],
+            removes: findings
+                .iter()
+                .filter(|k| k.row == FOREIGN_ROUTES_ROW)
+                .filter_map(|k| k.check.reason.clone())
+                .collect(),
+        }
     }
     fn stack_checks<'a>(
         &'a self,
@@ -395,4 +415,10 @@ pub async fn remove_foreign_routes(ctx: &DeployCtx) -> anyhow::Result<Vec<String
         }
     }
     Ok(removed)
+}
+/// Whether the checks before the run found routes the stack does not have.
+pub fn routes_to_prune(findings: &[KeyCheck]) -> bool {
+    findings
+        .iter()
+        .any(|k| k.row == FOREIGN_ROUTES_ROW && k.check.health == super::context::Health::Drifted)
 }

@@ -16,13 +16,15 @@ use super::{Check, CheckCx, Kind, Want, NOT_DEPLOYED};
 use crate::aws::{poll, ErrorKind};
 use crate::engine::{Action, StepResult};
 use crate::kinds::context::DeployCtx;
+use crate::kinds::context::KeyCheck;
 use crate::kinds::context::{foreign, forget_with_contents, TeardownCtx};
 use crate::kinds::function::function_owner;
 use crate::kinds::function::FunctionRecord;
-use crate::kinds::graph::{key, Node};
+use crate::kinds::graph::{key, Graph, Node};
 use crate::kinds::rest_api::ApiRecord;
 use crate::resources::{function, Owner};
 use crate::stack::{StackSpec, INVOKE_SID};
+use crate::state::StackState;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +103,45 @@ impl Kind for Permission {
     }
     fn step(&self) -> &'static str {
         "permission"
+    }
+    fn answer(&self, findings: &[KeyCheck], _spec: &StackSpec) -> super::Answer {
+        super::Answer {
+            redo: Vec::new(),
+            removes: findings
+                .iter()
+                .filter(|k| k.row == "permission" && k.check.is_bad())
+                .filter_map(|k| k.check.reason.clone())
+                .collect(),
+        }
+    }
+    fn removed_after_run(
+        &self,
+        state: &StackState,
+        graph: &Graph,
+        orphans: &[String],
+    ) -> Vec<(String, &'static str)> {
+        // The orphaned statements whose function keeps (or gets) the stack's one statement:
+        // the per-route statements of releases before it. Removed first, the API could not
+        // invoke the function in between.
+        let kept: Vec<String> = graph
+            .nodes
+            .iter()
+            .filter(|n| n.kind.name() == "permission")
+            .filter_map(|n| {
+                let f = state
+                    .get::<FunctionRecord>(&super::graph::key::function(n.item.as_deref()?))?;
+                Some(f.arn)
+            })
+            .collect();
+        orphans
+            .iter()
+            .filter(|k| {
+                state
+                    .get::<PermissionRecord>(k)
+                    .is_some_and(|p| kept.contains(&p.function_arn))
+            })
+            .map(|k| (k.clone(), "one route's statement, of releases before one invoke permission per function: deploy removes it once the function's own statement is in place"))
+            .collect()
     }
     fn stack_checks<'a>(
         &'a self,
@@ -268,7 +309,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     // Statements someone else added let others invoke the function: removed (under the same
     // lock as every other change to the policy).
-    if ctx.prune_permissions {
+    if statements_to_prune(&ctx.findings) {
         let removed = remove_foreign(ctx, &logical, &function.name).await?;
         if !removed.is_empty() {
             result = result.with_detail(format!("removed {}", removed.join(", ")));
@@ -502,4 +543,14 @@ async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option
             })
         }
     }
+}
+/// Whether the checks before the run found statements the stack did not put.
+pub fn statements_to_prune(findings: &[KeyCheck]) -> bool {
+    findings.iter().any(|k| {
+        k.row == "permission"
+            && k.check
+                .reason
+                .as_deref()
+                .is_some_and(|why| why.contains(FOREIGN_STATEMENTS))
+    })
 }

@@ -35,6 +35,9 @@ impl Kind for RestApi {
     fn name(&self) -> &'static str {
         "rest-api"
     }
+    fn noun(&self) -> &'static str {
+        "REST API"
+    }
     fn iam(&self) -> &'static [super::Grant] {
         use super::Scope;
         &[

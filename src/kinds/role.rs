@@ -35,6 +35,9 @@ impl Kind for Role {
     fn name(&self) -> &'static str {
         "role"
     }
+    fn noun(&self) -> &'static str {
+        "IAM role"
+    }
     fn iam(&self) -> &'static [super::Grant] {
         use super::Scope;
         &[

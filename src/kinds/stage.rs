@@ -169,7 +169,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let stage = ctx.spec.api.stage.as_str();
     let recorded: Option<DeploymentRecord> = state.get(&node.key);
     if let Some(d) = &recorded {
-        if super::is_current(&d.fingerprint, &w, node) && !ctx.prune_routes {
+        if super::is_current(&d.fingerprint, &w, node)
+            && !super::path::routes_to_prune(&ctx.findings)
+        {
             return Ok(StepResult::new(
                 Action::Unchanged,
                 format!("stage {stage} ({})", d.id),
@@ -182,7 +184,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let fingerprint = super::fingerprint_of("stage", &props);
     // Routes added by hand would be published by this deployment: removed first.
     // (An API built from its document was put again instead: the overwrite removed them.)
-    let removed = if ctx.prune_routes && !super::api_document::applies(&ctx.spec) {
+    let removed = if super::path::routes_to_prune(&ctx.findings)
+        && !super::api_document::applies(&ctx.spec)
+    {
         super::path::remove_foreign_routes(ctx).await?
     } else {
         Vec::new()

@@ -194,12 +194,7 @@ async fn check_names_free(
         return Ok(());
     };
     let label = node.kind.label(&crate::kinds::Want { spec, state }, node);
-    let what = match node.kind.name() {
-        "role" => "IAM role",
-        "log-group" => "log group",
-        "rest-api" => "REST API",
-        other => other,
-    };
+    let what = node.kind.noun();
     let fix = if spec.owner_tag.contains('/') {
         "Give it another name in the stack file (its `name`), or give the project another `name`; nothing was changed."
     } else {
@@ -229,15 +224,22 @@ pub async fn apply(
     let graph = Graph::new(&spec);
     let mut orphans = orphans(&state, &graph);
     let mut dirty = save_first || !existed;
-    // A stack moving to the document build: the overwrite replaces what the per-call parts
-    // made, so their records are forgotten rather than removed one call each.
-    if graph.contains(key::API_DOCUMENT) {
+    // A kind that makes others' records obsolete (a stack moving to the document build: the
+    // overwrite replaces what the per-call parts made): forgotten rather than removed one
+    // call each.
+    let replaced: Vec<&str> = graph
+        .nodes
+        .iter()
+        .flat_map(|n| n.kind.replaces().iter().copied())
+        .collect();
+    if !replaced.is_empty() {
         let superseded: Vec<String> = orphans
             .iter()
             .filter(|k| {
-                state.resources.get(*k).is_some_and(|r| {
-                    crate::kinds::api_document::REPLACES.contains(&r.kind.as_str())
-                })
+                state
+                    .resources
+                    .get(*k)
+                    .is_some_and(|r| replaced.contains(&r.kind.as_str()))
             })
             .cloned()
             .collect();
@@ -248,10 +250,12 @@ pub async fn apply(
         orphans.retain(|k| !superseded.contains(k));
     }
     check_orphans(&state, &orphans, allow_data_loss)?;
-    // A statement of the earlier layout (one per route) on a function that keeps a statement
-    // of its own goes once that one is in place: removed first, the API could not invoke the
-    // function in between.
-    let superseded = superseded_statements(&state, &graph, &orphans);
+    // What goes only once its replacement is in place (a statement of the earlier layout, one
+    // per route, on a function that keeps a statement of its own).
+    let superseded: Vec<String> = removed_after_run(&state, &graph, &orphans)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     orphans.retain(|k| !superseded.contains(k));
     check_replacements(&state, &spec, &graph, allow_data_loss)?;
     check_names_free(&aws, &spec, &graph, &state, &before, timing.retry, progress).await?;
@@ -266,14 +270,11 @@ pub async fn apply(
     // steps still run from what it records.)
     let checks = before.checks.unwrap_or_default();
     let stack_row = |row: &'static str| checks.iter().filter(move |k| k.row == row);
-    let prune_routes = stack_row(crate::kinds::path::FOREIGN_ROUTES_ROW)
-        .any(|k| k.check.health == Health::Drifted);
-    let prune_permissions = stack_row("permission").any(|k| {
-        k.check
-            .reason
-            .as_deref()
-            .is_some_and(|why| why.contains(crate::kinds::permission::FOREIGN_STATEMENTS))
-    });
+    let findings: Vec<KeyCheck> = checks
+        .iter()
+        .filter(|k| k.key.is_empty())
+        .cloned()
+        .collect();
     let lost_tags =
         stack_row(crate::ops::status::OWNER_TAGS_ROW).any(|k| k.check.health == Health::Drifted);
     if lost_tags {
@@ -293,13 +294,12 @@ pub async fn apply(
         }
     }
     let mut repairs = repair(&mut state, &graph, &checks);
-    let stage_key = key::stage(&spec.api.stage);
-    // An API built from its document loses what was added by hand by being put again.
-    if prune_routes && state.forget(key::API_DOCUMENT) {
-        repairs.push(format!("{} (routes not in the stack)", key::API_DOCUMENT));
-    }
-    if prune_routes && state.forget(&stage_key) {
-        repairs.push(format!("{stage_key} (routes not in the stack)"));
+    for kind in crate::kinds::REGISTRY {
+        for (key, why) in kind.answer(&findings, &spec).redo {
+            if state.forget(&key) {
+                repairs.push(format!("{key} ({why})"));
+            }
+        }
     }
     if !repairs.is_empty() {
         progress.line(&format!("Repairing: {}", repairs.join("; ")));
@@ -335,8 +335,7 @@ pub async fn apply(
         fresh_api: AtomicBool::new(false),
         method_locks: Default::default(),
         fresh_roles: Default::default(),
-        prune_routes,
-        prune_permissions,
+        findings,
     });
     let removed = remove_orphans(&ctx, &orphans).await?;
     let mut report = engine::run(
@@ -433,28 +432,16 @@ pub fn check_replacements(
     Ok(())
 }
 
-/// The orphaned invoke permissions whose function keeps (or gets) the stack's one statement:
-/// the per-route statements of releases before it. Removed after the run, not before it.
-pub fn superseded_statements(state: &StackState, graph: &Graph, orphans: &[String]) -> Vec<String> {
-    let kept: Vec<String> = graph
-        .nodes
+/// The orphans that go only after a successful run, with plan's reason (each kind says which
+/// of its records: [`crate::kinds::Kind::removed_after_run`]).
+pub fn removed_after_run(
+    state: &StackState,
+    graph: &Graph,
+    orphans: &[String],
+) -> Vec<(String, &'static str)> {
+    crate::kinds::REGISTRY
         .iter()
-        .filter(|n| n.kind.name() == "permission")
-        .filter_map(|n| {
-            let f = state.get::<crate::kinds::function::FunctionRecord>(&key::function(
-                n.item.as_deref()?,
-            ))?;
-            Some(f.arn)
-        })
-        .collect();
-    orphans
-        .iter()
-        .filter(|k| {
-            state
-                .get::<crate::kinds::permission::PermissionRecord>(k)
-                .is_some_and(|p| kept.contains(&p.function_arn))
-        })
-        .cloned()
+        .flat_map(|kind| kind.removed_after_run(state, graph, orphans))
         .collect()
 }
 
@@ -732,7 +719,10 @@ mod tests {
         assert!(orphans.contains(&"permission:POST /user".to_string()));
         assert!(!orphans.contains(&"permission:putitem".to_string()));
         assert_eq!(
-            superseded_statements(&s, &g, &orphans),
+            removed_after_run(&s, &g, &orphans)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
             ["permission:POST /user"]
         );
     }

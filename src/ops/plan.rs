@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use crate::aws::Caller;
 use crate::kinds::context::Before;
 use crate::kinds::context::{Health, KeyCheck};
-use crate::kinds::graph::{key, Graph, Node};
+use crate::kinds::graph::{Graph, Node};
 use crate::kinds::{self, CheckCx, Want};
 use crate::ops::deploy::repair;
 use crate::resources::Owner;
@@ -121,16 +121,17 @@ pub async fn compute(
             .filter(move |k| k.key.is_empty() && k.row == row)
     };
     let mut removals = Vec::new();
-    for k in whole(crate::kinds::path::FOREIGN_ROUTES_ROW) {
-        if k.check.health == Health::Drifted {
-            sim.forget(&key::stage(&spec.api.stage));
-            removals.extend(k.check.reason.clone());
+    let findings: Vec<KeyCheck> = checks
+        .iter()
+        .filter(|k| k.key.is_empty())
+        .cloned()
+        .collect();
+    for kind in kinds::REGISTRY {
+        let answer = kind.answer(&findings, spec);
+        for (key, _) in &answer.redo {
+            sim.forget(key);
         }
-    }
-    for k in whole("permission") {
-        if k.check.is_bad() {
-            removals.extend(k.check.reason.clone());
-        }
+        removals.extend(answer.removes);
     }
     let tags: Vec<String> = whole(crate::ops::status::OWNER_TAGS_ROW)
         .filter(|k| k.check.health == Health::Drifted)
@@ -154,7 +155,7 @@ pub async fn compute(
     }
     // Recorded, but no longer in the stack.
     let orphans = crate::ops::deploy::orphans(&original, &graph);
-    let superseded = crate::ops::deploy::superseded_statements(&original, &graph, &orphans);
+    let after_run = crate::ops::deploy::removed_after_run(&original, &graph, &orphans);
     for (k, rec) in &original.resources {
         if !graph.contains(k) {
             let holds_data = kinds::by_name(&rec.kind).is_some_and(|kind| kind.holds_data());
@@ -162,8 +163,8 @@ pub async fn compute(
                 key: k.clone(),
                 kind: rec.kind.clone(),
                 action: PlanAction::Delete,
-                reason: Some(if superseded.contains(k) {
-                    "one route's statement, of releases before one invoke permission per function: deploy removes it once the function's own statement is in place".into()
+                reason: Some(if let Some((_, why)) = after_run.iter().find(|(o, _)| o == k) {
+                    why.to_string()
                 } else if holds_data && !allow_data_loss {
                     "recorded, but no longer in the stack: deploy deletes it, with every item in it, only with --allow-data-loss; without it, deploy stops before any change".into()
                 } else if crate::ops::deploy::removable(&rec.kind) {
