@@ -188,6 +188,15 @@ impl Store {
     }
 }
 
+impl crate::kinds::context::Records for Store {
+    fn record<'a>(
+        &'a self,
+        state: &'a StackState,
+    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(Store::record(self, state))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,14 +247,5 @@ mod tests {
         }
         assert_eq!(Location::key("", "prod", "json"), "prod.json");
         assert_eq!(Location::key("a/b", "prod", "lock"), "a/b/prod.lock");
-    }
-}
-
-impl crate::kinds::context::Records for Store {
-    fn record<'a>(
-        &'a self,
-        state: &'a StackState,
-    ) -> futures::future::BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(Store::record(self, state))
     }
 }
