@@ -9,7 +9,7 @@
 //! it enforces API Gateway's account quotas, as AWS does, for every process that talks through
 //! it; the calls it refused (429) are at `GET <url>/__proxy/throttled`.
 
-#[path = "../tests/it/support/proxy.rs"]
+#[path = "../tests/it/support/proxy/mod.rs"]
 #[allow(dead_code)]
 mod proxy;
 

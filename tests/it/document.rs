@@ -4,7 +4,7 @@
 //! routes that change; teardown; and a stack moving between the two builds.
 //!
 //! moto's import drops models, request validators and method parameters; the proxy puts back
-//! what AWS's import keeps (tests/it/support/proxy.rs, `mod import`), so status's checks of them
+//! what AWS's import keeps (tests/it/support/proxy/import.rs), so status's checks of them
 //! run against the emulator as they would against AWS.
 
 use crate::support;

@@ -1,0 +1,237 @@
+//! What API Gateway's OpenAPI import keeps and moto 5.2.5's drops (docs/aws.md, "The Lambda integration and the OpenAPI import"):
+//! the models under `components/schemas`, the request validators of
+//! `x-amazon-apigateway-request-validators`, and each method's request models, validator and
+//! path parameters. After a PutRestApi that moto accepted, the proxy makes the models and the
+//! validators in moto (CreateModel, CreateRequestValidator: moto keeps those) and remembers
+//! each imported method's three fields, which it puts back into the methods GetResources and
+//! GetMethod answer, until a PutMethod, a DeleteMethod or a DeleteResource through the proxy
+//! changes that method, or the API is put again or deleted. Calls made to moto directly
+//! (tests that change the API behind the tool's back) bypass it, as hand edits bypass the tool.
+
+use super::*;
+use serde_json::{json, Value};
+
+/// By (resource id, HTTP verb): the fields moto's import dropped.
+pub type Kept = std::collections::HashMap<(String, String), Value>;
+
+/// How the proxy calls moto itself: the PutRestApi's own signature headers (moto checks
+/// no signature; it reads the service from the credential scope).
+pub struct Upstream<'a> {
+    pub client: &'a Client<HttpConnector, Full<Bytes>>,
+    pub base: &'a str,
+    pub headers: &'a hyper::HeaderMap,
+}
+
+impl Upstream<'_> {
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for name in ["authorization", "x-amz-date", "x-amz-security-token"] {
+            if let Some(v) = self.headers.get(name) {
+                b = b.header(name, v);
+            }
+        }
+        let bytes = body.map(|v| Bytes::from(v.to_string())).unwrap_or_default();
+        let req = b
+            .header("content-type", "application/json")
+            .body(Full::new(bytes))
+            .ok()?;
+        let resp = self.client.request(req).await.ok()?;
+        let ok = resp.status().is_success();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        ok.then(|| serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+}
+
+fn api_of(path: &str) -> Option<&str> {
+    path.strip_prefix("/restapis/")?.split('/').next()
+}
+
+/// After moto accepted a PutRestApi of `document` on the API at `path`.
+pub async fn after_put(shared: &Shared, moto: &Upstream<'_>, path: &str, document: &Bytes) {
+    let (Some(api), Ok(doc)) = (api_of(path), serde_json::from_slice::<Value>(document)) else {
+        return;
+    };
+    let api = api.to_string();
+    for (name, schema) in doc["components"]["schemas"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let _ = moto
+            .call("DELETE", &format!("/restapis/{api}/models/{name}"), None)
+            .await;
+        let body = json!({"name": name, "contentType": "application/json",
+                          "schema": schema.to_string()});
+        let _ = moto
+            .call("POST", &format!("/restapis/{api}/models"), Some(body))
+            .await;
+    }
+    let existing = moto
+        .call("GET", &format!("/restapis/{api}/requestvalidators"), None)
+        .await
+        .unwrap_or(Value::Null);
+    let mut validators: std::collections::HashMap<String, String> = existing["item"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            Some((
+                v["name"].as_str()?.to_string(),
+                v["id"].as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    for (name, v) in doc["x-amazon-apigateway-request-validators"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        if validators.contains_key(name) {
+            continue;
+        }
+        let body = json!({"name": name,
+            "validateRequestBody": v["validateRequestBody"].as_bool().unwrap_or(false),
+            "validateRequestParameters": v["validateRequestParameters"].as_bool().unwrap_or(false)});
+        if let Some(made) = moto
+            .call(
+                "POST",
+                &format!("/restapis/{api}/requestvalidators"),
+                Some(body),
+            )
+            .await
+        {
+            if let Some(id) = made["id"].as_str() {
+                validators.insert(name.clone(), id.to_string());
+            }
+        }
+    }
+    let resources = moto
+        .call("GET", &format!("/restapis/{api}/resources"), None)
+        .await
+        .unwrap_or(Value::Null);
+    let ids: std::collections::HashMap<&str, &str> = resources["item"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| Some((r["path"].as_str()?, r["id"].as_str()?)))
+        .collect();
+    let default_validator = doc["x-amazon-apigateway-request-validator"].as_str();
+    let mut kept = Kept::new();
+    for (path, ops) in doc["paths"].as_object().into_iter().flatten() {
+        let Some(id) = ids.get(path.as_str()) else {
+            continue;
+        };
+        for (verb, op) in ops.as_object().into_iter().flatten() {
+            let mut fields = serde_json::Map::new();
+            let models: serde_json::Map<String, Value> = op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter_map(|(ct, c)| {
+                    let model = c["schema"]["$ref"].as_str()?.rsplit('/').next()?;
+                    Some((ct.clone(), json!(model)))
+                })
+                .collect();
+            if !models.is_empty() {
+                fields.insert("requestModels".into(), Value::Object(models));
+            }
+            let validator = op["x-amazon-apigateway-request-validator"]
+                .as_str()
+                .or(default_validator);
+            if let Some(id) = validator.and_then(|n| validators.get(n)) {
+                fields.insert("requestValidatorId".into(), json!(id));
+            }
+            let params: serde_json::Map<String, Value> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    let place = match p["in"].as_str()? {
+                        "path" => "path",
+                        "query" => "querystring",
+                        "header" => "header",
+                        _ => return None,
+                    };
+                    let name = p["name"].as_str()?;
+                    Some((
+                        format!("method.request.{place}.{name}"),
+                        json!(p["required"].as_bool().unwrap_or(false)),
+                    ))
+                })
+                .collect();
+            if !params.is_empty() {
+                fields.insert("requestParameters".into(), Value::Object(params));
+            }
+            if !fields.is_empty() {
+                kept.insert(
+                    ((*id).to_string(), verb.to_ascii_uppercase()),
+                    Value::Object(fields),
+                );
+            }
+        }
+    }
+    shared.imports.lock().unwrap().insert(api, kept);
+}
+
+/// The answer with the kept fields put back (GetResources, GetMethod), or `None`; a call
+/// that changes a method or deletes the API forgets what was kept of it.
+pub fn patch_answer(shared: &Shared, call: &Call, body: &Bytes) -> Option<Bytes> {
+    let segs: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+    let api = segs.get(1)?.to_string();
+    let mut imports = shared.imports.lock().unwrap();
+    match call.operation.as_str() {
+        "DeleteRestApi" => {
+            imports.remove(&api);
+            return None;
+        }
+        "PutMethod" | "DeleteMethod" => {
+            let (rid, verb) = (segs.get(3)?, segs.get(5)?);
+            imports
+                .get_mut(&api)?
+                .remove(&(rid.to_string(), verb.to_ascii_uppercase()));
+            return None;
+        }
+        "DeleteResource" => {
+            let rid = segs.get(3)?;
+            imports.get_mut(&api)?.retain(|(r, _), _| r != rid);
+            return None;
+        }
+        _ => {}
+    }
+    let kept = imports.get(&api)?;
+    let merge = |method: &mut Value, fields: &Value| {
+        if let (Some(m), Some(f)) = (method.as_object_mut(), fields.as_object()) {
+            for (k, v) in f {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    };
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    match call.operation.as_str() {
+        "GetResources" => {
+            for r in v["item"].as_array_mut()? {
+                let id = r["id"].as_str().unwrap_or_default().to_string();
+                for (verb, m) in r["resourceMethods"].as_object_mut().into_iter().flatten() {
+                    // Only methods embedded whole (`embed=methods`).
+                    if m.get("httpMethod").is_none() {
+                        continue;
+                    }
+                    if let Some(fields) = kept.get(&(id.clone(), verb.clone())) {
+                        merge(m, fields);
+                    }
+                }
+            }
+        }
+        "GetMethod" => {
+            let (rid, verb) = (segs.get(3)?, segs.get(5)?);
+            merge(
+                &mut v,
+                kept.get(&(rid.to_string(), verb.to_ascii_uppercase()))?,
+            );
+        }
+        _ => return None,
+    }
+    Some(Bytes::from(v.to_string()))
+}
