@@ -91,7 +91,9 @@ pub const STAGE: &str = "prod";
 pub const PATH_PART: &str = "user";
 /// Lambda handler entry point of the built-in code.
 pub const HANDLER: &str = "index.handler";
-/// Name of the least-privilege inline policy on the role.
+/// Name of the least-privilege inline policy on the role (the tutorial file's, as earlier
+/// releases named it).
+#[cfg(test)]
 pub const INLINE_POLICY_NAME: &str = "putitem-least-privilege";
 /// Statement id of the one permission that lets the stack's API invoke a function, whatever
 /// its routes (docs/aws.md, "One invoke permission per function").
@@ -725,68 +727,12 @@ impl Default for Tutorial {
     }
 }
 
-/// The built-in stack's logical names.
+/// The built-in stack's logical names (the tutorial file's).
+#[cfg(test)]
 pub const TUTORIAL_TABLE: &str = "user";
 pub const TUTORIAL_FUNCTION: &str = "putitem";
 
 impl StackSpec {
-    /// The tutorial's stack (no stack file): one table, one function, its routes.
-    pub fn tutorial(stack: &str, region: &str, account: &str, names: &Names, t: Tutorial) -> Self {
-        let routes = routes();
-        let mut actions: Vec<String> = Vec::new();
-        for a in routes.iter().flat_map(|r| r.table_actions.iter()) {
-            if !actions.contains(a) {
-                actions.push(a.clone());
-            }
-        }
-        StackSpec {
-            stack: stack.to_string(),
-            owner_tag: owner_id(None, stack),
-            region: region.to_string(),
-            account: account.to_string(),
-            policy_mode: t.policy_mode,
-            tables: vec![TableSpec {
-                logical: TUTORIAL_TABLE.into(),
-                name: names.table.clone(),
-                hash_key: KeyAttr {
-                    name: "uid".into(),
-                    ty: "S".into(),
-                },
-                range_key: None,
-                billing: t.billing,
-                capacity: TUTORIAL_CAPACITY,
-            }],
-            functions: vec![FunctionSpec {
-                logical: TUTORIAL_FUNCTION.into(),
-                name: names.function.clone(),
-                role: names.role.clone(),
-                code: None,
-                handler: HANDLER.into(),
-                runtime: t.runtime,
-                memory_mb: t.memory_mb,
-                timeout_secs: t.timeout_secs,
-                env: vec![("TABLE_NAME".to_string(), names.table.clone())],
-                log_retention_days: t.log_retention_days,
-                tables: vec![TableUse {
-                    table: TUTORIAL_TABLE.into(),
-                    actions,
-                }],
-                policy_name: INLINE_POLICY_NAME.into(),
-            }],
-            api: ApiSpec {
-                name: names.api.clone(),
-                stage: STAGE.into(),
-                endpoint_type: "REGIONAL".into(),
-                build: ApiBuild::Calls,
-            },
-            models: vec![ModelSpec {
-                name: USER_MODEL.into(),
-                schema: USER_MODEL_SCHEMA.into(),
-            }],
-            routes,
-        }
-    }
-
     pub fn table(&self, logical: &str) -> Option<&TableSpec> {
         self.tables.iter().find(|t| t.logical == logical)
     }
@@ -1048,9 +994,73 @@ pub fn fingerprint(parts: &[&str]) -> String {
 pub mod tests_support {
     use super::*;
 
+    /// The tutorial's stack written out by hand, as the releases before stack files built it:
+    /// what the embedded tutorial file must still give (`stackfile`'s test compares them).
+    pub fn tutorial(
+        stack: &str,
+        region: &str,
+        account: &str,
+        names: &Names,
+        t: Tutorial,
+    ) -> StackSpec {
+        let routes = routes();
+        let mut actions: Vec<String> = Vec::new();
+        for a in routes.iter().flat_map(|r| r.table_actions.iter()) {
+            if !actions.contains(a) {
+                actions.push(a.clone());
+            }
+        }
+        StackSpec {
+            stack: stack.to_string(),
+            owner_tag: owner_id(None, stack),
+            region: region.to_string(),
+            account: account.to_string(),
+            policy_mode: t.policy_mode,
+            tables: vec![TableSpec {
+                logical: TUTORIAL_TABLE.into(),
+                name: names.table.clone(),
+                hash_key: KeyAttr {
+                    name: "uid".into(),
+                    ty: "S".into(),
+                },
+                range_key: None,
+                billing: t.billing,
+                capacity: TUTORIAL_CAPACITY,
+            }],
+            functions: vec![FunctionSpec {
+                logical: TUTORIAL_FUNCTION.into(),
+                name: names.function.clone(),
+                role: names.role.clone(),
+                code: None,
+                handler: HANDLER.into(),
+                runtime: t.runtime,
+                memory_mb: t.memory_mb,
+                timeout_secs: t.timeout_secs,
+                env: vec![("TABLE_NAME".to_string(), names.table.clone())],
+                log_retention_days: t.log_retention_days,
+                tables: vec![TableUse {
+                    table: TUTORIAL_TABLE.into(),
+                    actions,
+                }],
+                policy_name: INLINE_POLICY_NAME.into(),
+            }],
+            api: ApiSpec {
+                name: names.api.clone(),
+                stage: STAGE.into(),
+                endpoint_type: "REGIONAL".into(),
+                build: ApiBuild::Calls,
+            },
+            models: vec![ModelSpec {
+                name: USER_MODEL.into(),
+                schema: USER_MODEL_SCHEMA.into(),
+            }],
+            routes,
+        }
+    }
+
     /// The tutorial's stack as deploy builds it by default.
     pub fn spec() -> StackSpec {
-        StackSpec::tutorial(
+        tutorial(
             "prod",
             "eu-west-1",
             "123456789012",

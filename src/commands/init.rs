@@ -14,7 +14,7 @@ use crate::stackfile::{self, FILE_NAME};
 pub const SCHEMA_FILE: &str = "serverless-cli.schema.json";
 
 /// examples/tutorial, as `init` writes it (the binary carries it).
-const TUTORIAL_FILE: &str = include_str!("../../examples/tutorial/serverless-cli.toml");
+use crate::stackfile::TUTORIAL_FILE;
 /// The handler's files, by their path under the handler folder.
 const HANDLER_FILES: [(&str, &str); 5] = [
     (

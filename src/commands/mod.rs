@@ -577,9 +577,7 @@ impl Model {
         names: &crate::stack::Names,
     ) -> crate::stack::StackSpec {
         match self {
-            Model::Tutorial(t) => {
-                crate::stack::StackSpec::tutorial(stack, region, account, names, t.clone())
-            }
+            Model::Tutorial(t) => crate::stackfile::builtin_spec(stack, region, account, names, t),
             Model::File(f) => f.spec(stack, region, account),
         }
     }
@@ -594,7 +592,7 @@ pub fn recorded_spec(
 ) -> crate::stack::StackSpec {
     let spec = match file {
         Some(f) => f.spec(&state.stack, &state.region, account),
-        None => crate::kinds::recorded::spec(state, account),
+        None => crate::stackfile::recorded::builtin(state, account),
     };
     crate::kinds::recorded::cover(spec, state)
 }

@@ -2,7 +2,7 @@
 
 use crate::cli::{GlobalArgs, OpenapiArgs};
 use crate::error::UsageError;
-use crate::stack::{self, Names, StackSpec};
+use crate::stack::{self, Names};
 
 pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32> {
     let mut file = super::stack_file(global)?;
@@ -34,13 +34,13 @@ pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32>
     };
     let spec = match (&file, &state) {
         (Some(f), _) => f.spec(&global.stack, &region, &account),
-        (None, Some(s)) => crate::kinds::recorded::spec(s, &account),
-        (None, None) => StackSpec::tutorial(
+        (None, Some(s)) => crate::stackfile::recorded::builtin(s, &account),
+        (None, None) => crate::stackfile::builtin_spec(
             &global.stack,
             &region,
             &account,
             &Names::defaults(&global.stack),
-            stack::Tutorial::default(),
+            &stack::Tutorial::default(),
         ),
     };
     let doc = crate::openapi::document(&spec);

@@ -215,12 +215,12 @@ pub async fn run(
             (spec, functions, None)
         }
         None => {
-            let spec = stack::StackSpec::tutorial(
+            let spec = crate::stackfile::builtin_spec(
                 &session.stack,
                 &region,
                 &account,
                 &names,
-                stack::Tutorial::default(),
+                &stack::Tutorial::default(),
             );
             let code_dir = code_dir(given, &args.node).await?;
             let table = args.table_name.clone().unwrap_or(names.table.clone());

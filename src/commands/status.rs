@@ -31,7 +31,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     };
     let spec_for = |account: &str| match &file {
         Some(f) => f.spec(&state.stack, &state.region, account),
-        None => crate::kinds::recorded::spec(&state, account),
+        None => crate::stackfile::recorded::builtin(&state, account),
     };
     let progress = Progress::for_stderr();
     let policy = super::timing(Duration::ZERO, Duration::ZERO).retry;

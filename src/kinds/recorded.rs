@@ -1,52 +1,12 @@
-//! The model as a state records it was deployed: for status and teardown without a stack
-//! file, and for what a stack file no longer has. The kinds' records say it.
+//! What a state records beyond the model: the tables and functions a stack file no longer
+//! has, which teardown removes too. (The built-in stack as its state records it deployed is
+//! `stackfile::recorded`.)
 
-use crate::kinds::function::FunctionRecord;
-use crate::kinds::log_group::LogGroupRecord;
-use crate::kinds::role_policy::PolicyRecord;
-use crate::kinds::table::TableRecord;
 use crate::stack::{
-    Billing, FunctionSpec, KeyAttr, PolicyMode, StackSpec, TableSpec, Tutorial, FUNCTION_MEMORY_MB,
+    Billing, FunctionSpec, KeyAttr, StackSpec, TableSpec, FUNCTION_MEMORY_MB,
     FUNCTION_TIMEOUT_SECS, HANDLER, TUTORIAL_CAPACITY,
 };
 use crate::state::StackState;
-
-/// The stack as a state records it was deployed (for status and teardown without a stack
-/// file, which take no deploy options): the recorded billing, policy mode, runtime and
-/// retention, and the tutorial's routes.
-pub fn spec(state: &StackState, account: &str) -> StackSpec {
-    let applied = |kind: &str, field: &str| {
-        state
-            .resources
-            .values()
-            .find(|r| r.kind == kind)
-            .and_then(|r| r.props.as_ref())
-            .and_then(|p| p.get(field))
-            .and_then(serde_json::Value::as_i64)
-            .and_then(|v| i32::try_from(v).ok())
-    };
-    let t = Tutorial {
-        billing: state
-            .first::<TableRecord>()
-            .map(|t| t.billing)
-            .unwrap_or(Billing::Provisioned),
-        policy_mode: state
-            .first::<PolicyRecord>()
-            .map(|p| p.mode)
-            .unwrap_or(PolicyMode::LeastPrivilege),
-        runtime: state
-            .first::<FunctionRecord>()
-            .map(|f| f.runtime)
-            .unwrap_or_default(),
-        log_retention_days: state
-            .first::<LogGroupRecord>()
-            .map(|l| l.retention_days)
-            .unwrap_or(14),
-        memory_mb: applied("function", "memory_mb").unwrap_or(FUNCTION_MEMORY_MB),
-        timeout_secs: applied("function", "timeout_secs").unwrap_or(FUNCTION_TIMEOUT_SECS),
-    };
-    StackSpec::tutorial(&state.stack, &state.region, account, &state.names, t)
-}
 
 /// Adds the tables and functions a state records that the model does not have (taken out
 /// of the stack file since): teardown removes them too. Only their names matter there.

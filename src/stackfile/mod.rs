@@ -21,6 +21,7 @@ use crate::stack::{
 
 pub mod check;
 pub mod draft4;
+pub mod recorded;
 
 /// The file every command reads from the current folder.
 pub const FILE_NAME: &str = "serverless-cli.toml";
@@ -385,6 +386,72 @@ pub fn project_for(explicit: Option<&Path>) -> Result<Option<String>, UsageError
 pub const MEMORY_MB: std::ops::RangeInclusive<i32> = 128..=10240;
 pub const TIMEOUT_SECS: std::ops::RangeInclusive<i32> = 1..=900;
 
+/// The tutorial's stack file: what `init` writes, and (with deploy's flags over it) the
+/// built-in stack when there is no stack file.
+pub const TUTORIAL_FILE: &str = include_str!("../../examples/tutorial/serverless-cli.toml");
+
+/// The built-in stack: the tutorial's file with deploy's flags over it (`t`). It belongs to
+/// no named project: its names are the ones its state records or the flags give (`names`),
+/// and its owner tag names the stack alone, as in the releases before stack files. Its code is
+/// the handler the binary carries.
+pub fn builtin_spec(
+    stack: &str,
+    region: &str,
+    account: &str,
+    names: &Names,
+    t: &stack::Tutorial,
+) -> StackSpec {
+    // The embedded file is a constant that the unit tests parse and compare with the
+    // tutorial's stack as the earlier releases built it.
+    let mut doc: FileDoc =
+        toml::from_str(TUTORIAL_FILE).expect("the embedded tutorial file parses (tested)");
+    doc.api.name = Some(names.api.clone());
+    for table in doc.tables.values_mut() {
+        table.name = Some(names.table.clone());
+        table.billing = t.billing;
+    }
+    for f in doc.functions.values_mut() {
+        f.name = Some(names.function.clone());
+        f.role_name = Some(names.role.clone());
+        f.runtime = t.runtime.clone();
+        f.memory_mb = t.memory_mb;
+        f.timeout_secs = t.timeout_secs;
+        f.log_retention_days = t.log_retention_days;
+    }
+    let file = StackFile {
+        path: PathBuf::from(FILE_NAME),
+        dir: PathBuf::from("."),
+        doc,
+        project: None,
+    };
+    let mut spec = file.spec(stack, region, account);
+    spec.policy_mode = t.policy_mode;
+    for f in &mut spec.functions {
+        f.code = None;
+    }
+    // The test-only model (debug builds): a third route, DELETE /user/{uid}.
+    if cfg!(debug_assertions)
+        && std::env::var(stack::TEST_MODEL_ENV).is_ok_and(|m| m == "three-routes")
+    {
+        let route = stack::delete_user_route();
+        for f in spec
+            .functions
+            .iter_mut()
+            .filter(|f| f.logical == route.function)
+        {
+            for table in &mut f.tables {
+                for a in &route.table_actions {
+                    if !table.actions.contains(a) {
+                        table.actions.push(a.clone());
+                    }
+                }
+            }
+        }
+        spec.routes.push(route);
+    }
+    spec
+}
+
 impl StackFile {
     /// The stack file of this run: `--file` (or its variable), else `serverless-cli.toml` in
     /// the current folder if there is one; `None`: the built-in tutorial stack.
@@ -413,8 +480,14 @@ impl StackFile {
         })?;
         let text = String::from_utf8(bytes)
             .map_err(|_| UsageError(format!("{shown}: not UTF-8 text; save it as UTF-8")))?;
-        let doc: FileDoc = toml::from_str(&text).map_err(|e| {
-            let (line, col) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
+        StackFile::parse(path, &text, stack)
+    }
+
+    /// Parses and checks a stack file's text (no AWS call); `path` is where it was read.
+    fn parse(path: &Path, text: &str, stack: &str) -> Result<StackFile, UsageError> {
+        let shown = path.display().to_string();
+        let doc: FileDoc = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
             UsageError(format!("{shown}:{line}:{col}: {}", e.message().trim_end()))
         })?;
         let dir = match path.parent() {
@@ -430,7 +503,7 @@ impl StackFile {
         };
         let problems = check::check(&file, stack);
         if !problems.is_empty() {
-            return Err(UsageError(check::render(&problems, &shown, &text)));
+            return Err(UsageError(check::render(&problems, &shown, text)));
         }
         file.project = Some(project.map_err(|e| UsageError(format!("{shown}: {e}")))?);
         Ok(file)
@@ -824,6 +897,41 @@ mod tests {
             codes["putitem"].sha256,
             crate::code::CodePackage::embedded().sha256
         );
+    }
+
+    /// The built-in stack is the embedded tutorial file with deploy's flags over it: exactly
+    /// what the releases before stack files built, with their flags and without.
+    #[test]
+    fn the_built_in_stack_is_the_embedded_file_with_the_flags_over_it() {
+        use crate::stack::tests_support::tutorial;
+        let names = Names::defaults("dev");
+        let mut custom = names.clone();
+        custom.table = "people".into();
+        custom.function = "people-writer".into();
+        custom.role = "people-writer-role".into();
+        custom.api = "people-api".into();
+        let flags = stack::Tutorial {
+            billing: stack::Billing::OnDemand,
+            policy_mode: PolicyMode::Managed,
+            runtime: "nodejs20.x".into(),
+            log_retention_days: 30,
+            memory_mb: 512,
+            timeout_secs: 20,
+        };
+        for (names, t) in [(names.clone(), stack::Tutorial::default()), (custom, flags)] {
+            let mut a = builtin_spec("dev", "eu-west-1", "123456789012", &names, &t);
+            let mut b = tutorial("dev", "eu-west-1", "123456789012", &names, t);
+            for r in a.routes.iter_mut().chain(b.routes.iter_mut()) {
+                r.table_actions.clear();
+            }
+            assert_eq!(a.owner_tag, b.owner_tag);
+            assert_eq!(a.tables, b.tables);
+            assert_eq!(a.functions, b.functions);
+            assert_eq!(a.api, b.api);
+            assert_eq!(a.models, b.models);
+            assert_eq!(a.routes, b.routes);
+            assert_eq!(a.policy_mode, b.policy_mode);
+        }
     }
 
     #[test]
