@@ -26,6 +26,7 @@ mod report;
 mod resources;
 mod safe_fs;
 mod serve;
+mod session;
 mod signal;
 mod stack;
 mod stackfile;

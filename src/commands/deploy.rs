@@ -80,9 +80,9 @@ fn apply_name_changes(args: &DeployArgs, state: &mut StackState) -> Result<bool,
 
 /// What deploy and plan share: the checked options, the session, and the round of reads.
 pub struct Prepared {
-    pub session: super::Session,
+    pub session: crate::session::Session,
     pub names: Names,
-    pub model: super::Model,
+    pub model: crate::session::Model,
     pub codes: crate::code::Codes,
     pub renamed: bool,
     pub timing: crate::kinds::context::Timing,
@@ -184,15 +184,15 @@ pub async fn prepare(
     progress: &Progress,
 ) -> anyhow::Result<Prepared> {
     stack::validate_stack_name(&global.stack).map_err(UsageError)?;
-    let (model, names, codes) = match super::stack_file(global)? {
+    let (model, names, codes) = match crate::session::stack_file(global)? {
         Some(file) => {
             refuse_builtin_flags(args, &file.path)?;
             let names = file.names(&global.stack);
             // This machine's record of the folders it zipped, beside the journal.
-            let mut cache = crate::code::HashCache::open(&super::journal_dir());
-            let codes = file.codes(&super::never_packed(global), &mut cache)?;
+            let mut cache = crate::code::HashCache::open(&crate::session::journal_dir());
+            let codes = file.codes(&crate::session::never_packed(global), &mut cache)?;
             cache.save();
-            (super::Model::File(Box::new(file)), names, codes)
+            (crate::session::Model::File(Box::new(file)), names, codes)
         }
         None => {
             let names = wanted_names(global, args)?;
@@ -213,7 +213,7 @@ pub async fn prepare(
             let codes: crate::code::Codes = [(stack::TUTORIAL_FUNCTION.to_string(), code)]
                 .into_iter()
                 .collect();
-            (super::Model::Tutorial(t), names, codes)
+            (crate::session::Model::Tutorial(t), names, codes)
         }
     };
 
@@ -230,21 +230,21 @@ pub async fn prepare(
         &format!("{args:?}"),
     ]);
     let locking = match lock {
-        Some(c) => super::Locking::UnlessUnchanged(c, &digest),
-        None => super::Locking::No,
+        Some(c) => crate::session::Locking::UnlessUnchanged(c, &digest),
+        None => crate::session::Locking::No,
     };
-    let mut session = super::open_with(global, locking).await?;
+    let mut session = crate::session::open_with(global, locking).await?;
     // The identity the session settled on (a stack an earlier release deployed from this file
     // keeps its names) decides the file's default names.
     let (model, names) = match model {
-        super::Model::File(mut file) if file.project != session.project => {
+        crate::session::Model::File(mut file) if file.project != session.project => {
             file.project = session.project.clone();
             let names = file.names(&global.stack);
-            (super::Model::File(file), names)
+            (crate::session::Model::File(file), names)
         }
         other => (other, names),
     };
-    let timing = super::timing(args.role_wait, args.ready_wait);
+    let timing = crate::session::timing(args.role_wait, args.ready_wait);
     let (aws, before, renamed) =
         read_round(&mut session, &model, &names, &timing, args, progress).await?;
     Ok(Prepared {
@@ -263,8 +263,8 @@ pub async fn prepare(
 /// The round of reads deploy starts with (it overlaps the identity call, and the read that
 /// confirms a state in S3), and whether the flags rename anything.
 async fn read_round(
-    session: &mut super::Session,
-    model: &super::Model,
+    session: &mut crate::session::Session,
+    model: &crate::session::Model,
     names: &Names,
     timing: &crate::kinds::context::Timing,
     args: &DeployArgs,
@@ -279,7 +279,7 @@ async fn read_round(
     let stack = session.stack.clone();
     let owner = stack::owner_id(session.project.as_deref(), &stack);
     let region = session.target.region.clone();
-    let (aws, before) = super::connect_with(session, |aws: Aws, mut state| {
+    let (aws, before) = crate::session::connect_with(session, |aws: Aws, mut state| {
         if let Some(s) = state.as_mut() {
             // The state as confirmed, renamed as above (a refusal was said already).
             let _ = apply_name_changes(args, s);
@@ -288,7 +288,7 @@ async fn read_round(
         async move {
             // The REST API a first deploy guards against making twice.
             let api_name = match (model, state.as_ref()) {
-                (super::Model::File(_), _) | (_, None) => names.api.clone(),
+                (crate::session::Model::File(_), _) | (_, None) => names.api.clone(),
                 (_, Some(s)) => s.names.api.clone(),
             };
             crate::ops::deploy::read_before(
@@ -391,7 +391,7 @@ pub async fn run(
     }
     let state = prepared.state();
     let spec = prepared.spec(&prepared.aws.account, &state.names);
-    let from_file = matches!(prepared.model, super::Model::File(_));
+    let from_file = matches!(prepared.model, crate::session::Model::File(_));
     let stage = spec.api.stage.clone();
     let route_labels: Vec<String> = spec.routes.iter().map(|r| r.label()).collect();
     let Prepared {
@@ -421,10 +421,10 @@ pub async fn run(
         input,
         before,
         &progress,
-        Some(super::stop(interrupts)),
+        Some(crate::session::stop(interrupts)),
     )
     .await?;
-    if let Some(err) = super::stopped(&mut report, "deploy", &session.store) {
+    if let Some(err) = crate::session::stopped(&mut report, "deploy", &session.store) {
         return Err(err);
     }
     if let crate::store::Store::S3(s) = &*session.store {

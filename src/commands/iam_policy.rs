@@ -7,12 +7,12 @@ use crate::iam_policy::{document, Target};
 use crate::stack::{self, Names};
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let mut file = super::stack_file(global)?;
-    let profile = super::profile(global);
+    let mut file = crate::session::stack_file(global)?;
+    let profile = crate::session::profile(global);
     let region = aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
     // The state's account and names (a state in S3 is read there).
-    let (project, state) = super::peek(global).await?;
+    let (project, state) = crate::session::peek(global).await?;
     if let Some(f) = &mut file {
         f.project = project;
     }
@@ -37,7 +37,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             account: &account,
         },
     );
-    if let crate::store::Location::S3 { bucket, prefix } = super::location(global)? {
+    if let crate::store::Location::S3 { bucket, prefix } = crate::session::location(global)? {
         crate::iam_policy::add_state_bucket(
             &mut doc,
             stack::partition(&region),

@@ -5,8 +5,8 @@ use crate::error::UsageError;
 use crate::stack::{self, Names};
 
 pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32> {
-    let mut file = super::stack_file(global)?;
-    let profile = super::profile(global);
+    let mut file = crate::session::stack_file(global)?;
+    let profile = crate::session::profile(global);
     let region = crate::aws::resolve_region(global.region.as_deref(), profile.as_deref()).await;
     stack::validate_region(&region).map_err(UsageError)?;
     if let Some(a) = &args.account {
@@ -17,7 +17,7 @@ pub async fn run(global: &GlobalArgs, args: &OpenapiArgs) -> anyhow::Result<i32>
             .into());
         }
     }
-    let (project, state) = super::peek(global).await?;
+    let (project, state) = crate::session::peek(global).await?;
     if let Some(f) = &mut file {
         f.project = project;
     }

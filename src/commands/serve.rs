@@ -185,7 +185,7 @@ pub async fn run(
     interrupts: crate::signal::Interrupts,
 ) -> anyhow::Result<i32> {
     let given = check_args(args)?;
-    let mut file = super::stack_file(global)?;
+    let mut file = crate::session::stack_file(global)?;
     if let Some(f) = &file {
         if args.code.is_some() || args.table_name.is_some() {
             return Err(UsageError(format!(
@@ -195,7 +195,7 @@ pub async fn run(
             .into());
         }
     }
-    let session = super::open(global, None).await?;
+    let session = crate::session::open(global, None).await?;
     session.fit(&mut file);
     let names = session
         .state

@@ -18,7 +18,7 @@ pub async fn run(global: &GlobalArgs, cmd: &StateCommand) -> anyhow::Result<i32>
 }
 
 async fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let session = super::open(global, None).await?;
+    let session = crate::session::open(global, None).await?;
     let Some(state) = &session.state else {
         return Err(UsageError(format!(
             "stack '{}' has no state at {}; deploy it first, or pass the --stack and --state it was deployed with",
@@ -33,8 +33,8 @@ async fn show(global: &GlobalArgs) -> anyhow::Result<i32> {
 }
 
 async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let target = super::target(global).await?;
-    let location = super::location(global)?;
+    let target = crate::session::target(global).await?;
+    let location = crate::session::location(global)?;
     let now = crate::state::now_secs();
     let mut rows = Vec::new();
     match &location {
@@ -71,7 +71,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
         }
         Location::S3 { bucket, prefix } => {
             let (store, _) =
-                super::store_at(&location, "-", &target, &super::journal_dir()).await?;
+                crate::session::store_at(&location, "-", &target, &crate::session::journal_dir()).await?;
             let Store::S3(s3) = &store else {
                 unreachable!("an S3 location gives an S3 store")
             };
@@ -141,10 +141,10 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
 }
 
 async fn unlock(global: &GlobalArgs, id: &str) -> anyhow::Result<i32> {
-    let target = super::target(global).await?;
-    let location = super::location(global)?;
+    let target = crate::session::target(global).await?;
+    let location = crate::session::location(global)?;
     let (store, _) =
-        super::store_at(&location, &global.stack, &target, &super::journal_dir()).await?;
+        crate::session::store_at(&location, &global.stack, &target, &crate::session::journal_dir()).await?;
     let Store::S3(s3) = &store else {
         return Err(UsageError(
             "a folder's lock is the operating system's: it goes away with the process that holds it, so there is nothing to remove; unlock is for a state in S3".into(),
@@ -162,7 +162,7 @@ async fn unlock(global: &GlobalArgs, id: &str) -> anyhow::Result<i32> {
 
 /// The bucket settings a state bucket should have, checked or made.
 async fn init(global: &GlobalArgs, location: &str) -> anyhow::Result<i32> {
-    let target = super::target(global).await?;
+    let target = crate::session::target(global).await?;
     let loc = Location::parse(location).map_err(UsageError)?;
     let Location::S3 { bucket, .. } = &loc else {
         return Err(UsageError(format!(
@@ -203,8 +203,8 @@ async fn init(global: &GlobalArgs, location: &str) -> anyhow::Result<i32> {
 }
 
 async fn migrate(global: &GlobalArgs, to: &str) -> anyhow::Result<i32> {
-    let target = super::target(global).await?;
-    let from_loc = super::location(global)?;
+    let target = crate::session::target(global).await?;
+    let from_loc = crate::session::location(global)?;
     let to_loc = Location::parse(to).map_err(UsageError)?;
     if from_loc == to_loc {
         return Err(UsageError(format!(
@@ -213,8 +213,8 @@ async fn migrate(global: &GlobalArgs, to: &str) -> anyhow::Result<i32> {
         .into());
     }
     let (from, _) =
-        super::store_at(&from_loc, &global.stack, &target, &super::journal_dir()).await?;
-    let (dest, _) = super::store_at(&to_loc, &global.stack, &target, &super::journal_dir()).await?;
+        crate::session::store_at(&from_loc, &global.stack, &target, &crate::session::journal_dir()).await?;
+    let (dest, _) = crate::session::store_at(&to_loc, &global.stack, &target, &crate::session::journal_dir()).await?;
     // Both locks, so no run writes either side meanwhile.
     let a = from.lock("state migrate", global.lock_timeout).await?;
     crate::store::lock::keep(a);

@@ -18,8 +18,8 @@ use crate::stack;
 pub const EXIT_DRIFT: i32 = 3;
 
 pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
-    let mut file = super::stack_file(global)?;
-    let mut session = super::open(global, None).await?;
+    let mut file = crate::session::stack_file(global)?;
+    let mut session = crate::session::open(global, None).await?;
     session.fit(&mut file);
     let Some(state) = session.state.clone() else {
         return Err(UsageError(format!(
@@ -34,7 +34,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         None => crate::stackfile::recorded::builtin(&state, account),
     };
     let progress = Progress::for_stderr();
-    let policy = super::timing(Duration::ZERO, Duration::ZERO).retry;
+    let policy = crate::session::timing(Duration::ZERO, Duration::ZERO).retry;
     let state_ref = &state;
     let checks = |aws: Aws| {
         let spec = spec_for(&aws.account);
@@ -50,7 +50,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
     };
     // The reads overlap the identity call: one round of calls in all.
     let known = state.account.is_some();
-    let checks = match super::connect_with(&mut session, |aws, _| async move {
+    let checks = match crate::session::connect_with(&mut session, |aws, _| async move {
         if known {
             Some(checks(aws).await)
         } else {

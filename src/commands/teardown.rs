@@ -19,8 +19,8 @@ use crate::state::StackState;
 /// call) and nothing changed. Without a state file, teardown would look for tagged resources:
 /// say so.
 async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32> {
-    let mut file = super::stack_file(global)?;
-    let session = super::open(global, None).await?;
+    let mut file = crate::session::stack_file(global)?;
+    let session = crate::session::open(global, None).await?;
     session.fit(&mut file);
     let Some(state) = session.state.clone() else {
         let text = format!(
@@ -35,7 +35,7 @@ async fn dry_run(global: &GlobalArgs, args: &TeardownArgs) -> anyhow::Result<i32
         return Ok(0);
     };
     let account = state.account.clone().unwrap_or_default();
-    let spec = super::recorded_spec(file.as_ref(), &state, &account);
+    let spec = crate::session::recorded_spec(file.as_ref(), &state, &account);
     let planned = crate::ops::teardown::dry_run(&state, args.keep_table, &spec);
     let mut lines = Vec::new();
     for (i, p) in planned.iter().enumerate() {
@@ -109,14 +109,14 @@ pub async fn run(
         )
         .into());
     }
-    let mut file = super::stack_file(global)?;
-    let mut session = super::open_with(global, super::Locking::Now("teardown")).await?;
+    let mut file = crate::session::stack_file(global)?;
+    let mut session = crate::session::open_with(global, crate::session::Locking::Now("teardown")).await?;
     session.fit(&mut file);
     // Its one write to the state is the final delete, conditional on what it read: a state
     // written meanwhile by another run is not removed (teardown says to run again).
     session.trust_read();
     let progress = Progress::for_stderr();
-    let timing = super::timing(Duration::ZERO, Duration::from_secs(300));
+    let timing = crate::session::timing(Duration::ZERO, Duration::from_secs(300));
     // Asked before any AWS call; asked again should the confirmed state differ.
     let asked = match (&session.state, args.yes) {
         (Some(state), false) => {
@@ -133,7 +133,7 @@ pub async fn run(
         _ => None,
     };
     // The identity call, and the read that confirms a state in S3: one round.
-    let connected = super::connect(&mut session).await?;
+    let connected = crate::session::connect(&mut session).await?;
     let (state, aws) = match session.state.clone() {
         Some(state) => {
             if !args.yes
@@ -219,7 +219,7 @@ pub async fn run(
         "Tearing down stack '{}' in {}",
         state.stack, state.region
     ));
-    let spec = super::recorded_spec(file.as_ref(), &state, &aws.account);
+    let spec = crate::session::recorded_spec(file.as_ref(), &state, &aws.account);
     let mut report = crate::ops::teardown::run(
         aws,
         session.store.clone(),
@@ -227,11 +227,11 @@ pub async fn run(
         args.keep_table,
         timing,
         &progress,
-        Some(super::stop(interrupts)),
+        Some(crate::session::stop(interrupts)),
         spec,
     )
     .await;
-    if let Some(err) = super::stopped(&mut report, "teardown", &session.store) {
+    if let Some(err) = crate::session::stopped(&mut report, "teardown", &session.store) {
         return Err(err);
     }
     session.store.remove().await?;

@@ -58,12 +58,12 @@ async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::R
         return Ok(trimmed.to_string());
     }
     // The state where it lives (read only: try calls the API, not AWS's control plane).
-    let target = super::target(global).await?;
-    let (store, _) = super::store_at(
-        &super::location(global)?,
+    let target = crate::session::target(global).await?;
+    let (store, _) = crate::session::store_at(
+        &crate::session::location(global)?,
         &global.stack,
         &target,
-        &super::journal_dir(),
+        &crate::session::journal_dir(),
     )
     .await?;
     let Some(state) = store.load().await? else {
@@ -236,7 +236,7 @@ fn has_tutorial_routes(spec: &stack::StackSpec) -> bool {
 }
 
 pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
-    let file = super::stack_file(global)?;
+    let file = crate::session::stack_file(global)?;
     let user = user(args)?;
     let spec = file
         .as_ref()
