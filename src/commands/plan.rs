@@ -11,7 +11,7 @@ pub const EXIT_CHANGES: i32 = 3;
 
 pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> {
     let progress = Progress::for_stderr();
-    let prepared = super::deploy::prepare(global, args, None, &progress).await?;
+    let prepared = crate::session::deploy::prepare(global, args, None, &progress).await?;
     let state = prepared.state();
     let plan = prepared.plan(args, &progress).await;
     let code = if plan.has_changes() { EXIT_CHANGES } else { 0 };

@@ -71,7 +71,8 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
         }
         Location::S3 { bucket, prefix } => {
             let (store, _) =
-                crate::session::store_at(&location, "-", &target, &crate::session::journal_dir()).await?;
+                crate::session::store_at(&location, "-", &target, &crate::session::journal_dir())
+                    .await?;
             let Store::S3(s3) = &store else {
                 unreachable!("an S3 location gives an S3 store")
             };
@@ -143,8 +144,13 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<i32> {
 async fn unlock(global: &GlobalArgs, id: &str) -> anyhow::Result<i32> {
     let target = crate::session::target(global).await?;
     let location = crate::session::location(global)?;
-    let (store, _) =
-        crate::session::store_at(&location, &global.stack, &target, &crate::session::journal_dir()).await?;
+    let (store, _) = crate::session::store_at(
+        &location,
+        &global.stack,
+        &target,
+        &crate::session::journal_dir(),
+    )
+    .await?;
     let Store::S3(s3) = &store else {
         return Err(UsageError(
             "a folder's lock is the operating system's: it goes away with the process that holds it, so there is nothing to remove; unlock is for a state in S3".into(),
@@ -212,9 +218,20 @@ async fn migrate(global: &GlobalArgs, to: &str) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let (from, _) =
-        crate::session::store_at(&from_loc, &global.stack, &target, &crate::session::journal_dir()).await?;
-    let (dest, _) = crate::session::store_at(&to_loc, &global.stack, &target, &crate::session::journal_dir()).await?;
+    let (from, _) = crate::session::store_at(
+        &from_loc,
+        &global.stack,
+        &target,
+        &crate::session::journal_dir(),
+    )
+    .await?;
+    let (dest, _) = crate::session::store_at(
+        &to_loc,
+        &global.stack,
+        &target,
+        &crate::session::journal_dir(),
+    )
+    .await?;
     // Both locks, so no run writes either side meanwhile.
     let a = from.lock("state migrate", global.lock_timeout).await?;
     crate::store::lock::keep(a);

@@ -110,7 +110,8 @@ pub async fn run(
         .into());
     }
     let mut file = crate::session::stack_file(global)?;
-    let mut session = crate::session::open_with(global, crate::session::Locking::Now("teardown")).await?;
+    let mut session =
+        crate::session::open_with(global, crate::session::Locking::Now("teardown")).await?;
     session.fit(&mut file);
     // Its one write to the state is the final delete, conditional on what it read: a state
     // written meanwhile by another run is not removed (teardown says to run again).

@@ -2,6 +2,8 @@
 //! the state read under it, and the clients; the policy every command shares. Commands build
 //! one from the global options, then hand over to `ops`. Prints nothing but warnings.
 
+pub mod deploy;
+
 use std::time::Duration;
 
 use crate::aws::{self, Aws, RetryPolicy, Target};
