@@ -3,17 +3,12 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Duration;
 
-use anyhow::Context;
-
 use serde_json::json;
 
-use crate::aws::Caller;
 use crate::cli::{GlobalArgs, TeardownArgs};
 use crate::engine::Action;
 use crate::error::UsageError;
-use crate::ops::discover;
 use crate::report::{self, Progress};
-use crate::state::StackState;
 
 /// `teardown --dry-run`: the steps teardown would take, in order, from the state file (no AWS
 /// call) and nothing changed. Without a state file, teardown would look for tagged resources:
@@ -152,24 +147,15 @@ pub async fn run(
         }
         None => {
             // The state file is gone: find what carries the stack's tag.
-            let aws = connected;
-            progress.line(&format!(
-                "Stack '{}' has no state file ({}); looking for resources tagged {}={} in every service",
-                session.stack,
-                session.store.describe(),
-                crate::stack::OWNER_TAG,
-                crate::stack::owner_id(session.project.as_deref(), &session.stack)
-            ));
-            let caller = Caller {
-                aws: aws.clone(),
-                policy: timing.retry,
-                progress: progress.clone(),
-            };
-            let owner = crate::stack::owner_id(session.project.as_deref(), &session.stack);
-            let found = discover::by_tag(&caller, &owner)
-                .await
-                .context("looking for the stack's tagged resources")?;
-            if found.is_empty() {
+            let Some((state, found)) = crate::session::teardown::from_tags(
+                &session,
+                file.as_ref(),
+                &connected,
+                &timing,
+                &progress,
+            )
+            .await?
+            else {
                 let text = format!(
                     "Stack '{}' has no state file and nothing tagged with it: nothing to tear down.\n",
                     session.stack
@@ -177,33 +163,8 @@ pub async fn run(
                 let doc = json!({"command": "teardown", "ok": true, "stack": session.stack, "steps": [], "state_file_removed": false});
                 report::emit(global.output, &doc, &text);
                 return Ok(0);
-            }
-            // With a stack file, its names say what to delete (several tables or functions
-            // are expected); without one, the tutorial's names from what was found.
-            let state = match &file {
-                Some(f) => {
-                    let mut s = StackState::new(
-                        &session.stack,
-                        &session.target.region,
-                        session.target.endpoint.as_deref(),
-                        f.names(&session.stack),
-                    );
-                    s.project = session.project.clone();
-                    s.account = Some(aws.account.clone());
-                    s
-                }
-                None => {
-                    let mut s = discover::state_from_found(
-                        &session.stack,
-                        &session.target.region,
-                        session.target.endpoint.as_deref(),
-                        &aws.account,
-                        &found,
-                    )?;
-                    s.project = session.project.clone();
-                    s
-                }
             };
+            let aws = connected;
             if args.yes {
                 for line in found.lines() {
                     progress.line(&format!("  found {line}"));

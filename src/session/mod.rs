@@ -3,6 +3,7 @@
 //! one from the global options, then hand over to `ops`. Prints nothing but warnings.
 
 pub mod deploy;
+pub mod teardown;
 
 use std::time::Duration;
 
