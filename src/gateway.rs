@@ -145,7 +145,10 @@ pub fn request_event(
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         if let Some(model) = &m.route.request_model {
             let schema = model_schema(models, model);
-            if !parsed.as_ref().is_some_and(|v| schema_accepts(&schema, v)) {
+            if !parsed
+                .as_ref()
+                .is_some_and(|v| crate::draft4::accepts(&schema, v))
+            {
                 return Err(Answer::message(400, "Invalid request body"));
             }
         }
@@ -158,7 +161,9 @@ pub fn request_event(
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if let Some(model) = &m.route.request_model {
         let schema = model_schema(models, model);
-        let valid = parsed.as_ref().is_some_and(|v| schema_accepts(&schema, v));
+        let valid = parsed
+            .as_ref()
+            .is_some_and(|v| crate::draft4::accepts(&schema, v));
         if !valid {
             return Err(Answer::message(400, "Invalid request body"));
         }
@@ -173,247 +178,6 @@ fn model_schema(models: &[ModelSpec], name: &str) -> Value {
         .find(|m| m.name == name)
         .and_then(|m| serde_json::from_str(&m.schema).ok())
         .unwrap_or(Value::Null)
-}
-
-/// The draft 4 keywords serve checks a body against (`SERVE_IGNORES` are annotations).
-pub const SCHEMA_KEYWORDS: [&str; 24] = [
-    "type",
-    "enum",
-    "required",
-    "properties",
-    "patternProperties",
-    "additionalProperties",
-    "minProperties",
-    "maxProperties",
-    "items",
-    "additionalItems",
-    "minItems",
-    "maxItems",
-    "uniqueItems",
-    "minLength",
-    "maxLength",
-    "pattern",
-    "minimum",
-    "maximum",
-    "exclusiveMinimum",
-    "exclusiveMaximum",
-    "multipleOf",
-    "allOf",
-    "anyOf",
-    "oneOf",
-];
-const SERVE_IGNORES: [&str; 6] = [
-    "$schema",
-    "title",
-    "description",
-    "id",
-    "format",
-    "definitions",
-];
-
-/// Keywords of a schema that serve does not check (AWS does): said once when serve starts.
-pub fn unchecked_keywords(schema: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        let Some(obj) = v.as_object() else { return };
-        for (k, sub) in obj {
-            if k == "not" {
-                walk(sub, out);
-            } else if !SCHEMA_KEYWORDS.contains(&k.as_str()) && !SERVE_IGNORES.contains(&k.as_str())
-            {
-                if !out.contains(k) {
-                    out.push(k.clone());
-                }
-            } else {
-                match sub {
-                    Value::Object(m)
-                        if matches!(k.as_str(), "properties" | "patternProperties") =>
-                    {
-                        m.values().for_each(|s| walk(s, out))
-                    }
-                    Value::Object(_) => walk(sub, out),
-                    Value::Array(a) => a.iter().for_each(|s| walk(s, out)),
-                    _ => {}
-                }
-            }
-        }
-    }
-    walk(schema, &mut out);
-    out
-}
-
-fn type_ok(t: &str, v: &Value) -> bool {
-    match t {
-        "object" => v.is_object(),
-        "array" => v.is_array(),
-        "string" => v.is_string(),
-        "number" => v.is_number(),
-        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
-        "boolean" => v.is_boolean(),
-        "null" => v.is_null(),
-        _ => false,
-    }
-}
-
-/// JSON Schema draft 4 validation of a body, for the keywords in [`SCHEMA_KEYWORDS`].
-fn schema_accepts(schema: &Value, v: &Value) -> bool {
-    let Some(obj) = schema.as_object() else {
-        return false;
-    };
-    let num = |k: &str| obj.get(k).and_then(Value::as_f64);
-    let count = |k: &str| obj.get(k).and_then(Value::as_u64);
-    match obj.get("type") {
-        Some(Value::String(t)) if !type_ok(t, v) => return false,
-        Some(Value::Array(ts)) if !ts.iter().filter_map(Value::as_str).any(|t| type_ok(t, v)) => {
-            return false
-        }
-        _ => {}
-    }
-    if let Some(e) = obj.get("enum").and_then(Value::as_array) {
-        if !e.contains(v) {
-            return false;
-        }
-    }
-    for (k, all) in [("allOf", true), ("anyOf", false)] {
-        if let Some(list) = obj.get(k).and_then(Value::as_array) {
-            let ok = if all {
-                list.iter().all(|s| schema_accepts(s, v))
-            } else {
-                list.iter().any(|s| schema_accepts(s, v))
-            };
-            if !ok {
-                return false;
-            }
-        }
-    }
-    if let Some(list) = obj.get("oneOf").and_then(Value::as_array) {
-        if list.iter().filter(|s| schema_accepts(s, v)).count() != 1 {
-            return false;
-        }
-    }
-    if let Some(not) = obj.get("not") {
-        if schema_accepts(not, v) {
-            return false;
-        }
-    }
-    if let Some(s) = v.as_str() {
-        let len = s.chars().count() as u64;
-        if count("minLength").is_some_and(|m| len < m)
-            || count("maxLength").is_some_and(|m| len > m)
-        {
-            return false;
-        }
-        if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
-            if !Regex::new(p).is_ok_and(|re| re.is_match(s)) {
-                return false;
-            }
-        }
-    }
-    if let Some(n) = v.as_f64() {
-        let excl = |k: &str| obj.get(k).and_then(Value::as_bool).unwrap_or(false);
-        if let Some(m) = num("minimum") {
-            if n < m || (excl("exclusiveMinimum") && n == m) {
-                return false;
-            }
-        }
-        if let Some(m) = num("maximum") {
-            if n > m || (excl("exclusiveMaximum") && n == m) {
-                return false;
-            }
-        }
-        if let Some(m) = num("multipleOf") {
-            if m > 0.0 && ((n / m) - (n / m).round()).abs() > 1e-9 {
-                return false;
-            }
-        }
-    }
-    if let Some(a) = v.as_array() {
-        let len = a.len() as u64;
-        if count("minItems").is_some_and(|m| len < m) || count("maxItems").is_some_and(|m| len > m)
-        {
-            return false;
-        }
-        // Each item once, by its text (serde_json's maps keep keys sorted, so equal values
-        // read alike): linear, where comparing every pair made two large bodies stall every
-        // request for seconds.
-        if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true) {
-            let mut seen = std::collections::HashSet::with_capacity(a.len());
-            if !a.iter().all(|x| seen.insert(x.to_string())) {
-                return false;
-            }
-        }
-        match obj.get("items") {
-            Some(Value::Array(tuple)) => {
-                for (i, x) in a.iter().enumerate() {
-                    let ok = match tuple.get(i) {
-                        Some(s) => schema_accepts(s, x),
-                        None => match obj.get("additionalItems") {
-                            Some(Value::Bool(b)) => *b,
-                            Some(s) => schema_accepts(s, x),
-                            None => true,
-                        },
-                    };
-                    if !ok {
-                        return false;
-                    }
-                }
-            }
-            Some(s) if !a.iter().all(|x| schema_accepts(s, x)) => return false,
-            _ => {}
-        }
-    }
-    if let Some(o) = v.as_object() {
-        let len = o.len() as u64;
-        if count("minProperties").is_some_and(|m| len < m)
-            || count("maxProperties").is_some_and(|m| len > m)
-        {
-            return false;
-        }
-        if let Some(req) = obj.get("required").and_then(Value::as_array) {
-            if !req
-                .iter()
-                .filter_map(Value::as_str)
-                .all(|k| o.contains_key(k))
-            {
-                return false;
-            }
-        }
-        let props = obj.get("properties").and_then(Value::as_object);
-        let patterns: Vec<(Regex, &Value)> = obj
-            .get("patternProperties")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(p, s)| Regex::new(p).ok().map(|re| (re, s)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for (k, x) in o {
-            let mut covered = false;
-            if let Some(sub) = props.and_then(|p| p.get(k)) {
-                covered = true;
-                if !schema_accepts(sub, x) {
-                    return false;
-                }
-            }
-            for (re, sub) in &patterns {
-                if re.is_match(k) {
-                    covered = true;
-                    if !schema_accepts(sub, x) {
-                        return false;
-                    }
-                }
-            }
-            if !covered {
-                match obj.get("additionalProperties") {
-                    Some(Value::Bool(false)) => return false,
-                    Some(s @ Value::Object(_)) if !schema_accepts(s, x) => return false,
-                    _ => {}
-                }
-            }
-        }
-    }
-    true
 }
 
 /// Renders a request template: `$input.params('x')`, optionally inside `$util.urlEncode(...)`,
@@ -552,9 +316,12 @@ mod tests {
     fn unique_items_are_checked_in_one_pass_over_a_large_body() {
         let schema = json!({"type": "array", "uniqueItems": true});
         let mut items: Vec<Value> = (0..100_000).map(|i| json!({"n": i})).collect();
-        assert!(schema_accepts(&schema, &Value::Array(items.clone())));
+        assert!(crate::draft4::accepts(
+            &schema,
+            &Value::Array(items.clone())
+        ));
         items.push(json!({"n": 5}));
-        assert!(!schema_accepts(&schema, &Value::Array(items)));
+        assert!(!crate::draft4::accepts(&schema, &Value::Array(items)));
     }
 
     #[test]
@@ -621,10 +388,14 @@ mod tests {
     fn every_model_uses_only_keywords_serve_checks() {
         for m in models() {
             let schema: Value = serde_json::from_str(&m.schema).unwrap();
-            assert!(unchecked_keywords(&schema).is_empty(), "model {}", m.name);
+            assert!(
+                crate::draft4::unchecked_keywords(&schema).is_empty(),
+                "model {}",
+                m.name
+            );
         }
         let odd = json!({"type": "object", "properties": {"a": {"$ref": "#/x"}}});
-        assert_eq!(unchecked_keywords(&odd), ["$ref"]);
+        assert_eq!(crate::draft4::unchecked_keywords(&odd), ["$ref"]);
     }
 
     #[test]
@@ -639,7 +410,7 @@ mod tests {
                 "tags": {"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": true}
             }
         });
-        assert!(schema_accepts(
+        assert!(crate::draft4::accepts(
             &schema,
             &json!({"sku": "ABC", "qty": 2, "tags": ["a"]})
         ));
@@ -654,11 +425,11 @@ mod tests {
             json!({"sku": "ABC", "qty": 2, "tags": ["a", "a"]}),
             json!([1]),
         ] {
-            assert!(!schema_accepts(&schema, &bad), "{bad}");
+            assert!(!crate::draft4::accepts(&schema, &bad), "{bad}");
         }
         let one = json!({"oneOf": [{"type": "string"}, {"minLength": 2}]});
-        assert!(schema_accepts(&one, &json!("a")));
-        assert!(!schema_accepts(&one, &json!("ab")));
+        assert!(crate::draft4::accepts(&one, &json!("a")));
+        assert!(!crate::draft4::accepts(&one, &json!("ab")));
     }
 
     #[test]

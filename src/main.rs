@@ -11,6 +11,7 @@ mod aws;
 mod cli;
 mod code;
 mod commands;
+mod draft4;
 mod engine;
 mod error;
 mod gateway;

@@ -240,7 +240,7 @@ pub async fn run(
     };
     for m in &spec.models {
         let schema: serde_json::Value = serde_json::from_str(&m.schema).unwrap_or_default();
-        let unchecked = crate::gateway::unchecked_keywords(&schema);
+        let unchecked = crate::draft4::unchecked_keywords(&schema);
         if !unchecked.is_empty() {
             eprintln!(
                 "note: serve does not check {} of model {} (API Gateway does)",

@@ -367,14 +367,14 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                 format!("not valid JSON ({e}); write the schema as JSON text"),
             ),
             Ok(v) => {
-                if let Err(e) = super::draft4::check(&v) {
+                if let Err(e) = crate::draft4::check(&v) {
                     p(
                         at!["models", name, "schema"],
                         format!("not a valid JSON Schema draft 4 (what API Gateway takes): {e}"),
                     );
                 } else if spec.api.build == stack::ApiBuild::Document {
                     let names: Vec<&str> = doc.models.keys().map(String::as_str).collect();
-                    for e in super::draft4::oas30_problems(&v, &names) {
+                    for e in crate::draft4::oas30_problems(&v, &names) {
                         p(at!["models", name, "schema"], format!("{e}; this stack's routes are built from one OpenAPI 3.0 document, which cannot carry it: write it the OpenAPI 3.0 way, or set [api] build = \"calls\""));
                     }
                 }

@@ -20,7 +20,6 @@ use crate::stack::{
 };
 
 pub mod check;
-pub mod draft4;
 pub mod recorded;
 
 /// The file every command reads from the current folder.

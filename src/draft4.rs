@@ -1,8 +1,10 @@
-//! Checks that a model is a JSON Schema draft 4 document, as API Gateway takes it: every
-//! keyword of the draft has the type the draft's meta-schema gives it, recursively. (The
-//! emulator's API Gateway keeps a model as text and checks nothing; AWS refuses a model it
-//! cannot parse as draft 4.)
+//! JSON Schema draft 4, as API Gateway takes it, in one place: whether a model is a draft 4
+//! document (every keyword of the draft has the type the draft's meta-schema gives it,
+//! recursively; the stack file's checks), and whether a body is valid against it (serve's
+//! request validation). (The emulator's API Gateway keeps a model as text and checks
+//! nothing; AWS refuses a model it cannot parse as draft 4.)
 
+use regex_lite::Regex;
 use serde_json::Value;
 
 const TYPES: [&str; 7] = [
@@ -230,6 +232,248 @@ fn oas30_walk(v: &Value, path: &str, models: &[&str], out: &mut Vec<String>) {
             _ => {}
         }
     }
+}
+
+/// The draft 4 keywords serve checks a body against (`SERVE_IGNORES` are annotations).
+pub const SCHEMA_KEYWORDS: [&str; 24] = [
+    "type",
+    "enum",
+    "required",
+    "properties",
+    "patternProperties",
+    "additionalProperties",
+    "minProperties",
+    "maxProperties",
+    "items",
+    "additionalItems",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "allOf",
+    "anyOf",
+    "oneOf",
+];
+const SERVE_IGNORES: [&str; 6] = [
+    "$schema",
+    "title",
+    "description",
+    "id",
+    "format",
+    "definitions",
+];
+
+/// Keywords of a schema that serve does not check (AWS does): said once when serve starts.
+pub fn unchecked_keywords(schema: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        let Some(obj) = v.as_object() else { return };
+        for (k, sub) in obj {
+            if k == "not" {
+                walk(sub, out);
+            } else if !SCHEMA_KEYWORDS.contains(&k.as_str()) && !SERVE_IGNORES.contains(&k.as_str())
+            {
+                if !out.contains(k) {
+                    out.push(k.clone());
+                }
+            } else {
+                match sub {
+                    Value::Object(m)
+                        if matches!(k.as_str(), "properties" | "patternProperties") =>
+                    {
+                        m.values().for_each(|s| walk(s, out))
+                    }
+                    Value::Object(_) => walk(sub, out),
+                    Value::Array(a) => a.iter().for_each(|s| walk(s, out)),
+                    _ => {}
+                }
+            }
+        }
+    }
+    walk(schema, &mut out);
+    out
+}
+
+fn type_ok(t: &str, v: &Value) -> bool {
+    match t {
+        "object" => v.is_object(),
+        "array" => v.is_array(),
+        "string" => v.is_string(),
+        "number" => v.is_number(),
+        "integer" => v.is_i64() || v.is_u64() || v.as_f64().is_some_and(|f| f.fract() == 0.0),
+        "boolean" => v.is_boolean(),
+        "null" => v.is_null(),
+        _ => false,
+    }
+}
+
+/// Whether a value (a request body) is valid against a schema, for the keywords in
+/// [`SCHEMA_KEYWORDS`] (serve's check of a method's request model).
+pub fn accepts(schema: &Value, v: &Value) -> bool {
+    let Some(obj) = schema.as_object() else {
+        return false;
+    };
+    let num = |k: &str| obj.get(k).and_then(Value::as_f64);
+    let count = |k: &str| obj.get(k).and_then(Value::as_u64);
+    match obj.get("type") {
+        Some(Value::String(t)) if !type_ok(t, v) => return false,
+        Some(Value::Array(ts)) if !ts.iter().filter_map(Value::as_str).any(|t| type_ok(t, v)) => {
+            return false
+        }
+        _ => {}
+    }
+    if let Some(e) = obj.get("enum").and_then(Value::as_array) {
+        if !e.contains(v) {
+            return false;
+        }
+    }
+    for (k, all) in [("allOf", true), ("anyOf", false)] {
+        if let Some(list) = obj.get(k).and_then(Value::as_array) {
+            let ok = if all {
+                list.iter().all(|s| accepts(s, v))
+            } else {
+                list.iter().any(|s| accepts(s, v))
+            };
+            if !ok {
+                return false;
+            }
+        }
+    }
+    if let Some(list) = obj.get("oneOf").and_then(Value::as_array) {
+        if list.iter().filter(|s| accepts(s, v)).count() != 1 {
+            return false;
+        }
+    }
+    if let Some(not) = obj.get("not") {
+        if accepts(not, v) {
+            return false;
+        }
+    }
+    if let Some(s) = v.as_str() {
+        let len = s.chars().count() as u64;
+        if count("minLength").is_some_and(|m| len < m)
+            || count("maxLength").is_some_and(|m| len > m)
+        {
+            return false;
+        }
+        if let Some(p) = obj.get("pattern").and_then(Value::as_str) {
+            if !Regex::new(p).is_ok_and(|re| re.is_match(s)) {
+                return false;
+            }
+        }
+    }
+    if let Some(n) = v.as_f64() {
+        let excl = |k: &str| obj.get(k).and_then(Value::as_bool).unwrap_or(false);
+        if let Some(m) = num("minimum") {
+            if n < m || (excl("exclusiveMinimum") && n == m) {
+                return false;
+            }
+        }
+        if let Some(m) = num("maximum") {
+            if n > m || (excl("exclusiveMaximum") && n == m) {
+                return false;
+            }
+        }
+        if let Some(m) = num("multipleOf") {
+            if m > 0.0 && ((n / m) - (n / m).round()).abs() > 1e-9 {
+                return false;
+            }
+        }
+    }
+    if let Some(a) = v.as_array() {
+        let len = a.len() as u64;
+        if count("minItems").is_some_and(|m| len < m) || count("maxItems").is_some_and(|m| len > m)
+        {
+            return false;
+        }
+        // Each item once, by its text (serde_json's maps keep keys sorted, so equal values
+        // read alike): linear, where comparing every pair made two large bodies stall every
+        // request for seconds.
+        if obj.get("uniqueItems").and_then(Value::as_bool) == Some(true) {
+            let mut seen = std::collections::HashSet::with_capacity(a.len());
+            if !a.iter().all(|x| seen.insert(x.to_string())) {
+                return false;
+            }
+        }
+        match obj.get("items") {
+            Some(Value::Array(tuple)) => {
+                for (i, x) in a.iter().enumerate() {
+                    let ok = match tuple.get(i) {
+                        Some(s) => accepts(s, x),
+                        None => match obj.get("additionalItems") {
+                            Some(Value::Bool(b)) => *b,
+                            Some(s) => accepts(s, x),
+                            None => true,
+                        },
+                    };
+                    if !ok {
+                        return false;
+                    }
+                }
+            }
+            Some(s) if !a.iter().all(|x| accepts(s, x)) => return false,
+            _ => {}
+        }
+    }
+    if let Some(o) = v.as_object() {
+        let len = o.len() as u64;
+        if count("minProperties").is_some_and(|m| len < m)
+            || count("maxProperties").is_some_and(|m| len > m)
+        {
+            return false;
+        }
+        if let Some(req) = obj.get("required").and_then(Value::as_array) {
+            if !req
+                .iter()
+                .filter_map(Value::as_str)
+                .all(|k| o.contains_key(k))
+            {
+                return false;
+            }
+        }
+        let props = obj.get("properties").and_then(Value::as_object);
+        let patterns: Vec<(Regex, &Value)> = obj
+            .get("patternProperties")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(p, s)| Regex::new(p).ok().map(|re| (re, s)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (k, x) in o {
+            let mut covered = false;
+            if let Some(sub) = props.and_then(|p| p.get(k)) {
+                covered = true;
+                if !accepts(sub, x) {
+                    return false;
+                }
+            }
+            for (re, sub) in &patterns {
+                if re.is_match(k) {
+                    covered = true;
+                    if !accepts(sub, x) {
+                        return false;
+                    }
+                }
+            }
+            if !covered {
+                match obj.get("additionalProperties") {
+                    Some(Value::Bool(false)) => return false,
+                    Some(s @ Value::Object(_)) if !accepts(s, x) => return false,
+                    _ => {}
+                }
+            }
+        }
+    }
+    true
 }
 
 #[cfg(test)]
