@@ -161,6 +161,34 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Lays out rows as aligned columns.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_within(header, rows, terminal_width())
+}
+
+/// The width of the terminal stdout is, if it is one (a pipe or a file gets whole lines).
+fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        let mut ws = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one winsize into the pointer it is given.
+        if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
+            return Some(ws.ws_col as usize);
+        }
+    }
+    None
+}
+
+/// The table, its last column wrapped at word boundaries to fit `width` (when given and the
+/// other columns leave it at least 20 characters), continued lines indented under it.
+fn table_within(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -169,12 +197,26 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
             }
         }
     }
+    let last = header.len().saturating_sub(1);
+    let indent: usize = widths[..last].iter().map(|w| w + 2).sum();
+    let room = width
+        .and_then(|w| w.checked_sub(indent))
+        .filter(|r| *r >= 20);
     let mut out = String::new();
     let mut push_row = |cells: Vec<&str>| {
-        let last = cells.len().saturating_sub(1);
         for (i, cell) in cells.iter().enumerate() {
             if i == last {
-                out.push_str(cell);
+                let lines = match room {
+                    Some(r) => wrap(cell, r),
+                    None => vec![cell.to_string()],
+                };
+                for (n, line) in lines.iter().enumerate() {
+                    if n > 0 {
+                        out.push('\n');
+                        out.push_str(&" ".repeat(indent));
+                    }
+                    out.push_str(line);
+                }
             } else {
                 out.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             }
@@ -186,6 +228,24 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         push_row(row.iter().map(String::as_str).collect());
     }
     out
+}
+
+/// Words into lines of at most `width` characters (a longer word gets a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        let len = line.chars().count();
+        if len > 0 && len + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
 }
 
 /// "1 resource", "2 resources".
@@ -200,6 +260,33 @@ pub fn count(n: usize, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_last_column_wraps_to_the_terminal_and_pipes_get_whole_lines() {
+        let rows = vec![vec![
+            "method".to_string(),
+            "GET /a".to_string(),
+            "drifted".to_string(),
+            "one two three four five six seven eight nine ten eleven twelve".to_string(),
+        ]];
+        let header = ["RESOURCE", "NAME / ID", "STATUS", "REASON"];
+        let whole = table_within(&header, &rows, None);
+        assert_eq!(whole.lines().count(), 2, "{whole}");
+        let narrow = table_within(&header, &rows, Some(50));
+        assert!(narrow.lines().all(|l| l.chars().count() <= 50), "{narrow}");
+        assert!(narrow.lines().count() > 2, "{narrow}");
+        // Every word is there, in order; continued lines start under the column.
+        let indent = "RESOURCE  NAME / ID  STATUS   ".len();
+        let words: Vec<&str> = narrow
+            .lines()
+            .skip(1)
+            .map(|l| l[indent..].trim_end())
+            .flat_map(|l| l.split(' '))
+            .collect();
+        assert_eq!(words.join(" "), rows[0][3]);
+        // Too narrow to help: whole lines.
+        assert_eq!(table_within(&header, &rows, Some(30)), whole);
+    }
 
     #[test]
     fn table_aligns_columns() {
