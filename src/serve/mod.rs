@@ -2,6 +2,7 @@
 //! Gateway's part (`crate::gateway`, from the same route description deploy uses) and hands
 //! the event to the real handler in long-lived Node.js workers (`pool`).
 
+pub mod functions;
 pub mod pool;
 
 use std::convert::Infallible;
