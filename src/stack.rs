@@ -643,12 +643,14 @@ pub fn get_user_route() -> RouteSpec {
     }
 }
 
+#[cfg(test)]
 /// The event a DELETE /user/{uid} route hands the function (examples/tutorial/handler/index.mjs, DELETE_USER).
 pub const DELETE_USER_TEMPLATE: &str =
     r#"{"operation": "deleteUser", "uid": "$util.urlEncode($input.params('uid'))"}"#;
 
-/// A third route, `DELETE /user/{uid}`: not in the tutorial's stack, but in the model the tests
-/// use to show that a route is one entry of data (its own permission, its own keys).
+/// A third route, `DELETE /user/{uid}`: not in the tutorial's stack; unit tests add it to
+/// show that a route is one entry of data.
+#[cfg(test)]
 pub fn delete_user_route() -> RouteSpec {
     let mut responses = vec![success()];
     responses.extend(error_responses(true));
@@ -671,16 +673,9 @@ pub fn default_responses() -> Vec<ResponseSpec> {
     responses
 }
 
-/// Names the test-only model (debug builds): `three-routes` adds DELETE /user/{uid}.
-pub const TEST_MODEL_ENV: &str = "SERVERLESS_CLI_TEST_MODEL";
-
-/// Every route of the stack: what deploy builds, status checks and serve answers.
+/// The tutorial's two routes (the test fixture's, and what `try` recognises as the tutorial's).
 pub fn routes() -> Vec<RouteSpec> {
-    let mut routes = vec![post_user_route(), get_user_route()];
-    if cfg!(debug_assertions) && std::env::var(TEST_MODEL_ENV).is_ok_and(|m| m == "three-routes") {
-        routes.push(delete_user_route());
-    }
-    routes
+    vec![post_user_route(), get_user_route()]
 }
 
 /// Everything a deploy wants the stack to be.

@@ -428,26 +428,6 @@ pub fn builtin_spec(
     for f in &mut spec.functions {
         f.code = None;
     }
-    // The test-only model (debug builds): a third route, DELETE /user/{uid}.
-    if cfg!(debug_assertions)
-        && std::env::var(stack::TEST_MODEL_ENV).is_ok_and(|m| m == "three-routes")
-    {
-        let route = stack::delete_user_route();
-        for f in spec
-            .functions
-            .iter_mut()
-            .filter(|f| f.logical == route.function)
-        {
-            for table in &mut f.tables {
-                for a in &route.table_actions {
-                    if !table.actions.contains(a) {
-                        table.actions.push(a.clone());
-                    }
-                }
-            }
-        }
-        spec.routes.push(route);
-    }
     spec
 }
 

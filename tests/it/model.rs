@@ -1,5 +1,5 @@
-//! A route is one entry of data: the test-only model adds `DELETE /user/{uid}` (in the model
-//! and the handler only) and every operation handles it — deploy makes its method,
+//! A route is one entry of data: one `[[routes]]` entry added to the tutorial's stack file
+//! (`DELETE /user/{uid}`, which the handler already answers) and every operation handles it — deploy makes its method,
 //! integration and responses (the function's one invoke permission already covers it); plan
 //! then has nothing to do; status checks it;
 //! a drift of it alone is repaired alone; serve answers it with the real handler; taken out
@@ -11,13 +11,61 @@ use crate::support;
 use support::serve::{get, http, post};
 use support::{block_on, read_state, status_row, World};
 
-const MODEL: (&str, &str) = ("SERVERLESS_CLI_TEST_MODEL", "three-routes");
 const DELETE: &str = "DELETE /user/{uid}";
+
+/// The tutorial's stack file as a project `model` whose function keeps the built-in stack's
+/// names and the tutorial's handler; with `third`, one more route (and the grant it needs).
+/// Returns the file's path, for `SERVERLESS_CLI_FILE`.
+fn stack_file(w: &World, third: bool) -> String {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let handler = root.join("examples/tutorial/handler");
+    let tutorial =
+        std::fs::read_to_string(root.join("examples/tutorial/serverless-cli.toml")).unwrap();
+    let function = format!(
+        "code = \"{}\"\nallow_code_outside = true\nname = \"putitem-prod\"\nrole_name = \"putitem-prod-role\"",
+        handler.display()
+    );
+    let mut text = tutorial
+        // A call per part of each route, as the built-in stack builds its routes (three
+        // routes would go past the burst that makes `auto` choose the document).
+        .replacen("[api]", "name = \"model\"\n\n[api]\nbuild = \"calls\"", 1)
+        .replacen("code = \"handler\"", &function, 1);
+    if third {
+        let grant = "tables = { user = [\"dynamodb:PutItem\", \"dynamodb:GetItem\"] }";
+        assert!(text.contains(grant));
+        text = text.replacen(
+            grant,
+            "tables = { user = [\"dynamodb:PutItem\", \"dynamodb:GetItem\", \"dynamodb:DeleteItem\"] }",
+            1,
+        );
+        let route = r#"[[routes]]
+method = "DELETE"
+path = "/user/{uid}"
+function = "putitem"
+request_template = '''{"operation": "deleteUser", "uid": "$util.urlEncode($input.params('uid'))"}'''
+
+[[try]]"#;
+        // The first `[[try]]` table (the header comment names it too).
+        text = text.replacen("\n[[try]]\n", &format!("\n{route}\n"), 1);
+    }
+    let name = if third {
+        "with-delete.toml"
+    } else {
+        "without-delete.toml"
+    };
+    let path = w.dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
 
 #[test]
 fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_torn_down() {
     let w = World::new();
-    let deploy = w.run_env(&[MODEL], &["deploy", "--output", "json"]).ok();
+    let with = stack_file(&w, true);
+    let without = stack_file(&w, false);
+    let model = ("SERVERLESS_CLI_FILE", with.as_str());
+    let no_model = ("SERVERLESS_CLI_FILE", without.as_str());
+    let deploy = w.run_env(&[model], &["deploy", "--output", "json"]).ok();
     assert_eq!(deploy.json()["steps"].as_array().unwrap().len(), 14);
     let state = read_state(&w.state_file("prod"));
     let res = &state["resources"];
@@ -74,13 +122,13 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     let doc = support::percent_decode(inline.policy_document());
     assert!(doc.contains("dynamodb:DeleteItem"), "{doc}");
     // The tutorial's stack, without the model, does not grant it.
-    assert!(!stack_policy_without_model(&w).contains("dynamodb:DeleteItem"));
+    assert!(!stack_policy_without_model(&w, no_model).contains("dynamodb:DeleteItem"));
 
     // Nothing to do, and status checks the third route.
-    let plan = w.run_env(&[MODEL], &["plan", "--output", "json"]);
+    let plan = w.run_env(&[model], &["plan", "--output", "json"]);
     assert_eq!(plan.code, 0, "{plan}");
     let status = w
-        .run_env(&[MODEL], &["status", "--output", "json"])
+        .run_env(&[model], &["status", "--output", "json"])
         .ok()
         .json();
     assert_eq!(status["resources"].as_array().unwrap().len(), 15);
@@ -99,12 +147,12 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
             .send(),
     )
     .unwrap();
-    let status = w.run_env(&[MODEL], &["status", "--output", "json"]);
+    let status = w.run_env(&[model], &["status", "--output", "json"]);
     assert_eq!(status.code, 3, "{status}");
     let row = status_row(&status.json(), "method");
     assert_eq!(row["status"], "missing", "{row:#}");
     assert!(row["reason"].as_str().unwrap().contains(DELETE), "{row:#}");
-    let plan = w.run_env(&[MODEL], &["plan", "--output", "json"]).json();
+    let plan = w.run_env(&[model], &["plan", "--output", "json"]).json();
     let changed: Vec<&str> = plan["resource_changes"]
         .as_array()
         .unwrap()
@@ -123,18 +171,18 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
         "only the third route and the deployment: {changed:?}"
     );
     w.proxy.clear();
-    w.run_env(&[MODEL], &["deploy"]).ok();
+    w.run_env(&[model], &["deploy"]).ok();
     let calls = w.mutating_calls();
     let count = |name: &str| calls.iter().filter(|c| *c == name).count();
     assert_eq!(count("apigateway:PutMethod"), 1, "{calls:?}");
     assert_eq!(count("apigateway:PutIntegration"), 1, "{calls:?}");
     assert_eq!(count("apigateway:CreateDeployment"), 1, "{calls:?}");
     assert_eq!(count("lambda:AddPermission"), 0, "{calls:?}");
-    assert_eq!(w.run_env(&[MODEL], &["status"]).code, 0);
+    assert_eq!(w.run_env(&[model], &["status"]).code, 0);
 
     // serve answers the route with the real handler's branch.
-    let served = w.serve_with(&[], |cmd| {
-        cmd.env(MODEL.0, MODEL.1);
+    let served = w.serve_raw(&[], |cmd| {
+        cmd.env(model.0, model.1);
     });
     let r = post(
         &served.url,
@@ -152,7 +200,7 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     // The route taken out of the model again: plan says what goes, deploy removes exactly
     // that (the method takes its responses and integration along), and the grant goes too;
     // the function's invoke permission stays, for the routes it still has.
-    let plan = w.run(&["plan", "--output", "json"]);
+    let plan = w.run_env(&[no_model], &["plan", "--output", "json"]);
     assert_eq!(plan.code, 3, "{plan}");
     let plan = plan.json();
     let action = |key: &str| {
@@ -182,7 +230,7 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
         "{iam}"
     );
     w.proxy.clear();
-    w.run(&["deploy"]).ok();
+    w.run_env(&[no_model], &["deploy"]).ok();
     let mut calls = w.mutating_calls();
     calls.sort();
     assert_eq!(
@@ -196,8 +244,8 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     let state = read_state(&w.state_file("prod"));
     let keys: Vec<&String> = state["resources"].as_object().unwrap().keys().collect();
     assert!(!keys.iter().any(|k| k.contains("DELETE")), "{keys:?}");
-    assert_eq!(w.run(&["status"]).code, 0);
-    assert_eq!(w.run(&["plan"]).code, 0);
+    assert_eq!(w.run_env(&[no_model], &["status"]).code, 0);
+    assert_eq!(w.run_env(&[no_model], &["plan"]).code, 0);
     let gone = block_on(
         aws.apigateway
             .get_method()
@@ -210,14 +258,14 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     let policy = block_on(aws.lambda.get_policy().function_name("putitem-prod").send()).unwrap();
     assert!(!policy.policy().unwrap().contains("delete-user"));
 
-    w.run(&["teardown", "--yes"]).ok();
+    w.run_env(&[no_model], &["teardown", "--yes"]).ok();
     assert!(w.aws().inventory().is_empty());
 }
 
-/// The least-privilege document the tutorial's own stack would put (from a plan without the
-/// test model: its "after").
-fn stack_policy_without_model(w: &World) -> String {
-    let plan = w.run(&["plan", "--output", "json"]).json();
+/// The least-privilege document the tutorial's own stack would put (from a plan of the file
+/// without the third route: its "after").
+fn stack_policy_without_model(w: &World, no_model: (&str, &str)) -> String {
+    let plan = w.run_env(&[no_model], &["plan", "--output", "json"]).json();
     plan["resource_changes"]
         .as_array()
         .unwrap()
