@@ -78,7 +78,25 @@ pub fn rows(checks: &[KeyCheck]) -> Vec<Row> {
                 .into_iter()
                 .find(|h| parts.iter().any(|p| p.health == *h))
                 .unwrap_or(Health::Ok);
-            let reasons: Vec<&str> = parts.iter().filter_map(|p| p.reason.as_deref()).collect();
+            // A reason many parts share is said once, with how many (50 routes of an API
+            // that is gone do not repeat it 50 times).
+            let mut reasons: Vec<(&str, usize)> = Vec::new();
+            for r in parts.iter().filter_map(|p| p.reason.as_deref()) {
+                match reasons.iter_mut().find(|(seen, _)| *seen == r) {
+                    Some((_, n)) => *n += 1,
+                    None => reasons.push((r, 1)),
+                }
+            }
+            let reasons: Vec<String> = reasons
+                .into_iter()
+                .map(|(r, n)| {
+                    if n > 1 {
+                        format!("{r} (x{n})")
+                    } else {
+                        r.to_string()
+                    }
+                })
+                .collect();
             let mut ids: Vec<&str> = Vec::new();
             for p in &parts {
                 if !ids.contains(&p.id.as_str()) {
@@ -195,5 +213,24 @@ mod tests {
         }
         // Owner tags, which every kind's records share, come last.
         assert_eq!(shown.last().map(|r| r.resource), Some(OWNER_TAGS_ROW));
+    }
+
+    #[test]
+    fn a_reason_many_parts_share_is_said_once_with_a_count() {
+        let check = |id: &str, why: &str| KeyCheck {
+            key: format!("method:{id}"),
+            row: "method",
+            check: Check::missing(id.to_string(), why.to_string()),
+        };
+        let mut checks: Vec<KeyCheck> = (0..50)
+            .map(|i| check(&format!("GET /r{i}"), "the REST API does not exist"))
+            .collect();
+        checks.push(check("POST /x", "deleted by hand"));
+        let shown = rows(&checks);
+        assert_eq!(
+            shown[0].reason.as_deref(),
+            Some("the REST API does not exist (x50); deleted by hand")
+        );
+        assert_eq!(shown[0].status, Health::Missing);
     }
 }
