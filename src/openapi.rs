@@ -145,14 +145,15 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
             )
         })
         .collect();
+    let i = spec.integration(r, &function_arn);
     let mut integration = json!({
-        "type": "aws",
-        "httpMethod": "POST",
-        "uri": spec.integration_uri(&function_arn),
-        "passthroughBehavior": "when_no_templates",
+        "type": i.kind.document_name(),
+        "httpMethod": i.http_method,
+        "uri": i.uri,
+        "passthroughBehavior": i.passthrough.document_name(),
         "responses": integration_responses,
     });
-    if let Some(t) = &r.request_template {
+    if let Some(t) = &i.request_template {
         integration["requestTemplates"] = json!({"application/json": t});
     }
     op.insert("x-amazon-apigateway-integration".into(), integration);

@@ -678,6 +678,64 @@ pub fn routes() -> Vec<RouteSpec> {
     vec![post_user_route(), get_user_route()]
 }
 
+/// How API Gateway calls a route's function ([`StackSpec::integration`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationSpec {
+    pub kind: IntegrationKind,
+    /// The method API Gateway calls Lambda's invoke API with.
+    pub http_method: &'static str,
+    pub uri: String,
+    /// The request template for `application/json`, if the route has one.
+    pub request_template: Option<String>,
+    pub passthrough: Passthrough,
+}
+
+/// API Gateway's integration types this tool makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationKind {
+    /// A Lambda call through mapping templates (the tutorial's): the function gets what the
+    /// request template makes, and its answer goes through the integration responses.
+    Aws,
+}
+
+impl IntegrationKind {
+    /// As the API names it (`PutIntegration`'s `type`, what GetIntegration answers).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            IntegrationKind::Aws => "AWS",
+        }
+    }
+
+    /// As an OpenAPI document's `x-amazon-apigateway-integration` names it.
+    pub fn document_name(self) -> &'static str {
+        match self {
+            IntegrationKind::Aws => "aws",
+        }
+    }
+}
+
+/// What API Gateway does with a request whose content type no request template names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Passthrough {
+    /// The body passes through when the route has no template; with one, a request of
+    /// another content type is refused (415) rather than handed over unmapped.
+    WhenNoTemplates,
+}
+
+impl Passthrough {
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Passthrough::WhenNoTemplates => "WHEN_NO_TEMPLATES",
+        }
+    }
+
+    pub fn document_name(self) -> &'static str {
+        match self {
+            Passthrough::WhenNoTemplates => "when_no_templates",
+        }
+    }
+}
+
 /// Everything a deploy wants the stack to be.
 #[derive(Debug, Clone)]
 pub struct StackSpec {
@@ -871,6 +929,18 @@ impl StackSpec {
             parts.push(v);
         }
         fingerprint(&parts)
+    }
+
+    /// How API Gateway calls a route's function (`function_arn`): the one description the
+    /// per-call build, the OpenAPI document and the status checks all read.
+    pub fn integration(&self, route: &RouteSpec, function_arn: &str) -> IntegrationSpec {
+        IntegrationSpec {
+            kind: IntegrationKind::Aws,
+            http_method: "POST",
+            uri: self.integration_uri(function_arn),
+            request_template: route.request_template.clone(),
+            passthrough: Passthrough::WhenNoTemplates,
+        }
     }
 
     pub fn integration_uri(&self, function_arn: &str) -> String {

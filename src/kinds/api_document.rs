@@ -290,11 +290,13 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
             why.push(format!("the integration of {label} does not exist"));
             continue;
         };
-        let want = cx
-            .spec
-            .route_function(route)
-            .map(|f| cx.spec.integration_uri(&cx.spec.function_arn(f)))
-            .unwrap_or_default();
+        let want = cx.spec.integration(
+            route,
+            &cx.spec
+                .route_function(route)
+                .map(|f| cx.spec.function_arn(f))
+                .unwrap_or_default(),
+        );
         why.extend(super::integration::target_drift(&label, i, &want));
         why.extend(super::integration_responses::response_drift(route, i));
     }

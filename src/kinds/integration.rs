@@ -57,11 +57,12 @@ impl Kind for Integration {
         let function = w
             .state
             .get::<FunctionRecord>(&key::function(&route.function))?;
+        let i = w.spec.integration(route, &function.arn);
         Some(json!({
-            "type": "AWS",
-            "uri": w.spec.integration_uri(&function.arn),
-            "request_template": route.request_template,
-            "passthrough": "WHEN_NO_TEMPLATES",
+            "type": i.kind.api_name(),
+            "uri": i.uri,
+            "request_template": i.request_template,
+            "passthrough": i.passthrough.api_name(),
         }))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
@@ -109,9 +110,15 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             let function = state
                 .get::<FunctionRecord>(&key::function(&route.function))
                 .context("the function is not recorded")?;
-            let uri = ctx.spec.integration_uri(&function.arn);
+            let wanted = ctx.spec.integration(route, &function.arn);
             ctx.call("integration", || {
-                api::put_integration(ctx.aws(), &api_id, &resource_id, route, &uri)
+                api::put_integration(
+                    ctx.aws(),
+                    &api_id,
+                    &resource_id,
+                    &route.http_method,
+                    &wanted,
+                )
             })
             .await?;
             Ok(())
@@ -156,7 +163,7 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     if !cx.state.has(&node.key) {
         return Check::missing(label, NOT_DEPLOYED);
     }
-    let want = cx.spec.integration_uri(&f.arn);
+    let want = cx.spec.integration(route, &f.arn);
     match read(cx, route).await {
         None => Check::missing(label.clone(), format!("{label} has no recorded resource")),
         Some(Err(e)) => Check::failed(label, e),
@@ -171,11 +178,15 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
     }
 }
 
-/// Why a route's integration no longer invokes its function (`want`: the integration URI).
-/// The type is compared without case: an OpenAPI import names it `aws` (AWS answers `AWS`,
-/// moto what the document said).
-pub fn target_drift(label: &str, i: &api::IntegrationInfo, want: &str) -> Option<String> {
-    (!i.kind.eq_ignore_ascii_case("AWS") || i.uri != want).then(|| {
+/// Why a route's integration no longer invokes its function as `want` says. The type is
+/// compared without case: an OpenAPI import names it `aws` (AWS answers `AWS`, moto what the
+/// document said).
+pub fn target_drift(
+    label: &str,
+    i: &api::IntegrationInfo,
+    want: &crate::stack::IntegrationSpec,
+) -> Option<String> {
+    (!i.kind.eq_ignore_ascii_case(want.kind.api_name()) || i.uri != want.uri).then(|| {
         format!(
             "{label} is integrated with {} {}, not the function",
             i.kind, i.uri

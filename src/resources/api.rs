@@ -456,23 +456,21 @@ pub async fn put_integration(
     aws: &Aws,
     api: &str,
     resource: &str,
-    route: &RouteSpec,
-    uri: &str,
+    http_method: &str,
+    i: &crate::stack::IntegrationSpec,
 ) -> Result<(), AwsError> {
     aws.apigateway
         .put_integration()
         .rest_api_id(api)
         .resource_id(resource)
-        .http_method(&route.http_method)
-        .r#type(IntegrationType::Aws)
-        .integration_http_method("POST")
-        .uri(uri)
-        .set_request_templates(route.request_template.as_ref().map(|t| {
+        .http_method(http_method)
+        .r#type(IntegrationType::from(i.kind.api_name()))
+        .integration_http_method(i.http_method)
+        .uri(&i.uri)
+        .set_request_templates(i.request_template.as_ref().map(|t| {
             std::collections::HashMap::from([("application/json".to_string(), t.to_string())])
         }))
-        // The body passes through when the route has no template; with one, a request of
-        // another content type is refused (415) rather than handed over unmapped.
-        .passthrough_behavior("WHEN_NO_TEMPLATES")
+        .passthrough_behavior(i.passthrough.api_name())
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("PutIntegration", e))?;
