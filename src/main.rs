@@ -34,6 +34,7 @@ mod stackfile;
 mod state;
 mod store;
 mod throttle;
+mod trial;
 
 use std::process::ExitCode;
 
