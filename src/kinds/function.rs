@@ -66,18 +66,12 @@ impl Kind for Function {
         ]
     }
     fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
-        let mut names: Vec<String> = state
-            .all::<FunctionRecord>()
-            .into_iter()
-            .map(|(_, f)| f.name)
-            .collect();
-        if names.is_empty() {
-            names.push(state.names.function.clone());
-        }
-        names
-            .into_iter()
-            .map(|f| format!("Lambda function {f}"))
-            .collect()
+        super::inventory_lines(
+            state,
+            |f: FunctionRecord| f.name,
+            state.names.function.clone(),
+            |f| format!("Lambda function {f}"),
+        )
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::ByName {

@@ -65,18 +65,12 @@ impl Kind for LogGroup {
         ]
     }
     fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
-        let mut names: Vec<String> = state
-            .all::<LogGroupRecord>()
-            .into_iter()
-            .map(|(_, l)| l.name)
-            .collect();
-        if names.is_empty() {
-            names.push(format!("/aws/lambda/{}", state.names.function));
-        }
-        names
-            .into_iter()
-            .map(|l| format!("CloudWatch log group {l} and its logs"))
-            .collect()
+        super::inventory_lines(
+            state,
+            |l: LogGroupRecord| l.name,
+            format!("/aws/lambda/{}", state.names.function),
+            |l| format!("CloudWatch log group {l} and its logs"),
+        )
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::ByName {

@@ -412,6 +412,25 @@ pub fn records_json(state: &StackState) -> Value {
     out.into()
 }
 
+/// Teardown's confirmation lines for a kind: `line` of each recorded name (`name_of` a
+/// record), else of `fallback` (what a crash may have left unrecorded).
+pub fn inventory_lines<T: crate::state::Typed>(
+    state: &StackState,
+    name_of: impl Fn(T) -> String,
+    fallback: String,
+    line: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let mut names: Vec<String> = state
+        .all::<T>()
+        .into_iter()
+        .map(|(_, r)| name_of(r))
+        .collect();
+    if names.is_empty() {
+        names.push(fallback);
+    }
+    names.iter().map(|n| line(n)).collect()
+}
+
 /// Teardown's confirmation: what each kind would remove.
 pub fn inventory(state: &StackState, keep_data: bool) -> Vec<String> {
     REGISTRY
@@ -814,6 +833,50 @@ mod tests {
         assert!(rank("method") < rank("path"));
         assert!(rank("function") < rank("role"));
         assert!(rank("role-policy") < rank("role"));
+    }
+
+    /// Teardown's confirmation names every recorded table (the shop has two), says which are
+    /// kept, and falls back on the state's names when nothing is recorded.
+    #[test]
+    fn teardown_lists_every_recorded_resource_of_each_kind() {
+        let mut s = StackState::new(
+            "prod",
+            "us-east-1",
+            None,
+            crate::stack::Names::defaults("prod"),
+        );
+        for name in ["shop-users-prod", "shop-orders-prod"] {
+            let logical = name.trim_start_matches("shop-").trim_end_matches("-prod");
+            s.put(
+                &format!("table:{logical}"),
+                &table::TableRecord {
+                    name: name.into(),
+                    arn: format!("arn:aws:dynamodb:us-east-1:1:table/{name}"),
+                    billing: crate::stack::Billing::OnDemand,
+                    ready: true,
+                    fingerprint: String::new(),
+                },
+            );
+        }
+        let lines = inventory(&s, true);
+        assert!(
+            lines.contains(&"(kept) DynamoDB table shop-users-prod".to_string()),
+            "{lines:?}"
+        );
+        assert!(
+            lines.contains(&"(kept) DynamoDB table shop-orders-prod".to_string()),
+            "{lines:?}"
+        );
+        // Nothing recorded of the others: what the state's names say may exist.
+        let function = crate::stack::Names::defaults("prod").function;
+        assert!(
+            lines.contains(&format!("Lambda function {function}")),
+            "{lines:?}"
+        );
+        assert!(
+            lines.iter().any(|l| l.starts_with("REST API ")),
+            "{lines:?}"
+        );
     }
 
     /// A kind written with its parts left out (what the trait lets default): the registry's

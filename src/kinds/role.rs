@@ -57,18 +57,12 @@ impl Kind for Role {
         ]
     }
     fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
-        let mut names: Vec<String> = state
-            .all::<RoleRecord>()
-            .into_iter()
-            .map(|(_, r)| r.name)
-            .collect();
-        if names.is_empty() {
-            names.push(state.names.role.clone());
-        }
-        names
-            .into_iter()
-            .map(|r| format!("IAM role {r} and its policies"))
-            .collect()
+        super::inventory_lines(
+            state,
+            |r: RoleRecord| r.name,
+            state.names.role.clone(),
+            |r| format!("IAM role {r} and its policies"),
+        )
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::ByName {

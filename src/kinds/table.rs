@@ -72,24 +72,16 @@ impl Kind for Table {
         ]
     }
     fn inventory(&self, state: &crate::state::StackState, keep_data: bool) -> Vec<String> {
-        let mut names: Vec<String> = state
-            .all::<TableRecord>()
-            .into_iter()
-            .map(|(_, t)| t.name)
-            .collect();
-        if names.is_empty() {
-            names.push(state.names.table.clone());
-        }
-        names
-            .into_iter()
-            .map(|t| {
-                if keep_data {
-                    format!("(kept) DynamoDB table {t}")
-                } else {
-                    format!("DynamoDB table {t} and all its items")
-                }
-            })
-            .collect()
+        let line = |t: &str| match keep_data {
+            true => format!("(kept) DynamoDB table {t}"),
+            false => format!("DynamoDB table {t} and all its items"),
+        };
+        super::inventory_lines(
+            state,
+            |t: TableRecord| t.name,
+            state.names.table.clone(),
+            line,
+        )
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::ByName {
