@@ -41,6 +41,19 @@ macro_rules! at {
     ($($s:expr),* $(,)?) => { vec![$(Seg::from($s)),*] };
 }
 
+/// Where a function's field is written: under `[defaults]` when it came from there.
+fn fn_at(file: &StackFile, logical: &str, field: &str) -> Vec<Seg> {
+    if file.takes_default(logical, field) {
+        let mut at = at!["defaults"];
+        at.extend(field.splitn(2, '.').map(|s| Seg::Key(s.to_string())));
+        at
+    } else {
+        let mut at = at!["functions", logical];
+        at.extend(field.splitn(2, '.').map(|s| Seg::Key(s.to_string())));
+        at
+    }
+}
+
 /// `routes[2].function`.
 pub fn dotted(at: &[Seg]) -> String {
     let mut out = String::new();
@@ -123,6 +136,14 @@ pub const METHODS: [&str; 8] = [
 
 /// Every problem of the file.
 pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
+    let mut out = checks(file, stack_name);
+    // A bad value in [defaults] is found once per function that takes it: said once.
+    let mut seen = std::collections::BTreeSet::new();
+    out.retain(|p| seen.insert((dotted(&p.at), p.message.clone())));
+    out
+}
+
+fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
     let mut out = Vec::new();
     let doc = &file.doc;
     let mut p = |at: Vec<Seg>, message: String| out.push(Problem { at, message });
@@ -265,11 +286,11 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
             p(at!["functions", logical, "name"], format!("function name '{}' is also the name of functions.{other}; give each function its own name", fs.name));
         }
         if let Err(e) = stack::validate_runtime(&f.runtime) {
-            p(at!["functions", logical, "runtime"], e);
+            p(fn_at(file, logical, "runtime"), e);
         }
         if !MEMORY_MB.contains(&f.memory_mb) {
             p(
-                at!["functions", logical, "memory_mb"],
+                fn_at(file, logical, "memory_mb"),
                 format!(
                     "memory_mb {} is outside Lambda's {} to {} MB; choose a value in that range",
                     f.memory_mb,
@@ -279,10 +300,10 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
             );
         }
         if !TIMEOUT_SECS.contains(&f.timeout_secs) {
-            p(at!["functions", logical, "timeout_secs"], format!("timeout_secs {} is outside Lambda's {} to {} seconds; choose a value in that range", f.timeout_secs, TIMEOUT_SECS.start(), TIMEOUT_SECS.end()));
+            p(fn_at(file, logical, "timeout_secs"), format!("timeout_secs {} is outside Lambda's {} to {} seconds; choose a value in that range", f.timeout_secs, TIMEOUT_SECS.start(), TIMEOUT_SECS.end()));
         }
         if !crate::resources::log_group::RETENTION_DAYS.contains(&f.log_retention_days) {
-            p(at!["functions", logical, "log_retention_days"], format!("log_retention_days {} is not a retention CloudWatch Logs accepts; use one of {:?}", f.log_retention_days, crate::resources::log_group::RETENTION_DAYS));
+            p(fn_at(file, logical, "log_retention_days"), format!("log_retention_days {} is not a retention CloudWatch Logs accepts; use one of {:?}", f.log_retention_days, crate::resources::log_group::RETENTION_DAYS));
         }
         match module_of(&f.handler) {
             None => p(at!["functions", logical, "handler"], format!("handler '{}' is not module.export (index.handler runs the handler export of index.mjs)", f.handler)),
@@ -295,15 +316,15 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                 && k.starts_with(|c: char| c.is_ascii_alphabetic())
                 && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !ok_name {
-                p(at!["functions", logical, "environment", k], format!("'{k}' is not a valid variable name: at least two letters, digits and '_', starting with a letter"));
+                p(fn_at(file, logical, &format!("environment.{k}")), format!("'{k}' is not a valid variable name: at least two letters, digits and '_', starting with a letter"));
             } else if RESERVED_ENV.contains(&k.as_str()) {
                 p(
-                    at!["functions", logical, "environment", k],
+                    fn_at(file, logical, &format!("environment.{k}")),
                     format!("{k} is set by Lambda itself and cannot be set; use another name"),
                 );
             }
             if looks_like_aws_key(v) {
-                p(at!["functions", logical, "environment", k], "this value looks like an AWS access key; secrets do not belong in the stack file (it is meant to be committed): keep them in AWS Secrets Manager or SSM Parameter Store and read them at run time".into());
+                p(fn_at(file, logical, &format!("environment.{k}")), "this value looks like an AWS access key; secrets do not belong in the stack file (it is meant to be committed): keep them in AWS Secrets Manager or SSM Parameter Store and read them at run time".into());
             }
             let known = super::resolve_refs(v, |r| match r {
                 "stack" | "region" | "project" => Some(String::new()),
@@ -314,7 +335,7 @@ pub fn check(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                 }
             });
             if known.is_none() {
-                p(at!["functions", logical, "environment", k], format!("'{v}' names something the file does not define; use ${{tables.<table>.name}}, ${{tables.<table>.arn}}, ${{stack}} or ${{region}}"));
+                p(fn_at(file, logical, &format!("environment.{k}")), format!("'{v}' names something the file does not define; use ${{tables.<table>.name}}, ${{tables.<table>.arn}}, ${{stack}} or ${{region}}"));
             }
         }
         if env_bytes > 4096 {
@@ -835,7 +856,14 @@ fn check_code(
     p: &mut impl FnMut(Vec<Seg>, String),
 ) {
     let path = file.code_path(&f.code);
-    let at = at!["functions", logical, "code"];
+    let at = fn_at(file, logical, "code");
+    if f.code.is_empty() {
+        p(
+            at,
+            "no code: give the function's code folder or .zip here, or one for every function in [defaults]".into(),
+        );
+        return;
+    }
     // Inside the file's folder, as it is on disk: `..`, an absolute path or a link that leads
     // out is refused unless the file says so.
     if !f.allow_code_outside {
@@ -947,6 +975,54 @@ model = "Body"
         load("", "").unwrap();
     }
 
+    /// `[defaults]` fills what a function leaves out; what a function sets stays its own, and
+    /// environment variables merge (the function's win).
+    #[test]
+    fn defaults_fill_what_a_function_leaves_out() {
+        let f = load(
+            "[tables.user]",
+            "[defaults]\nruntime = \"nodejs24.x\"\nmemory_mb = 512\ntimeout_secs = 20\nlog_retention_days = 30\ncode = \"code\"\nexclude = [\"*.test.mjs\"]\nenvironment = { STAGE = \"${stack}\", TABLE = \"default\" }\n\n[functions.worker]\nmemory_mb = 1024\n\n[tables.user]",
+        )
+        .unwrap();
+        let spec = f.spec("prod", "eu-west-1", "123456789012");
+        let api = spec.function("api").unwrap();
+        let worker = spec.function("worker").unwrap();
+        assert_eq!((api.runtime.as_str(), api.memory_mb), ("nodejs24.x", 512));
+        assert_eq!(
+            (worker.runtime.as_str(), worker.memory_mb),
+            ("nodejs24.x", 1024)
+        );
+        assert_eq!((api.timeout_secs, api.log_retention_days), (20, 30));
+        assert_eq!(worker.code, Some(f.dir.join("code")));
+        assert_eq!(f.doc.functions["worker"].exclude, ["*.test.mjs"]);
+        let env = |s: &crate::stack::FunctionSpec| -> Vec<(String, String)> { s.env.clone() };
+        // The function's own TABLE wins; STAGE comes from the defaults, resolved.
+        assert!(
+            env(api).contains(&("STAGE".into(), "prod".into())),
+            "{:?}",
+            api.env
+        );
+        assert!(
+            env(api).iter().any(|(k, v)| k == "TABLE" && v != "default"),
+            "{:?}",
+            api.env
+        );
+        assert!(
+            env(worker).contains(&("TABLE".into(), "default".into())),
+            "{:?}",
+            worker.env
+        );
+        assert!(f.takes_default("worker", "code") && !f.takes_default("worker", "memory_mb"));
+        // A bad default that two functions take is said once, where it is written.
+        let err = load(
+            "[tables.user]",
+            "[defaults]\nmemory_mb = 64\n\n[functions.b]\ncode = \"code\"\n\n[tables.user]",
+        )
+        .unwrap_err();
+        assert_eq!(err.matches("defaults.memory_mb").count(), 1, "{err}");
+        assert!(!err.contains("functions.api.memory_mb"), "{err}");
+    }
+
     /// Every refused file: the entry it names, a word of the message (with the fix), and a
     /// line number.
     #[test]
@@ -1022,6 +1098,12 @@ model = "Body"
             ("type = \"S\" }", "type = \"S\" }\nrange_key = { name = \"uid\", type = \"N\" }", "tables.user.range_key.name", "also the hash key"),
             ("type = \"S\" }", "type = \"S\" }\nbilling = \"on-demand\"\nread_capacity = 5", "tables.user.billing", "provisioned billing"),
             ("type = \"S\" }", "type = \"S\" }\nread_capacity = 0", "tables.user.read_capacity", "1 to 40000"),
+            // [defaults]: a bad value is named where it is written, once for every function.
+            ("[tables.user]", "[defaults]\nmemory_mb = 64\n\n[functions.b]\ncode = \"code\"\n\n[tables.user]", "defaults.memory_mb", "128 to 10240"),
+            ("[tables.user]", "[defaults]\nruntime = \"python3.12\"\n\n[tables.user]", "defaults.runtime", "unsupported runtime"),
+            ("[tables.user]", "[defaults]\nenvironment = { AWS_REGION = \"x\" }\n\n[tables.user]", "defaults.environment.AWS_REGION", "set by Lambda itself"),
+            ("[tables.user]", "[defaults]\ncode = \"nowhere\"\n\n[functions.b]\n\n[tables.user]", "defaults.code", "does not exist"),
+            ("code = \"code\"\n", "", "functions.api.code", "no code"),
             // try.
             ("", "[[try]]\nmethod = \"GET\"\npath = \"user\"\nstatus = 200", "try[0].path", "must start with '/'"),
             ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = \"{nope\"\nstatus = 200", "try[0].body", "not valid JSON"),

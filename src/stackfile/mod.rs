@@ -47,6 +47,11 @@ pub struct FileDoc {
     /// DynamoDB tables, by logical name (`[tables.user]`).
     #[serde(default)]
     pub tables: BTreeMap<String, TableDoc>,
+    /// What every function gets unless it sets its own (`[defaults]`): runtime, memory,
+    /// timeout, log retention, code, exclude, and environment variables (merged: a function's
+    /// own variable of the same name wins).
+    #[serde(default)]
+    pub defaults: DefaultsDoc,
     /// Lambda functions, by logical name (`[functions.putitem]`). Each gets its own IAM role
     /// and log group.
     #[serde(default)]
@@ -179,7 +184,8 @@ pub struct FunctionDoc {
     pub role_name: Option<String>,
     /// Its code: a folder (packaged deterministically) or a .zip, relative to this file and
     /// inside its folder. Hidden files (`.git`, `.serverless-cli`), the state folder and this
-    /// file are never packed.
+    /// file are never packed. Required here or in `[defaults]`.
+    #[serde(default)]
     pub code: String,
     /// Files of the code folder left out of the zip: glob patterns relative to it, as in a
     /// .gitignore (`*.test.mjs`, `test/**`, `docs`).
@@ -212,6 +218,68 @@ pub struct FunctionDoc {
     /// (`user = ["dynamodb:PutItem", "dynamodb:GetItem"]`).
     #[serde(default)]
     pub tables: BTreeMap<String, Vec<String>>,
+}
+
+/// Function settings every function takes unless it sets its own (the role of SAM's
+/// `Globals` and the Serverless Framework's `provider` block).
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultsDoc {
+    pub runtime: Option<String>,
+    /// 128 to 10240.
+    pub memory_mb: Option<i32>,
+    /// 1 to 900.
+    pub timeout_secs: Option<i32>,
+    /// A retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, ...).
+    pub log_retention_days: Option<i32>,
+    /// A code folder or .zip, relative to this file, for the functions that name none.
+    pub code: Option<String>,
+    /// Files left out of every function's zip (a function's own `exclude` replaces it).
+    pub exclude: Option<Vec<String>>,
+    /// Environment variables every function gets; a function's own of the same name wins.
+    /// The same references as a function's (`${tables.<name>.name}` ...). No secrets.
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+}
+
+/// Gives each function the `[defaults]` it does not set itself (`raw`: the file as parsed,
+/// which says what each function set). Returns, per function, the fields that came from the
+/// defaults (`environment.NAME` for a variable), so that checks point at `[defaults]`.
+fn apply_defaults(doc: &mut FileDoc, raw: &toml::Table) -> BTreeMap<String, Vec<String>> {
+    let d = doc.defaults.clone();
+    let mut taken = BTreeMap::new();
+    for (logical, f) in doc.functions.iter_mut() {
+        let set = raw
+            .get("functions")
+            .and_then(|v| v.get(logical.as_str()))
+            .and_then(toml::Value::as_table);
+        let has = |k: &str| set.is_some_and(|t| t.contains_key(k));
+        let mut from: Vec<String> = Vec::new();
+        macro_rules! take {
+            ($field:ident, $value:expr) => {
+                if let Some(v) = $value {
+                    if !has(stringify!($field)) {
+                        f.$field = v;
+                        from.push(stringify!($field).to_string());
+                    }
+                }
+            };
+        }
+        take!(runtime, d.runtime.clone());
+        take!(memory_mb, d.memory_mb);
+        take!(timeout_secs, d.timeout_secs);
+        take!(log_retention_days, d.log_retention_days);
+        take!(code, d.code.clone());
+        take!(exclude, d.exclude.clone());
+        for (k, v) in &d.environment {
+            if !f.environment.contains_key(k) {
+                f.environment.insert(k.clone(), v.clone());
+                from.push(format!("environment.{k}"));
+            }
+        }
+        taken.insert(logical.clone(), from);
+    }
+    taken
 }
 
 fn default_handler() -> String {
@@ -334,6 +402,8 @@ pub struct StackFile {
     /// The project whose stacks this file describes ([`project_of`]); `None` only for a stack
     /// an earlier release deployed from it, which keeps its names (set by the session).
     pub project: Option<String>,
+    /// Per function, the fields it took from `[defaults]` (`environment.NAME` for a variable).
+    pub defaulted: BTreeMap<String, Vec<String>>,
 }
 
 /// The project a stack file names, or its folder's name made into one
@@ -422,6 +492,7 @@ pub fn builtin_spec(
         dir: PathBuf::from("."),
         doc,
         project: None,
+        defaulted: BTreeMap::new(),
     };
     let mut spec = file.spec(stack, region, account);
     spec.policy_mode = t.policy_mode;
@@ -473,12 +544,17 @@ impl StackFile {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        let mut doc = doc;
+        // The text parsed above as typed; as a table it says what each function set itself.
+        let raw: toml::Table = toml::from_str(text).unwrap_or_default();
+        let defaulted = apply_defaults(&mut doc, &raw);
         let project = project_of(doc.name.as_deref(), path);
         let mut file = StackFile {
             path: path.to_path_buf(),
             dir,
             doc,
             project: project.clone().ok(),
+            defaulted,
         };
         let problems = check::check(&file, stack);
         if !problems.is_empty() {
@@ -486,6 +562,13 @@ impl StackFile {
         }
         file.project = Some(project.map_err(|e| UsageError(format!("{shown}: {e}")))?);
         Ok(file)
+    }
+
+    /// Whether a function's field (`memory_mb`, `environment.NAME`) came from `[defaults]`.
+    pub fn takes_default(&self, logical: &str, field: &str) -> bool {
+        self.defaulted
+            .get(logical)
+            .is_some_and(|f| f.iter().any(|x| x == field))
     }
 
     /// A code path of the file, resolved against its folder.
@@ -980,5 +1063,13 @@ mod tests {
             assert!(text.contains(word), "{word}");
         }
         assert_eq!(s["$schema"], "http://json-schema.org/draft-07/schema#");
+        // The schema the repository carries (and editors read) is the one the code makes:
+        // `serverless-cli schema > serverless-cli.schema.json` after a change to the file.
+        let committed: serde_json::Value =
+            serde_json::from_str(include_str!("../../serverless-cli.schema.json")).unwrap();
+        assert_eq!(
+            committed, s,
+            "serverless-cli.schema.json is stale: regenerate it"
+        );
     }
 }

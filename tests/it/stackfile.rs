@@ -415,3 +415,49 @@ fn a_bad_stack_file_is_refused_before_any_aws_call_and_changes_nothing() {
     w.run(&["teardown", "--yes", "--file", f]).ok();
     w.assert_nothing_left("after the bad-file test");
 }
+
+/// `[defaults]` reaches every function as deployed: the code, the memory and an environment
+/// variable come from it, the function's own settings stay its own.
+#[test]
+fn defaults_reach_the_deployed_function() {
+    let w = World::new();
+    let handler = example("tutorial").join("handler");
+    let tutorial =
+        std::fs::read_to_string(example("tutorial").join("serverless-cli.toml")).unwrap();
+    let defaults = format!(
+        "[defaults]\ncode = \"{}\"\nmemory_mb = 256\nenvironment = {{ STAGE = \"${{stack}}\" }}\n\n[api]",
+        handler.display()
+    );
+    let text = tutorial
+        .replacen("code = \"handler\"\n", "allow_code_outside = true\n", 1)
+        .replacen("memory_mb = 128\n", "", 1)
+        .replacen("[api]", &defaults, 1);
+    assert_ne!(text, tutorial);
+    let app = w.dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let file = app.join("serverless-cli.toml");
+    std::fs::write(&file, text).unwrap();
+    let file = file.to_str().unwrap();
+    w.run(&["deploy", "--file", file]).ok();
+    let config = support::block_on(
+        w.aws()
+            .lambda
+            .get_function_configuration()
+            .function_name("app-putitem-prod")
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(config.memory_size(), Some(256));
+    assert_eq!(
+        config.timeout(),
+        Some(10),
+        "the function's own timeout stays"
+    );
+    let env = config.environment().unwrap().variables().unwrap();
+    assert_eq!(env["STAGE"], "prod");
+    assert_eq!(env["TABLE_NAME"], "app-user-prod");
+    // Deployed as the file says: nothing left to do.
+    assert_eq!(w.run(&["plan", "--file", file]).code, 0);
+    w.run(&["teardown", "--yes", "--file", file]).ok();
+    w.assert_nothing_left("defaults");
+}
