@@ -84,7 +84,7 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
             .map(|r| {
                 vec![
                     r.resource.to_string(),
-                    id_cell(&r.id),
+                    id_cell(&r.ids),
                     r.status.as_str().to_string(),
                     r.reason.clone().unwrap_or_default(),
                 ]
@@ -139,25 +139,28 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
 }
 /// A row's names for the table: a few in full, then a count (a stack of 50 routes would
 /// otherwise print every route's method in one cell). `--output json` keeps them all.
-fn id_cell(ids: &str) -> String {
+fn id_cell(ids: &[String]) -> String {
     const SHOWN: usize = 3;
-    let all: Vec<&str> = ids.split(", ").filter(|s| !s.is_empty()).collect();
-    if all.len() <= SHOWN + 1 {
-        return ids.to_string();
+    if ids.len() <= SHOWN + 1 {
+        return ids.join(", ");
     }
-    format!("{} and {} more", all[..SHOWN].join(", "), all.len() - SHOWN)
+    format!("{} and {} more", ids[..SHOWN].join(", "), ids.len() - SHOWN)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_row_of_many_names_shows_a_few_and_a_count() {
-        assert_eq!(super::id_cell("a, b"), "a, b");
-        assert_eq!(super::id_cell("a, b, c, d"), "a, b, c, d");
+        let names = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(super::id_cell(&names(&["a", "b"])), "a, b");
+        assert_eq!(super::id_cell(&names(&["a", "b", "c", "d"])), "a, b, c, d");
         let fifty: Vec<String> = (0..50).map(|i| format!("GET /r{i}")).collect();
         assert_eq!(
-            super::id_cell(&fifty.join(", ")),
+            super::id_cell(&fifty),
             "GET /r0, GET /r1, GET /r2 and 47 more"
         );
+        // One name that lists several things is one name, shown whole.
+        let validator = names(&["body (UserBody, Order, Item, Note, Tag)"]);
+        assert_eq!(super::id_cell(&validator), validator[0]);
     }
 }

@@ -17,7 +17,12 @@ use crate::state::StackState;
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Row {
     pub resource: &'static str,
+    /// Its parts' names, joined (`--output json`).
     pub id: String,
+    /// The same names, one each (a name may hold ", " itself: the validator's lists its
+    /// models), for the table to shorten.
+    #[serde(skip)]
+    pub ids: Vec<String>,
     pub status: Health,
     /// Why it is not ok.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -107,6 +112,7 @@ pub fn rows(checks: &[KeyCheck]) -> Vec<Row> {
             Some(Row {
                 resource: row,
                 id: ids.join(", "),
+                ids: ids.iter().map(|s| s.to_string()).collect(),
                 status: worst,
                 reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
                 transitional: !bad.is_empty() && bad.iter().all(|p| p.transitional),

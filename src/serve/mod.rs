@@ -146,7 +146,7 @@ async fn stopping(mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-pub use crate::ids::request_id;
+use crate::ids::request_id;
 
 async fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();

@@ -43,15 +43,13 @@ macro_rules! at {
 
 /// Where a function's field is written: under `[defaults]` when it came from there.
 fn fn_at(file: &StackFile, logical: &str, field: &str) -> Vec<Seg> {
-    if file.takes_default(logical, field) {
-        let mut at = at!["defaults"];
-        at.extend(field.splitn(2, '.').map(|s| Seg::Key(s.to_string())));
-        at
+    let mut at = if file.takes_default(logical, field) {
+        at!["defaults"]
     } else {
-        let mut at = at!["functions", logical];
-        at.extend(field.splitn(2, '.').map(|s| Seg::Key(s.to_string())));
-        at
-    }
+        at!["functions", logical]
+    };
+    at.extend(field.splitn(2, '.').map(|s| Seg::Key(s.to_string())));
+    at
 }
 
 /// `routes[2].function`.
