@@ -127,6 +127,16 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
             )
         })
         .collect();
+    let mut responses = responses;
+    if responses.is_empty() {
+        // A proxy route: the function's answer is the response, whatever its status.
+        // OpenAPI wants one response at least (an import refuses `{}`); its method
+        // response shapes nothing.
+        responses.insert(
+            "200".into(),
+            json!({"description": "the function's answer (Lambda proxy integration)"}),
+        );
+    }
     op.insert("responses".into(), Value::Object(responses));
     let integration_responses: Map<String, Value> = r
         .responses
@@ -150,9 +160,14 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
         "type": i.kind.document_name(),
         "httpMethod": i.http_method,
         "uri": i.uri,
-        "passthroughBehavior": i.passthrough.document_name(),
-        "responses": integration_responses,
     });
+    if let Some(p) = i.passthrough {
+        integration["passthroughBehavior"] = json!(p.document_name());
+    }
+    // A proxy route has none: the function's answer is the response.
+    if !integration_responses.is_empty() {
+        integration["responses"] = Value::Object(integration_responses);
+    }
     if let Some(t) = &i.request_template {
         integration["requestTemplates"] = json!({"application/json": t});
     }

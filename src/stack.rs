@@ -364,6 +364,11 @@ pub struct RouteSpec {
     /// The function the route invokes (its logical name). Not serialized, as above.
     #[serde(skip_serializing)]
     pub function: String,
+    /// How API Gateway hands the request to the function. Not serialized, as above.
+    #[serde(skip_serializing)]
+    pub integration: IntegrationKind,
+    /// The mapping-template integration's responses; none for a proxy route (the function's
+    /// answer is the response).
     pub responses: Vec<ResponseSpec>,
 }
 
@@ -623,6 +628,7 @@ pub fn post_user_route() -> RouteSpec {
         request_template: None,
         table_actions: strings(&["dynamodb:PutItem"]),
         function: TUTORIAL_FUNCTION.into(),
+        integration: IntegrationKind::Aws,
         responses,
     }
 }
@@ -639,6 +645,7 @@ pub fn get_user_route() -> RouteSpec {
         request_template: Some(GET_USER_TEMPLATE.into()),
         table_actions: strings(&["dynamodb:GetItem"]),
         function: TUTORIAL_FUNCTION.into(),
+        integration: IntegrationKind::Aws,
         responses,
     }
 }
@@ -662,6 +669,7 @@ pub fn delete_user_route() -> RouteSpec {
         request_template: Some(DELETE_USER_TEMPLATE.into()),
         table_actions: strings(&["dynamodb:DeleteItem"]),
         function: TUTORIAL_FUNCTION.into(),
+        integration: IntegrationKind::Aws,
         responses,
     }
 }
@@ -687,15 +695,22 @@ pub struct IntegrationSpec {
     pub uri: String,
     /// The request template for `application/json`, if the route has one.
     pub request_template: Option<String>,
-    pub passthrough: Passthrough,
+    /// What happens to a content type no template names; `None` for a proxy route, which
+    /// hands every request over as it came.
+    pub passthrough: Option<Passthrough>,
 }
 
 /// API Gateway's integration types this tool makes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IntegrationKind {
     /// A Lambda call through mapping templates (the tutorial's): the function gets what the
     /// request template makes, and its answer goes through the integration responses.
+    #[default]
     Aws,
+    /// Lambda proxy integration: the function gets the whole request as API Gateway's proxy
+    /// event and answers `{statusCode, headers, body}`, which is the response (docs/aws.md,
+    /// "Lambda proxy integration").
+    Proxy,
 }
 
 impl IntegrationKind {
@@ -703,6 +718,7 @@ impl IntegrationKind {
     pub fn api_name(self) -> &'static str {
         match self {
             IntegrationKind::Aws => "AWS",
+            IntegrationKind::Proxy => "AWS_PROXY",
         }
     }
 
@@ -710,6 +726,7 @@ impl IntegrationKind {
     pub fn document_name(self) -> &'static str {
         match self {
             IntegrationKind::Aws => "aws",
+            IntegrationKind::Proxy => "aws_proxy",
         }
     }
 }
@@ -934,12 +951,14 @@ impl StackSpec {
     /// How API Gateway calls a route's function (`function_arn`): the one description the
     /// per-call build, the OpenAPI document and the status checks all read.
     pub fn integration(&self, route: &RouteSpec, function_arn: &str) -> IntegrationSpec {
+        let proxy = route.integration == IntegrationKind::Proxy;
         IntegrationSpec {
-            kind: IntegrationKind::Aws,
+            kind: route.integration,
+            // Lambda's Invoke API is a POST, whatever the route's own method.
             http_method: "POST",
             uri: self.integration_uri(function_arn),
-            request_template: route.request_template.clone(),
-            passthrough: Passthrough::WhenNoTemplates,
+            request_template: route.request_template.clone().filter(|_| !proxy),
+            passthrough: (!proxy).then_some(Passthrough::WhenNoTemplates),
         }
     }
 

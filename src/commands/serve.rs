@@ -246,6 +246,7 @@ pub async fn run(
 
     let server = Arc::new(Server {
         stage: spec.api.stage.clone(),
+        account: account.clone(),
         routes: spec.routes.clone(),
         models: spec.models.clone(),
         pools,

@@ -134,6 +134,15 @@ pub mod key {
     pub fn permission(function: &str) -> String {
         format!("permission:{function}")
     }
+    /// The key a route's method lives in: its path's, or the REST API's for a route on the
+    /// API's root `/` (the root comes with the API; no path record of its own).
+    pub fn path_or_root(path: &str) -> String {
+        if path == "/" {
+            REST_API.to_string()
+        } else {
+            self::path(path)
+        }
+    }
     pub fn stage(stage: &str) -> String {
         format!("stage:{stage}")
     }

@@ -62,7 +62,7 @@ impl Kind for Integration {
             "type": i.kind.api_name(),
             "uri": i.uri,
             "request_template": i.request_template,
-            "passthrough": i.passthrough.api_name(),
+            "passthrough": i.passthrough.map(|p| p.api_name()),
         }))
     }
     fn label(&self, w: &Want, node: &Node) -> String {

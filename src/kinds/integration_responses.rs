@@ -43,6 +43,7 @@ impl Kind for IntegrationResponses {
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes
             .iter()
+            .filter(|r| super::method_responses::has_responses(r))
             .map(|route| {
                 Node::new(
                     &IntegrationResponses,

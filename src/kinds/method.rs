@@ -13,7 +13,7 @@ use crate::kinds::context::DeployCtx;
 use crate::kinds::graph::{key, Node};
 use crate::kinds::validator::ValidatorRecord;
 use crate::resources::api;
-use crate::stack::{RouteSpec, StackSpec};
+use crate::stack::{IntegrationKind, RouteSpec, StackSpec};
 
 crate::fingerprint_record!(MethodRecord, "method");
 
@@ -51,7 +51,7 @@ impl Kind for Method {
             .iter()
             .map(|route| {
                 let mut n = Node::new(&Method, key::route("method", route))
-                    .lives_in(key::path(&route.path))
+                    .lives_in(key::path_or_root(&route.path))
                     .for_route(route);
                 if route.request_model.is_some() {
                     n = n.needs(key::VALIDATOR);
@@ -66,7 +66,7 @@ impl Kind for Method {
             Some(_) => Some(w.state.get::<ValidatorRecord>(key::VALIDATOR)?.id),
             None => None,
         };
-        Some(json!({
+        let mut props = json!({
             "http_method": route.http_method,
             "path": route.path,
             "authorization": "NONE",
@@ -77,7 +77,18 @@ impl Kind for Method {
                 "content_types": ["application/json", api::DEFAULT_CONTENT_TYPE],
             })),
             "validator": validator,
-        }))
+        });
+        // A route that changes integration type is made again (its responses go with the
+        // old method); a mapping route's props stay what earlier releases hashed.
+        if route.integration != IntegrationKind::Aws {
+            props["integration"] = json!(route.integration.api_name());
+        }
+        Some(props)
+    }
+    fn remade_when_changed(&self) -> bool {
+        // PutMethod over a method is refused (ConflictException): it is deleted and put
+        // again, and its responses and integration go with it.
+        true
     }
     fn label(&self, _: &Want, node: &Node) -> String {
         route_label(node)

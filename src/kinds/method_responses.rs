@@ -41,6 +41,7 @@ impl Kind for MethodResponses {
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.routes
             .iter()
+            .filter(|r| has_responses(r))
             .map(|route| {
                 Node::new(&MethodResponses, key::route("method-responses", route))
                     .lives_in(key::route("method", route))
@@ -125,6 +126,12 @@ impl Kind for MethodResponses {
             })
         })
     }
+}
+
+/// Whether a route has responses of its own to declare and map: a proxy route's response is
+/// what the function answers.
+pub fn has_responses(route: &crate::stack::RouteSpec) -> bool {
+    route.integration == crate::stack::IntegrationKind::Aws
 }
 
 /// One call per response status, one after another on the route's method.

@@ -603,6 +603,12 @@ pub trait Kind: Sync + Send {
     fn holds_data(&self) -> bool {
         false
     }
+    /// Whether a changed wish makes the resource again rather than updating it in place, so
+    /// that what lives in it is made again too (a method: PutMethod over one is refused, so
+    /// it is deleted and put, and its responses and integration go with it).
+    fn remade_when_changed(&self) -> bool {
+        false
+    }
     /// Removed together with the resource it lives in: teardown has no step of its own for it.
     fn goes_with_container(&self) -> bool {
         false

@@ -80,9 +80,13 @@ impl Kind for Stage {
             return vec![n.lives_in(key::API_DOCUMENT)];
         }
         for route in &spec.routes {
-            n = n
-                .lives_in(key::route("integration-responses", route))
-                .lives_in(key::route("method-responses", route));
+            n = if super::method_responses::has_responses(route) {
+                n.lives_in(key::route("integration-responses", route))
+                    .lives_in(key::route("method-responses", route))
+            } else {
+                // A proxy route's last part is its integration.
+                n.lives_in(key::route("integration", route))
+            };
         }
         vec![n]
     }

@@ -98,6 +98,30 @@ pub fn repair(state: &mut StackState, graph: &Graph, checks: &[KeyCheck]) -> Vec
     repaired
 }
 
+/// Forgets, with what lives in them, the recorded resources whose wish changed and whose kind
+/// makes them again rather than updating them (a method whose integration type, model or
+/// parameters changed: it is deleted and put, and its responses and integration with it), so
+/// that every part is put again. Returns the keys of those resources.
+pub fn remade_when_changed(state: &mut StackState, spec: &StackSpec, graph: &Graph) -> Vec<String> {
+    let changed: Vec<String> = graph
+        .nodes
+        .iter()
+        .filter(|n| n.kind.remade_when_changed())
+        .filter(|n| {
+            state.resources.get(&n.key).is_some_and(|r| {
+                !crate::kinds::is_current(&r.fingerprint, &crate::kinds::Want { spec, state }, n)
+            })
+        })
+        .map(|n| n.key.clone())
+        .collect();
+    for k in &changed {
+        for gone in graph.with_contents(k) {
+            state.forget(&gone);
+        }
+    }
+    changed
+}
+
 fn describe(key: &str, c: &Check) -> String {
     format!(
         "{key} {}{}",
@@ -260,6 +284,9 @@ pub async fn apply(
     check_replacements(&state, &spec, &graph, allow_data_loss)?;
     check_names_free(&aws, &spec, &graph, &state, &before, timing.retry, progress).await?;
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
+        dirty = true;
+    }
+    if !remade_when_changed(&mut state, &spec, &graph).is_empty() {
         dirty = true;
     }
     if dirty {

@@ -115,6 +115,7 @@ pub async fn compute(
     let checks: Vec<KeyCheck> = before.checks.clone().unwrap_or_default();
     let mut sim = original.clone();
     repair(&mut sim, &graph, &checks);
+    let remade = crate::ops::deploy::remade_when_changed(&mut sim, spec, &graph);
     let whole = |row: &'static str| {
         checks
             .iter()
@@ -150,6 +151,7 @@ pub async fn compute(
             &found,
             code,
             allow_data_loss,
+            (&remade, &graph),
         );
         changes.push(change);
     }
@@ -208,6 +210,7 @@ fn plan_node(
     found: &BTreeMap<String, Owner>,
     code: &kinds::CodeShas,
     allow_data_loss: bool,
+    (remade, graph): (&[String], &Graph),
 ) -> Change {
     let kind = node.kind;
     let after = kind.props(&Want { spec, state: sim }, node);
@@ -239,7 +242,7 @@ fn plan_node(
                     }
                     None => {
                         change.action = PlanAction::Replace;
-                        change.reason = Some(container_reason(node, checks));
+                        change.reason = Some(container_reason(node, checks, remade, graph));
                     }
                 }
                 change.deletes_data = kind.holds_data() && change.action == PlanAction::Replace;
@@ -313,7 +316,16 @@ fn plan_node(
 }
 
 /// Why a key that was fine is made again: what it lives in is.
-fn container_reason(node: &Node, checks: &[KeyCheck]) -> String {
+fn container_reason(node: &Node, checks: &[KeyCheck], remade: &[String], graph: &Graph) -> String {
+    if remade.contains(&node.key) {
+        return "its settings changed, and AWS makes it again rather than update it".into();
+    }
+    if let Some(k) = remade
+        .iter()
+        .find(|k| graph.with_contents(k).contains(&node.key))
+    {
+        return format!("made again with {k}, whose settings changed");
+    }
     for (dep, edge) in &node.deps {
         if *edge == crate::kinds::graph::Edge::LivesIn {
             if let Some((_, why)) = reason_of(checks, dep) {

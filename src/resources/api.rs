@@ -451,7 +451,8 @@ pub async fn method_response_exists(
         .is_some_and(|m| m.responses.contains(status)))
 }
 
-/// PutIntegration: the non-proxy `AWS` Lambda integration, body passthrough. Overwrites.
+/// PutIntegration: the Lambda integration, `AWS` (mapping templates, body passthrough) or
+/// `AWS_PROXY`. Overwrites.
 pub async fn put_integration(
     aws: &Aws,
     api: &str,
@@ -470,7 +471,7 @@ pub async fn put_integration(
         .set_request_templates(i.request_template.as_ref().map(|t| {
             std::collections::HashMap::from([("application/json".to_string(), t.to_string())])
         }))
-        .passthrough_behavior(i.passthrough.api_name())
+        .set_passthrough_behavior(i.passthrough.map(|p| p.api_name().to_string()))
         .send()
         .await
         .map_err(|e| AwsError::from_sdk("PutIntegration", e))?;

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 use crate::gateway::{self, Answer};
-use crate::stack::{ModelSpec, RouteSpec};
+use crate::stack::{IntegrationKind, ModelSpec, RouteSpec};
 use pool::Pool;
 
 /// The largest request a synchronous Lambda invocation takes (6 MB): a larger body is
@@ -37,6 +37,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The running server's shared parts.
 pub struct Server {
     pub stage: String,
+    /// The account the stack is in (the proxy event names it).
+    pub account: String,
     pub routes: Vec<RouteSpec>,
     pub models: Vec<ModelSpec>,
     /// One pool of workers per function, by its logical name.
@@ -78,7 +80,7 @@ pub async fn run(
             // Reap finished connections as they end.
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     // A client that went away before it was accepted: keep serving.
                     Err(e) if matches!(
@@ -100,7 +102,7 @@ pub async fn run(
                 let server = server.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let server = server.clone();
-                    async move { Ok::<_, Infallible>(handle(&server, req).await) }
+                    async move { Ok::<_, Infallible>(handle(&server, peer, req).await) }
                 });
                 let stop = stop_rx.clone();
                 connections.spawn(async move {
@@ -148,68 +150,122 @@ async fn stopping(mut stop: tokio::sync::watch::Receiver<bool>) {
 
 use crate::ids::request_id;
 
-async fn handle(server: &Server, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    server: &Server,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let id = request_id();
     let method = req.method().as_str().to_string();
     let path = req.uri().path().to_string();
-    let content_type = req
+    let query = req.uri().query().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = req
         .headers()
-        .get(hyper::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let body = tokio::time::timeout(
         BODY_READ_TIMEOUT,
         Limited::new(req.into_body(), MAX_BODY).collect(),
     )
     .await;
     let answer = match body {
-        Err(_) => Answer {
-            status: 408,
-            body: r#"{"message":"Request Timeout"}"#.to_string(),
-        },
-        Ok(Err(_)) => Answer {
-            status: 413,
-            body: r#"{"message":"Request Too Long"}"#.to_string(),
-        },
+        Err(_) => Answer::message(408, "Request Timeout"),
+        Ok(Err(_)) => Answer::message(413, "Request Too Long"),
         Ok(Ok(body)) => {
-            let body = body.to_bytes();
-            answer(server, &id, &method, &path, content_type.as_deref(), &body).await
+            let host = headers
+                .iter()
+                .find(|(k, _)| k == "host")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let request = gateway::Request {
+                method: method.clone(),
+                path: path.clone(),
+                query,
+                headers,
+                body: body.to_bytes().to_vec(),
+                source_ip: peer.ip().to_string(),
+                request_id: id.clone(),
+                time_ms: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis()),
+                host,
+                account: server.account.clone(),
+            };
+            answer(server, &request).await
         }
     };
     eprintln!(
-        "{id} {method} {path} -> {} ({} ms)",
+        "{id} {method} {} -> {} ({} ms)",
+        crate::report::printable(&path),
         answer.status,
         started.elapsed().as_millis()
     );
-    Response::builder()
-        .status(answer.status)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+    let mut response = Response::builder().status(answer.status);
+    for (k, v) in &answer.headers {
+        response = response.header(k.as_str(), v.as_str());
+    }
+    response
         .header("x-amzn-RequestId", &id)
         .body(Full::new(Bytes::from(answer.body)))
-        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+        .unwrap_or_else(|_| {
+            // A header the function set that HTTP cannot carry: API Gateway's answer to a
+            // malformed proxy response.
+            let a = gateway::proxy::malformed();
+            let mut r = Response::new(Full::new(Bytes::from(a.body)));
+            *r.status_mut() = hyper::StatusCode::BAD_GATEWAY;
+            r
+        })
 }
 
-async fn answer(
-    server: &Server,
-    id: &str,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> Answer {
-    let Some(matched) = gateway::match_route(&server.routes, &server.stage, method, path) else {
+async fn answer(server: &Server, req: &gateway::Request) -> Answer {
+    let Some(matched) = gateway::match_route(&server.routes, &server.stage, &req.method, &req.path)
+    else {
         return gateway::missing_route();
-    };
-    let event = match gateway::request_event(&matched, &server.models, content_type, body) {
-        Ok(e) => e,
-        Err(refused) => return refused,
     };
     let Some(pool) = server.pools.get(&matched.route.function) else {
         return gateway::Answer::message(500, "Internal server error");
     };
-    let outcome = pool.invoke(id.to_string(), event).await;
-    gateway::respond(&matched.route, &outcome)
+    let id = &req.request_id;
+    match matched.route.integration {
+        IntegrationKind::Proxy => {
+            if let Err(refused) = gateway::validate_body(&matched, &server.models, &req.body) {
+                return refused;
+            }
+            let event = gateway::proxy::event(&matched, req, &server.stage);
+            let outcome = pool.invoke(id.to_string(), event).await;
+            match gateway::proxy::response(&outcome) {
+                Ok(a) => a,
+                Err(why) => {
+                    // What API Gateway's execution log says; the client gets its 502.
+                    eprintln!(
+                        "{id} Execution failed due to configuration error: Malformed Lambda proxy response: {}",
+                        crate::report::printable(&why)
+                    );
+                    gateway::proxy::malformed()
+                }
+            }
+        }
+        IntegrationKind::Aws => {
+            let event = match gateway::request_event(
+                &matched,
+                &server.models,
+                req.header("content-type"),
+                &req.body,
+            ) {
+                Ok(e) => e,
+                Err(refused) => return refused,
+            };
+            let outcome = pool.invoke(id.to_string(), event).await;
+            gateway::respond(&matched.route, &outcome)
+        }
+    }
 }
 
 #[cfg(test)]

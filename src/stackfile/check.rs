@@ -508,7 +508,21 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                 ),
             );
         }
-        if let Some(list) = &r.responses {
+        let proxy = r.integration.unwrap_or(doc.api.integration) == super::Integration::Proxy;
+        if proxy {
+            // The function's answer is the response, and the whole request is its event.
+            for (field, given) in [
+                ("request_template", r.request_template.is_some()),
+                ("responses", r.responses.is_some()),
+            ] {
+                if given {
+                    p(
+                        at!["routes", i, field],
+                        format!("a proxy route hands the whole request to the function and answers with its {{statusCode, headers, body}}, so it has no {field}; remove it, or set integration = \"mapping\" on the route"),
+                    );
+                }
+            }
+        } else if let Some(list) = &r.responses {
             check_responses(i, list, &mut walk_budget, &mut p);
         }
     }
@@ -635,7 +649,8 @@ pub fn check_path(path: &str) -> Result<(), String> {
         return Err(format!("'{path}' must start with '/'"));
     }
     if path == "/" {
-        return Err("routes on the API's root '/' are not supported; put the route under a path such as /items".into());
+        // A route on the API's root: the root resource comes with the API.
+        return Ok(());
     }
     if path.ends_with('/') {
         return Err(format!("'{path}' ends with '/'; remove it"));
@@ -1108,6 +1123,8 @@ model = "Body"
             ("", "[[try]]\nmethod = \"POST\"\npath = \"/user\"\nbody = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'\nstatus = 200", "try[0].body", "secrets do not belong"),
             ("'{\"type\": \"object\"}'", "'{\"type\": \"object\", \"default\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}'", "models.Body.schema", "secrets do not belong"),
             ("model = \"Body\"", "model = \"Body\"\nrequest_template = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'", "routes[1].request_template", "secrets do not belong"),
+            ("model = \"Body\"", "model = \"Body\"\nintegration = \"proxy\"\nresponses = [{ status = 200 }]", "routes[1].responses", "a proxy route hands the whole request"),
+            ("model = \"Body\"", "model = \"Body\"\nintegration = \"proxy\"\nrequest_template = '{}'", "routes[1].request_template", "set integration = \"mapping\""),
         ];
         assert!(cases.len() >= 30);
         for (from, to, entry, word) in cases {
@@ -1203,9 +1220,10 @@ model = "Body"
     fn paths() {
         assert!(check_path("/user/{uid}").is_ok());
         assert!(check_path("/a.b/c:d/e-f/{p+}").is_ok());
+        // The API's root holds routes too (AWS SAM's quick start lists and creates there).
+        assert!(check_path("/").is_ok());
         for bad in [
             "user",
-            "/",
             "/user/",
             "//x",
             "/user{id}",

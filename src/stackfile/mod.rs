@@ -84,6 +84,35 @@ pub struct ApiDoc {
     /// while those calls fit API Gateway's account burst of 40, `document` past it).
     #[serde(default)]
     pub build: Build,
+    /// How every route hands requests to its function unless the route says otherwise:
+    /// `mapping` (the default: mapping templates and integration responses, the tutorial's)
+    /// or `proxy` (Lambda proxy integration: the function gets the whole request and answers
+    /// `{statusCode, headers, body}`, as Serverless, SAM and Chalice handlers expect).
+    #[serde(default)]
+    pub integration: Integration,
+}
+
+/// How a route hands requests to its function.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Integration {
+    /// Mapping templates: the request template (or the JSON body) is the event, and the
+    /// route's responses map the function's result and errors to statuses.
+    #[default]
+    Mapping,
+    /// Lambda proxy integration: the event is the whole request (method, path, headers,
+    /// query string, path parameters, body as text), and the function's
+    /// `{statusCode, headers, body}` is the response.
+    Proxy,
+}
+
+impl Integration {
+    pub fn kind(self) -> stack::IntegrationKind {
+        match self {
+            Integration::Mapping => stack::IntegrationKind::Aws,
+            Integration::Proxy => stack::IntegrationKind::Proxy,
+        }
+    }
 }
 
 /// How deploy builds the routes.
@@ -103,6 +132,7 @@ impl Default for ApiDoc {
             stage: default_stage(),
             endpoint: Endpoint::default(),
             build: Build::default(),
+            integration: Integration::default(),
         }
     }
 }
@@ -319,12 +349,15 @@ pub struct RouteDoc {
     /// A model (from `[models]`) the request body must match; API Gateway refuses others.
     pub model: Option<String>,
     /// Request mapping template (Velocity) for the event the function gets; without one the
-    /// JSON body is the event.
+    /// JSON body is the event. Mapping integration only.
     pub request_template: Option<String>,
+    /// `mapping` or `proxy`; default: `[api] integration`.
+    pub integration: Option<Integration>,
     /// How the function's answers map to statuses: one response without `pattern` (the
     /// default, for success), and one per error pattern. Without this list: 200, and 400,
     /// 404, 500 for errors whose message starts with `BadRequest:`, `NotFound:`, `Internal:`,
-    /// 502 when the runtime exits, 504 on timeout.
+    /// 502 when the runtime exits, 504 on timeout. Mapping integration only: a proxy
+    /// route's response is what the function answers.
     pub responses: Option<Vec<ResponseDoc>>,
 }
 
@@ -742,7 +775,11 @@ impl StackFile {
                 }
             })
             .collect();
-        let routes: Vec<RouteSpec> = doc.routes.iter().map(route_spec).collect();
+        let routes: Vec<RouteSpec> = doc
+            .routes
+            .iter()
+            .map(|r| route_spec(r, doc.api.integration))
+            .collect();
         StackSpec {
             stack: stack.to_string(),
             owner_tag: stack::owner_id(project, stack),
@@ -819,7 +856,8 @@ fn canonical_actions(actions: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn route_spec(r: &RouteDoc) -> RouteSpec {
+fn route_spec(r: &RouteDoc, default: Integration) -> RouteSpec {
+    let integration = r.integration.unwrap_or(default).kind();
     let path_params = r
         .path
         .split('/')
@@ -827,6 +865,8 @@ fn route_spec(r: &RouteDoc) -> RouteSpec {
         .map(|p| p.trim_end_matches('+').to_string())
         .collect();
     let responses = match &r.responses {
+        // The function's answer is the response (the check refuses responses here).
+        _ if integration == stack::IntegrationKind::Proxy => Vec::new(),
         Some(list) => list
             .iter()
             .map(|x| ResponseSpec {
@@ -848,6 +888,7 @@ fn route_spec(r: &RouteDoc) -> RouteSpec {
         request_template: r.request_template.clone(),
         table_actions: Vec::new(),
         function: r.function.clone(),
+        integration,
         responses,
     }
 }
@@ -1067,9 +1108,10 @@ mod tests {
         // `serverless-cli schema > serverless-cli.schema.json` after a change to the file.
         let committed: serde_json::Value =
             serde_json::from_str(include_str!("../../serverless-cli.schema.json")).unwrap();
-        assert_eq!(
-            committed, s,
-            "serverless-cli.schema.json is stale: regenerate it"
+        // (Not assert_eq: the two documents would fill the screen.)
+        assert!(
+            committed == s,
+            "serverless-cli.schema.json is stale: regenerate it (cargo run -q -- schema > serverless-cli.schema.json)"
         );
     }
 }

@@ -16,6 +16,7 @@ mod lifecycle;
 mod model;
 mod openapi;
 mod plan;
+mod proxy;
 mod quotas;
 mod reliability;
 mod safety;

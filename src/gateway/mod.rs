@@ -9,24 +9,75 @@
 //! expressions the stack's templates use. A unit test renders every template of the
 //! description, so a template that needs more fails the tests, not a user's request.
 
+pub mod proxy;
+
 use regex_lite::Regex;
 use serde_json::Value;
 
 use crate::stack::{ModelSpec, RouteSpec};
 
-/// An HTTP answer: status and JSON body.
+/// An HTTP answer: status, headers and body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer {
     pub status: u16,
-    pub body: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Answer {
-    pub fn message(status: u16, message: &str) -> Self {
+    /// A JSON body.
+    pub fn json(status: u16, body: String) -> Self {
         Answer {
             status,
-            body: serde_json::json!({ "message": message }).to_string(),
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into_bytes(),
         }
+    }
+
+    /// API Gateway's own answers: `{"message": ...}`.
+    pub fn message(status: u16, message: &str) -> Self {
+        Answer::json(
+            status,
+            serde_json::json!({ "message": message }).to_string(),
+        )
+    }
+
+    /// The body as text.
+    #[cfg(test)]
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A request as the server read it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The path as sent, stage first: `/prod/items/42`.
+    pub path: String,
+    /// The query string, without `?`.
+    pub query: String,
+    /// Header names in lower case, in the order sent.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub source_ip: String,
+    pub request_id: String,
+    /// When it arrived, in epoch milliseconds.
+    pub time_ms: u128,
+    /// The Host header.
+    pub host: String,
+    /// The account the stack is in (the proxy event's `requestContext.accountId`).
+    pub account: String,
+}
+
+impl Request {
+    /// The last value of a header (names without regard to case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -43,47 +94,87 @@ pub struct Matched {
 }
 
 /// Finds the route for a method and a request path (`/prod/user/42`; the stage comes first,
-/// as in the deployed URL). `None` is API Gateway's 403.
+/// as in the deployed URL). `None` is API Gateway's 403. Of the routes whose path matches and
+/// whose method is the request's or ANY, the most specific wins: segment by segment a fixed
+/// name before a `{param}` before a greedy `{param+}`, then the request's own method before
+/// ANY. A `{param}` takes one non-empty segment, decoded; a `{param+}` the rest of the path
+/// (one segment at least).
 pub fn match_route(routes: &[RouteSpec], stage: &str, method: &str, path: &str) -> Option<Matched> {
     let rest = path.strip_prefix('/')?.strip_prefix(stage)?;
-    let segs: Vec<&str> = rest.split('/').skip(1).collect();
-    if !rest.starts_with('/') {
-        return None;
-    }
+    let segs: Vec<&str> = match rest {
+        "" | "/" => Vec::new(),
+        _ => rest.strip_prefix('/')?.split('/').collect(),
+    };
+    let mut best: Option<(Vec<u8>, u8, Matched)> = None;
     for route in routes {
-        if route.http_method != method {
+        let exact = route.http_method == method;
+        if !exact && route.http_method != "ANY" {
             continue;
         }
-        let want: Vec<&str> = route.path.split('/').skip(1).collect();
-        if want.len() != segs.len() {
+        let Some((rank, params)) = fit(&route.path, &segs) else {
             continue;
-        }
-        let mut params = Vec::new();
-        let fits = want.iter().zip(&segs).all(|(w, s)| {
-            if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
-                match percent_decode(s) {
-                    Some(v) if !v.is_empty() => {
-                        params.push((name.to_string(), v));
-                        true
-                    }
-                    _ => false,
-                }
-            } else {
-                w == s
-            }
-        });
-        if fits {
-            return Some(Matched {
-                route: route.clone(),
-                params,
-            });
+        };
+        let better = match &best {
+            None => true,
+            Some((r, e, _)) => (&rank, u8::from(exact)) > (r, *e),
+        };
+        if better {
+            best = Some((
+                rank,
+                u8::from(exact),
+                Matched {
+                    route: route.clone(),
+                    params,
+                },
+            ));
         }
     }
-    None
+    best.map(|(_, _, m)| m)
+}
+
+/// A route's fit to a request: its rank (per segment, 2 for a fixed name, 1 for a
+/// parameter, 0 for a greedy one) and the parameters, decoded.
+type Fit = (Vec<u8>, Vec<(String, String)>);
+
+/// Whether a route's path fits the request's segments, and how.
+fn fit(route_path: &str, segs: &[&str]) -> Option<Fit> {
+    let want: Vec<&str> = route_path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut rank = Vec::new();
+    let mut params = Vec::new();
+    for (i, w) in want.iter().enumerate() {
+        let name = w.strip_prefix('{').and_then(|w| w.strip_suffix('}'));
+        match name {
+            Some(greedy) if greedy.ends_with('+') => {
+                let rest = segs.get(i..).filter(|r| !r.is_empty())?;
+                if rest.iter().any(|s| s.is_empty()) {
+                    return None;
+                }
+                let value = percent_decode(&rest.join("/"))?;
+                params.push((greedy.trim_end_matches('+').to_string(), value));
+                rank.push(0);
+                return Some((rank, params));
+            }
+            Some(name) => {
+                let v = percent_decode(segs.get(i)?)?;
+                if v.is_empty() {
+                    return None;
+                }
+                params.push((name.to_string(), v));
+                rank.push(1);
+            }
+            None => {
+                if segs.get(i) != Some(w) {
+                    return None;
+                }
+                rank.push(2);
+            }
+        }
+    }
+    (want.len() == segs.len()).then_some((rank, params))
 }
 
 /// Decodes `%XX` escapes of a URL path segment; `None` if they are not valid UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -169,6 +260,24 @@ pub fn request_event(
         }
     }
     parsed.ok_or_else(|| Answer::message(400, "Invalid request body"))
+}
+
+/// A proxy route's body check: with a model, the request validator checks every body
+/// (the model covers `$default`, every content type) before the function runs.
+pub fn validate_body(m: &Matched, models: &[ModelSpec], body: &[u8]) -> Result<(), Answer> {
+    let Some(model) = &m.route.request_model else {
+        return Ok(());
+    };
+    let schema = model_schema(models, model);
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    if parsed
+        .as_ref()
+        .is_some_and(|v| crate::draft4::accepts(&schema, v))
+    {
+        Ok(())
+    } else {
+        Err(Answer::message(400, "Invalid request body"))
+    }
 }
 
 /// The JSON schema of a model of the description.
@@ -296,7 +405,7 @@ pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
         },
         None => payload.to_string(),
     };
-    Answer { status, body }
+    Answer::json(status, body)
 }
 
 #[cfg(test)]
@@ -489,31 +598,79 @@ mod tests {
         for (message, status) in cases {
             let a = respond(&get, &err(message));
             assert_eq!(a.status, status, "{message}");
-            let v: Value = serde_json::from_str(&a.body).unwrap();
-            assert!(v["message"].is_string(), "{}", a.body);
+            let v: Value = serde_json::from_slice(&a.body).unwrap();
+            assert!(v["message"].is_string(), "{}", a.text());
         }
         // The message itself is what 400 / 404 / 500 return.
         assert_eq!(
-            respond(&get, &err("NotFound: no user")).body,
+            respond(&get, &err("NotFound: no user")).text(),
             r#"{"message": "NotFound: no user"}"#
         );
         // An error no pattern selects: the default response, the error passed through.
         let a = respond(&get, &err("boom"));
         assert_eq!(a.status, 200);
         assert_eq!(
-            serde_json::from_str::<Value>(&a.body).unwrap()["errorMessage"],
+            serde_json::from_slice::<Value>(&a.body).unwrap()["errorMessage"],
             "boom"
         );
         // The patterns match whole messages only.
         assert_eq!(respond(&get, &err("x BadRequest: y")).status, 200);
         // A result passes through.
         let ok = respond(&get, &Outcome::Result(json!({"uid": "1"})));
-        assert_eq!((ok.status, ok.body.as_str()), (200, r#"{"uid":"1"}"#));
+        assert_eq!((ok.status, ok.text().as_str()), (200, r#"{"uid":"1"}"#));
         // POST has no 404.
         assert_eq!(
             respond(&crate::stack::post_user_route(), &err("NotFound: x")).status,
             200
         );
+    }
+
+    #[test]
+    fn the_most_specific_route_wins_and_any_and_greedy_paths_are_served() {
+        let r = |method: &str, path: &str| {
+            let mut x = crate::stack::post_user_route();
+            x.http_method = method.into();
+            x.path = path.into();
+            x
+        };
+        let routes = [
+            r("ANY", "/{proxy+}"),
+            r("GET", "/"),
+            r("POST", "/"),
+            r("GET", "/items/{id}"),
+            r("ANY", "/items/{id}"),
+            r("GET", "/items/special"),
+        ];
+        let at = |method: &str, path: &str| {
+            match_route(&routes, "prod", method, path).map(|m| (m.route.label(), m.params))
+        };
+        let p = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        assert_eq!(at("GET", "/prod"), Some(("GET /".into(), vec![])));
+        assert_eq!(at("POST", "/prod/"), Some(("POST /".into(), vec![])));
+        // Nothing else takes DELETE on the root: the greedy path needs a segment.
+        assert_eq!(at("DELETE", "/prod"), None);
+        assert_eq!(
+            at("GET", "/prod/items/special"),
+            Some(("GET /items/special".into(), vec![]))
+        );
+        assert_eq!(
+            at("GET", "/prod/items/7"),
+            Some(("GET /items/{id}".into(), p("id", "7")))
+        );
+        assert_eq!(
+            at("PATCH", "/prod/items/7"),
+            Some(("ANY /items/{id}".into(), p("id", "7")))
+        );
+        assert_eq!(
+            at("PUT", "/prod/a/b%20c/d"),
+            Some(("ANY /{proxy+}".into(), p("proxy", "a/b c/d")))
+        );
+        assert_eq!(
+            at("GET", "/prod/items/7/x"),
+            Some(("ANY /{proxy+}".into(), p("proxy", "items/7/x")))
+        );
+        assert_eq!(at("GET", "/prod/a//b"), None);
+        assert_eq!(at("GET", "/other/items/7"), None);
     }
 
     #[test]
