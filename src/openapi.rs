@@ -118,13 +118,19 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
         .responses
         .iter()
         .map(|x| {
-            (
-                x.status.clone(),
-                json!({
-                    "description": format!("{} {}", x.status, x.selection_pattern.as_deref().unwrap_or("(default)")),
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Empty"}}},
-                }),
-            )
+            let mut response = json!({
+                "description": format!("{} {}", x.status, x.selection_pattern.as_deref().unwrap_or("(default)")),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Empty"}}},
+            });
+            if !x.headers.is_empty() {
+                let headers: Map<String, Value> = x
+                    .headers
+                    .iter()
+                    .map(|(k, _)| (k.clone(), json!({"schema": {"type": "string"}})))
+                    .collect();
+                response["headers"] = Value::Object(headers);
+            }
+            (x.status.clone(), response)
         })
         .collect();
     let mut responses = responses;
@@ -146,6 +152,14 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
             if let Some(t) = x.template.as_ref().filter(|t| !t.is_empty()) {
                 out["responseTemplates"] = json!({"application/json": t});
             }
+            if !x.headers.is_empty() {
+                let params: Map<String, Value> = x
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (format!("method.response.header.{k}"), json!(v)))
+                    .collect();
+                out["responseParameters"] = Value::Object(params);
+            }
             // The default response is the one without a pattern.
             (
                 x.selection_pattern
@@ -156,11 +170,12 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
         })
         .collect();
     let i = spec.integration(r, &function_arn);
-    let mut integration = json!({
-        "type": i.kind.document_name(),
-        "httpMethod": i.http_method,
-        "uri": i.uri,
-    });
+    let mut integration = json!({"type": i.kind.document_name()});
+    // A MOCK integration (a CORS preflight) calls nothing.
+    if !i.uri.is_empty() {
+        integration["httpMethod"] = json!(i.http_method);
+        integration["uri"] = json!(i.uri);
+    }
     if let Some(p) = i.passthrough {
         integration["passthroughBehavior"] = json!(p.document_name());
     }

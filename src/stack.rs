@@ -331,7 +331,139 @@ pub struct ResponseSpec {
     /// Mapping template for `application/json`; `None` passes the body through. Never empty:
     /// API Gateway returns an empty template as null, which the Rust SDK cannot parse.
     pub template: Option<String>,
+    /// Response headers, by name, each an API Gateway mapping expression: `'value'` (a fixed
+    /// value, quoted), `integration.response.header.X` or `integration.response.body.x`.
+    /// Left out of the serialized form when empty (the fingerprints of earlier releases).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<(String, String)>,
 }
+
+/// A fixed header value as a mapping expression: `'value'`.
+pub fn quoted(value: &str) -> String {
+    format!("'{value}'")
+}
+
+/// The stack's CORS rules (`[api.cors]`): deploy makes each path's OPTIONS preflight, puts
+/// the headers on every mapping route's responses and on API Gateway's own 4XX and 5XX
+/// answers; serve does the same from this description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsSpec {
+    /// One origin, or `*`.
+    pub allow_origin: String,
+    /// `None`: each path's own methods (and OPTIONS).
+    pub allow_methods: Option<Vec<String>>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age_secs: Option<u32>,
+}
+
+/// The request headers a browser may send by default (the Serverless Framework's and API
+/// Gateway console's list).
+pub const CORS_DEFAULT_HEADERS: [&str; 5] = [
+    "Content-Type",
+    "X-Amz-Date",
+    "Authorization",
+    "X-Api-Key",
+    "X-Amz-Security-Token",
+];
+
+impl CorsSpec {
+    /// The headers every answer carries, as mapping expressions.
+    pub fn response_headers(&self) -> Vec<(String, String)> {
+        let mut h = vec![(
+            "Access-Control-Allow-Origin".to_string(),
+            quoted(&self.allow_origin),
+        )];
+        if !self.expose_headers.is_empty() {
+            h.push((
+                "Access-Control-Expose-Headers".into(),
+                quoted(&self.expose_headers.join(",")),
+            ));
+        }
+        if self.allow_credentials {
+            h.push(("Access-Control-Allow-Credentials".into(), quoted("true")));
+        }
+        h
+    }
+
+    /// The preflight's headers for a path whose routes have these methods.
+    pub fn preflight_headers(&self, path_methods: &[String]) -> Vec<(String, String)> {
+        let methods = match &self.allow_methods {
+            Some(m) => m.clone(),
+            None if path_methods.iter().any(|m| m == "ANY") => {
+                strings(&["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"])
+            }
+            None => {
+                let mut m: Vec<String> = path_methods.to_vec();
+                m.push("OPTIONS".into());
+                m.sort();
+                m.dedup();
+                m
+            }
+        };
+        let mut h = self.response_headers();
+        h.push((
+            "Access-Control-Allow-Methods".into(),
+            quoted(&methods.join(",")),
+        ));
+        h.push((
+            "Access-Control-Allow-Headers".into(),
+            quoted(&self.allow_headers.join(",")),
+        ));
+        if let Some(age) = self.max_age_secs {
+            h.push(("Access-Control-Max-Age".into(), quoted(&age.to_string())));
+        }
+        h
+    }
+
+    /// Every path's OPTIONS preflight route (a MOCK integration answering 200 with the
+    /// preflight headers), for the paths with routes that have no OPTIONS route of their own.
+    pub fn preflight_routes(&self, routes: &[RouteSpec]) -> Vec<RouteSpec> {
+        let mut paths: Vec<&str> = routes.iter().map(|r| r.path.as_str()).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        paths
+            .into_iter()
+            .filter(|p| {
+                !routes
+                    .iter()
+                    .any(|r| r.path == *p && r.http_method == "OPTIONS")
+            })
+            .map(|path| {
+                let methods: Vec<String> = routes
+                    .iter()
+                    .filter(|r| r.path == path)
+                    .map(|r| r.http_method.clone())
+                    .collect();
+                RouteSpec {
+                    http_method: "OPTIONS".into(),
+                    path: path.to_string(),
+                    // The path's parameters (an OpenAPI operation declares each).
+                    path_params: routes
+                        .iter()
+                        .find(|r| r.path == path)
+                        .map(|r| r.path_params.clone())
+                        .unwrap_or_default(),
+                    request_model: None,
+                    request_template: Some(MOCK_TEMPLATE.into()),
+                    table_actions: Vec::new(),
+                    function: String::new(),
+                    integration: IntegrationKind::Mock,
+                    responses: vec![ResponseSpec {
+                        status: "200".into(),
+                        selection_pattern: None,
+                        template: None,
+                        headers: self.preflight_headers(&methods),
+                    }],
+                }
+            })
+            .collect()
+    }
+}
+
+/// A MOCK integration's request template: the status its integration response is chosen by.
+pub const MOCK_TEMPLATE: &str = r#"{"statusCode": 200}"#;
 
 /// A resource of the REST API under its root.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -399,8 +531,60 @@ pub struct TableSpec {
     pub hash_key: KeyAttr,
     pub range_key: Option<KeyAttr>,
     pub billing: Billing,
-    /// Read and write capacity units (provisioned billing).
+    /// Read and write capacity units (provisioned billing; its global indexes get the same).
     pub capacity: (i64, i64),
+    /// Secondary indexes, by name order.
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A secondary index of a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: String,
+    pub hash_key: KeyAttr,
+    pub range_key: Option<KeyAttr>,
+    pub projection: Projection,
+    /// A local index (the table's partition key, another sort key): made with the table
+    /// only, as DynamoDB allows.
+    pub local: bool,
+}
+
+/// What an index holds besides the keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Projection {
+    All,
+    KeysOnly,
+    Include(Vec<String>),
+}
+
+impl Projection {
+    /// `all`, `keys`, `include a, b`.
+    pub fn describe(&self) -> String {
+        match self {
+            Projection::All => "all".into(),
+            Projection::KeysOnly => "keys".into(),
+            Projection::Include(a) => {
+                let mut a = a.clone();
+                a.sort();
+                format!("include {}", a.join(", "))
+            }
+        }
+    }
+}
+
+impl IndexSpec {
+    /// `list (S), createdAt (S), all` (and `, local`): what status compares.
+    pub fn describe(&self) -> String {
+        let mut out = self.hash_key.describe();
+        if let Some(r) = &self.range_key {
+            out.push_str(&format!(", {}", r.describe()));
+        }
+        out.push_str(&format!(", {}", self.projection.describe()));
+        if self.local {
+            out.push_str(", local");
+        }
+        out
+    }
 }
 
 /// What a function may do to a table.
@@ -455,6 +639,8 @@ pub struct ApiSpec {
     pub endpoint_type: String,
     /// How deploy builds the routes.
     pub build: ApiBuild,
+    /// `[api.cors]`, if set.
+    pub cors: Option<CorsSpec>,
 }
 
 /// How deploy builds the REST API's routes.
@@ -580,6 +766,7 @@ fn response(status: &str, pattern: &str, template: &str) -> ResponseSpec {
         status: status.to_string(),
         selection_pattern: Some(pattern.to_string()),
         template: Some(template.to_string()),
+        headers: Vec::new(),
     }
 }
 
@@ -609,6 +796,7 @@ fn success() -> ResponseSpec {
         status: "200".to_string(),
         selection_pattern: None,
         template: None,
+        headers: Vec::new(),
     }
 }
 
@@ -711,6 +899,8 @@ pub enum IntegrationKind {
     /// event and answers `{statusCode, headers, body}`, which is the response (docs/aws.md,
     /// "Lambda proxy integration").
     Proxy,
+    /// No backend: API Gateway answers from the integration response (a CORS preflight).
+    Mock,
 }
 
 impl IntegrationKind {
@@ -719,6 +909,7 @@ impl IntegrationKind {
         match self {
             IntegrationKind::Aws => "AWS",
             IntegrationKind::Proxy => "AWS_PROXY",
+            IntegrationKind::Mock => "MOCK",
         }
     }
 
@@ -727,6 +918,7 @@ impl IntegrationKind {
         match self {
             IntegrationKind::Aws => "aws",
             IntegrationKind::Proxy => "aws_proxy",
+            IntegrationKind::Mock => "mock",
         }
     }
 }
@@ -898,11 +1090,25 @@ impl StackSpec {
             } else {
                 format!("TableItems{}", i + 1)
             };
+            // A Query or Scan may name one of the table's indexes: their ARNs too (only then,
+            // so that a table without indexes keeps the policy it always had).
+            let reads_indexes = self.table(&u.table).is_some_and(|t| !t.indexes.is_empty())
+                && u.actions
+                    .iter()
+                    .any(|a| a == "dynamodb:Query" || a == "dynamodb:Scan");
+            let resource = if reads_indexes {
+                json!([
+                    self.table_arn(name),
+                    format!("{}/index/*", self.table_arn(name))
+                ])
+            } else {
+                json!(self.table_arn(name))
+            };
             statements.push(json!({
                 "Sid": sid,
                 "Effect": "Allow",
                 "Action": u.actions,
-                "Resource": self.table_arn(name)
+                "Resource": resource
             }));
         }
         statements.push(json!({
@@ -952,11 +1158,16 @@ impl StackSpec {
     /// per-call build, the OpenAPI document and the status checks all read.
     pub fn integration(&self, route: &RouteSpec, function_arn: &str) -> IntegrationSpec {
         let proxy = route.integration == IntegrationKind::Proxy;
+        let mock = route.integration == IntegrationKind::Mock;
         IntegrationSpec {
             kind: route.integration,
             // Lambda's Invoke API is a POST, whatever the route's own method.
-            http_method: "POST",
-            uri: self.integration_uri(function_arn),
+            http_method: if mock { "" } else { "POST" },
+            uri: if mock {
+                String::new()
+            } else {
+                self.integration_uri(function_arn)
+            },
             request_template: route.request_template.clone().filter(|_| !proxy),
             passthrough: (!proxy).then_some(Passthrough::WhenNoTemplates),
         }
@@ -1110,6 +1321,7 @@ pub mod tests_support {
                 range_key: None,
                 billing: t.billing,
                 capacity: TUTORIAL_CAPACITY,
+                indexes: Vec::new(),
             }],
             functions: vec![FunctionSpec {
                 logical: TUTORIAL_FUNCTION.into(),
@@ -1133,6 +1345,7 @@ pub mod tests_support {
                 stage: STAGE.into(),
                 endpoint_type: "REGIONAL".into(),
                 build: ApiBuild::Calls,
+                cors: None,
             },
             models: vec![ModelSpec {
                 name: USER_MODEL.into(),

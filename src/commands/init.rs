@@ -232,9 +232,9 @@ mod tests {
         let shipped =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(SCHEMA_FILE))
                 .unwrap();
-        assert_eq!(
-            shipped,
-            schema_text(),
+        // (Not assert_eq: the two texts would fill the screen.)
+        assert!(
+            shipped == schema_text(),
             "regenerate it: serverless-cli schema > {SCHEMA_FILE}"
         );
     }

@@ -405,7 +405,63 @@ pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
         },
         None => payload.to_string(),
     };
-    Answer::json(status, body)
+    let mut a = Answer::json(status, body);
+    a.headers.extend(response_headers(&chosen.headers, payload));
+    a
+}
+
+/// A MOCK integration's answer (a CORS preflight): its default response, headers and no
+/// body.
+pub fn mock(route: &RouteSpec) -> Answer {
+    let Some(r) = route
+        .responses
+        .iter()
+        .find(|r| r.selection_pattern.is_none())
+    else {
+        return Answer::message(500, "Internal server error");
+    };
+    Answer {
+        status: r.status.parse().unwrap_or(500),
+        headers: response_headers(&r.headers, &Value::Null),
+        body: Vec::new(),
+    }
+}
+
+/// What Lambda's invoke answer carries that `integration.response.header.<name>` can map.
+const LAMBDA_HEADERS: [(&str, &str); 2] = [
+    ("X-Amz-Executed-Version", "$LATEST"),
+    ("Content-Type", "application/json"),
+];
+
+/// A response's headers from their mapping expressions: a fixed `'value'`, a field of the
+/// function's result (`integration.response.body.x`: text as it is, other JSON as JSON), a
+/// header of Lambda's invoke answer. A mapping that finds nothing sends no header, as API
+/// Gateway does.
+pub fn response_headers(headers: &[(String, String)], payload: &Value) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, expr)| {
+            let value =
+                if let Some(fixed) = expr.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')) {
+                    fixed.to_string()
+                } else if let Some(field) = expr.strip_prefix("integration.response.body.") {
+                    match payload.get(field)? {
+                        Value::String(s) => s.clone(),
+                        Value::Null => return None,
+                        other => other.to_string(),
+                    }
+                } else if let Some(h) = expr.strip_prefix("integration.response.header.") {
+                    LAMBDA_HEADERS
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(h))?
+                        .1
+                        .to_string()
+                } else {
+                    return None;
+                };
+            Some((name.clone(), value))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ pub mod key {
     pub const REST_API: &str = "rest-api";
     pub const VALIDATOR: &str = "validator:body";
     pub const API_DOCUMENT: &str = "api-document";
+    pub const GATEWAY_RESPONSES: &str = "gateway-responses";
     #[cfg(test)]
     pub const STAGE: &str = "stage:prod";
 

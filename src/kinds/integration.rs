@@ -45,19 +45,23 @@ impl Kind for Integration {
         spec.routes
             .iter()
             .map(|route| {
-                Node::new(&Integration, key::route("integration", route))
+                let n = Node::new(&Integration, key::route("integration", route))
                     .lives_in(key::route("method", route))
-                    .lives_in(key::function(&route.function))
-                    .for_route(route)
+                    .for_route(route);
+                match function_of(route) {
+                    Some(f) => n.lives_in(key::function(f)),
+                    None => n,
+                }
             })
             .collect()
     }
     fn props(&self, w: &Want, node: &Node) -> Option<Value> {
         let route = node.route.as_ref()?;
-        let function = w
-            .state
-            .get::<FunctionRecord>(&key::function(&route.function))?;
-        let i = w.spec.integration(route, &function.arn);
+        let arn = match function_of(route) {
+            Some(f) => w.state.get::<FunctionRecord>(&key::function(f))?.arn,
+            None => String::new(),
+        };
+        let i = w.spec.integration(route, &arn);
         Some(json!({
             "type": i.kind.api_name(),
             "uri": i.uri,
@@ -66,7 +70,7 @@ impl Kind for Integration {
         }))
     }
     fn label(&self, w: &Want, node: &Node) -> String {
-        let f = super::route_function(w.spec, node).map_or("?", |f| f.name.as_str());
+        let f = super::route_function(w.spec, node).map_or("mock", |f| f.name.as_str());
         format!("{} -> {f}", route_label(node))
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
@@ -107,10 +111,16 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         &label,
         "the integration",
         |api_id, resource_id, state| async move {
-            let function = state
-                .get::<FunctionRecord>(&key::function(&route.function))
-                .context("the function is not recorded")?;
-            let wanted = ctx.spec.integration(route, &function.arn);
+            let arn = match function_of(route) {
+                Some(f) => {
+                    state
+                        .get::<FunctionRecord>(&key::function(f))
+                        .context("the function is not recorded")?
+                        .arn
+                }
+                None => String::new(),
+            };
+            let wanted = ctx.spec.integration(route, &arn);
             ctx.call("integration", || {
                 api::put_integration(
                     ctx.aws(),
@@ -125,6 +135,11 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         },
     )
     .await
+}
+
+/// The function a route invokes; `None` for a MOCK route (a CORS preflight).
+pub fn function_of(route: &RouteSpec) -> Option<&str> {
+    (route.integration != crate::stack::IntegrationKind::Mock).then_some(route.function.as_str())
 }
 
 /// GetIntegration of a route, read once per status round for the integration and its
@@ -154,16 +169,17 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         return Check::missing(&node.key, NOT_DEPLOYED);
     };
     let label = route.label();
-    let Some(f) = cx
-        .state
-        .get::<FunctionRecord>(&key::function(&route.function))
-    else {
-        return Check::missing(label, NOT_DEPLOYED);
+    let arn = match function_of(route) {
+        Some(f) => match cx.state.get::<FunctionRecord>(&key::function(f)) {
+            Some(f) => f.arn,
+            None => return Check::missing(label, NOT_DEPLOYED),
+        },
+        None => String::new(),
     };
     if !cx.state.has(&node.key) {
         return Check::missing(label, NOT_DEPLOYED);
     }
-    let want = cx.spec.integration(route, &f.arn);
+    let want = cx.spec.integration(route, &arn);
     match read(cx, route).await {
         None => Check::missing(label.clone(), format!("{label} has no recorded resource")),
         Some(Err(e)) => Check::failed(label, e),
@@ -187,8 +203,13 @@ pub fn target_drift(
     want: &crate::stack::IntegrationSpec,
 ) -> Option<String> {
     (!i.kind.eq_ignore_ascii_case(want.kind.api_name()) || i.uri != want.uri).then(|| {
+        let wanted = if want.uri.is_empty() {
+            want.kind.api_name()
+        } else {
+            "the function"
+        };
         format!(
-            "{label} is integrated with {} {}, not the function",
+            "{label} is integrated with {} {}, not {wanted}",
             i.kind, i.uri
         )
     })

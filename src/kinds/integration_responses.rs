@@ -60,7 +60,14 @@ impl Kind for IntegrationResponses {
         let responses: Vec<Value> = route
             .responses
             .iter()
-            .map(|r| json!({"status": r.status, "selection_pattern": r.selection_pattern, "template": r.template}))
+            .map(|r| {
+                let mut x = json!({"status": r.status, "selection_pattern": r.selection_pattern, "template": r.template});
+                // Only when set: the props of earlier releases stay.
+                if !r.headers.is_empty() {
+                    x["headers"] = json!(r.headers);
+                }
+                x
+            })
             .collect();
         Some(json!({ "responses": responses }))
     }
@@ -124,7 +131,8 @@ impl Kind for IntegrationResponses {
             let label = route_label(node);
             if !cx.state.has(&key::route("integration", route))
                 || !cx.state.has(&node.key)
-                || !cx.state.has(&key::function(&route.function))
+                || super::integration::function_of(route)
+                    .is_some_and(|f| !cx.state.has(&key::function(f)))
             {
                 return Some(Check::missing(label, NOT_DEPLOYED));
             }
@@ -149,9 +157,21 @@ impl Kind for IntegrationResponses {
 pub fn response_drift(route: &RouteSpec, i: &api::IntegrationInfo) -> Vec<String> {
     let mut why = compare_statuses(route, "integration responses", i.responses.keys());
     for r in &route.responses {
-        let Some((pattern, template)) = i.responses.get(&r.status) else {
+        let Some((pattern, template, headers)) = i.responses.get(&r.status) else {
             continue;
         };
+        let want: std::collections::BTreeMap<String, String> = r
+            .headers
+            .iter()
+            .map(|(k, v)| (format!("method.response.header.{k}"), v.clone()))
+            .collect();
+        if *headers != want {
+            why.push(format!(
+                "{} {}: its response headers are not the stack's",
+                route.label(),
+                r.status
+            ));
+        }
         let pattern = pattern.as_deref().filter(|p| !p.is_empty());
         if pattern != r.selection_pattern.as_deref() {
             why.push(format!(

@@ -52,7 +52,23 @@ impl Kind for MethodResponses {
     fn props(&self, _: &Want, node: &Node) -> Option<Value> {
         let route = node.route.as_ref()?;
         let statuses: Vec<&str> = route.responses.iter().map(|r| r.status.as_str()).collect();
-        Some(json!({"statuses": statuses, "models": {"application/json": "Empty"}}))
+        let mut props = json!({"statuses": statuses, "models": {"application/json": "Empty"}});
+        // Only when set: the props of earlier releases stay.
+        let headers: Vec<(&str, Vec<&str>)> = route
+            .responses
+            .iter()
+            .filter(|r| !r.headers.is_empty())
+            .map(|r| {
+                (
+                    r.status.as_str(),
+                    r.headers.iter().map(|(k, _)| k.as_str()).collect(),
+                )
+            })
+            .collect();
+        if !headers.is_empty() {
+            props["headers"] = json!(headers);
+        }
+        Some(props)
     }
     fn label(&self, _: &Want, node: &Node) -> String {
         let Some(route) = node.route.as_ref() else {
@@ -131,7 +147,7 @@ impl Kind for MethodResponses {
 /// Whether a route has responses of its own to declare and map: a proxy route's response is
 /// what the function answers.
 pub fn has_responses(route: &crate::stack::RouteSpec) -> bool {
-    route.integration == crate::stack::IntegrationKind::Aws
+    route.integration != crate::stack::IntegrationKind::Proxy
 }
 
 /// One call per response status, one after another on the route's method.

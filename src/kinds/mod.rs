@@ -24,6 +24,7 @@ use crate::state::{StackState, LEGACY_PREFIX};
 pub mod api_document;
 pub mod context;
 pub mod function;
+pub mod gateway_responses;
 pub mod graph;
 pub mod integration;
 pub mod integration_responses;
@@ -51,6 +52,7 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &log_group::LogGroup,
     &rest_api::RestApi,
     &api_document::ApiDocument,
+    &gateway_responses::GatewayResponses,
     &path::Path,
     &validator::Validator,
     &method::Method,

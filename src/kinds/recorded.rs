@@ -26,6 +26,7 @@ pub fn cover(mut spec: StackSpec, state: &StackState) -> StackSpec {
                 range_key: None,
                 billing: Billing::OnDemand,
                 capacity: TUTORIAL_CAPACITY,
+                indexes: Vec::new(),
             }),
             "function" | "role" | "log-group" | "role-policy"
                 if spec.function(logical).is_none() =>

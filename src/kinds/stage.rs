@@ -30,8 +30,9 @@ impl crate::state::Typed for DeploymentRecord {
 pub struct Stage;
 
 /// The route kinds a deployment publishes.
-const PUBLISHED: [&str; 5] = [
+const PUBLISHED: [&str; 6] = [
     "api-document",
+    "gateway-responses",
     "method",
     "method-responses",
     "integration",
@@ -76,6 +77,10 @@ impl Kind for Stage {
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         // Lives in every route's last parts: a route made again needs a new deployment.
         let mut n = Node::new(&Stage, key::stage(&spec.api.stage)).lives_in(key::REST_API);
+        // Gateway responses reach clients with the next deployment too.
+        if spec.api.cors.is_some() {
+            n = n.lives_in(key::GATEWAY_RESPONSES);
+        }
         if super::api_document::applies(spec) {
             return vec![n.lives_in(key::API_DOCUMENT)];
         }

@@ -25,12 +25,37 @@ pub fn props_of(t: &TableSpec) -> Value {
     if t.billing == Billing::Provisioned && t.capacity != TUTORIAL_CAPACITY {
         v["capacity"] = json!({"read": t.capacity.0, "write": t.capacity.1});
     }
+    // Named only when there are some (a table without indexes hashes as it always did).
+    let described = |local: bool| -> serde_json::Map<String, Value> {
+        t.indexes
+            .iter()
+            .filter(|x| x.local == local)
+            .map(|x| (x.name.clone(), x.describe().into()))
+            .collect()
+    };
+    let (global, local) = (described(false), described(true));
+    if !global.is_empty() {
+        v["indexes"] = global.into();
+    }
+    if !local.is_empty() {
+        v["local_indexes"] = local.into();
+    }
     v
 }
 
-/// The key schema a table's props name (`uid (S)`, and the range key if any).
-fn key_schema(props: &Value) -> (Value, Value) {
-    (props["hash_key"].clone(), props["range_key"].clone())
+/// What a table cannot change in place: its key schema (`uid (S)`, and the range key if
+/// any) and its local indexes.
+fn key_schema(props: &Value) -> (Value, Value, Value) {
+    (
+        props["hash_key"].clone(),
+        props["range_key"].clone(),
+        props["local_indexes"].clone(),
+    )
+}
+
+/// The part of a table's props that UpdateTable's billing call sets.
+fn billing_of(props: &Value) -> (Value, Value) {
+    (props["billing"].clone(), props["capacity"].clone())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,7 +183,7 @@ impl Kind for Table {
     fn replaced_on(&self, before: &Value, after: &Value) -> Option<String> {
         (key_schema(before) != key_schema(after)).then(|| {
             format!(
-                "its key changes from {} to {}, which DynamoDB cannot do in place",
+                "its key (or a local index) changes from {} to {}, which DynamoDB cannot do in place",
                 describe_keys(before),
                 describe_keys(after)
             )
@@ -344,12 +369,19 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     };
     if rec.fingerprint != fingerprint {
         // Changed in the model, found otherwise when adopted, or changed behind our back.
-        wait_active(ctx, &name).await?;
-        ctx.call("table", || {
-            table::update_billing(ctx.aws(), &name, t.billing, t.capacity)
-        })
-        .await
-        .with_context(|| format!("changing the billing mode of table {name}"))?;
+        let info = wait_active(ctx, &name).await?;
+        let billing_changed = recorded_props
+            .as_ref()
+            .is_none_or(|old| billing_of(old) != billing_of(&props))
+            || info.billing != t.billing;
+        if billing_changed {
+            ctx.call("table", || {
+                table::update_billing(ctx.aws(), &name, t.billing, t.capacity)
+            })
+            .await
+            .with_context(|| format!("changing the billing mode of table {name}"))?;
+        }
+        sync_indexes(ctx, t).await?;
         rec.ready = false;
         if action == Action::Unchanged {
             action = Action::Updated;
@@ -361,7 +393,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .await?;
     }
     if !rec.ready {
-        let arn = wait_active(ctx, &name).await?;
+        let arn = wait_active(ctx, &name).await?.arn;
         if rec.arn.is_empty() {
             rec.arn = arn;
         }
@@ -376,18 +408,87 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     })
 }
 
-/// Polls DescribeTable until ACTIVE. Returns the ARN.
-async fn wait_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<String> {
+/// Brings the table's global indexes to the model's, one change at a time (DynamoDB takes
+/// one index creation or deletion per UpdateTable, and none while one is in progress):
+/// first each index the model no longer has, or has otherwise, is deleted, then each
+/// missing one is made, each waited for. Every round reads the table again, so a deploy that
+/// stopped midway goes on from what is there.
+async fn sync_indexes(ctx: &DeployCtx, t: &crate::stack::TableSpec) -> anyhow::Result<()> {
+    let wanted: Vec<(&str, String)> = t
+        .indexes
+        .iter()
+        .filter(|x| !x.local)
+        .map(|x| (x.name.as_str(), x.describe()))
+        .collect();
+    // At most one change per index of either side, and a last read.
+    for _ in 0..=(wanted.len() + 20) {
+        let info = wait_active(ctx, &t.name).await?;
+        let have: Vec<&(String, String, String)> = info
+            .indexes
+            .iter()
+            .filter(|(_, d, _)| !d.ends_with(", local"))
+            .collect();
+        if let Some((gone, _, _)) = have
+            .iter()
+            .find(|(n, d, _)| !wanted.iter().any(|(w, wd)| w == n && wd == d))
+        {
+            ctx.progress.note(
+                "table",
+                &format!("deleting index {gone} of table {}", t.name),
+            );
+            ctx.call("table", || table::delete_index(ctx.aws(), &t.name, gone))
+                .await
+                .with_context(|| format!("deleting index {gone} of table {}", t.name))?;
+            continue;
+        }
+        let Some(x) = t
+            .indexes
+            .iter()
+            .find(|x| !x.local && !have.iter().any(|(n, _, _)| *n == x.name))
+        else {
+            return Ok(());
+        };
+        let kept: Vec<&crate::stack::IndexSpec> = t
+            .indexes
+            .iter()
+            .filter(|k| k.local || have.iter().any(|(n, _, _)| *n == k.name))
+            .collect();
+        ctx.progress.note(
+            "table",
+            &format!("making index {} of table {}", x.name, t.name),
+        );
+        ctx.call("table", || table::create_index(ctx.aws(), t, &kept, x))
+            .await
+            .with_context(|| format!("making index {} of table {}", x.name, t.name))?;
+    }
+    anyhow::bail!(
+        "the indexes of table {} did not settle; run deploy again",
+        t.name
+    )
+}
+
+/// Polls DescribeTable until the table and its indexes are ACTIVE. Returns what it read.
+async fn wait_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<table::TableInfo> {
     let t = &ctx.timing;
     let found = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
         let info = ctx
             .call("table", || table::describe(ctx.aws(), name))
             .await?;
         match info {
-            Some(i) if table::is_active(&i.status) => Ok(Some(i.arn)),
+            Some(i) if i.settled() => Ok(Some(i)),
             Some(i) => {
-                ctx.progress
-                    .note("table", &format!("waiting: table is {}", i.status));
+                let busy: Vec<String> = i
+                    .indexes
+                    .iter()
+                    .filter(|(_, _, s)| s != "ACTIVE")
+                    .map(|(n, _, s)| format!("index {n} is {s}"))
+                    .collect();
+                let what = if busy.is_empty() {
+                    format!("table is {}", i.status)
+                } else {
+                    busy.join(", ")
+                };
+                ctx.progress.note("table", &format!("waiting: {what}"));
                 Ok(None)
             }
             None => Err(AwsError::local(
@@ -399,7 +500,7 @@ async fn wait_active(ctx: &DeployCtx, name: &str) -> anyhow::Result<String> {
     .await?;
     found.with_context(|| {
         format!(
-            "table {name} was not ACTIVE after {} s; run deploy again to keep waiting",
+            "table {name} (or an index of it) was not ACTIVE after {} s; run deploy again to keep waiting",
             t.ready_wait.as_secs()
         )
     })
@@ -419,6 +520,18 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         Ok(None) => Check::missing(&rec.name, "the table does not exist"),
         Ok(Some(t)) if !table::is_active(&t.status) => {
             Check::settling(&rec.name, format!("table is {}, not ACTIVE", t.status))
+        }
+        Ok(Some(t)) if !t.settled() => Check::settling(
+            &rec.name,
+            t.indexes
+                .iter()
+                .filter(|(_, _, s)| s != "ACTIVE")
+                .map(|(n, _, s)| format!("index {n} is {s}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        Ok(Some(t)) if index_drift(cx, node, &t).is_some() => {
+            Check::drifted(&rec.name, index_drift(cx, node, &t).unwrap_or_default())
         }
         Ok(Some(t)) if t.billing != rec.billing => Check::drifted(
             &rec.name,
@@ -500,12 +613,40 @@ pub async fn remove_named(
     })
 }
 
+/// How a table's indexes differ from the model's, in words.
+fn index_drift(cx: &CheckCx<'_>, node: &Node, info: &table::TableInfo) -> Option<String> {
+    let t = super::table_of(cx.spec, node).ok()?;
+    let mut why = Vec::new();
+    for x in &t.indexes {
+        match info.indexes.iter().find(|(n, _, _)| *n == x.name) {
+            None => why.push(format!("index {} is missing", x.name)),
+            Some((_, d, _)) if *d != x.describe() => {
+                why.push(format!("index {} is {d}, not {}", x.name, x.describe()))
+            }
+            Some(_) => {}
+        }
+    }
+    for (n, _, _) in &info.indexes {
+        if !t.indexes.iter().any(|x| x.name == *n) {
+            why.push(format!("index {n} is not in the stack"));
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
+}
+
 /// `uid (S)`, or `uid (S), created (N)`.
 fn describe_keys(props: &Value) -> String {
-    let (h, r) = key_schema(props);
-    match (h.as_str(), r.as_str()) {
+    let (h, r, local) = key_schema(props);
+    let keys = match (h.as_str(), r.as_str()) {
         (Some(h), Some(r)) => format!("{h}, {r}"),
         (Some(h), None) => h.to_string(),
         _ => "?".into(),
+    };
+    match local.as_object() {
+        Some(l) if !l.is_empty() => {
+            let names: Vec<&str> = l.keys().map(String::as_str).collect();
+            format!("{keys} with local indexes {}", names.join(", "))
+        }
+        _ => keys,
     }
 }

@@ -413,6 +413,12 @@ pub async fn put_method_response(
         .http_method(method)
         .status_code(&r.status)
         .response_models("application/json", "Empty")
+        .set_response_parameters((!r.headers.is_empty()).then(|| {
+            r.headers
+                .iter()
+                .map(|(k, _)| (format!("method.response.header.{k}"), false))
+                .collect()
+        }))
         .send()
         .await
         .map(|_| ())
@@ -466,8 +472,9 @@ pub async fn put_integration(
         .resource_id(resource)
         .http_method(http_method)
         .r#type(IntegrationType::from(i.kind.api_name()))
-        .integration_http_method(i.http_method)
-        .uri(&i.uri)
+        // A MOCK integration has no backend to call.
+        .set_integration_http_method((!i.http_method.is_empty()).then(|| i.http_method.to_string()))
+        .set_uri((!i.uri.is_empty()).then(|| i.uri.clone()))
         .set_request_templates(i.request_template.as_ref().map(|t| {
             std::collections::HashMap::from([("application/json".to_string(), t.to_string())])
         }))
@@ -493,7 +500,13 @@ pub async fn put_integration_response(
         .resource_id(resource)
         .http_method(method)
         .status_code(&r.status)
-        .set_selection_pattern(r.selection_pattern.clone());
+        .set_selection_pattern(r.selection_pattern.clone())
+        .set_response_parameters((!r.headers.is_empty()).then(|| {
+            r.headers
+                .iter()
+                .map(|(k, v)| (format!("method.response.header.{k}"), v.clone()))
+                .collect()
+        }));
     // Never an empty template: it comes back as null and breaks the SDK (docs/aws.md, "The Lambda integration and the OpenAPI import").
     if let Some(t) = r.template.as_ref().filter(|t| !t.is_empty()) {
         req = req.response_templates("application/json", t);
@@ -662,7 +675,7 @@ pub async fn root_id(aws: &Aws, api: &str) -> Result<Option<String>, AwsError> {
 /// Status -> (selection pattern, `application/json` template) of integration responses.
 fn integration_responses(
     h: Option<&std::collections::HashMap<String, aws_sdk_apigateway::types::IntegrationResponse>>,
-) -> std::collections::BTreeMap<String, (Option<String>, Option<String>)> {
+) -> std::collections::BTreeMap<String, IntegrationResponseInfo> {
     h.map(|h| {
         h.iter()
             .map(|(status, r)| {
@@ -670,9 +683,13 @@ fn integration_responses(
                     .response_templates()
                     .and_then(|t| t.get("application/json"))
                     .cloned();
+                let headers = r
+                    .response_parameters()
+                    .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default();
                 (
                     status.clone(),
-                    (r.selection_pattern().map(str::to_string), template),
+                    (r.selection_pattern().map(str::to_string), template, headers),
                 )
             })
             .collect()
@@ -695,9 +712,17 @@ pub struct MethodInfo {
 pub struct IntegrationInfo {
     pub kind: String,
     pub uri: String,
-    /// Status -> (selection pattern, `application/json` response template).
-    pub responses: std::collections::BTreeMap<String, (Option<String>, Option<String>)>,
+    /// Status -> its selection pattern, template and header mappings.
+    pub responses: std::collections::BTreeMap<String, IntegrationResponseInfo>,
 }
+
+/// An integration response: (selection pattern, `application/json` response template,
+/// `method.response.header.X` -> mapping expression).
+pub type IntegrationResponseInfo = (
+    Option<String>,
+    Option<String>,
+    std::collections::BTreeMap<String, String>,
+);
 
 /// GetIntegration, with its integration responses (`None` when it, the method or the API is
 /// gone).
@@ -719,6 +744,80 @@ pub async fn integration(
             .map_err(|e| AwsError::from_sdk("GetIntegration", e)),
     )
     .map(|found| found.filter(|i| !i.kind.is_empty()))
+}
+
+/// The gateway responses this tool puts (CORS's): API Gateway's own 4XX and 5XX answers.
+pub const GATEWAY_RESPONSE_TYPES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
+
+/// PutGatewayResponse: the headers API Gateway's own answers of this type carry
+/// (`name` -> mapping expression). Overwrites.
+pub async fn put_gateway_response(
+    aws: &Aws,
+    api: &str,
+    response_type: &str,
+    headers: &[(String, String)],
+) -> Result<(), AwsError> {
+    aws.apigateway
+        .put_gateway_response()
+        .rest_api_id(api)
+        .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(
+            response_type,
+        ))
+        .set_response_parameters(Some(
+            headers
+                .iter()
+                .map(|(k, v)| (format!("gatewayresponse.header.{k}"), v.clone()))
+                .collect(),
+        ))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("PutGatewayResponse", e))
+}
+
+/// GetGatewayResponse: its header mappings (`gatewayresponse.header.X` -> expression), or
+/// `None` when it is not set.
+pub async fn gateway_response(
+    aws: &Aws,
+    api: &str,
+    response_type: &str,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, AwsError> {
+    not_found_is_none(
+        aws.apigateway
+            .get_gateway_response()
+            .rest_api_id(api)
+            .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(
+                response_type,
+            ))
+            .send()
+            .await
+            .map(|g| {
+                g.response_parameters()
+                    .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                    .unwrap_or_default()
+            })
+            .map_err(|e| AwsError::from_sdk("GetGatewayResponse", e)),
+    )
+}
+
+/// DeleteGatewayResponse (back to API Gateway's default); already gone is fine.
+pub async fn delete_gateway_response(
+    aws: &Aws,
+    api: &str,
+    response_type: &str,
+) -> Result<(), AwsError> {
+    let deleted = aws
+        .apigateway
+        .delete_gateway_response()
+        .rest_api_id(api)
+        .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(
+            response_type,
+        ))
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| AwsError::from_sdk("DeleteGatewayResponse", e));
+    not_found_is_none(deleted).map(|_| ())
 }
 
 /// CreateDeployment to the stage (made if missing). Returns the deployment id.

@@ -43,6 +43,9 @@ pub struct Server {
     pub models: Vec<ModelSpec>,
     /// One pool of workers per function, by its logical name.
     pub pools: std::collections::BTreeMap<String, Pool>,
+    /// What API Gateway's own answers (its 4XX and 5XX: no route, a refused body, a
+    /// malformed proxy answer) carry: the gateway responses' headers, CORS's.
+    pub gateway_headers: Vec<(String, String)>,
 }
 
 /// Binds the port; a clear message when it is taken.
@@ -176,8 +179,8 @@ async fn handle(
     )
     .await;
     let answer = match body {
-        Err(_) => Answer::message(408, "Request Timeout"),
-        Ok(Err(_)) => Answer::message(413, "Request Too Long"),
+        Err(_) => from_gateway(server, Answer::message(408, "Request Timeout")),
+        Ok(Err(_)) => from_gateway(server, Answer::message(413, "Request Too Long")),
         Ok(Ok(body)) => {
             let host = headers
                 .iter()
@@ -224,19 +227,28 @@ async fn handle(
         })
 }
 
+/// API Gateway's own answer, with its gateway responses' headers.
+fn from_gateway(server: &Server, mut a: Answer) -> Answer {
+    a.headers.extend(server.gateway_headers.iter().cloned());
+    a
+}
+
 async fn answer(server: &Server, req: &gateway::Request) -> Answer {
     let Some(matched) = gateway::match_route(&server.routes, &server.stage, &req.method, &req.path)
     else {
-        return gateway::missing_route();
+        return from_gateway(server, gateway::missing_route());
     };
+    if matched.route.integration == IntegrationKind::Mock {
+        return gateway::mock(&matched.route);
+    }
     let Some(pool) = server.pools.get(&matched.route.function) else {
-        return gateway::Answer::message(500, "Internal server error");
+        return from_gateway(server, Answer::message(500, "Internal server error"));
     };
     let id = &req.request_id;
     match matched.route.integration {
         IntegrationKind::Proxy => {
             if let Err(refused) = gateway::validate_body(&matched, &server.models, &req.body) {
-                return refused;
+                return from_gateway(server, refused);
             }
             let event = gateway::proxy::event(&matched, req, &server.stage);
             let outcome = pool.invoke(id.to_string(), event).await;
@@ -248,7 +260,7 @@ async fn answer(server: &Server, req: &gateway::Request) -> Answer {
                         "{id} Execution failed due to configuration error: Malformed Lambda proxy response: {}",
                         crate::report::printable(&why)
                     );
-                    gateway::proxy::malformed()
+                    from_gateway(server, gateway::proxy::malformed())
                 }
             }
         }
@@ -260,11 +272,12 @@ async fn answer(server: &Server, req: &gateway::Request) -> Answer {
                 &req.body,
             ) {
                 Ok(e) => e,
-                Err(refused) => return refused,
+                Err(refused) => return from_gateway(server, refused),
             };
             let outcome = pool.invoke(id.to_string(), event).await;
             gateway::respond(&matched.route, &outcome)
         }
+        IntegrationKind::Mock => gateway::mock(&matched.route),
     }
 }
 

@@ -241,6 +241,7 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
                 );
             }
         }
+        check_indexes(logical, t, &mut p);
         match t.billing {
             stack::Billing::OnDemand => {
                 if t.read_capacity.is_some() || t.write_capacity.is_some() {
@@ -527,6 +528,20 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         }
     }
 
+    // Response headers and CORS.
+    for (i, r) in doc.routes.iter().enumerate() {
+        for (j, x) in r.responses.iter().flatten().enumerate() {
+            for (name, value) in &x.headers {
+                if let Err(e) = check_header(name, value) {
+                    p(at!["routes", i, "responses", j, "headers", name], e);
+                }
+            }
+        }
+    }
+    if let Some(c) = &doc.api.cors {
+        check_cors(c, &mut p);
+    }
+
     // try.
     for (i, t) in doc.tries.iter().enumerate() {
         if !METHODS.contains(&t.method.to_ascii_uppercase().as_str())
@@ -633,6 +648,173 @@ pub fn warnings(file: &StackFile) -> Vec<String> {
         }
     }
     out
+}
+
+/// DynamoDB's limits on a table's indexes: at most 20 global and 5 local, names of 3 to
+/// 255 characters of `[a-zA-Z0-9_.-]`, a local index on the table's partition key with a
+/// sort key of its own, one type for each attribute, at most 100 projected attributes.
+fn check_indexes(logical: &str, t: &super::TableDoc, p: &mut impl FnMut(Vec<Seg>, String)) {
+    let mut types: BTreeMap<&str, super::AttrType> = BTreeMap::new();
+    for k in std::iter::once(&t.hash_key).chain(t.range_key.iter()) {
+        types.insert(&k.name, k.ty);
+    }
+    let (locals, globals): (Vec<_>, Vec<_>) = t.indexes.iter().partition(|(_, x)| x.local);
+    if globals.len() > 20 {
+        p(
+            at!["tables", logical, "indexes"],
+            format!(
+                "{} global indexes, over DynamoDB's 20 a table",
+                globals.len()
+            ),
+        );
+    }
+    if locals.len() > 5 {
+        p(
+            at!["tables", logical, "indexes"],
+            format!("{} local indexes, over DynamoDB's 5 a table", locals.len()),
+        );
+    }
+    let mut projected = 0;
+    for (name, x) in &t.indexes {
+        let here = |field: &str| at!["tables", logical, "indexes", name, field];
+        let name_ok = (3..=255).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if !name_ok {
+            p(
+                at!["tables", logical, "indexes", name],
+                format!("index name '{name}': 3 to 255 letters, digits, '_', '.' or '-'"),
+            );
+        }
+        for (field, k) in std::iter::once(("hash_key", &x.hash_key))
+            .chain(x.range_key.iter().map(|r| ("range_key", r)))
+        {
+            match types.get(k.name.as_str()) {
+                Some(ty) if *ty != k.ty => p(here(field), format!("attribute '{}' is {:?} here and {:?} elsewhere in the table's keys; DynamoDB gives an attribute one type", k.name, k.ty, ty)),
+                _ => {
+                    types.insert(&k.name, k.ty);
+                }
+            }
+        }
+        if x.range_key
+            .as_ref()
+            .is_some_and(|r| r.name == x.hash_key.name)
+        {
+            p(
+                here("range_key"),
+                "the index's sort key is also its partition key; give it another attribute".into(),
+            );
+        }
+        if x.local {
+            if x.hash_key.name != t.hash_key.name {
+                p(here("hash_key"), format!("a local index has the table's partition key, '{}'; use it, or make the index global (remove local = true)", t.hash_key.name));
+            }
+            if x.range_key.is_none() {
+                p(
+                    here("range_key"),
+                    "a local index needs a sort key of its own".into(),
+                );
+            }
+        }
+        if let super::ProjectionDoc::Attributes(a) = &x.projection {
+            if a.is_empty() {
+                p(
+                    here("projection"),
+                    "no attributes listed; list some, or use \"keys\"".into(),
+                );
+            }
+            projected += a.len();
+        }
+    }
+    if projected > 100 {
+        p(
+            at!["tables", logical, "indexes"],
+            format!("the indexes project {projected} attributes, over DynamoDB's 100 a table"),
+        );
+    }
+}
+
+/// An HTTP header name: a token (letters, digits and ``!#$%&'*+-.^_`|~``).
+fn header_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+/// A response header of a route: its name, and a fixed value API Gateway can carry (in
+/// single quotes, which it cannot escape) or a mapping of the function's answer.
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    if !header_name_ok(name) {
+        return Err(format!(
+            "'{name}' is not an HTTP header name (letters, digits and -)"
+        ));
+    }
+    if let Some(field) = value.strip_prefix("integration.response.body.") {
+        if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("'{value}': name one top-level field of the function's result (letters, digits and _)"));
+        }
+        return Ok(());
+    }
+    if let Some(h) = value.strip_prefix("integration.response.header.") {
+        if !header_name_ok(h) {
+            return Err(format!("'{value}': '{h}' is not an HTTP header name"));
+        }
+        return Ok(());
+    }
+    if value.contains('\'') || value.chars().any(char::is_control) {
+        return Err("a fixed header value cannot hold ' or control characters (API Gateway quotes it in single quotes)".into());
+    }
+    Ok(())
+}
+
+/// `[api.cors]`: one origin API Gateway can answer from its fixed headers, methods it knows,
+/// header names, and no credentials with every origin.
+fn check_cors(c: &super::CorsDoc, p: &mut impl FnMut(Vec<Seg>, String)) {
+    match c.allow_origins.as_slice() {
+        [o] if o == "*" => {
+            if c.allow_credentials {
+                p(at!["api", "cors", "allow_credentials"], "browsers refuse credentials from an API that allows every origin ('*'); name the origin in allow_origins".into());
+            }
+        }
+        [o] => {
+            let ok = o
+                .split_once("://")
+                .is_some_and(|(scheme, host)| {
+                    matches!(scheme, "http" | "https")
+                        && !host.is_empty()
+                        && !host.contains(['/', '\'', ' '])
+                        && !host.chars().any(char::is_control)
+                });
+            if !ok {
+                p(at!["api", "cors", "allow_origins"], format!("'{o}' is not an origin; write scheme and host, as a browser sends them: \"https://app.example.com\" (no path, no trailing '/'), or \"*\""));
+            }
+        }
+        list => p(at!["api", "cors", "allow_origins"], format!("{} origins: API Gateway answers one fixed Access-Control-Allow-Origin from a preflight, a mapping route and its own errors; list one origin, or \"*\"", list.len())),
+    }
+    for (j, m) in c.allow_methods.iter().flatten().enumerate() {
+        let upper = m.to_ascii_uppercase();
+        if !METHODS.contains(&upper.as_str()) || upper == "ANY" {
+            p(at!["api", "cors", "allow_methods", j], format!("'{m}' is not an HTTP method API Gateway serves; use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS"));
+        }
+    }
+    for (field, list) in [
+        (
+            "allow_headers",
+            c.allow_headers.as_deref().unwrap_or_default(),
+        ),
+        ("expose_headers", c.expose_headers.as_slice()),
+    ] {
+        for (j, h) in list.iter().enumerate() {
+            if !header_name_ok(h) || h.contains('\'') {
+                p(
+                    at!["api", "cors", field, j],
+                    format!("'{h}' is not an HTTP header name (letters, digits and -)"),
+                );
+            }
+        }
+    }
 }
 
 fn plain(msg: &str) -> String {
@@ -1124,6 +1306,18 @@ model = "Body"
             ("'{\"type\": \"object\"}'", "'{\"type\": \"object\", \"default\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}'", "models.Body.schema", "secrets do not belong"),
             ("model = \"Body\"", "model = \"Body\"\nrequest_template = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'", "routes[1].request_template", "secrets do not belong"),
             ("model = \"Body\"", "model = \"Body\"\nintegration = \"proxy\"\nresponses = [{ status = 200 }]", "routes[1].responses", "a proxy route hands the whole request"),
+            ("[tables.user]", "[api.cors]\nallow_origins = [\"https://a.example\", \"https://b.example\"]\n\n[tables.user]", "api.cors.allow_origins", "list one origin"),
+            ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"uid\", type = \"N\" } }", "tables.user.indexes.by_x.hash_key", "one type"),
+            ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"email\", type = \"S\" }, local = true }", "tables.user.indexes.by_x.hash_key", "the table's partition key"),
+            ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.x = { hash_key = { name = \"email\", type = \"S\" } }", "tables.user.indexes.x", "3 to 255"),
+            ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"email\", type = \"S\" }, projection = [] }", "tables.user.indexes.by_x.projection", "no attributes listed"),
+            ("[tables.user]", "[api.cors]\nallow_origins = [\"https://a.example/\"]\n\n[tables.user]", "api.cors.allow_origins", "is not an origin"),
+            ("[tables.user]", "[api.cors]\nallow_credentials = true\n\n[tables.user]", "api.cors.allow_credentials", "browsers refuse credentials"),
+            ("[tables.user]", "[api.cors]\nallow_methods = [\"GET\", \"ANY\"]\n\n[tables.user]", "api.cors.allow_methods[1]", "not an HTTP method"),
+            ("[tables.user]", "[api.cors]\nallow_headers = [\"X Y\"]\n\n[tables.user]", "api.cors.allow_headers[0]", "not an HTTP header name"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200, headers = { \"Cache-Control\" = \"it's\" } }]", "routes[1].responses[0].headers.Cache-Control", "cannot hold '"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200, headers = { \"Bad Name\" = \"x\" } }]", "routes[1].responses[0].headers.Bad Name", "not an HTTP header name"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200, headers = { \"Location\" = \"integration.response.body.a.b\" } }]", "routes[1].responses[0].headers.Location", "one top-level field"),
             ("model = \"Body\"", "model = \"Body\"\nintegration = \"proxy\"\nrequest_template = '{}'", "routes[1].request_template", "set integration = \"mapping\""),
         ];
         assert!(cases.len() >= 30);

@@ -90,6 +90,67 @@ pub struct ApiDoc {
     /// `{statusCode, headers, body}`, as Serverless, SAM and Chalice handlers expect).
     #[serde(default)]
     pub integration: Integration,
+    /// Cross-origin requests from browsers (`[api.cors]`): deploy makes each path's OPTIONS
+    /// preflight and puts the headers on every mapping route's responses and on API
+    /// Gateway's own 4XX and 5XX answers; proxy routes' handlers answer them (they get the
+    /// origin as `CORS_ALLOW_ORIGIN`).
+    pub cors: Option<CorsDoc>,
+}
+
+/// `[api.cors]`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorsDoc {
+    /// The origin allowed: one (`https://app.example.com`) or `["*"]` (the default).
+    /// API Gateway answers a fixed value from a preflight, a mapping route and its own
+    /// errors, so one is what it can carry.
+    #[serde(default = "any_origin")]
+    pub allow_origins: Vec<String>,
+    /// Default: each path's own methods, and OPTIONS.
+    pub allow_methods: Option<Vec<String>>,
+    /// Default: Content-Type, X-Amz-Date, Authorization, X-Api-Key, X-Amz-Security-Token.
+    pub allow_headers: Option<Vec<String>>,
+    /// Response headers a browser's script may read.
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    /// Cookies and credentials allowed (not with the origin `*`).
+    #[serde(default)]
+    pub allow_credentials: bool,
+    /// How long a browser may keep a preflight's answer (seconds).
+    pub max_age_secs: Option<u32>,
+}
+
+/// The environment variable that tells a proxy route's handler the origin `[api.cors]`
+/// allows (it answers `Access-Control-Allow-Origin` itself).
+pub const CORS_ORIGIN_VAR: &str = "CORS_ALLOW_ORIGIN";
+
+fn any_origin() -> Vec<String> {
+    vec!["*".into()]
+}
+
+impl CorsDoc {
+    pub fn spec(&self) -> stack::CorsSpec {
+        stack::CorsSpec {
+            allow_origin: self
+                .allow_origins
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "*".into()),
+            allow_methods: self
+                .allow_methods
+                .as_ref()
+                .map(|m| m.iter().map(|x| x.to_ascii_uppercase()).collect()),
+            allow_headers: self.allow_headers.clone().unwrap_or_else(|| {
+                stack::CORS_DEFAULT_HEADERS
+                    .iter()
+                    .map(|h| h.to_string())
+                    .collect()
+            }),
+            expose_headers: self.expose_headers.clone(),
+            allow_credentials: self.allow_credentials,
+            max_age_secs: self.max_age_secs,
+        }
+    }
 }
 
 /// How a route hands requests to its function.
@@ -133,6 +194,7 @@ impl Default for ApiDoc {
             endpoint: Endpoint::default(),
             build: Build::default(),
             integration: Integration::default(),
+            cors: None,
         }
     }
 }
@@ -167,6 +229,53 @@ pub struct TableDoc {
     pub billing: Billing,
     pub read_capacity: Option<i64>,
     pub write_capacity: Option<i64>,
+    /// Secondary indexes, by name (`[tables.users.indexes.by_email]`). A global index can be
+    /// added, changed and removed later (deploy makes one change at a time, as DynamoDB
+    /// allows); a local one (`local = true`) is made with the table only.
+    #[serde(default)]
+    pub indexes: BTreeMap<String, IndexDoc>,
+}
+
+/// A secondary index.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IndexDoc {
+    /// Its partition key (a local index: the table's own).
+    pub hash_key: KeyDoc,
+    /// Its sort key (required for a local index).
+    pub range_key: Option<KeyDoc>,
+    /// What it holds besides the keys: `"all"` (the default), `"keys"`, or a list of
+    /// attribute names.
+    #[serde(default)]
+    pub projection: ProjectionDoc,
+    /// A local secondary index: the table's partition key with another sort key, made with
+    /// the table (changing it replaces the table).
+    #[serde(default)]
+    pub local: bool,
+}
+
+/// An index's projection.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ProjectionDoc {
+    /// `"all"` or `"keys"`.
+    Named(ProjectionName),
+    /// The attributes it holds besides the keys.
+    Attributes(Vec<String>),
+}
+
+impl Default for ProjectionDoc {
+    fn default() -> Self {
+        ProjectionDoc::Named(ProjectionName::All)
+    }
+}
+
+/// `"all"` or `"keys"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectionName {
+    All,
+    Keys,
 }
 
 fn default_billing() -> Billing {
@@ -375,6 +484,11 @@ pub struct ResponseDoc {
     pub on: Option<LambdaFailure>,
     /// Response mapping template for `application/json`; none passes the body through.
     pub template: Option<String>,
+    /// Response headers: a fixed value (`"Cache-Control" = "no-store"`), or a mapping of the
+    /// function's answer: `integration.response.body.<field>` (a field of its result) or
+    /// `integration.response.header.<name>` (a header of Lambda's invoke answer).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// A failure Lambda reports in the error message itself.
@@ -715,6 +829,23 @@ impl StackFile {
                     t.read_capacity.unwrap_or(stack::TUTORIAL_CAPACITY.0),
                     t.write_capacity.unwrap_or(stack::TUTORIAL_CAPACITY.1),
                 ),
+                indexes: t
+                    .indexes
+                    .iter()
+                    .map(|(name, x)| stack::IndexSpec {
+                        name: name.clone(),
+                        hash_key: key_attr(&x.hash_key),
+                        range_key: x.range_key.as_ref().map(key_attr),
+                        projection: match &x.projection {
+                            ProjectionDoc::Named(ProjectionName::All) => stack::Projection::All,
+                            ProjectionDoc::Named(ProjectionName::Keys) => {
+                                stack::Projection::KeysOnly
+                            }
+                            ProjectionDoc::Attributes(a) => stack::Projection::Include(a.clone()),
+                        },
+                        local: x.local,
+                    })
+                    .collect(),
             })
             .collect();
         let table_name = |logical: &str| {
@@ -724,7 +855,7 @@ impl StackFile {
                 .map(|t| t.name.clone())
                 .unwrap_or_default()
         };
-        let functions: Vec<FunctionSpec> = doc
+        let mut functions: Vec<FunctionSpec> = doc
             .functions
             .iter()
             .map(|(logical, f)| {
@@ -775,11 +906,36 @@ impl StackFile {
                 }
             })
             .collect();
-        let routes: Vec<RouteSpec> = doc
+        let mut routes: Vec<RouteSpec> = doc
             .routes
             .iter()
             .map(|r| route_spec(r, doc.api.integration))
             .collect();
+        let cors = doc.api.cors.as_ref().map(CorsDoc::spec);
+        if let Some(c) = &cors {
+            // Every mapping route's answers carry the headers (a proxy route's handler
+            // answers them), and each path gets its preflight.
+            for r in &mut routes {
+                for x in &mut r.responses {
+                    for (k, v) in c.response_headers() {
+                        if !x.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(&k)) {
+                            x.headers.push((k, v));
+                        }
+                    }
+                }
+            }
+            let preflights = c.preflight_routes(&routes);
+            routes.extend(preflights);
+            // A proxy route's handler answers the CORS headers itself: it is told the origin.
+            for f in &mut functions {
+                let proxied = routes.iter().any(|r| {
+                    r.function == f.logical && r.integration == stack::IntegrationKind::Proxy
+                });
+                if proxied && !f.env.iter().any(|(k, _)| k == CORS_ORIGIN_VAR) {
+                    f.env.push((CORS_ORIGIN_VAR.into(), c.allow_origin.clone()));
+                }
+            }
+        }
         StackSpec {
             stack: stack.to_string(),
             owner_tag: stack::owner_id(project, stack),
@@ -806,6 +962,7 @@ impl StackFile {
                     Build::Calls => stack::ApiBuild::Calls,
                     Build::Document => stack::ApiBuild::Document,
                 },
+                cors,
             },
             models: doc
                 .models
@@ -876,6 +1033,11 @@ fn route_spec(r: &RouteDoc, default: Integration) -> RouteSpec {
                     .clone()
                     .or_else(|| x.on.map(|f| f.pattern().to_string())),
                 template: x.template.clone(),
+                headers: x
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), header_mapping(v)))
+                    .collect(),
             })
             .collect(),
         None => stack::default_responses(),
@@ -890,6 +1052,18 @@ fn route_spec(r: &RouteDoc, default: Integration) -> RouteSpec {
         function: r.function.clone(),
         integration,
         responses,
+    }
+}
+
+/// A response header's value in the file as API Gateway's mapping expression: a mapping of
+/// the function's answer as it is, any other value fixed (quoted).
+pub fn header_mapping(value: &str) -> String {
+    if value.starts_with("integration.response.header.")
+        || value.starts_with("integration.response.body.")
+    {
+        value.to_string()
+    } else {
+        stack::quoted(value)
     }
 }
 

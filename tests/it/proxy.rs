@@ -127,6 +127,68 @@ fn serve_hands_proxy_events_to_commonjs_and_esm_handlers_and_sends_their_answers
         "{log}"
     );
     assert!(log.contains("the database is down"), "{log}");
+
+    // CORS: the preflight; API Gateway's own errors carry the headers (the 502s above, a
+    // 403); a proxy route's answer is its handler's, which sets none here.
+    let pre = http("OPTIONS", &format!("{url}/echo/1"), None, "");
+    assert_eq!(pre.status, 200);
+    assert_eq!(pre.body, "");
+    assert_eq!(
+        pre.header("Access-Control-Allow-Origin"),
+        Some("https://app.example.com")
+    );
+    assert_eq!(
+        pre.header("Access-Control-Allow-Methods"),
+        Some("GET,OPTIONS,POST")
+    );
+    assert_eq!(pre.header("Access-Control-Allow-Credentials"), Some("true"));
+    let root = http("OPTIONS", url, None, "");
+    assert_eq!(
+        root.header("Access-Control-Allow-Methods"),
+        Some("GET,OPTIONS,POST")
+    );
+    let greedy = http("OPTIONS", &format!("{url}/files/x/y"), None, "");
+    assert_eq!(
+        greedy.header("Access-Control-Allow-Methods"),
+        Some("DELETE,GET,HEAD,OPTIONS,PATCH,POST,PUT")
+    );
+    for path in ["broken", "nothing/here"] {
+        let r = http("GET", &format!("{url}/{path}"), None, "");
+        assert!(r.status >= 400);
+        assert_eq!(
+            r.header("Access-Control-Allow-Origin"),
+            Some("https://app.example.com"),
+            "{path}"
+        );
+        assert_eq!(
+            r.header("Access-Control-Expose-Headers"),
+            Some("X-Id"),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        http("GET", &format!("{url}/echo/1"), None, "").header("Access-Control-Allow-Origin"),
+        None
+    );
+
+    // A mapping route's responses carry their headers: fixed, from the result, CORS's.
+    let m = http("GET", &format!("{url}/mapped/a1"), None, "");
+    assert_eq!(m.status, 200, "{m:?}");
+    assert_eq!(m.json(), serde_json::json!({"id": "a1", "kind": "plain"}));
+    assert_eq!(m.header("Cache-Control"), Some("no-store"));
+    assert_eq!(m.header("X-Id"), Some("a1"));
+    assert_eq!(
+        m.header("Access-Control-Allow-Origin"),
+        Some("https://app.example.com")
+    );
+    let nf = http("GET", &format!("{url}/mapped/none"), None, "");
+    assert_eq!(nf.status, 404);
+    assert_eq!(nf.json()["message"], "NotFound: no such thing");
+    assert_eq!(nf.header("Cache-Control"), None);
+    assert_eq!(
+        nf.header("Access-Control-Allow-Origin"),
+        Some("https://app.example.com")
+    );
 }
 
 /// The method and integration of a route as the emulator has them.
@@ -166,6 +228,43 @@ fn route_parts(w: &World, api: &str, path: &str, method: &str) -> (String, usize
         m.method_responses().map_or(0, |r| r.len()),
         i.integration_responses().map_or(0, |r| r.len()),
     )
+}
+
+/// An integration response's header mappings.
+fn response_parameters(
+    w: &World,
+    api: &str,
+    path: &str,
+    method: &str,
+    status: &str,
+) -> std::collections::HashMap<String, String> {
+    let aws = w.aws();
+    let resources = support::block_on(
+        aws.apigateway
+            .get_resources()
+            .rest_api_id(api)
+            .limit(500)
+            .send(),
+    )
+    .unwrap();
+    let id = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some(path))
+        .and_then(|r| r.id())
+        .unwrap()
+        .to_string();
+    let r = support::block_on(
+        aws.apigateway
+            .get_integration_response()
+            .rest_api_id(api)
+            .resource_id(&id)
+            .http_method(method)
+            .status_code(status)
+            .send(),
+    )
+    .unwrap();
+    r.response_parameters().cloned().unwrap_or_default()
 }
 
 fn api_id(w: &World, file: &Path) -> String {
@@ -216,6 +315,57 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
     let status = w.run(&["status", "--file", f]);
     assert_eq!(status.code, 0, "{status}");
     assert_eq!(w.run(&["plan", "--file", f]).code, 0);
+    // The mapping route's response headers: declared, and mapped.
+    assert_eq!(
+        route_parts(&w, &api, "/mapped/{id}", "GET"),
+        ("AWS".into(), 2, 2)
+    );
+    let mapped = response_parameters(&w, &api, "/mapped/{id}", "GET", "200");
+    assert_eq!(mapped["method.response.header.Cache-Control"], "'no-store'");
+    assert_eq!(
+        mapped["method.response.header.X-Id"],
+        "integration.response.body.id"
+    );
+    assert_eq!(
+        mapped["method.response.header.Access-Control-Allow-Origin"],
+        "'https://app.example.com'"
+    );
+    let pre = response_parameters(&w, &api, "/echo/{id}", "OPTIONS", "200");
+    assert_eq!(
+        pre["method.response.header.Access-Control-Allow-Methods"],
+        "'GET,OPTIONS,POST'"
+    );
+    // A header changed by hand is drift.
+    let resources =
+        support::block_on(w.aws().apigateway.get_resources().rest_api_id(&api).send()).unwrap();
+    let mapped_id = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/mapped/{id}"))
+        .and_then(|r| r.id())
+        .unwrap()
+        .to_string();
+    support::block_on(
+        w.aws()
+            .apigateway
+            .put_integration_response()
+            .rest_api_id(&api)
+            .resource_id(&mapped_id)
+            .http_method("GET")
+            .status_code("200")
+            .response_parameters("method.response.header.Cache-Control", "'public'")
+            .send(),
+    )
+    .unwrap();
+    let status = w.run(&["status", "--file", f]);
+    assert_ne!(status.code, 0, "{status}");
+    assert!(status.stdout.contains("response headers"), "{status}");
+    w.run(&["deploy", "--file", f]).ok();
+    assert_eq!(
+        response_parameters(&w, &api, "/mapped/{id}", "GET", "200")
+            ["method.response.header.Cache-Control"],
+        "'no-store'"
+    );
 
     // One route becomes a mapping route: the tutorial's responses, nothing left of the proxy.
     let mapped = std::fs::read_to_string(&file).unwrap().replace(
@@ -237,7 +387,7 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
     );
     assert_eq!(w.run(&["status", "--file", f]).code, 0);
     // ... and back: no responses left over.
-    std::fs::write(&file, mapped.replace("integration = \"mapping\"\n", "")).unwrap();
+    std::fs::write(&file, mapped.replacen("integration = \"mapping\"\n", "", 1)).unwrap();
     w.run(&["deploy", "--file", f]).ok();
     assert_eq!(
         route_parts(&w, &api, "/echo/{id}", "GET"),
@@ -299,4 +449,199 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
 
     w.run(&["teardown", "--yes", "--file", f]).ok();
     w.assert_nothing_left("proxied");
+}
+
+/// The todos example (examples/todos) copied into the world's folder, its handler's
+/// node_modules with it (serve runs the handlers).
+fn todos(w: &World) -> PathBuf {
+    let to = w.dir.path().join("todos");
+    let status = std::process::Command::new("cp")
+        .arg("-R")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/todos"))
+        .arg(&to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        to.join("handler/node_modules/@aws-sdk").exists(),
+        "examples/todos/handler/node_modules is missing: run `npm ci` there (scripts/test does)"
+    );
+    to.join("serverless-cli.toml")
+}
+
+/// The table's global indexes as the emulator has them: (name, key attribute names).
+fn indexes(w: &World, table: &str) -> Vec<(String, Vec<String>)> {
+    let t = support::block_on(w.aws().dynamodb.describe_table().table_name(table).send()).unwrap();
+    let mut out: Vec<(String, Vec<String>)> = t
+        .table()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .map(|x| {
+            (
+                x.index_name().unwrap_or_default().to_string(),
+                x.key_schema()
+                    .iter()
+                    .map(|k| k.attribute_name().to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn the_todos_example_deploys_with_cors_and_its_index_and_serves_as_deployed() {
+    let w = World::new();
+    let file = todos(&w);
+    let f = file.to_str().unwrap();
+    let original = std::fs::read_to_string(&file).unwrap();
+    w.run(&["deploy", "--file", f]).ok();
+    let api = api_id(&w, &file);
+
+    // The index, and the list function's grant on it (Query through by_list).
+    assert_eq!(
+        indexes(&w, "todos-todos-prod"),
+        [(
+            "by_list".to_string(),
+            vec!["list".to_string(), "createdAt".to_string()]
+        )]
+    );
+    let aws = w.aws();
+    let policy = support::block_on(
+        aws.iam
+            .get_role_policy()
+            .role_name("todos-list-prod-role")
+            .policy_name("list-least-privilege")
+            .send(),
+    )
+    .unwrap();
+    let doc = support::percent_decode(policy.policy_document());
+    assert!(doc.contains("table/todos-todos-prod/index/*"), "{doc}");
+    // Each handler is told the origin CORS allows.
+    let env = support::block_on(
+        aws.lambda
+            .get_function_configuration()
+            .function_name("todos-get-prod")
+            .send(),
+    )
+    .unwrap();
+    assert_eq!(
+        env.environment().unwrap().variables().unwrap()["CORS_ALLOW_ORIGIN"],
+        "*"
+    );
+    // Each path's preflight is a MOCK answering the CORS headers; API Gateway's own errors
+    // carry them too.
+    assert_eq!(
+        route_parts(&w, &api, "/todos", "OPTIONS"),
+        ("MOCK".into(), 1, 1)
+    );
+    assert_eq!(
+        route_parts(&w, &api, "/todos/{id}", "OPTIONS"),
+        ("MOCK".into(), 1, 1)
+    );
+    for t in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+        let g = support::block_on(
+            aws.apigateway
+                .get_gateway_response()
+                .rest_api_id(&api)
+                .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(t))
+                .send(),
+        )
+        .unwrap();
+        assert_eq!(
+            g.response_parameters().unwrap()["gatewayresponse.header.Access-Control-Allow-Origin"],
+            "'*'"
+        );
+    }
+    let status = w.run(&["status", "--file", f]);
+    assert_eq!(status.code, 0, "{status}");
+    assert_eq!(w.run(&["plan", "--file", f]).code, 0);
+
+    // Served against the emulator's table: the preflight, the file's tries, CORS on a 403.
+    let served = w.serve_raw(&["--file", f], |_| {});
+    let url = &served.url;
+    let pre = http("OPTIONS", &format!("{url}/todos/abc"), None, "");
+    assert_eq!(pre.status, 200, "{pre:?}");
+    assert_eq!(pre.header("Access-Control-Allow-Origin"), Some("*"));
+    assert_eq!(
+        pre.header("Access-Control-Allow-Methods"),
+        Some("DELETE,GET,OPTIONS,PUT")
+    );
+    assert_eq!(pre.header("Access-Control-Max-Age"), Some("600"));
+    assert!(pre
+        .header("Access-Control-Allow-Headers")
+        .unwrap()
+        .contains("Content-Type"));
+    let tried = w.run(&["try", "--url", url, "--file", f, "--output", "json"]);
+    assert_eq!(tried.code, 0, "{tried}\nserve: {}", served.stderr());
+    assert_eq!(tried.json()["passed"], 4, "{tried}");
+    let made = http(
+        "POST",
+        &format!("{url}/todos"),
+        Some("application/json"),
+        r#"{"text":"t"}"#,
+    );
+    assert_eq!(made.status, 201);
+    assert_eq!(made.header("Access-Control-Allow-Origin"), Some("*"));
+    let missing = http("GET", &format!("{url}/nothing"), None, "");
+    assert_eq!(missing.status, 403);
+    assert_eq!(missing.header("Access-Control-Allow-Origin"), Some("*"));
+    drop(served);
+
+    // A second index, then the first removed: one change at a time, status agrees.
+    let two = original.replace(
+        "[functions.list]",
+        "[tables.todos.indexes.by_checked]\nhash_key = { name = \"checked\", type = \"N\" }\nprojection = \"keys\"\n\n[functions.list]",
+    );
+    std::fs::write(&file, &two).unwrap();
+    let plan = w.run(&["plan", "--file", f]);
+    assert_eq!(plan.code, 3, "{plan}");
+    w.run(&["deploy", "--file", f]).ok();
+    assert_eq!(indexes(&w, "todos-todos-prod").len(), 2);
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+    let one = two.replace(
+        "[tables.todos.indexes.by_list]\nhash_key = { name = \"list\", type = \"S\" }\nrange_key = { name = \"createdAt\", type = \"S\" }\nprojection = \"all\"\n",
+        "",
+    );
+    assert_ne!(one, two);
+    std::fs::write(&file, &one).unwrap();
+    w.run(&["deploy", "--file", f]).ok();
+    assert_eq!(
+        indexes(&w, "todos-todos-prod"),
+        [("by_checked".to_string(), vec!["checked".to_string()])]
+    );
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+    assert_eq!(w.run(&["plan", "--file", f]).code, 0);
+
+    // Without [api.cors]: the preflights and the gateway responses go.
+    let start = one.find("[api.cors]").unwrap();
+    let end = one.find("[defaults]").unwrap();
+    let plain = format!("{}{}", &one[..start], &one[end..]);
+    std::fs::write(&file, &plain).unwrap();
+    w.run(&["deploy", "--file", f]).ok();
+    let resources =
+        support::block_on(aws.apigateway.get_resources().rest_api_id(&api).send()).unwrap();
+    let todos_id = resources
+        .items()
+        .iter()
+        .find(|r| r.path() == Some("/todos"))
+        .and_then(|r| r.id())
+        .unwrap()
+        .to_string();
+    let options = support::block_on(
+        aws.apigateway
+            .get_method()
+            .rest_api_id(&api)
+            .resource_id(&todos_id)
+            .http_method("OPTIONS")
+            .send(),
+    );
+    assert!(options.is_err(), "the preflight is left: {options:?}");
+    let status = w.run(&["status", "--file", f]);
+    assert_eq!(status.code, 0, "{status}");
+
+    w.run(&["teardown", "--yes", "--file", f]).ok();
+    w.assert_nothing_left("todos");
 }
