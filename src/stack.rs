@@ -758,6 +758,20 @@ pub const RUNTIME_EXITED_PATTERN: &str = r"(?s)RequestId: \S+ Error: Runtime exi
 /// Matches what Lambda reports when the function runs past its timeout
 /// (`<time> <id> Task timed out after 10.00 seconds`).
 pub const TIMED_OUT_PATTERN: &str = r"(?s).*Task timed out after .*";
+/// The selection pattern of a route's catch-all response: every non-empty error message
+/// that none of `others` matches as a whole. API Gateway matches selection patterns with
+/// Java's regular expressions against the whole error message (a successful answer has
+/// none, so `.+` never takes it): the negative lookahead refuses a message one of the others
+/// takes from its start to its end (`\z`), so the two never select one message
+/// (docs/aws.md, "Errors no pattern selects").
+pub fn unmatched_pattern(others: &[&str]) -> String {
+    if others.is_empty() {
+        return "(?s).+".into();
+    }
+    let union: Vec<String> = others.iter().map(|p| format!("(?:{p})")).collect();
+    format!("(?s)(?!(?:{})\\z).+", union.join("|"))
+}
+
 /// The function's timeout, in seconds (`serve` uses it too).
 pub const FUNCTION_TIMEOUT_SECS: i32 = 10;
 

@@ -10,6 +10,7 @@
 //! description, so a template that needs more fails the tests, not a user's request.
 
 pub mod proxy;
+pub mod vtl;
 
 use regex_lite::Regex;
 use serde_json::Value;
@@ -78,6 +79,49 @@ impl Request {
             .rev()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What a mapping template reads of a request besides its body and path parameters: the
+/// query string, the headers and `$context`.
+#[derive(Debug, Clone, Default)]
+pub struct Incoming {
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+    pub context: Vec<(&'static str, String)>,
+}
+
+impl Incoming {
+    pub fn of(req: &Request, m: &Matched, stage: &str) -> Self {
+        let user_agent = req.header("user-agent").unwrap_or_default().to_string();
+        Incoming {
+            query: proxy::parse_query(&req.query),
+            headers: req.headers.clone(),
+            context: vec![
+                ("requestId", req.request_id.clone()),
+                ("extendedRequestId", req.request_id.clone()),
+                ("stage", stage.to_string()),
+                ("httpMethod", req.method.clone()),
+                ("resourcePath", m.route.path.clone()),
+                ("path", req.path.clone()),
+                ("accountId", req.account.clone()),
+                ("apiId", "local".to_string()),
+                ("domainName", req.host.clone()),
+                ("requestTimeEpoch", req.time_ms.to_string()),
+                ("identity.sourceIp", req.source_ip.clone()),
+                ("identity.userAgent", user_agent),
+            ],
+        }
+    }
+
+    fn vars<'a>(&'a self, body: &'a [u8], path_params: &'a [(String, String)]) -> vtl::Vars<'a> {
+        vtl::Vars {
+            body,
+            path_params,
+            query: &self.query,
+            headers: &self.headers,
+            context: &self.context,
+        }
     }
 }
 
@@ -226,6 +270,7 @@ pub fn request_event(
     models: &[ModelSpec],
     content_type: Option<&str>,
     body: &[u8],
+    incoming: &Incoming,
 ) -> Result<Value, Answer> {
     let json_type = is_json_content_type(content_type);
     if let Some(template) = &m.route.request_template {
@@ -243,7 +288,7 @@ pub fn request_event(
                 return Err(Answer::message(400, "Invalid request body"));
             }
         }
-        let text = render_request_template(template, &m.params, body)
+        let text = vtl::render(template, &incoming.vars(body, &m.params))
             .map_err(|e| Answer::message(500, &format!("Internal server error: {e}")))?;
         return serde_json::from_str(&text)
             .map_err(|_| Answer::message(500, "Internal server error"));
@@ -289,74 +334,6 @@ fn model_schema(models: &[ModelSpec], name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Renders a request template: `$input.params('x')`, optionally inside `$util.urlEncode(...)`,
-/// and the body as JSON, `$input.json('$')` (`{}` for an empty body, as API Gateway gives).
-fn render_request_template(
-    template: &str,
-    params: &[(String, String)],
-    body: &[u8],
-) -> Result<String, String> {
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let encoded = Regex::new(r"\$util\.urlEncode\(\$input\.params\('([A-Za-z0-9_]+)'\)\)")
-        .map_err(|e| e.to_string())?;
-    let out = encoded.replace_all(template, |c: &regex_lite::Captures| {
-        url_encode(&param(&c[1]))
-    });
-    let plain = Regex::new(r"\$input\.params\('([A-Za-z0-9_]+)'\)").map_err(|e| e.to_string())?;
-    let out = plain.replace_all(&out, |c: &regex_lite::Captures| param(&c[1]));
-    const BODY: &str = "$input.json('$')";
-    // What the renderer does not know is looked for before the body goes in (a body may
-    // hold a '$' of its own).
-    unsupported(&out.replace(BODY, ""))?;
-    let out = if out.contains(BODY) {
-        let whole = if body.iter().all(u8::is_ascii_whitespace) {
-            "{}".to_string()
-        } else {
-            serde_json::from_slice::<Value>(body)
-                .map_err(|_| "the body is not JSON".to_string())?
-                .to_string()
-        };
-        out.replace(BODY, &whole)
-    } else {
-        out.into_owned()
-    };
-    Ok(out)
-}
-
-/// Refuses what is left of a template that this renderer does not know.
-fn unsupported(rendered: &str) -> Result<(), String> {
-    let left = Regex::new(r"[$#][A-Za-z{]").map_err(|e| e.to_string())?;
-    match left.find(rendered) {
-        Some(m) => Err(format!(
-            "the template uses an expression serve does not render ({})",
-            &rendered[m.start()..(m.start() + 24).min(rendered.len())]
-        )),
-        None => Ok(()),
-    }
-}
-
-/// Renders a response template against the function's result: `$input.json('$')` and
-/// `$input.json('$.field')`.
-fn render_response_template(template: &str, result: &Value) -> Result<String, String> {
-    let re =
-        Regex::new(r"\$input\.json\('\$(?:\.([A-Za-z0-9_]+))?'\)").map_err(|e| e.to_string())?;
-    let out = re.replace_all(template, |c: &regex_lite::Captures| {
-        let v = match c.get(1) {
-            Some(field) => result.get(field.as_str()).cloned().unwrap_or(Value::Null),
-            None => result.clone(),
-        };
-        v.to_string()
-    });
-    unsupported(&out)?;
-    Ok(out.into_owned())
-}
-
 /// What the function gave back: a result, or an error as Lambda reports it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -367,6 +344,15 @@ pub enum Outcome {
 
 /// Whether a selection pattern matches the whole error message (Java's `String.matches`).
 pub fn pattern_matches(pattern: &str, message: &str) -> bool {
+    // A catch-all ([`crate::stack::unmatched_pattern`]): Java's negative lookahead, which
+    // this engine lacks, read for what it says: a non-empty message none of the others
+    // matches whole.
+    if let Some(union) = pattern
+        .strip_prefix("(?s)(?!(?:")
+        .and_then(|p| p.strip_suffix(")\\z).+"))
+    {
+        return !message.is_empty() && !pattern_matches(union, message);
+    }
     Regex::new(&format!("^(?:{pattern})$")).is_ok_and(|re| re.is_match(message))
 }
 
@@ -374,7 +360,7 @@ pub fn pattern_matches(pattern: &str, message: &str) -> bool {
 /// select it: a result takes the default response; an error the response whose pattern
 /// matches its message, or the default one when none does (API Gateway then passes the error
 /// document through, with the default's status).
-pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
+pub fn respond(route: &RouteSpec, outcome: &Outcome, incoming: &Incoming) -> Answer {
     let default = route
         .responses
         .iter()
@@ -398,12 +384,13 @@ pub fn respond(route: &RouteSpec, outcome: &Outcome) -> Answer {
         return Answer::message(500, "Internal server error");
     };
     let status = chosen.status.parse().unwrap_or(500);
+    let text = payload.to_string();
     let body = match &chosen.template {
-        Some(t) => match render_response_template(t, payload) {
+        Some(t) => match vtl::render(t, &incoming.vars(text.as_bytes(), &[])) {
             Ok(b) => b,
             Err(_) => return Answer::message(500, "Internal server error"),
         },
-        None => payload.to_string(),
+        None => text,
     };
     let mut a = Answer::json(status, body);
     a.headers.extend(response_headers(&chosen.headers, payload));
@@ -526,27 +513,26 @@ mod tests {
 
     #[test]
     fn every_template_of_the_description_renders() {
+        let path = [("uid".to_string(), "a\"b c".to_string())];
+        let none = Incoming::default();
         for route in routes() {
             if let Some(t) = route.request_template {
-                let out =
-                    render_request_template(&t, &[("uid".into(), "a\"b c".into())], b"").unwrap();
+                let out = vtl::render(&t, &none.vars(b"", &path)).unwrap();
                 let v: Value = serde_json::from_str(&out).unwrap();
                 assert_eq!(v["uid"], "a%22b+c", "{out}");
                 assert_eq!(v["operation"], "getUser");
             }
             for r in &route.responses {
                 if let Some(t) = &r.template {
-                    let out = render_response_template(
-                        t,
-                        &json!({"errorMessage": "BadRequest: \"x\"", "errorType": "E"}),
-                    )
-                    .unwrap();
+                    let error = json!({"errorMessage": "BadRequest: \"x\"", "errorType": "E"});
+                    let text = error.to_string();
+                    let out = vtl::render(t, &none.vars(text.as_bytes(), &[])).unwrap();
                     let v: Value = serde_json::from_str(&out).unwrap();
                     assert!(v["message"].is_string(), "{out}");
                 }
             }
         }
-        assert!(render_response_template("$context.requestId", &json!({})).is_err());
+        assert!(vtl::render("$context.authorizer.x", &none.vars(b"", &[])).is_err());
     }
 
     #[test]
@@ -600,7 +586,8 @@ mod tests {
     #[test]
     fn the_post_model_takes_objects_without_an_operation() {
         let m = match_route(&routes(), "prod", "POST", "/prod/user").unwrap();
-        let ok = request_event(&m, &models(), None, br#"{"uid":"1"}"#).unwrap();
+        let ok =
+            request_event(&m, &models(), None, br#"{"uid":"1"}"#, &Incoming::default()).unwrap();
         assert_eq!(ok, json!({"uid": "1"}));
         for bad in [
             &b"{\"uid\":"[..],
@@ -610,8 +597,14 @@ mod tests {
             b"{\"operation\":\"getUser\"}",
         ] {
             assert_eq!(
-                request_event(&m, &models(), Some("application/json; charset=utf-8"), bad)
-                    .unwrap_err(),
+                request_event(
+                    &m,
+                    &models(),
+                    Some("application/json; charset=utf-8"),
+                    bad,
+                    &Incoming::default()
+                )
+                .unwrap_err(),
                 Answer::message(400, "Invalid request body")
             );
         }
@@ -621,11 +614,11 @@ mod tests {
     fn get_hands_the_template_event_and_refuses_other_media_types() {
         let m = match_route(&routes(), "prod", "GET", "/prod/user/u%201").unwrap();
         assert_eq!(
-            request_event(&m, &models(), None, b"").unwrap(),
+            request_event(&m, &models(), None, b"", &Incoming::default()).unwrap(),
             json!({"operation": "getUser", "uid": "u+1"})
         );
         assert_eq!(
-            request_event(&m, &models(), Some("text/plain"), b"")
+            request_event(&m, &models(), Some("text/plain"), b"", &Incoming::default())
                 .unwrap_err()
                 .status,
             415
@@ -652,31 +645,43 @@ mod tests {
             ),
         ];
         for (message, status) in cases {
-            let a = respond(&get, &err(message));
+            let a = respond(&get, &err(message), &Incoming::default());
             assert_eq!(a.status, status, "{message}");
             let v: Value = serde_json::from_slice(&a.body).unwrap();
             assert!(v["message"].is_string(), "{}", a.text());
         }
         // The message itself is what 400 / 404 / 500 return.
         assert_eq!(
-            respond(&get, &err("NotFound: no user")).text(),
+            respond(&get, &err("NotFound: no user"), &Incoming::default()).text(),
             r#"{"message": "NotFound: no user"}"#
         );
         // An error no pattern selects: the default response, the error passed through.
-        let a = respond(&get, &err("boom"));
+        let a = respond(&get, &err("boom"), &Incoming::default());
         assert_eq!(a.status, 200);
         assert_eq!(
             serde_json::from_slice::<Value>(&a.body).unwrap()["errorMessage"],
             "boom"
         );
         // The patterns match whole messages only.
-        assert_eq!(respond(&get, &err("x BadRequest: y")).status, 200);
+        assert_eq!(
+            respond(&get, &err("x BadRequest: y"), &Incoming::default()).status,
+            200
+        );
         // A result passes through.
-        let ok = respond(&get, &Outcome::Result(json!({"uid": "1"})));
+        let ok = respond(
+            &get,
+            &Outcome::Result(json!({"uid": "1"})),
+            &Incoming::default(),
+        );
         assert_eq!((ok.status, ok.text().as_str()), (200, r#"{"uid":"1"}"#));
         // POST has no 404.
         assert_eq!(
-            respond(&crate::stack::post_user_route(), &err("NotFound: x")).status,
+            respond(
+                &crate::stack::post_user_route(),
+                &err("NotFound: x"),
+                &Incoming::default()
+            )
+            .status,
             200
         );
     }
@@ -727,6 +732,35 @@ mod tests {
         );
         assert_eq!(at("GET", "/prod/a//b"), None);
         assert_eq!(at("GET", "/other/items/7"), None);
+    }
+
+    #[test]
+    fn a_catch_all_takes_every_error_the_others_do_not() {
+        let others = [
+            crate::stack::BAD_REQUEST_PATTERN,
+            crate::stack::TIMED_OUT_PATTERN,
+        ];
+        let c = crate::stack::unmatched_pattern(&others);
+        assert_eq!(
+            c,
+            r"(?s)(?!(?:(?:BadRequest:.*)|(?:(?s).*Task timed out after .*))\z).+"
+        );
+        for (m, caught) in [
+            ("Cannot read properties of undefined", true),
+            ("line one\nline two", true),
+            ("BadRequest: no uid", false),
+            (
+                "2026-01-01T00:00:00.000Z id Task timed out after 3.00 seconds",
+                false,
+            ),
+            ("x BadRequest: no uid", true),
+            // A successful answer has no error message: never the catch-all's.
+            ("", false),
+        ] {
+            assert_eq!(pattern_matches(&c, m), caught, "{m:?}");
+            let other = others.iter().any(|p| pattern_matches(p, m));
+            assert!(!(caught && other), "{m:?} is selected twice");
+        }
     }
 
     #[test]

@@ -265,17 +265,19 @@ async fn answer(server: &Server, req: &gateway::Request) -> Answer {
             }
         }
         IntegrationKind::Aws => {
+            let incoming = gateway::Incoming::of(req, &matched, &server.stage);
             let event = match gateway::request_event(
                 &matched,
                 &server.models,
                 req.header("content-type"),
                 &req.body,
+                &incoming,
             ) {
                 Ok(e) => e,
                 Err(refused) => return from_gateway(server, refused),
             };
             let outcome = pool.invoke(id.to_string(), event).await;
-            gateway::respond(&matched.route, &outcome)
+            gateway::respond(&matched.route, &outcome, &incoming)
         }
         IntegrationKind::Mock => gateway::mock(&matched.route),
     }

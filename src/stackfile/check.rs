@@ -528,6 +528,22 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         }
     }
 
+    // Templates: only what serve renders as API Gateway does (one renderer, one check).
+    for (i, r) in doc.routes.iter().enumerate() {
+        if let Some(t) = &r.request_template {
+            if let Err(e) = crate::gateway::vtl::check(t) {
+                p(at!["routes", i, "request_template"], e);
+            }
+        }
+        for (j, x) in r.responses.iter().flatten().enumerate() {
+            if let Some(t) = &x.template {
+                if let Err(e) = crate::gateway::vtl::check(t) {
+                    p(at!["routes", i, "responses", j, "template"], e);
+                }
+            }
+        }
+    }
+
     // Response headers and CORS.
     for (i, r) in doc.routes.iter().enumerate() {
         for (j, x) in r.responses.iter().flatten().enumerate() {
@@ -895,6 +911,18 @@ fn check_responses(
             ),
         );
     }
+    if list
+        .iter()
+        .filter(|r| r.on == Some(super::LambdaFailure::Unmatched))
+        .count()
+        > 1
+    {
+        p(
+            at!["routes", i, "responses"],
+            "more than one response is on = \"unmatched\"; one takes every error the others do not"
+                .into(),
+        );
+    }
     let mut statuses = BTreeSet::new();
     // Lambda's own failures are compared by the messages Lambda really writes for them (a
     // timeout's starts with a timestamp, a runtime exit's with "RequestId:"): their patterns
@@ -940,7 +968,7 @@ fn check_responses(
         let pat = r
             .pattern
             .clone()
-            .or_else(|| r.on.map(|f| f.shape().to_string()));
+            .or_else(|| r.on.and_then(|f| f.shape()).map(str::to_string));
         if let Some(pat) = pat {
             match whole_match_dfa(&pat) {
                 Err(e) => p(
@@ -1306,6 +1334,9 @@ model = "Body"
             ("'{\"type\": \"object\"}'", "'{\"type\": \"object\", \"default\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}'", "models.Body.schema", "secrets do not belong"),
             ("model = \"Body\"", "model = \"Body\"\nrequest_template = '{\"k\": \"AKIAIOSFODNN7EXAMPLE\"}'", "routes[1].request_template", "secrets do not belong"),
             ("model = \"Body\"", "model = \"Body\"\nintegration = \"proxy\"\nresponses = [{ status = 200 }]", "routes[1].responses", "a proxy route hands the whole request"),
+            ("model = \"Body\"", "model = \"Body\"\nrequest_template = '#set($x = 1){\"a\": $x}'", "routes[1].request_template", "no directives"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 500, on = \"unmatched\" }, { status = 502, on = \"unmatched\" }]", "routes[1].responses", "more than one response is on = \"unmatched\""),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200, template = '{\"who\": \"$context.authorizer.principalId\"}' }]", "routes[1].responses[0].template", "$context.authorizer"),
             ("[tables.user]", "[api.cors]\nallow_origins = [\"https://a.example\", \"https://b.example\"]\n\n[tables.user]", "api.cors.allow_origins", "list one origin"),
             ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"uid\", type = \"N\" } }", "tables.user.indexes.by_x.hash_key", "one type"),
             ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"email\", type = \"S\" }, local = true }", "tables.user.indexes.by_x.hash_key", "the table's partition key"),
@@ -1450,8 +1481,9 @@ model = "Body"
         // The tutorial's two Lambda patterns can both match one (invented) message; the
         // messages Lambda writes cannot.
         assert!(m(&t, &r).is_some());
-        let ts = whole_match_dfa(super::super::LambdaFailure::Timeout.shape()).unwrap();
-        let rs = whole_match_dfa(super::super::LambdaFailure::RuntimeExit.shape()).unwrap();
+        let ts = whole_match_dfa(super::super::LambdaFailure::Timeout.shape().unwrap()).unwrap();
+        let rs =
+            whole_match_dfa(super::super::LambdaFailure::RuntimeExit.shape().unwrap()).unwrap();
         assert_eq!(m(&ts, &rs), None);
         assert_eq!(m(&a, &ts), None);
         // Each shape is within its pattern: a real message is mapped as the file says.

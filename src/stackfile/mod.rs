@@ -480,7 +480,9 @@ pub struct ResponseDoc {
     /// syntax); none for the default response.
     pub pattern: Option<String>,
     /// Instead of `pattern`: a failure Lambda itself reports, whose pattern this tool
-    /// supplies: `runtime-exit` (the function's process exited mid-request) or `timeout`.
+    /// supplies: `runtime-exit` (the function's process exited mid-request) or `timeout`;
+    /// or `unmatched`: every error no other response's pattern selects (API Gateway would
+    /// otherwise answer it with the default response, 200, and the error's stack trace).
     pub on: Option<LambdaFailure>,
     /// Response mapping template for `application/json`; none passes the body through.
     pub template: Option<String>,
@@ -497,27 +499,33 @@ pub struct ResponseDoc {
 pub enum LambdaFailure {
     RuntimeExit,
     Timeout,
+    /// Any error the route's other patterns do not select.
+    Unmatched,
 }
 
 impl LambdaFailure {
-    /// The selection pattern that matches it.
-    pub fn pattern(self) -> &'static str {
+    /// The selection pattern that matches it; for `unmatched`, built from the route's
+    /// other patterns ([`stack::unmatched_pattern`]).
+    pub fn pattern(self, others: &[&str]) -> String {
         match self {
-            LambdaFailure::RuntimeExit => stack::RUNTIME_EXITED_PATTERN,
-            LambdaFailure::Timeout => stack::TIMED_OUT_PATTERN,
+            LambdaFailure::RuntimeExit => stack::RUNTIME_EXITED_PATTERN.into(),
+            LambdaFailure::Timeout => stack::TIMED_OUT_PATTERN.into(),
+            LambdaFailure::Unmatched => stack::unmatched_pattern(others),
         }
     }
 
     /// The messages Lambda really writes for it (the pattern is looser): what the file's
-    /// other patterns must not match.
-    pub fn shape(self) -> &'static str {
+    /// other patterns must not match. `None` for `unmatched`, which by construction matches
+    /// no message another pattern does.
+    pub fn shape(self) -> Option<&'static str> {
         match self {
             LambdaFailure::RuntimeExit => {
-                r"RequestId: [0-9a-f-]{36} Error: Runtime exited( with error: [^\n]*)?"
+                Some(r"RequestId: [0-9a-f-]{36} Error: Runtime exited( with error: [^\n]*)?")
             }
-            LambdaFailure::Timeout => {
-                r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z [0-9a-f-]{36} Task timed out after [0-9]+\.[0-9]{2} seconds"
-            }
+            LambdaFailure::Timeout => Some(
+                r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z [0-9a-f-]{36} Task timed out after [0-9]+\.[0-9]{2} seconds",
+            ),
+            LambdaFailure::Unmatched => None,
         }
     }
 }
@@ -1028,10 +1036,15 @@ fn route_spec(r: &RouteDoc, default: Integration) -> RouteSpec {
             .iter()
             .map(|x| ResponseSpec {
                 status: x.status.to_string(),
-                selection_pattern: x
-                    .pattern
-                    .clone()
-                    .or_else(|| x.on.map(|f| f.pattern().to_string())),
+                selection_pattern: x.pattern.clone().or_else(|| {
+                    let others: Vec<String> = list
+                        .iter()
+                        .filter(|o| o.on != Some(LambdaFailure::Unmatched))
+                        .filter_map(|o| o.pattern.clone().or_else(|| o.on.map(|f| f.pattern(&[]))))
+                        .collect();
+                    let others: Vec<&str> = others.iter().map(String::as_str).collect();
+                    x.on.map(|f| f.pattern(&others))
+                }),
                 template: x.template.clone(),
                 headers: x
                     .headers

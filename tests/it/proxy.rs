@@ -172,9 +172,27 @@ fn serve_hands_proxy_events_to_commonjs_and_esm_handlers_and_sends_their_answers
     );
 
     // A mapping route's responses carry their headers: fixed, from the result, CORS's.
-    let m = http("GET", &format!("{url}/mapped/a1"), None, "");
-    assert_eq!(m.status, 200, "{m:?}");
-    assert_eq!(m.json(), serde_json::json!({"id": "a1", "kind": "plain"}));
+    // Its request template reads the query string, a header and $context, as on AWS.
+    let m = http("GET", &format!("{url}/mapped/a1?q=z%20y"), None, "");
+    assert_eq!(m.status, 200, "{m:?}\n{}", served.stderr());
+    let got = m.json();
+    assert_eq!(
+        (&got["id"], &got["kind"], &got["q"], &got["stage"]),
+        (
+            &serde_json::json!("a1"),
+            &serde_json::json!("plain"),
+            &serde_json::json!("z y"),
+            &serde_json::json!("prod")
+        )
+    );
+    assert_eq!(
+        got["host"],
+        url.trim_start_matches("http://").split('/').next().unwrap()
+    );
+    assert_eq!(
+        Some(got["rid"].as_str().unwrap()),
+        m.header("x-amzn-RequestId")
+    );
     assert_eq!(m.header("Cache-Control"), Some("no-store"));
     assert_eq!(m.header("X-Id"), Some("a1"));
     assert_eq!(
@@ -185,6 +203,13 @@ fn serve_hands_proxy_events_to_commonjs_and_esm_handlers_and_sends_their_answers
     assert_eq!(nf.status, 404);
     assert_eq!(nf.json()["message"], "NotFound: no such thing");
     assert_eq!(nf.header("Cache-Control"), None);
+    // An error no pattern names: the catch-all's 500 and short body, not 200 and a stack.
+    let boom = http("GET", &format!("{url}/mapped/boom"), None, "");
+    assert_eq!(boom.status, 500, "{boom:?}");
+    assert_eq!(
+        boom.json(),
+        serde_json::json!({"message": "Internal server error"})
+    );
     assert_eq!(
         nf.header("Access-Control-Allow-Origin"),
         Some("https://app.example.com")
@@ -318,7 +343,7 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
     // The mapping route's response headers: declared, and mapped.
     assert_eq!(
         route_parts(&w, &api, "/mapped/{id}", "GET"),
-        ("AWS".into(), 2, 2)
+        ("AWS".into(), 3, 3)
     );
     let mapped = response_parameters(&w, &api, "/mapped/{id}", "GET", "200");
     assert_eq!(mapped["method.response.header.Cache-Control"], "'no-store'");
