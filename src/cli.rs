@@ -162,6 +162,10 @@ pub struct InitArgs {
     /// The folder to write into (made if missing).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
+    /// Write the tutorial's stack with Lambda proxy integration (its handler gets the whole
+    /// request and answers {statusCode, headers, body}) instead of mapping templates.
+    #[arg(long)]
+    pub proxy: bool,
 }
 
 #[derive(Debug, Args)]

@@ -462,6 +462,20 @@ impl CorsSpec {
     }
 }
 
+/// One of API Gateway's own answers as the stack sets it (a gateway response): its type,
+/// the headers it carries (mapping expressions) and its body template, if any.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayResponseSpec {
+    /// `DEFAULT_4XX` or `DEFAULT_5XX`.
+    pub kind: &'static str,
+    pub headers: Vec<(String, String)>,
+    /// The `application/json` body template; `None` keeps API Gateway's.
+    pub template: Option<String>,
+}
+
+/// The gateway response types this tool sets.
+pub const GATEWAY_RESPONSE_TYPES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
+
 /// A MOCK integration's request template: the status its integration response is chosen by.
 pub const MOCK_TEMPLATE: &str = r#"{"statusCode": 200}"#;
 
@@ -1185,6 +1199,23 @@ impl StackSpec {
             request_template: route.request_template.clone().filter(|_| !proxy),
             passthrough: (!proxy).then_some(Passthrough::WhenNoTemplates),
         }
+    }
+
+    /// API Gateway's own answers as the stack sets them: with `[api.cors]`, its 4XX and 5XX
+    /// carry the CORS headers. Deploy puts these, status checks them, serve answers with
+    /// them.
+    pub fn gateway_responses(&self) -> Vec<GatewayResponseSpec> {
+        let Some(cors) = self.api.cors.as_ref().map(|c| c.response_headers()) else {
+            return Vec::new();
+        };
+        ["DEFAULT_4XX", "DEFAULT_5XX"]
+            .into_iter()
+            .map(|kind| GatewayResponseSpec {
+                kind,
+                headers: cors.clone(),
+                template: None,
+            })
+            .collect()
     }
 
     pub fn integration_uri(&self, function_arn: &str) -> String {

@@ -39,9 +39,41 @@ const HANDLER_FILES: [(&str, &str); 5] = [
     ),
 ];
 
+/// examples/tutorial-proxy: the tutorial's stack with Lambda proxy integration (`--proxy`).
+const PROXY_FILE: &str = include_str!("../../examples/tutorial-proxy/serverless-cli.toml");
+/// Its handler's files. The test's emulator starter is the tutorial's own (the example links
+/// to it; init writes the file).
+const PROXY_HANDLER_FILES: [(&str, &str); 5] = [
+    (
+        "index.mjs",
+        include_str!("../../examples/tutorial-proxy/handler/index.mjs"),
+    ),
+    (
+        "package.json",
+        include_str!("../../examples/tutorial-proxy/handler/package.json"),
+    ),
+    (
+        "package-lock.json",
+        include_str!("../../examples/tutorial-proxy/handler/package-lock.json"),
+    ),
+    (
+        "test/handler.test.mjs",
+        include_str!("../../examples/tutorial-proxy/handler/test/handler.test.mjs"),
+    ),
+    (
+        "test/emulator.mjs",
+        include_str!("../../examples/tutorial/handler/test/emulator.mjs"),
+    ),
+];
+
 /// The stack file `init` writes: the example's, its schema link pointing beside it.
 pub fn tutorial_file() -> String {
-    let mut lines = TUTORIAL_FILE.lines();
+    with_local_schema(TUTORIAL_FILE)
+}
+
+/// A stack file whose `#:schema` line names the schema beside it.
+fn with_local_schema(file: &str) -> String {
+    let mut lines = file.lines();
     let first = lines.next().unwrap_or_default();
     let rest: Vec<&str> = lines.collect();
     let header = if first.starts_with("#:schema") {
@@ -59,13 +91,19 @@ pub fn schema_text() -> String {
     text
 }
 
-/// What `init` writes, as (path under DIR, content).
-pub fn files() -> Vec<(PathBuf, String)> {
+/// What `init` writes, as (path under DIR, content): the tutorial's stack, or with `proxy`
+/// its Lambda proxy integration version.
+pub fn files(proxy: bool) -> Vec<(PathBuf, String)> {
+    let (file, handler) = if proxy {
+        (with_local_schema(PROXY_FILE), PROXY_HANDLER_FILES)
+    } else {
+        (tutorial_file(), HANDLER_FILES)
+    };
     let mut out = vec![
-        (PathBuf::from(FILE_NAME), tutorial_file()),
+        (PathBuf::from(FILE_NAME), file),
         (PathBuf::from(SCHEMA_FILE), schema_text()),
     ];
-    for (name, text) in HANDLER_FILES {
+    for (name, text) in handler {
         out.push((Path::new("handler").join(name), text.to_string()));
     }
     out
@@ -87,7 +125,7 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
-    let files = files();
+    let files = files(args.proxy);
     // Nothing is written unless everything can be.
     let taken: Vec<String> = files
         .iter()
@@ -136,10 +174,15 @@ pub fn run(global: &GlobalArgs, args: &InitArgs) -> anyhow::Result<i32> {
     };
     let shown = dir.display();
     let text = format!(
-        "Wrote the tutorial's stack into {shown}:\n  {}\nNext:\n  cd {shown}\n  (cd handler && npm ci)   # the handler's packages, for serve and its tests\n  serverless-cli plan\n  serverless-cli deploy\n  serverless-cli serve      # then, in another terminal: serverless-cli try --url http://127.0.0.1:3000/prod\n",
+        "Wrote the tutorial's stack{} into {shown}:\n  {}\nNext:\n  cd {shown}\n  (cd handler && npm ci)   # the handler's packages, for serve and its tests\n  serverless-cli plan\n  serverless-cli deploy\n  serverless-cli serve      # then, in another terminal: serverless-cli try --url http://127.0.0.1:3000/prod\n",
+        if args.proxy {
+            " (Lambda proxy integration)"
+        } else {
+            ""
+        },
         written.join("\n  ")
     );
-    let doc = json!({"command": "init", "ok": true, "dir": shown.to_string(), "files": written});
+    let doc = json!({"command": "init", "ok": true, "dir": shown.to_string(), "files": written, "proxy": args.proxy});
     report::emit(global.output, &doc, &text);
     Ok(0)
 }

@@ -250,14 +250,7 @@ pub async fn run(
         routes: spec.routes.clone(),
         models: spec.models.clone(),
         pools,
-        gateway_headers: spec
-            .api
-            .cors
-            .as_ref()
-            .map(|c| {
-                crate::gateway::response_headers(&c.response_headers(), &serde_json::Value::Null)
-            })
-            .unwrap_or_default(),
+        gateway_responses: spec.gateway_responses(),
     });
     serve::run(listener, server, interrupts, STOP_GRACE).await?;
     drop(scratch);

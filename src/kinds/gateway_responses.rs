@@ -1,7 +1,7 @@
-//! API Gateway's own answers (its 4XX and 5XX: no such route, a refused body, a malformed
-//! proxy answer, a throttled request) with the stack's CORS headers, so that a browser sees
-//! an error as an error rather than as a CORS failure. One record for the two gateway
-//! responses, `DEFAULT_4XX` and `DEFAULT_5XX`; present while `[api.cors]` is.
+//! API Gateway's own answers as the stack sets them ([`StackSpec::gateway_responses`]):
+//! with `[api.cors]`, its 4XX and 5XX (no such route, a refused body, a malformed proxy
+//! answer, a throttled request) carry the CORS headers, so that a browser sees an error as an
+//! error rather than as a CORS failure. One record for both.
 
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -11,16 +11,16 @@ use crate::engine::{Action, StepResult};
 use crate::kinds::context::DeployCtx;
 use crate::kinds::graph::{key, Node};
 use crate::kinds::rest_api::ApiRecord;
-use crate::resources::api::{self, GATEWAY_RESPONSE_TYPES};
-use crate::stack::StackSpec;
+use crate::resources::api;
+use crate::stack::{StackSpec, GATEWAY_RESPONSE_TYPES};
 
 crate::fingerprint_record!(GatewayResponsesRecord, "gateway-responses");
 
 pub struct GatewayResponses;
 
-/// The headers the stack wants on API Gateway's own answers.
-fn wanted(spec: &StackSpec) -> Option<Vec<(String, String)>> {
-    spec.api.cors.as_ref().map(|c| c.response_headers())
+fn label_of(spec: &StackSpec) -> String {
+    let kinds: Vec<&str> = spec.gateway_responses().iter().map(|g| g.kind).collect();
+    kinds.join(", ")
 }
 
 impl Kind for GatewayResponses {
@@ -52,7 +52,7 @@ impl Kind for GatewayResponses {
         super::parses_as::<GatewayResponsesRecord>(rec)
     }
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
-        if wanted(spec).is_none() {
+        if spec.gateway_responses().is_empty() {
             return Vec::new();
         }
         let n = Node::new(&GatewayResponses, key::GATEWAY_RESPONSES).lives_in(key::REST_API);
@@ -65,8 +65,7 @@ impl Kind for GatewayResponses {
         }]
     }
     fn props(&self, w: &Want, _: &Node) -> Option<Value> {
-        let headers = wanted(w.spec)?;
-        let mut props = json!({"types": GATEWAY_RESPONSE_TYPES, "headers": headers});
+        let mut props = json!({"responses": w.spec.gateway_responses()});
         // Each put of the document wipes them: a changed document puts them again.
         if super::api_document::applies(w.spec) {
             let doc = Node::new(&super::api_document::ApiDocument, key::API_DOCUMENT);
@@ -74,8 +73,8 @@ impl Kind for GatewayResponses {
         }
         Some(props)
     }
-    fn label(&self, _: &Want, _: &Node) -> String {
-        GATEWAY_RESPONSE_TYPES.join(", ")
+    fn label(&self, w: &Want, _: &Node) -> String {
+        label_of(w.spec)
     }
     fn goes_with_container(&self) -> bool {
         true
@@ -109,13 +108,24 @@ impl Kind for GatewayResponses {
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
         Box::pin(async move {
-            let label = GATEWAY_RESPONSE_TYPES.join(", ");
+            let label = label_of(&ctx.spec);
             super::route::put_recorded(ctx, node, &label, label.clone(), |state| async move {
                 let api_id = super::rest_api::recorded_id(&state)?;
-                let headers = wanted(&ctx.spec).unwrap_or_default();
+                let wanted = ctx.spec.gateway_responses();
+                // What the stack no longer sets goes back to API Gateway's default (a gone
+                // one is fine); a first deploy of a new API has none to clear.
+                let fresh = ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
                 for t in GATEWAY_RESPONSE_TYPES {
+                    if !fresh && !wanted.iter().any(|g| g.kind == t) {
+                        ctx.call("gateway-responses", || {
+                            api::delete_gateway_response(ctx.aws(), &api_id, t)
+                        })
+                        .await?;
+                    }
+                }
+                for g in &wanted {
                     ctx.call("gateway-responses", || {
-                        api::put_gateway_response(ctx.aws(), &api_id, t, &headers)
+                        api::put_gateway_response(ctx.aws(), &api_id, g)
                     })
                     .await?;
                 }
@@ -126,35 +136,37 @@ impl Kind for GatewayResponses {
     }
     fn check<'a>(&'a self, cx: &'a CheckCx<'a>, node: &'a Node) -> BoxFuture<'a, Option<Check>> {
         Box::pin(async move {
-            let label = GATEWAY_RESPONSE_TYPES.join(", ");
+            let label = label_of(cx.spec);
             let (Some(api), true) = (
                 cx.state.get::<ApiRecord>(key::REST_API),
                 cx.state.has(&node.key),
             ) else {
                 return Some(Check::missing(label, NOT_DEPLOYED));
             };
-            let want: std::collections::BTreeMap<String, String> = wanted(cx.spec)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (format!("gatewayresponse.header.{k}"), v))
-                .collect();
             let c = cx.c;
             let mut why = Vec::new();
-            for t in GATEWAY_RESPONSE_TYPES {
+            for g in cx.spec.gateway_responses() {
+                let t = g.kind;
                 match c
                     .call("status", || api::gateway_response(&c.aws, &api.id, t))
                     .await
                 {
                     Err(e) => return Some(Check::failed(label, e)),
                     Ok(None) => why.push(format!("{t} is not set")),
-                    Ok(Some(have)) => {
-                        let lacking: Vec<&str> = want
+                    Ok(Some((have, template))) => {
+                        let lacking: Vec<&str> = g
+                            .headers
                             .iter()
-                            .filter(|(k, v)| have.get(*k) != Some(*v))
-                            .map(|(k, _)| k.trim_start_matches("gatewayresponse.header."))
+                            .filter(|(k, v)| {
+                                have.get(&format!("gatewayresponse.header.{k}")) != Some(v)
+                            })
+                            .map(|(k, _)| k.as_str())
                             .collect();
                         if !lacking.is_empty() {
-                            why.push(format!("{t} lacks {}", lacking.join(", ")));
+                            why.push(format!("{t} lacks the headers {}", lacking.join(", ")));
+                        }
+                        if g.template.is_some() && template != g.template {
+                            why.push(format!("{t}'s message was changed"));
                         }
                     }
                 }
@@ -164,7 +176,7 @@ impl Kind for GatewayResponses {
             } else {
                 Check::drifted(
                     label,
-                    format!("CORS headers on API Gateway's errors: {}", why.join("; ")),
+                    format!("API Gateway's own answers: {}", why.join("; ")),
                 )
             })
         })

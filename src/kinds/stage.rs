@@ -78,7 +78,7 @@ impl Kind for Stage {
         // Lives in every route's last parts: a route made again needs a new deployment.
         let mut n = Node::new(&Stage, key::stage(&spec.api.stage)).lives_in(key::REST_API);
         // Gateway responses reach clients with the next deployment too.
-        if spec.api.cors.is_some() {
+        if !spec.gateway_responses().is_empty() {
             n = n.lives_in(key::GATEWAY_RESPONSES);
         }
         if super::api_document::applies(spec) {

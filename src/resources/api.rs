@@ -746,34 +746,35 @@ pub async fn integration(
     .map(|found| found.filter(|i| !i.kind.is_empty()))
 }
 
-/// The gateway responses this tool puts (CORS's): API Gateway's own 4XX and 5XX answers.
-pub const GATEWAY_RESPONSE_TYPES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
-
-/// PutGatewayResponse: the headers API Gateway's own answers of this type carry
-/// (`name` -> mapping expression). Overwrites.
+/// PutGatewayResponse: the headers API Gateway's own answers of this type carry and their
+/// body template. Overwrites.
 pub async fn put_gateway_response(
     aws: &Aws,
     api: &str,
-    response_type: &str,
-    headers: &[(String, String)],
+    g: &crate::stack::GatewayResponseSpec,
 ) -> Result<(), AwsError> {
     aws.apigateway
         .put_gateway_response()
         .rest_api_id(api)
-        .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(
-            response_type,
-        ))
-        .set_response_parameters(Some(
-            headers
+        .response_type(aws_sdk_apigateway::types::GatewayResponseType::from(g.kind))
+        .set_response_parameters((!g.headers.is_empty()).then(|| {
+            g.headers
                 .iter()
                 .map(|(k, v)| (format!("gatewayresponse.header.{k}"), v.clone()))
-                .collect(),
-        ))
+                .collect()
+        }))
+        .set_response_templates(g.template.as_ref().map(|t| {
+            std::collections::HashMap::from([("application/json".to_string(), t.clone())])
+        }))
         .send()
         .await
         .map(|_| ())
         .map_err(|e| AwsError::from_sdk("PutGatewayResponse", e))
 }
+
+/// A gateway response as API Gateway has it: its header mappings
+/// (`gatewayresponse.header.X` -> expression) and its `application/json` template.
+pub type GatewayResponseInfo = (std::collections::BTreeMap<String, String>, Option<String>);
 
 /// GetGatewayResponse: its header mappings (`gatewayresponse.header.X` -> expression), or
 /// `None` when it is not set.
@@ -781,7 +782,7 @@ pub async fn gateway_response(
     aws: &Aws,
     api: &str,
     response_type: &str,
-) -> Result<Option<std::collections::BTreeMap<String, String>>, AwsError> {
+) -> Result<Option<GatewayResponseInfo>, AwsError> {
     not_found_is_none(
         aws.apigateway
             .get_gateway_response()
@@ -792,9 +793,14 @@ pub async fn gateway_response(
             .send()
             .await
             .map(|g| {
-                g.response_parameters()
-                    .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-                    .unwrap_or_default()
+                (
+                    g.response_parameters()
+                        .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                        .unwrap_or_default(),
+                    g.response_templates()
+                        .and_then(|t| t.get("application/json"))
+                        .cloned(),
+                )
             })
             .map_err(|e| AwsError::from_sdk("GetGatewayResponse", e)),
     )

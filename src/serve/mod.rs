@@ -43,9 +43,9 @@ pub struct Server {
     pub models: Vec<ModelSpec>,
     /// One pool of workers per function, by its logical name.
     pub pools: std::collections::BTreeMap<String, Pool>,
-    /// What API Gateway's own answers (its 4XX and 5XX: no route, a refused body, a
-    /// malformed proxy answer) carry: the gateway responses' headers, CORS's.
-    pub gateway_headers: Vec<(String, String)>,
+    /// API Gateway's own answers as the stack sets them (CORS headers on its 4XX and 5XX):
+    /// the model deploy puts.
+    pub gateway_responses: Vec<crate::stack::GatewayResponseSpec>,
 }
 
 /// Binds the port; a clear message when it is taken.
@@ -227,9 +227,24 @@ async fn handle(
         })
 }
 
-/// API Gateway's own answer, with its gateway responses' headers.
+/// API Gateway's own answer, as the stack's gateway responses shape it (DEFAULT_4XX's or
+/// DEFAULT_5XX's).
 fn from_gateway(server: &Server, mut a: Answer) -> Answer {
-    a.headers.extend(server.gateway_headers.iter().cloned());
+    let kind = if (400..500).contains(&a.status) {
+        "DEFAULT_4XX"
+    } else {
+        "DEFAULT_5XX"
+    };
+    let Some(g) = server.gateway_responses.iter().find(|g| g.kind == kind) else {
+        return a;
+    };
+    if let Some(t) = &g.template {
+        a.body = t.clone().into_bytes();
+    }
+    a.headers.extend(gateway::response_headers(
+        &g.headers,
+        &serde_json::Value::Null,
+    ));
     a
 }
 

@@ -29,6 +29,7 @@ fn kind_of(call: &str) -> Option<&'static str> {
         "PutIntegrationResponse" => "integration-responses",
         "AddPermission" | "RemovePermission" => "permission",
         "CreateDeployment" => "stage",
+        "PutGatewayResponse" | "DeleteGatewayResponse" => "gateway-responses",
         _ => return None,
     })
 }

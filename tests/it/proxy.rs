@@ -203,6 +203,17 @@ fn serve_hands_proxy_events_to_commonjs_and_esm_handlers_and_sends_their_answers
     assert_eq!(nf.status, 404);
     assert_eq!(nf.json()["message"], "NotFound: no such thing");
     assert_eq!(nf.header("Cache-Control"), None);
+    // Another content type than the template's: 415, API Gateway's own answer, with CORS.
+    let wrong = http("GET", &format!("{url}/mapped/a1"), Some("text/plain"), "");
+    assert_eq!(wrong.status, 415);
+    assert_eq!(
+        wrong.json(),
+        serde_json::json!({"message": "Unsupported Media Type"})
+    );
+    assert_eq!(
+        wrong.header("Access-Control-Allow-Origin"),
+        Some("https://app.example.com")
+    );
     // An error no pattern names: the catch-all's 500 and short body, not 200 and a stack.
     let boom = http("GET", &format!("{url}/mapped/boom"), None, "");
     assert_eq!(boom.status, 500, "{boom:?}");
@@ -669,4 +680,77 @@ fn the_todos_example_deploys_with_cors_and_its_index_and_serves_as_deployed() {
 
     w.run(&["teardown", "--yes", "--file", f]).ok();
     w.assert_nothing_left("todos");
+}
+
+#[test]
+fn init_proxy_writes_the_tutorial_with_proxy_integration_which_deploys_serves_and_passes_try() {
+    let w = World::new();
+    let out = w.run(&["init", "--proxy", "app", "--output", "json"]).ok();
+    assert_eq!(out.json()["files"].as_array().unwrap().len(), 7, "{out}");
+    assert_eq!(out.json()["proxy"], true);
+    let app = w.dir.path().join("app");
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/tutorial-proxy");
+    let written = std::fs::read_to_string(app.join("serverless-cli.toml")).unwrap();
+    let shipped = std::fs::read_to_string(example.join("serverless-cli.toml")).unwrap();
+    assert_eq!(
+        written.lines().skip(1).collect::<Vec<_>>(),
+        shipped.lines().skip(1).collect::<Vec<_>>()
+    );
+    for f in [
+        "index.mjs",
+        "package.json",
+        "package-lock.json",
+        "test/handler.test.mjs",
+        "test/emulator.mjs",
+    ] {
+        assert_eq!(
+            std::fs::read(app.join("handler").join(f)).unwrap(),
+            std::fs::read(example.join("handler").join(f)).unwrap(),
+            "{f}"
+        );
+    }
+    // The handler's packages, where Node.js finds them from the code folder (above it, so
+    // nothing of them is packed).
+    let modules = example.join("handler/node_modules");
+    assert!(
+        modules.join("@aws-sdk").exists(),
+        "examples/tutorial-proxy/handler/node_modules is missing: run `npm ci` there (scripts/test does)"
+    );
+    std::os::unix::fs::symlink(&modules, w.dir.path().join("node_modules")).unwrap();
+
+    let file = app.join("serverless-cli.toml");
+    let f = file.to_str().unwrap();
+    w.run(&["deploy", "--file", f]).ok();
+    let api = api_id(&w, &file);
+    assert_eq!(
+        route_parts(&w, &api, "/user", "POST"),
+        ("AWS_PROXY".into(), 0, 0)
+    );
+    assert_eq!(
+        route_parts(&w, &api, "/user/{uid}", "GET"),
+        ("AWS_PROXY".into(), 0, 0)
+    );
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+
+    // The tutorial's own four checks pass against the proxy handler, served.
+    let served = w.serve_raw(&["--file", f], |_| {});
+    let tried = w.run(&["try", "--url", &served.url, "--file", f, "--output", "json"]);
+    assert_eq!(tried.code, 0, "{tried}\nserve: {}", served.stderr());
+    let tried = tried.json();
+    assert_eq!(tried["passed"], 4, "{tried}");
+    let names: Vec<&str> = tried["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["post", "get", "get-unknown", "invalid-body"],
+        "{tried}"
+    );
+    drop(served);
+
+    w.run(&["teardown", "--yes", "--file", f]).ok();
+    w.assert_nothing_left("init --proxy");
 }

@@ -1,0 +1,1 @@
+../../../tutorial/handler/test/emulator.mjs
