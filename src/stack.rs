@@ -466,7 +466,7 @@ impl CorsSpec {
 /// the headers it carries (mapping expressions) and its body template, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GatewayResponseSpec {
-    /// `DEFAULT_4XX` or `DEFAULT_5XX`.
+    /// `DEFAULT_4XX`, `DEFAULT_5XX` or `UNSUPPORTED_MEDIA_TYPE`.
     pub kind: &'static str,
     pub headers: Vec<(String, String)>,
     /// The `application/json` body template; `None` keeps API Gateway's.
@@ -474,7 +474,12 @@ pub struct GatewayResponseSpec {
 }
 
 /// The gateway response types this tool sets.
-pub const GATEWAY_RESPONSE_TYPES: [&str; 2] = ["DEFAULT_4XX", "DEFAULT_5XX"];
+pub const GATEWAY_RESPONSE_TYPES: [&str; 3] =
+    ["DEFAULT_4XX", "DEFAULT_5XX", "UNSUPPORTED_MEDIA_TYPE"];
+
+/// What a route with a request template answers a request of another content type: 415, and
+/// the type it takes (the tool writes `application/json` templates only).
+pub const UNSUPPORTED_MEDIA_TYPE_BODY: &str = r#"{"message": "Unsupported Media Type: this route takes application/json; send Content-Type: application/json"}"#;
 
 /// A MOCK integration's request template: the status its integration response is chosen by.
 pub const MOCK_TEMPLATE: &str = r#"{"statusCode": 200}"#;
@@ -1202,20 +1207,40 @@ impl StackSpec {
     }
 
     /// API Gateway's own answers as the stack sets them: with `[api.cors]`, its 4XX and 5XX
-    /// carry the CORS headers. Deploy puts these, status checks them, serve answers with
+    /// carry the CORS headers; with a request template on a route, a request of another
+    /// content type is answered 415 with a message that names the one the route takes (API
+    /// Gateway's own names none). Deploy puts these, status checks them, serve answers with
     /// them.
     pub fn gateway_responses(&self) -> Vec<GatewayResponseSpec> {
-        let Some(cors) = self.api.cors.as_ref().map(|c| c.response_headers()) else {
-            return Vec::new();
-        };
-        ["DEFAULT_4XX", "DEFAULT_5XX"]
-            .into_iter()
-            .map(|kind| GatewayResponseSpec {
-                kind,
-                headers: cors.clone(),
-                template: None,
-            })
-            .collect()
+        let cors = self
+            .api
+            .cors
+            .as_ref()
+            .map(|c| c.response_headers())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        if !cors.is_empty() {
+            for kind in ["DEFAULT_4XX", "DEFAULT_5XX"] {
+                out.push(GatewayResponseSpec {
+                    kind,
+                    headers: cors.clone(),
+                    template: None,
+                });
+            }
+        }
+        let templated = self
+            .routes
+            .iter()
+            .any(|r| r.integration == IntegrationKind::Aws && r.request_template.is_some());
+        if templated {
+            // A type set on its own does not take DEFAULT_4XX's headers: it carries them.
+            out.push(GatewayResponseSpec {
+                kind: "UNSUPPORTED_MEDIA_TYPE",
+                headers: cors,
+                template: Some(UNSUPPORTED_MEDIA_TYPE_BODY.into()),
+            });
+        }
+        out
     }
 
     pub fn integration_uri(&self, function_arn: &str) -> String {

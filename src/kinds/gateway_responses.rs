@@ -1,7 +1,9 @@
 //! API Gateway's own answers as the stack sets them ([`StackSpec::gateway_responses`]):
 //! with `[api.cors]`, its 4XX and 5XX (no such route, a refused body, a malformed proxy
 //! answer, a throttled request) carry the CORS headers, so that a browser sees an error as an
-//! error rather than as a CORS failure. One record for both.
+//! error rather than as a CORS failure; with a request template on a route, a request of
+//! another content type is answered 415 with a message that names the one it takes. One
+//! record for them all.
 
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -46,7 +48,7 @@ impl Kind for GatewayResponses {
         "gateway-responses"
     }
     fn doing(&self) -> &'static str {
-        "putting CORS headers on API Gateway's own errors"
+        "setting API Gateway's own answers (CORS headers, 415's message)"
     }
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<GatewayResponsesRecord>(rec)
@@ -112,11 +114,19 @@ impl Kind for GatewayResponses {
             super::route::put_recorded(ctx, node, &label, label.clone(), |state| async move {
                 let api_id = super::rest_api::recorded_id(&state)?;
                 let wanted = ctx.spec.gateway_responses();
-                // What the stack no longer sets goes back to API Gateway's default (a gone
-                // one is fine); a first deploy of a new API has none to clear.
-                let fresh = ctx.fresh_api.load(std::sync::atomic::Ordering::SeqCst);
+                // What the record says was set and the stack no longer sets goes back to API
+                // Gateway's default (a gone one is fine).
+                let was: Vec<String> = state
+                    .resources
+                    .get(&node.key)
+                    .and_then(|r| r.props.as_ref())
+                    .and_then(|p| p["responses"].as_array().cloned())
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|g| g["kind"].as_str().map(str::to_string))
+                    .collect();
                 for t in GATEWAY_RESPONSE_TYPES {
-                    if !fresh && !wanted.iter().any(|g| g.kind == t) {
+                    if was.iter().any(|w| w == t) && !wanted.iter().any(|g| g.kind == t) {
                         ctx.call("gateway-responses", || {
                             api::delete_gateway_response(ctx.aws(), &api_id, t)
                         })

@@ -296,8 +296,10 @@ mod tests {
         ] {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
-        // One invoke permission for the function, not one per route.
-        assert_eq!(keys.len(), 19, "{keys:?}");
+        // One invoke permission for the function, not one per route; and the gateway
+        // response that names 415's content type (GET has a request template).
+        assert_eq!(keys.len(), 20, "{keys:?}");
+        assert!(keys.contains(&key::GATEWAY_RESPONSES));
         let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
         assert!(at("path:/user") < at("path:/user/{uid}"));
         assert!(at(key::ROLE) < at(key::FUNCTION));

@@ -113,6 +113,15 @@ impl Kind for Stage {
         }
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
+        // What that release published: not the gateway responses this one adds (none is
+        // recorded yet), so its deployment is not this one's and is made again after them.
+        if !super::gateway_responses::GatewayResponses
+            .nodes(w.spec)
+            .iter()
+            .all(|n| w.state.has(&n.key))
+        {
+            return None;
+        }
         let f = w
             .state
             .get::<crate::kinds::function::FunctionRecord>(&key::function(

@@ -43,8 +43,8 @@ pub struct Server {
     pub models: Vec<ModelSpec>,
     /// One pool of workers per function, by its logical name.
     pub pools: std::collections::BTreeMap<String, Pool>,
-    /// API Gateway's own answers as the stack sets them (CORS headers on its 4XX and 5XX):
-    /// the model deploy puts.
+    /// API Gateway's own answers as the stack sets them (CORS headers on its 4XX and 5XX,
+    /// 415's message): the model deploy puts.
     pub gateway_responses: Vec<crate::stack::GatewayResponseSpec>,
 }
 
@@ -227,15 +227,18 @@ async fn handle(
         })
 }
 
-/// API Gateway's own answer, as the stack's gateway responses shape it (DEFAULT_4XX's or
-/// DEFAULT_5XX's).
+/// API Gateway's own answer, as the stack's gateway responses shape it: the response of its
+/// own type when the stack sets one (415's), else DEFAULT_4XX's or DEFAULT_5XX's.
 fn from_gateway(server: &Server, mut a: Answer) -> Answer {
-    let kind = if (400..500).contains(&a.status) {
-        "DEFAULT_4XX"
-    } else {
-        "DEFAULT_5XX"
+    let kinds: &[&str] = match a.status {
+        415 => &["UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX"],
+        400..=499 => &["DEFAULT_4XX"],
+        _ => &["DEFAULT_5XX"],
     };
-    let Some(g) = server.gateway_responses.iter().find(|g| g.kind == kind) else {
+    let Some(g) = kinds
+        .iter()
+        .find_map(|k| server.gateway_responses.iter().find(|g| g.kind == *k))
+    else {
         return a;
     };
     if let Some(t) = &g.template {

@@ -19,7 +19,8 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["changed"], true);
     let steps = doc["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 14);
+    // 14 kinds, and the gateway response that names 415's content type.
+    assert_eq!(steps.len(), 15);
     assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
     let api_id = support::id(&doc, "api");
     assert_eq!(
@@ -30,7 +31,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     // Progress went to stderr, one line per step.
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("ok ")).count(),
-        14,
+        15,
         "{run}"
     );
     let mut creates: Vec<String> = w
@@ -334,7 +335,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     let status = w.run(&["status", "--output", "json"]).ok().json();
     assert_eq!(status["in_sync"], true);
     let rows = status["resources"].as_array().unwrap();
-    assert_eq!(rows.len(), 15);
+    assert_eq!(rows.len(), 16);
     assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:#?}");
 
     // deploy again: no call that changes anything, and it says so.
@@ -534,7 +535,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
     let text = w.run(&["status"]);
     assert_eq!(text.code, 3);
     assert!(
-        text.stdout.contains("3 of 15 resources are not ok"),
+        text.stdout.contains("3 of 16 resources are not ok"),
         "{text}"
     );
 

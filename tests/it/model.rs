@@ -66,7 +66,8 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
     let model = ("SERVERLESS_CLI_FILE", with.as_str());
     let no_model = ("SERVERLESS_CLI_FILE", without.as_str());
     let deploy = w.run_env(&[model], &["deploy", "--output", "json"]).ok();
-    assert_eq!(deploy.json()["steps"].as_array().unwrap().len(), 14);
+    // 14 kinds, and the gateway response that names 415's content type.
+    assert_eq!(deploy.json()["steps"].as_array().unwrap().len(), 15);
     let state = read_state(&w.state_file("prod"));
     let res = &state["resources"];
     for kind in [
@@ -131,7 +132,7 @@ fn a_third_route_from_the_model_is_deployed_planned_checked_repaired_served_and_
         .run_env(&[model], &["status", "--output", "json"])
         .ok()
         .json();
-    assert_eq!(status["resources"].as_array().unwrap().len(), 15);
+    assert_eq!(status["resources"].as_array().unwrap().len(), 16);
     assert!(status_row(&status, "method")["id"]
         .as_str()
         .unwrap()

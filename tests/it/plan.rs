@@ -138,7 +138,8 @@ fn change<'a>(plan: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
 fn a_fresh_stack_plans_every_create_and_deploy_makes_exactly_those() {
     let w = World::new();
     let plan = plan_then_deploy(&w, &[]);
-    assert_eq!(plan["summary"]["create"], 19, "{plan:#}");
+    // The tutorial's 19 parts, and the gateway response that names 415's content type.
+    assert_eq!(plan["summary"]["create"], 20, "{plan:#}");
     assert_eq!(plan["summary"]["none"], 0, "{plan:#}");
     // The IAM grant is called out on its own line, with the table it is scoped to.
     let iam: Vec<String> = plan["iam_changes"]
@@ -245,16 +246,28 @@ fn drift_and_a_deletion_behind_the_tools_back_are_planned_as_deploy_repairs_them
 }
 
 /// A stack the previous release deployed: its state file (format 2) and its function's
-/// policy, one statement per route. Plan names the one change, the invoke permission's move to
-/// one statement for the function; deploy adds that statement before it removes the two old
-/// ones (the API can invoke the function throughout) and changes nothing else.
+/// policy, one statement per route, and no gateway response. Plan names the changes: the
+/// invoke permission's move to one statement for the function, and what this release adds
+/// (the 415 that names its content type, and the deployment that publishes it); deploy adds
+/// the new statement before it removes the two old ones (the API can invoke the function
+/// throughout) and changes nothing else.
 #[test]
-fn a_state_file_of_the_previous_release_plans_only_the_permission_move() {
+fn a_state_file_of_the_previous_release_plans_the_permission_move_and_the_new_415() {
     let w = World::new();
     w.run(&["deploy"]).ok();
     let v3 = read_state(&w.state_file("prod"));
     let api = support::id(&v3, "rest-api");
     support::per_route_permissions(&w, &api);
+    // That release set no gateway response (this one names 415's content type).
+    block_on(
+        w.aws()
+            .apigateway
+            .delete_gateway_response()
+            .rest_api_id(&api)
+            .response_type(aws_sdk_apigateway::types::GatewayResponseType::UnsupportedMediaType)
+            .send(),
+    )
+    .unwrap();
     let v2 = support::v2_state_of(&v3);
     std::fs::write(
         w.state_file("prod"),
@@ -279,7 +292,11 @@ fn a_state_file_of_the_previous_release_plans_only_the_permission_move() {
     assert_eq!(
         changed,
         [
+            // What this release adds: the 415 that names its content type, published by a
+            // new deployment.
+            ("gateway-responses", "create"),
             ("permission:putitem", "create"),
+            ("stage:prod", "update"),
             ("permission:GET /user/{uid}", "delete"),
             ("permission:POST /user", "delete"),
         ],
@@ -289,13 +306,24 @@ fn a_state_file_of_the_previous_release_plans_only_the_permission_move() {
         .as_str()
         .unwrap()
         .contains("once the function's own statement is in place"));
+    let mut calls = w.mutating_calls();
+    calls.sort();
     assert_eq!(
-        w.mutating_calls(),
+        calls,
         [
+            "apigateway:CreateDeployment",
+            "apigateway:PutGatewayResponse",
             "lambda:AddPermission",
             "lambda:RemovePermission",
             "lambda:RemovePermission"
         ]
+    );
+    // The permission moved before the old statements went.
+    let order = w.mutating_calls();
+    let at = |c: &str| order.iter().position(|x| x == c).unwrap();
+    assert!(
+        at("lambda:AddPermission") < at("lambda:RemovePermission"),
+        "{order:?}"
     );
     assert_eq!(
         support::policy_of(&w, "putitem-prod"),

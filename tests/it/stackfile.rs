@@ -88,7 +88,7 @@ fn init_writes_the_tutorial_which_deploys_exactly_as_the_built_in_stack() {
     let file = file.to_str().unwrap();
     let plan = w.run(&["plan", "--file", file, "--output", "json"]);
     assert_eq!(plan.code, 0, "{plan}");
-    assert_eq!(plan.json()["summary"]["none"], 19, "{plan}");
+    assert_eq!(plan.json()["summary"]["none"], 20, "{plan}");
     w.proxy.clear();
     w.run(&["deploy", "--file", file]).ok();
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());

@@ -143,8 +143,9 @@ pub(crate) fn s3_operation(method: &str, path: &str, query: &str) -> String {
 /// Lambda's and API Gateway's REST operations, by method and path shape.
 pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String {
     // The segment after a collection name is an id.
-    const COLLECTIONS: [&str; 11] = [
+    const COLLECTIONS: [&str; 12] = [
         "functions",
+        "gatewayresponses",
         "tags",
         "models",
         "requestvalidators",

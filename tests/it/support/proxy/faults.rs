@@ -181,7 +181,11 @@ pub(crate) fn set_json(body: &Bytes, path: &[String], value: &serde_json::Value)
     let mut doc: serde_json::Value = serde_json::from_slice(body).ok()?;
     let mut cur = &mut doc;
     for key in &path[..path.len().saturating_sub(1)] {
-        cur = cur.get_mut(key)?;
+        // A number names a list's item (`GlobalSecondaryIndexes`, `0`).
+        cur = match key.parse::<usize>() {
+            Ok(i) if cur.is_array() => cur.get_mut(i)?,
+            _ => cur.get_mut(key)?,
+        };
     }
     let obj = cur.as_object_mut()?;
     if value.is_null() {
