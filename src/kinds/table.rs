@@ -370,9 +370,11 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     if rec.fingerprint != fingerprint {
         // Changed in the model, found otherwise when adopted, or changed behind our back.
         let info = wait_active(ctx, &name).await?;
+        // UpdateTable refuses a call that changes nothing ("will not change"): billing
+        // and capacity are set only when they change (or the table's differs).
         let billing_changed = recorded_props
             .as_ref()
-            .is_none_or(|old| billing_of(old) != billing_of(&props))
+            .is_some_and(|old| billing_of(old) != billing_of(&props))
             || info.billing != t.billing;
         if billing_changed {
             ctx.call("table", || {
@@ -613,21 +615,42 @@ pub async fn remove_named(
     })
 }
 
-/// How a table's indexes differ from the model's, in words.
+/// How a table's indexes differ from what deploy applied (its record's props; the model's
+/// when the record keeps none), in words. A change in the stack file is not drift: plan
+/// and deploy apply it (a local index's by replacing the table).
 fn index_drift(cx: &CheckCx<'_>, node: &Node, info: &table::TableInfo) -> Option<String> {
-    let t = super::table_of(cx.spec, node).ok()?;
+    let applied = cx
+        .state
+        .resources
+        .get(&node.key)
+        .and_then(|r| r.props.clone());
+    let props = match applied {
+        Some(p) => p,
+        None => props_of(super::table_of(cx.spec, node).ok()?),
+    };
+    let mut want: Vec<(String, String)> = Vec::new();
+    for (field, local) in [("indexes", false), ("local_indexes", true)] {
+        for (name, d) in props[field].as_object().into_iter().flatten() {
+            let d = d.as_str().unwrap_or_default().to_string();
+            // (Records of this release describe a local index with ", local" already.)
+            let d = if local && !d.ends_with(", local") {
+                format!("{d}, local")
+            } else {
+                d
+            };
+            want.push((name.clone(), d));
+        }
+    }
     let mut why = Vec::new();
-    for x in &t.indexes {
-        match info.indexes.iter().find(|(n, _, _)| *n == x.name) {
-            None => why.push(format!("index {} is missing", x.name)),
-            Some((_, d, _)) if *d != x.describe() => {
-                why.push(format!("index {} is {d}, not {}", x.name, x.describe()))
-            }
+    for (name, d) in &want {
+        match info.indexes.iter().find(|(n, _, _)| n == name) {
+            None => why.push(format!("index {name} is missing")),
+            Some((_, have, _)) if have != d => why.push(format!("index {name} is {have}, not {d}")),
             Some(_) => {}
         }
     }
     for (n, _, _) in &info.indexes {
-        if !t.indexes.iter().any(|x| x.name == *n) {
+        if !want.iter().any(|(w, _)| w == n) {
             why.push(format!("index {n} is not in the stack"));
         }
     }

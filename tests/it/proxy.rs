@@ -230,24 +230,30 @@ fn serve_hands_proxy_events_to_commonjs_and_esm_handlers_and_sends_their_answers
     );
 }
 
-/// The method and integration of a route as the emulator has them.
-fn route_parts(w: &World, api: &str, path: &str, method: &str) -> (String, usize, usize) {
-    let aws = w.aws();
+/// The id of the API's resource at `path`.
+fn resource_id(w: &World, api: &str, path: &str) -> String {
     let resources = support::block_on(
-        aws.apigateway
+        w.aws()
+            .apigateway
             .get_resources()
             .rest_api_id(api)
             .limit(500)
             .send(),
     )
     .unwrap();
-    let id = resources
+    resources
         .items()
         .iter()
         .find(|r| r.path() == Some(path))
         .and_then(|r| r.id())
         .unwrap_or_else(|| panic!("no resource {path}"))
-        .to_string();
+        .to_string()
+}
+
+/// The method and integration of a route as the emulator has them.
+fn route_parts(w: &World, api: &str, path: &str, method: &str) -> (String, usize, usize) {
+    let aws = w.aws();
+    let id = resource_id(w, api, path);
     let m = support::block_on(
         aws.apigateway
             .get_method()
@@ -278,21 +284,7 @@ fn response_parameters(
     status: &str,
 ) -> std::collections::HashMap<String, String> {
     let aws = w.aws();
-    let resources = support::block_on(
-        aws.apigateway
-            .get_resources()
-            .rest_api_id(api)
-            .limit(500)
-            .send(),
-    )
-    .unwrap();
-    let id = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some(path))
-        .and_then(|r| r.id())
-        .unwrap()
-        .to_string();
+    let id = resource_id(w, api, path);
     let r = support::block_on(
         aws.apigateway
             .get_integration_response()
@@ -390,15 +382,7 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
         "'GET,OPTIONS,POST'"
     );
     // A header changed by hand is drift.
-    let resources =
-        support::block_on(w.aws().apigateway.get_resources().rest_api_id(&api).send()).unwrap();
-    let mapped_id = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/mapped/{id}"))
-        .and_then(|r| r.id())
-        .unwrap()
-        .to_string();
+    let mapped_id = resource_id(&w, &api, "/mapped/{id}");
     support::block_on(
         w.aws()
             .apigateway
@@ -452,15 +436,7 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
 
     // Someone makes a proxy route a mapping one by hand: status says so, deploy puts it back.
     let aws = w.aws();
-    let resources =
-        support::block_on(aws.apigateway.get_resources().rest_api_id(&api).send()).unwrap();
-    let echo = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/echo/{id}"))
-        .and_then(|r| r.id())
-        .unwrap()
-        .to_string();
+    let echo = resource_id(&w, &api, "/echo/{id}");
     support::block_on(
         aws.apigateway
             .put_integration()
@@ -679,21 +655,44 @@ fn the_todos_example_deploys_with_cors_and_its_index_and_serves_as_deployed() {
     assert_eq!(w.run(&["status", "--file", f]).code, 0);
     assert_eq!(w.run(&["plan", "--file", f]).code, 0);
 
+    // An index deleted by hand is drift; deploy makes it again.
+    support::block_on(
+        aws.dynamodb
+            .update_table()
+            .table_name("todos-todos-prod")
+            .global_secondary_index_updates(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndexUpdate::builder()
+                    .delete(
+                        aws_sdk_dynamodb::types::DeleteGlobalSecondaryIndexAction::builder()
+                            .index_name("by_checked")
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    let status = w.run(&["status", "--file", f]);
+    assert_ne!(status.code, 0, "{status}");
+    assert!(
+        status.stdout.contains("index by_checked is missing"),
+        "{status}"
+    );
+    w.run(&["deploy", "--file", f]).ok();
+    assert_eq!(
+        indexes(&w, "todos-todos-prod"),
+        [("by_checked".to_string(), vec!["checked".to_string()])]
+    );
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+
     // Without [api.cors]: the preflights and the gateway responses go.
     let start = one.find("[api.cors]").unwrap();
     let end = one.find("[defaults]").unwrap();
     let plain = format!("{}{}", &one[..start], &one[end..]);
     std::fs::write(&file, &plain).unwrap();
     w.run(&["deploy", "--file", f]).ok();
-    let resources =
-        support::block_on(aws.apigateway.get_resources().rest_api_id(&api).send()).unwrap();
-    let todos_id = resources
-        .items()
-        .iter()
-        .find(|r| r.path() == Some("/todos"))
-        .and_then(|r| r.id())
-        .unwrap()
-        .to_string();
+    let todos_id = resource_id(&w, &api, "/todos");
     let options = support::block_on(
         aws.apigateway
             .get_method()
@@ -781,4 +780,126 @@ fn init_proxy_writes_the_tutorial_with_proxy_integration_which_deploys_serves_an
 
     w.run(&["teardown", "--yes", "--file", f]).ok();
     w.assert_nothing_left("init --proxy");
+}
+
+#[test]
+fn a_local_index_is_made_with_its_table_and_a_change_to_it_replaces_the_table() {
+    let w = World::new();
+    let app = w.dir.path().join("lsi");
+    copy(&fixture("proxy-project").join("cjs"), &app.join("cjs"));
+    let file = app.join("serverless-cli.toml");
+    let text = r#"name = "lsi"
+
+[tables.orders]
+hash_key = { name = "uid", type = "S" }
+range_key = { name = "oid", type = "S" }
+billing = "on-demand"
+
+[tables.orders.indexes.by_date]
+hash_key = { name = "uid", type = "S" }
+range_key = { name = "placed", type = "S" }
+projection = ["total"]
+local = true
+
+[functions.echo]
+code = "cjs"
+handler = "handler.echo"
+tables = { orders = ["dynamodb:Query"] }
+
+[[routes]]
+method = "GET"
+path = "/"
+function = "echo"
+integration = "proxy"
+"#;
+    std::fs::write(&file, text).unwrap();
+    let f = file.to_str().unwrap();
+    w.run(&["deploy", "--file", f]).ok();
+    let t = support::block_on(
+        w.aws()
+            .dynamodb
+            .describe_table()
+            .table_name("lsi-orders-prod")
+            .send(),
+    )
+    .unwrap();
+    let lsi = t.table().unwrap().local_secondary_indexes();
+    assert_eq!(lsi.len(), 1);
+    assert_eq!(lsi[0].index_name(), Some("by_date"));
+    assert_eq!(
+        lsi[0].projection().unwrap().non_key_attributes(),
+        ["total".to_string()]
+    );
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+    assert_eq!(w.run(&["plan", "--file", f]).code, 0);
+
+    // A local index cannot change in place: plan says replace, deploy refuses without
+    // --allow-data-loss and changes nothing.
+    std::fs::write(
+        &file,
+        text.replace("projection = [\"total\"]", "projection = \"all\""),
+    )
+    .unwrap();
+    let plan = w.run(&["plan", "--file", f, "--output", "json"]);
+    assert_eq!(plan.code, 3, "{plan}");
+    let planned = plan.json();
+    let replaced: Vec<&str> = planned["resource_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["action"] == "replace")
+        .filter_map(|c| c["key"].as_str())
+        .collect();
+    assert_eq!(replaced, ["table:orders"], "{plan}");
+    w.proxy.clear();
+    let refused = w.run(&["deploy", "--file", f]);
+    assert_ne!(refused.code, 0, "{refused}");
+    assert!(refused.stderr.contains("--allow-data-loss"), "{refused}");
+    assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+    let replaced_run = w.run(&["deploy", "--file", f, "--allow-data-loss"]).ok();
+    let t = support::block_on(
+        w.aws()
+            .dynamodb
+            .describe_table()
+            .table_name("lsi-orders-prod")
+            .send(),
+    )
+    .unwrap();
+    let lsi = t.table().unwrap().local_secondary_indexes();
+    assert_eq!(
+        lsi[0]
+            .projection()
+            .unwrap()
+            .projection_type()
+            .map(|p| p.as_str()),
+        Some("ALL"),
+        "{replaced_run}"
+    );
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+
+    // A route on the root is removed from the root, which stays.
+    std::fs::write(
+        &file,
+        text.replace("projection = [\"total\"]", "projection = \"all\"")
+            .replace("path = \"/\"", "path = \"/echo\""),
+    )
+    .unwrap();
+    w.run(&["deploy", "--file", f]).ok();
+    let api = api_id(&w, &file);
+    let root = resource_id(&w, &api, "/");
+    let gone = support::block_on(
+        w.aws()
+            .apigateway
+            .get_method()
+            .rest_api_id(&api)
+            .resource_id(&root)
+            .http_method("GET")
+            .send(),
+    );
+    assert!(gone.is_err(), "GET / is left: {gone:?}");
+    assert_eq!(route_parts(&w, &api, "/echo", "GET").0, "AWS_PROXY");
+    assert_eq!(w.run(&["status", "--file", f]).code, 0);
+
+    w.run(&["teardown", "--yes", "--file", f]).ok();
+    w.assert_nothing_left("local index");
 }
