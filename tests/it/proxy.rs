@@ -275,6 +275,15 @@ fn route_parts(w: &World, api: &str, path: &str, method: &str) -> (String, usize
     )
 }
 
+/// A proxy route as AWS has it: AWS_PROXY, and no method or integration responses.
+fn assert_proxy(w: &World, api: &str, path: &str, method: &str) {
+    assert_eq!(
+        route_parts(w, api, path, method),
+        ("AWS_PROXY".into(), 0, 0),
+        "{method} {path}"
+    );
+}
+
 /// An integration response's header mappings.
 fn response_parameters(
     w: &World,
@@ -331,18 +340,9 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
     .unwrap();
     w.run(&["deploy", "--file", f]).ok();
     let api = api_id(&w, &file);
-    assert_eq!(
-        route_parts(&w, &api, "/echo/{id}", "GET"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
-    assert_eq!(
-        route_parts(&w, &api, "/", "POST"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
-    assert_eq!(
-        route_parts(&w, &api, "/files/{proxy+}", "ANY"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
+    assert_proxy(&w, &api, "/echo/{id}", "GET");
+    assert_proxy(&w, &api, "/", "POST");
+    assert_proxy(&w, &api, "/files/{proxy+}", "ANY");
     let status = w.run(&["status", "--file", f]);
     assert_eq!(status.code, 0, "{status}");
     assert_eq!(w.run(&["plan", "--file", f]).code, 0);
@@ -419,18 +419,12 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
         route_parts(&w, &api, "/echo/{id}", "GET"),
         ("AWS".into(), 6, 6)
     );
-    assert_eq!(
-        route_parts(&w, &api, "/echo/{id}", "POST"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
+    assert_proxy(&w, &api, "/echo/{id}", "POST");
     assert_eq!(w.run(&["status", "--file", f]).code, 0);
     // ... and back: no responses left over.
     std::fs::write(&file, mapped.replacen("integration = \"mapping\"\n", "", 1)).unwrap();
     w.run(&["deploy", "--file", f]).ok();
-    assert_eq!(
-        route_parts(&w, &api, "/echo/{id}", "GET"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
+    assert_proxy(&w, &api, "/echo/{id}", "GET");
     assert_eq!(w.run(&["status", "--file", f]).code, 0);
     assert_eq!(w.run(&["plan", "--file", f]).code, 0);
 
@@ -453,10 +447,7 @@ fn proxy_routes_deploy_per_call_and_as_a_document_and_change_kind_cleanly() {
     assert_ne!(status.code, 0, "{status}");
     assert!(status.stdout.contains("GET /echo/{id}"), "{status}");
     w.run(&["deploy", "--file", f]).ok();
-    assert_eq!(
-        route_parts(&w, &api, "/echo/{id}", "GET"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
+    assert_proxy(&w, &api, "/echo/{id}", "GET");
 
     // The whole API as one document: the same routes, AWS_PROXY. (Less the ANY route: moto's
     // import makes a method named after the any-method extension; docs/aws.md, "ANY routes".)
@@ -749,14 +740,8 @@ fn init_proxy_writes_the_tutorial_with_proxy_integration_which_deploys_serves_an
     let f = file.to_str().unwrap();
     w.run(&["deploy", "--file", f]).ok();
     let api = api_id(&w, &file);
-    assert_eq!(
-        route_parts(&w, &api, "/user", "POST"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
-    assert_eq!(
-        route_parts(&w, &api, "/user/{uid}", "GET"),
-        ("AWS_PROXY".into(), 0, 0)
-    );
+    assert_proxy(&w, &api, "/user", "POST");
+    assert_proxy(&w, &api, "/user/{uid}", "GET");
     assert_eq!(w.run(&["status", "--file", f]).code, 0);
 
     // The tutorial's own four checks pass against the proxy handler, served.
