@@ -278,37 +278,20 @@ pub fn request_event(
         if !json_type {
             return Err(Answer::message(415, "Unsupported Media Type"));
         }
-        let parsed: Option<Value> = serde_json::from_slice(body).ok();
-        if let Some(model) = &m.route.request_model {
-            let schema = model_schema(models, model);
-            if !parsed
-                .as_ref()
-                .is_some_and(|v| crate::draft4::accepts(&schema, v))
-            {
-                return Err(Answer::message(400, "Invalid request body"));
-            }
-        }
+        validate_body(m, models, body)?;
         let text = vtl::render(template, &incoming.vars(body, &m.params))
             .map_err(|e| Answer::message(500, &format!("Internal server error: {e}")))?;
         return serde_json::from_str(&text)
             .map_err(|_| Answer::message(500, "Internal server error"));
     }
     // Passthrough: the body is the event, once it passed the model (when the route has one).
+    validate_body(m, models, body)?;
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    if let Some(model) = &m.route.request_model {
-        let schema = model_schema(models, model);
-        let valid = parsed
-            .as_ref()
-            .is_some_and(|v| crate::draft4::accepts(&schema, v));
-        if !valid {
-            return Err(Answer::message(400, "Invalid request body"));
-        }
-    }
     parsed.ok_or_else(|| Answer::message(400, "Invalid request body"))
 }
 
-/// A proxy route's body check: with a model, the request validator checks every body
-/// (the model covers `$default`, every content type) before the function runs.
+/// The request validator's body check: with a model, every body (the model covers
+/// `$default`, every content type) must be JSON the model accepts, before the function runs.
 pub fn validate_body(m: &Matched, models: &[ModelSpec], body: &[u8]) -> Result<(), Answer> {
     let Some(model) = &m.route.request_model else {
         return Ok(());

@@ -113,12 +113,14 @@ impl Kind for Stage {
         }
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
-        // What that release published: not the gateway responses this one adds (none is
-        // recorded yet), so its deployment is not this one's and is made again after them.
-        if !super::gateway_responses::GatewayResponses
-            .nodes(w.spec)
+        // What that release published: a part this release publishes and the state does not
+        // record (the gateway responses it adds) was not in its deployment, which is made
+        // again after it.
+        let graph = crate::kinds::graph::Graph::new(w.spec);
+        if graph
+            .nodes
             .iter()
-            .all(|n| w.state.has(&n.key))
+            .any(|n| PUBLISHED.contains(&n.kind.name()) && !w.state.has(&n.key))
         {
             return None;
         }

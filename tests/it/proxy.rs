@@ -490,9 +490,17 @@ fn todos(w: &World) -> PathBuf {
     to.join("serverless-cli.toml")
 }
 
+/// DescribeTable, as the emulator answers it.
+fn described(
+    w: &World,
+    table: &str,
+) -> aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput {
+    support::block_on(w.aws().dynamodb.describe_table().table_name(table).send()).unwrap()
+}
+
 /// The table's global indexes as the emulator has them: (name, key attribute names).
 fn indexes(w: &World, table: &str) -> Vec<(String, Vec<String>)> {
-    let t = support::block_on(w.aws().dynamodb.describe_table().table_name(table).send()).unwrap();
+    let t = described(w, table);
     let mut out: Vec<(String, Vec<String>)> = t
         .table()
         .unwrap()
@@ -800,14 +808,7 @@ integration = "proxy"
     std::fs::write(&file, text).unwrap();
     let f = file.to_str().unwrap();
     w.run(&["deploy", "--file", f]).ok();
-    let t = support::block_on(
-        w.aws()
-            .dynamodb
-            .describe_table()
-            .table_name("lsi-orders-prod")
-            .send(),
-    )
-    .unwrap();
+    let t = described(&w, "lsi-orders-prod");
     let lsi = t.table().unwrap().local_secondary_indexes();
     assert_eq!(lsi.len(), 1);
     assert_eq!(lsi[0].index_name(), Some("by_date"));
@@ -842,14 +843,7 @@ integration = "proxy"
     assert!(refused.stderr.contains("--allow-data-loss"), "{refused}");
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
     let replaced_run = w.run(&["deploy", "--file", f, "--allow-data-loss"]).ok();
-    let t = support::block_on(
-        w.aws()
-            .dynamodb
-            .describe_table()
-            .table_name("lsi-orders-prod")
-            .send(),
-    )
-    .unwrap();
+    let t = described(&w, "lsi-orders-prod");
     let lsi = t.table().unwrap().local_secondary_indexes();
     assert_eq!(
         lsi[0]
