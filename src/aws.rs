@@ -165,6 +165,8 @@ pub struct Aws {
     pub account: String,
     target: Target,
     limit: Duration,
+    /// The credentials every client signs with (serve checks SigV4 requests against them).
+    credentials: aws_credential_types::provider::SharedCredentialsProvider,
 }
 
 impl Aws {
@@ -230,7 +232,7 @@ impl Aws {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http.clone())
             .region(Region::new(target.region.clone()))
-            .credentials_provider(creds)
+            .credentials_provider(creds.clone())
             .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -282,6 +284,21 @@ impl Aws {
             account: String::new(),
             target: target.clone(),
             limit,
+            credentials: creds,
+        })
+    }
+
+    /// The credentials the clients sign with, resolved now (`None` when there are none).
+    pub async fn signing_credentials(&self) -> Option<crate::auth::sigv4::Credentials> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let c = tokio::time::timeout(self.limit, self.credentials.provide_credentials())
+            .await
+            .ok()?
+            .ok()?;
+        Some(crate::auth::sigv4::Credentials {
+            access_key: c.access_key_id().to_string(),
+            secret: c.secret_access_key().to_string(),
+            session_token: c.session_token().map(str::to_string),
         })
     }
 

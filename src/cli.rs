@@ -122,6 +122,10 @@ pub enum Command {
     /// The same API deploy builds: importable with PutRestApi, readable by OpenAPI tools. The
     /// function ARNs need the account: the state's, or --account. Makes no AWS call.
     Openapi(OpenapiArgs),
+    /// Print the value of one of the stack's API keys (`[api_keys.NAME]`), read from API
+    /// Gateway: for a person to hand to a caller. It is never written to the state, the journal
+    /// or a log. With --output json the value is included only with --value.
+    ApiKey(ApiKeyArgs),
     /// Write the tutorial's stack as a stack file you edit: serverless-cli.toml, its JSON
     /// Schema and the handler (index.mjs, package.json, package-lock.json, tests) into DIR.
     /// Refuses to overwrite anything. Then `deploy` there deploys the built-in stack.
@@ -220,6 +224,15 @@ pub struct TryArgs {
     /// takes a few seconds to reach Lambda. 0: never retry.
     #[arg(long, value_name = "SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub settle: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ApiKeyArgs {
+    /// The key's logical name in the stack file (`partner` for `[api_keys.partner]`).
+    pub name: String,
+    /// With --output json: include the value.
+    #[arg(long)]
+    pub value: bool,
 }
 
 #[derive(Debug, Args)]

@@ -138,6 +138,14 @@ fn resources(scope: Scope, names: &StackNames, t: &Target) -> Vec<String> {
             format!("arn:{p}:apigateway:{r}::/restapis/*"),
         ],
         Scope::ApiTags => vec![format!("arn:{p}:apigateway:{r}::/tags/*")],
+        Scope::ApiKeys => vec![
+            format!("arn:{p}:apigateway:{r}::/apikeys"),
+            format!("arn:{p}:apigateway:{r}::/apikeys/*"),
+        ],
+        Scope::UsagePlans => vec![
+            format!("arn:{p}:apigateway:{r}::/usageplans"),
+            format!("arn:{p}:apigateway:{r}::/usageplans/*"),
+        ],
     }
 }
 
@@ -151,6 +159,8 @@ fn sid(scope: Scope) -> &'static str {
         Scope::LogGroupList => "DescribeLogGroups",
         Scope::RestApis => "RestApis",
         Scope::ApiTags => "RestApiTags",
+        Scope::ApiKeys => "ApiKeys",
+        Scope::UsagePlans => "UsagePlans",
     }
 }
 
@@ -251,6 +261,7 @@ mod tests {
         ),
         ("resources/role.rs", include_str!("resources/role.rs")),
         ("resources/table.rs", include_str!("resources/table.rs")),
+        ("resources/access.rs", include_str!("resources/access.rs")),
         ("ops/discover.rs", include_str!("ops/discover.rs")),
     ];
 

@@ -7,6 +7,7 @@
 // layout goes deeper than rustc's default limit of 128 on a clean build.
 #![recursion_limit = "256"]
 
+mod auth;
 mod aws;
 mod cli;
 mod code;
@@ -82,6 +83,7 @@ fn main() -> ExitCode {
                 | Command::Try(_)
                 | Command::IamPolicy
                 | Command::Openapi(_)
+                | Command::ApiKey(_)
                 | Command::Init(_)
                 | Command::Schema
                 | Command::State(_)
@@ -103,6 +105,7 @@ fn main() -> ExitCode {
                 Command::Try(args) => commands::try_it::run(&cli.global, args).await,
                 Command::IamPolicy => commands::iam_policy::run(&cli.global).await,
                 Command::Openapi(args) => commands::openapi::run(&cli.global, args).await,
+                Command::ApiKey(args) => commands::api_key::run(&cli.global, args).await,
                 Command::Init(args) => commands::init::run(&cli.global, args),
                 Command::Schema => commands::init::schema(&cli.global),
                 Command::State(c) => commands::state::run(&cli.global, c).await,

@@ -456,6 +456,9 @@ impl CorsSpec {
                         template: None,
                         headers: self.preflight_headers(&methods),
                     }],
+                    // A browser's preflight carries no credentials: API Gateway's CORS
+                    // preflight is always open.
+                    auth: Default::default(),
                 }
             })
             .collect()
@@ -521,6 +524,9 @@ pub struct RouteSpec {
     /// The mapping-template integration's responses; none for a proxy route (the function's
     /// answer is the response).
     pub responses: Vec<ResponseSpec>,
+    /// What the caller must show. Not serialized, as above: the method's props carry it.
+    #[serde(skip_serializing)]
+    pub auth: crate::auth::RouteAuth,
 }
 
 /// A DynamoDB key attribute.
@@ -698,6 +704,11 @@ impl ApiBuild {
     /// calls fit the account's burst, else one document, which takes a handful of calls for
     /// any number of routes.
     pub fn auto(routes: &[RouteSpec], models: usize) -> ApiBuild {
+        // A route with auth is built per call: the document build does not carry it yet
+        // (docs/auth.md, "Builds").
+        if routes.iter().any(|r| !r.auth.is_open()) {
+            return ApiBuild::Calls;
+        }
         if per_call_calls(routes, models) > API_GATEWAY_BURST {
             ApiBuild::Document
         } else {
@@ -851,6 +862,7 @@ pub fn post_user_route() -> RouteSpec {
         function: TUTORIAL_FUNCTION.into(),
         integration: IntegrationKind::Aws,
         responses,
+        auth: Default::default(),
     }
 }
 
@@ -868,6 +880,7 @@ pub fn get_user_route() -> RouteSpec {
         function: TUTORIAL_FUNCTION.into(),
         integration: IntegrationKind::Aws,
         responses,
+        auth: Default::default(),
     }
 }
 
@@ -892,6 +905,7 @@ pub fn delete_user_route() -> RouteSpec {
         function: TUTORIAL_FUNCTION.into(),
         integration: IntegrationKind::Aws,
         responses,
+        auth: Default::default(),
     }
 }
 
@@ -993,6 +1007,8 @@ pub struct StackSpec {
     pub api: ApiSpec,
     pub models: Vec<ModelSpec>,
     pub routes: Vec<RouteSpec>,
+    /// API keys, usage plans and authorizers (empty for the built-in stack).
+    pub auth: crate::auth::AuthSpec,
 }
 
 /// The function's memory (MB) in the tutorial's stack.
@@ -1255,6 +1271,27 @@ impl StackSpec {
     /// this API's stage. The verb is `*` (API Gateway invokes an ANY route with the request's
     /// own verb) and the last `*` matches the rest of the path, `/` included (docs/aws.md,
     /// "One invoke permission per function").
+    /// The source of a function's one invoke statement: the stage's routes, or, for a
+    /// function that answers an authorizer, the whole API (`{api}/*`, which covers
+    /// `{api}/authorizers/{id}` as well as the routes): still one statement per function.
+    pub fn invoke_source_arn_of(&self, api_id: &str, function: &str) -> String {
+        if self
+            .auth
+            .authorizers
+            .iter()
+            .any(|a| a.kind.function() == Some(function))
+        {
+            format!(
+                "arn:{}:execute-api:{}:{}:{api_id}/*",
+                self.partition(),
+                self.region,
+                self.account
+            )
+        } else {
+            self.invoke_source_arn(api_id)
+        }
+    }
+
     pub fn invoke_source_arn(&self, api_id: &str) -> String {
         format!(
             "arn:{}:execute-api:{}:{}:{api_id}/{}/*/*",
@@ -1422,6 +1459,7 @@ pub mod tests_support {
                 schema: USER_MODEL_SCHEMA.into(),
             }],
             routes,
+            auth: Default::default(),
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! It sits in the API Gateway client's HTTP connector: every attempt of every call, retries
 //! included, takes a token before it is sent. Calls with their own quota (CreateRestApi,
-//! DeleteRestApi, CreateDeployment, CreateResource, GetResources, PutRestApi, ImportRestApi)
+//! DeleteRestApi, CreateDeployment, CreateResource, GetResources, PutRestApi, ImportRestApi,
+//! CreateApiKey, UpdateUsagePlan)
 //! take it from their own bucket; every other call from the shared one (10 per second, burst
 //! 40). Tokens are handed out in order: a caller that finds the bucket empty reserves the next
 //! token and sleeps until it is due.
@@ -53,7 +54,7 @@ impl Bucket {
 
 /// The API Gateway control plane's quotas, per account (not raisable).
 /// (operation, burst, calls per second)
-const OWN_QUOTAS: [(&str, f64, f64); 7] = [
+const OWN_QUOTAS: [(&str, f64, f64); 9] = [
     ("CreateRestApi", 1.0, 1.0 / 3.0),
     ("ImportRestApi", 1.0, 1.0 / 3.0),
     ("DeleteRestApi", 1.0, 1.0 / 30.0),
@@ -61,6 +62,8 @@ const OWN_QUOTAS: [(&str, f64, f64); 7] = [
     ("PutRestApi", 1.0, 1.0),
     ("CreateResource", 5.0, 5.0),
     ("GetResources", 5.0, 2.5),
+    ("CreateApiKey", 5.0, 5.0),
+    ("UpdateUsagePlan", 1.0, 1.0 / 20.0),
 ];
 /// Every other management call: 10 per second, burst 40.
 const SHARED: (f64, f64) = (40.0, 10.0);
@@ -152,6 +155,8 @@ fn own_quota_operation(method: &str, uri: &str) -> Option<&'static str> {
         ("POST", ["restapis", _, "deployments"]) => Some("CreateDeployment"),
         ("POST", ["restapis", _, "resources", _]) => Some("CreateResource"),
         ("GET", ["restapis", _, "resources"]) => Some("GetResources"),
+        ("POST", ["apikeys"]) => Some("CreateApiKey"),
+        ("PATCH", ["usageplans", _]) => Some("UpdateUsagePlan"),
         _ => None,
     }
 }
@@ -192,6 +197,9 @@ mod tests {
                 Some("CreateDeployment"),
             ),
             ("POST", "/restapis/abc/resources/r1", Some("CreateResource")),
+            ("POST", "/apikeys", Some("CreateApiKey")),
+            ("PATCH", "/usageplans/p1", Some("UpdateUsagePlan")),
+            ("PATCH", "/usageplans/p1/keys", None),
             (
                 "GET",
                 "/restapis/abc/resources?limit=500",

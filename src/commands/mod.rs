@@ -4,6 +4,7 @@
 //! Every check of the user's input happens before the first AWS call, so bad input changes
 //! nothing.
 
+pub mod api_key;
 pub mod deploy;
 pub mod iam_policy;
 pub mod init;

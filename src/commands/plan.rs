@@ -37,6 +37,7 @@ pub async fn run(global: &GlobalArgs, args: &DeployArgs) -> anyhow::Result<i32> 
         "summary": summary,
         "resource_changes": plan.changes,
         "iam_changes": plan.iam,
+        "access_changes": plan.access,
         "removals": plan.removals,
         "owner_tags": plan.tags,
         "api_build": build,
@@ -89,6 +90,9 @@ fn text(stack: &str, region: &str, plan: &Plan) -> String {
     }
     for line in &plan.iam {
         out.push_str(&format!("  IAM: {line}\n"));
+    }
+    for line in &plan.access {
+        out.push_str(&format!("  access: {line}\n"));
     }
     for line in &plan.removals {
         out.push_str(&format!("  removes: {line}\n"));

@@ -135,6 +135,8 @@ pub async fn run(
         Vec::new()
     };
 
+    let guard = guard_of(&session, &spec).await?;
+
     let listener = serve::bind(args.port).await?;
     let addr = listener.local_addr()?;
     let scratch = tempfile::tempdir()?;
@@ -251,9 +253,88 @@ pub async fn run(
         models: spec.models.clone(),
         pools,
         gateway_responses: spec.gateway_responses(),
+        guard,
     });
     serve::run(listener, server, interrupts, STOP_GRACE).await?;
     drop(scratch);
     eprintln!("stopped");
     Ok(0)
+}
+
+/// API Gateway's checks of callers for this stack: the deployed keys' values (read from API
+/// Gateway, held in memory only), the credentials SigV4 requests must be signed with, and the
+/// deployed API's id for the method ARNs a Lambda authorizer is given.
+async fn guard_of(
+    session: &crate::session::Session,
+    spec: &stack::StackSpec,
+) -> anyhow::Result<crate::serve::guard::Guard> {
+    use crate::kinds::api_key::{key_of, ApiKeyRecord};
+    let iam = spec
+        .routes
+        .iter()
+        .any(|r| r.auth.authorizer == Some(crate::auth::Authorizing::Iam));
+    let needs_aws = iam || !spec.auth.api_keys.is_empty();
+    let aws = if needs_aws {
+        Some(crate::aws::Aws::clients(&session.target, Duration::from_secs(5)).await?)
+    } else {
+        None
+    };
+    let mut keys = Vec::new();
+    for k in &spec.auth.api_keys {
+        let rec = session
+            .state
+            .as_ref()
+            .and_then(|s| s.get::<ApiKeyRecord>(&key_of(&k.logical)));
+        let (Some(rec), Some(aws)) = (rec, &aws) else {
+            eprintln!(
+                "note: API key {} is not deployed: serve refuses its routes (403) until deploy makes it",
+                k.logical
+            );
+            continue;
+        };
+        match crate::resources::access::key_value(aws, &rec.id).await {
+            Ok(Some((value, enabled))) => keys.push(crate::serve::guard::LocalKey {
+                logical: k.logical.clone(),
+                id: rec.id.clone(),
+                value,
+                enabled,
+            }),
+            Ok(None) => eprintln!(
+                "note: API key {} is recorded but gone from API Gateway; run deploy",
+                k.logical
+            ),
+            Err(e) => {
+                return Err(UsageError(format!(
+                    "cannot read API key {}'s value from API Gateway ({}); serve checks x-api-key against the deployed keys",
+                    k.logical,
+                    e.message
+                ))
+                .into())
+            }
+        }
+    }
+    let credentials = match &aws {
+        Some(a) if iam => a.signing_credentials().await,
+        _ => None,
+    };
+    if iam && credentials.is_none() {
+        eprintln!("note: no AWS credentials: serve refuses every IAM route (403), as it cannot check a signature");
+    }
+    let api_id = session
+        .state
+        .as_ref()
+        .and_then(|s| {
+            s.get::<crate::kinds::rest_api::ApiRecord>(crate::kinds::graph::key::REST_API)
+        })
+        .map_or_else(|| "local".to_string(), |a| a.id);
+    crate::serve::guard::Guard::new(
+        spec.auth.clone(),
+        spec.api.stage.clone(),
+        spec.region.clone(),
+        spec.account.clone(),
+        api_id,
+        keys,
+        session.target.endpoint.clone(),
+        credentials,
+    )
 }

@@ -69,6 +69,8 @@ pub struct Request {
     pub host: String,
     /// The account the stack is in (the proxy event's `requestContext.accountId`).
     pub account: String,
+    /// Who the caller is, once serve's guard let it through.
+    pub caller: crate::serve::guard::Caller,
 }
 
 impl Request {
@@ -89,6 +91,8 @@ pub struct Incoming {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
     pub context: Vec<(&'static str, String)>,
+    /// `$context.authorizer.<name>` (and `.claims.<name>`): what the authorizer handed on.
+    pub authorizer: Vec<(String, String)>,
 }
 
 impl Incoming {
@@ -111,6 +115,7 @@ impl Incoming {
                 ("identity.sourceIp", req.source_ip.clone()),
                 ("identity.userAgent", user_agent),
             ],
+            authorizer: authorizer_vars(req),
         }
     }
 
@@ -121,8 +126,31 @@ impl Incoming {
             query: &self.query,
             headers: &self.headers,
             context: &self.context,
+            authorizer: &self.authorizer,
         }
     }
+}
+
+/// The authorizer's values as `$context.authorizer.x` names them (`claims.sub` for a Cognito
+/// token's claims).
+fn authorizer_vars(req: &Request) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let Some(a) = &req.caller.authorizer else {
+        return out;
+    };
+    for (k, v) in a {
+        match v {
+            Value::Object(claims) => {
+                for (c, x) in claims {
+                    let x = x.as_str().map_or_else(|| x.to_string(), str::to_string);
+                    out.push((format!("{k}.{c}"), x));
+                }
+            }
+            Value::String(s) => out.push((k.clone(), s.clone())),
+            other => out.push((k.clone(), other.to_string())),
+        }
+    }
+    out
 }
 
 /// What API Gateway answers for a path or method the API does not have.
@@ -515,7 +543,7 @@ mod tests {
                 }
             }
         }
-        assert!(vtl::render("$context.authorizer.x", &none.vars(b"", &[])).is_err());
+        assert!(vtl::render("$context.identity.caller", &none.vars(b"", &[])).is_err());
     }
 
     #[test]

@@ -78,10 +78,14 @@ pub fn event(m: &Matched, req: &Request, stage: &str) -> Value {
             "domainPrefix": req.host.split('.').next().unwrap_or_default(),
             "requestTimeEpoch": req.time_ms,
             "requestTime": request_time(req.time_ms),
+            "authorizer": req.caller.authorizer,
             "identity": {
                 "sourceIp": req.source_ip,
                 "userAgent": user_agent,
-                "accessKey": null, "accountId": null, "apiKey": null, "apiKeyId": null,
+                "accessKey": req.caller.access_key,
+                "accountId": req.caller.access_key.as_ref().map(|_| req.account.clone()),
+                "apiKey": req.caller.api_key.as_ref().map(|k| k.0.clone()),
+                "apiKeyId": req.caller.api_key.as_ref().map(|k| k.1.clone()),
                 "caller": null, "cognitoAuthenticationProvider": null,
                 "cognitoAuthenticationType": null, "cognitoIdentityId": null,
                 "cognitoIdentityPoolId": null, "principalOrgId": null, "user": null,
@@ -166,6 +170,18 @@ pub fn civil_date(days: i64) -> (i64, i64, i64) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The day counted from 1970-01-01 of a calendar date: [`civil_date`]'s inverse (Howard
+/// Hinnant's `days_from_civil`).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// What API Gateway answers when the function's answer is not a proxy response (or the
@@ -302,6 +318,7 @@ mod tests {
             function: "api".into(),
             integration: IntegrationKind::Proxy,
             responses: Vec::new(),
+            auth: Default::default(),
         }
     }
 
@@ -322,6 +339,7 @@ mod tests {
             time_ms: 1_796_321_782_000,
             host: "127.0.0.1:3000".into(),
             account: "000000000000".into(),
+            caller: Default::default(),
         }
     }
 

@@ -6,7 +6,8 @@
 //! Rendered: `$input.json('$')` and `$input.json('$.a.b')` (JSON), `$input.path('$.a')` (a
 //! string as it is, other JSON as JSON), `$input.body`, `$input.params('x')` (a path
 //! parameter, else a query string parameter, else a header), `$context.<name>` (the names in
-//! [`CONTEXT`]), `$stageVariables.<name>` (none are set: empty), and `$util.urlEncode`,
+//! [`CONTEXT`], and `authorizer.<name>` / `authorizer.claims.<name>`: what the method's
+//! authorizer handed on), `$stageVariables.<name>` (none are set: empty), and `$util.urlEncode`,
 //! `urlDecode`, `escapeJavaScript`, `base64Encode`, `base64Decode` of one of those.
 //! Directives (`#set`, `#if`, `#foreach`) and other references are refused.
 
@@ -49,6 +50,8 @@ pub struct Vars<'a> {
     pub headers: &'a [(String, String)],
     /// `$context`'s values, by name.
     pub context: &'a [(&'static str, String)],
+    /// `$context.authorizer.<name>` and `$context.authorizer.claims.<name>`.
+    pub authorizer: &'a [(String, String)],
 }
 
 fn reference() -> Regex {
@@ -56,7 +59,7 @@ fn reference() -> Regex {
         r"\$util\.([A-Za-z0-9]+)\(\s*(\$[^()]*(?:\([^()]*\))?)\s*\)",
         r"|\$input\.(json|path|params)\('([^']*)'\)",
         r"|\$input\.body\b",
-        r"|\$context\.([A-Za-z]+(?:\.[A-Za-z]+)?)",
+        r"|\$context\.(authorizer\.(?:claims\.)?[A-Za-z0-9_]+|[A-Za-z]+(?:\.[A-Za-z]+)?)",
         r"|\$stageVariables\.([A-Za-z0-9_]+)",
     ))
     .expect("a valid pattern")
@@ -120,9 +123,9 @@ fn known(c: &Captures) -> Result<(), String> {
     }
     if let Some(name) = c.get(5) {
         let name = name.as_str();
-        if !CONTEXT.contains(&name) && name != USER_AGENT {
+        if !CONTEXT.contains(&name) && name != USER_AGENT && !name.starts_with("authorizer.") {
             return Err(format!(
-                "$context.{name} is not rendered by serve; it renders {}",
+                "$context.{name} is not rendered by serve; it renders {} and authorizer.<name>",
                 CONTEXT.join(", ")
             ));
         }
@@ -222,6 +225,14 @@ fn value_of(c: &Captures, v: &Vars, payload: &dyn Fn() -> Value) -> Result<Strin
     }
     if let Some(name) = c.get(5) {
         let name = name.as_str();
+        if let Some(a) = name.strip_prefix("authorizer.") {
+            return Ok(v
+                .authorizer
+                .iter()
+                .find(|(k, _)| k == a)
+                .map(|(_, x)| x.clone())
+                .unwrap_or_default());
+        }
         return Ok(v
             .context
             .iter()
@@ -282,6 +293,7 @@ mod tests {
             query,
             headers,
             context,
+            authorizer: &[],
         }
     }
 
@@ -339,7 +351,7 @@ mod tests {
         for (t, says) in [
             ("#set($x = 1)$x", "#set"),
             ("#if($input.body)x#end", "#if"),
-            ("$context.authorizer.claims", "$context.authorizer"),
+            ("$context.authorizer", "$context.authorizer"),
             ("$util.parseJson($input.body)", "$util.parseJson"),
             ("$input.json('$.a[0]')", "JSONPath"),
             ("$input.params()", "$input.params()"),

@@ -56,6 +56,9 @@ impl Kind for Method {
                 if route.request_model.is_some() {
                     n = n.needs(key::VALIDATOR);
                 }
+                if let Some(crate::auth::Authorizing::Named(a)) = &route.auth.authorizer {
+                    n = n.needs(super::authorizer::key_of(a));
+                }
                 n
             })
             .collect()
@@ -82,6 +85,17 @@ impl Kind for Method {
         // old method); a mapping route's props stay what earlier releases hashed.
         if route.integration != IntegrationKind::Aws {
             props["integration"] = json!(route.integration.api_name());
+        }
+        // What the caller must show; an open route's props stay what earlier releases
+        // hashed. A change makes the method again (with its parts): moto and AWS both take
+        // PutMethod whole, and a method is the unit the stage publishes.
+        if !route.auth.is_open() {
+            props["authorization"] = json!(route.auth.authorization_type(&w.spec.auth));
+            props["auth"] = json!({
+                "api_key": route.auth.api_key,
+                "authorizer": authorizer_id(w, route)?,
+                "scopes": route.auth.scopes,
+            });
         }
         Some(props)
     }
@@ -156,6 +170,73 @@ impl Kind for Method {
     }
 }
 
+/// The recorded id of the route's authorizer (`Some(None)`: it names none, or IAM; `None`:
+/// not recorded yet).
+pub fn authorizer_id(w: &Want, route: &RouteSpec) -> Option<Option<String>> {
+    match &route.auth.authorizer {
+        Some(crate::auth::Authorizing::Named(a)) => Some(Some(
+            w.state
+                .get::<super::authorizer::AuthorizerRecord>(&super::authorizer::key_of(a))?
+                .id,
+        )),
+        _ => Some(None),
+    }
+}
+
+/// The method's auth as API Gateway shows it.
+pub struct MethodAuth {
+    pub authorization_type: String,
+    pub authorizer_id: Option<String>,
+    pub api_key_required: bool,
+    pub scopes: Vec<String>,
+}
+
+/// What the route wants of its method's auth, resolved against the records.
+pub fn wanted_auth(w: &Want, route: &RouteSpec) -> Option<MethodAuth> {
+    Some(MethodAuth {
+        authorization_type: route.auth.authorization_type(&w.spec.auth).to_string(),
+        authorizer_id: authorizer_id(w, route)?,
+        api_key_required: route.auth.api_key,
+        scopes: route.auth.scopes.clone(),
+    })
+}
+
+/// Why a method lets in more (or other) callers than the stack says: a lost authorizer or
+/// API key requirement widens access (`None`: as the stack says).
+pub fn auth_drift(route: &RouteSpec, want: &MethodAuth, m: &api::MethodInfo) -> Option<String> {
+    let mut why = Vec::new();
+    if m.authorization_type != want.authorization_type {
+        let widened = m.authorization_type == "NONE";
+        why.push(format!(
+            "authorization is {}, the stack says {}{}",
+            m.authorization_type,
+            want.authorization_type,
+            if widened { " (anyone may call it: access widened)" } else { "" }
+        ));
+    } else if want.authorizer_id.is_some() && m.authorizer_id != want.authorizer_id {
+        why.push("it names another authorizer than the stack's".to_string());
+    }
+    if m.api_key_required != want.api_key_required {
+        why.push(if want.api_key_required {
+            "it no longer requires an API key (access widened)".to_string()
+        } else {
+            "it requires an API key the stack does not".to_string()
+        });
+    }
+    let mut have = m.scopes.clone();
+    have.sort();
+    let mut wanted = want.scopes.clone();
+    wanted.sort();
+    if have != wanted {
+        why.push(format!(
+            "its scopes are [{}], the stack says [{}]",
+            have.join(", "),
+            wanted.join(", ")
+        ));
+    }
+    (!why.is_empty()).then(|| format!("{}: {}", route.label(), why.join("; ")))
+}
+
 /// `POST /user`.
 pub fn route_label(node: &Node) -> String {
     node.route
@@ -177,6 +258,12 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                 .get::<ValidatorRecord>(key::VALIDATOR)
                 .map(|v| v.id)
                 .filter(|_| route.request_model.is_some());
+            let w = Want {
+                spec: &ctx.spec,
+                state: &state,
+            };
+            let auth = wanted_auth(&w, route)
+                .context("the route's authorizer is not recorded")?;
             ctx.call("method", || {
                 api::put_method(
                     ctx.aws(),
@@ -184,6 +271,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                     &resource_id,
                     route,
                     validator.as_deref(),
+                    &auth,
                 )
             })
             .await?;
@@ -232,9 +320,15 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         .state
         .get::<ValidatorRecord>(key::VALIDATOR)
         .map(|v| v.id);
-    match body_drift(route, &m, validator.as_deref()) {
-        Some(why) => Check::drifted(label, why),
-        None => Check::ok(label),
+    let w = Want {
+        spec: cx.spec,
+        state: cx.state,
+    };
+    let auth = wanted_auth(&w, route).and_then(|a| auth_drift(route, &a, &m));
+    match (body_drift(route, &m, validator.as_deref()), auth) {
+        (Some(a), Some(b)) => Check::drifted(label, format!("{a}; {b}")),
+        (Some(why), None) | (None, Some(why)) => Check::drifted(label, why),
+        (None, None) => Check::ok(label),
     }
 }
 

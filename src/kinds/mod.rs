@@ -22,6 +22,8 @@ use crate::stack::StackSpec;
 use crate::state::{StackState, LEGACY_PREFIX};
 
 pub mod api_document;
+pub mod api_key;
+pub mod authorizer;
 pub mod context;
 pub mod function;
 pub mod gateway_responses;
@@ -40,6 +42,8 @@ pub mod role_policy;
 pub mod route;
 pub mod stage;
 pub mod table;
+pub mod usage_plan;
+pub mod usage_plan_key;
 pub mod validator;
 
 /// Every kind, in the order their nodes are listed (the graph then orders them by their
@@ -60,7 +64,11 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &integration::Integration,
     &integration_responses::IntegrationResponses,
     &permission::Permission,
+    &authorizer::Authorizer,
     &stage::Stage,
+    &api_key::ApiKey,
+    &usage_plan::UsagePlan,
+    &usage_plan_key::UsagePlanKey,
 ];
 
 /// The status table's rows in order: each kind's row and extra rows in the registry's order,
@@ -348,6 +356,10 @@ pub enum Scope {
     RestApis,
     /// API Gateway's tagging path (tags on create).
     ApiTags,
+    /// API keys: `/apikeys` and below.
+    ApiKeys,
+    /// Usage plans and their keys: `/usageplans` and below.
+    UsagePlans,
 }
 
 /// An AWS operation (the name its errors carry), the IAM action that authorises it, and the
@@ -821,6 +833,7 @@ mod tests {
             fields,
             [
                 "api",
+                "api_keys",
                 "deployment",
                 "function",
                 "functions",
@@ -833,6 +846,7 @@ mod tests {
                 "roles",
                 "table",
                 "tables",
+                "usage_plans",
             ]
         );
         // Dependents before what they depend on.

@@ -162,7 +162,14 @@ impl Kind for Permission {
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
         spec.functions
             .iter()
-            .filter(|f| spec.routes.iter().any(|r| r.function == f.logical))
+            .filter(|f| {
+                spec.routes.iter().any(|r| r.function == f.logical)
+                    || spec
+                        .auth
+                        .authorizers
+                        .iter()
+                        .any(|a| a.kind.function() == Some(f.logical.as_str()))
+            })
             .map(|f| {
                 Node::new(&Permission, key::permission(&f.logical))
                     .lives_in(key::function(&f.logical))
@@ -179,7 +186,7 @@ impl Kind for Permission {
         Some(json!({
             "statement_id": INVOKE_SID,
             "principal": "apigateway.amazonaws.com",
-            "source_arn": w.spec.invoke_source_arn(&api.id),
+            "source_arn": w.spec.invoke_source_arn_of(&api.id, node.item.as_deref()?),
             "function_arn": f.arn,
         }))
     }
@@ -291,7 +298,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         .props(&w, node)
         .context("the function or the REST API is not recorded")?;
     let fingerprint = super::fingerprint_of("permission", &props);
-    let source_arn = ctx.spec.invoke_source_arn(&api_id);
+    let source_arn = ctx.spec.invoke_source_arn_of(&api_id, &logical);
     let want = PermissionRecord {
         statement_id: sid.to_string(),
         source_arn: source_arn.clone(),

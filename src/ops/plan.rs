@@ -78,6 +78,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// IAM changes in words: actions or resources the role's policy gains or loses.
     pub iam: Vec<String>,
+    /// Who may call which route, where it changes.
+    pub access: Vec<String>,
     /// Routes or policy statements the stack does not have, which deploy removes.
     pub removals: Vec<String>,
     /// Owner tags deploy puts back.
@@ -185,12 +187,64 @@ pub async fn compute(
         }
     }
     let iam = iam_changes(&changes);
+    let access = access_changes(&changes);
     Plan {
         changes,
         iam,
+        access,
         removals,
         tags,
     }
+}
+
+/// Who may call a method, in words, from its props: `open`, or what it takes.
+fn access_of(props: &Value) -> String {
+    let mut parts = Vec::new();
+    if props.pointer("/auth/api_key") == Some(&Value::Bool(true)) {
+        parts.push("an API key".to_string());
+    }
+    match props["authorization"].as_str().unwrap_or("NONE") {
+        "AWS_IAM" => parts.push("a SigV4 signature (IAM)".into()),
+        "COGNITO_USER_POOLS" => {
+            let scopes: Vec<&str> = props
+                .pointer("/auth/scopes")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            parts.push(if scopes.is_empty() {
+                "a Cognito ID token".into()
+            } else {
+                format!("a Cognito access token with {}", scopes.join(" or "))
+            });
+        }
+        "CUSTOM" => parts.push("a Lambda authorizer's Allow".into()),
+        _ => {}
+    }
+    if parts.is_empty() {
+        "open to anyone".into()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+/// The routes whose access changes, in words ("GET /orders: open to anyone -> an API key").
+fn access_changes(changes: &[Change]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in changes.iter().filter(|c| c.kind == "method") {
+        let before = c.before.as_ref().map(access_of);
+        let after = c.after.as_ref().map(access_of);
+        let route = c.key.strip_prefix("method:").unwrap_or(&c.key);
+        match (before, after, c.action) {
+            (_, _, PlanAction::None) => {}
+            (Some(b), Some(a), _) if b != a => out.push(format!("{route}: {b} -> {a}")),
+            (None, Some(a), PlanAction::Create) if a != "open to anyone" => {
+                out.push(format!("{route} (new): {a}"))
+            }
+            (Some(b), None, PlanAction::Delete) => out.push(format!("{route}: removed (was {b})")),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn reason_of(checks: &[KeyCheck], key: &str) -> Option<(Health, String)> {

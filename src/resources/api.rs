@@ -256,6 +256,7 @@ pub async fn put_method(
     resource: &str,
     route: &RouteSpec,
     validator_id: Option<&str>,
+    auth: &crate::kinds::method::MethodAuth,
 ) -> Result<(), AwsError> {
     let put = || async {
         let mut req = aws
@@ -264,7 +265,12 @@ pub async fn put_method(
             .rest_api_id(api)
             .resource_id(resource)
             .http_method(&route.http_method)
-            .authorization_type("NONE");
+            .authorization_type(&auth.authorization_type)
+            .set_authorizer_id(auth.authorizer_id.clone())
+            .api_key_required(auth.api_key_required)
+            .set_authorization_scopes(
+                (!auth.scopes.is_empty()).then(|| auth.scopes.clone()),
+            );
         for p in &route.path_params {
             req = req.request_parameters(format!("method.request.path.{p}"), true);
         }
@@ -540,6 +546,10 @@ macro_rules! method_info {
                 .method_responses()
                 .map(|h| h.keys().cloned().collect())
                 .unwrap_or_default(),
+            authorization_type: $m.authorization_type().unwrap_or("NONE").to_string(),
+            authorizer_id: $m.authorizer_id().map(str::to_string),
+            api_key_required: $m.api_key_required().unwrap_or(false),
+            scopes: $m.authorization_scopes().to_vec(),
         }
     };
 }
@@ -705,6 +715,11 @@ pub struct MethodInfo {
     pub models: std::collections::BTreeMap<String, String>,
     /// Status codes of the declared method responses.
     pub responses: std::collections::BTreeSet<String>,
+    /// NONE, AWS_IAM, COGNITO_USER_POOLS or CUSTOM.
+    pub authorization_type: String,
+    pub authorizer_id: Option<String>,
+    pub api_key_required: bool,
+    pub scopes: Vec<String>,
 }
 
 /// What status checks of an integration: its type, its URI and its responses.

@@ -2,6 +2,7 @@
 //! make exactly the calls they name, return data, and never print; the retries, waits and
 //! bookkeeping live in `ops`.
 
+pub mod access;
 pub mod api;
 pub mod function;
 pub mod log_group;

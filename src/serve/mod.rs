@@ -3,6 +3,7 @@
 //! the event to the real handler in long-lived Node.js workers (`pool`).
 
 pub mod functions;
+pub mod guard;
 pub mod pool;
 
 use std::convert::Infallible;
@@ -46,6 +47,8 @@ pub struct Server {
     /// API Gateway's own answers as the stack sets them (CORS headers on its 4XX and 5XX,
     /// 415's message): the model deploy puts.
     pub gateway_responses: Vec<crate::stack::GatewayResponseSpec>,
+    /// API keys, usage plans and authorizers, enforced as API Gateway does.
+    pub guard: guard::Guard,
 }
 
 /// Binds the port; a clear message when it is taken.
@@ -200,6 +203,7 @@ async fn handle(
                     .map_or(0, |d| d.as_millis()),
                 host,
                 account: server.account.clone(),
+                caller: Default::default(),
             };
             answer(server, &request).await
         }
@@ -229,7 +233,7 @@ async fn handle(
 
 /// API Gateway's own answer, as the stack's gateway responses shape it: the response of its
 /// own type when the stack sets one (415's), else DEFAULT_4XX's or DEFAULT_5XX's.
-fn from_gateway(server: &Server, mut a: Answer) -> Answer {
+pub fn from_gateway(server: &Server, mut a: Answer) -> Answer {
     let kinds: &[&str] = match a.status {
         415 => &["UNSUPPORTED_MEDIA_TYPE", "DEFAULT_4XX"],
         400..=499 => &["DEFAULT_4XX"],
@@ -259,6 +263,27 @@ async fn answer(server: &Server, req: &gateway::Request) -> Answer {
     if matched.route.integration == IntegrationKind::Mock {
         return gateway::mock(&matched.route);
     }
+    // The method's authorizer, API key and usage plan, before anything else.
+    let invoke = |function: &str, event: serde_json::Value| {
+        let pool = server.pools.get(function);
+        let id = req.request_id.clone();
+        Box::pin(async move {
+            match pool {
+                Some(p) => p.invoke(id, event).await,
+                None => gateway::Outcome::Error(
+                    serde_json::json!({"errorMessage": "the authorizer's function is not served"}),
+                ),
+            }
+        }) as futures::future::BoxFuture<'_, gateway::Outcome>
+    };
+    let caller = match server.guard.admit(&matched, req, &invoke).await {
+        Ok(c) => c,
+        Err(refused) => return from_gateway(server, refused),
+    };
+    let req = &gateway::Request {
+        caller,
+        ..req.clone()
+    };
     let Some(pool) = server.pools.get(&matched.route.function) else {
         return from_gateway(server, Answer::message(500, "Internal server error"));
     };

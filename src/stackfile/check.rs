@@ -180,6 +180,8 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         }
     }
     let spec = file.spec(stack_name, "us-east-1", "000000000000");
+    super::auth::check(doc, &spec, &mut out);
+    let mut p = |at: Vec<Seg>, message: String| out.push(Problem { at, message });
 
     // The API.
     if let Err(e) = stack::validate_api_name(&spec.api.name) {
@@ -1336,7 +1338,7 @@ model = "Body"
             ("model = \"Body\"", "model = \"Body\"\nintegration = \"proxy\"\nresponses = [{ status = 200 }]", "routes[1].responses", "a proxy route hands the whole request"),
             ("model = \"Body\"", "model = \"Body\"\nrequest_template = '#set($x = 1){\"a\": $x}'", "routes[1].request_template", "no directives"),
             ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200 }, { status = 500, on = \"unmatched\" }, { status = 502, on = \"unmatched\" }]", "routes[1].responses", "more than one response is on = \"unmatched\""),
-            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200, template = '{\"who\": \"$context.authorizer.principalId\"}' }]", "routes[1].responses[0].template", "$context.authorizer"),
+            ("model = \"Body\"", "model = \"Body\"\nresponses = [{ status = 200, template = '{\"who\": \"$context.identity.caller\"}' }]", "routes[1].responses[0].template", "$context.identity.caller"),
             ("[tables.user]", "[api.cors]\nallow_origins = [\"https://a.example\", \"https://b.example\"]\n\n[tables.user]", "api.cors.allow_origins", "list one origin"),
             ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"uid\", type = \"N\" } }", "tables.user.indexes.by_x.hash_key", "one type"),
             ("hash_key = { name = \"uid\", type = \"S\" }", "hash_key = { name = \"uid\", type = \"S\" }\nindexes.by_x = { hash_key = { name = \"email\", type = \"S\" }, local = true }", "tables.user.indexes.by_x.hash_key", "the table's partition key"),

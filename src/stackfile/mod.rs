@@ -19,6 +19,7 @@ use crate::stack::{
     RouteSpec, StackSpec, TableSpec, TableUse,
 };
 
+pub mod auth;
 pub mod check;
 pub mod recorded;
 
@@ -62,6 +63,17 @@ pub struct FileDoc {
     /// The API's routes (`[[routes]]`).
     #[serde(default)]
     pub routes: Vec<RouteDoc>,
+    /// API keys, by logical name (`[api_keys.partner]`): a route with `api_key = true` takes
+    /// one that is in a usage plan.
+    #[serde(default)]
+    pub api_keys: BTreeMap<String, auth::ApiKeyDoc>,
+    /// Usage plans, by logical name (`[usage_plans.basic]`): throttle and quota for their keys.
+    #[serde(default)]
+    pub usage_plans: BTreeMap<String, auth::UsagePlanDoc>,
+    /// Authorizers, by logical name (`[authorizers.users]`): a Cognito user pool, or a
+    /// function of this file answering a token or request.
+    #[serde(default)]
+    pub authorizers: BTreeMap<String, auth::AuthorizerDoc>,
     /// Requests `serverless-cli try` sends, in order (`[[try]]`).
     #[serde(default, rename = "try")]
     pub tries: Vec<TryDoc>,
@@ -468,6 +480,15 @@ pub struct RouteDoc {
     /// 502 when the runtime exits, 504 on timeout. Mapping integration only: a proxy
     /// route's response is what the function answers.
     pub responses: Option<Vec<ResponseDoc>>,
+    /// The caller must send an API key (`x-api-key`) of a usage plan of this stage.
+    #[serde(default)]
+    pub api_key: bool,
+    /// An authorizer of `[authorizers]`, or `"iam"` (SigV4-signed requests).
+    pub authorizer: Option<String>,
+    /// Cognito only: the access token must carry one of these scopes (without scopes the
+    /// route takes an ID token).
+    #[serde(default)]
+    pub scopes: Vec<String>,
 }
 
 /// One response of a route.
@@ -981,6 +1002,7 @@ impl StackFile {
                 })
                 .collect(),
             routes,
+            auth: auth::spec(doc, |name, logical| named(name, default(logical, "", 128))),
         }
     }
 }
@@ -1065,6 +1087,7 @@ fn route_spec(r: &RouteDoc, default: Integration) -> RouteSpec {
         function: r.function.clone(),
         integration,
         responses,
+        auth: auth::route_auth(r),
     }
 }
 
