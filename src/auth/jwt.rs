@@ -65,7 +65,8 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect) -> Result<Value, Refus
     }
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(h), Some(p), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return bad("not a JWT (three dot-separated parts)");
     };
@@ -82,7 +83,10 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect) -> Result<Value, Refus
     if header["alg"] != "RS256" {
         return bad("the JWT is not signed RS256");
     }
-    let Some(key) = keys.iter().find(|k| Some(k.kid.as_str()) == header["kid"].as_str()) else {
+    let Some(key) = keys
+        .iter()
+        .find(|k| Some(k.kid.as_str()) == header["kid"].as_str())
+    else {
         return bad("the JWT's key id is not one of the user pool's keys");
     };
     let public = aws_lc_rs::signature::RsaPublicKeyComponents {
@@ -91,7 +95,11 @@ pub fn verify(token: &str, keys: &[Key], expect: &Expect) -> Result<Value, Refus
     };
     let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
     if public
-        .verify(&aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256, signed, &sig)
+        .verify(
+            &aws_lc_rs::signature::RSA_PKCS1_2048_8192_SHA256,
+            signed,
+            &sig,
+        )
         .is_err()
     {
         return bad("the JWT's signature does not verify");

@@ -210,9 +210,14 @@ pub fn user_pool_of(arn: &str) -> Option<(String, String)> {
     let account = parts.next()?;
     let id = parts.next()?.strip_prefix("userpool/")?;
     let ok = |s: &str, extra: &[char]| {
-        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra.contains(&c))
     };
-    if !ok(region, &['-']) || account.len() != 12 || !ok(account, &[]) || !ok(id, &['_', '-'])
+    if !ok(region, &['-'])
+        || account.len() != 12
+        || !ok(account, &[])
+        || !ok(id, &['_', '-'])
         || id.len() > 55
         || !id.starts_with(region)
     {
@@ -275,7 +280,10 @@ mod tests {
         };
         assert_eq!(of(None), "NONE");
         assert_eq!(of(Some(Authorizing::Iam)), "AWS_IAM");
-        assert_eq!(of(Some(Authorizing::Named("users".into()))), "COGNITO_USER_POOLS");
+        assert_eq!(
+            of(Some(Authorizing::Named("users".into()))),
+            "COGNITO_USER_POOLS"
+        );
         assert_eq!(of(Some(Authorizing::Named("gate".into()))), "CUSTOM");
     }
 }

@@ -20,7 +20,11 @@ pub async fn run(global: &GlobalArgs, args: &ApiKeyArgs) -> anyhow::Result<i32> 
         return Err(UsageError(format!(
             "the stack file has no API key '{}' (it has {}); name one of [api_keys]",
             crate::report::printable(&args.name),
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         ))
         .into());
     }
@@ -71,7 +75,10 @@ pub async fn run(global: &GlobalArgs, args: &ApiKeyArgs) -> anyhow::Result<i32> 
         }
         _ => {
             if !enabled {
-                eprintln!("note: API key {} is disabled: API Gateway refuses it", rec.name);
+                eprintln!(
+                    "note: API key {} is disabled: API Gateway refuses it",
+                    rec.name
+                );
             }
             println!("{value}");
         }

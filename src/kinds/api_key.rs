@@ -124,7 +124,9 @@ impl Kind for ApiKey {
     ) -> Option<super::OwnerRead<'a>> {
         let k: ApiKeyRecord = rec.typed().ok()?;
         Some(Box::pin(async move {
-            let info = c.call("status", || access::key(&c.aws, &k.id, owner)).await?;
+            let info = c
+                .call("status", || access::key(&c.aws, &k.id, owner))
+                .await?;
             Ok(info.map(|i| (k.name.clone(), i.owner)))
         }))
     }
@@ -138,7 +140,9 @@ impl Kind for ApiKey {
             let k = spec_of(cx.spec, node).ok()?;
             let c = cx.c;
             let found = c
-                .call("plan", || access::find_keys(&c.aws, &k.name, &cx.spec.owner_tag))
+                .call("plan", || {
+                    access::find_keys(&c.aws, &k.name, &cx.spec.owner_tag)
+                })
                 .await
                 .ok()?;
             found
@@ -168,7 +172,9 @@ impl Kind for ApiKey {
             let c = cx.c;
             Some(
                 match c
-                    .call("status", || access::key(&c.aws, &rec.id, &cx.spec.owner_tag))
+                    .call("status", || {
+                        access::key(&c.aws, &rec.id, &cx.spec.owner_tag)
+                    })
                     .await
                 {
                     Ok(None) => Check::missing(&rec.name, "the API key does not exist"),
@@ -212,7 +218,9 @@ impl Kind for ApiKey {
                     // A crash between CreateApiKey and its record: found by name and tag.
                     let name = ctx.name_of::<ApiKeyRecord>(&state, &node.key, |r| r.name)?;
                     let found = ctx
-                        .call("api-key", || access::find_keys(ctx.aws(), &name, &ctx.owner))
+                        .call("api-key", || {
+                            access::find_keys(ctx.aws(), &name, &ctx.owner)
+                        })
                         .await?;
                     match found.into_iter().find(|k| k.owner == Owner::Us) {
                         Some(k) => ApiKeyRecord {
@@ -246,7 +254,10 @@ async fn remove_key(
     owner: &str,
     k: &ApiKeyRecord,
 ) -> anyhow::Result<super::Removal> {
-    let Some(info) = run.call("api-key", || access::key(&run.aws, &k.id, owner)).await? else {
+    let Some(info) = run
+        .call("api-key", || access::key(&run.aws, &k.id, owner))
+        .await?
+    else {
         return Ok(super::Removal::Gone);
     };
     if info.owner != Owner::Us {
@@ -281,19 +292,25 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let (id, action) = match recorded {
         // A changed wish (enabled): updated in place.
         Some(r) => {
-            ctx.call("api-key", || access::set_key_enabled(ctx.aws(), &r.id, want.enabled))
-                .await
-                .with_context(|| format!("updating API key {}", want.name))?;
+            ctx.call("api-key", || {
+                access::set_key_enabled(ctx.aws(), &r.id, want.enabled)
+            })
+            .await
+            .with_context(|| format!("updating API key {}", want.name))?;
             (r.id, Action::Updated)
         }
         None => {
             let found = ctx
-                .call("api-key", || access::find_keys(ctx.aws(), &want.name, owner))
+                .call("api-key", || {
+                    access::find_keys(ctx.aws(), &want.name, owner)
+                })
                 .await?;
             if let Some(k) = found.iter().find(|k| k.owner == Owner::Us) {
                 if k.enabled != want.enabled {
-                    ctx.call("api-key", || access::set_key_enabled(ctx.aws(), &k.id, want.enabled))
-                        .await?;
+                    ctx.call("api-key", || {
+                        access::set_key_enabled(ctx.aws(), &k.id, want.enabled)
+                    })
+                    .await?;
                 }
                 (k.id.clone(), Action::Adopted)
             } else if let Some(other) = found.first() {
@@ -306,7 +323,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                 .into());
             } else {
                 let id = ctx
-                    .call("api-key", || access::create_key(ctx.aws(), &want.name, want.enabled, owner))
+                    .call("api-key", || {
+                        access::create_key(ctx.aws(), &want.name, want.enabled, owner)
+                    })
                     .await
                     .with_context(|| format!("creating API key {}", want.name))?;
                 (id, Action::Created)
@@ -318,7 +337,8 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         name: want.name.clone(),
         fingerprint: super::fingerprint_of("api-key", &props),
     };
-    ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
     Ok(StepResult::new(action, want.name).with_detail(format!(
         "read its value with: serverless-cli api-key {}",
         node.item().unwrap_or_default()

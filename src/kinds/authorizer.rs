@@ -127,11 +127,17 @@ impl Kind for Authorizer {
                 return Ok(Some(StepResult::new(Action::Gone, a.name)));
             };
             let removed = ctx
-                .call("authorizer", || access::delete_authorizer(ctx.aws(), &api.id, &a.id))
+                .call("authorizer", || {
+                    access::delete_authorizer(ctx.aws(), &api.id, &a.id)
+                })
                 .await
                 .with_context(|| format!("removing authorizer {}", a.name))?;
             Ok(Some(StepResult::new(
-                if removed { Action::Deleted } else { Action::Gone },
+                if removed {
+                    Action::Deleted
+                } else {
+                    Action::Gone
+                },
                 a.name,
             )))
         })
@@ -160,7 +166,8 @@ impl Kind for Authorizer {
             let all = cx
                 .memo
                 .get(format!("authorizers:{api_id}"), || async move {
-                    c.call("status", || access::authorizers(&c.aws, &api_id)).await
+                    c.call("status", || access::authorizers(&c.aws, &api_id))
+                        .await
                 })
                 .await;
             Some(match all {
@@ -254,6 +261,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         name: want.name.clone(),
         fingerprint: super::fingerprint_of("authorizer", &props),
     };
-    ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
     Ok(StepResult::new(action, label))
 }

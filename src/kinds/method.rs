@@ -211,7 +211,11 @@ pub fn auth_drift(route: &RouteSpec, want: &MethodAuth, m: &api::MethodInfo) -> 
             "authorization is {}, the stack says {}{}",
             m.authorization_type,
             want.authorization_type,
-            if widened { " (anyone may call it: access widened)" } else { "" }
+            if widened {
+                " (anyone may call it: access widened)"
+            } else {
+                ""
+            }
         ));
     } else if want.authorizer_id.is_some() && m.authorizer_id != want.authorizer_id {
         why.push("it names another authorizer than the stack's".to_string());
@@ -262,8 +266,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                 spec: &ctx.spec,
                 state: &state,
             };
-            let auth = wanted_auth(&w, route)
-                .context("the route's authorizer is not recorded")?;
+            let auth = wanted_auth(&w, route).context("the route's authorizer is not recorded")?;
             ctx.call("method", || {
                 api::put_method(
                     ctx.aws(),

@@ -144,7 +144,9 @@ impl Kind for UsagePlan {
     ) -> Option<super::OwnerRead<'a>> {
         let p: UsagePlanRecord = rec.typed().ok()?;
         Some(Box::pin(async move {
-            let info = c.call("status", || access::plan(&c.aws, &p.id, owner)).await?;
+            let info = c
+                .call("status", || access::plan(&c.aws, &p.id, owner))
+                .await?;
             Ok(info.map(|i| (p.name.clone(), i.owner)))
         }))
     }
@@ -158,7 +160,9 @@ impl Kind for UsagePlan {
             let p = spec_of(cx.spec, node.item.as_deref()?).ok()?;
             let c = cx.c;
             let found = c
-                .call("plan", || access::find_plans(&c.aws, &p.name, &cx.spec.owner_tag))
+                .call("plan", || {
+                    access::find_plans(&c.aws, &p.name, &cx.spec.owner_tag)
+                })
                 .await
                 .ok()?;
             found
@@ -189,12 +193,15 @@ impl Kind for UsagePlan {
             let c = cx.c;
             Some(
                 match c
-                    .call("status", || access::plan(&c.aws, &rec.id, &cx.spec.owner_tag))
+                    .call("status", || {
+                        access::plan(&c.aws, &rec.id, &cx.spec.owner_tag)
+                    })
                     .await
                 {
                     Ok(None) => Check::missing(&rec.name, "the usage plan does not exist"),
                     Ok(Some(have)) => {
-                        let changes = access::plan_changes(&have, want, &api.id, &cx.spec.api.stage);
+                        let changes =
+                            access::plan_changes(&have, want, &api.id, &cx.spec.api.stage);
                         if changes.is_empty() {
                             Check::ok(&rec.name)
                         } else {
@@ -230,7 +237,9 @@ impl Kind for UsagePlan {
                 None => {
                     let name = ctx.name_of::<UsagePlanRecord>(&state, &node.key, |r| r.name)?;
                     let found = ctx
-                        .call("usage-plan", || access::find_plans(ctx.aws(), &name, &ctx.owner))
+                        .call("usage-plan", || {
+                            access::find_plans(ctx.aws(), &name, &ctx.owner)
+                        })
                         .await?;
                     match found.into_iter().find(|p| p.owner == Owner::Us) {
                         Some(p) => UsagePlanRecord {
@@ -261,7 +270,7 @@ fn drift_words(changes: &[aws_sdk_apigateway::types::PatchOperation]) -> String 
         .iter()
         .map(|o| {
             let path = o.path().unwrap_or_default();
-            let part = if path.starts_with("/throttle") {
+            if path.starts_with("/throttle") {
                 "its throttle".to_string()
             } else if path.starts_with("/quota") {
                 "its quota".to_string()
@@ -269,8 +278,7 @@ fn drift_words(changes: &[aws_sdk_apigateway::types::PatchOperation]) -> String 
                 "a route's throttle".to_string()
             } else {
                 "its API stage".to_string()
-            };
-            part
+            }
         })
         .collect();
     what.dedup();
@@ -282,7 +290,10 @@ async fn remove_plan(
     owner: &str,
     p: &UsagePlanRecord,
 ) -> anyhow::Result<super::Removal> {
-    let Some(info) = run.call("usage-plan", || access::plan(&run.aws, &p.id, owner)).await? else {
+    let Some(info) = run
+        .call("usage-plan", || access::plan(&run.aws, &p.id, owner))
+        .await?
+    else {
         return Ok(super::Removal::Gone);
     };
     if info.owner != Owner::Us {
@@ -327,7 +338,9 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .map(|p| (p, Action::Updated)),
         None => {
             let found = ctx
-                .call("usage-plan", || access::find_plans(ctx.aws(), &want.name, owner))
+                .call("usage-plan", || {
+                    access::find_plans(ctx.aws(), &want.name, owner)
+                })
                 .await?;
             match found.iter().find(|p| p.owner == Owner::Us) {
                 Some(p) => Some((p.clone(), Action::Adopted)),
@@ -351,9 +364,11 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             // Every change in one call: the account allows one UpdateUsagePlan a 20 s.
             let ops = access::plan_changes(&have, &want, &api, &stage);
             if !ops.is_empty() {
-                ctx.call("usage-plan", || access::update_plan(ctx.aws(), &have.id, ops.clone()))
-                    .await
-                    .with_context(|| format!("updating usage plan {}", want.name))?;
+                ctx.call("usage-plan", || {
+                    access::update_plan(ctx.aws(), &have.id, ops.clone())
+                })
+                .await
+                .with_context(|| format!("updating usage plan {}", want.name))?;
             }
             (have.id, action)
         }
@@ -372,6 +387,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         name: want.name.clone(),
         fingerprint: super::fingerprint_of("usage-plan", &props),
     };
-    ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+    ctx.record(|s| s.put_applied(&node.key, &rec, props))
+        .await?;
     Ok(StepResult::new(action, want.name))
 }

@@ -100,10 +100,16 @@ impl Kind for UsagePlanKey {
         Box::pin(async move {
             let r: UsagePlanKeyRecord = rec.typed().map_err(anyhow::Error::msg)?;
             let removed = ctx
-                .call("usage-plan", || access::remove_plan_key(ctx.aws(), &r.plan_id, &r.key_id))
+                .call("usage-plan", || {
+                    access::remove_plan_key(ctx.aws(), &r.plan_id, &r.key_id)
+                })
                 .await?;
             Ok(Some(StepResult::new(
-                if removed { Action::Deleted } else { Action::Gone },
+                if removed {
+                    Action::Deleted
+                } else {
+                    Action::Gone
+                },
                 format!("key {} of plan", r.id),
             )))
         })
@@ -140,15 +146,18 @@ impl Kind for UsagePlanKey {
                 props["plan"].as_str().unwrap_or_default().to_string(),
                 props["key"].as_str().unwrap_or_default().to_string(),
             );
-            ctx.call("usage-plan", || access::add_plan_key(ctx.aws(), &plan_id, &key_id))
-                .await?;
+            ctx.call("usage-plan", || {
+                access::add_plan_key(ctx.aws(), &plan_id, &key_id)
+            })
+            .await?;
             let rec = UsagePlanKeyRecord {
                 id: node.item()?.to_string(),
                 plan_id,
                 key_id,
                 fingerprint: super::fingerprint_of("usage-plan-key", &props),
             };
-            ctx.record(|s| s.put_applied(&node.key, &rec, props)).await?;
+            ctx.record(|s| s.put_applied(&node.key, &rec, props))
+                .await?;
             Ok(StepResult::new(Action::Created, label))
         })
     }

@@ -5,8 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_apigateway::types::{
-    ApiStage, AuthorizerType, Op, PatchOperation, QuotaPeriodType, QuotaSettings,
-    ThrottleSettings,
+    ApiStage, AuthorizerType, Op, PatchOperation, QuotaPeriodType, QuotaSettings, ThrottleSettings,
 };
 
 use crate::auth::{AuthorizerKind, AuthorizerSpec, Throttle, UsagePlanSpec};
@@ -41,7 +40,12 @@ pub struct KeyInfo {
 }
 
 /// CreateApiKey, tagged. Its value is API Gateway's; the answer's is dropped here.
-pub async fn create_key(aws: &Aws, name: &str, enabled: bool, owner: &str) -> Result<String, AwsError> {
+pub async fn create_key(
+    aws: &Aws,
+    name: &str,
+    enabled: bool,
+    owner: &str,
+) -> Result<String, AwsError> {
     let out = aws
         .apigateway
         .create_api_key()
@@ -75,12 +79,17 @@ pub async fn find_keys(aws: &Aws, name: &str, owner: &str) -> Result<Vec<KeyInfo
                     id: k.id().unwrap_or_default().to_string(),
                     name: name.to_string(),
                     enabled: k.enabled(),
-                    owner: Owner::from_tag(k.tags().and_then(|t| t.get(OWNER_TAG)).map(String::as_str), owner),
+                    owner: Owner::from_tag(
+                        k.tags().and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
+                        owner,
+                    ),
                 });
             }
         }
         match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => position = Some(p.to_string()),
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
             _ => break,
         }
     }
@@ -103,7 +112,10 @@ pub async fn key(aws: &Aws, id: &str, owner: &str) -> Result<Option<KeyInfo>, Aw
             id: id.to_string(),
             name: k.name().unwrap_or_default().to_string(),
             enabled: k.enabled(),
-            owner: Owner::from_tag(k.tags().and_then(|t| t.get(OWNER_TAG)).map(String::as_str), owner),
+            owner: Owner::from_tag(
+                k.tags().and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
+                owner,
+            ),
         })
     })
 }
@@ -123,7 +135,11 @@ pub async fn key_value(aws: &Aws, id: &str) -> Result<Option<(String, bool)>, Aw
 }
 
 fn replace(path: &str, value: impl Into<String>) -> PatchOperation {
-    PatchOperation::builder().op(Op::Replace).path(path).value(value).build()
+    PatchOperation::builder()
+        .op(Op::Replace)
+        .path(path)
+        .value(value)
+        .build()
 }
 
 /// UpdateApiKey: enabled or not.
@@ -151,6 +167,9 @@ pub async fn delete_key(aws: &Aws, id: &str) -> Result<bool, AwsError> {
     )
 }
 
+/// A plan's API stage: (API id, stage, per-method throttles by `/path/METHOD`).
+pub type PlanStage = (String, String, Vec<(String, Throttle)>);
+
 /// A usage plan as read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlanInfo {
@@ -158,8 +177,7 @@ pub struct PlanInfo {
     pub name: String,
     pub throttle: Option<Throttle>,
     pub quota: Option<(i32, String, i32)>,
-    /// (API id, stage, per-method throttles by `/path/METHOD`).
-    pub stages: Vec<(String, String, Vec<(String, Throttle)>)>,
+    pub stages: Vec<PlanStage>,
     pub owner: Owner,
 }
 
@@ -241,7 +259,9 @@ fn plan_info(
         quota: quota.map(|q| {
             (
                 q.limit(),
-                q.period().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                q.period()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
                 q.offset(),
             )
         }),
@@ -260,7 +280,10 @@ fn plan_info(
                 )
             })
             .collect(),
-        owner: Owner::from_tag(tags.and_then(|t| t.get(OWNER_TAG)).map(String::as_str), owner),
+        owner: Owner::from_tag(
+            tags.and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
+            owner,
+        ),
     }
 }
 
@@ -276,7 +299,15 @@ pub async fn plan(aws: &Aws, id: &str, owner: &str) -> Result<Option<PlanInfo>, 
     )
     .map(|o| {
         o.map(|p| {
-            plan_info(id, p.name(), p.throttle(), p.quota(), p.api_stages(), p.tags(), owner)
+            plan_info(
+                id,
+                p.name(),
+                p.throttle(),
+                p.quota(),
+                p.api_stages(),
+                p.tags(),
+                owner,
+            )
         })
     })
 }
@@ -308,7 +339,9 @@ pub async fn find_plans(aws: &Aws, name: &str, owner: &str) -> Result<Vec<PlanIn
             }
         }
         match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => position = Some(p.to_string()),
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
             _ => break,
         }
     }
@@ -332,20 +365,39 @@ pub async fn update_plan(aws: &Aws, id: &str, ops: Vec<PatchOperation>) -> Resul
 }
 
 /// The operations that make a plan as read into the plan wished for on `api`'s `stage`.
-pub fn plan_changes(have: &PlanInfo, want: &UsagePlanSpec, api: &str, stage: &str) -> Vec<PatchOperation> {
+pub fn plan_changes(
+    have: &PlanInfo,
+    want: &UsagePlanSpec,
+    api: &str,
+    stage: &str,
+) -> Vec<PatchOperation> {
     let mut ops = Vec::new();
     let op = |o: Op, path: &str, value: Option<String>| {
-        PatchOperation::builder().op(o).path(path).set_value(value).build()
+        PatchOperation::builder()
+            .op(o)
+            .path(path)
+            .set_value(value)
+            .build()
     };
     match (&have.throttle, &want.throttle) {
         (h, Some(w)) if h.as_ref() != Some(w) => {
-            ops.push(op(Op::Replace, "/throttle/rateLimit", Some(w.rate.to_string())));
-            ops.push(op(Op::Replace, "/throttle/burstLimit", Some(w.burst.to_string())));
+            ops.push(op(
+                Op::Replace,
+                "/throttle/rateLimit",
+                Some(w.rate.to_string()),
+            ));
+            ops.push(op(
+                Op::Replace,
+                "/throttle/burstLimit",
+                Some(w.burst.to_string()),
+            ));
         }
         (Some(_), None) => ops.push(op(Op::Remove, "/throttle", None)),
         _ => {}
     }
-    let want_quota = want.quota.map(|q| (q.limit, q.period.api_name().to_string(), q.offset));
+    let want_quota = want
+        .quota
+        .map(|q| (q.limit, q.period.api_name().to_string(), q.offset));
     match (&have.quota, &want_quota) {
         (h, Some(w)) if h.as_ref() != Some(w) => {
             ops.push(op(Op::Replace, "/quota/limit", Some(w.0.to_string())));
@@ -378,13 +430,27 @@ pub fn plan_changes(have: &PlanInfo, want: &UsagePlanSpec, api: &str, stage: &st
             continue;
         }
         // `/apiStages/API:STAGE/throttle/PATH` (the path's `/` written `~1`).
-        let at = format!("/apiStages/{here}/throttle/{}", path.replace('~', "~0").replace('/', "~1"));
-        ops.push(op(Op::Replace, &format!("{at}/rateLimit"), Some(t.rate.to_string())));
-        ops.push(op(Op::Replace, &format!("{at}/burstLimit"), Some(t.burst.to_string())));
+        let at = format!(
+            "/apiStages/{here}/throttle/{}",
+            path.replace('~', "~0").replace('/', "~1")
+        );
+        ops.push(op(
+            Op::Replace,
+            &format!("{at}/rateLimit"),
+            Some(t.rate.to_string()),
+        ));
+        ops.push(op(
+            Op::Replace,
+            &format!("{at}/burstLimit"),
+            Some(t.burst.to_string()),
+        ));
     }
     for (path, _) in &have_t {
         if !want_t.iter().any(|(p, _)| p == path) {
-            let at = format!("/apiStages/{here}/throttle/{}", path.replace('~', "~0").replace('/', "~1"));
+            let at = format!(
+                "/apiStages/{here}/throttle/{}",
+                path.replace('~', "~0").replace('/', "~1")
+            );
             ops.push(op(Op::Remove, &at, None));
         }
     }
@@ -433,7 +499,12 @@ pub async fn add_plan_key(aws: &Aws, plan: &str, key: &str) -> Result<(), AwsErr
         .map_err(|e| AwsError::from_sdk("CreateUsagePlanKey", e))
     {
         Ok(_) => Ok(()),
-        Err(e) if e.is(ErrorKind::AlreadyExists) && plan_keys(aws, plan).await?.iter().any(|k| k == key) => Ok(()),
+        Err(e)
+            if e.is(ErrorKind::AlreadyExists)
+                && plan_keys(aws, plan).await?.iter().any(|k| k == key) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }
@@ -452,9 +523,15 @@ pub async fn plan_keys(aws: &Aws, plan: &str) -> Result<Vec<String>, AwsError> {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetUsagePlanKeys", e))?;
-        found.extend(out.items().iter().filter_map(|k| k.id().map(str::to_string)));
+        found.extend(
+            out.items()
+                .iter()
+                .filter_map(|k| k.id().map(str::to_string)),
+        );
         match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => position = Some(p.to_string()),
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
             _ => break,
         }
     }
@@ -548,7 +625,10 @@ pub async fn authorizers(aws: &Aws, api: &str) -> Result<Vec<AuthorizerInfo>, Aw
             found.push(AuthorizerInfo {
                 id: a.id().unwrap_or_default().to_string(),
                 name: a.name().unwrap_or_default().to_string(),
-                kind: a.r#type().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                kind: a
+                    .r#type()
+                    .map(|t| t.as_str().to_string())
+                    .unwrap_or_default(),
                 provider_arns: a.provider_arns().to_vec(),
                 uri: a.authorizer_uri().map(str::to_string),
                 identity_source: a.identity_source().map(str::to_string),
@@ -557,7 +637,9 @@ pub async fn authorizers(aws: &Aws, api: &str) -> Result<Vec<AuthorizerInfo>, Aw
             });
         }
         match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => position = Some(p.to_string()),
+            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                position = Some(p.to_string())
+            }
             _ => break,
         }
     }
@@ -579,7 +661,11 @@ pub async fn delete_authorizer(aws: &Aws, api: &str, id: &str) -> Result<bool, A
 }
 
 /// The operations that make an authorizer as read into the one wished for.
-pub fn authorizer_changes(have: &AuthorizerInfo, want: &AuthorizerSpec, uri: Option<&str>) -> Vec<PatchOperation> {
+pub fn authorizer_changes(
+    have: &AuthorizerInfo,
+    want: &AuthorizerSpec,
+    uri: Option<&str>,
+) -> Vec<PatchOperation> {
     let mut ops = Vec::new();
     let rep = |path: &str, v: String| replace(path, v);
     if have.kind != want.kind.api_name() {
@@ -589,7 +675,10 @@ pub fn authorizer_changes(have: &AuthorizerInfo, want: &AuthorizerSpec, uri: Opt
         ops.push(rep("/identitySource", want.identity_source.clone()));
     }
     if have.ttl_secs.unwrap_or(300) != want.ttl_secs {
-        ops.push(rep("/authorizerResultTtlInSeconds", want.ttl_secs.to_string()));
+        ops.push(rep(
+            "/authorizerResultTtlInSeconds",
+            want.ttl_secs.to_string(),
+        ));
     }
     if have.uri.as_deref() != uri {
         if let Some(u) = uri {
@@ -601,17 +690,32 @@ pub fn authorizer_changes(have: &AuthorizerInfo, want: &AuthorizerSpec, uri: Opt
         _ => None,
     };
     if have.validation != validation {
-        ops.push(rep("/identityValidationExpression", validation.unwrap_or_default()));
+        ops.push(rep(
+            "/identityValidationExpression",
+            validation.unwrap_or_default(),
+        ));
     }
     if let AuthorizerKind::Cognito { user_pools } = &want.kind {
         for p in user_pools {
             if !have.provider_arns.contains(p) {
-                ops.push(PatchOperation::builder().op(Op::Add).path("/providerARNs").value(p).build());
+                ops.push(
+                    PatchOperation::builder()
+                        .op(Op::Add)
+                        .path("/providerARNs")
+                        .value(p)
+                        .build(),
+                );
             }
         }
         for p in &have.provider_arns {
             if !user_pools.contains(p) {
-                ops.push(PatchOperation::builder().op(Op::Remove).path("/providerARNs").value(p).build());
+                ops.push(
+                    PatchOperation::builder()
+                        .op(Op::Remove)
+                        .path("/providerARNs")
+                        .value(p)
+                        .build(),
+                );
             }
         }
     }
@@ -619,7 +723,12 @@ pub fn authorizer_changes(have: &AuthorizerInfo, want: &AuthorizerSpec, uri: Opt
 }
 
 /// UpdateAuthorizer.
-pub async fn update_authorizer(aws: &Aws, api: &str, id: &str, ops: Vec<PatchOperation>) -> Result<(), AwsError> {
+pub async fn update_authorizer(
+    aws: &Aws,
+    api: &str,
+    id: &str,
+    ops: Vec<PatchOperation>,
+) -> Result<(), AwsError> {
     aws.apigateway
         .update_authorizer()
         .rest_api_id(api)

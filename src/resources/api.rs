@@ -268,9 +268,7 @@ pub async fn put_method(
             .authorization_type(&auth.authorization_type)
             .set_authorizer_id(auth.authorizer_id.clone())
             .api_key_required(auth.api_key_required)
-            .set_authorization_scopes(
-                (!auth.scopes.is_empty()).then(|| auth.scopes.clone()),
-            );
+            .set_authorization_scopes((!auth.scopes.is_empty()).then(|| auth.scopes.clone()));
         for p in &route.path_params {
             req = req.request_parameters(format!("method.request.path.{p}"), true);
         }

@@ -85,12 +85,17 @@ const JWKS_RETRY: Duration = Duration::from_secs(60);
 /// API Gateway's refusals: status, body, error type.
 fn refuse(status: u16, body: Value, error_type: &str) -> Answer {
     let mut a = Answer::json(status, body.to_string());
-    a.headers.push(("x-amzn-ErrorType".into(), error_type.into()));
+    a.headers
+        .push(("x-amzn-ErrorType".into(), error_type.into()));
     a
 }
 
 pub fn unauthorized() -> Answer {
-    refuse(401, json!({"message": "Unauthorized"}), "UnauthorizedException")
+    refuse(
+        401,
+        json!({"message": "Unauthorized"}),
+        "UnauthorizedException",
+    )
 }
 
 fn denied(explicit: bool) -> Answer {
@@ -107,7 +112,11 @@ fn forbidden() -> Answer {
 }
 
 fn authorizer_error() -> Answer {
-    refuse(500, json!({"message": null}), "AuthorizerConfigurationException")
+    refuse(
+        500,
+        json!({"message": null}),
+        "AuthorizerConfigurationException",
+    )
 }
 
 impl Guard {
@@ -274,7 +283,13 @@ impl Guard {
 
     /// AWS_IAM: the request's SigV4 signature against serve's own credentials.
     fn iam(&self, req: &Request) -> Result<String, Answer> {
-        let missing = || refuse(403, json!({"message": "Missing Authentication Token"}), "MissingAuthenticationTokenException");
+        let missing = || {
+            refuse(
+                403,
+                json!({"message": "Missing Authentication Token"}),
+                "MissingAuthenticationTokenException",
+            )
+        };
         let Some(creds) = &self.credentials else {
             // Without credentials nothing can be signed for serve: as an unsigned request.
             return Err(missing());
@@ -288,13 +303,21 @@ impl Guard {
         };
         sigv4::verify(&signed, creds, &self.region, unix_now() as i64).map_err(|r| match r {
             sigv4::Refusal::Missing => missing(),
-            sigv4::Refusal::InvalidToken => {
-                refuse(403, json!({"message": r.message()}), "UnrecognizedClientException")
-            }
-            sigv4::Refusal::Expired => {
-                refuse(403, json!({"message": r.message()}), "InvalidSignatureException")
-            }
-            _ => refuse(403, json!({"message": r.message()}), "InvalidSignatureException"),
+            sigv4::Refusal::InvalidToken => refuse(
+                403,
+                json!({"message": r.message()}),
+                "UnrecognizedClientException",
+            ),
+            sigv4::Refusal::Expired => refuse(
+                403,
+                json!({"message": r.message()}),
+                "InvalidSignatureException",
+            ),
+            _ => refuse(
+                403,
+                json!({"message": r.message()}),
+                "InvalidSignatureException",
+            ),
         })
     }
 
@@ -342,11 +365,18 @@ impl Guard {
     }
 
     /// A pool's signing keys, fetched once and kept; fetched again for a key id they lack.
-    async fn pool_keys(&self, region: &str, id: &str, token: &str) -> Result<Vec<jwt::Key>, Answer> {
+    async fn pool_keys(
+        &self,
+        region: &str,
+        id: &str,
+        token: &str,
+    ) -> Result<Vec<jwt::Key>, Answer> {
         let kid = token_kid(token);
         let mut cache = self.jwks.lock().await;
         if let Some((at, keys)) = cache.get(id) {
-            let known = kid.as_ref().is_none_or(|k| keys.iter().any(|x| &x.kid == k));
+            let known = kid
+                .as_ref()
+                .is_none_or(|k| keys.iter().any(|x| &x.kid == k));
             if at.elapsed() < JWKS_KEEP && (known || at.elapsed() < JWKS_RETRY) {
                 return Ok(keys.clone());
             }
@@ -364,7 +394,10 @@ impl Guard {
                 .map(|v| jwt::keys_of(&v))
                 .unwrap_or_default(),
             Ok(r) => {
-                eprintln!("cannot read user pool {id}'s keys from {url}: HTTP {}", r.status);
+                eprintln!(
+                    "cannot read user pool {id}'s keys from {url}: HTTP {}",
+                    r.status
+                );
                 Vec::new()
             }
             Err(e) => {
@@ -373,7 +406,11 @@ impl Guard {
             }
         };
         if keys.is_empty() {
-            return Err(refuse(500, json!({"message": null}), "AuthorizerFailureException"));
+            return Err(refuse(
+                500,
+                json!({"message": null}),
+                "AuthorizerFailureException",
+            ));
         }
         cache.insert(id.to_string(), (Instant::now(), keys.clone()));
         Ok(keys)
@@ -507,7 +544,11 @@ fn identity_value(source: &str, m: &Matched, req: &Request) -> Option<String> {
             .map(|(_, v)| v);
     }
     if let Some(p) = source.strip_prefix("method.request.path.") {
-        return m.params.iter().find(|(k, _)| k == p).map(|(_, v)| v.clone());
+        return m
+            .params
+            .iter()
+            .find(|(k, _)| k == p)
+            .map(|(_, v)| v.clone());
     }
     if let Some(c) = source.strip_prefix("context.") {
         return match c {
@@ -526,7 +567,9 @@ fn identity_value(source: &str, m: &Matched, req: &Request) -> Option<String> {
 fn token_kid(token: &str) -> Option<String> {
     use base64::Engine;
     let h = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h)
+        .ok()?;
     let v: Value = serde_json::from_slice(&bytes).ok()?;
     v["kid"].as_str().map(str::to_string)
 }
@@ -597,39 +640,73 @@ mod tests {
         let g = guard(UsagePlanSpec {
             logical: "basic".into(),
             name: "basic".into(),
-            throttle: Some(Throttle { rate: 0.001, burst: 2 }),
+            throttle: Some(Throttle {
+                rate: 0.001,
+                burst: 2,
+            }),
             quota: Some(Quota {
                 limit: 3,
                 period: Period::Day,
                 offset: 0,
             }),
             keys: vec!["k".into()],
-            method_throttles: vec![("GET /a".into(), Throttle { rate: 0.001, burst: 5 })],
+            method_throttles: vec![(
+                "GET /a".into(),
+                Throttle {
+                    rate: 0.001,
+                    burst: 5,
+                },
+            )],
         });
         let plan = g.spec.usage_plans[0].clone();
         assert!(g.meter(&plan, "k", "GET /b").is_ok());
         assert!(g.meter(&plan, "k", "GET /b").is_ok());
         let t = g.meter(&plan, "k", "GET /b").unwrap_err();
-        assert_eq!((t.status, String::from_utf8_lossy(&t.body).to_string()), (429, r#"{"message":"Too Many Requests"}"#.to_string()));
+        assert_eq!(
+            (t.status, String::from_utf8_lossy(&t.body).to_string()),
+            (429, r#"{"message":"Too Many Requests"}"#.to_string())
+        );
         // The route with its own throttle has its own bucket; a throttled request did not
         // count against the quota: 2 used, 1 left.
         assert!(g.meter(&plan, "k", "GET /a").is_ok());
         let q = g.meter(&plan, "k", "GET /a").unwrap_err();
-        assert_eq!(String::from_utf8_lossy(&q.body), r#"{"message":"Limit Exceeded"}"#);
+        assert_eq!(
+            String::from_utf8_lossy(&q.body),
+            r#"{"message":"Limit Exceeded"}"#
+        );
         // Another key has its own.
         assert!(g.meter(&plan, "other", "GET /a").is_ok());
     }
 
     #[test]
     fn quota_periods() {
-        let q = |period, offset| Quota { limit: 1, period, offset };
+        let q = |period, offset| Quota {
+            limit: 1,
+            period,
+            offset,
+        };
         // 2026-12-03 (a Thursday) and 2026-12-06 (a Sunday).
         let thu = 1_796_256_000;
         let sun = thu + 3 * 86_400;
-        assert_ne!(quota_window(q(Period::Week, 0), thu), quota_window(q(Period::Week, 0), sun));
-        assert_eq!(quota_window(q(Period::Week, 0), sun), quota_window(q(Period::Week, 0), sun + 6 * 86_400));
-        assert_eq!(quota_window(q(Period::Month, 0), thu), quota_window(q(Period::Month, 0), sun));
-        assert_ne!(quota_window(q(Period::Month, 2), thu), quota_window(q(Period::Month, 2), thu - 3 * 86_400));
-        assert_eq!(quota_window(q(Period::Day, 0), thu) + 3, quota_window(q(Period::Day, 0), sun));
+        assert_ne!(
+            quota_window(q(Period::Week, 0), thu),
+            quota_window(q(Period::Week, 0), sun)
+        );
+        assert_eq!(
+            quota_window(q(Period::Week, 0), sun),
+            quota_window(q(Period::Week, 0), sun + 6 * 86_400)
+        );
+        assert_eq!(
+            quota_window(q(Period::Month, 0), thu),
+            quota_window(q(Period::Month, 0), sun)
+        );
+        assert_ne!(
+            quota_window(q(Period::Month, 2), thu),
+            quota_window(q(Period::Month, 2), thu - 3 * 86_400)
+        );
+        assert_eq!(
+            quota_window(q(Period::Day, 0), thu) + 3,
+            quota_window(q(Period::Day, 0), sun)
+        );
     }
 }

@@ -258,9 +258,17 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
     }
     for k in &spec.auth.api_keys {
         if k.name.is_empty() || k.name.len() > 128 || k.name.chars().any(|c| c.is_control()) {
-            p(at!["api_keys", &k.logical, "name"], "an API key's name is 1 to 128 characters, none of them control characters".into());
+            p(
+                at!["api_keys", &k.logical, "name"],
+                "an API key's name is 1 to 128 characters, none of them control characters".into(),
+            );
         }
-        if !spec.auth.usage_plans.iter().any(|u| u.keys.contains(&k.logical)) {
+        if !spec
+            .auth
+            .usage_plans
+            .iter()
+            .any(|u| u.keys.contains(&k.logical))
+        {
             p(at!["api_keys", &k.logical], format!("API key '{}' is in no usage plan, so API Gateway would refuse it on every route; add it to a plan's keys (keys = [\"{}\"])", k.logical, k.logical));
         }
     }
@@ -282,8 +290,19 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
         for (route, t) in &u.method_throttles {
             let label = route_label(route);
             if !spec.routes.iter().any(|r| r.label() == label) {
-                let routes: Vec<String> = spec.routes.iter().filter(|r| r.http_method != "OPTIONS").map(|r| r.label()).collect();
-                p(at!["usage_plans", logical, "method_throttles", route], format!("'{route}' is not a route of this file; name one as \"METHOD /path\" ({})", routes.join(", ")));
+                let routes: Vec<String> = spec
+                    .routes
+                    .iter()
+                    .filter(|r| r.http_method != "OPTIONS")
+                    .map(|r| r.label())
+                    .collect();
+                p(
+                    at!["usage_plans", logical, "method_throttles", route],
+                    format!(
+                        "'{route}' is not a route of this file; name one as \"METHOD /path\" ({})",
+                        routes.join(", ")
+                    ),
+                );
             }
             for why in throttle_problems(t) {
                 p(at!["usage_plans", logical, "method_throttles", route], why);
@@ -291,7 +310,13 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
         }
         if let Some(q) = &u.quota {
             if q.limit <= 0 {
-                p(at!["usage_plans", logical, "quota", "limit"], format!("limit {} is out of range: at least 1 request a period", q.limit));
+                p(
+                    at!["usage_plans", logical, "quota", "limit"],
+                    format!(
+                        "limit {} is out of range: at least 1 request a period",
+                        q.limit
+                    ),
+                );
             }
             let max_offset = match q.period {
                 PeriodDoc::Day => 0,
@@ -299,7 +324,16 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
                 PeriodDoc::Month => 27,
             };
             if !(0..=max_offset).contains(&q.offset) {
-                p(at!["usage_plans", logical, "quota", "offset"], format!("offset {} is out of range for {:?}: 0 to {max_offset}", q.offset, q.period).replace("Day", "DAY").replace("Week", "WEEK").replace("Month", "MONTH"));
+                p(
+                    at!["usage_plans", logical, "quota", "offset"],
+                    format!(
+                        "offset {} is out of range for {:?}: 0 to {max_offset}",
+                        q.offset, q.period
+                    )
+                    .replace("Day", "DAY")
+                    .replace("Week", "WEEK")
+                    .replace("Month", "MONTH"),
+                );
             }
         }
     }
@@ -313,7 +347,11 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
             _ => {}
         }
         if a.kind == AuthorizerType::Cognito {
-            let pools: Vec<&String> = a.user_pool_arn.iter().chain(a.user_pool_arns.iter().flatten()).collect();
+            let pools: Vec<&String> = a
+                .user_pool_arn
+                .iter()
+                .chain(a.user_pool_arns.iter().flatten())
+                .collect();
             if pools.is_empty() {
                 p(at!["authorizers", logical], "a cognito authorizer names its user pool: add user_pool_arn = \"arn:aws:cognito-idp:REGION:ACCOUNT:userpool/ID\"".into());
             }
@@ -323,20 +361,34 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
                 }
             }
         } else if a.user_pool_arn.is_some() || a.user_pool_arns.is_some() {
-            p(at_a("user_pool_arn"), "only a cognito authorizer names a user pool; remove it or use type = \"cognito\"".into());
+            p(
+                at_a("user_pool_arn"),
+                "only a cognito authorizer names a user pool; remove it or use type = \"cognito\""
+                    .into(),
+            );
         }
         if a.identity_validation.is_some() && a.kind != AuthorizerType::Token {
             p(at_a("identity_validation"), "only a token authorizer checks the token against a regex; remove identity_validation".into());
         }
         if let Some(re) = &a.identity_validation {
             if re.len() > 1024 || regex_lite::Regex::new(re).is_err() {
-                p(at_a("identity_validation"), "not a regex this tool can check (at most 1024 characters, standard syntax)".into());
+                p(
+                    at_a("identity_validation"),
+                    "not a regex this tool can check (at most 1024 characters, standard syntax)"
+                        .into(),
+                );
             }
         }
         if let Some(src) = &a.identity_source {
             let sources: Vec<&str> = src.split(',').map(str::trim).collect();
-            if a.kind != AuthorizerType::Request && (sources.len() != 1 || !sources[0].starts_with("method.request.header.")) {
-                p(at_a("identity_source"), "a cognito or token authorizer reads one header: method.request.header.NAME".into());
+            if a.kind != AuthorizerType::Request
+                && (sources.len() != 1 || !sources[0].starts_with("method.request.header."))
+            {
+                p(
+                    at_a("identity_source"),
+                    "a cognito or token authorizer reads one header: method.request.header.NAME"
+                        .into(),
+                );
             }
             for s in &sources {
                 if !identity_source_ok(s) {
@@ -346,12 +398,18 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
         }
         if let Some(t) = a.ttl_secs {
             if !(0..=3600).contains(&t) {
-                p(at_a("ttl_secs"), format!("{t} is out of range: 0 to 3600 seconds (0: answers are not kept)"));
+                p(
+                    at_a("ttl_secs"),
+                    format!("{t} is out of range: 0 to 3600 seconds (0: answers are not kept)"),
+                );
             }
         }
     }
     if doc.api.build == super::Build::Document
-        && doc.routes.iter().any(|r| r.api_key || r.authorizer.is_some())
+        && doc
+            .routes
+            .iter()
+            .any(|r| r.api_key || r.authorizer.is_some())
     {
         p(at!["api", "build"], "routes with api_key or an authorizer are built per call for now (the document build does not carry API Gateway's security schemes yet); remove build = \"document\" or use build = \"calls\"".into());
     }
@@ -361,13 +419,24 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
             _ => {}
         }
         if !r.scopes.is_empty() {
-            let cognito = r.authorizer.as_ref().and_then(|a| doc.authorizers.get(a)).is_some_and(|a| a.kind == AuthorizerType::Cognito);
+            let cognito = r
+                .authorizer
+                .as_ref()
+                .and_then(|a| doc.authorizers.get(a))
+                .is_some_and(|a| a.kind == AuthorizerType::Cognito);
             if !cognito {
                 p(at!["routes", i, "scopes"], "scopes are checked by a cognito authorizer only; remove scopes, or name a cognito authorizer".into());
             }
             for s in &r.scopes {
-                if s.is_empty() || s.len() > 256 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                    p(at!["routes", i, "scopes"], "a scope is 1 to 256 characters without spaces (resource-server/scope)".into());
+                if s.is_empty()
+                    || s.len() > 256
+                    || s.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    p(
+                        at!["routes", i, "scopes"],
+                        "a scope is 1 to 256 characters without spaces (resource-server/scope)"
+                            .into(),
+                    );
                 }
             }
         }
@@ -383,18 +452,27 @@ fn throttle_problems(t: &ThrottleDoc) -> Vec<String> {
         out.push(format!("rate {} is out of range: requests per second, more than 0 and at most 10000 (the account's own limit)", t.rate));
     }
     if !(0..=5000).contains(&t.burst) {
-        out.push(format!("burst {} is out of range: 0 to 5000 (the account's own limit)", t.burst));
+        out.push(format!(
+            "burst {} is out of range: 0 to 5000 (the account's own limit)",
+            t.burst
+        ));
     }
     out
 }
 
 fn identity_source_ok(s: &str) -> bool {
-    let name = ["method.request.header.", "method.request.querystring.", "stageVariables.", "context."]
-        .iter()
-        .find_map(|p| s.strip_prefix(p));
+    let name = [
+        "method.request.header.",
+        "method.request.querystring.",
+        "stageVariables.",
+        "context.",
+    ]
+    .iter()
+    .find_map(|p| s.strip_prefix(p));
     name.is_some_and(|n| {
         !n.is_empty()
             && n.len() <= 128
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     })
 }

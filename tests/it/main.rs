@@ -5,6 +5,7 @@
 
 mod support;
 
+mod auth;
 mod aws_rules;
 mod document;
 mod drift;

@@ -184,6 +184,15 @@ impl Reply {
 
 /// One request over a new connection (`url` is `http://host:port/path`).
 pub fn http(method: &str, url: &str, content_type: Option<&str>, body: &str) -> Reply {
+    let headers: Vec<(&str, &str)> = content_type
+        .map(|ct| ("Content-Type", ct))
+        .into_iter()
+        .collect();
+    http_with(method, url, &headers, body)
+}
+
+/// One request with these headers; its answer.
+pub fn http_with(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Reply {
     let rest = url.strip_prefix("http://").expect("an http URL");
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut s = TcpStream::connect(host).expect("serve accepts connections");
@@ -192,8 +201,8 @@ pub fn http(method: &str, url: &str, content_type: Option<&str>, body: &str) -> 
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
-    if let Some(ct) = content_type {
-        req.push_str(&format!("Content-Type: {ct}\r\n"));
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     req.push_str("\r\n");
     req.push_str(body);

@@ -143,7 +143,11 @@ pub(crate) fn s3_operation(method: &str, path: &str, query: &str) -> String {
 /// Lambda's and API Gateway's REST operations, by method and path shape.
 pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String {
     // The segment after a collection name is an id.
-    const COLLECTIONS: [&str; 12] = [
+    const COLLECTIONS: [&str; 16] = [
+        "authorizers",
+        "apikeys",
+        "usageplans",
+        "keys",
         "functions",
         "gatewayresponses",
         "tags",
@@ -221,6 +225,24 @@ pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String 
         ("apigateway", "PUT /restapis/{}/gatewayresponses/{}") => "PutGatewayResponse",
         ("apigateway", "GET /restapis/{}/gatewayresponses/{}") => "GetGatewayResponse",
         ("apigateway", "DELETE /restapis/{}/gatewayresponses/{}") => "DeleteGatewayResponse",
+        ("apigateway", "POST /restapis/{}/authorizers") => "CreateAuthorizer",
+        ("apigateway", "GET /restapis/{}/authorizers") => "GetAuthorizers",
+        ("apigateway", "GET /restapis/{}/authorizers/{}") => "GetAuthorizer",
+        ("apigateway", "PATCH /restapis/{}/authorizers/{}") => "UpdateAuthorizer",
+        ("apigateway", "DELETE /restapis/{}/authorizers/{}") => "DeleteAuthorizer",
+        ("apigateway", "POST /apikeys") => "CreateApiKey",
+        ("apigateway", "GET /apikeys") => "GetApiKeys",
+        ("apigateway", "GET /apikeys/{}") => "GetApiKey",
+        ("apigateway", "PATCH /apikeys/{}") => "UpdateApiKey",
+        ("apigateway", "DELETE /apikeys/{}") => "DeleteApiKey",
+        ("apigateway", "POST /usageplans") => "CreateUsagePlan",
+        ("apigateway", "GET /usageplans") => "GetUsagePlans",
+        ("apigateway", "GET /usageplans/{}") => "GetUsagePlan",
+        ("apigateway", "PATCH /usageplans/{}") => "UpdateUsagePlan",
+        ("apigateway", "DELETE /usageplans/{}") => "DeleteUsagePlan",
+        ("apigateway", "POST /usageplans/{}/keys") => "CreateUsagePlanKey",
+        ("apigateway", "GET /usageplans/{}/keys") => "GetUsagePlanKeys",
+        ("apigateway", "DELETE /usageplans/{}/keys/{}") => "DeleteUsagePlanKey",
         ("apigateway", "PUT /tags/{}") => "TagResource",
         ("apigateway", "DELETE /tags/{}") => "UntagResource",
         ("apigateway", "GET /tags/{}") => "GetTags",

@@ -254,3 +254,182 @@ pub fn patch_answer(shared: &Shared, call: &Call, body: &Bytes) -> Option<Bytes>
     }
     Some(Bytes::from(v.to_string()))
 }
+
+/// AWS keeps an authorizer's identityValidationExpression; moto drops it. Kept from
+/// CreateAuthorizer and UpdateAuthorizer, and put back in GetAuthorizer(s) answers.
+pub fn authorizer_validation(
+    shared: &Shared,
+    call: &Call,
+    sent: &Bytes,
+    body: &Bytes,
+) -> Option<Bytes> {
+    let segs: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+    let api = segs.get(1)?.to_string();
+    let mut kept = shared.validations.lock().unwrap();
+    let mut answer: Value = serde_json::from_slice(body).ok()?;
+    match call.operation.as_str() {
+        "CreateAuthorizer" => {
+            let asked: Value = serde_json::from_slice(sent).ok()?;
+            let v = asked["identityValidationExpression"].as_str()?.to_string();
+            let id = answer["id"].as_str()?.to_string();
+            kept.insert((api, id), v.clone());
+            answer["identityValidationExpression"] = Value::String(v);
+        }
+        "UpdateAuthorizer" => {
+            let id = segs.get(3)?.to_string();
+            let asked: Value = serde_json::from_slice(sent).ok()?;
+            for op in asked["patchOperations"].as_array()? {
+                if op["path"] == "/identityValidationExpression" {
+                    match op["value"].as_str() {
+                        Some(v) if !v.is_empty() => {
+                            kept.insert((api.clone(), id.clone()), v.to_string());
+                        }
+                        _ => {
+                            kept.remove(&(api.clone(), id.clone()));
+                        }
+                    }
+                }
+            }
+            let v = kept.get(&(api, id))?;
+            answer["identityValidationExpression"] = Value::String(v.clone());
+        }
+        "GetAuthorizer" => {
+            let id = segs.get(3)?.to_string();
+            let v = kept.get(&(api, id))?;
+            answer["identityValidationExpression"] = Value::String(v.clone());
+        }
+        "GetAuthorizers" => {
+            for a in answer["item"].as_array_mut()? {
+                let id = a["id"].as_str().unwrap_or_default().to_string();
+                if let Some(v) = kept.get(&(api.clone(), id)) {
+                    a["identityValidationExpression"] = Value::String(v.clone());
+                }
+            }
+        }
+        "DeleteAuthorizer" => {
+            kept.remove(&(api, segs.get(3)?.to_string()));
+            return None;
+        }
+        _ => return None,
+    }
+    Some(Bytes::from(answer.to_string()))
+}
+
+/// A plan's per-method throttles: by `api:stage`, by `/path/METHOD`.
+pub type StageThrottles = std::collections::BTreeMap<String, serde_json::Map<String, Value>>;
+
+/// The body moto gets of a CreateUsagePlan or UpdateUsagePlan: without the API stages'
+/// per-method throttles (moto applies a `.../throttle/...` path to the plan's own throttle,
+/// and cannot remove a stage that has them). The proxy keeps them ([`stage_throttles_in`]).
+pub fn stage_throttles_out(body: &Bytes) -> Option<Bytes> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    if let Some(stages) = v.get_mut("apiStages").and_then(Value::as_array_mut) {
+        for s in stages {
+            if let Some(o) = s.as_object_mut() {
+                o.remove("throttle");
+            }
+        }
+    }
+    if let Some(ops) = v.get_mut("patchOperations").and_then(Value::as_array_mut) {
+        ops.retain(|o| {
+            let path = o["path"].as_str().unwrap_or_default();
+            !(path.starts_with("/apiStages/") && path.contains("/throttle"))
+        });
+    }
+    Some(Bytes::from(v.to_string()))
+}
+
+/// Keeps what [`stage_throttles_out`] held back from moto and puts it in the answers.
+pub fn stage_throttles_in(
+    shared: &Shared,
+    call: &Call,
+    sent: &Bytes,
+    body: &Bytes,
+) -> Option<Bytes> {
+    let mut answer: Value = serde_json::from_slice(body).ok()?;
+    let mut kept = shared.stage_throttles.lock().unwrap();
+    let unescape = |s: &str| s.replace("~1", "/").replace("~0", "~");
+    match call.operation.as_str() {
+        "CreateUsagePlan" => {
+            let asked: Value = serde_json::from_slice(sent).ok()?;
+            let id = answer["id"].as_str()?.to_string();
+            let entry = kept.entry(id).or_default();
+            for s in asked["apiStages"].as_array()? {
+                let at = format!("{}:{}", s["apiId"].as_str()?, s["stage"].as_str()?);
+                if let Some(t) = s["throttle"].as_object() {
+                    entry.insert(at, t.clone());
+                }
+            }
+        }
+        "UpdateUsagePlan" => {
+            let asked: Value = serde_json::from_slice(sent).ok()?;
+            let id = call.path.trim_matches('/').split('/').nth(1)?.to_string();
+            let entry = kept.entry(id).or_default();
+            for o in asked["patchOperations"].as_array()? {
+                let path = o["path"].as_str().unwrap_or_default();
+                let op = o["op"].as_str().unwrap_or_default();
+                if path == "/apiStages" && op == "remove" {
+                    entry.remove(o["value"].as_str().unwrap_or_default());
+                    continue;
+                }
+                let Some(rest) = path.strip_prefix("/apiStages/") else {
+                    continue;
+                };
+                let mut parts = rest.splitn(4, '/');
+                let (Some(at), Some("throttle"), Some(method)) =
+                    (parts.next(), parts.next(), parts.next())
+                else {
+                    continue;
+                };
+                let method = unescape(method);
+                let field = parts.next();
+                let stage = entry.entry(at.to_string()).or_default();
+                match (op, field) {
+                    ("remove", None) => {
+                        stage.remove(&method);
+                    }
+                    (_, Some(f)) => {
+                        let t = stage.entry(method).or_insert_with(|| serde_json::json!({}));
+                        let n: f64 = o["value"].as_str().unwrap_or("0").parse().unwrap_or(0.0);
+                        t[f] = if f == "burstLimit" {
+                            serde_json::json!(n as i64)
+                        } else {
+                            serde_json::json!(n)
+                        };
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "GetUsagePlan" | "GetUsagePlans" | "DeleteUsagePlan" => {}
+        _ => return None,
+    }
+    if call.operation == "DeleteUsagePlan" {
+        kept.remove(call.path.trim_matches('/').split('/').nth(1)?);
+        return None;
+    }
+    let put_back = |plan: &mut Value| {
+        let Some(id) = plan["id"].as_str().map(str::to_string) else {
+            return;
+        };
+        let Some(stages) = kept.get(&id) else { return };
+        for s in plan["apiStages"].as_array_mut().into_iter().flatten() {
+            let at = format!(
+                "{}:{}",
+                s["apiId"].as_str().unwrap_or_default(),
+                s["stage"].as_str().unwrap_or_default()
+            );
+            if let Some(t) = stages.get(&at).filter(|t| !t.is_empty()) {
+                s["throttle"] = Value::Object(t.clone());
+            }
+        }
+    };
+    if call.operation == "GetUsagePlans" {
+        for p in answer["item"].as_array_mut()? {
+            put_back(p);
+        }
+    } else {
+        put_back(&mut answer);
+    }
+    Some(Bytes::from(answer.to_string()))
+}

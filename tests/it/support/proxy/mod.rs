@@ -60,6 +60,13 @@ pub(crate) struct Shared {
     pub(crate) quotas: Mutex<Option<Quotas>>,
     /// What API Gateway's import keeps and moto's drops, by REST API (see [`import`]).
     pub(crate) imports: Mutex<std::collections::HashMap<String, import::Kept>>,
+    /// Each authorizer's identityValidationExpression, which moto drops: put back in its
+    /// answers (by API id and authorizer id).
+    pub(crate) validations: Mutex<std::collections::HashMap<(String, String), String>>,
+    /// Each usage plan's per-method throttles by API stage, which moto neither updates nor
+    /// lets a stage that has them be removed: kept here, as AWS keeps them (by plan id, then
+    /// `api:stage`, then `/path/METHOD`).
+    pub(crate) stage_throttles: Mutex<std::collections::HashMap<String, import::StageThrottles>>,
     /// Buckets that live in another region than the proxy's callers may think.
     pub(crate) bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -566,6 +573,13 @@ async fn forward(
     let original = body.clone();
     let body = if call.service == "apigateway" && call.operation == "PutRestApi" {
         import::before_put(&body).unwrap_or(body)
+    } else if call.service == "apigateway"
+        && matches!(
+            call.operation.as_str(),
+            "CreateUsagePlan" | "UpdateUsagePlan"
+        )
+    {
+        import::stage_throttles_out(&body).unwrap_or(body)
     } else {
         body
     };
@@ -646,6 +660,13 @@ async fn forward(
                 } else if let Some(b) = import::patch_answer(&shared, &call, &body) {
                     body = b;
                     parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                } else if parts.status.is_success() {
+                    if let Some(b) = import::authorizer_validation(&shared, &call, &sent, &body)
+                        .or_else(|| import::stage_throttles_in(&shared, &call, &sent, &body))
+                    {
+                        body = b;
+                        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                    }
                 }
             }
             Ok(Response::from_parts(parts, Full::new(body)))
