@@ -50,6 +50,17 @@ impl Answer {
     }
 }
 
+/// Who the caller turned out to be: what the integration is told.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// `requestContext.authorizer` (`principalId` and the context, or `claims`).
+    pub authorizer: Option<serde_json::Map<String, Value>>,
+    /// The API key's value and id, when the route takes one.
+    pub api_key: Option<(String, String)>,
+    /// The access key that signed the request (IAM).
+    pub access_key: Option<String>,
+}
+
 /// A request as the server read it.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -70,7 +81,7 @@ pub struct Request {
     /// The account the stack is in (the proxy event's `requestContext.accountId`).
     pub account: String,
     /// Who the caller is, once serve's guard let it through.
-    pub caller: crate::serve::guard::Caller,
+    pub caller: Caller,
 }
 
 impl Request {

@@ -183,17 +183,9 @@ pub fn authorizer_id(w: &Want, route: &RouteSpec) -> Option<Option<String>> {
     }
 }
 
-/// The method's auth as API Gateway shows it.
-pub struct MethodAuth {
-    pub authorization_type: String,
-    pub authorizer_id: Option<String>,
-    pub api_key_required: bool,
-    pub scopes: Vec<String>,
-}
-
 /// What the route wants of its method's auth, resolved against the records.
-pub fn wanted_auth(w: &Want, route: &RouteSpec) -> Option<MethodAuth> {
-    Some(MethodAuth {
+pub fn wanted_auth(w: &Want, route: &RouteSpec) -> Option<api::MethodAuth> {
+    Some(api::MethodAuth {
         authorization_type: route.auth.authorization_type(&w.spec.auth).to_string(),
         authorizer_id: authorizer_id(w, route)?,
         api_key_required: route.auth.api_key,
@@ -203,7 +195,11 @@ pub fn wanted_auth(w: &Want, route: &RouteSpec) -> Option<MethodAuth> {
 
 /// Why a method lets in more (or other) callers than the stack says: a lost authorizer or
 /// API key requirement widens access (`None`: as the stack says).
-pub fn auth_drift(route: &RouteSpec, want: &MethodAuth, m: &api::MethodInfo) -> Option<String> {
+pub fn auth_drift(
+    route: &RouteSpec,
+    want: &api::MethodAuth,
+    m: &api::MethodInfo,
+) -> Option<String> {
     let mut why = Vec::new();
     if m.authorization_type != want.authorization_type {
         let widened = m.authorization_type == "NONE";

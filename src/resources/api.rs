@@ -256,7 +256,7 @@ pub async fn put_method(
     resource: &str,
     route: &RouteSpec,
     validator_id: Option<&str>,
-    auth: &crate::kinds::method::MethodAuth,
+    auth: &MethodAuth,
 ) -> Result<(), AwsError> {
     let put = || async {
         let mut req = aws
@@ -703,6 +703,14 @@ fn integration_responses(
             .collect()
     })
     .unwrap_or_default()
+}
+
+/// The method's auth as API Gateway shows it.
+pub struct MethodAuth {
+    pub authorization_type: String,
+    pub authorizer_id: Option<String>,
+    pub api_key_required: bool,
+    pub scopes: Vec<String>,
 }
 
 /// What status checks of a method.

@@ -17,7 +17,7 @@ use crate::auth::jwt;
 use crate::auth::policy::{self, Verdict};
 use crate::auth::sigv4;
 use crate::auth::{AuthSpec, AuthorizerKind, AuthorizerSpec, Authorizing, Throttle};
-use crate::gateway::{Answer, Matched, Outcome, Request};
+use crate::gateway::{Answer, Caller, Matched, Outcome, Request};
 
 /// A deployed API key, its value read from API Gateway at start.
 #[derive(Clone)]
@@ -35,17 +35,6 @@ impl std::fmt::Debug for LocalKey {
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
-}
-
-/// Who the caller turned out to be: what the integration is told.
-#[derive(Debug, Clone, Default)]
-pub struct Caller {
-    /// `requestContext.authorizer` (`principalId` and the context, or `claims`).
-    pub authorizer: Option<Map<String, Value>>,
-    /// The API key's value and id, when the route takes one.
-    pub api_key: Option<(String, String)>,
-    /// The access key that signed the request (IAM).
-    pub access_key: Option<String>,
 }
 
 /// Runs a function of the stack (an authorizer) with an event.
