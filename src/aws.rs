@@ -289,17 +289,12 @@ impl Aws {
     }
 
     /// The credentials the clients sign with, resolved now (`None` when there are none).
-    pub async fn signing_credentials(&self) -> Option<crate::auth::sigv4::Credentials> {
+    pub async fn signing_credentials(&self) -> Option<aws_credential_types::Credentials> {
         use aws_credential_types::provider::ProvideCredentials;
-        let c = tokio::time::timeout(self.limit, self.credentials.provide_credentials())
+        tokio::time::timeout(self.limit, self.credentials.provide_credentials())
             .await
             .ok()?
-            .ok()?;
-        Some(crate::auth::sigv4::Credentials {
-            access_key: c.access_key_id().to_string(),
-            secret: c.secret_access_key().to_string(),
-            session_token: c.session_token().map(str::to_string),
-        })
+            .ok()
     }
 
     /// The account id of the credentials in use (STS GetCallerIdentity), with clear messages

@@ -57,6 +57,15 @@ pub fn issuer(region: &str, pool_id: &str) -> String {
     format!("https://cognito-idp.{region}.amazonaws.com/{pool_id}")
 }
 
+/// The key id a token's header names, unverified: which of the pool's keys to fetch.
+pub fn key_id(token: &str) -> Option<String> {
+    let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').next()?)
+        .ok()?;
+    let v: Value = serde_json::from_slice(&header).ok()?;
+    v["kid"].as_str().map(str::to_string)
+}
+
 /// Checks a token; its claims when it passes.
 pub fn verify(token: &str, keys: &[Key], expect: &Expect) -> Result<Value, Refused> {
     let bad = |why: &str| Err(Refused(why.to_string()));

@@ -92,8 +92,10 @@ pub struct Throttle {
     pub burst: i32,
 }
 
-/// The period a quota counts over.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+/// `DAY`, `WEEK` or `MONTH`: the period a quota counts over.
+#[derive(
+    Debug, Clone, Copy, Serialize, serde::Deserialize, schemars::JsonSchema, PartialEq, Eq,
+)]
 pub enum Period {
     #[serde(rename = "DAY")]
     Day,

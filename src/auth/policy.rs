@@ -1,8 +1,7 @@
 //! A Lambda authorizer's answer, read and evaluated as API Gateway does: `principalId`, a
 //! `policyDocument` whose statements allow or deny `execute-api:Invoke` on method ARNs
 //! (`arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/PATH`, with `*` and `?` wildcards),
-//! an optional `context` of strings, numbers and booleans handed to the integration, and
-//! `usageIdentifierKey`. An explicit Deny wins; no Allow is a refusal. docs/auth.md,
+//! and an optional `context` of strings, numbers and booleans handed to the integration. An explicit Deny wins; no Allow is a refusal. docs/auth.md,
 //! "Lambda authorizers".
 
 use serde_json::{Map, Value};
@@ -13,9 +12,9 @@ pub struct Grant {
     pub principal_id: String,
     pub statements: Vec<Statement>,
     /// Handed to the integration (`requestContext.authorizer`, `$context.authorizer.x`).
+    /// (`usageIdentifierKey` is read by API Gateway only with the AUTHORIZER key source,
+    /// which the stack does not set: ignored.)
     pub context: Map<String, Value>,
-    /// The API key the authorizer names (a usage plan then meters it), when it names one.
-    pub usage_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +93,10 @@ pub fn parse(answer: &Value) -> Result<Grant, String> {
         }
         _ => return Err("context is not an object".into()),
     };
-    let usage_key = answer["usageIdentifierKey"].as_str().map(str::to_string);
     Ok(Grant {
         principal_id,
         statements,
         context,
-        usage_key,
     })
 }
 

@@ -211,24 +211,6 @@ fn encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// The path as sent, encoded once more (SigV4 encodes each segment twice for every service
 /// but S3, and the path on the wire is already encoded once).
 fn canonical_uri(raw_path: &str) -> String {
@@ -247,8 +229,8 @@ fn canonical_query(raw: &str) -> String {
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
             (
-                encode(&decode(&k.replace('+', " ")), false),
-                encode(&decode(&v.replace('+', " ")), false),
+                encode(&crate::aws::url_decode(k), false),
+                encode(&crate::aws::url_decode(v), false),
             )
         })
         .collect();

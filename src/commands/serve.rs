@@ -314,7 +314,14 @@ async fn guard_of(
         }
     }
     let credentials = match &aws {
-        Some(a) if iam => a.signing_credentials().await,
+        Some(a) if iam => a
+            .signing_credentials()
+            .await
+            .map(|c| crate::auth::sigv4::Credentials {
+                access_key: c.access_key_id().to_string(),
+                secret: c.secret_access_key().to_string(),
+                session_token: c.session_token().map(str::to_string),
+            }),
         _ => None,
     };
     if iam && credentials.is_none() {

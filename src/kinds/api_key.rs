@@ -4,29 +4,18 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::tagged::{self, Found, Tagged};
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::aws::{Aws, AwsError};
 use crate::engine::{Action, StepResult};
-use crate::error::not_ours;
-use crate::kinds::context::{foreign, DeployCtx, Health, TeardownCtx};
+use crate::kinds::context::{DeployCtx, Health, TeardownCtx};
 use crate::kinds::graph::Node;
 use crate::resources::{access, Owner};
 use crate::stack::StackSpec;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-impl crate::state::Typed for ApiKeyRecord {
-    const KIND: &'static str = "api-key";
-}
+crate::named_record!(ApiKeyRecord, "api-key");
 
 /// `api-key:partner`.
 pub fn key_of(logical: &str) -> String {
@@ -75,16 +64,7 @@ impl Kind for ApiKey {
         super::parses_as::<ApiKeyRecord>(rec)
     }
     fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
-        let names: Vec<String> = state
-            .all::<ApiKeyRecord>()
-            .into_iter()
-            .map(|(_, k)| format!("API key {} ({})", k.name, k.id))
-            .collect();
-        if names.is_empty() {
-            vec!["the stack's API keys (none recorded)".into()]
-        } else {
-            names
-        }
+        tagged::inventory::<ApiKeyRecord>(state, self.noun())
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::List("api_keys"))
@@ -122,13 +102,7 @@ impl Kind for ApiKey {
         rec: &'a crate::state::Record,
         owner: &'a str,
     ) -> Option<super::OwnerRead<'a>> {
-        let k: ApiKeyRecord = rec.typed().ok()?;
-        Some(Box::pin(async move {
-            let info = c
-                .call("status", || access::key(&c.aws, &k.id, owner))
-                .await?;
-            Ok(info.map(|i| (k.name.clone(), i.owner)))
-        }))
+        tagged::owner_read::<_, ApiKeyRecord>(self, c, rec, owner)
     }
     fn find<'a>(
         &'a self,
@@ -138,18 +112,7 @@ impl Kind for ApiKey {
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let k = spec_of(cx.spec, node).ok()?;
-            let c = cx.c;
-            let found = c
-                .call("plan", || {
-                    access::find_keys(&c.aws, &k.name, &cx.spec.owner_tag)
-                })
-                .await
-                .ok()?;
-            found
-                .iter()
-                .find(|f| f.owner == Owner::Us)
-                .or(found.first())
-                .map(|f| f.owner.clone())
+            tagged::found_owner(cx.c, self, &k.name, &cx.spec.owner_tag).await
         })
     }
     fn ensure<'a>(
@@ -198,80 +161,51 @@ impl Kind for ApiKey {
         _: &'a str,
         rec: &'a crate::state::Record,
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
-        Box::pin(async move {
-            let k: ApiKeyRecord = rec.typed().map_err(anyhow::Error::msg)?;
-            let removal = remove_key(&ctx.run, &ctx.spec.owner_tag, &k).await?;
-            Ok(Some(removal.into_result("API key", k.name)))
-        })
+        Box::pin(tagged::remove_recorded::<_, ApiKeyRecord>(ctx, self, rec))
     }
     fn delete<'a>(
         &'a self,
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
-        Box::pin(async move {
-            let state = ctx.snapshot().await;
-            let rec: Option<ApiKeyRecord> = state.get(&node.key);
-            let rec = match rec {
-                Some(r) => r,
-                None => {
-                    // A crash between CreateApiKey and its record: found by name and tag.
-                    let name = ctx.name_of::<ApiKeyRecord>(&state, &node.key, |r| r.name)?;
-                    let found = ctx
-                        .call("api-key", || {
-                            access::find_keys(ctx.aws(), &name, &ctx.owner)
-                        })
-                        .await?;
-                    match found.into_iter().find(|k| k.owner == Owner::Us) {
-                        Some(k) => ApiKeyRecord {
-                            id: k.id,
-                            name,
-                            fingerprint: String::new(),
-                        },
-                        None => return Ok(StepResult::new(Action::Gone, name)),
-                    }
-                }
-            };
-            let action = match remove_key(&ctx.run, &ctx.owner, &rec).await? {
-                super::Removal::Deleted => Action::Deleted,
-                super::Removal::Gone => Action::Gone,
-                super::Removal::Foreign(owner) => {
-                    return foreign(state.has(&node.key), "API key", &rec.name, &owner)
-                }
-            };
-            ctx.record(|s| {
-                s.forget(&node.key);
-            })
-            .await?;
-            Ok(StepResult::new(action, rec.name))
-        })
+        Box::pin(tagged::teardown::<_, ApiKeyRecord>(ctx, self, node))
     }
 }
 
-/// Deletes a recorded key if its tag says it is this stack's.
-async fn remove_key(
-    run: &crate::kinds::context::Run,
-    owner: &str,
-    k: &ApiKeyRecord,
-) -> anyhow::Result<super::Removal> {
-    let Some(info) = run
-        .call("api-key", || access::key(&run.aws, &k.id, owner))
-        .await?
-    else {
-        return Ok(super::Removal::Gone);
-    };
-    if info.owner != Owner::Us {
-        return Ok(super::Removal::Foreign(info.owner));
+impl Tagged for ApiKey {
+    fn find_named<'a>(
+        &'a self,
+        aws: &'a Aws,
+        name: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Found>, AwsError>> {
+        Box::pin(async move {
+            Ok(access::find_keys(aws, name, owner)
+                .await?
+                .into_iter()
+                .map(|k| Found {
+                    id: k.id,
+                    owner: k.owner,
+                })
+                .collect())
+        })
     }
-    let deleted = run
-        .call("api-key", || access::delete_key(&run.aws, &k.id))
-        .await
-        .with_context(|| format!("deleting API key {}", k.name))?;
-    Ok(if deleted {
-        super::Removal::Deleted
-    } else {
-        super::Removal::Gone
-    })
+    fn owner_of<'a>(
+        &'a self,
+        aws: &'a Aws,
+        id: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Owner>, AwsError>> {
+        Box::pin(async move { Ok(access::key(aws, id, owner).await?.map(|k| k.owner)) })
+    }
+    fn delete_id<'a>(
+        &'a self,
+        aws: &'a Aws,
+        id: &'a str,
+        _owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(access::delete_key(aws, id))
+    }
 }
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
@@ -299,29 +233,24 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .with_context(|| format!("updating API key {}", want.name))?;
             (r.id, Action::Updated)
         }
-        None => {
-            let found = ctx
-                .call("api-key", || {
-                    access::find_keys(ctx.aws(), &want.name, owner)
+        None => match tagged::look_up(
+            ctx,
+            &ApiKey,
+            &want.name,
+            "Rename this stack's key (name = \"...\" under [api_keys]), or delete the other one.",
+        )
+        .await?
+        {
+            // Found by name and tag (a crash between the create and its record): adopted,
+            // and enabled as the stack says.
+            Some(id) => {
+                ctx.call("api-key", || {
+                    access::set_key_enabled(ctx.aws(), &id, want.enabled)
                 })
                 .await?;
-            if let Some(k) = found.iter().find(|k| k.owner == Owner::Us) {
-                if k.enabled != want.enabled {
-                    ctx.call("api-key", || {
-                        access::set_key_enabled(ctx.aws(), &k.id, want.enabled)
-                    })
-                    .await?;
-                }
-                (k.id.clone(), Action::Adopted)
-            } else if let Some(other) = found.first() {
-                return Err(not_ours(
-                    "API key",
-                    &want.name,
-                    &other.owner,
-                    "Rename this stack's key (name = \"...\" under [api_keys]), or delete the other one.",
-                )
-                .into());
-            } else {
+                (id, Action::Adopted)
+            }
+            None => {
                 let id = ctx
                     .call("api-key", || {
                         access::create_key(ctx.aws(), &want.name, want.enabled, owner)
@@ -330,7 +259,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
                     .with_context(|| format!("creating API key {}", want.name))?;
                 (id, Action::Created)
             }
-        }
+        },
     };
     let rec = ApiKeyRecord {
         id,

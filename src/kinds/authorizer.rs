@@ -6,7 +6,6 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
@@ -19,18 +18,7 @@ use crate::kinds::rest_api::ApiRecord;
 use crate::resources::access;
 use crate::stack::StackSpec;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuthorizerRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-impl crate::state::Typed for AuthorizerRecord {
-    const KIND: &'static str = "authorizer";
-}
+crate::named_record!(AuthorizerRecord, "authorizer");
 
 /// `authorizer:users`.
 pub fn key_of(logical: &str) -> String {

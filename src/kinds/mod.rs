@@ -42,6 +42,7 @@ pub mod role_policy;
 pub mod route;
 pub mod stage;
 pub mod table;
+pub mod tagged;
 pub mod usage_plan;
 pub mod usage_plan_key;
 pub mod validator;

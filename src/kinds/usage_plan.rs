@@ -5,30 +5,19 @@
 
 use anyhow::Context;
 use futures::future::BoxFuture;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::tagged::{self, Found, Tagged};
 use super::{Check, CheckCx, Kind, Repair, Want, NOT_DEPLOYED};
+use crate::aws::{Aws, AwsError};
 use crate::engine::{Action, StepResult};
-use crate::error::not_ours;
-use crate::kinds::context::{foreign, forget_with_contents, DeployCtx, Health, TeardownCtx};
+use crate::kinds::context::{DeployCtx, Health, TeardownCtx};
 use crate::kinds::graph::{key, Node};
 use crate::kinds::rest_api::ApiRecord;
 use crate::resources::{access, Owner};
 use crate::stack::StackSpec;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsagePlanRecord {
-    pub id: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub fingerprint: String,
-}
-
-impl crate::state::Typed for UsagePlanRecord {
-    const KIND: &'static str = "usage-plan";
-}
+crate::named_record!(UsagePlanRecord, "usage-plan");
 
 /// `usage-plan:basic`.
 pub fn key_of(logical: &str) -> String {
@@ -79,16 +68,7 @@ impl Kind for UsagePlan {
         super::parses_as::<UsagePlanRecord>(rec)
     }
     fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {
-        let names: Vec<String> = state
-            .all::<UsagePlanRecord>()
-            .into_iter()
-            .map(|(_, p)| format!("usage plan {} ({})", p.name, p.id))
-            .collect();
-        if names.is_empty() {
-            vec!["the stack's usage plans (none recorded)".into()]
-        } else {
-            names
-        }
+        tagged::inventory::<UsagePlanRecord>(state, self.noun())
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::List("usage_plans"))
@@ -142,13 +122,7 @@ impl Kind for UsagePlan {
         rec: &'a crate::state::Record,
         owner: &'a str,
     ) -> Option<super::OwnerRead<'a>> {
-        let p: UsagePlanRecord = rec.typed().ok()?;
-        Some(Box::pin(async move {
-            let info = c
-                .call("status", || access::plan(&c.aws, &p.id, owner))
-                .await?;
-            Ok(info.map(|i| (p.name.clone(), i.owner)))
-        }))
+        tagged::owner_read::<_, UsagePlanRecord>(self, c, rec, owner)
     }
     fn find<'a>(
         &'a self,
@@ -158,18 +132,7 @@ impl Kind for UsagePlan {
     ) -> BoxFuture<'a, Option<Owner>> {
         Box::pin(async move {
             let p = spec_of(cx.spec, node.item.as_deref()?).ok()?;
-            let c = cx.c;
-            let found = c
-                .call("plan", || {
-                    access::find_plans(&c.aws, &p.name, &cx.spec.owner_tag)
-                })
-                .await
-                .ok()?;
-            found
-                .iter()
-                .find(|f| f.owner == Owner::Us)
-                .or(found.first())
-                .map(|f| f.owner.clone())
+            tagged::found_owner(cx.c, self, &p.name, &cx.spec.owner_tag).await
         })
     }
     fn ensure<'a>(
@@ -219,48 +182,54 @@ impl Kind for UsagePlan {
         _: &'a str,
         rec: &'a crate::state::Record,
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
-        Box::pin(async move {
-            let p: UsagePlanRecord = rec.typed().map_err(anyhow::Error::msg)?;
-            let removal = remove_plan(&ctx.run, &ctx.spec.owner_tag, &p).await?;
-            Ok(Some(removal.into_result("usage plan", p.name)))
-        })
+        Box::pin(tagged::remove_recorded::<_, UsagePlanRecord>(
+            ctx, self, rec,
+        ))
     }
     fn delete<'a>(
         &'a self,
         ctx: &'a TeardownCtx,
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
+        // Its keys live in it: forgotten with it.
+        Box::pin(tagged::teardown::<_, UsagePlanRecord>(ctx, self, node))
+    }
+}
+
+impl Tagged for UsagePlan {
+    fn find_named<'a>(
+        &'a self,
+        aws: &'a Aws,
+        name: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<Vec<Found>, AwsError>> {
         Box::pin(async move {
-            let state = ctx.snapshot().await;
-            let rec = match state.get::<UsagePlanRecord>(&node.key) {
-                Some(r) => r,
-                None => {
-                    let name = ctx.name_of::<UsagePlanRecord>(&state, &node.key, |r| r.name)?;
-                    let found = ctx
-                        .call("usage-plan", || {
-                            access::find_plans(ctx.aws(), &name, &ctx.owner)
-                        })
-                        .await?;
-                    match found.into_iter().find(|p| p.owner == Owner::Us) {
-                        Some(p) => UsagePlanRecord {
-                            id: p.id,
-                            name,
-                            fingerprint: String::new(),
-                        },
-                        None => return Ok(StepResult::new(Action::Gone, name)),
-                    }
-                }
-            };
-            let action = match remove_plan(&ctx.run, &ctx.owner, &rec).await? {
-                super::Removal::Deleted => Action::Deleted,
-                super::Removal::Gone => Action::Gone,
-                super::Removal::Foreign(owner) => {
-                    return foreign(state.has(&node.key), "usage plan", &rec.name, &owner)
-                }
-            };
-            forget_with_contents(ctx, &node.key).await?;
-            Ok(StepResult::new(action, rec.name))
+            Ok(access::find_plans(aws, name, owner)
+                .await?
+                .into_iter()
+                .map(|p| Found {
+                    id: p.id,
+                    owner: p.owner,
+                })
+                .collect())
         })
+    }
+    fn owner_of<'a>(
+        &'a self,
+        aws: &'a Aws,
+        id: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Owner>, AwsError>> {
+        Box::pin(async move { Ok(access::plan(aws, id, owner).await?.map(|p| p.owner)) })
+    }
+    /// Its API stages off first (API Gateway refuses to delete a plan on a stage).
+    fn delete_id<'a>(
+        &'a self,
+        aws: &'a Aws,
+        id: &'a str,
+        owner: &'a str,
+    ) -> BoxFuture<'a, Result<bool, AwsError>> {
+        Box::pin(access::delete_plan(aws, id, owner))
     }
 }
 
@@ -283,31 +252,6 @@ fn drift_words(changes: &[aws_sdk_apigateway::types::PatchOperation]) -> String 
         .collect();
     what.dedup();
     format!("{} differ from the stack's", what.join(", "))
-}
-
-async fn remove_plan(
-    run: &crate::kinds::context::Run,
-    owner: &str,
-    p: &UsagePlanRecord,
-) -> anyhow::Result<super::Removal> {
-    let Some(info) = run
-        .call("usage-plan", || access::plan(&run.aws, &p.id, owner))
-        .await?
-    else {
-        return Ok(super::Removal::Gone);
-    };
-    if info.owner != Owner::Us {
-        return Ok(super::Removal::Foreign(info.owner));
-    }
-    let deleted = run
-        .call("usage-plan", || access::delete_plan(&run.aws, &p.id, owner))
-        .await
-        .with_context(|| format!("deleting usage plan {}", p.name))?;
-    Ok(if deleted {
-        super::Removal::Deleted
-    } else {
-        super::Removal::Gone
-    })
 }
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
@@ -336,28 +280,22 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
             .call("usage-plan", || access::plan(ctx.aws(), &r.id, owner))
             .await?
             .map(|p| (p, Action::Updated)),
-        None => {
-            let found = ctx
-                .call("usage-plan", || {
-                    access::find_plans(ctx.aws(), &want.name, owner)
-                })
-                .await?;
-            match found.iter().find(|p| p.owner == Owner::Us) {
-                Some(p) => Some((p.clone(), Action::Adopted)),
-                None => {
-                    if let Some(other) = found.first() {
-                        return Err(not_ours(
-                            "usage plan",
-                            &want.name,
-                            &other.owner,
-                            "Rename this stack's plan (name = \"...\" under [usage_plans]), or delete the other one.",
-                        )
-                        .into());
-                    }
-                    None
-                }
-            }
-        }
+        None => match tagged::look_up(
+            ctx,
+            &UsagePlan,
+            &want.name,
+            "Rename this stack's plan (name = \"...\" under [usage_plans]), or delete the other one.",
+        )
+        .await?
+        {
+            // Found by name and tag (a crash between the create and its record): read, so
+            // that what differs is updated.
+            Some(id) => ctx
+                .call("usage-plan", || access::plan(ctx.aws(), &id, owner))
+                .await?
+                .map(|p| (p, Action::Adopted)),
+            None => None,
+        },
     };
     let (id, action) = match existing {
         Some((have, action)) => {

@@ -120,18 +120,12 @@ impl Kind for UsagePlanKey {
         node: &'a Node,
     ) -> BoxFuture<'a, anyhow::Result<StepResult>> {
         Box::pin(async move {
-            let label = UsagePlanKey.label(
-                &Want {
-                    spec: &ctx.spec,
-                    state: &ctx.snapshot().await,
-                },
-                node,
-            );
             let state = ctx.snapshot().await;
             let w = Want {
                 spec: &ctx.spec,
                 state: &state,
             };
+            let label = UsagePlanKey.label(&w, node);
             if state
                 .resources
                 .get(&node.key)

@@ -12,22 +12,20 @@ use crate::auth::{AuthorizerKind, AuthorizerSpec, Throttle, UsagePlanSpec};
 use crate::aws::{Aws, AwsError, ErrorKind};
 use crate::stack::OWNER_TAG;
 
+use super::api::{every_page, not_found_is_none};
 use super::Owner;
 
-fn gone_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(e) if e.is(ErrorKind::NotFound) => Ok(None),
-        Err(e) => Err(e),
-    }
+/// A delete's answer: `false` when it was already gone.
+fn gone_is_ok(r: Result<(), AwsError>) -> Result<bool, AwsError> {
+    not_found_is_none(r).map(|o| o.is_some())
 }
 
-fn gone_is_ok(r: Result<(), AwsError>) -> Result<bool, AwsError> {
-    match r {
-        Ok(()) => Ok(true),
-        Err(e) if e.is(ErrorKind::NotFound) => Ok(false),
-        Err(e) => Err(e),
-    }
+/// Whose a key or plan is, by its tags.
+fn owner_of(tags: Option<&HashMap<String, String>>, owner: &str) -> Owner {
+    Owner::from_tag(
+        tags.and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
+        owner,
+    )
 }
 
 /// An API key as read (never its value: [`key_value`] reads that, for a person).
@@ -61,44 +59,35 @@ pub async fn create_key(
 
 /// GetApiKeys by name, every page.
 pub async fn find_keys(aws: &Aws, name: &str, owner: &str) -> Result<Vec<KeyInfo>, AwsError> {
-    let mut found = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
+    let all = every_page(|position| async move {
         let out = aws
             .apigateway
             .get_api_keys()
             .name_query(name)
             .limit(500)
-            .set_position(position.clone())
+            .set_position(position)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetApiKeys", e))?;
-        for k in out.items() {
-            if k.name() == Some(name) {
-                found.push(KeyInfo {
-                    id: k.id().unwrap_or_default().to_string(),
-                    name: name.to_string(),
-                    enabled: k.enabled(),
-                    owner: Owner::from_tag(
-                        k.tags().and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
-                        owner,
-                    ),
-                });
-            }
-        }
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
-            _ => break,
-        }
-    }
-    Ok(found)
+        Ok((out.items().to_vec(), out.position().map(str::to_string)))
+    })
+    .await?
+    .unwrap_or_default();
+    Ok(all
+        .iter()
+        .filter(|k| k.name() == Some(name))
+        .map(|k| KeyInfo {
+            id: k.id().unwrap_or_default().to_string(),
+            name: name.to_string(),
+            enabled: k.enabled(),
+            owner: owner_of(k.tags(), owner),
+        })
+        .collect())
 }
 
 /// GetApiKey without its value; `None` when gone.
 pub async fn key(aws: &Aws, id: &str, owner: &str) -> Result<Option<KeyInfo>, AwsError> {
-    gone_is_none(
+    not_found_is_none(
         aws.apigateway
             .get_api_key()
             .api_key(id)
@@ -112,17 +101,14 @@ pub async fn key(aws: &Aws, id: &str, owner: &str) -> Result<Option<KeyInfo>, Aw
             id: id.to_string(),
             name: k.name().unwrap_or_default().to_string(),
             enabled: k.enabled(),
-            owner: Owner::from_tag(
-                k.tags().and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
-                owner,
-            ),
+            owner: owner_of(k.tags(), owner),
         })
     })
 }
 
 /// GetApiKey with its value (for a person, or serve); `None` when gone.
 pub async fn key_value(aws: &Aws, id: &str) -> Result<Option<(String, bool)>, AwsError> {
-    gone_is_none(
+    not_found_is_none(
         aws.apigateway
             .get_api_key()
             .api_key(id)
@@ -280,16 +266,13 @@ fn plan_info(
                 )
             })
             .collect(),
-        owner: Owner::from_tag(
-            tags.and_then(|t| t.get(OWNER_TAG)).map(String::as_str),
-            owner,
-        ),
+        owner: owner_of(tags, owner),
     }
 }
 
 /// GetUsagePlan; `None` when gone.
 pub async fn plan(aws: &Aws, id: &str, owner: &str) -> Result<Option<PlanInfo>, AwsError> {
-    gone_is_none(
+    not_found_is_none(
         aws.apigateway
             .get_usage_plan()
             .usage_plan_id(id)
@@ -314,38 +297,34 @@ pub async fn plan(aws: &Aws, id: &str, owner: &str) -> Result<Option<PlanInfo>, 
 
 /// GetUsagePlans, every page: those of this name.
 pub async fn find_plans(aws: &Aws, name: &str, owner: &str) -> Result<Vec<PlanInfo>, AwsError> {
-    let mut found = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
+    let all = every_page(|position| async move {
         let out = aws
             .apigateway
             .get_usage_plans()
             .limit(500)
-            .set_position(position.clone())
+            .set_position(position)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetUsagePlans", e))?;
-        for p in out.items() {
-            if p.name() == Some(name) {
-                found.push(plan_info(
-                    p.id().unwrap_or_default(),
-                    p.name(),
-                    p.throttle(),
-                    p.quota(),
-                    p.api_stages(),
-                    p.tags(),
-                    owner,
-                ));
-            }
-        }
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
-            _ => break,
-        }
-    }
-    Ok(found)
+        Ok((out.items().to_vec(), out.position().map(str::to_string)))
+    })
+    .await?
+    .unwrap_or_default();
+    Ok(all
+        .iter()
+        .filter(|p| p.name() == Some(name))
+        .map(|p| {
+            plan_info(
+                p.id().unwrap_or_default(),
+                p.name(),
+                p.throttle(),
+                p.quota(),
+                p.api_stages(),
+                p.tags(),
+                owner,
+            )
+        })
+        .collect())
 }
 
 /// UpdateUsagePlan with these operations (API Gateway allows one such call per 20 s an
@@ -511,31 +490,24 @@ pub async fn add_plan_key(aws: &Aws, plan: &str, key: &str) -> Result<(), AwsErr
 
 /// GetUsagePlanKeys, every page: the key ids.
 pub async fn plan_keys(aws: &Aws, plan: &str) -> Result<Vec<String>, AwsError> {
-    let mut found = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
+    let all = every_page(|position| async move {
         let out = aws
             .apigateway
             .get_usage_plan_keys()
             .usage_plan_id(plan)
             .limit(500)
-            .set_position(position.clone())
+            .set_position(position)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetUsagePlanKeys", e))?;
-        found.extend(
-            out.items()
-                .iter()
-                .filter_map(|k| k.id().map(str::to_string)),
-        );
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
-            _ => break,
-        }
-    }
-    Ok(found)
+        Ok((out.items().to_vec(), out.position().map(str::to_string)))
+    })
+    .await?
+    .unwrap_or_default();
+    Ok(all
+        .iter()
+        .filter_map(|k| k.id().map(str::to_string))
+        .collect())
 }
 
 /// DeleteUsagePlanKey; `false` when already gone (or the plan is).
@@ -609,41 +581,36 @@ pub async fn create_authorizer(
 
 /// GetAuthorizers, every page.
 pub async fn authorizers(aws: &Aws, api: &str) -> Result<Vec<AuthorizerInfo>, AwsError> {
-    let mut found = Vec::new();
-    let mut position: Option<String> = None;
-    loop {
+    let all = every_page(|position| async move {
         let out = aws
             .apigateway
             .get_authorizers()
             .rest_api_id(api)
             .limit(500)
-            .set_position(position.clone())
+            .set_position(position)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetAuthorizers", e))?;
-        for a in out.items() {
-            found.push(AuthorizerInfo {
-                id: a.id().unwrap_or_default().to_string(),
-                name: a.name().unwrap_or_default().to_string(),
-                kind: a
-                    .r#type()
-                    .map(|t| t.as_str().to_string())
-                    .unwrap_or_default(),
-                provider_arns: a.provider_arns().to_vec(),
-                uri: a.authorizer_uri().map(str::to_string),
-                identity_source: a.identity_source().map(str::to_string),
-                validation: a.identity_validation_expression().map(str::to_string),
-                ttl_secs: a.authorizer_result_ttl_in_seconds(),
-            });
-        }
-        match out.position() {
-            Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                position = Some(p.to_string())
-            }
-            _ => break,
-        }
-    }
-    Ok(found)
+        Ok((out.items().to_vec(), out.position().map(str::to_string)))
+    })
+    .await?
+    .unwrap_or_default();
+    Ok(all
+        .iter()
+        .map(|a| AuthorizerInfo {
+            id: a.id().unwrap_or_default().to_string(),
+            name: a.name().unwrap_or_default().to_string(),
+            kind: a
+                .r#type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            provider_arns: a.provider_arns().to_vec(),
+            uri: a.authorizer_uri().map(str::to_string),
+            identity_source: a.identity_source().map(str::to_string),
+            validation: a.identity_validation_expression().map(str::to_string),
+            ttl_secs: a.authorizer_result_ttl_in_seconds(),
+        })
+        .collect())
 }
 
 /// DeleteAuthorizer; `false` when already gone.

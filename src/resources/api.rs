@@ -8,7 +8,7 @@ use crate::stack::{ResponseSpec, RouteSpec, OWNER_TAG};
 
 use super::Owner;
 
-fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
+pub(crate) fn not_found_is_none<T>(r: Result<T, AwsError>) -> Result<Option<T>, AwsError> {
     match r {
         Ok(v) => Ok(Some(v)),
         Err(e) if e.is(ErrorKind::NotFound) => Ok(None),
@@ -184,8 +184,8 @@ async fn all_resources(
 }
 
 /// Reads page after page (`page` is given each answer's position) until the position stops
-/// moving; `None` when the API is gone.
-async fn every_page<T, F, Fut>(mut page: F) -> Result<Option<Vec<T>>, AwsError>
+/// moving; `None` when what it lists is gone (the API, a usage plan).
+pub(crate) async fn every_page<T, F, Fut>(mut page: F) -> Result<Option<Vec<T>>, AwsError>
 where
     F: FnMut(Option<String>) -> Fut,
     Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), AwsError>>,

@@ -70,6 +70,8 @@ struct Meter {
 /// the meantime is read at once: an unknown key id fetches again, once a minute at most).
 const JWKS_KEEP: Duration = Duration::from_secs(3600);
 const JWKS_RETRY: Duration = Duration::from_secs(60);
+/// The longest an authorizer's answer may be kept (API Gateway's limit, 3600 s).
+const MAX_TTL: Duration = Duration::from_secs(3600);
 
 /// API Gateway's refusals: status, body, error type.
 fn refuse(status: u16, body: Value, error_type: &str) -> Answer {
@@ -154,7 +156,6 @@ impl Guard {
     ) -> Result<Caller, Answer> {
         let auth = &m.route.auth;
         let mut caller = Caller::default();
-        let mut usage_key = None;
         match &auth.authorizer {
             None => {}
             Some(Authorizing::Iam) => caller.access_key = Some(self.iam(req)?),
@@ -173,7 +174,6 @@ impl Guard {
                         let grant = self.lambda(a, m, req, invoke).await?;
                         let mut ctx = grant.context.clone();
                         ctx.insert("principalId".into(), json!(grant.principal_id));
-                        usage_key = grant.usage_key.clone();
                         caller.authorizer = Some(ctx);
                     }
                 }
@@ -181,7 +181,6 @@ impl Guard {
         }
         if auth.api_key {
             // The key source is the header (the stack sets no AUTHORIZER source).
-            let _ = usage_key;
             let sent = req.header("x-api-key").unwrap_or_default();
             let Some(key) = self
                 .keys
@@ -360,7 +359,7 @@ impl Guard {
         id: &str,
         token: &str,
     ) -> Result<Vec<jwt::Key>, Answer> {
-        let kid = token_kid(token);
+        let kid = jwt::key_id(token);
         let mut cache = self.jwks.lock().await;
         if let Some((at, keys)) = cache.get(id) {
             let known = kid
@@ -454,7 +453,8 @@ impl Guard {
             None
         } else {
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.retain(|_, (at, _)| at.elapsed() < ttl.max(Duration::from_secs(3600)));
+            // Nothing is kept past the longest TTL an authorizer may have.
+            cache.retain(|_, (at, _)| at.elapsed() < MAX_TTL);
             cache
                 .get(&cache_key)
                 .filter(|(at, _)| at.elapsed() < ttl)
@@ -550,17 +550,6 @@ fn identity_value(source: &str, m: &Matched, req: &Request) -> Option<String> {
     }
     // Stage variables: the stack sets none.
     None
-}
-
-/// The `kid` of a JWT's header, unverified (which key to fetch).
-fn token_kid(token: &str) -> Option<String> {
-    use base64::Engine;
-    let h = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(h)
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    v["kid"].as_str().map(str::to_string)
 }
 
 /// API Gateway hands a REST API's integration the claims as strings.

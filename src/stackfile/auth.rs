@@ -38,23 +38,12 @@ pub struct ThrottleDoc {
     pub burst: i32,
 }
 
-/// `DAY`, `WEEK` or `MONTH`.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema, PartialEq, Eq)]
-pub enum PeriodDoc {
-    #[serde(rename = "DAY")]
-    Day,
-    #[serde(rename = "WEEK")]
-    Week,
-    #[serde(rename = "MONTH")]
-    Month,
-}
-
 /// How many requests a key may make in a period.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaDoc {
     pub limit: i32,
-    pub period: PeriodDoc,
+    pub period: Period,
     /// Days the period starts after its first (WEEK 0-6, MONTH 0-27; DAY 0). Default 0.
     #[serde(default)]
     pub offset: i32,
@@ -146,11 +135,7 @@ pub fn spec(doc: &FileDoc, named: impl Fn(&Option<String>, &str) -> String) -> A
                     throttle: u.throttle.as_ref().map(throttle),
                     quota: u.quota.map(|q| Quota {
                         limit: q.limit,
-                        period: match q.period {
-                            PeriodDoc::Day => Period::Day,
-                            PeriodDoc::Week => Period::Week,
-                            PeriodDoc::Month => Period::Month,
-                        },
+                        period: q.period,
                         offset: q.offset,
                     }),
                     keys,
@@ -230,28 +215,13 @@ macro_rules! at {
 /// What API Gateway would refuse, or what could never let a request through.
 pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Problem>) {
     let mut p = |at: Vec<Seg>, message: String| out.push(Problem { at, message });
-    let names = |m: &mut dyn Iterator<Item = &String>| {
-        let v: Vec<String> = m.map(|s| format!("'{s}'")).collect();
-        if v.is_empty() {
-            "none".to_string()
-        } else {
-            v.join(", ")
-        }
-    };
-    let logical_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 24
-            && n.starts_with(|c: char| c.is_ascii_lowercase())
-            && n.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    };
     for (section, list) in [
         ("api_keys", doc.api_keys.keys().collect::<Vec<_>>()),
         ("usage_plans", doc.usage_plans.keys().collect()),
         ("authorizers", doc.authorizers.keys().collect()),
     ] {
         for n in list {
-            if !logical_ok(n) || n == auth::IAM {
+            if !super::check::logical_ok(n) || n == auth::IAM {
                 p(at![section, n], format!("'{n}' is not a usable name: use 1 to 24 lower-case letters, digits, '-' or '_', starting with a letter{}", if n == auth::IAM { " ('iam' means IAM authorization on a route)" } else { "" }));
             }
         }
@@ -279,7 +249,7 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
         }
         for (i, k) in u.keys.iter().enumerate() {
             if !doc.api_keys.contains_key(k) {
-                p(at!["usage_plans", logical, "keys", i], format!("no API key '{k}' in [api_keys] (there are {}); add [api_keys.{k}] or fix the name", names(&mut doc.api_keys.keys())));
+                p(at!["usage_plans", logical, "keys", i], format!("no API key '{k}' in [api_keys] (defined: {}); add [api_keys.{k}] or fix the name", super::check::names_of(doc.api_keys.keys())));
             }
         }
         if let Some(t) = &u.throttle {
@@ -319,20 +289,18 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
                 );
             }
             let max_offset = match q.period {
-                PeriodDoc::Day => 0,
-                PeriodDoc::Week => 6,
-                PeriodDoc::Month => 27,
+                Period::Day => 0,
+                Period::Week => 6,
+                Period::Month => 27,
             };
             if !(0..=max_offset).contains(&q.offset) {
                 p(
                     at!["usage_plans", logical, "quota", "offset"],
                     format!(
-                        "offset {} is out of range for {:?}: 0 to {max_offset}",
-                        q.offset, q.period
-                    )
-                    .replace("Day", "DAY")
-                    .replace("Week", "WEEK")
-                    .replace("Month", "MONTH"),
+                        "offset {} is out of range for {}: 0 to {max_offset}",
+                        q.offset,
+                        q.period.api_name()
+                    ),
                 );
             }
         }
@@ -341,7 +309,7 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
         let at_a = |field: &str| at!["authorizers", logical, field];
         let function_needed = a.kind != AuthorizerType::Cognito;
         match (&a.function, function_needed) {
-            (Some(f), true) if !doc.functions.contains_key(f) => p(at_a("function"), format!("no function '{f}' in [functions] (there are {}); add [functions.{f}] or fix the name", names(&mut doc.functions.keys()))),
+            (Some(f), true) if !doc.functions.contains_key(f) => p(at_a("function"), format!("no function '{f}' in [functions] (defined: {}); add [functions.{f}] or fix the name", super::check::names_of(doc.functions.keys()))),
             (None, true) => p(at_a("function"), format!("a {} authorizer runs a function of this file; add function = \"NAME\"", if a.kind == AuthorizerType::Token { "token" } else { "request" })),
             (Some(_), false) => p(at_a("function"), "a cognito authorizer checks the user pool's tokens itself; remove function (or use type = \"token\")".into()),
             _ => {}
@@ -415,7 +383,7 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
     }
     for (i, r) in doc.routes.iter().enumerate() {
         match &r.authorizer {
-            Some(a) if a != auth::IAM && !doc.authorizers.contains_key(a) => p(at!["routes", i, "authorizer"], format!("no authorizer '{a}' in [authorizers] (there are {}); add [authorizers.{a}], fix the name, or use \"iam\"", names(&mut doc.authorizers.keys()))),
+            Some(a) if a != auth::IAM && !doc.authorizers.contains_key(a) => p(at!["routes", i, "authorizer"], format!("no authorizer '{a}' in [authorizers] (defined: {}); add [authorizers.{a}], fix the name, or use \"iam\"", super::check::names_of(doc.authorizers.keys()))),
             _ => {}
         }
         if !r.scopes.is_empty() {

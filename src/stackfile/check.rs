@@ -157,13 +157,6 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
         );
     }
     // Logical names: part of keys and of default resource names.
-    let logical_ok = |n: &str| {
-        !n.is_empty()
-            && n.len() <= 24
-            && n.starts_with(|c: char| c.is_ascii_lowercase())
-            && n.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-    };
     for (kind, names) in [
         ("tables", doc.tables.keys().collect::<Vec<_>>()),
         ("functions", doc.functions.keys().collect::<Vec<_>>()),
@@ -631,7 +624,18 @@ pub fn looks_like_aws_key(v: &str) -> bool {
         .any(|w| key_id(w) || secret(w))
 }
 
-fn names_of<'a>(names: impl Iterator<Item = &'a String>) -> String {
+/// Whether a logical name (a table's, a function's, a key's...) is usable: part of keys and of
+/// default resource names.
+pub(super) fn logical_ok(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 24
+        && n.starts_with(|c: char| c.is_ascii_lowercase())
+        && n.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The names a reference could have named, for its message.
+pub(super) fn names_of<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let v: Vec<&str> = names.map(String::as_str).collect();
     if v.is_empty() {
         "(none defined)".into()
