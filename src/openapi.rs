@@ -2,7 +2,8 @@
 //! route's method, path parameters, body model and validator, its Lambda integration
 //! (`x-amazon-apigateway-integration`: URI, request template, passthrough, and each
 //! response's selection pattern and template), the models under `components/schemas` and
-//! the request validator (`x-amazon-apigateway-request-validators`).
+//! the request validator (`x-amazon-apigateway-request-validators`), and who may call each
+//! route (`security`, with the API key, IAM and the authorizers as `securitySchemes`).
 //!
 //! It describes exactly what the per-call deploy builds (`src/kinds/`: the same routes, the
 //! same templates, the same function ARNs), so one `PutRestApi` of it makes the same API: what
@@ -11,6 +12,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::auth::{AuthorizerKind, Authorizing};
 use crate::stack::{RouteSpec, StackSpec, VALIDATOR_NAME};
 
 /// The content type whose model covers every other (docs/aws.md, "The Lambda integration and the OpenAPI import").
@@ -68,7 +70,104 @@ pub fn document(spec: &StackSpec) -> Value {
             VALIDATOR_NAME: {"validateRequestBody": true, "validateRequestParameters": false}
         });
     }
+    let schemes = security_schemes(spec);
+    if !schemes.is_empty() {
+        doc["components"]["securitySchemes"] = Value::Object(schemes);
+        // An overwrite resets what the document leaves out: say where keys are read.
+        doc["x-amazon-apigateway-api-key-source"] = json!("HEADER");
+    }
     doc
+}
+
+/// The scheme a route names for `api_key = true`, and for `authorizer = "iam"`. Authorizers'
+/// schemes are named after them (lower case: a stack's names are), so neither can be taken.
+pub const API_KEY_SCHEME: &str = "ApiKey";
+pub const SIGV4_SCHEME: &str = "SigV4";
+
+/// `components/securitySchemes`: the API key, IAM, and each authorizer with its
+/// `x-amazon-apigateway-authorizer` (an import makes an authorizer of each, named after the
+/// scheme, and an overwrite replaces the API's authorizers with them). docs/auth.md, "The
+/// document build".
+fn security_schemes(spec: &StackSpec) -> Map<String, Value> {
+    let mut out = Map::new();
+    if spec.routes.iter().any(|r| r.auth.api_key) {
+        out.insert(
+            API_KEY_SCHEME.into(),
+            json!({"type": "apiKey", "name": "x-api-key", "in": "header"}),
+        );
+    }
+    if spec
+        .routes
+        .iter()
+        .any(|r| r.auth.authorizer == Some(Authorizing::Iam))
+    {
+        out.insert(
+            SIGV4_SCHEME.into(),
+            json!({"type": "apiKey", "name": "Authorization", "in": "header",
+                   "x-amazon-apigateway-authtype": "awsSigv4"}),
+        );
+    }
+    for a in &spec.auth.authorizers {
+        // A cognito or token authorizer reads one header (the file's check): the scheme's.
+        let header = a
+            .identity_source
+            .strip_prefix("method.request.header.")
+            .unwrap_or("Unused");
+        let uri = |f: &str| {
+            spec.function(f)
+                .map(|x| spec.integration_uri(&spec.function_arn(x)))
+        };
+        let (authtype, authorizer) = match &a.kind {
+            AuthorizerKind::Cognito { user_pools } => (
+                "cognito_user_pools",
+                json!({"type": "cognito_user_pools", "providerARNs": user_pools}),
+            ),
+            AuthorizerKind::Token {
+                function,
+                validation,
+            } => {
+                let mut t = json!({"type": "token", "authorizerUri": uri(function),
+                                   "authorizerResultTtlInSeconds": a.ttl_secs});
+                if let Some(v) = validation {
+                    t["identityValidationExpression"] = json!(v);
+                }
+                ("custom", t)
+            }
+            AuthorizerKind::Request { function } => (
+                "custom",
+                json!({"type": "request", "authorizerUri": uri(function),
+                       "identitySource": a.identity_source,
+                       "authorizerResultTtlInSeconds": a.ttl_secs}),
+            ),
+        };
+        out.insert(
+            a.name.clone(),
+            json!({"type": "apiKey", "name": header, "in": "header",
+                   "x-amazon-apigateway-authtype": authtype,
+                   "x-amazon-apigateway-authorizer": authorizer}),
+        );
+    }
+    out
+}
+
+/// An operation's `security`: one requirement naming every scheme the route needs (all
+/// must pass: the authorizer, with its scopes, and the API key). `None`: open to anyone.
+fn security(spec: &StackSpec, r: &RouteSpec) -> Option<Value> {
+    let mut requirement = Map::new();
+    match &r.auth.authorizer {
+        None => {}
+        Some(Authorizing::Iam) => {
+            requirement.insert(SIGV4_SCHEME.into(), json!([]));
+        }
+        Some(Authorizing::Named(n)) => {
+            let name = spec.auth.authorizer(n).map_or(n.as_str(), |a| &a.name);
+            requirement.insert(name.to_string(), json!(r.auth.scopes));
+        }
+    }
+    if r.auth.api_key {
+        requirement.insert(API_KEY_SCHEME.into(), json!([]));
+    }
+    (!requirement.is_empty()).then(|| json!([requirement]))
 }
 
 /// A route's key in its path item: the verb in lower case, and for ANY API Gateway's
@@ -89,6 +188,9 @@ fn operation(spec: &StackSpec, r: &RouteSpec) -> Value {
         .map(|f| spec.function_arn(f))
         .unwrap_or_default();
     let mut op = Map::new();
+    if let Some(security) = security(spec, r) {
+        op.insert("security".into(), security);
+    }
     if !r.path_params.is_empty() {
         let params: Vec<Value> = r
             .path_params
@@ -351,5 +453,83 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), n);
+    }
+
+    #[test]
+    fn who_may_call_each_route_is_its_security_and_the_schemes() {
+        use crate::auth::{AuthSpec, AuthorizerSpec, RouteAuth};
+        let plain = tutorial();
+        let before = document(&plain);
+        assert!(before["components"].get("securitySchemes").is_none());
+        assert!(before.get("x-amazon-apigateway-api-key-source").is_none());
+
+        let mut spec = tutorial();
+        let gate = spec.functions[0].logical.clone();
+        spec.auth = AuthSpec {
+            authorizers: vec![
+                AuthorizerSpec {
+                    logical: "users".into(),
+                    name: "users".into(),
+                    kind: AuthorizerKind::Cognito {
+                        user_pools: vec![
+                            "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_x"
+                                .into(),
+                        ],
+                    },
+                    identity_source: "method.request.header.Authorization".into(),
+                    ttl_secs: 300,
+                },
+                AuthorizerSpec {
+                    logical: "gate".into(),
+                    name: "gate".into(),
+                    kind: AuthorizerKind::Token {
+                        function: gate.clone(),
+                        validation: Some("^x".into()),
+                    },
+                    identity_source: "method.request.header.X-Token".into(),
+                    ttl_secs: 60,
+                },
+            ],
+            ..Default::default()
+        };
+        spec.routes[0].auth = RouteAuth {
+            api_key: true,
+            authorizer: Some(Authorizing::Named("users".into())),
+            scopes: vec!["orders/read".into()],
+        };
+        spec.routes[1].auth = RouteAuth {
+            authorizer: Some(Authorizing::Named("gate".into())),
+            ..Default::default()
+        };
+        let doc = document(&spec);
+        assert_eq!(doc["x-amazon-apigateway-api-key-source"], "HEADER");
+        let schemes = &doc["components"]["securitySchemes"];
+        assert_eq!(schemes[API_KEY_SCHEME]["name"], "x-api-key");
+        assert!(schemes.get(SIGV4_SCHEME).is_none(), "no route takes IAM");
+        let users = &schemes["users"];
+        assert_eq!(users["x-amazon-apigateway-authtype"], "cognito_user_pools");
+        assert_eq!(
+            users["x-amazon-apigateway-authorizer"]["providerARNs"][0],
+            "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_x"
+        );
+        let token = &schemes["gate"];
+        assert_eq!(token["name"], "X-Token");
+        assert_eq!(token["x-amazon-apigateway-authtype"], "custom");
+        let a = &token["x-amazon-apigateway-authorizer"];
+        assert_eq!(a["type"], "token");
+        assert_eq!(a["identityValidationExpression"], "^x");
+        assert_eq!(a["authorizerResultTtlInSeconds"], 60);
+        let f = spec.function(&gate).unwrap();
+        assert_eq!(
+            a["authorizerUri"],
+            spec.integration_uri(&spec.function_arn(f))
+        );
+        // One requirement per operation: every scheme in it must pass.
+        let op = |r: &RouteSpec| &doc["paths"][&r.path][operation_key(&r.http_method)];
+        assert_eq!(
+            op(&spec.routes[0])["security"],
+            json!([{"users": ["orders/read"], API_KEY_SCHEME: []}])
+        );
+        assert_eq!(op(&spec.routes[1])["security"], json!([{"gate": []}]));
     }
 }

@@ -704,11 +704,6 @@ impl ApiBuild {
     /// calls fit the account's burst, else one document, which takes a handful of calls for
     /// any number of routes.
     pub fn auto(routes: &[RouteSpec], models: usize) -> ApiBuild {
-        // A route with auth is built per call: the document build does not carry it yet
-        // (docs/auth.md, "Builds").
-        if routes.iter().any(|r| !r.auth.is_open()) {
-            return ApiBuild::Calls;
-        }
         if per_call_calls(routes, models) > API_GATEWAY_BURST {
             ApiBuild::Document
         } else {
@@ -1259,6 +1254,8 @@ impl StackSpec {
         out
     }
 
+    /// The URI API Gateway invokes a function by: a route's Lambda integration and a Lambda
+    /// authorizer's `authorizerUri` alike.
     pub fn integration_uri(&self, function_arn: &str) -> String {
         format!(
             "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
@@ -1267,10 +1264,6 @@ impl StackSpec {
         )
     }
 
-    /// The source of the one invoke permission a function gets: every method and path of
-    /// this API's stage. The verb is `*` (API Gateway invokes an ANY route with the request's
-    /// own verb) and the last `*` matches the rest of the path, `/` included (docs/aws.md,
-    /// "One invoke permission per function").
     /// The source of a function's one invoke statement: the stage's routes, or, for a
     /// function that answers an authorizer, the whole API (`{api}/*`, which covers
     /// `{api}/authorizers/{id}` as well as the routes): still one statement per function.
@@ -1292,6 +1285,10 @@ impl StackSpec {
         }
     }
 
+    /// The source of the one invoke permission a function gets: every method and path of
+    /// this API's stage. The verb is `*` (API Gateway invokes an ANY route with the request's
+    /// own verb) and the last `*` matches the rest of the path, `/` included (docs/aws.md,
+    /// "One invoke permission per function").
     pub fn invoke_source_arn(&self, api_id: &str) -> String {
         format!(
             "arn:{}:execute-api:{}:{}:{api_id}/{}/*/*",

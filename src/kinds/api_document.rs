@@ -30,8 +30,10 @@ crate::fingerprint_record!(ApiDocumentRecord, "api-document");
 pub struct ApiDocument;
 
 /// The kinds a document replaces: a stack that moves to the document build forgets their
-/// records (the overwrite removes what they made) instead of deleting each with a call.
-pub const REPLACES: [&str; 6] = [
+/// records (the overwrite removes what they made, authorizers included: it replaces them with
+/// the document's) instead of deleting each with a call.
+pub const REPLACES: [&str; 7] = [
+    "authorizer",
     "path",
     "validator",
     "method",
@@ -90,9 +92,14 @@ impl Kind for ApiDocument {
                 "function": function,
                 "responses": r.responses,
             });
-            // Mapping routes keep the props earlier releases hashed.
+            // Mapping routes keep the props earlier releases hashed; so do open routes.
             if r.integration != crate::stack::IntegrationKind::Aws {
                 route["integration"] = json!(r.integration.api_name());
+            }
+            // Shaped as the method kind's, so that plan says access changes alike.
+            if !r.auth.is_open() {
+                route["authorization"] = json!(r.auth.authorization_type(&spec.auth));
+                route["auth"] = json!(r.auth);
             }
             props.insert(r.label(), route);
         }
@@ -106,6 +113,11 @@ impl Kind for ApiDocument {
             "api".into(),
             json!({"title": spec.api.name, "endpoint_type": spec.api.endpoint_type}),
         );
+        // The authorizers the document's security schemes make (their functions' ARNs
+        // follow from names, as the routes').
+        for a in &spec.auth.authorizers {
+            props.insert(format!("authorizer {}", a.name), json!(a));
+        }
         Some(Value::Object(props))
     }
     fn label(&self, w: &Want, _: &Node) -> String {
@@ -243,15 +255,27 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
             Ok(None)
         }
     };
-    let (methods, models, validator) = tokio::join!(methods, models, validator);
-    let (methods, models, validator) = match (methods, models, validator) {
-        (Ok(Some(m)), Ok(Some(models)), Ok(v)) => (m, models, v),
-        (Ok(None), _, _) | (_, Ok(None), _) => {
+    let authorizers = async {
+        if cx.spec.auth.authorizers.is_empty() {
+            Ok(Vec::new())
+        } else {
+            super::authorizer::all_in(cx, api_id).await
+        }
+    };
+    let (methods, models, validator, authorizers) =
+        tokio::join!(methods, models, validator, authorizers);
+    let (methods, models, validator, authorizers) = match (methods, models, validator, authorizers)
+    {
+        (Ok(Some(m)), Ok(Some(models)), Ok(v), Ok(a)) => (m, models, v, a),
+        (Ok(None), _, _, _) | (_, Ok(None), _, _) => {
             return Check::missing(label, format!("REST API {api_id} does not exist"))
         }
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Check::failed(label, e),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+            return Check::failed(label, e)
+        }
     };
-    let mut why = Vec::new();
+    // The authorizers the document's schemes made, by name; each method names one by id.
+    let (mut why, authorizer_ids) = super::authorizer::drift_by_name(cx.spec, &authorizers);
     for name in cx
         .spec
         .routes
@@ -283,6 +307,12 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         };
         found += 1;
         why.extend(body_drift(route, m, validator.as_deref()));
+        let authorizer = match &route.auth.authorizer {
+            Some(crate::auth::Authorizing::Named(a)) => authorizer_ids.get(a).cloned(),
+            _ => None,
+        };
+        let auth = super::method::auth_of(cx.spec, route, authorizer);
+        why.extend(super::method::auth_drift(route, &auth, m));
         // A proxy route's method responses shape nothing: the function's answer passes.
         if super::method_responses::has_responses(route) {
             why.extend(compare_statuses(

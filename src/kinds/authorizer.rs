@@ -2,7 +2,8 @@
 //! function of the stack's (TOKEN or REQUEST) with its identity sources and result TTL. It
 //! lives in the REST API (removed with it); the function's invoke permission covers it (the
 //! permission kind widens the function's one statement to the API when it answers an
-//! authorizer).
+//! authorizer). In the document build the document's `securitySchemes` make them instead
+//! ([`crate::openapi`]).
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -37,7 +38,7 @@ fn uri_of(w: &Want, a: &AuthorizerSpec) -> Option<Option<String>> {
         None => Some(None),
         Some(f) => {
             let rec: FunctionRecord = w.state.get(&key::function(f))?;
-            Some(Some(access::authorizer_uri(&w.spec.region, &rec.arn)))
+            Some(Some(w.spec.integration_uri(&rec.arn)))
         }
     }
 }
@@ -70,7 +71,11 @@ impl Kind for Authorizer {
     fn goes_with_container(&self) -> bool {
         true
     }
+    /// None in the document build: the document's security schemes make the authorizers.
     fn nodes(&self, spec: &StackSpec) -> Vec<Node> {
+        if super::api_document::applies(spec) {
+            return Vec::new();
+        }
         spec.auth
             .authorizers
             .iter()
@@ -149,15 +154,7 @@ impl Kind for Authorizer {
             };
             let want = spec_of(cx.spec, node)?;
             let api = cx.state.get::<ApiRecord>(key::REST_API)?;
-            let c = cx.c;
-            let api_id = api.id.clone();
-            let all = cx
-                .memo
-                .get(format!("authorizers:{api_id}"), || async move {
-                    c.call("status", || access::authorizers(&c.aws, &api_id))
-                        .await
-                })
-                .await;
+            let all = all_in(cx, &api.id).await;
             Some(match all {
                 Err(e) => Check::failed(label, e),
                 Ok(all) => match all.iter().find(|a| a.id == rec.id) {
@@ -168,11 +165,9 @@ impl Kind for Authorizer {
                         if changes.is_empty() {
                             Check::ok(label)
                         } else {
-                            let fields: Vec<&str> =
-                                changes.iter().filter_map(|o| o.path()).collect();
                             Check::drifted(
                                 label,
-                                format!("{} differ from the stack's", fields.join(", ")),
+                                format!("{} differ from the stack's", fields_of(&changes)),
                             )
                         }
                     }
@@ -180,6 +175,63 @@ impl Kind for Authorizer {
             })
         })
     }
+}
+
+/// The fields a patch changes, by name: `authorizerResultTtlInSeconds, identitySource`.
+fn fields_of(changes: &[aws_sdk_apigateway::types::PatchOperation]) -> String {
+    let fields: Vec<&str> = changes
+        .iter()
+        .filter_map(|o| o.path())
+        .map(|p| p.trim_start_matches('/'))
+        .collect();
+    fields.join(", ")
+}
+
+/// The REST API's authorizers, read once per status run (for every authorizer's check, or
+/// for the document's).
+pub async fn all_in(
+    cx: &CheckCx<'_>,
+    api_id: &str,
+) -> Result<Vec<access::AuthorizerInfo>, crate::aws::AwsError> {
+    let c = cx.c;
+    let api_id = api_id.to_string();
+    cx.memo
+        .get(format!("authorizers:{api_id}"), || async move {
+            c.call("status", || access::authorizers(&c.aws, &api_id))
+                .await
+        })
+        .await
+}
+
+/// Why the API's authorizers are not the stack's, by name (the document build, where the
+/// import makes them), with each one's id for the methods to name.
+pub fn drift_by_name(
+    spec: &StackSpec,
+    have: &[access::AuthorizerInfo],
+) -> (Vec<String>, std::collections::HashMap<String, String>) {
+    let mut why = Vec::new();
+    let mut ids = std::collections::HashMap::new();
+    for want in &spec.auth.authorizers {
+        let Some(a) = have.iter().find(|a| a.name == want.name) else {
+            why.push(format!("authorizer {} does not exist", want.name));
+            continue;
+        };
+        ids.insert(want.logical.clone(), a.id.clone());
+        let uri = want
+            .kind
+            .function()
+            .and_then(|f| spec.function(f))
+            .map(|f| spec.integration_uri(&spec.function_arn(f)));
+        let changes = access::authorizer_changes(a, want, uri.as_deref());
+        if !changes.is_empty() {
+            why.push(format!(
+                "authorizer {}: {} differ from the stack's",
+                want.name,
+                fields_of(&changes)
+            ));
+        }
+    }
+    (why, ids)
 }
 
 async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {

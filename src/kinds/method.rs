@@ -185,12 +185,21 @@ pub fn authorizer_id(w: &Want, route: &RouteSpec) -> Option<Option<String>> {
 
 /// What the route wants of its method's auth, resolved against the records.
 pub fn wanted_auth(w: &Want, route: &RouteSpec) -> Option<api::MethodAuth> {
-    Some(api::MethodAuth {
-        authorization_type: route.auth.authorization_type(&w.spec.auth).to_string(),
-        authorizer_id: authorizer_id(w, route)?,
+    Some(auth_of(w.spec, route, authorizer_id(w, route)?))
+}
+
+/// What the route wants of its method's auth, its authorizer's id given.
+pub fn auth_of(
+    spec: &StackSpec,
+    route: &RouteSpec,
+    authorizer_id: Option<String>,
+) -> api::MethodAuth {
+    api::MethodAuth {
+        authorization_type: route.auth.authorization_type(&spec.auth).to_string(),
+        authorizer_id,
         api_key_required: route.auth.api_key,
         scopes: route.auth.scopes.clone(),
-    })
+    }
 }
 
 /// Why a method lets in more (or other) callers than the stack says: a lost authorizer or

@@ -227,14 +227,47 @@ fn access_of(props: &Value) -> String {
     }
 }
 
-/// The routes whose access changes, in words ("GET /orders: open to anyone -> an API key").
+/// The routes whose access changes, in words ("GET /orders: open to anyone -> an API key"):
+/// from each method's props, or from the document's props of each route.
 fn access_changes(changes: &[Change]) -> Vec<String> {
     let mut out = Vec::new();
-    for c in changes.iter().filter(|c| c.kind == "method") {
-        let before = c.before.as_ref().map(access_of);
-        let after = c.after.as_ref().map(access_of);
-        let route = c.key.strip_prefix("method:").unwrap_or(&c.key);
-        match (before, after, c.action) {
+    let mut routes: Vec<(String, Option<&Value>, Option<&Value>, PlanAction)> = Vec::new();
+    for c in changes {
+        if c.kind == "method" {
+            let route = c.key.strip_prefix("method:").unwrap_or(&c.key);
+            routes.push((
+                route.to_string(),
+                c.before.as_ref(),
+                c.after.as_ref(),
+                c.action,
+            ));
+        } else if c.kind == "api-document" {
+            // A route's entry is keyed by its label (`GET /orders`); it is new or gone with
+            // the route.
+            let labels: std::collections::BTreeSet<&String> = [&c.before, &c.after]
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|m| m.keys())
+                .filter(|k| k.contains(" /"))
+                .collect();
+            for label in labels {
+                let before = c.before.as_ref().and_then(|v| v.get(label));
+                let after = c.after.as_ref().and_then(|v| v.get(label));
+                let action = match (before, after, c.action) {
+                    (_, _, PlanAction::None) => PlanAction::None,
+                    (None, Some(_), _) => PlanAction::Create,
+                    (Some(_), None, _) => PlanAction::Delete,
+                    (_, _, a) => a,
+                };
+                routes.push((label.clone(), before, after, action));
+            }
+        }
+    }
+    for (route, before, after, action) in routes {
+        let before = before.map(access_of);
+        let after = after.map(access_of);
+        match (before, after, action) {
             (_, _, PlanAction::None) => {}
             (Some(b), Some(a), _) if b != a => out.push(format!("{route}: {b} -> {a}")),
             (None, Some(a), PlanAction::Create) if a != "open to anyone" => {

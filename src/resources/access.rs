@@ -537,14 +537,6 @@ pub struct AuthorizerInfo {
     pub ttl_secs: Option<i32>,
 }
 
-/// The Lambda invocation URI API Gateway calls an authorizer function by.
-pub fn authorizer_uri(region: &str, function_arn: &str) -> String {
-    format!(
-        "arn:{}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
-        crate::stack::partition(region)
-    )
-}
-
 /// CreateAuthorizer.
 pub async fn create_authorizer(
     aws: &Aws,

@@ -1,9 +1,11 @@
-//! What API Gateway's OpenAPI import keeps and moto 5.2.5's drops (docs/aws.md, "The Lambda integration and the OpenAPI import"):
-//! the models under `components/schemas`, the request validators of
-//! `x-amazon-apigateway-request-validators`, and each method's request models, validator and
-//! path parameters. After a PutRestApi that moto accepted, the proxy makes the models and the
-//! validators in moto (CreateModel, CreateRequestValidator: moto keeps those) and remembers
-//! each imported method's three fields, which it puts back into the methods GetResources and
+//! What API Gateway's OpenAPI import keeps and moto 5.2.5's drops (docs/aws.md, "The Lambda integration and the OpenAPI import";
+//! docs/auth.md, "The document build"): the models under `components/schemas`, the request
+//! validators of `x-amazon-apigateway-request-validators`, the authorizers of
+//! `components/securitySchemes`, and each method's request models, validator, path
+//! parameters and auth (`security`). After a PutRestApi that moto accepted, the proxy makes
+//! the models, the validators and the authorizers in moto (CreateModel,
+//! CreateRequestValidator, CreateAuthorizer: moto keeps those; the API's earlier authorizers
+//! deleted, as an overwrite replaces them) and remembers each imported method's fields, which it puts back into the methods GetResources and
 //! GetMethod answer, until a PutMethod, a DeleteMethod or a DeleteResource through the proxy
 //! changes that method, or the API is put again or deleted. Calls made to moto directly
 //! (tests that change the API behind the tool's back) bypass it, as hand edits bypass the tool.
@@ -126,6 +128,8 @@ pub async fn after_put(shared: &Shared, moto: &Upstream<'_>, path: &str, documen
             }
         }
     }
+    let authorizers = put_authorizers(shared, moto, &api, &doc).await;
+    let schemes = &doc["components"]["securitySchemes"];
     let resources = moto
         .call("GET", &format!("/restapis/{api}/resources"), None)
         .await
@@ -183,15 +187,127 @@ pub async fn after_put(shared: &Shared, moto: &Upstream<'_>, path: &str, documen
             if !params.is_empty() {
                 fields.insert("requestParameters".into(), Value::Object(params));
             }
-            if !fields.is_empty() {
-                kept.insert(
-                    ((*id).to_string(), verb.to_ascii_uppercase()),
-                    Value::Object(fields),
-                );
-            }
+            method_auth(&mut fields, op, schemes, &authorizers);
+            kept.insert(
+                ((*id).to_string(), verb.to_ascii_uppercase()),
+                Value::Object(fields),
+            );
         }
     }
     shared.imports.lock().unwrap().insert(api, kept);
+}
+
+/// AWS's overwrite replaces the API's authorizers with the document's: one for each security
+/// scheme with an `x-amazon-apigateway-authorizer`, named after the scheme, reading the
+/// scheme's header unless it names its identity sources (a REQUEST authorizer). moto's import
+/// makes none. By name: the ids made.
+async fn put_authorizers(
+    shared: &Shared,
+    moto: &Upstream<'_>,
+    api: &str,
+    doc: &Value,
+) -> std::collections::HashMap<String, String> {
+    let old = moto
+        .call("GET", &format!("/restapis/{api}/authorizers"), None)
+        .await
+        .unwrap_or(Value::Null);
+    for a in old["item"].as_array().into_iter().flatten() {
+        let Some(id) = a["id"].as_str() else { continue };
+        let _ = moto
+            .call("DELETE", &format!("/restapis/{api}/authorizers/{id}"), None)
+            .await;
+        shared
+            .validations
+            .lock()
+            .unwrap()
+            .remove(&(api.to_string(), id.to_string()));
+    }
+    let mut ids = std::collections::HashMap::new();
+    for (name, scheme) in doc["components"]["securitySchemes"]
+        .as_object()
+        .into_iter()
+        .flatten()
+    {
+        let a = &scheme["x-amazon-apigateway-authorizer"];
+        let kind = match a["type"].as_str() {
+            Some("token") => "TOKEN",
+            Some("request") => "REQUEST",
+            Some("cognito_user_pools") => "COGNITO_USER_POOLS",
+            _ => continue,
+        };
+        let source = a["identitySource"].as_str().map_or_else(
+            || {
+                format!(
+                    "method.request.header.{}",
+                    scheme["name"].as_str().unwrap_or("Authorization")
+                )
+            },
+            str::to_string,
+        );
+        let mut body = json!({"name": name, "type": kind, "identitySource": source});
+        for field in [
+            "providerARNs",
+            "authorizerUri",
+            "authorizerResultTtlInSeconds",
+        ] {
+            if !a[field].is_null() {
+                body[field] = a[field].clone();
+            }
+        }
+        let made = moto
+            .call("POST", &format!("/restapis/{api}/authorizers"), Some(body))
+            .await;
+        let Some(id) = made.as_ref().and_then(|m| m["id"].as_str()) else {
+            continue;
+        };
+        if let Some(v) = a["identityValidationExpression"].as_str() {
+            shared
+                .validations
+                .lock()
+                .unwrap()
+                .insert((api.to_string(), id.to_string()), v.to_string());
+        }
+        ids.insert(name.clone(), id.to_string());
+    }
+    ids
+}
+
+/// A method's auth from its operation's `security` (every scheme of a requirement applies),
+/// as AWS's import sets it: the type (NONE when no scheme names one), the authorizer, its
+/// scopes, whether an API key is required.
+fn method_auth(
+    fields: &mut serde_json::Map<String, Value>,
+    op: &Value,
+    schemes: &Value,
+    authorizers: &std::collections::HashMap<String, String>,
+) {
+    let mut kind = "NONE";
+    let mut api_key = false;
+    for requirement in op["security"].as_array().into_iter().flatten() {
+        for (name, scopes) in requirement.as_object().into_iter().flatten() {
+            let scheme = &schemes[name];
+            match scheme["x-amazon-apigateway-authtype"].as_str() {
+                Some("awsSigv4") => kind = "AWS_IAM",
+                Some(t @ ("cognito_user_pools" | "custom")) => {
+                    kind = if t == "custom" {
+                        "CUSTOM"
+                    } else {
+                        "COGNITO_USER_POOLS"
+                    };
+                    if let Some(id) = authorizers.get(name) {
+                        fields.insert("authorizerId".into(), json!(id));
+                    }
+                    if scopes.as_array().is_some_and(|s| !s.is_empty()) {
+                        fields.insert("authorizationScopes".into(), scopes.clone());
+                    }
+                }
+                _ if scheme["type"] == "apiKey" && scheme["name"] == "x-api-key" => api_key = true,
+                _ => {}
+            }
+        }
+    }
+    fields.insert("authorizationType".into(), json!(kind));
+    fields.insert("apiKeyRequired".into(), json!(api_key));
 }
 
 /// The answer with the kept fields put back (GetResources, GetMethod), or `None`; a call
