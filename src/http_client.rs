@@ -60,6 +60,17 @@ impl Client {
         url: &str,
         json_body: Option<&str>,
     ) -> Result<Reply, String> {
+        self.send_with(method, url, &[], json_body).await
+    }
+
+    /// [`Client::send`] with more headers (a `content-type` among them replaces the JSON one).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        json_body: Option<&str>,
+    ) -> Result<Reply, String> {
         let mut req = Request::builder()
             .method(method)
             .uri(url)
@@ -68,8 +79,14 @@ impl Client {
                 "user-agent",
                 concat!("serverless-cli/", env!("CARGO_PKG_VERSION")),
             );
-        if json_body.is_some() {
+        let typed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+        if json_body.is_some() && !typed {
             req = req.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         let req = req
             .body(Full::new(Bytes::from(

@@ -51,8 +51,19 @@ impl Settle {
         url: &str,
         body: Option<&str>,
     ) -> Result<Reply, String> {
+        self.send_with(client, method, url, &[], body).await
+    }
+
+    async fn send_with(
+        &self,
+        client: &Client,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Reply, String> {
         loop {
-            let reply = client.send(method, url, body).await;
+            let reply = client.send_with(method, url, headers, body).await;
             match &reply {
                 Ok(r)
                     if r.status == 500 && std::time::Instant::now() + self.pause <= self.until =>
@@ -138,12 +149,112 @@ pub fn has_tutorial_routes(spec: &stack::StackSpec) -> bool {
     want == have || (proxied && labels(&want) == labels(&have))
 }
 
+/// What `[[try]]` requests send as a caller: API keys' values by logical name, and each
+/// signed-in user's header and tokens. Held in memory for the run; never printed.
+#[derive(Default)]
+pub struct Callers {
+    pub keys: std::collections::HashMap<String, String>,
+    pub users: std::collections::HashMap<String, SignedIn>,
+}
+
+/// A `[try_users]` user's tokens, and the header its authorizer reads them from.
+pub struct SignedIn {
+    pub header: String,
+    pub id_token: String,
+    pub access_token: String,
+}
+
+/// The headers a request sends as its caller, and the words the report says of them (the
+/// key's and the user's names, never a value).
+fn caller_headers(
+    t: &crate::stackfile::TryDoc,
+    callers: &Callers,
+) -> (Vec<(String, String)>, String) {
+    let mut headers = Vec::new();
+    let mut who = Vec::new();
+    if let Some(value) = t.api_key.as_ref().and_then(|k| callers.keys.get(k)) {
+        headers.push(("x-api-key".to_string(), value.clone()));
+        who.push(format!("key {}", t.api_key.as_deref().unwrap_or_default()));
+    }
+    if let Some(u) = t.user.as_ref().and_then(|u| callers.users.get(u)) {
+        let access = t.token == Some(crate::stackfile::auth::TokenUse::Access);
+        let token = if access { &u.access_token } else { &u.id_token };
+        headers.push((u.header.clone(), token.clone()));
+        who.push(format!(
+            "{} token of {}",
+            if access { "access" } else { "ID" },
+            t.user.as_deref().unwrap_or_default()
+        ));
+    }
+    let said = if who.is_empty() {
+        String::new()
+    } else {
+        format!(" (as {})", who.join(", "))
+    };
+    (headers, said)
+}
+
+/// Signs a user in to a Cognito user pool (`InitiateAuth`, USER_PASSWORD_AUTH: an unsigned
+/// call, as apps make it) at `endpoint` (Cognito's in the pool's region, or the emulator):
+/// (ID token, access token). The error names Cognito's reason, never the password.
+pub async fn sign_in(
+    client: &Client,
+    endpoint: &str,
+    client_id: &str,
+    username: &str,
+    password: &str,
+) -> Result<(String, String), String> {
+    let body = json!({
+        "AuthFlow": "USER_PASSWORD_AUTH",
+        "ClientId": client_id,
+        "AuthParameters": {"USERNAME": username, "PASSWORD": password},
+    })
+    .to_string();
+    let reply = client
+        .send_with(
+            "POST",
+            endpoint,
+            &[
+                ("content-type", "application/x-amz-json-1.1"),
+                (
+                    "x-amz-target",
+                    "AWSCognitoIdentityProviderService.InitiateAuth",
+                ),
+            ],
+            Some(&body),
+        )
+        .await?;
+    let v: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+    if reply.status != 200 {
+        let kind = v["__type"].as_str().unwrap_or("an error");
+        let why = v["message"].as_str().unwrap_or_default();
+        return Err(crate::report::printable(&format!(
+            "Cognito answered {} {kind}{}{why}",
+            reply.status,
+            if why.is_empty() { "" } else { ": " }
+        ))
+        .into_owned());
+    }
+    if v["ChallengeName"].is_string() {
+        return Err(format!(
+            "Cognito asks for the {} challenge (e.g. a new password or MFA); sign the user in once by hand, then try again",
+            crate::report::printable(v["ChallengeName"].as_str().unwrap_or_default())
+        ));
+    }
+    let r = &v["AuthenticationResult"];
+    match (r["IdToken"].as_str(), r["AccessToken"].as_str()) {
+        (Some(id), Some(access)) => Ok((id.to_string(), access.to_string())),
+        _ => Err("Cognito's answer holds no tokens".to_string()),
+    }
+}
+
 /// The stack file's `[[try]]` requests, in order; `${run}` is an id new to this run.
 pub async fn file_checks(
     client: &Client,
     settle: &Settle,
     base: &str,
     tries: &[crate::stackfile::TryDoc],
+    callers: &Callers,
     checks: &mut Vec<Check>,
 ) {
     let run_id = crate::ids::request_id()[..8].to_string();
@@ -153,12 +264,19 @@ pub async fn file_checks(
         let path = fill(&t.path);
         let body = t.body.as_deref().map(fill);
         let url = format!("{base}{path}");
-        let reply = settle.send(client, &method, &url, body.as_deref()).await;
+        let (headers, said) = caller_headers(t, callers);
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let reply = settle
+            .send_with(client, &method, &url, &headers, body.as_deref())
+            .await;
         let name = t.name.clone().unwrap_or_else(|| format!("try[{i}]"));
         let expect = t.expect.as_deref().map(fill);
         checks.push(check(
             &name,
-            format!("{method} {path}"),
+            format!("{method} {path}{said}"),
             t.status,
             reply,
             |b| {

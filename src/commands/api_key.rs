@@ -34,29 +34,8 @@ pub async fn run(global: &GlobalArgs, args: &ApiKeyArgs) -> anyhow::Result<i32> 
         )
         .into());
     }
-    let (_, state) = crate::session::peek(global).await?;
-    let Some(rec) = state
-        .as_ref()
-        .and_then(|s| s.get::<ApiKeyRecord>(&key_of(&args.name)))
-    else {
-        return Err(UsageError(format!(
-            "API key '{}' is not deployed in stack '{}'; run deploy first",
-            args.name, global.stack
-        ))
-        .into());
-    };
-    let target = crate::session::target(global).await?;
-    let aws = crate::aws::Aws::clients(&target, std::time::Duration::from_secs(5)).await?;
-    let Some((value, enabled)) = crate::resources::access::key_value(&aws, &rec.id)
-        .await
-        .map_err(|e| anyhow::anyhow!("reading API key {}: {}", rec.name, e))?
-    else {
-        return Err(UsageError(format!(
-            "API key '{}' ({}) is recorded but gone from API Gateway; run deploy to make it again",
-            args.name, rec.id
-        ))
-        .into());
-    };
+    let mut values = values_of(global, &[args.name.as_str()]).await?;
+    let (rec, value, enabled) = values.remove(0);
     // An API Gateway key is printable ASCII; anything else is not echoed to a terminal.
     let value = crate::report::printable(&value);
     match global.output {
@@ -84,4 +63,44 @@ pub async fn run(global: &GlobalArgs, args: &ApiKeyArgs) -> anyhow::Result<i32> 
         }
     }
     Ok(0)
+}
+
+/// The deployed keys' values (with their records and whether each is enabled), read from
+/// API Gateway: for `api-key`, and for `try`'s requests that send a key.
+pub async fn values_of(
+    global: &GlobalArgs,
+    names: &[&str],
+) -> anyhow::Result<Vec<(ApiKeyRecord, String, bool)>> {
+    let (_, state) = crate::session::peek(global).await?;
+    let mut recs = Vec::new();
+    for name in names {
+        let Some(rec) = state
+            .as_ref()
+            .and_then(|s| s.get::<ApiKeyRecord>(&key_of(name)))
+        else {
+            return Err(UsageError(format!(
+                "API key '{name}' is not deployed in stack '{}'; run deploy first",
+                global.stack
+            ))
+            .into());
+        };
+        recs.push((name.to_string(), rec));
+    }
+    let target = crate::session::target(global).await?;
+    let aws = crate::aws::Aws::clients(&target, std::time::Duration::from_secs(5)).await?;
+    let mut out = Vec::new();
+    for (name, rec) in recs {
+        let Some((value, enabled)) = crate::resources::access::key_value(&aws, &rec.id)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading API key {}: {}", rec.name, e))?
+        else {
+            return Err(UsageError(format!(
+                "API key '{name}' ({}) is recorded but gone from API Gateway; run deploy to make it again",
+                rec.id
+            ))
+            .into());
+        };
+        out.push((rec, value, enabled));
+    }
+    Ok(out)
 }

@@ -6,7 +6,10 @@ use crate::cli::{GlobalArgs, TryArgs};
 use crate::error::UsageError;
 use crate::http_client::Client;
 use crate::stack::{self, PATH_PART};
-use crate::trial::{file_checks, has_tutorial_routes, tutorial_checks, Check, Settle};
+use crate::trial::{
+    file_checks, has_tutorial_routes, sign_in, tutorial_checks, Callers, Check, Settle, SignedIn,
+};
+use anyhow::Context;
 
 /// The stage's base URL: `--url` (a trailing `/user` or `/` is dropped), or the deployed one.
 async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::Result<String> {
@@ -128,13 +131,17 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         until: std::time::Instant::now() + args.settle,
         pause: std::time::Duration::from_secs(1).mul_f64(crate::aws::retry_scale()),
     };
+    let callers = match (&file, &spec) {
+        (Some(f), Some(spec)) => callers(global, f, spec, &client).await?,
+        _ => Callers::default(),
+    };
     let tutorial = spec.as_ref().is_none_or(has_tutorial_routes);
     let mut checks = Vec::new();
     if tutorial {
         tutorial_checks(&client, &settle, &base, &user, &mut checks).await;
     }
     if let Some(f) = &file {
-        file_checks(&client, &settle, &base, &f.doc.tries, &mut checks).await;
+        file_checks(&client, &settle, &base, &f.doc.tries, &callers, &mut checks).await;
     }
     let uid = if tutorial {
         user["uid"].as_str().unwrap_or_default().to_string()
@@ -142,6 +149,102 @@ pub async fn run(global: &GlobalArgs, args: &TryArgs) -> anyhow::Result<i32> {
         String::new()
     };
     report(global, &base, &uid, &checks)
+}
+
+/// The keys and users the file's `[[try]]` requests name: each key's value read from API
+/// Gateway, each user signed in to its pool (the password from its environment variable,
+/// checked before any request).
+async fn callers(
+    global: &GlobalArgs,
+    file: &crate::stackfile::StackFile,
+    spec: &stack::StackSpec,
+    client: &Client,
+) -> anyhow::Result<Callers> {
+    let mut out = Callers::default();
+    let mut keys: Vec<&str> = file
+        .doc
+        .tries
+        .iter()
+        .filter_map(|t| t.api_key.as_deref())
+        .collect();
+    let mut users: Vec<&str> = file
+        .doc
+        .tries
+        .iter()
+        .filter_map(|t| t.user.as_deref())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    users.sort();
+    users.dedup();
+    let mut passwords = Vec::new();
+    for name in &users {
+        let u = &file.doc.try_users[*name];
+        match std::env::var(&u.password_env) {
+            Ok(p) if !p.is_empty() => passwords.push(p),
+            _ => {
+                return Err(UsageError(format!(
+                    "[try_users.{name}]: the environment variable {} holds no password; set it to {}'s password (it is never read from the file)",
+                    u.password_env,
+                    crate::report::printable(&u.username)
+                ))
+                .into())
+            }
+        }
+    }
+    if !keys.is_empty() {
+        for (name, (_, value, _)) in keys
+            .iter()
+            .zip(crate::commands::api_key::values_of(global, &keys).await?)
+        {
+            out.keys.insert(name.to_string(), value);
+        }
+    }
+    if !users.is_empty() {
+        let target = crate::session::target(global).await?;
+        for (name, password) in users.iter().zip(passwords) {
+            let u = &file.doc.try_users[*name];
+            let a = spec
+                .auth
+                .authorizer(&u.authorizer)
+                .context("the user's authorizer is not in the file")?;
+            let pool = match &a.kind {
+                crate::auth::AuthorizerKind::Cognito { user_pools } => user_pools.first(),
+                _ => None,
+            };
+            let region = pool
+                .and_then(|arn| crate::auth::user_pool_of(arn))
+                .map(|(region, _)| region)
+                .context("the user's authorizer names no user pool")?;
+            let endpoint = match &target.endpoint {
+                Some(e) => format!("{}/", e.trim_end_matches('/')),
+                None => format!("https://cognito-idp.{region}.amazonaws.com/"),
+            };
+            let (id_token, access_token) =
+                sign_in(client, &endpoint, &u.client_id, &u.username, &password)
+                    .await
+                    .map_err(|e| {
+                        anyhow::anyhow!(
+                            "signing in [try_users.{name}] ({}) to its pool: {e}",
+                            crate::report::printable(&u.username)
+                        )
+                    })?;
+            let header = a
+                .identity_source
+                .strip_prefix("method.request.header.")
+                .unwrap_or("Authorization")
+                .to_string();
+            out.users.insert(
+                name.to_string(),
+                SignedIn {
+                    header,
+                    id_token,
+                    access_token,
+                },
+            );
+        }
+    }
+    Ok(out)
 }
 
 fn report(global: &GlobalArgs, base: &str, uid: &str, checks: &[Check]) -> anyhow::Result<i32> {

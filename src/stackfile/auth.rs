@@ -105,6 +105,32 @@ pub const AUTHORIZATION_HEADER: &str = "method.request.header.Authorization";
 /// API Gateway's default result TTL.
 pub const DEFAULT_TTL_SECS: i32 = 300;
 
+/// `[try_users.NAME]`: a user of a cognito authorizer's pool that `try` signs in as
+/// (Cognito's `InitiateAuth`, USER_PASSWORD_AUTH, with the app client named here). The
+/// password is read from an environment variable at run time: never in the file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TryUserDoc {
+    /// The cognito authorizer (of `[authorizers]`) whose pool the user is in; the token goes
+    /// in its header.
+    pub authorizer: String,
+    /// The pool's app client that allows USER_PASSWORD_AUTH (an app client id is not a
+    /// secret: apps ship it). A client with a secret cannot be used.
+    pub client_id: String,
+    pub username: String,
+    /// The environment variable holding the password (e.g. `TRY_USER_PASSWORD`).
+    pub password_env: String,
+}
+
+/// Which token of a signed-in user a `[[try]]` request sends.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenUse {
+    #[default]
+    Id,
+    Access,
+}
+
 /// The model of the file's keys, plans and authorizers (`named` gives a resource's name from
 /// its `name` field or the default for a logical name).
 pub fn spec(doc: &FileDoc, named: impl Fn(&Option<String>, &str) -> String) -> AuthSpec {
@@ -233,13 +259,20 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
                 "an API key's name is 1 to 128 characters, none of them control characters".into(),
             );
         }
-        if !spec
+        let plans: Vec<&str> = spec
             .auth
             .usage_plans
             .iter()
-            .any(|u| u.keys.contains(&k.logical))
-        {
+            .filter(|u| u.keys.contains(&k.logical))
+            .map(|u| u.logical.as_str())
+            .collect();
+        if plans.is_empty() {
             p(at!["api_keys", &k.logical], format!("API key '{}' is in no usage plan, so API Gateway would refuse it on every route; add it to a plan's keys (keys = [\"{}\"])", k.logical, k.logical));
+        }
+        // Every plan of the stack is on its one stage, and API Gateway takes a key in one
+        // plan per stage (CreateUsagePlanKey answers a conflict for the second).
+        if plans.len() > 1 {
+            p(at!["api_keys", &k.logical], format!("API key '{}' is in the usage plans {}, and a key can be in one plan of a stage only (API Gateway refuses the second); keep it in one plan's keys", k.logical, plans.join(" and ")));
         }
     }
     for (logical, u) in &doc.usage_plans {
@@ -373,14 +406,6 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
             }
         }
     }
-    if doc.api.build == super::Build::Document
-        && doc
-            .routes
-            .iter()
-            .any(|r| r.api_key || r.authorizer.is_some())
-    {
-        p(at!["api", "build"], "routes with api_key or an authorizer are built per call for now (the document build does not carry API Gateway's security schemes yet); remove build = \"document\" or use build = \"calls\"".into());
-    }
     for (i, r) in doc.routes.iter().enumerate() {
         match &r.authorizer {
             Some(a) if a != auth::IAM && !doc.authorizers.contains_key(a) => p(at!["routes", i, "authorizer"], format!("no authorizer '{a}' in [authorizers] (defined: {}); add [authorizers.{a}], fix the name, or use \"iam\"", super::check::names_of(doc.authorizers.keys()))),
@@ -410,6 +435,80 @@ pub fn check(doc: &FileDoc, spec: &crate::stack::StackSpec, out: &mut Vec<Proble
         }
         if r.api_key && doc.usage_plans.is_empty() {
             p(at!["routes", i, "api_key"], "this route takes an API key, and no usage plan makes one valid; add [api_keys.NAME] and [usage_plans.NAME] with keys = [\"NAME\"]".into());
+        }
+    }
+    check_try(doc, &mut p);
+}
+
+/// `[try_users]` and the `[[try]]` requests' `api_key`, `user` and `token`.
+fn check_try(doc: &FileDoc, p: &mut impl FnMut(Vec<Seg>, String)) {
+    for (name, u) in &doc.try_users {
+        let at_u = |field: &str| at!["try_users", name, field];
+        if !super::check::logical_ok(name) {
+            p(at!["try_users", name], format!("'{}' is not a usable name: use 1 to 24 lower-case letters, digits, '-' or '_', starting with a letter", crate::report::printable(name)));
+        }
+        let cognito = doc
+            .authorizers
+            .get(&u.authorizer)
+            .is_some_and(|a| a.kind == AuthorizerType::Cognito);
+        if !cognito {
+            let cognitos: Vec<&String> = doc
+                .authorizers
+                .iter()
+                .filter(|(_, a)| a.kind == AuthorizerType::Cognito)
+                .map(|(n, _)| n)
+                .collect();
+            p(at_u("authorizer"), format!("'{}' is not a cognito authorizer of this file (cognito authorizers: {}); name the one whose pool the user is in", crate::report::printable(&u.authorizer), super::check::names_of(cognitos.into_iter())));
+        }
+        // Cognito's ClientId: 1-128 word characters and '+'.
+        if u.client_id.is_empty()
+            || u.client_id.len() > 128
+            || !u
+                .client_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+')
+        {
+            p(at_u("client_id"), "not an app client id: 1 to 128 letters, digits, '_' or '+' (the pool's app client that allows USER_PASSWORD_AUTH)".into());
+        }
+        if u.username.is_empty()
+            || u.username.len() > 128
+            || u.username.chars().any(char::is_control)
+        {
+            p(
+                at_u("username"),
+                "a user name is 1 to 128 characters, none of them control characters".into(),
+            );
+        }
+        let env_ok = !u.password_env.is_empty()
+            && u.password_env.len() <= 128
+            && u.password_env
+                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && u.password_env
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !env_ok {
+            p(at_u("password_env"), format!("'{}' is not an environment variable's name (letters, digits and '_'); name the variable that holds the password, e.g. TRY_USER_PASSWORD", crate::report::printable(&u.password_env)));
+        }
+    }
+    for (i, t) in doc.tries.iter().enumerate() {
+        if let Some(k) = &t.api_key {
+            if !doc.api_keys.contains_key(k) {
+                p(
+                    at!["try", i, "api_key"],
+                    format!(
+                        "no API key '{}' in [api_keys] (defined: {}); name one of them",
+                        crate::report::printable(k),
+                        super::check::names_of(doc.api_keys.keys())
+                    ),
+                );
+            }
+        }
+        if let Some(u) = &t.user {
+            if !doc.try_users.contains_key(u) {
+                p(at!["try", i, "user"], format!("no user '{}' in [try_users] (defined: {}); add [try_users.{}] (authorizer, client_id, username, password_env)", crate::report::printable(u), super::check::names_of(doc.try_users.keys()), crate::report::printable(u)));
+            }
+        } else if t.token.is_some() {
+            p(at!["try", i, "token"], "token picks which of a user's tokens to send; add user = \"NAME\" (of [try_users]) or remove token".into());
         }
     }
 }

@@ -77,6 +77,10 @@ pub struct FileDoc {
     /// Requests `serverless-cli try` sends, in order (`[[try]]`).
     #[serde(default, rename = "try")]
     pub tries: Vec<TryDoc>,
+    /// Cognito users `try` signs in as (`[try_users.ada]`), for `[[try]]` requests that name
+    /// one with `user`: an existing user of a cognito authorizer's pool.
+    #[serde(default)]
+    pub try_users: BTreeMap<String, auth::TryUserDoc>,
 }
 
 /// The REST API.
@@ -566,6 +570,14 @@ pub struct TryDoc {
     pub status: u16,
     /// Text the response body must contain; `${run}` is replaced.
     pub expect: Option<String>,
+    /// An API key of `[api_keys]` to send in `x-api-key` (try reads its value from API
+    /// Gateway, as `serverless-cli api-key` does; it is never printed).
+    pub api_key: Option<String>,
+    /// A user of `[try_users]` whose token to send in the authorizer's header.
+    pub user: Option<String>,
+    /// Which of the user's tokens: `id` (the default; what a route without scopes takes) or
+    /// `access` (what a route with scopes takes).
+    pub token: Option<auth::TokenUse>,
 }
 
 /// A stack file, read and checked.

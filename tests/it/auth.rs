@@ -31,6 +31,13 @@ fn cognito(w: &World, target: &str, body: Value) -> Value {
 
 /// A user pool with a user; (pool ARN, ID token, access token).
 fn user_pool(w: &World) -> (String, String, String) {
+    let (arn, _, id, access) = user_pool_and_client(w);
+    (arn, id, access)
+}
+
+/// A user pool with an app client and a user ("ada", password "Correct-H0rse!"); (pool ARN,
+/// client id, ID token, access token).
+fn user_pool_and_client(w: &World) -> (String, String, String, String) {
     let pool = cognito(w, "CreateUserPool", json!({"PoolName": "guarded-users"}));
     let pool_id = pool["UserPool"]["Id"].as_str().unwrap().to_string();
     let arn = pool["UserPool"]["Arn"].as_str().unwrap().to_string();
@@ -58,6 +65,7 @@ fn user_pool(w: &World) -> (String, String, String) {
     let r = &auth["AuthenticationResult"];
     (
         arn,
+        client_id.to_string(),
         r["IdToken"].as_str().unwrap().to_string(),
         r["AccessToken"].as_str().unwrap().to_string(),
     )
@@ -524,6 +532,11 @@ fn auth_mistakes_are_refused_before_any_call() {
             "API key 'intern' is in no usage plan",
         ),
         (
+            "keys = [\"intern\"]",
+            "keys = [\"intern\", \"partner\"]",
+            "API key 'partner' is in the usage plans basic and small",
+        ),
+        (
             "period = \"DAY\" }",
             "period = \"DAY\", offset = 3 }",
             "offset 3 is out of range for DAY",
@@ -540,6 +553,26 @@ fn auth_mistakes_are_refused_before_any_call() {
             "userpool/../x",
             "is not a user pool's ARN",
         ),
+        (
+            "[api_keys.partner]",
+            "[[try]]\nmethod = \"GET\"\npath = \"/keyed\"\nstatus = 200\napi_key = \"nobody\"\n\n[api_keys.partner]",
+            "try[0].api_key: no API key 'nobody'",
+        ),
+        (
+            "[api_keys.partner]",
+            "[[try]]\nmethod = \"GET\"\npath = \"/me\"\nstatus = 200\nuser = \"bob\"\n\n[api_keys.partner]",
+            "no user 'bob' in [try_users]",
+        ),
+        (
+            "[api_keys.partner]",
+            "[try_users.ada]\nauthorizer = \"gate\"\nclient_id = \"abc\"\nusername = \"ada\"\npassword_env = \"TRY_PASSWORD\"\n\n[api_keys.partner]",
+            "'gate' is not a cognito authorizer of this file (cognito authorizers: users)",
+        ),
+        (
+            "[api_keys.partner]",
+            "[try_users.ada]\nauthorizer = \"users\"\nclient_id = \"abc\"\nusername = \"ada\"\npassword_env = \"1-BAD\"\n\n[api_keys.partner]",
+            "'1-BAD' is not an environment variable's name",
+        ),
     ] {
         assert!(base.contains(from), "{from}");
         std::fs::write(&file, base.replace(from, to)).unwrap();
@@ -548,4 +581,304 @@ fn auth_mistakes_are_refused_before_any_call() {
         assert!(r.stderr.contains(says), "{says}: {}", r.stderr);
     }
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+}
+
+/// The document build carries the same auth: the security schemes make the authorizers (the
+/// proxy puts back what moto's import drops of them and of each method's `security`); status
+/// reads them back by name, deploy repairs by putting the document again, plan says access
+/// changes, and a move to the per-call build makes them one by one.
+#[test]
+fn auth_in_the_document_build_is_deployed_checked_repaired_and_moved() {
+    let w = World::new();
+    let (pool_arn, _, _) = user_pool(&w);
+    let file = project(&w, &pool_arn);
+    let f = file.to_str().unwrap();
+    let calls_build = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        calls_build.replace("build = \"calls\"", "build = \"document\""),
+    )
+    .unwrap();
+
+    let d = w.run(&["deploy", "--file", f]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 1);
+    assert_eq!(w.proxy.count("apigateway:CreateAuthorizer"), 0);
+    assert_eq!(w.proxy.count("apigateway:PutMethod"), 0);
+    let state = support::read_state(&w.state_file("prod"));
+    let recorded: Vec<&String> = state["resources"].as_object().unwrap().keys().collect();
+    assert!(
+        !recorded.iter().any(|k| k.starts_with("authorizer:")),
+        "the document makes the authorizers: {recorded:?}"
+    );
+    for k in [
+        "api-key:partner",
+        "usage-plan:basic",
+        "usage-plan-key:small/intern",
+    ] {
+        assert!(recorded.contains(&&k.to_string()), "{k}: {recorded:?}");
+    }
+
+    // What AWS's import makes of the schemes (read through the proxy, which puts it back).
+    let aws = w.aws_via_proxy();
+    let api = aws.only_api();
+    let ids = aws.resource_ids(&api);
+    let authorizers = block_on(aws.apigateway.get_authorizers().rest_api_id(&api).send()).unwrap();
+    let by_name = |n: &str| {
+        authorizers
+            .items()
+            .iter()
+            .find(|a| a.name() == Some(n))
+            .unwrap_or_else(|| panic!("no authorizer {n}: {authorizers:?}"))
+            .clone()
+    };
+    let (users, gate, reqgate) = (by_name("users"), by_name("gate"), by_name("reqgate"));
+    assert_eq!(users.provider_arns(), [pool_arn.as_str()]);
+    assert_eq!(
+        gate.identity_source(),
+        Some("method.request.header.Authorization")
+    );
+    assert_eq!(gate.identity_validation_expression(), Some("[a-z-]+"));
+    assert_eq!(gate.authorizer_result_ttl_in_seconds(), Some(300));
+    assert!(
+        gate.authorizer_uri()
+            .unwrap()
+            .ends_with(":function:guarded-gate-prod/invocations"),
+        "{gate:?}"
+    );
+    assert_eq!(
+        reqgate.identity_source(),
+        Some("method.request.querystring.user")
+    );
+    // (Read by path each time: an overwrite may make the resources anew.)
+    let method = |path: &str| {
+        block_on(
+            aws.apigateway
+                .get_method()
+                .rest_api_id(&api)
+                .resource_id(&aws.resource_ids(&api)[path])
+                .http_method(if path == "/tmpl" { "POST" } else { "GET" })
+                .send(),
+        )
+        .unwrap()
+    };
+    assert_eq!(method("/keyed").api_key_required(), Some(true));
+    assert_eq!(method("/open").authorization_type(), Some("NONE"));
+    assert_eq!(method("/open").api_key_required(), Some(false));
+    assert_eq!(
+        method("/me").authorization_type(),
+        Some("COGNITO_USER_POOLS")
+    );
+    assert_eq!(method("/me").authorizer_id(), users.id());
+    assert_eq!(
+        method("/scoped").authorization_scopes(),
+        ["aws.cognito.signin.user.admin"]
+    );
+    assert_eq!(method("/tmpl").authorizer_id(), gate.id());
+    assert_eq!(method("/req").authorization_type(), Some("CUSTOM"));
+    assert_eq!(method("/signed").authorization_type(), Some("AWS_IAM"));
+
+    // status: all in place; a second deploy changes nothing.
+    let s = w.run(&["status", "--file", f]);
+    assert_eq!(s.code, 0, "{}\n{}", s.stdout, s.stderr);
+    w.proxy.clear();
+    w.run(&["deploy", "--file", f]).ok();
+    assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+
+    // Drift behind the stack's back: an authorizer's TTL, and a method that lost its API
+    // key requirement (access widened). status names both; deploy puts the document again.
+    block_on(
+        aws.apigateway
+            .update_authorizer()
+            .rest_api_id(&api)
+            .authorizer_id(gate.id().unwrap())
+            .patch_operations(
+                aws_sdk_apigateway::types::PatchOperation::builder()
+                    .op(aws_sdk_apigateway::types::Op::Replace)
+                    .path("/authorizerResultTtlInSeconds")
+                    .value("5")
+                    .build(),
+            )
+            .send(),
+    )
+    .unwrap();
+    block_on(
+        aws.apigateway
+            .delete_method()
+            .rest_api_id(&api)
+            .resource_id(&ids["/keyed"])
+            .http_method("GET")
+            .send(),
+    )
+    .unwrap();
+    block_on(
+        aws.apigateway
+            .put_method()
+            .rest_api_id(&api)
+            .resource_id(&ids["/keyed"])
+            .http_method("GET")
+            .authorization_type("NONE")
+            .send(),
+    )
+    .unwrap();
+    let s = w.run(&["status", "--file", f, "--output", "json"]);
+    assert_eq!(s.code, 3, "{}\n{}", s.stdout, s.stderr);
+    let routes = support::status_row(&s.json(), "routes");
+    let why = routes["reason"].as_str().unwrap_or_default().to_string();
+    for named in [
+        "authorizer gate: authorizerResultTtlInSeconds differ",
+        "GET /keyed: it no longer requires an API key (access widened)",
+    ] {
+        assert!(why.contains(named), "{named} not in: {why}");
+    }
+    assert!(!why.contains("GET /me"), "only what drifted: {why}");
+    w.proxy.clear();
+    let d = w.run(&["deploy", "--file", f]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    assert_eq!(w.proxy.count("apigateway:PutRestApi"), 1);
+    assert_eq!(method("/keyed").api_key_required(), Some(true));
+    let s = w.run(&["status", "--file", f]);
+    assert_eq!(s.code, 0, "{}\n{}", s.stdout, s.stderr);
+
+    // serve enforces the same file whichever build deploys it.
+    let served = w.serve_raw(&["--file", f], |_| {});
+    let none = get(&format!("{}/keyed", served.url), &[]);
+    assert_eq!(
+        (none.status, none.body.as_str()),
+        (403, r#"{"message":"Forbidden"}"#)
+    );
+    drop(served);
+
+    // plan says a change of access from the document's routes too.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let opened = text.replace(
+        "path = \"/me\"\nfunction = \"who\"\nauthorizer = \"users\"",
+        "path = \"/me\"\nfunction = \"who\"",
+    );
+    assert_ne!(opened, text);
+    std::fs::write(&file, &opened).unwrap();
+    let p = w.run(&["plan", "--file", f, "--output", "json"]);
+    assert_eq!(p.code, 3, "{}\n{}", p.stdout, p.stderr);
+    assert_eq!(
+        p.json()["access_changes"],
+        json!(["GET /me: a Cognito ID token -> open to anyone"]),
+        "{}",
+        p.stdout
+    );
+    std::fs::write(&file, &text).unwrap();
+
+    // Back to the per-call build: the document's authorizers go with the emptied API, and
+    // each is made (and recorded) by a call of its own.
+    std::fs::write(&file, &calls_build).unwrap();
+    w.proxy.clear();
+    let d = w.run(&["deploy", "--file", f]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    assert_eq!(w.proxy.count("apigateway:CreateAuthorizer"), 3);
+    let state = support::read_state(&w.state_file("prod"));
+    assert_ne!(support::id(&state, "authorizer:gate"), gate.id().unwrap());
+    let s = w.run(&["status", "--file", f]);
+    assert_eq!(s.code, 0, "{}\n{}", s.stdout, s.stderr);
+
+    let t = w.run(&["teardown", "--file", f, "--yes"]);
+    assert_eq!(t.code, 0, "{}\n{}", t.stdout, t.stderr);
+    assert!(block_on(aws.apigateway.get_rest_apis().send())
+        .unwrap()
+        .items()
+        .is_empty());
+    assert!(block_on(aws.apigateway.get_usage_plans().send())
+        .unwrap()
+        .items()
+        .is_empty());
+}
+
+/// examples/orders as its owner runs it: its pool's ARN and app client written in, deployed,
+/// served, and tried: `try` sends the partner's key (read from API Gateway) and ada's ID and
+/// access tokens (signed in to the emulator's Cognito with the password from TRY_PASSWORD),
+/// and every check passes; the key's value and the password are never printed.
+#[test]
+fn the_orders_example_is_tried_with_a_key_and_a_users_tokens() {
+    let w = World::new();
+    let (pool_arn, client_id, _, _) = user_pool_and_client(&w);
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/orders");
+    let to = w.dir.path().join("orders");
+    std::fs::create_dir_all(to.join("handler")).unwrap();
+    std::fs::copy(
+        example.join("handler/orders.mjs"),
+        to.join("handler/orders.mjs"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(example.join("serverless-cli.toml")).unwrap();
+    let placeholder = "arn:aws:cognito-idp:us-east-1:123456789012:userpool/us-east-1_EXAMPLE";
+    assert!(text.contains(placeholder) && text.contains("EXAMPLECLIENTID"));
+    let file = to.join("serverless-cli.toml");
+    std::fs::write(
+        &file,
+        text.replace(placeholder, &pool_arn)
+            .replace("EXAMPLECLIENTID", &client_id),
+    )
+    .unwrap();
+    let f = file.to_str().unwrap();
+    let d = w.run(&["deploy", "--file", f]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    let key = w
+        .run(&["api-key", "partner", "--file", f])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(!key.is_empty());
+
+    let served = w.serve_raw(&["--file", f], |_| {});
+    let password = "Correct-H0rse!";
+    let tried = w.run_env(
+        &[("TRY_PASSWORD", password)],
+        &["try", "--url", &served.url, "--file", f, "--output", "json"],
+    );
+    assert_eq!(
+        tried.code,
+        0,
+        "{}\n{}\n{}",
+        tried.stdout,
+        tried.stderr,
+        served.stderr()
+    );
+    let doc = tried.json();
+    assert_eq!(doc["passed"], 7, "{doc:#}");
+    let requests: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["request"].as_str())
+        .collect();
+    assert!(
+        requests.contains(&"GET /orders (as key partner)")
+            && requests.contains(&"POST /orders (as access token of ada)"),
+        "{requests:?}"
+    );
+    for out in [&tried.stdout, &tried.stderr] {
+        assert!(
+            !out.contains(&key) && !out.contains(password),
+            "a secret printed: {out}"
+        );
+    }
+
+    // No password: refused before any request, naming the variable.
+    let before = served.stderr().len();
+    let r = w.run(&["try", "--url", &served.url, "--file", f]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("TRY_PASSWORD holds no password"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(served.stderr().len(), before, "a request reached serve");
+    // A wrong one: Cognito's reason, not the password.
+    let wrong = "Wr0ng-Guess-42";
+    let r = w.run_env(
+        &[("TRY_PASSWORD", wrong)],
+        &["try", "--url", &served.url, "--file", f],
+    );
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("NotAuthorizedException"), "{}", r.stderr);
+    assert!(!r.stderr.contains(wrong) && !r.stdout.contains(wrong));
 }
