@@ -161,22 +161,13 @@ async fn callers(
     client: &Client,
 ) -> anyhow::Result<Callers> {
     let mut out = Callers::default();
-    let mut keys: Vec<&str> = file
-        .doc
-        .tries
-        .iter()
-        .filter_map(|t| t.api_key.as_deref())
-        .collect();
-    let mut users: Vec<&str> = file
-        .doc
-        .tries
-        .iter()
-        .filter_map(|t| t.user.as_deref())
-        .collect();
-    keys.sort();
-    keys.dedup();
-    users.sort();
-    users.dedup();
+    let named = |pick: fn(&crate::stackfile::TryDoc) -> Option<&str>| -> Vec<&str> {
+        let set: std::collections::BTreeSet<&str> =
+            file.doc.tries.iter().filter_map(pick).collect();
+        set.into_iter().collect()
+    };
+    let keys = named(|t| t.api_key.as_deref());
+    let users = named(|t| t.user.as_deref());
     let mut passwords = Vec::new();
     for name in &users {
         let u = &file.doc.try_users[*name];

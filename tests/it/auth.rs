@@ -113,6 +113,29 @@ print(json.dumps(dict(req.headers.items())))
         .collect()
 }
 
+/// A GET method made again without any auth, as a hand edit in the console would.
+fn open_by_hand(aws: &support::Inspect, api: &str, resource: &str) {
+    block_on(async {
+        aws.apigateway
+            .delete_method()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method("GET")
+            .send()
+            .await
+            .unwrap();
+        aws.apigateway
+            .put_method()
+            .rest_api_id(api)
+            .resource_id(resource)
+            .http_method("GET")
+            .authorization_type("NONE")
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
 fn get(url: &str, headers: &[(&str, &str)]) -> crate::support::serve::Reply {
     http_with("GET", url, headers, "")
 }
@@ -438,25 +461,7 @@ fn every_auth_method_is_deployed_checked_and_enforced_by_serve_as_api_gateway_do
     drop(served);
 
     // Drift: a method that lost its API key requirement by hand widens access.
-    block_on(
-        aws.apigateway
-            .delete_method()
-            .rest_api_id(&api)
-            .resource_id(&ids["/keyed"])
-            .http_method("GET")
-            .send(),
-    )
-    .unwrap();
-    block_on(
-        aws.apigateway
-            .put_method()
-            .rest_api_id(&api)
-            .resource_id(&ids["/keyed"])
-            .http_method("GET")
-            .authorization_type("NONE")
-            .send(),
-    )
-    .unwrap();
+    open_by_hand(&aws, &api, &ids["/keyed"]);
     let s = w.run(&["status", "--file", f, "--output", "json"]);
     assert_ne!(s.code, 0);
     assert!(
@@ -702,25 +707,7 @@ fn auth_in_the_document_build_is_deployed_checked_repaired_and_moved() {
             .send(),
     )
     .unwrap();
-    block_on(
-        aws.apigateway
-            .delete_method()
-            .rest_api_id(&api)
-            .resource_id(&ids["/keyed"])
-            .http_method("GET")
-            .send(),
-    )
-    .unwrap();
-    block_on(
-        aws.apigateway
-            .put_method()
-            .rest_api_id(&api)
-            .resource_id(&ids["/keyed"])
-            .http_method("GET")
-            .authorization_type("NONE")
-            .send(),
-    )
-    .unwrap();
+    open_by_hand(&aws, &api, &ids["/keyed"]);
     let s = w.run(&["status", "--file", f, "--output", "json"]);
     assert_eq!(s.code, 3, "{}\n{}", s.stdout, s.stderr);
     let routes = support::status_row(&s.json(), "routes");
