@@ -160,6 +160,12 @@ pub struct Aws {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The shared state's bucket (`--state s3://...`).
     pub s3: aws_sdk_s3::Client,
+    /// ACM in the API's region (a regional domain's certificate), and in us-east-1 (an edge
+    /// domain's: CloudFront reads certificates there only).
+    pub acm: aws_sdk_acm::Client,
+    pub acm_edge: aws_sdk_acm::Client,
+    /// Route53 (global; the SDK signs for us-east-1).
+    pub route53: aws_sdk_route53::Client,
     sts: aws_sdk_sts::Client,
     /// Filled by `whoami` (or taken from the state, and checked against it).
     pub account: String,
@@ -280,12 +286,33 @@ impl Aws {
                     .force_path_style(target.endpoint.is_some())
                     .build(),
             ),
+            acm: aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&config)
+                    .interceptor(Fence)
+                    .build(),
+            ),
+            acm_edge: aws_sdk_acm::Client::from_conf(
+                aws_sdk_acm::config::Builder::from(&config)
+                    .region(Region::new("us-east-1"))
+                    .interceptor(Fence)
+                    .build(),
+            ),
+            route53: aws_sdk_route53::Client::from_conf(
+                aws_sdk_route53::config::Builder::from(&config)
+                    .interceptor(Fence)
+                    .build(),
+            ),
             sts: aws_sdk_sts::Client::new(&config),
             account: String::new(),
             target: target.clone(),
             limit,
             credentials: creds,
         })
+    }
+
+    /// The region the run's clients call (the stack's).
+    pub fn region(&self) -> &str {
+        &self.target.region
     }
 
     /// The credentials the clients sign with, resolved now (`None` when there are none).
@@ -550,10 +577,18 @@ fn one_line(s: &str) -> String {
 pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> ErrorKind {
     let lower = message.to_ascii_lowercase();
     match code.unwrap_or("") {
-        "ResourceNotFoundException" | "NoSuchEntity" | "NotFoundException" => ErrorKind::NotFound,
+        "ResourceNotFoundException"
+        | "NoSuchEntity"
+        | "NotFoundException"
+        | "NoSuchHostedZone"
+        | "NoSuchChange" => ErrorKind::NotFound,
         "ResourceInUseException" => ErrorKind::AlreadyExists,
         "EntityAlreadyExists" | "ResourceAlreadyExistsException" => ErrorKind::AlreadyExists,
-        "OperationAbortedException" => ErrorKind::Busy,
+        // Route53: a change to the zone is still being applied; ACM: the certificate is still
+        // being made.
+        "OperationAbortedException" | "PriorRequestNotComplete" | "RequestInProgressException" => {
+            ErrorKind::Busy
+        }
         "ResourceConflictException" => {
             if lower.contains("in progress") || lower.contains("cannot be performed at this time") {
                 ErrorKind::Busy
@@ -611,7 +646,9 @@ pub fn classify(code: Option<&str>, message: &str, status: Option<u16>) -> Error
 /// table switched between billing modes too often in a day, too many log groups), not
 /// throttling: retrying it only waits out the policy. API Gateway's is its rate limit.
 /// docs/aws.md, "Errors that are final".
-const HARD_LIMIT_OPERATIONS: [&str; 10] = [
+const HARD_LIMIT_OPERATIONS: [&str; 11] = [
+    // ACM's is the account's number of certificates (a year's quota), not a rate.
+    "RequestCertificate",
     "CreateTable",
     "UpdateTable",
     "DeleteTable",

@@ -271,6 +271,16 @@ pub struct DeployArgs {
     #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = parse_seconds)]
     pub ready_wait: Duration,
 
+    /// How long to wait for ACM to issue the certificate of a [domain] (DNS validation).
+    /// An interrupted wait resumes on the next deploy; no second certificate is requested.
+    #[arg(long, value_name = "SECONDS", default_value = "1800", value_parser = parse_seconds)]
+    pub certificate_wait: Duration,
+
+    /// Do not wait for a [domain]'s certificate: make its DNS validation record and finish the
+    /// rest of the stack; the next deploy (once ACM has issued it) makes the domain.
+    #[arg(long)]
+    pub no_wait: bool,
+
     /// Days the built-in stack's log group keeps its logs (one of CloudWatch's values: 1, 3,
     /// 5, 7, 14, 30, 60, 90, ...) [default: 14].
     #[arg(long, value_name = "DAYS")]

@@ -83,6 +83,8 @@ pub struct StackNames {
     pub tables: Vec<String>,
     pub roles: Vec<String>,
     pub functions: Vec<String>,
+    /// Its custom domain names (`[domain]`): none, or one.
+    pub domains: Vec<String>,
 }
 
 impl From<&Names> for StackNames {
@@ -91,6 +93,7 @@ impl From<&Names> for StackNames {
             tables: vec![n.table.clone()],
             roles: vec![n.role.clone()],
             functions: vec![n.function.clone()],
+            domains: Vec::new(),
         }
     }
 }
@@ -101,6 +104,7 @@ impl From<&crate::stack::StackSpec> for StackNames {
             tables: s.tables.iter().map(|t| t.name.clone()).collect(),
             roles: s.functions.iter().map(|f| f.role.clone()).collect(),
             functions: s.functions.iter().map(|f| f.name.clone()).collect(),
+            domains: s.domain.iter().map(|d| d.name.clone()).collect(),
         }
     }
 }
@@ -146,6 +150,38 @@ fn resources(scope: Scope, names: &StackNames, t: &Target) -> Vec<String> {
             format!("arn:{p}:apigateway:{r}::/usageplans"),
             format!("arn:{p}:apigateway:{r}::/usageplans/*"),
         ],
+        // A stack without a domain gets none of these statements.
+        Scope::CertificateRequests | Scope::HostedZoneList if names.domains.is_empty() => {
+            Vec::new()
+        }
+        Scope::CertificateRequests | Scope::HostedZoneList => vec!["*".into()],
+        // An edge domain's certificate is in us-east-1: any region of the account.
+        Scope::Certificates if names.domains.is_empty() => Vec::new(),
+        Scope::Certificates => vec![format!("arn:{p}:acm:*:{a}:certificate/*")],
+        Scope::HostedZones if names.domains.is_empty() => Vec::new(),
+        Scope::HostedZones => vec![format!("arn:{p}:route53:::hostedzone/*")],
+        Scope::DnsChanges if names.domains.is_empty() => Vec::new(),
+        Scope::DnsChanges => vec![format!("arn:{p}:route53:::change/*")],
+        // CreateDomainName is a POST to the collection.
+        Scope::DomainNames if names.domains.is_empty() => Vec::new(),
+        Scope::DomainNames => std::iter::once(format!("arn:{p}:apigateway:{r}::/domainnames"))
+            .chain(names.domains.iter().flat_map(|n| {
+                let d = format!("arn:{p}:apigateway:{r}::/domainnames/{n}");
+                [d.clone(), format!("{d}/*")]
+            }))
+            .collect(),
+    }
+}
+
+/// A statement's condition: Route53 changes only to the domain's own names (its alias records
+/// and ACM's `_...` validation CNAMEs below it).
+fn condition(scope: Scope, names: &StackNames) -> Option<Value> {
+    match scope {
+        Scope::HostedZones => Some(json!({"ForAllValues:StringLike": {
+            "route53:ChangeResourceRecordSetsNormalizedRecordNames":
+                names.domains.iter().flat_map(|n| [n.clone(), format!("_*.{n}")]).collect::<Vec<_>>()
+        }})),
+        _ => None,
     }
 }
 
@@ -161,6 +197,12 @@ fn sid(scope: Scope) -> &'static str {
         Scope::ApiTags => "RestApiTags",
         Scope::ApiKeys => "ApiKeys",
         Scope::UsagePlans => "UsagePlans",
+        Scope::CertificateRequests => "CertificateRequests",
+        Scope::Certificates => "Certificates",
+        Scope::HostedZoneList => "HostedZoneLookups",
+        Scope::HostedZones => "DomainRecordsInTheZone",
+        Scope::DnsChanges => "Route53Changes",
+        Scope::DomainNames => "DomainNames",
     }
 }
 
@@ -179,13 +221,21 @@ pub fn document(names: &StackNames, target: &Target) -> Value {
     }
     let mut statements: Vec<Value> = by_scope
         .into_iter()
-        .map(|(scope, actions)| {
-            json!({
+        .filter_map(|(scope, actions)| {
+            let resources = resources(scope, names, target);
+            if resources.is_empty() {
+                return None;
+            }
+            let mut st = json!({
                 "Sid": sid(scope),
                 "Effect": "Allow",
                 "Action": actions.into_iter().collect::<Vec<_>>(),
-                "Resource": resources(scope, names, target),
-            })
+                "Resource": resources,
+            });
+            if let Some(c) = condition(scope, names) {
+                st["Condition"] = c;
+            }
+            Some(st)
         })
         .collect();
     statements.push(json!({
@@ -262,6 +312,7 @@ mod tests {
         ("resources/role.rs", include_str!("resources/role.rs")),
         ("resources/table.rs", include_str!("resources/table.rs")),
         ("resources/access.rs", include_str!("resources/access.rs")),
+        ("resources/domain.rs", include_str!("resources/domain.rs")),
         ("ops/discover.rs", include_str!("ops/discover.rs")),
     ];
 

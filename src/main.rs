@@ -12,6 +12,7 @@ mod aws;
 mod cli;
 mod code;
 mod commands;
+mod domain;
 mod draft4;
 mod engine;
 mod error;

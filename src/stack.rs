@@ -1004,6 +1004,8 @@ pub struct StackSpec {
     pub routes: Vec<RouteSpec>,
     /// API keys, usage plans and authorizers (empty for the built-in stack).
     pub auth: crate::auth::AuthSpec,
+    /// The stack's own domain (`[domain]`).
+    pub domain: Option<crate::domain::DomainSpec>,
 }
 
 /// The function's memory (MB) in the tutorial's stack.
@@ -1457,6 +1459,7 @@ pub mod tests_support {
             }],
             routes,
             auth: Default::default(),
+            domain: None,
         }
     }
 

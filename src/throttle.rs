@@ -5,7 +5,7 @@
 //! It sits in the API Gateway client's HTTP connector: every attempt of every call, retries
 //! included, takes a token before it is sent. Calls with their own quota (CreateRestApi,
 //! DeleteRestApi, CreateDeployment, CreateResource, GetResources, PutRestApi, ImportRestApi,
-//! CreateApiKey, UpdateUsagePlan)
+//! CreateApiKey, UpdateUsagePlan, CreateDomainName, UpdateDomainName, DeleteDomainName)
 //! take it from their own bucket; every other call from the shared one (10 per second, burst
 //! 40). Tokens are handed out in order: a caller that finds the bucket empty reserves the next
 //! token and sleeps until it is due.
@@ -54,7 +54,7 @@ impl Bucket {
 
 /// The API Gateway control plane's quotas, per account (not raisable).
 /// (operation, burst, calls per second)
-const OWN_QUOTAS: [(&str, f64, f64); 9] = [
+const OWN_QUOTAS: [(&str, f64, f64); 12] = [
     ("CreateRestApi", 1.0, 1.0 / 3.0),
     ("ImportRestApi", 1.0, 1.0 / 3.0),
     ("DeleteRestApi", 1.0, 1.0 / 30.0),
@@ -64,6 +64,9 @@ const OWN_QUOTAS: [(&str, f64, f64); 9] = [
     ("GetResources", 5.0, 2.5),
     ("CreateApiKey", 5.0, 5.0),
     ("UpdateUsagePlan", 1.0, 1.0 / 20.0),
+    ("CreateDomainName", 1.0, 1.0 / 30.0),
+    ("UpdateDomainName", 1.0, 1.0 / 30.0),
+    ("DeleteDomainName", 1.0, 1.0 / 30.0),
 ];
 /// Every other management call: 10 per second, burst 40.
 const SHARED: (f64, f64) = (40.0, 10.0);
@@ -157,6 +160,9 @@ fn own_quota_operation(method: &str, uri: &str) -> Option<&'static str> {
         ("GET", ["restapis", _, "resources"]) => Some("GetResources"),
         ("POST", ["apikeys"]) => Some("CreateApiKey"),
         ("PATCH", ["usageplans", _]) => Some("UpdateUsagePlan"),
+        ("POST", ["domainnames"]) => Some("CreateDomainName"),
+        ("PATCH", ["domainnames", _]) => Some("UpdateDomainName"),
+        ("DELETE", ["domainnames", _]) => Some("DeleteDomainName"),
         _ => None,
     }
 }
@@ -199,6 +205,17 @@ mod tests {
             ("POST", "/restapis/abc/resources/r1", Some("CreateResource")),
             ("POST", "/apikeys", Some("CreateApiKey")),
             ("PATCH", "/usageplans/p1", Some("UpdateUsagePlan")),
+            ("POST", "/domainnames", Some("CreateDomainName")),
+            (
+                "DELETE",
+                "/domainnames/api.example.com",
+                Some("DeleteDomainName"),
+            ),
+            (
+                "DELETE",
+                "/domainnames/api.example.com/basepathmappings/v1",
+                None,
+            ),
             ("PATCH", "/usageplans/p1/keys", None),
             (
                 "GET",

@@ -35,7 +35,11 @@ pub async fn run(
         .unwrap_or_default();
     // The tutorial's route and its curl line; a stack file's stage URL (its routes are its
     // own: no curl line is guessed for them).
-    let url = if from_file {
+    // A stack with its own domain answers there once its records are in place.
+    let domain_url = crate::kinds::domain_records::url_of(&state);
+    let url = if let Some(d) = domain_url.as_deref().filter(|_| from_file) {
+        d.trim_end_matches('/').to_string()
+    } else if from_file {
         stack::stage_url(&api_id, &state.region, &stage)
     } else {
         stack::invoke_url(&api_id, &state.region)
@@ -77,7 +81,11 @@ pub async fn run(
     let text = if from_file {
         let base = stack::stage_url(&api_id, &state.region, &stage);
         format!(
-            "{summary}\nStage URL: {base}\n  {}\nCheck it end to end (the stack file's [[try]] requests):\n  {}\n",
+            "{summary}\nStage URL: {base}\n{}  {}\nCheck it end to end (the stack file's [[try]] requests):\n  {}\n",
+            domain_url
+                .as_deref()
+                .map(|d| format!("Domain URL: {d}\n"))
+                .unwrap_or_default(),
             route_labels.join("\n  "),
             if state.endpoint.is_some() {
                 format!("serverless-cli serve, then serverless-cli try --url http://127.0.0.1:3000/{stage}")

@@ -71,9 +71,10 @@ pub async fn run(global: &GlobalArgs) -> anyhow::Result<i32> {
         .get::<crate::kinds::rest_api::ApiRecord>(crate::kinds::graph::key::REST_API)
         .map(|a| {
             let spec = spec_for(state.account.as_deref().unwrap_or_default());
-            match &file {
-                None => stack::invoke_url(&a.id, &state.region),
-                Some(_) => stack::stage_url(&a.id, &state.region, &spec.api.stage),
+            match (&file, crate::kinds::domain_records::url_of(&state)) {
+                (None, _) => stack::invoke_url(&a.id, &state.region),
+                (Some(_), Some(domain)) => domain.trim_end_matches('/').to_string(),
+                (Some(_), None) => stack::stage_url(&a.id, &state.region, &spec.api.stage),
             }
         });
 

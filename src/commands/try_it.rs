@@ -73,6 +73,13 @@ async fn base_url(global: &GlobalArgs, args: &TryArgs, stage: &str) -> anyhow::R
         state.get::<crate::kinds::rest_api::ApiRecord>(crate::kinds::graph::key::REST_API),
         state.has(&crate::kinds::graph::key::stage(stage)),
     ) {
+        // The stack's own domain, once its records are in place.
+        (Some(_), true) if crate::kinds::domain_records::url_of(&state).is_some() => {
+            Ok(crate::kinds::domain_records::url_of(&state)
+                .unwrap_or_default()
+                .trim_end_matches('/')
+                .to_string())
+        }
         (Some(api), true) => Ok(stack::stage_url(&api.id, &state.region, stage)),
         _ => Err(UsageError(format!(
             "stack '{}' is not fully deployed (no stage yet); run deploy first",

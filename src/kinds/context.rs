@@ -117,6 +117,9 @@ pub struct Timing {
     /// First and longest interval of readiness polls.
     pub poll_first: Duration,
     pub poll_max: Duration,
+    /// How long deploy waits for a requested certificate to be ISSUED (`None`: it does not
+    /// wait; the next deploy resumes, `--no-wait`).
+    pub certificate_wait: Option<Duration>,
 }
 
 /// Everything the steps share.

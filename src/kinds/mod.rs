@@ -24,7 +24,13 @@ use crate::state::{StackState, LEGACY_PREFIX};
 pub mod api_document;
 pub mod api_key;
 pub mod authorizer;
+pub mod base_path_mapping;
+pub mod certificate;
+pub mod certificate_validation;
 pub mod context;
+pub mod dns;
+pub mod domain_name;
+pub mod domain_records;
 pub mod function;
 pub mod gateway_responses;
 pub mod graph;
@@ -70,6 +76,11 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &api_key::ApiKey,
     &usage_plan::UsagePlan,
     &usage_plan_key::UsagePlanKey,
+    &certificate::Certificate,
+    &certificate_validation::CertificateValidation,
+    &domain_name::DomainName,
+    &base_path_mapping::BasePathMapping,
+    &domain_records::DomainRecords,
 ];
 
 /// The status table's rows in order: each kind's row and extra rows in the registry's order,
@@ -361,6 +372,19 @@ pub enum Scope {
     ApiKeys,
     /// Usage plans and their keys: `/usageplans` and below.
     UsagePlans,
+    /// ACM calls that take no certificate ARN (a request, the list): `*`, granted only to a
+    /// stack with a `[domain]`.
+    CertificateRequests,
+    /// The account's certificates (their ARNs are ACM's choice).
+    Certificates,
+    /// Route53 reads of zones (by name: no id known beforehand).
+    HostedZoneList,
+    /// Route53 hosted zones: their records (changes limited to the domain's names).
+    HostedZones,
+    /// Route53 changes, waited on.
+    DnsChanges,
+    /// API Gateway's domain names of the stack: `/domainnames/NAME` and below.
+    DomainNames,
 }
 
 /// An AWS operation (the name its errors carry), the IAM action that authorises it, and the
@@ -482,6 +506,19 @@ pub trait Kind: Sync + Send {
         cx: &'a CheckCx<'a>,
     ) -> Option<BoxFuture<'a, Vec<(&'static str, Check)>>> {
         let _ = cx;
+        None
+    }
+    /// What deploy must learn from the account before it changes or waits for anything
+    /// (a domain's hosted zone, its delegation, a brought certificate); an error stops the
+    /// deploy with nothing changed. `against_aws`: the endpoint is AWS's own, not an
+    /// emulator's. `None`: the kind has nothing to check first.
+    fn preflight<'a>(
+        &'a self,
+        _c: &'a Caller,
+        _spec: &'a StackSpec,
+        _state: &'a StackState,
+        _against_aws: bool,
+    ) -> Option<BoxFuture<'a, anyhow::Result<()>>> {
         None
     }
     /// Where deploy removes a resource of this kind that the model no longer has, in the
@@ -836,6 +873,7 @@ mod tests {
                 "api",
                 "api_keys",
                 "deployment",
+                "domain",
                 "function",
                 "functions",
                 "log_group",

@@ -89,8 +89,13 @@ pub fn repair(state: &mut StackState, graph: &Graph, checks: &[KeyCheck]) -> Vec
                 }
             }
             Repair::Wait => {
+                // A record that keeps a ready flag (a table, a function) is told it is not
+                // ready, so its step waits; others (a certificate pending validation) record
+                // what their step waits for themselves.
                 if let Some(rec) = state.resources.get_mut(&kc.key) {
-                    rec.attrs.insert("ready".into(), false.into());
+                    if rec.attrs.contains_key("ready") {
+                        rec.attrs.insert("ready".into(), false.into());
+                    }
                 }
             }
         }
@@ -283,6 +288,18 @@ pub async fn apply(
     orphans.retain(|k| !superseded.contains(k));
     check_replacements(&state, &spec, &graph, allow_data_loss)?;
     check_names_free(&aws, &spec, &graph, &state, &before, timing.retry, progress).await?;
+    // What the kinds must learn from the account first (a domain's zone, delegation and
+    // brought certificate), before anything is made or waited for.
+    let caller = Caller {
+        aws: aws.clone(),
+        policy: timing.retry,
+        progress: progress.clone(),
+    };
+    for kind in crate::kinds::REGISTRY {
+        if let Some(check) = kind.preflight(&caller, &spec, &state, state.endpoint.is_none()) {
+            check.await?;
+        }
+    }
     if crate::kinds::upgrade_legacy(&mut state, &spec, &graph) {
         dirty = true;
     }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod api;
+pub mod domain;
 pub mod function;
 pub mod log_group;
 pub mod role;

@@ -182,6 +182,20 @@ pub async fn prepare(
     let (model, names, codes) = match crate::session::stack_file(global)? {
         Some(file) => {
             refuse_builtin_flags(args, &file.path)?;
+            // A brought certificate's region against the run's (the file's checks cannot know
+            // it): before any call.
+            if let Some(d) = file.doc.domain.as_ref() {
+                let target = crate::session::target(global).await?;
+                let model = crate::stackfile::domain::spec(d);
+                if let Some(why) = crate::stackfile::domain::region_problem(&model, &target.region)
+                {
+                    return Err(UsageError(format!(
+                        "{}: {why}. Nothing was changed",
+                        file.path.display()
+                    ))
+                    .into());
+                }
+            }
             let names = file.names(&global.stack);
             // This machine's record of the folders it zipped, beside the journal.
             let mut cache = crate::code::HashCache::open(&crate::session::journal_dir());
@@ -239,7 +253,8 @@ pub async fn prepare(
         }
         other => (other, names),
     };
-    let timing = crate::session::timing(args.role_wait, args.ready_wait);
+    let mut timing = crate::session::timing(args.role_wait, args.ready_wait);
+    timing.certificate_wait = (!args.no_wait).then_some(args.certificate_wait);
     let (aws, before, renamed) =
         read_round(&mut session, &model, &names, &timing, args, progress).await?;
     Ok(Prepared {

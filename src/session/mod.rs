@@ -478,6 +478,10 @@ where
     Ok((aws, found))
 }
 
+/// How long deploy waits for ACM to issue a certificate by default. With the delegation
+/// checked first, DNS validation usually takes minutes (docs/domain.md).
+pub const CERTIFICATE_WAIT: Duration = Duration::from_secs(30 * 60);
+
 /// Time limits; `SERVERLESS_CLI_RETRY_SCALE` (a factor, for tests) shortens the retry backoff.
 pub fn timing(role_wait: Duration, ready_wait: Duration) -> Timing {
     let scale = aws::retry_scale();
@@ -494,6 +498,7 @@ pub fn timing(role_wait: Duration, ready_wait: Duration) -> Timing {
         },
         poll_first: Duration::from_millis(50),
         poll_max: Duration::from_secs(2),
+        certificate_wait: Some(CERTIFICATE_WAIT),
     }
 }
 

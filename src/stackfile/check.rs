@@ -174,6 +174,9 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
     }
     let spec = file.spec(stack_name, "us-east-1", "000000000000");
     super::auth::check(doc, &spec, &mut out);
+    if let Some(d) = &doc.domain {
+        super::domain::check(d, &mut out);
+    }
     let mut p = |at: Vec<Seg>, message: String| out.push(Problem { at, message });
 
     // The API.

@@ -21,6 +21,7 @@ use crate::stack::{
 
 pub mod auth;
 pub mod check;
+pub mod domain;
 pub mod recorded;
 
 /// The file every command reads from the current folder.
@@ -81,6 +82,9 @@ pub struct FileDoc {
     /// one with `user`: an existing user of a cognito authorizer's pool.
     #[serde(default)]
     pub try_users: BTreeMap<String, auth::TryUserDoc>,
+    /// The stack's own domain (`[domain]`): a name in a Route53 hosted zone, its certificate,
+    /// and the stage mapped on it. docs/domain.md.
+    pub domain: Option<domain::DomainDoc>,
 }
 
 /// The REST API.
@@ -1015,6 +1019,7 @@ impl StackFile {
                 .collect(),
             routes,
             auth: auth::spec(doc, |name, logical| named(name, default(logical, "", 128))),
+            domain: doc.domain.as_ref().map(domain::spec),
         }
     }
 }
