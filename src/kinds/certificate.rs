@@ -131,6 +131,22 @@ impl Kind for Certificate {
         let d = domain_of(w.spec).ok()?;
         Some(json!({"name": d.name, "region": d.certificate_region(&w.spec.region)}))
     }
+    fn create_note(&self, w: &Want, _node: &Node) -> Option<String> {
+        let d = domain_of(w.spec).ok()?;
+        let region = d.certificate_region(&w.spec.region);
+        let made = match d.endpoint {
+            crate::domain::DomainEndpoint::Edge => format!(
+                "requested from ACM in {region}: an edge domain's certificate must be there, whatever the API's region"
+            ),
+            crate::domain::DomainEndpoint::Regional => {
+                format!("requested from ACM in {region}, the API's region: the domain is regional")
+            }
+        };
+        Some(match super::dns::replaces_note(w.state, d) {
+            Some(replaces) => format!("{made}; {replaces}"),
+            None => made,
+        })
+    }
     fn label(&self, w: &Want, node: &Node) -> String {
         match w.state.get::<CertificateRecord>(&node.key) {
             Some(r) => r.arn,

@@ -35,6 +35,19 @@ pub fn domain_of(spec: &StackSpec) -> anyhow::Result<&DomainSpec> {
         .ok_or_else(|| anyhow::anyhow!("the model has no [domain]"))
 }
 
+/// For plan, when the file names another domain than the one recorded: which one this
+/// deploy replaces, and how (a certificate and a domain name are each made for one name).
+pub fn replaces_note(state: &StackState, d: &DomainSpec) -> Option<String> {
+    let old = state
+        .all::<super::domain_name::DomainRecord>()
+        .into_iter()
+        .map(|(_, r)| r.id)
+        .find(|id| *id != d.name)?;
+    Some(format!(
+        "replaces {old}'s: a certificate and a domain name are each made for one name, so the new name gets its own, and deploy removes {old}'s records, mapping, domain name and certificate after the new ones are up"
+    ))
+}
+
 /// The hosted zone the file names, read (its name servers too); an error that says what to
 /// fix when there is none, or only a private one.
 pub async fn zone(c: &Caller, d: &DomainSpec) -> anyhow::Result<ZoneInfo> {

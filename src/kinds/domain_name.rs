@@ -135,6 +135,9 @@ impl Kind for DomainName {
         let cert = certificate_of(w.spec, w.state)?;
         Some(json!({"name": d.name, "endpoint": d.endpoint.as_api(), "certificate": cert}))
     }
+    fn create_note(&self, w: &Want, _node: &Node) -> Option<String> {
+        super::dns::replaces_note(w.state, domain_of(w.spec).ok()?)
+    }
     fn label(&self, _w: &Want, node: &Node) -> String {
         node.item.clone().unwrap_or_default()
     }

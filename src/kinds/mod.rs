@@ -624,6 +624,12 @@ pub trait Kind: Sync + Send {
         let _ = (node, rec, code);
         None
     }
+    /// For plan: what a person should know about making it (where it is made, when it is
+    /// not where the rest of the stack is); `None`: nothing.
+    fn create_note(&self, w: &Want, node: &Node) -> Option<String> {
+        let _ = (w, node);
+        None
+    }
     /// For plan: why a change from `before` to `after` (its props) replaces it instead of
     /// updating it in place (a table's key); `None`: updated in place.
     fn replaced_on(&self, before: &Value, after: &Value) -> Option<String> {

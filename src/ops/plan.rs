@@ -346,7 +346,10 @@ fn plan_node(
                             other.describe()
                         ));
                     }
-                    None => change.action = PlanAction::Create,
+                    None => {
+                        change.action = PlanAction::Create;
+                        change.reason = kind.create_note(&Want { spec, state: sim }, node);
+                    }
                 }
             }
             sim.resources.insert(
