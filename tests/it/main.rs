@@ -8,6 +8,7 @@ mod support;
 mod auth;
 mod aws_rules;
 mod document;
+mod domain;
 mod drift;
 mod hostile;
 mod iam;

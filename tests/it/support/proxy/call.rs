@@ -143,7 +143,11 @@ pub(crate) fn s3_operation(method: &str, path: &str, query: &str) -> String {
 /// Lambda's and API Gateway's REST operations, by method and path shape.
 pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String {
     // The segment after a collection name is an id.
-    const COLLECTIONS: [&str; 16] = [
+    const COLLECTIONS: [&str; 20] = [
+        "domainnames",
+        "basepathmappings",
+        "hostedzone",
+        "change",
         "authorizers",
         "apikeys",
         "usageplans",
@@ -246,6 +250,19 @@ pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String 
         ("apigateway", "PUT /tags/{}") => "TagResource",
         ("apigateway", "DELETE /tags/{}") => "UntagResource",
         ("apigateway", "GET /tags/{}") => "GetTags",
+        ("apigateway", "POST /domainnames") => "CreateDomainName",
+        ("apigateway", "GET /domainnames/{}") => "GetDomainName",
+        ("apigateway", "PATCH /domainnames/{}") => "UpdateDomainName",
+        ("apigateway", "DELETE /domainnames/{}") => "DeleteDomainName",
+        ("apigateway", "POST /domainnames/{}/basepathmappings") => "CreateBasePathMapping",
+        ("apigateway", "GET /domainnames/{}/basepathmappings/{}") => "GetBasePathMapping",
+        ("apigateway", "DELETE /domainnames/{}/basepathmappings/{}") => "DeleteBasePathMapping",
+        ("route53", "GET /2013-04-01/hostedzonesbyname") => "ListHostedZonesByName",
+        ("route53", "GET /2013-04-01/hostedzone/{}") => "GetHostedZone",
+        ("route53", "POST /2013-04-01/hostedzone/{}/rrset") => "ChangeResourceRecordSets",
+        ("route53", "POST /2013-04-01/hostedzone/{}/rrset/") => "ChangeResourceRecordSets",
+        ("route53", "GET /2013-04-01/hostedzone/{}/rrset") => "ListResourceRecordSets",
+        ("route53", "GET /2013-04-01/change/{}") => "GetChange",
         _ => return format!("{method} {path}"),
     };
     op.to_string()

@@ -24,6 +24,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::watch;
 
+mod acm;
 mod call;
 mod faults;
 mod import;
@@ -67,6 +68,8 @@ pub(crate) struct Shared {
     /// lets a stage that has them be removed: kept here, as AWS keeps them (by plan id, then
     /// `api:stage`, then `/path/METHOD`).
     pub(crate) stage_throttles: Mutex<std::collections::HashMap<String, import::StageThrottles>>,
+    /// ACM's DNS validation as AWS runs it (see [`acm`]).
+    pub(crate) validation: Mutex<acm::Validation>,
     /// Buckets that live in another region than the proxy's callers may think.
     pub(crate) bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -591,6 +594,33 @@ async fn forward(
         }
     }
     let sent = original;
+    if matches!(
+        call.name().as_str(),
+        "acm:DeleteCertificate" | "apigateway:DeleteDomainName"
+    ) {
+        let moto_headers = apigateway_headers(&call.region);
+        let to_moto = import::Upstream {
+            client: &client,
+            base: &upstream,
+            headers: &moto_headers,
+        };
+        if call.operation == "DeleteDomainName" {
+            acm::before_domain_delete(&shared, &to_moto, &call.path).await;
+        } else if let Some(message) = acm::certificate_in_use(&shared, &to_moto, &sent).await {
+            shared
+                .injected
+                .lock()
+                .unwrap()
+                .push(format!("{} ResourceInUseException", call.name()));
+            return Ok(error_response(
+                &call,
+                400,
+                "ResourceInUseException",
+                &message,
+                None,
+            ));
+        }
+    }
     let up = builder.body(Full::new(body)).expect("request");
     match client.request(up).await {
         Ok(resp) => {
@@ -632,6 +662,34 @@ async fn forward(
                     .replace("GetBucketVersioningResponse", "VersioningConfiguration");
                 body = Bytes::from(text);
                 parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            }
+            // AWS answers NotFoundException for a base path nothing is mapped at; moto 5.2.5
+            // fails (500) on a domain name that never had a mapping.
+            if parts.status.as_u16() == 500
+                && matches!(
+                    call.operation.as_str(),
+                    "GetBasePathMapping" | "DeleteBasePathMapping"
+                )
+            {
+                return Ok(error_response(
+                    &call,
+                    404,
+                    "NotFoundException",
+                    "Invalid base path mapping identifier specified",
+                    None,
+                ));
+            }
+            // ACM issues a certificate once its validation CNAME is in the zone, and may
+            // describe it before it lists that record.
+            if parts.status.is_success() {
+                if call.name() == "route53:ChangeResourceRecordSets" {
+                    acm::note_change(&shared, &sent);
+                } else if call.name() == "acm:DescribeCertificate" {
+                    if let Some(b) = acm::describe_answer(&shared, &body) {
+                        body = b;
+                        parts.headers.remove(hyper::header::CONTENT_LENGTH);
+                    }
+                }
             }
             // Lambda's 20 KB resource policy, which moto does not limit: a statement that
             // takes the policy past it is taken back out, and the call refused as AWS does.
@@ -676,4 +734,23 @@ async fn forward(
             .body(Full::new(Bytes::from(format!("proxy: {e}"))))
             .unwrap()),
     }
+}
+
+/// Headers for a call the proxy makes to moto's API Gateway itself: moto routes a request by
+/// the service its signature's credential scope names, and checks no signature.
+fn apigateway_headers(region: &str) -> hyper::HeaderMap {
+    let mut h = hyper::HeaderMap::new();
+    let region = if region.is_empty() {
+        "us-east-1"
+    } else {
+        region
+    };
+    if let Ok(v) = format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/apigateway/aws4_request, SignedHeaders=host, Signature=0"
+    )
+    .parse()
+    {
+        h.insert("authorization", v);
+    }
+    h
 }

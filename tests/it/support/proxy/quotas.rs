@@ -56,7 +56,7 @@ impl QuotaBucket {
 /// (operation, burst, calls per second): the operations with a quota of their own. Written
 /// out here apart from the tool's own table (src/throttle.rs) on purpose: the proxy stands
 /// for AWS, so a mistake in the tool's table shows against it instead of being shared.
-pub const OWN_QUOTAS: [(&str, f64, f64); 7] = [
+pub const OWN_QUOTAS: [(&str, f64, f64); 10] = [
     ("CreateRestApi", 1.0, 1.0 / 3.0),
     ("ImportRestApi", 1.0, 1.0 / 3.0),
     ("DeleteRestApi", 1.0, 1.0 / 30.0),
@@ -64,6 +64,9 @@ pub const OWN_QUOTAS: [(&str, f64, f64); 7] = [
     ("PutRestApi", 1.0, 1.0),
     ("CreateResource", 5.0, 5.0),
     ("GetResources", 5.0, 2.5),
+    ("CreateDomainName", 1.0, 1.0 / 30.0),
+    ("UpdateDomainName", 1.0, 1.0 / 30.0),
+    ("DeleteDomainName", 1.0, 1.0 / 30.0),
 ];
 
 impl Quotas {
