@@ -275,11 +275,14 @@ impl Aws {
                     .build(),
             ),
             apigateway: aws_sdk_apigateway::Client::from_conf(apigateway.build()),
-            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
-                aws_sdk_cloudwatchlogs::config::Builder::from(&config)
-                    .interceptor(Fence)
-                    .build(),
-            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf({
+                let mut logs = aws_sdk_cloudwatchlogs::config::Builder::from(&config);
+                logs = logs.interceptor(Fence);
+                if target.endpoint.is_some() {
+                    logs = logs.interceptor(NoHostPrefix);
+                }
+                logs.build()
+            }),
             // An emulator answers on one host: path-style addressing (AWS takes both).
             s3: aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&config)
@@ -849,6 +852,28 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for Fence {
         _: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         crate::lease::check_lease().map_err(Into::into)
+    }
+}
+
+/// Leaves out the host prefix an operation's model adds to the endpoint (StartLiveTail's
+/// `stream-`) when the endpoint is one the user gave (an emulator's `127.0.0.1`): the prefix
+/// is for AWS's own host names, and `stream-127.0.0.1` is no host at all.
+#[derive(Debug)]
+struct NoHostPrefix;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+    fn read_after_serialization(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .unset::<aws_smithy_runtime_api::client::endpoint::EndpointPrefix>();
+        Ok(())
     }
 }
 

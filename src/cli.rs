@@ -126,6 +126,14 @@ pub enum Command {
     /// Gateway: for a person to hand to a caller. It is never written to the state, the journal
     /// or a log. With --output json the value is included only with --value.
     ApiKey(ApiKeyArgs),
+    /// Print the stack's functions' log events, merged in time order, each line labelled with
+    /// its function and request id.
+    ///
+    /// Reads every function's log group by default (--function picks some). With --follow it
+    /// keeps printing new events (CloudWatch Logs Live Tail, else polling) until Ctrl-C. With
+    /// --output json each event is one JSON line. Lines are coloured only on a terminal
+    /// (NO_COLOR turns colour off).
+    Logs(LogsArgs),
     /// Write the tutorial's stack as a stack file you edit: serverless-cli.toml, its JSON
     /// Schema and the handler (index.mjs, package.json, package-lock.json, tests) into DIR.
     /// Refuses to overwrite anything. Then `deploy` there deploys the built-in stack.
@@ -233,6 +241,30 @@ pub struct ApiKeyArgs {
     /// With --output json: include the value.
     #[arg(long)]
     pub value: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// A function's name in the stack file (repeat for more) [default: every function].
+    #[arg(long = "function", value_name = "NAME")]
+    pub functions: Vec<String>,
+    /// From when: a duration back from now (90s, 10m, 2h, 7d) or a UTC time
+    /// (2026-12-04T10:00:00Z; an offset such as +01:00 is taken).
+    #[arg(long, value_name = "WHEN", default_value = "10m")]
+    pub since: String,
+    /// Until when (the same forms) [default: now; with --follow, for ever].
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only events that match this CloudWatch Logs filter pattern (e.g. ERROR, "timed out",
+    /// ?ERROR ?WARN).
+    #[arg(long, value_name = "PATTERN")]
+    pub filter: Option<String>,
+    /// Keep printing new events until Ctrl-C (exit 0).
+    #[arg(long, short = 'f', conflicts_with = "until")]
+    pub follow: bool,
+    /// With --follow, when live tail is not available: seconds between polls.
+    #[arg(long, value_name = "SECONDS", default_value = "2", value_parser = parse_seconds, hide = true)]
+    pub poll_every: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ mod iam_policy;
 mod ids;
 mod kinds;
 mod lease;
+mod logs;
 mod openapi;
 mod ops;
 mod package;
@@ -88,7 +89,8 @@ fn main() -> ExitCode {
                 | Command::Init(_)
                 | Command::Schema
                 | Command::State(_)
-        ) {
+        ) || matches!(&cli.command, Command::Logs(a) if !a.follow)
+        {
             1
         } else {
             2
@@ -107,6 +109,7 @@ fn main() -> ExitCode {
                 Command::IamPolicy => commands::iam_policy::run(&cli.global).await,
                 Command::Openapi(args) => commands::openapi::run(&cli.global, args).await,
                 Command::ApiKey(args) => commands::api_key::run(&cli.global, args).await,
+                Command::Logs(args) => commands::logs::run(&cli.global, args, interrupts).await,
                 Command::Init(args) => commands::init::run(&cli.global, args),
                 Command::Schema => commands::init::schema(&cli.global),
                 Command::State(c) => commands::state::run(&cli.global, c).await,

@@ -8,6 +8,7 @@ pub mod api_key;
 pub mod deploy;
 pub mod iam_policy;
 pub mod init;
+pub mod logs;
 pub mod openapi;
 pub mod plan;
 pub mod serve;

@@ -62,6 +62,9 @@ impl Kind for LogGroup {
                 Scope::LogGroupList,
             ),
             ("TagResource", "logs:TagResource", Scope::LogGroup),
+            // `logs` reads the groups.
+            ("FilterLogEvents", "logs:FilterLogEvents", Scope::LogGroup),
+            ("StartLiveTail", "logs:StartLiveTail", Scope::LogGroup),
         ]
     }
     fn inventory(&self, state: &crate::state::StackState, _keep_data: bool) -> Vec<String> {

@@ -15,6 +15,7 @@ mod iam;
 mod input;
 mod interface;
 mod lifecycle;
+mod logs;
 mod model;
 mod openapi;
 mod plan;
