@@ -62,31 +62,22 @@ impl Kind for CertificateValidation {
         Some(21)
     }
     fn iam(&self) -> &'static [super::Grant] {
-        use super::Scope;
-        &[
-            (
-                "DescribeCertificate",
-                "acm:DescribeCertificate",
-                Scope::Certificates,
-            ),
-            (
-                "ListHostedZonesByName",
-                "route53:ListHostedZonesByName",
-                Scope::HostedZoneList,
-            ),
-            ("GetHostedZone", "route53:GetHostedZone", Scope::HostedZones),
-            (
-                "ChangeResourceRecordSets",
-                "route53:ChangeResourceRecordSets",
-                Scope::HostedZones,
-            ),
-            (
-                "ListResourceRecordSets",
-                "route53:ListResourceRecordSets",
-                Scope::HostedZones,
-            ),
-            ("GetChange", "route53:GetChange", Scope::DnsChanges),
-        ]
+        const GRANTS: [super::Grant; 6] = {
+            let r = super::dns::ROUTE53_GRANTS;
+            [
+                (
+                    "DescribeCertificate",
+                    "acm:DescribeCertificate",
+                    super::Scope::Certificates,
+                ),
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+            ]
+        };
+        &GRANTS
     }
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<ValidationRecord>(rec)

@@ -28,6 +28,30 @@ pub fn records_key(name: &str) -> String {
     format!("domain-records:{name}")
 }
 
+/// The Route53 calls the validation records and the alias records make.
+pub const ROUTE53_GRANTS: [super::Grant; 5] = {
+    use super::Scope;
+    [
+        (
+            "ListHostedZonesByName",
+            "route53:ListHostedZonesByName",
+            Scope::HostedZoneList,
+        ),
+        ("GetHostedZone", "route53:GetHostedZone", Scope::HostedZones),
+        (
+            "ChangeResourceRecordSets",
+            "route53:ChangeResourceRecordSets",
+            Scope::HostedZones,
+        ),
+        (
+            "ListResourceRecordSets",
+            "route53:ListResourceRecordSets",
+            Scope::HostedZones,
+        ),
+        ("GetChange", "route53:GetChange", Scope::DnsChanges),
+    ]
+};
+
 /// The stack's domain (every domain kind's node has it).
 pub fn domain_of(spec: &StackSpec) -> anyhow::Result<&DomainSpec> {
     spec.domain

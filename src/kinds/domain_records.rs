@@ -73,26 +73,7 @@ impl Kind for DomainRecords {
         Some(18)
     }
     fn iam(&self) -> &'static [super::Grant] {
-        use super::Scope;
-        &[
-            (
-                "ListHostedZonesByName",
-                "route53:ListHostedZonesByName",
-                Scope::HostedZoneList,
-            ),
-            ("GetHostedZone", "route53:GetHostedZone", Scope::HostedZones),
-            (
-                "ChangeResourceRecordSets",
-                "route53:ChangeResourceRecordSets",
-                Scope::HostedZones,
-            ),
-            (
-                "ListResourceRecordSets",
-                "route53:ListResourceRecordSets",
-                Scope::HostedZones,
-            ),
-            ("GetChange", "route53:GetChange", Scope::DnsChanges),
-        ]
+        &super::dns::ROUTE53_GRANTS
     }
     fn check_record(&self, rec: &crate::state::Record) -> Result<(), String> {
         super::parses_as::<RecordsRecord>(rec)

@@ -476,6 +476,22 @@ fn domain_info(
     }
 }
 
+/// The fields [`domain_info`] reads, from CreateDomainName's or GetDomainName's answer (two
+/// types with the same accessors).
+macro_rules! domain_fields {
+    ($o:expr) => {
+        [
+            $o.regional_certificate_arn(),
+            $o.certificate_arn(),
+            $o.regional_domain_name(),
+            $o.regional_hosted_zone_id(),
+            $o.distribution_domain_name(),
+            $o.distribution_hosted_zone_id(),
+            $o.domain_name_status().map(|s| s.as_str()),
+        ]
+    };
+}
+
 /// CreateDomainName (TLS 1.2, tagged) for a certificate in the region the endpoint needs.
 pub async fn create_domain(
     aws: &Aws,
@@ -511,15 +527,7 @@ pub async fn create_domain(
     Ok(domain_info(
         name,
         o.endpoint_configuration(),
-        [
-            o.regional_certificate_arn(),
-            o.certificate_arn(),
-            o.regional_domain_name(),
-            o.regional_hosted_zone_id(),
-            o.distribution_domain_name(),
-            o.distribution_hosted_zone_id(),
-            o.domain_name_status().map(|s| s.as_str()),
-        ],
+        domain_fields!(o),
         o.tags(),
         owner,
     ))
@@ -539,15 +547,7 @@ pub async fn domain(aws: &Aws, name: &str, owner: &str) -> Result<Option<DomainI
         domain_info(
             name,
             o.endpoint_configuration(),
-            [
-                o.regional_certificate_arn(),
-                o.certificate_arn(),
-                o.regional_domain_name(),
-                o.regional_hosted_zone_id(),
-                o.distribution_domain_name(),
-                o.distribution_hosted_zone_id(),
-                o.domain_name_status().map(|s| s.as_str()),
-            ],
+            domain_fields!(o),
             o.tags(),
             owner,
         )
