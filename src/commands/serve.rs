@@ -173,6 +173,7 @@ pub async fn run(
                 code_dir: f.code_dir.clone(),
                 handler: f.handler.clone(),
                 function_name: f.name.clone(),
+                label: f.logical.clone(),
                 env,
                 env_remove: env_remove.clone(),
                 timeout: f.timeout,

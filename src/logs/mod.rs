@@ -61,6 +61,16 @@ pub fn request_id(message: &str) -> Option<&str> {
     (time.len() >= 20 && time.as_bytes().get(4) == Some(&b'-') && id_like(id)).then_some(id)
 }
 
+/// The time of a line in the Node.js runtime's form (`TIME\tREQUEST ID\tLEVEL\tmessage`, as
+/// Lambda's runtime and serve's write it), in milliseconds; `None` for any other line.
+pub fn runtime_line(text: &str) -> Option<i64> {
+    let time = text.split('\t').next()?;
+    request_id(text)?;
+    (time.ends_with('Z') && time.len() <= 30)
+        .then(|| parse_utc(time))
+        .flatten()
+}
+
 /// A `--since`/`--until` value, in milliseconds since 1970: `now`, a duration back from now
 /// (`90s`, `10m`, `2h`, `7d`, `1w`), or a UTC time (`2026-12-04`, `2026-12-04T10:00`,
 /// `2026-12-04T10:00:05Z`, `2026-12-04 10:00:05.250+01:00`).
@@ -188,6 +198,17 @@ impl Printer {
         Printer {
             json,
             colour,
+            width: functions.iter().map(|f| f.len()).max().unwrap_or(0),
+            functions,
+        }
+    }
+
+    /// For serve's stderr: text, coloured only when stderr is a terminal.
+    pub fn for_stderr(functions: Vec<String>) -> Printer {
+        Printer {
+            json: false,
+            colour: std::io::stderr().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
             width: functions.iter().map(|f| f.len()).max().unwrap_or(0),
             functions,
         }
@@ -371,6 +392,20 @@ mod tests {
         ] {
             assert_eq!(request_id(m), None, "{m}");
         }
+    }
+
+    #[test]
+    fn the_runtimes_lines_are_told_from_others() {
+        let id = "8f5c2a1b-0c3d-4e5f-9a8b-7c6d5e4f3a2b";
+        assert_eq!(
+            runtime_line(&format!("1970-01-01T00:00:01.500Z\t{id}\tINFO\thi")),
+            Some(1_500)
+        );
+        assert_eq!(
+            runtime_line("    at Object.<anonymous> (index.mjs:3:9)"),
+            None
+        );
+        assert_eq!(runtime_line(&format!("not a time\t{id}\tINFO\thi")), None);
     }
 
     #[test]

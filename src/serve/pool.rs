@@ -28,6 +28,8 @@ pub struct PoolConfig {
     pub code_dir: PathBuf,
     pub handler: String,
     pub function_name: String,
+    /// The function's name in the stack file: the label of its log lines.
+    pub label: String,
     /// Environment of the function (on top of this process's own).
     pub env: Vec<(String, String)>,
     /// Variables of this process's own environment the function must not see.
@@ -143,6 +145,47 @@ async fn serve_jobs(
     }
 }
 
+/// The longest line of a handler's output relayed whole; the rest of a longer one follows as
+/// further lines.
+const LINE_LIMIT: u64 = 256 * 1024;
+
+/// Writes a worker's output on serve's stderr in `logs`' form (time, function, request id,
+/// level, message: docs/logs.md); lines not in the runtime's form (a stack trace's later
+/// lines, Node's own messages) as they are, control characters escaped.
+async fn relay(stderr: tokio::process::ChildStderr, label: String) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let printer = crate::logs::Printer::for_stderr(vec![label.clone()]);
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match (&mut reader)
+            .take(LINE_LIMIT)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim_end_matches(['\n', '\r']);
+        let out = match crate::logs::runtime_line(text) {
+            Some(timestamp) => printer.line(&crate::logs::Line {
+                function: label.clone(),
+                event: crate::resources::log_group::LogEvent {
+                    group: String::new(),
+                    stream: String::new(),
+                    timestamp,
+                    id: None,
+                    message: text.to_string(),
+                },
+            }),
+            None => crate::report::printable(text).into_owned(),
+        };
+        eprintln!("{out}");
+    }
+}
+
 struct Worker {
     child: Child,
     stdin: ChildStdin,
@@ -162,7 +205,7 @@ impl Worker {
             .envs(cfg.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
         // Its own process group: a Ctrl-C at the terminal reaches serve, which finishes the
         // requests in flight before it stops the workers.
@@ -179,6 +222,9 @@ impl Worker {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(StartError::Load("the worker has no pipes".into()));
         };
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(relay(stderr, cfg.label.clone()));
+        }
         let mut stdout = BufReader::new(stdout).lines();
         let first = tokio::time::timeout(LOAD_LIMIT, stdout.next_line()).await;
         let line =
