@@ -729,6 +729,19 @@ fn a_new_name_replaces_the_domain_and_its_certificate() {
         d.records(&zone)
     );
     assert_eq!(w.run(&["status", "--file", f]).code, 0);
+
+    // The endpoint of a deployed domain changed: refused with the steps, nothing changed.
+    project(
+        &w,
+        "name = \"www.example.com\"\nzone = \"example.com\"\nendpoint = \"edge\"",
+    );
+    w.proxy.clear();
+    let run = w.run(&["deploy", "--file", f]);
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("[domain] endpoint"), "{run}");
+    assert_eq!(w.mutating_calls(), Vec::<String>::new());
+    project(&w, "name = \"www.example.com\"\nzone = \"example.com\"");
+
     w.run(&["teardown", "--file", f, "--yes"]).ok();
     assert_eq!(d.records(&zone), Vec::new());
     assert_eq!(d.certificates(), Vec::new());
