@@ -143,7 +143,7 @@ pub(crate) fn s3_operation(method: &str, path: &str, query: &str) -> String {
 /// Lambda's and API Gateway's REST operations, by method and path shape.
 pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String {
     // The segment after a collection name is an id.
-    const COLLECTIONS: [&str; 20] = [
+    const COLLECTIONS: [&str; 22] = [
         "domainnames",
         "basepathmappings",
         "hostedzone",
@@ -164,6 +164,8 @@ pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String 
         "stages",
         "deployments",
         "policy",
+        "aliases",
+        "versions",
     ];
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let shape: Vec<&str> = segs
@@ -189,6 +191,13 @@ pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String 
         ("lambda", "POST /2015-03-31/functions/{}/policy") => "AddPermission",
         ("lambda", "GET /2015-03-31/functions/{}/policy") => "GetPolicy",
         ("lambda", "DELETE /2015-03-31/functions/{}/policy/{}") => "RemovePermission",
+        ("lambda", "POST /2015-03-31/functions/{}/versions") => "PublishVersion",
+        ("lambda", "GET /2015-03-31/functions/{}/versions") => "ListVersionsByFunction",
+        ("lambda", "POST /2015-03-31/functions/{}/aliases") => "CreateAlias",
+        ("lambda", "GET /2015-03-31/functions/{}/aliases") => "ListAliases",
+        ("lambda", "GET /2015-03-31/functions/{}/aliases/{}") => "GetAlias",
+        ("lambda", "PUT /2015-03-31/functions/{}/aliases/{}") => "UpdateAlias",
+        ("lambda", "DELETE /2015-03-31/functions/{}/aliases/{}") => "DeleteAlias",
         ("lambda", "POST /2017-03-31/tags/{}") => "TagResource",
         ("lambda", "DELETE /2017-03-31/tags/{}") => "UntagResource",
         ("lambda", "GET /2017-03-31/tags/{}") => "ListTags",
@@ -226,6 +235,7 @@ pub(crate) fn rest_operation(service: &str, method: &str, path: &str) -> String 
         ("apigateway", "DELETE /restapis/{}/resources/{}/methods/{}") => "DeleteMethod",
         ("apigateway", "DELETE /restapis/{}/resources/{}") => "DeleteResource",
         ("apigateway", "GET /restapis/{}/stages/{}") => "GetStage",
+        ("apigateway", "PATCH /restapis/{}/stages/{}") => "UpdateStage",
         ("apigateway", "PUT /restapis/{}/gatewayresponses/{}") => "PutGatewayResponse",
         ("apigateway", "GET /restapis/{}/gatewayresponses/{}") => "GetGatewayResponse",
         ("apigateway", "DELETE /restapis/{}/gatewayresponses/{}") => "DeleteGatewayResponse",

@@ -25,6 +25,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::watch;
 
 mod acm;
+mod alias_policy;
 mod call;
 mod faults;
 mod import;
@@ -70,6 +71,8 @@ pub(crate) struct Shared {
     pub(crate) stage_throttles: Mutex<std::collections::HashMap<String, import::StageThrottles>>,
     /// ACM's DNS validation as AWS runs it (see [`acm`]).
     pub(crate) validation: Mutex<acm::Validation>,
+    /// Lambda's per-alias resource policies (see [`alias_policy`]).
+    pub(crate) alias_policies: Mutex<alias_policy::AliasPolicies>,
     /// Buckets that live in another region than the proxy's callers may think.
     pub(crate) bucket_regions: Mutex<std::collections::HashMap<String, String>>,
 }
@@ -621,6 +624,35 @@ async fn forward(
             ));
         }
     }
+    // Lambda's policy of an alias, which moto folds into the function's own.
+    let query = parts.uri.query().unwrap_or("").to_string();
+    if let Some(key) = alias_policy::aliased(&call, &query) {
+        let to_moto = import::Upstream {
+            client: &client,
+            base: &upstream,
+            headers: &request_headers,
+        };
+        let resp = alias_policy::answer(&shared, &call, key, &sent, &to_moto).await;
+        // The faults that act on an answer act on this one as on moto's.
+        if resp.status().is_success() {
+            arm(&shared, &call.name());
+        }
+        match &fault {
+            Some(Fault::Drop {
+                after_forward: true,
+            }) => return Err(std::io::Error::other("proxy: answer dropped")),
+            Some(Fault::SlowAnswer(d)) => tokio::time::sleep(*d).await,
+            Some(Fault::Stale(stale)) => {
+                return Ok(Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(stale.to_string())))
+                    .unwrap())
+            }
+            _ => {}
+        }
+        return Ok(resp);
+    }
     let up = builder.body(Full::new(body)).expect("request");
     match client.request(up).await {
         Ok(resp) => {
@@ -632,6 +664,7 @@ async fn forward(
                 .unwrap_or_default();
             if parts.status.is_success() {
                 arm(&shared, &call.name());
+                alias_policy::forget(&shared, &call, &query);
             }
             match &fault {
                 Some(Fault::Drop {
