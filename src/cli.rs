@@ -134,6 +134,14 @@ pub enum Command {
     /// --output json each event is one JSON line. Lines are coloured only on a terminal
     /// (NO_COLOR turns colour off).
     Logs(LogsArgs),
+    /// Put the stage back on an earlier kept deployment and every function's live alias back
+    /// on that deployment's version, together, in one round of calls; nothing is rebuilt.
+    ///
+    /// Without --to: the deployment before the live one (or, after a rollback that was
+    /// interrupted, that rollback's). status then says the stack differs from its file, and
+    /// deploy rolls forward. --list prints the kept deployments ([api] keep_deployments,
+    /// default 5) and changes nothing.
+    Rollback(RollbackArgs),
     /// Write the tutorial's stack as a stack file you edit: serverless-cli.toml, its JSON
     /// Schema and the handler (index.mjs, package.json, package-lock.json, tests) into DIR.
     /// Refuses to overwrite anything. Then `deploy` there deploys the built-in stack.
@@ -338,6 +346,18 @@ pub struct DeployArgs {
     /// whose key changed.
     #[arg(long)]
     pub allow_data_loss: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The kept deployment to go to: its number (`3` or `#3`, see --list) or its API
+    /// deployment id [default: the one before the live one].
+    #[arg(long, value_name = "N|ID")]
+    pub to: Option<String>,
+
+    /// List the kept deployments (newest first, the live one starred) and change nothing.
+    #[arg(long, conflicts_with = "to")]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

@@ -123,10 +123,15 @@ fn resources(scope: Scope, names: &StackNames, t: &Target) -> Vec<String> {
             .iter()
             .map(|n| format!("arn:{p}:iam::{a}:role/{n}"))
             .collect(),
+        // A call with a qualifier (the live alias, a version) is authorised against the
+        // qualified ARN (docs/aws.md, "Versions and the live alias").
         Scope::Function => names
             .functions
             .iter()
-            .map(|n| format!("arn:{p}:lambda:{r}:{a}:function:{n}"))
+            .flat_map(|n| {
+                let f = format!("arn:{p}:lambda:{r}:{a}:function:{n}");
+                [f.clone(), format!("{f}:*")]
+            })
             .collect(),
         Scope::LogGroup => names
             .functions

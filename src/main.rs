@@ -110,6 +110,7 @@ fn main() -> ExitCode {
                 Command::Openapi(args) => commands::openapi::run(&cli.global, args).await,
                 Command::ApiKey(args) => commands::api_key::run(&cli.global, args).await,
                 Command::Logs(args) => commands::logs::run(&cli.global, args, interrupts).await,
+                Command::Rollback(args) => commands::rollback::run(&cli.global, args).await,
                 Command::Init(args) => commands::init::run(&cli.global, args),
                 Command::Schema => commands::init::schema(&cli.global),
                 Command::State(c) => commands::state::run(&cli.global, c).await,

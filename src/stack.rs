@@ -666,6 +666,20 @@ pub struct ApiSpec {
     pub build: ApiBuild,
     /// `[api.cors]`, if set.
     pub cors: Option<CorsSpec>,
+    /// How many deployments the state keeps to roll back to (`keep_deployments`).
+    pub keep_deployments: usize,
+}
+
+/// The alias API Gateway invokes every function through: `rollback` points it at an earlier
+/// version without touching the API (docs/aws.md, "Versions and the live alias").
+pub const LIVE_ALIAS: &str = "live";
+
+/// Deployments kept to roll back to, unless the stack file says otherwise.
+pub const KEEP_DEPLOYMENTS: usize = 5;
+
+/// The ARN of a function's `live` alias.
+pub fn alias_arn(function_arn: &str) -> String {
+    format!("{function_arn}:{LIVE_ALIAS}")
 }
 
 /// How deploy builds the REST API's routes.
@@ -1257,10 +1271,16 @@ impl StackSpec {
     }
 
     /// The URI API Gateway invokes a function by: a route's Lambda integration and a Lambda
-    /// authorizer's `authorizerUri` alike.
+    /// authorizer's `authorizerUri` alike. It names the function's `live` alias, so that a
+    /// rollback moves what every route runs without a change to the API.
     pub fn integration_uri(&self, function_arn: &str) -> String {
+        self.unqualified_uri(&alias_arn(function_arn))
+    }
+
+    /// The URI of `arn` as it is (releases before the live alias invoked the function itself).
+    fn unqualified_uri(&self, arn: &str) -> String {
         format!(
-            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+            "arn:{}:apigateway:{}:lambda:path/2015-03-31/functions/{arn}/invocations",
             self.partition(),
             self.region
         )
@@ -1318,7 +1338,7 @@ impl StackSpec {
         fingerprint(&[
             "integration",
             &self.legacy_method_fingerprint(),
-            &self.integration_uri(function_arn),
+            &self.unqualified_uri(function_arn),
         ])
     }
 }
@@ -1452,6 +1472,7 @@ pub mod tests_support {
                 endpoint_type: "REGIONAL".into(),
                 build: ApiBuild::Calls,
                 cors: None,
+                keep_deployments: KEEP_DEPLOYMENTS,
             },
             models: vec![ModelSpec {
                 name: USER_MODEL.into(),

@@ -11,6 +11,7 @@ pub mod init;
 pub mod logs;
 pub mod openapi;
 pub mod plan;
+pub mod rollback;
 pub mod serve;
 pub mod state;
 pub mod status;

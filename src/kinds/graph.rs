@@ -130,6 +130,10 @@ pub mod key {
     pub fn log_group(function: &str) -> String {
         format!("log-group:{function}")
     }
+    /// `alias:putitem`: the function's `live` alias, and the versions published for it.
+    pub fn alias(function: &str) -> String {
+        format!("alias:{function}")
+    }
     /// `permission:putitem`: the one invoke permission of a function. (Releases before it
     /// recorded one per route: `permission:POST /user`.)
     pub fn permission(function: &str) -> String {
@@ -293,17 +297,26 @@ mod tests {
             "integration:POST /user",
             "integration-responses:GET /user/{uid}",
             "permission:putitem",
+            "alias:putitem",
         ] {
             assert!(keys.contains(&k), "{k} missing from {keys:?}");
         }
         // One invoke permission for the function, not one per route; and the gateway
-        // response that names 415's content type (GET has a request template).
-        assert_eq!(keys.len(), 20, "{keys:?}");
+        // response that names 415's content type (GET has a request template); the
+        // function's live alias.
+        assert_eq!(keys.len(), 21, "{keys:?}");
         assert!(keys.contains(&key::GATEWAY_RESPONSES));
         let at = |k: &str| keys.iter().position(|x| *x == k).unwrap();
         assert!(at("path:/user") < at("path:/user/{uid}"));
         assert!(at(key::ROLE) < at(key::FUNCTION));
         assert!(at("integration-responses:POST /user") < at(key::STAGE));
+        // The deployment invokes the alias: it and its statement come first.
+        assert!(at(key::FUNCTION) < at("alias:putitem"));
+        assert!(at("alias:putitem") < at(key::STAGE));
+        assert!(at("permission:putitem") < at(key::STAGE));
+        let stage = g.node(key::STAGE).unwrap();
+        assert!(stage.deps.iter().any(|(d, _)| d == "alias:putitem"));
+        assert!(stage.deps.iter().any(|(d, _)| d == "permission:putitem"));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::kinds::graph::{Graph, Node};
 use crate::stack::StackSpec;
 use crate::state::{StackState, LEGACY_PREFIX};
 
+pub mod alias;
 pub mod api_document;
 pub mod api_key;
 pub mod authorizer;
@@ -60,6 +61,7 @@ pub static REGISTRY: &[&dyn Kind] = &[
     &role::Role,
     &role_policy::RolePolicy,
     &function::Function,
+    &alias::Alias,
     &log_group::LogGroup,
     &rest_api::RestApi,
     &api_document::ApiDocument,
@@ -665,6 +667,14 @@ pub trait Kind: Sync + Send {
     /// that what lives in it is made again too (a method: PutMethod over one is refused, so
     /// it is deleted and put, and its responses and integration go with it).
     fn remade_when_changed(&self) -> bool {
+        false
+    }
+    /// Whether its record is kept, told it is out of date ([`Kind::invalidate`]), when a
+    /// resource of kind `container` that it lives in is made again, rather than forgotten
+    /// (the stage's record keeps the deployments to roll back to, which outlive a route made
+    /// again but not the REST API).
+    fn outlives(&self, container: &str) -> bool {
+        let _ = container;
         false
     }
     /// Removed together with the resource it lives in: teardown has no step of its own for it.

@@ -6,6 +6,12 @@
 //! function's statement is in place; deploy then removes them (`ops::deploy::apply`).
 //! AddPermission and RemovePermission on one function go one at a time: they change the same
 //! policy.
+//!
+//! The statement is in the policy of the function's `live` alias, which every route and
+//! authorizer invokes (each alias has a policy of its own). A stack deployed before the alias
+//! has its statement in the function's own policy: that one stays until the stage serves a
+//! deployment that invokes the alias, then the release step removes it
+//! ([`remove_unqualified`]), so the API can invoke the function at every moment.
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -35,6 +41,30 @@ pub struct PermissionRecord {
     pub function_arn: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
+    /// The alias whose policy holds the statement (`live`); empty: the function's own policy
+    /// (releases before the alias).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub qualifier: String,
+    /// The statement of releases before the alias is still in the function's own policy: it
+    /// goes once the stage serves a deployment that invokes the alias.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unqualified_left: bool,
+}
+
+impl PermissionRecord {
+    /// The policy the statement is in: the alias's, or the function's own.
+    pub fn qualifier(&self) -> Option<&str> {
+        (!self.qualifier.is_empty()).then_some(self.qualifier.as_str())
+    }
+}
+
+/// The function's name and qualifier in a function (or alias) ARN,
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`.
+pub fn name_and_qualifier(arn: &str) -> Option<(String, Option<String>)> {
+    let rest = arn.split_once(":function:")?.1;
+    let mut parts = rest.splitn(2, ':');
+    let name = parts.next().filter(|n| !n.is_empty())?.to_string();
+    Some((name, parts.next().map(str::to_string)))
 }
 
 impl crate::state::Typed for PermissionRecord {
@@ -69,12 +99,9 @@ impl Kind for Permission {
             .all::<PermissionRecord>()
             .into_iter()
             .map(|(_, p)| {
-                let function = p
-                    .function_arn
-                    .rsplit(':')
-                    .next()
-                    .unwrap_or_default()
-                    .to_string();
+                let function = name_and_qualifier(&p.function_arn)
+                    .map(|(name, _)| name)
+                    .unwrap_or_default();
                 format!(
                     "invoke permission {} on Lambda function {function}",
                     p.statement_id
@@ -173,6 +200,8 @@ impl Kind for Permission {
             .map(|f| {
                 Node::new(&Permission, key::permission(&f.logical))
                     .lives_in(key::function(&f.logical))
+                    // The statement is in the alias's policy: the alias first.
+                    .needs(key::alias(&f.logical))
                     .needs(key::REST_API)
                     .for_item(&f.logical)
             })
@@ -187,7 +216,8 @@ impl Kind for Permission {
             "statement_id": INVOKE_SID,
             "principal": "apigateway.amazonaws.com",
             "source_arn": w.spec.invoke_source_arn_of(&api.id, node.item.as_deref()?),
-            "function_arn": f.arn,
+            "function_arn": crate::stack::alias_arn(&f.arn),
+            "qualifier": crate::stack::LIVE_ALIAS,
         }))
     }
     fn props_from_record(&self, w: &Want, node: &Node) -> Option<Value> {
@@ -214,19 +244,18 @@ impl Kind for Permission {
     ) -> BoxFuture<'a, anyhow::Result<Option<StepResult>>> {
         Box::pin(async move {
             let sid = rec.id.clone();
-            let name = rec
+            let (name, qualifier) = rec
                 .attrs
                 .get("function_arn")
                 .and_then(Value::as_str)
-                .and_then(|arn| arn.rsplit(':').next())
-                .map(str::to_string)
+                .and_then(name_and_qualifier)
                 .with_context(|| format!("the record of permission {sid} names no function"))?;
             let removed = ctx
                 .method_locks
                 .on(
                     &policy_lock(&name),
                     ctx.call("permission", || {
-                        function::remove_permission(ctx.aws(), &name, &sid)
+                        function::remove_permission(ctx.aws(), &name, qualifier.as_deref(), &sid)
                     }),
                 )
                 .await
@@ -299,17 +328,31 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         .context("the function or the REST API is not recorded")?;
     let fingerprint = super::fingerprint_of("permission", &props);
     let source_arn = ctx.spec.invoke_source_arn_of(&api_id, &logical);
+    let recorded: Option<PermissionRecord> = state.get(&node.key);
     let want = PermissionRecord {
         statement_id: sid.to_string(),
         source_arn: source_arn.clone(),
-        function_arn: function.arn.clone(),
+        function_arn: crate::stack::alias_arn(&function.arn),
         fingerprint: fingerprint.clone(),
+        qualifier: crate::stack::LIVE_ALIAS.to_string(),
+        // The function's own statement (releases before the alias) stays until the stage
+        // invokes the alias.
+        unqualified_left: recorded
+            .as_ref()
+            .is_some_and(|r| r.qualifier.is_empty() || r.unqualified_left),
     };
-    let recorded: Option<PermissionRecord> = state.get(&node.key);
     let mut result = if recorded.as_ref() == Some(&want) {
         StepResult::new(Action::Unchanged, source_arn)
     } else {
-        let action = add(ctx, &function.name, sid, &source_arn, recorded.is_some()).await?;
+        let action = add(
+            ctx,
+            &function.name,
+            Some(crate::stack::LIVE_ALIAS),
+            sid,
+            &source_arn,
+            recorded.is_some(),
+        )
+        .await?;
         ctx.record(|s| s.put_applied(&node.key, &want, props))
             .await?;
         StepResult::new(action, source_arn)
@@ -317,7 +360,7 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     // Statements someone else added let others invoke the function: removed (under the same
     // lock as every other change to the policy).
     if statements_to_prune(&ctx.findings) {
-        let removed = remove_foreign(ctx, &logical, &function.name).await?;
+        let removed = remove_foreign(ctx, &function.name).await?;
         if !removed.is_empty() {
             result = result.with_detail(format!("removed {}", removed.join(", ")));
         }
@@ -330,13 +373,14 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
 async fn add(
     ctx: &DeployCtx,
     name: &str,
+    qualifier: Option<&str>,
     sid: &str,
     source_arn: &str,
     was_recorded: bool,
 ) -> anyhow::Result<Action> {
     let added = ctx
         .call("permission", || {
-            function::add_permission(ctx.aws(), name, sid, source_arn)
+            function::add_permission(ctx.aws(), name, qualifier, sid, source_arn)
         })
         .await;
     match added {
@@ -348,14 +392,14 @@ async fn add(
         Err(e) if e.is(ErrorKind::AlreadyExists) => {
             let current = ctx
                 .call("permission", || {
-                    function::permission_source_arn(ctx.aws(), name, sid)
+                    function::permission_source_arn(ctx.aws(), name, qualifier, sid)
                 })
                 .await?;
             if current.as_deref() == Some(source_arn) {
                 return Ok(Action::Adopted);
             }
             ctx.call("permission", || {
-                function::remove_permission(ctx.aws(), name, sid)
+                function::remove_permission(ctx.aws(), name, qualifier, sid)
             })
             .await?;
             // The removal takes a moment to show: adding the statement id again before it is
@@ -364,7 +408,7 @@ async fn add(
             let gone = poll(t.ready_wait, t.poll_first, t.poll_max, || async {
                 let still = ctx
                     .call("permission", || {
-                        function::permission_source_arn(ctx.aws(), name, sid)
+                        function::permission_source_arn(ctx.aws(), name, qualifier, sid)
                     })
                     .await?;
                 Ok(still.is_none().then_some(()))
@@ -377,7 +421,7 @@ async fn add(
                 )
             })?;
             ctx.call("permission", || {
-                function::add_permission(ctx.aws(), name, sid, source_arn)
+                function::add_permission(ctx.aws(), name, qualifier, sid, source_arn)
             })
             .await
             .context("replacing the invoke permission")?;
@@ -387,22 +431,76 @@ async fn add(
     }
 }
 
-/// Removes the statements of the function's policy that the stack did not put.
-async fn remove_foreign(ctx: &DeployCtx, logical: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let statements = ctx
-        .call("permission", || {
-            function::policy_statements(ctx.aws(), name)
+/// The policies a function's statements can be in: its own, and its live alias's.
+const POLICIES: [Option<&str>; 2] = [None, Some(crate::stack::LIVE_ALIAS)];
+
+/// How a person names one of a function's policies.
+fn policy_name(name: &str, qualifier: Option<&str>) -> String {
+    match qualifier {
+        Some(q) => format!("alias {name}:{q}'s policy"),
+        None => format!("function {name}'s policy"),
+    }
+}
+
+/// Removes the statements of the function's policies that the stack did not put.
+async fn remove_foreign(ctx: &DeployCtx, name: &str) -> anyhow::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for qualifier in POLICIES {
+        let statements = ctx
+            .call("permission", || {
+                function::policy_statements(ctx.aws(), name, qualifier)
+            })
+            .await?;
+        let state = ctx.snapshot().await;
+        for sid in foreign_sids(&statements, &state, qualifier) {
+            ctx.call("permission", || {
+                function::remove_permission(ctx.aws(), name, qualifier, &sid)
+            })
+            .await
+            .with_context(|| {
+                format!(
+                    "removing statement {sid} from {}",
+                    policy_name(name, qualifier)
+                )
+            })?;
+            removed.push(format!("statement {sid}"));
+        }
+    }
+    Ok(removed)
+}
+
+/// Once the stage serves a deployment that invokes the functions' live aliases: removes the
+/// statement each function still has in its own policy from releases before the alias, and
+/// records that it is gone. Returns what was removed.
+pub async fn remove_unqualified(ctx: &DeployCtx) -> anyhow::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for (key, rec) in ctx.snapshot().await.all::<PermissionRecord>() {
+        if !rec.unqualified_left {
+            continue;
+        }
+        let Some((name, _)) = name_and_qualifier(&rec.function_arn) else {
+            continue;
+        };
+        let sid = rec.statement_id.clone();
+        ctx.method_locks
+            .on(
+                &policy_lock(&name),
+                ctx.call("permission", || {
+                    function::remove_permission(ctx.aws(), &name, None, &sid)
+                }),
+            )
+            .await
+            .with_context(|| {
+                format!("removing statement {sid} of releases before the live alias from function {name}'s own policy")
+            })?;
+        ctx.record(|s| {
+            if let Some(mut r) = s.get::<PermissionRecord>(&key) {
+                r.unqualified_left = false;
+                s.put(&key, &r);
+            }
         })
         .await?;
-    let mut removed = Vec::new();
-    let state = ctx.snapshot().await;
-    for sid in foreign_sids(&statements, &ctx.spec, &state, logical) {
-        ctx.call("permission", || {
-            function::remove_permission(ctx.aws(), name, &sid)
-        })
-        .await
-        .with_context(|| format!("removing statement {sid} from function {name}'s policy"))?;
-        removed.push(format!("statement {sid}"));
+        removed.push(format!("{name}'s own statement {sid}"));
     }
     Ok(removed)
 }
@@ -410,45 +508,58 @@ async fn remove_foreign(ctx: &DeployCtx, logical: &str, name: &str) -> anyhow::R
 /// How status names statements of the function's policy that the stack did not put.
 pub const FOREIGN_STATEMENTS: &str = "statements not put by the stack";
 
-/// The statement ids of a function's policy that the stack did not put. What the state
-/// records is the stack's too: a statement of an earlier layout (one per route) is removed by
-/// deploy as such (plan's "delete"), not as someone else's addition.
+/// The statement ids of one of a function's policies (its own: `qualifier` None; its live
+/// alias's) that the stack did not put. What the state records is the stack's: a statement
+/// of an earlier layout (one per route, or the function's own before the alias) is removed by
+/// deploy as such, not as someone else's addition.
 pub fn foreign_sids(
     statements: &[(String, String)],
-    spec: &StackSpec,
     state: &crate::state::StackState,
-    function: &str,
+    qualifier: Option<&str>,
 ) -> Vec<String> {
-    let recorded: Vec<String> = state
+    let records: Vec<PermissionRecord> = state
         .all::<PermissionRecord>()
         .into_iter()
-        .map(|(_, p)| p.statement_id)
+        .map(|(_, p)| p)
         .collect();
+    let ours = |sid: &str| match qualifier {
+        Some(q) => {
+            sid == INVOKE_SID
+                || records
+                    .iter()
+                    .any(|r| r.statement_id == sid && r.qualifier == q)
+        }
+        None => records
+            .iter()
+            .any(|r| r.statement_id == sid && (r.qualifier.is_empty() || r.unqualified_left)),
+    };
     statements
         .iter()
         .map(|(sid, _)| sid)
-        .filter(|sid| {
-            let ours =
-                sid.as_str() == INVOKE_SID && spec.routes.iter().any(|r| r.function == function);
-            !(ours || recorded.contains(sid))
-        })
+        .filter(|sid| !ours(sid))
         .cloned()
         .collect()
 }
 
-/// A function's policy (statement id, source ARN), read once per status round.
+/// One of a function's policies (statement id, source ARN), read once per status round.
 pub async fn read_policy(
     cx: &CheckCx<'_>,
     function: &str,
+    qualifier: Option<&str>,
 ) -> Option<Result<Vec<(String, String)>, crate::aws::AwsError>> {
     let f = cx.state.get::<FunctionRecord>(&key::function(function))?;
     let c = cx.c;
     Some(
         cx.memo
-            .get(format!("GetPolicy {function}"), || async {
-                c.call("status", || function::policy_statements(&c.aws, &f.name))
+            .get(
+                format!("GetPolicy {function}:{}", qualifier.unwrap_or("")),
+                || async {
+                    c.call("status", || {
+                        function::policy_statements(&c.aws, &f.name, qualifier)
+                    })
                     .await
-            })
+                },
+            )
             .await,
     )
 }
@@ -459,16 +570,17 @@ async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {
         return Check::missing(sid, NOT_DEPLOYED);
     };
     let function = node.item.as_deref().unwrap_or("");
-    let statements = match read_policy(cx, function).await {
+    let statements = match read_policy(cx, function, rec.qualifier()).await {
         None => return Check::missing(sid, NOT_DEPLOYED),
         Some(Err(e)) => return Check::failed(sid, e),
         Some(Ok(s)) => s,
     };
+    let name = name_and_qualifier(&rec.function_arn).map_or_else(
+        || function.to_string(),
+        |(n, _)| policy_name(&n, rec.qualifier()),
+    );
     match statements.iter().find(|(s, _)| *s == rec.statement_id) {
-        None => Check::missing(
-            sid,
-            format!("{sid} is missing from function {function}'s policy"),
-        ),
+        None => Check::missing(sid, format!("{sid} is missing from {name}")),
         Some((_, arn)) if *arn != rec.source_arn => Check::drifted(
             sid,
             format!("{sid}: SourceArn is {arn}, not {}", rec.source_arn),
@@ -486,24 +598,38 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
         Some(f) => f.name,
         None => function_name(&ctx.spec, node)?,
     };
+    let rec = state.get::<PermissionRecord>(&node.key);
+    // The alias's statement, and the function's own while it is left (or nothing records
+    // which: a crash before the record).
+    let qualifiers: Vec<Option<&str>> = match &rec {
+        Some(r) if r.unqualified_left => vec![r.qualifier(), None],
+        Some(r) => vec![r.qualifier()],
+        None => POLICIES.to_vec(),
+    };
     let lock = crate::kinds::permission::policy_lock(&name);
     let action = match function_owner(&ctx.run, &ctx.owner, &state, &name).await? {
         // The permission lives in the function's policy: no function, no permission.
         None => Action::Gone,
         Some(Owner::Us) => {
-            let removed = ctx
-                .locks
-                .on(
-                    &lock,
-                    ctx.call("permission", || {
-                        function::remove_permission(&ctx.aws, &name, &sid)
-                    }),
-                )
-                .await
-                .with_context(|| {
-                    format!("removing the invoke permission {sid} of function {name}")
-                })?;
-            if removed {
+            let mut any = false;
+            for qualifier in qualifiers {
+                any |= ctx
+                    .locks
+                    .on(
+                        &lock,
+                        ctx.call("permission", || {
+                            function::remove_permission(&ctx.aws, &name, qualifier, &sid)
+                        }),
+                    )
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "removing the invoke permission {sid} from {}",
+                            policy_name(&name, qualifier)
+                        )
+                    })?;
+            }
+            if any {
                 Action::Deleted
             } else {
                 Action::Gone
@@ -514,8 +640,8 @@ async fn remove_permission(ctx: &TeardownCtx, node: &Node) -> anyhow::Result<Ste
     forget_with_contents(ctx, &node.key).await?;
     Ok(StepResult::new(action, sid))
 }
-/// Statements in each function's policy that the stack did not put (they let others invoke
-/// it); none for a function while nothing to compare with is recorded.
+/// Statements in each function's policies that the stack did not put (they let others
+/// invoke it); none for a function while nothing to compare with is recorded.
 pub async fn check_foreign_statements(cx: &CheckCx<'_>) -> Vec<Check> {
     futures::future::join_all(
         cx.spec
@@ -532,24 +658,30 @@ pub async fn check_foreign_statements(cx: &CheckCx<'_>) -> Vec<Check> {
 async fn check_foreign_statements_of(cx: &CheckCx<'_>, function: &str) -> Option<Check> {
     let routed = cx.spec.routes.iter().any(|r| r.function == function);
     let label = if routed { crate::stack::INVOKE_SID } else { "" };
-    match read_policy(cx, function).await? {
-        Err(e) => Some(Check::failed(label, e)),
-        Ok(statements) => {
-            let foreign = foreign_sids(&statements, cx.spec, cx.state, function);
-            Some(if foreign.is_empty() {
-                Check::ok(label)
-            } else {
-                Check::drifted(
-                    label,
-                    format!(
-                        "{} (they let others invoke the function): {}",
-                        FOREIGN_STATEMENTS,
-                        foreign.join(", ")
-                    ),
-                )
-            })
+    // Only a function with its alias recorded has an alias policy to read.
+    let aliased = cx.state.resources.contains_key(&key::alias(function));
+    let mut foreign = Vec::new();
+    for qualifier in POLICIES {
+        if qualifier.is_some() && !aliased {
+            continue;
+        }
+        match read_policy(cx, function, qualifier).await? {
+            Err(e) => return Some(Check::failed(label, e)),
+            Ok(statements) => foreign.extend(foreign_sids(&statements, cx.state, qualifier)),
         }
     }
+    Some(if foreign.is_empty() {
+        Check::ok(label)
+    } else {
+        Check::drifted(
+            label,
+            format!(
+                "{} (they let others invoke the function): {}",
+                FOREIGN_STATEMENTS,
+                foreign.join(", ")
+            ),
+        )
+    })
 }
 /// Whether the checks before the run found statements the stack did not put.
 pub fn statements_to_prune(findings: &[KeyCheck]) -> bool {

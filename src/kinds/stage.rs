@@ -1,5 +1,12 @@
 //! The stage `prod` and the deployment it serves: a snapshot of every route, made again
 //! whenever a route changed since the last one.
+//!
+//! Its record also keeps the stack's last deployments (`[api] keep_deployments`), each the
+//! API deployment the stage served and the version every function's live alias pointed to:
+//! what `rollback` moves the stage and the aliases back to, together ([`roll_back`]). After a
+//! deploy's stage is in place the step removes what the new deployment no longer needs: the
+//! functions' own invoke statements of releases before the alias, and the versions no kept
+//! deployment names.
 
 use anyhow::Context;
 use futures::future::BoxFuture;
@@ -21,6 +28,47 @@ pub struct DeploymentRecord {
     pub stage: String,
     /// Fingerprint of the routes this deployment published.
     pub fingerprint: String,
+    /// The deployments kept to roll back to, oldest first; the last is the newest deploy's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<Release>,
+    /// Written by `rollback` before its first call; deploy rolls forward and clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<RollbackMark>,
+}
+
+/// One kept deployment: what the stage served and what every alias pointed to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// 1, 2, 3 ... in the order deploys made them (`rollback --to N`).
+    pub number: u32,
+    /// The API deployment's id.
+    pub deployment: String,
+    /// Function (logical name) -> the version its live alias pointed to.
+    pub versions: std::collections::BTreeMap<String, String>,
+    /// When deploy made it (seconds since the epoch).
+    pub at: u64,
+}
+
+/// A rollback: the release the stage and aliases go to, and whether every move answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackMark {
+    pub to: u32,
+    pub done: bool,
+}
+
+impl DeploymentRecord {
+    pub fn release(&self, number: u32) -> Option<&Release> {
+        self.releases.iter().find(|r| r.number == number)
+    }
+    /// The release the stage serves as the state says: the rollback's, else the newest.
+    pub fn live(&self) -> Option<&Release> {
+        match self.rollback {
+            Some(m) => self.release(m.to),
+            None => self.releases.last(),
+        }
+    }
 }
 
 impl crate::state::Typed for DeploymentRecord {
@@ -48,16 +96,22 @@ impl Kind for Stage {
         &[
             ("CreateDeployment", "apigateway:POST", Scope::RestApis),
             ("GetStage", "apigateway:GET", Scope::RestApis),
+            // rollback and deploy's roll forward: the stage back on a kept deployment.
+            ("UpdateStage", "apigateway:PATCH", Scope::RestApis),
         ]
     }
     fn shown(&self) -> Option<super::Shown> {
         Some(super::Shown::One("deployment"))
     }
     fn show(&self, rec: &crate::state::Record) -> Value {
-        rec.typed::<DeploymentRecord>().map_or(
-            Value::Null,
-            |d| serde_json::json!({"id": d.id, "stage": d.stage}),
-        )
+        rec.typed::<DeploymentRecord>().map_or(Value::Null, |d| {
+            serde_json::json!({
+                "id": d.id,
+                "stage": d.stage,
+                "release": d.releases.last().map(|r| r.number),
+                "kept": d.releases.iter().map(|r| r.number).collect::<Vec<_>>(),
+            })
+        })
     }
     fn removal_rank(&self) -> Option<u8> {
         None // the stack always has its stage: it goes only with teardown (or with the REST API)
@@ -80,6 +134,15 @@ impl Kind for Stage {
         // Gateway responses reach clients with the next deployment too.
         if !spec.gateway_responses().is_empty() {
             n = n.lives_in(key::GATEWAY_RESPONSES);
+        }
+        // A deployment invokes the functions' live aliases: each alias, and its invoke
+        // statement, is in place before the stage serves it (no moment the API cannot invoke
+        // a function).
+        for f in &spec.functions {
+            n = n.needs(key::alias(&f.logical));
+        }
+        for p in super::permission::Permission.nodes(spec) {
+            n = n.needs(p.key);
         }
         if super::api_document::applies(spec) {
             return vec![n.lives_in(key::API_DOCUMENT)];
@@ -108,8 +171,46 @@ impl Kind for Stage {
     }
     fn label(&self, w: &Want, node: &Node) -> String {
         match w.state.get::<DeploymentRecord>(&node.key) {
-            Some(d) => format!("{} ({})", w.spec.api.stage, d.id),
+            Some(d) => match d.live() {
+                Some(r) => format!("{} ({}, #{})", w.spec.api.stage, r.deployment, r.number),
+                None => format!("{} ({})", w.spec.api.stage, d.id),
+            },
             None => w.spec.api.stage.clone(),
+        }
+    }
+    /// After a rollback: deploy points the stage back at the newest deployment.
+    fn other_change(
+        &self,
+        _node: &Node,
+        rec: &crate::state::Record,
+        _code: &super::CodeShas,
+    ) -> Option<(&'static str, Value, Value)> {
+        let d: DeploymentRecord = rec.typed().ok()?;
+        let m = d.rollback?;
+        let from = d.release(m.to).map_or(Value::Null, |r| {
+            format!("#{} ({})", r.number, r.deployment).into()
+        });
+        let to = d.releases.last().map_or_else(
+            || d.id.clone(),
+            |r| format!("#{} ({})", r.number, r.deployment),
+        );
+        Some((
+            "live deployment",
+            from,
+            format!("{to}: rolled forward").into(),
+        ))
+    }
+    fn repair(&self, _node: &Node, _check: &Check) -> super::Repair {
+        // The record keeps the deployments to roll back to: updated, never forgotten.
+        super::Repair::Update
+    }
+    fn invalidate(&self, rec: &mut crate::state::Record) {
+        // After a rollback the newest deployment is still right: the stage is pointed back at
+        // it. Otherwise a new deployment is made.
+        let rolled_back = rec.attrs.get("rollback").is_some_and(|m| !m.is_null());
+        if !rolled_back {
+            rec.fingerprint.clear();
+            rec.props = None;
         }
     }
     fn legacy_fingerprint(&self, w: &Want, _: &Node) -> Option<String> {
@@ -136,6 +237,10 @@ impl Kind for Stage {
     fn goes_with_container(&self) -> bool {
         true
     }
+    fn outlives(&self, container: &str) -> bool {
+        // The kept deployments are the REST API's: they go with it.
+        container != "rest-api"
+    }
 
     fn ensure<'a>(
         &'a self,
@@ -155,27 +260,67 @@ impl Kind for Stage {
                 return Some(Check::missing(&cx.spec.api.stage, NOT_DEPLOYED));
             };
             let stage = dep.stage.clone();
-            let label = format!("{stage} ({})", dep.id);
-            Some(
-                match c
-                    .call("status", || {
-                        api::stage_deployment(&c.aws, &api_rec.id, &stage)
-                    })
-                    .await
-                {
-                    Ok(None) => Check::missing(label, "the stage does not exist"),
-                    Ok(Some(id)) if id != dep.id => Check::drifted(
-                        label,
-                        format!(
-                            "stage serves deployment {id}, not the latest one ({})",
-                            dep.id
-                        ),
-                    ),
-                    Ok(Some(_)) => Check::ok(label),
-                    Err(e) => Check::failed(label, e),
-                },
-            )
+            let read = c
+                .call("status", || {
+                    api::stage_deployment(&c.aws, &api_rec.id, &stage)
+                })
+                .await;
+            Some(match read {
+                Ok(None) => {
+                    Check::missing(format!("{stage} ({})", dep.id), "the stage does not exist")
+                }
+                Ok(Some(id)) => served(&dep, &id),
+                Err(e) => Check::failed(format!("{stage} ({})", dep.id), e),
+            })
         })
+    }
+}
+
+/// What status says of a stage that serves deployment `id`: which kept deployment that is,
+/// and how it differs from the newest deploy's.
+fn served(dep: &DeploymentRecord, id: &str) -> Check {
+    let stage = &dep.stage;
+    let number = |d: &str| {
+        dep.releases
+            .iter()
+            .rev()
+            .find(|r| r.deployment == d)
+            .map(|r| format!("#{} ", r.number))
+            .unwrap_or_default()
+    };
+    let label = format!(
+        "{stage} ({id}{})",
+        number(id).trim_end().replace('#', ", #")
+    );
+    let newest = format!("{}deployment {}", number(&dep.id), dep.id);
+    match dep.rollback {
+        Some(m) if !m.done => Check::drifted(
+            label,
+            format!(
+                "a rollback to #{} was interrupted (the stage serves {}deployment {id}): run rollback to finish it, or deploy to roll forward to {newest}",
+                m.to,
+                number(id)
+            ),
+        ),
+        Some(m) => match dep.release(m.to) {
+            Some(r) if r.deployment == id => Check::drifted(
+                label,
+                format!(
+                    "rolled back to #{} (deployment {id}, deployed {}): the stack file's is {newest}; deploy rolls forward",
+                    r.number,
+                    crate::logs::iso(r.at.saturating_mul(1000) as i64),
+                ),
+            ),
+            _ => Check::drifted(
+                label,
+                format!("stage serves deployment {id}, not #{}'s the rollback moved it to; deploy rolls forward to {newest}", m.to),
+            ),
+        },
+        None if id != dep.id => Check::drifted(
+            label,
+            format!("stage serves {}deployment {id}, not the latest one ({})", number(id), dep.id),
+        ),
+        None => Check::ok(label),
     }
 }
 
@@ -188,33 +333,103 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
     let api_id = super::rest_api::recorded_id(&state)?;
     let stage = ctx.spec.api.stage.as_str();
     let recorded: Option<DeploymentRecord> = state.get(&node.key);
-    if let Some(d) = &recorded {
-        if super::is_current(&d.fingerprint, &w, node)
-            && !super::path::routes_to_prune(&ctx.findings)
-        {
-            return Ok(StepResult::new(
-                Action::Unchanged,
-                format!("stage {stage} ({})", d.id),
-            ));
+    let current = recorded.as_ref().is_some_and(|d| {
+        super::is_current(&d.fingerprint, &w, node) && !super::path::routes_to_prune(&ctx.findings)
+    });
+    let mut details = Vec::new();
+    let (mut rec, action) = match recorded.clone() {
+        Some(mut d) if current && d.rollback.is_some() => {
+            // After a rollback: the stage back on the newest deployment, nothing rebuilt.
+            let pointed = ctx
+                .call("deployment", || {
+                    api::point_stage(ctx.aws(), &api_id, stage, &d.id)
+                })
+                .await;
+            match pointed {
+                Ok(()) => {
+                    d.rollback = None;
+                    ctx.record(|s| s.put(&node.key, &d)).await?;
+                    details.push(format!("rolled forward to deployment {}", d.id));
+                    (d, Action::Updated)
+                }
+                Err(e) if e.is(crate::aws::ErrorKind::NotFound) => {
+                    deploy(ctx, node, &api_id, stage, recorded.as_ref(), &mut details).await?
+                }
+                Err(e) => {
+                    return Err(e).context(format!(
+                        "pointing stage {stage} back at deployment {}",
+                        d.id
+                    ))
+                }
+            }
         }
+        Some(d) if current => (d, Action::Unchanged),
+        _ => deploy(ctx, node, &api_id, stage, recorded.as_ref(), &mut details).await?,
+    };
+    // The stage now invokes the aliases: the functions' own statements of releases before
+    // them can go.
+    let removed = super::permission::remove_unqualified(ctx).await?;
+    let changed = !removed.is_empty();
+    details.extend(removed.into_iter().map(|r| format!("removed {r}")));
+    // The deployment kept to roll back to (bookkeeping: no call), and the versions no kept
+    // one names.
+    keep_release(ctx, node, &mut rec).await?;
+    let pruned = super::alias::prune(ctx, &kept_versions(&rec)).await?;
+    let changed = changed || !pruned.is_empty();
+    if !pruned.is_empty() {
+        details.push(format!("deleted {}", pruned.join(", ")));
     }
+    let live = rec
+        .releases
+        .last()
+        .map(|r| format!(", #{}", r.number))
+        .unwrap_or_default();
+    let result = StepResult::new(
+        if action == Action::Unchanged && changed {
+            Action::Updated
+        } else {
+            action
+        },
+        format!("stage {stage} ({}{live})", rec.id),
+    );
+    Ok(if details.is_empty() {
+        result
+    } else {
+        result.with_detail(details.join("; "))
+    })
+}
+
+/// CreateDeployment to the stage (routes added by hand removed first); the record keeps the
+/// deployments before it.
+async fn deploy(
+    ctx: &DeployCtx,
+    node: &Node,
+    api_id: &str,
+    stage: &str,
+    recorded: Option<&DeploymentRecord>,
+    details: &mut Vec<String>,
+) -> anyhow::Result<(DeploymentRecord, Action)> {
+    let state = ctx.snapshot().await;
+    let w = Want {
+        spec: &ctx.spec,
+        state: &state,
+    };
     let props = Stage
         .props(&w, node)
         .context("a route is not recorded yet")?;
     let fingerprint = super::fingerprint_of("stage", &props);
     // Routes added by hand would be published by this deployment: removed first.
     // (An API built from its document was put again instead: the overwrite removed them.)
-    let removed = if super::path::routes_to_prune(&ctx.findings)
-        && !super::api_document::applies(&ctx.spec)
-    {
-        super::path::remove_foreign_routes(ctx).await?
-    } else {
-        Vec::new()
-    };
+    if super::path::routes_to_prune(&ctx.findings) && !super::api_document::applies(&ctx.spec) {
+        let removed = super::path::remove_foreign_routes(ctx).await?;
+        if !removed.is_empty() {
+            details.push(format!("removed {}", removed.join(", ")));
+        }
+    }
     let description = format!("serverless-cli {fingerprint}");
     let id = ctx
         .call("deployment", || {
-            api::deploy(ctx.aws(), &api_id, stage, &description)
+            api::deploy(ctx.aws(), api_id, stage, &description)
         })
         .await
         .with_context(|| format!("deploying REST API {api_id} to stage {stage}"))?;
@@ -224,16 +439,273 @@ async fn ensure(ctx: &DeployCtx, node: &Node) -> anyhow::Result<StepResult> {
         Action::Created
     };
     let rec = DeploymentRecord {
-        id: id.clone(),
+        id,
         stage: stage.to_string(),
         fingerprint,
+        releases: recorded.map(|d| d.releases.clone()).unwrap_or_default(),
+        rollback: None,
     };
     ctx.record(|s| s.put_applied(&node.key, &rec, props))
         .await?;
-    let result = StepResult::new(action, format!("stage {stage} ({id})"));
-    Ok(if removed.is_empty() {
-        result
-    } else {
-        result.with_detail(format!("removed {}", removed.join(", ")))
+    Ok((rec, action))
+}
+
+/// Adds the deployment the stage now serves, with the version every alias points to, to the
+/// kept ones when it differs from the newest, and forgets the oldest past
+/// `keep_deployments`. Returns whether it added one.
+async fn keep_release(
+    ctx: &DeployCtx,
+    node: &Node,
+    rec: &mut DeploymentRecord,
+) -> anyhow::Result<bool> {
+    let state = ctx.snapshot().await;
+    let versions: std::collections::BTreeMap<String, String> = ctx
+        .spec
+        .functions
+        .iter()
+        .filter_map(|f| {
+            let a = state.get::<super::alias::AliasRecord>(&key::alias(&f.logical))?;
+            (!a.version.is_empty()).then(|| (f.logical.clone(), a.version))
+        })
+        .collect();
+    let same = rec
+        .releases
+        .last()
+        .is_some_and(|r| r.deployment == rec.id && r.versions == versions);
+    if same {
+        return Ok(false);
+    }
+    let number = rec.releases.last().map_or(1, |r| r.number + 1);
+    rec.releases.push(Release {
+        number,
+        deployment: rec.id.clone(),
+        versions,
+        at: crate::state::now_secs(),
+    });
+    let keep = ctx.spec.api.keep_deployments.max(1);
+    if rec.releases.len() > keep {
+        let extra = rec.releases.len() - keep;
+        rec.releases.drain(..extra);
+    }
+    let r = rec.clone();
+    ctx.record(|s| s.put(&node.key, &r)).await?;
+    Ok(true)
+}
+
+/// Function (logical name) -> the versions the kept deployments name.
+fn kept_versions(rec: &DeploymentRecord) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut kept: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in &rec.releases {
+        for (f, v) in &r.versions {
+            kept.entry(f.clone()).or_default().push(v.clone());
+        }
+    }
+    kept
+}
+
+/// Where `rollback` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RollbackTo {
+    /// The kept deployment before the live one (or, after an interrupted rollback, that
+    /// rollback's).
+    Previous,
+    /// A kept deployment's number (`#3`).
+    Number(u32),
+    /// An API deployment id.
+    Deployment(String),
+}
+
+impl RollbackTo {
+    /// `--to`: a number (with or without `#`) or a deployment id.
+    pub fn parse(s: &str) -> RollbackTo {
+        let t = s.trim().trim_start_matches('#');
+        match t.parse::<u32>() {
+            Ok(n) => RollbackTo::Number(n),
+            Err(_) => RollbackTo::Deployment(s.trim().to_string()),
+        }
+    }
+}
+
+/// What a rollback will do, worked out from the state alone (no call).
+#[derive(Debug, Clone)]
+pub struct RollbackPlan {
+    pub stage_key: String,
+    pub api_id: String,
+    pub stage: String,
+    /// The release the state says is live now.
+    pub from: Option<Release>,
+    pub to: Release,
+    /// (alias key, function name, version) of every alias to point.
+    pub aliases: Vec<(String, String, String)>,
+    /// Functions of the stack the target release does not name (added after it): left as
+    /// they are.
+    pub untouched: Vec<String>,
+    /// It finishes a rollback that was interrupted.
+    pub resumes: bool,
+    /// The target is the newest deployment: the stack is back as deployed.
+    pub newest: bool,
+}
+
+/// Works out a rollback from the state, or says why there is none to make (nothing is called
+/// or changed).
+pub fn rollback_plan(
+    state: &crate::state::StackState,
+    to: &RollbackTo,
+) -> Result<RollbackPlan, crate::error::UsageError> {
+    use crate::error::UsageError;
+    let api_id = state
+        .get::<ApiRecord>(key::REST_API)
+        .map(|a| a.id)
+        .ok_or_else(|| UsageError("the stack's state records no REST API: nothing is deployed to roll back; run deploy first".into()))?;
+    let Some((stage_key, dep)) = state.all::<DeploymentRecord>().into_iter().next() else {
+        return Err(UsageError(
+            "the stack's state records no deployment: nothing to roll back; run deploy first"
+                .into(),
+        ));
+    };
+    let kept = || {
+        dep.releases
+            .iter()
+            .map(|r| format!("#{} ({})", r.number, r.deployment))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let none_earlier = || {
+        UsageError(format!(
+            "no earlier deployment is kept to roll back to (kept: {}); rollback needs one from before the live one: deploy a change first (each deploy that changes something is kept, up to [api] keep_deployments)",
+            if dep.releases.is_empty() { "none yet".to_string() } else { kept() }
+        ))
+    };
+    let interrupted = dep.rollback.filter(|m| !m.done);
+    let live = dep.live().cloned();
+    let target = match to {
+        RollbackTo::Previous => match interrupted {
+            Some(m) => dep.release(m.to).cloned().ok_or_else(none_earlier)?,
+            None => {
+                let live_number = live.as_ref().map(|r| r.number).ok_or_else(none_earlier)?;
+                dep.releases
+                    .iter()
+                    .rev()
+                    .find(|r| r.number < live_number)
+                    .cloned()
+                    .ok_or_else(none_earlier)?
+            }
+        },
+        RollbackTo::Number(n) => dep.release(*n).cloned().ok_or_else(|| {
+            UsageError(format!(
+                "no kept deployment is numbered #{n}; the kept ones are {}: give one of those to --to",
+                kept()
+            ))
+        })?,
+        RollbackTo::Deployment(id) => dep
+            .releases
+            .iter()
+            .rev()
+            .find(|r| r.deployment == *id)
+            .cloned()
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "no kept deployment has the id '{}'; the kept ones are {}: give one of those to --to",
+                    crate::report::printable(id),
+                    kept()
+                ))
+            })?,
+    };
+    let mut aliases = Vec::new();
+    let mut untouched = Vec::new();
+    for (alias_key, a) in state.all::<super::alias::AliasRecord>() {
+        let logical = alias_key
+            .strip_prefix("alias:")
+            .unwrap_or(&alias_key)
+            .to_string();
+        match target.versions.get(&logical) {
+            None => untouched.push(a.function.clone()),
+            Some(v) if !a.versions.contains(v) => {
+                return Err(UsageError(format!(
+                    "#{}'s version {v} of function {} is no longer kept (it was deleted, or the function was made again since); roll back to a later deployment: {}",
+                    target.number,
+                    a.function,
+                    kept()
+                )))
+            }
+            Some(v) => aliases.push((alias_key.clone(), a.function.clone(), v.clone())),
+        }
+    }
+    let newest = dep.releases.last().map(|r| r.number) == Some(target.number);
+    Ok(RollbackPlan {
+        stage_key,
+        api_id,
+        stage: dep.stage.clone(),
+        from: live,
+        resumes: interrupted.is_some_and(|m| m.to == target.number),
+        newest,
+        to: target,
+        aliases,
+        untouched,
     })
+}
+
+/// Moves the stage to the plan's deployment and every alias to its version, in one round of
+/// concurrent calls. Before the first call the state records where they go and that the
+/// aliases' versions are in flight, so a crash part way is finished by the next rollback or
+/// rolled forward by the next deploy.
+pub async fn roll_back(
+    run: &crate::kinds::context::Run,
+    plan: &RollbackPlan,
+) -> anyhow::Result<()> {
+    let mark = (!plan.newest).then_some(RollbackMark {
+        to: plan.to.number,
+        done: false,
+    });
+    run.record(|s| {
+        if let Some(mut d) = s.get::<DeploymentRecord>(&plan.stage_key) {
+            d.rollback = Some(RollbackMark {
+                to: plan.to.number,
+                done: false,
+            });
+            s.put(&plan.stage_key, &d);
+        }
+        for (k, _, _) in &plan.aliases {
+            if let Some(mut a) = s.get::<super::alias::AliasRecord>(k) {
+                a.version.clear();
+                s.put(k, &a);
+            }
+        }
+    })
+    .await?;
+    let stage = async {
+        run.call("rollback", || {
+            api::point_stage(&run.aws, &plan.api_id, &plan.stage, &plan.to.deployment)
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "pointing stage {} at deployment {}",
+                plan.stage, plan.to.deployment
+            )
+        })
+    };
+    let aliases = futures::future::join_all(plan.aliases.iter().map(|(k, name, v)| async move {
+        let info = super::alias::point(run, name, v, false).await?;
+        run.record(|s| {
+            if let Some(mut a) = s.get::<super::alias::AliasRecord>(k) {
+                a.version = v.clone();
+                a.arn = info.arn.clone();
+                s.put(k, &a);
+            }
+        })
+        .await
+    }));
+    let (stage, aliases) = tokio::join!(stage, aliases);
+    stage?;
+    for a in aliases {
+        a?;
+    }
+    run.record(|s| {
+        if let Some(mut d) = s.get::<DeploymentRecord>(&plan.stage_key) {
+            d.rollback = mark.map(|m| RollbackMark { done: true, ..m });
+            s.put(&plan.stage_key, &d);
+        }
+    })
+    .await
 }

@@ -78,9 +78,7 @@ pub fn repair(state: &mut StackState, graph: &Graph, checks: &[KeyCheck]) -> Vec
         match node.kind.repair(node, &kc.check) {
             Repair::Recreate(keys) => {
                 for k in keys {
-                    for gone in graph.with_contents(&k) {
-                        state.forget(&gone);
-                    }
+                    forget_with_contents(state, graph, &k);
                 }
             }
             Repair::Update => {
@@ -120,11 +118,29 @@ pub fn remade_when_changed(state: &mut StackState, spec: &StackSpec, graph: &Gra
         .map(|n| n.key.clone())
         .collect();
     for k in &changed {
-        for gone in graph.with_contents(k) {
-            state.forget(&gone);
-        }
+        forget_with_contents(state, graph, k);
     }
     changed
+}
+
+/// Forgets `key` and what lives in it, so that the steps make them again; a record that
+/// outlives such a container ([`crate::kinds::Kind::outlives`]) is kept and told it is out of
+/// date instead.
+fn forget_with_contents(state: &mut StackState, graph: &Graph, key: &str) {
+    let container = graph.node(key).map(|n| n.kind.name()).unwrap_or_default();
+    for gone in graph.with_contents(key) {
+        match graph.node(&gone) {
+            Some(n) if gone != key && n.kind.outlives(container) => {
+                if let Some(rec) = state.resources.get_mut(&gone) {
+                    rec.fingerprint.clear();
+                    rec.props = None;
+                }
+            }
+            _ => {
+                state.forget(&gone);
+            }
+        }
+    }
 }
 
 fn describe(key: &str, c: &Check) -> String {
@@ -602,9 +618,10 @@ mod tests {
         let function = steps.iter().find(|s| s.name == key::FUNCTION).unwrap();
         assert_eq!(function.deps, [key::ROLE, key::LOG_GROUP]);
         let groups: std::collections::BTreeSet<&str> = steps.iter().map(|s| s.group).collect();
-        // 14 kinds' steps, and the gateway response that names 415's content type (the
-        // tutorial's GET route has a request template).
-        assert_eq!(groups.len(), 15, "{groups:?}");
+        // 15 kinds' steps (the live alias among them), and the gateway response that names
+        // 415's content type (the tutorial's GET route has a request template).
+        assert_eq!(groups.len(), 16, "{groups:?}");
+        assert!(groups.contains("alias"));
         assert!(groups.contains("gateway-responses"));
     }
 
@@ -657,6 +674,8 @@ mod tests {
                 id: "d".into(),
                 stage: "prod".into(),
                 fingerprint: "x".into(),
+                releases: Vec::new(),
+                rollback: None,
             },
         );
         s.put(
@@ -666,6 +685,8 @@ mod tests {
                 source_arn: "arn".into(),
                 function_arn: "f".into(),
                 fingerprint: String::new(),
+                qualifier: String::new(),
+                unqualified_left: false,
             },
         );
         s
@@ -714,7 +735,13 @@ mod tests {
                 ),
             ],
         );
-        assert!(!s.has(key::STAGE));
+        // The deployment is made again (its fingerprint forgotten); the record stays, with
+        // the deployments kept to roll back to.
+        let stage = s
+            .resources
+            .get(key::STAGE)
+            .expect("the stage's record is kept");
+        assert!(stage.fingerprint.is_empty() && stage.props.is_none());
         assert!(s.has("integration:POST /user") && s.has("permission:putitem"));
     }
 
@@ -731,10 +758,33 @@ mod tests {
         );
         assert!(!s.has("method:GET /user/{uid}") && !s.has("integration:GET /user/{uid}"));
         assert!(s.has("method:POST /user") && s.has("integration:POST /user"));
+        // A new deployment publishes the repaired route: the stage's record is out of date
+        // (its kept deployments stay, for rollback).
+        let stage = s
+            .resources
+            .get(key::STAGE)
+            .expect("the stage's record is kept");
         assert!(
-            !s.has(key::STAGE),
+            stage.fingerprint.is_empty() && stage.props.is_none(),
             "a new deployment publishes the repaired route"
         );
+    }
+
+    #[test]
+    fn the_kept_deployments_outlive_a_route_made_again_but_not_the_rest_api() {
+        let mut s = full_state();
+        repair(
+            &mut s,
+            &graph(),
+            &[kc("method:POST /user", Check::missing("POST", "gone"))],
+        );
+        assert!(s.has(key::STAGE));
+        repair(
+            &mut s,
+            &graph(),
+            &[kc(key::REST_API, Check::missing("api", "gone"))],
+        );
+        assert!(!s.has(key::STAGE));
     }
 
     #[test]
@@ -756,6 +806,8 @@ mod tests {
             source_arn: "arn".into(),
             function_arn: format!("arn:aws:lambda:us-east-1:1:function:{function}"),
             fingerprint: String::new(),
+            qualifier: String::new(),
+            unqualified_left: false,
         };
         s.put("permission:POST /user", &statement("putitem-prod"));
         // A statement of a function the stack no longer has goes before the run, as any

@@ -866,6 +866,31 @@ pub async fn deploy(
     Ok(out.id().unwrap_or_default().to_string())
 }
 
+/// UpdateStage: the stage serves `deployment` (one of the API's earlier deployments) from now
+/// on; nothing is rebuilt.
+pub async fn point_stage(
+    aws: &Aws,
+    api: &str,
+    stage: &str,
+    deployment: &str,
+) -> Result<(), AwsError> {
+    aws.apigateway
+        .update_stage()
+        .rest_api_id(api)
+        .stage_name(stage)
+        .patch_operations(
+            aws_sdk_apigateway::types::PatchOperation::builder()
+                .op(aws_sdk_apigateway::types::Op::Replace)
+                .path("/deploymentId")
+                .value(deployment)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateStage", e))?;
+    Ok(())
+}
+
 /// GetStage: the deployment it serves, or `None` when there is no such stage.
 pub async fn stage_deployment(
     aws: &Aws,

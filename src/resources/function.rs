@@ -223,16 +223,21 @@ pub async fn delete(aws: &Aws, name: &str) -> Result<bool, AwsError> {
     }
 }
 
-/// AddPermission for API Gateway, scoped to one source ARN.
+/// AddPermission for API Gateway, scoped to one source ARN, in the policy of the function
+/// itself (`qualifier` None) or of one alias: each alias has a resource policy of its own, and
+/// a call through the alias is allowed by the alias's (docs/aws.md, "Versions and the live
+/// alias").
 pub async fn add_permission(
     aws: &Aws,
     function: &str,
+    qualifier: Option<&str>,
     sid: &str,
     source_arn: &str,
 ) -> Result<(), AwsError> {
     aws.lambda
         .add_permission()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .statement_id(sid)
         .action("lambda:InvokeFunction")
         .principal("apigateway.amazonaws.com")
@@ -248,9 +253,10 @@ pub async fn add_permission(
 pub async fn permission_source_arn(
     aws: &Aws,
     function: &str,
+    qualifier: Option<&str>,
     sid: &str,
 ) -> Result<Option<String>, AwsError> {
-    Ok(policy_statements(aws, function)
+    Ok(policy_statements(aws, function, qualifier)
         .await?
         .into_iter()
         .find(|(s, _)| s == sid)
@@ -258,12 +264,21 @@ pub async fn permission_source_arn(
 }
 
 /// GetPolicy: every statement of the function's resource policy, as (statement id, its
-/// `AWS:SourceArn` condition or ""); empty when the function has no policy or is gone.
+/// `AWS:SourceArn` condition or ""); empty when the function (or alias) has no policy or is
+/// gone. `qualifier`: an alias's own policy.
 pub async fn policy_statements(
     aws: &Aws,
     function: &str,
+    qualifier: Option<&str>,
 ) -> Result<Vec<(String, String)>, AwsError> {
-    let out = match aws.lambda.get_policy().function_name(function).send().await {
+    let out = match aws
+        .lambda
+        .get_policy()
+        .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
+        .send()
+        .await
+    {
         Ok(o) => o,
         Err(e) => {
             let e = AwsError::from_sdk("GetPolicy", e);
@@ -292,17 +307,136 @@ pub async fn policy_statements(
 }
 
 /// RemovePermission; `false` when it (or the function) was already gone.
-pub async fn remove_permission(aws: &Aws, function: &str, sid: &str) -> Result<bool, AwsError> {
+pub async fn remove_permission(
+    aws: &Aws,
+    function: &str,
+    qualifier: Option<&str>,
+    sid: &str,
+) -> Result<bool, AwsError> {
     match aws
         .lambda
         .remove_permission()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .statement_id(sid)
         .send()
         .await
     {
         Ok(_) => Ok(true),
         Err(e) => match AwsError::from_sdk("RemovePermission", e) {
+            e if e.is(ErrorKind::NotFound) => Ok(false),
+            e => Err(e),
+        },
+    }
+}
+
+/// PublishVersion: a version of the function's current code and configuration, only if its
+/// code is still `code_sha256` (Lambda refuses otherwise). Lambda publishes nothing new when
+/// neither changed since the last version and answers with that version: a retry after a
+/// lost answer gets the same number. Returns the version.
+pub async fn publish_version(
+    aws: &Aws,
+    name: &str,
+    code_sha256: &str,
+    description: &str,
+) -> Result<String, AwsError> {
+    let out = aws
+        .lambda
+        .publish_version()
+        .function_name(name)
+        .set_code_sha256((!code_sha256.is_empty()).then(|| code_sha256.to_string()))
+        .description(description)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("PublishVersion", e))?;
+    Ok(out.version().unwrap_or_default().to_string())
+}
+
+/// An alias: its ARN and the version it points to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasInfo {
+    pub arn: String,
+    pub version: String,
+}
+
+fn alias_info(arn: Option<&str>, version: Option<&str>) -> AliasInfo {
+    AliasInfo {
+        arn: arn.unwrap_or_default().to_string(),
+        version: version.unwrap_or_default().to_string(),
+    }
+}
+
+/// GetAlias, or `None` when the alias (or the function) does not exist.
+pub async fn get_alias(aws: &Aws, name: &str, alias: &str) -> Result<Option<AliasInfo>, AwsError> {
+    match aws
+        .lambda
+        .get_alias()
+        .function_name(name)
+        .name(alias)
+        .send()
+        .await
+    {
+        Ok(o) => Ok(Some(alias_info(o.alias_arn(), o.function_version()))),
+        Err(e) => match AwsError::from_sdk("GetAlias", e) {
+            e if e.is(ErrorKind::NotFound) => Ok(None),
+            e => Err(e),
+        },
+    }
+}
+
+/// CreateAlias pointing at `version`.
+pub async fn create_alias(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+    version: &str,
+    description: &str,
+) -> Result<AliasInfo, AwsError> {
+    let o = aws
+        .lambda
+        .create_alias()
+        .function_name(name)
+        .name(alias)
+        .function_version(version)
+        .description(description)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("CreateAlias", e))?;
+    Ok(alias_info(o.alias_arn(), o.function_version()))
+}
+
+/// UpdateAlias: points it at `version` (NotFound when there is no such alias).
+pub async fn update_alias(
+    aws: &Aws,
+    name: &str,
+    alias: &str,
+    version: &str,
+) -> Result<AliasInfo, AwsError> {
+    let o = aws
+        .lambda
+        .update_alias()
+        .function_name(name)
+        .name(alias)
+        .function_version(version)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateAlias", e))?;
+    Ok(alias_info(o.alias_arn(), o.function_version()))
+}
+
+/// DeleteFunction of one published version; `false` when it was already gone. Lambda refuses
+/// to delete a version an alias points to.
+pub async fn delete_version(aws: &Aws, name: &str, version: &str) -> Result<bool, AwsError> {
+    match aws
+        .lambda
+        .delete_function()
+        .function_name(name)
+        .qualifier(version)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) => match AwsError::from_sdk("DeleteFunction", e) {
             e if e.is(ErrorKind::NotFound) => Ok(false),
             e => Err(e),
         },

@@ -192,6 +192,10 @@ fn checks(file: &StackFile, stack_name: &str) -> Vec<Problem> {
     {
         p(at!["api", "stage"], format!("stage name '{stage}' is not one API Gateway accepts: use 1 to 128 letters, digits, '-' or '_'"));
     }
+    let keep = doc.api.keep_deployments;
+    if !(2..=50).contains(&keep) {
+        p(at!["api", "keep_deployments"], format!("keep_deployments {keep} is outside 2 to 50: rollback needs the live deployment and at least one before it, and each kept one keeps a version of every function; choose a value in that range"));
+    }
     // API Gateway's quotas a whole import (or a build) fails on: 300 resources an API, and a
     // PutRestApi body of 6,000,000 bytes. Said here, before the table, role and function
     // would be made in vain. docs/aws.md, "The OpenAPI document".

@@ -115,6 +115,15 @@ pub struct ApiDoc {
     /// Gateway's own 4XX and 5XX answers; proxy routes' handlers answer them (they get the
     /// origin as `CORS_ALLOW_ORIGIN`).
     pub cors: Option<CorsDoc>,
+    /// How many deployments the state keeps for `rollback` (each: the API's deployment and
+    /// the version every function's `live` alias pointed to); older ones are forgotten and
+    /// their function versions deleted. 2 to 50, default 5.
+    #[serde(default = "default_keep_deployments")]
+    pub keep_deployments: usize,
+}
+
+fn default_keep_deployments() -> usize {
+    stack::KEEP_DEPLOYMENTS
 }
 
 /// `[api.cors]`.
@@ -215,6 +224,7 @@ impl Default for ApiDoc {
             build: Build::default(),
             integration: Integration::default(),
             cors: None,
+            keep_deployments: default_keep_deployments(),
         }
     }
 }
@@ -1008,6 +1018,7 @@ impl StackFile {
                     Build::Document => stack::ApiBuild::Document,
                 },
                 cors,
+                keep_deployments: doc.api.keep_deployments,
             },
             models: doc
                 .models

@@ -648,7 +648,7 @@ fn auth_in_the_document_build_is_deployed_checked_repaired_and_moved() {
     assert!(
         gate.authorizer_uri()
             .unwrap()
-            .ends_with(":function:guarded-gate-prod/invocations"),
+            .ends_with(":function:guarded-gate-prod:live/invocations"),
         "{gate:?}"
     );
     assert_eq!(

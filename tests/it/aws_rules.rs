@@ -410,13 +410,15 @@ fn role_propagation_is_waited_out_on_update_function_configuration() {
 fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
     let w = World::new();
     w.run(&["deploy"]).ok();
-    let aws = w.aws();
+    // The statement is in the live alias's policy, which the proxy keeps as Lambda does.
+    let aws = w.aws_via_proxy();
     let sid = "serverless-cli-apigateway-invoke";
     // By hand: the statement now lets any API invoke the function.
     let stale_policy = block_on(async {
         aws.lambda
             .remove_permission()
             .function_name("putitem-prod")
+            .qualifier("live")
             .statement_id(sid)
             .send()
             .await
@@ -424,6 +426,7 @@ fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
         aws.lambda
             .add_permission()
             .function_name("putitem-prod")
+            .qualifier("live")
             .statement_id(sid)
             .action("lambda:InvokeFunction")
             .principal("apigateway.amazonaws.com")
@@ -435,11 +438,13 @@ fn a_replaced_permission_is_added_only_once_the_old_one_is_gone() {
             .lambda
             .get_policy()
             .function_name("putitem-prod")
+            .qualifier("live")
             .send()
             .await
             .unwrap();
         json!({"Policy": policy.policy().unwrap(), "RevisionId": policy.revision_id().unwrap()})
     });
+    w.proxy.clear();
     // For a second after the removal, GetPolicy still shows the old statement (the emulator
     // would answer that the policy is gone: it held one statement) and AddPermission of that
     // id is refused, as AWS does while the change spreads.

@@ -248,50 +248,45 @@ fn a_removed_owner_tag_is_reported_put_back_and_teardown_then_works() {
 fn a_statement_added_to_the_functions_policy_is_reported_and_removed() {
     let w = World::new();
     w.run(&["deploy"]).ok();
-    let aws = w.aws();
-    block_on(
-        aws.lambda
-            .add_permission()
-            .function_name("putitem-prod")
-            .statement_id("anyone-may-invoke")
-            .action("lambda:InvokeFunction")
-            .principal("*")
-            .send(),
-    )
-    .unwrap();
+    let aws = w.aws_via_proxy();
+    // One in the function's own policy, one in its live alias's (which API Gateway invokes).
+    for (sid, qualifier) in [
+        ("anyone-may-invoke", None),
+        ("anyone-via-alias", Some("live")),
+    ] {
+        block_on(
+            aws.lambda
+                .add_permission()
+                .function_name("putitem-prod")
+                .set_qualifier(qualifier.map(str::to_string))
+                .statement_id(sid)
+                .action("lambda:InvokeFunction")
+                .principal("*")
+                .send(),
+        )
+        .unwrap();
+    }
     let status = w.run(&["status", "--output", "json"]);
     assert_eq!(status.code, 3, "{status}");
     let p = row(&status.json(), "permission");
     assert_eq!(p["status"], "drifted", "{p}");
-    assert!(
-        p["reason"].as_str().unwrap().contains("anyone-may-invoke"),
-        "{p}"
-    );
+    for sid in ["anyone-may-invoke", "anyone-via-alias"] {
+        assert!(p["reason"].as_str().unwrap().contains(sid), "{p}");
+    }
 
     let fix = w.run(&["deploy"]).ok();
     assert!(
         fix.stderr.contains("removed statement anyone-may-invoke"),
         "{fix}"
     );
-    let sids = block_on(async {
-        let policy = aws
-            .lambda
-            .get_policy()
-            .function_name("putitem-prod")
-            .send()
-            .await
-            .unwrap();
-        let doc: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
-        let mut sids: Vec<String> = doc["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["Sid"].as_str().unwrap().to_string())
-            .collect();
-        sids.sort();
-        sids
-    });
+    assert!(fix.stderr.contains("statement anyone-via-alias"), "{fix}");
+    // Only the stack's own statement is left, in the alias's policy.
+    let sids: Vec<String> = support::policy_of(&w, "putitem-prod")
+        .into_iter()
+        .map(|(sid, _)| sid)
+        .collect();
     assert_eq!(sids, ["serverless-cli-apigateway-invoke"]);
+    assert!(support::own_policy_of(&w, "putitem-prod").is_empty());
     assert_eq!(w.run(&["status"]).ok().code, 0);
     w.run(&["teardown", "--yes"]).ok();
     w.assert_nothing_left("foreign statement");

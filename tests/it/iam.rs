@@ -54,10 +54,11 @@ fn deploy_status_repair_and_teardown_run_under_the_printed_policy() {
     w.run(&["status"]).ok();
     // A repair: the function's permission and a route removed by hand.
     block_on(
-        w.aws()
+        w.aws_via_proxy()
             .lambda
             .remove_permission()
             .function_name("putitem-prod")
+            .qualifier("live")
             .statement_id("serverless-cli-apigateway-invoke")
             .send(),
     )

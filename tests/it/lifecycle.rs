@@ -19,8 +19,9 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["changed"], true);
     let steps = doc["steps"].as_array().unwrap();
-    // 14 kinds, and the gateway response that names 415's content type.
-    assert_eq!(steps.len(), 15);
+    // 15 kinds (the function's live alias among them), and the gateway response that names
+    // 415's content type.
+    assert_eq!(steps.len(), 16);
     assert!(steps.iter().all(|s| s["action"] == "created"), "{steps:#?}");
     let api_id = support::id(&doc, "api");
     assert_eq!(
@@ -31,7 +32,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     // Progress went to stderr, one line per step.
     assert_eq!(
         run.stderr.lines().filter(|l| l.starts_with("ok ")).count(),
-        15,
+        16,
         "{run}"
     );
     let mut creates: Vec<String> = w
@@ -51,6 +52,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
             "apigateway:CreateRestApi",
             "dynamodb:CreateTable",
             "iam:CreateRole",
+            "lambda:CreateAlias",
             "lambda:CreateFunction",
             "logs:CreateLogGroup",
         ]
@@ -59,6 +61,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     // What was made is what the tutorial makes, with least privilege and exact scoping.
     let aws = w.aws();
     let state = read_state(&w.state_file("prod"));
+    let via_proxy = w.aws_via_proxy();
     block_on(async {
         let t = aws
             .dynamodb
@@ -169,7 +172,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
 
         // One invoke permission for the function, for every route of the stage.
         assert_eq!(
-            support::policy_statements(&aws, "putitem-prod").await,
+            support::policy_statements(&via_proxy, "putitem-prod").await,
             [(
                 "serverless-cli-apigateway-invoke".to_string(),
                 format!("arn:aws:execute-api:us-east-1:123456789012:{api_id}/prod/*/*")
@@ -207,7 +210,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
         assert!(integ
             .uri()
             .unwrap()
-            .ends_with(":function:putitem-prod/invocations"));
+            .ends_with(":function:putitem-prod:live/invocations"));
         let bad = aws
             .apigateway
             .get_integration_response()
@@ -299,7 +302,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
         assert!(integ
             .uri()
             .unwrap()
-            .ends_with(":function:putitem-prod/invocations"));
+            .ends_with(":function:putitem-prod:live/invocations"));
         let template = integ
             .request_templates()
             .unwrap()
@@ -335,7 +338,7 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
     let status = w.run(&["status", "--output", "json"]).ok().json();
     assert_eq!(status["in_sync"], true);
     let rows = status["resources"].as_array().unwrap();
-    assert_eq!(rows.len(), 16);
+    assert_eq!(rows.len(), 17); // (the live alias among them)
     assert!(rows.iter().all(|r| r["status"] == "ok"), "{rows:#?}");
 
     // deploy again: no call that changes anything, and it says so.
@@ -365,16 +368,29 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
         ])
         .ok()
         .json();
-    assert_eq!(w.mutating_calls(), ["lambda:UpdateFunctionCode"]);
+    // The code, and a version of it for the live alias.
+    assert_eq!(
+        w.mutating_calls(),
+        [
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+            "lambda:UpdateAlias"
+        ]
+    );
     let changed: Vec<_> = doc["steps"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|s| s["action"] != "unchanged")
         .collect();
-    assert_eq!(changed.len(), 1, "{changed:#?}");
+    assert_eq!(changed.len(), 2, "{changed:#?}");
     assert_eq!(changed[0]["step"], "function");
     assert_eq!(changed[0]["detail"], "code updated");
+    assert_eq!(changed[1]["step"], "alias");
+    assert_eq!(
+        changed[1]["detail"],
+        "version 2 published, live -> version 2"
+    );
     let new_sha = read_state(&w.state_file("prod"))["resources"]["function:putitem"]["attrs"]
         ["code_sha256"]
         .clone();
@@ -394,10 +410,18 @@ fn full_lifecycle_creates_checks_updates_and_removes_everything() {
         new_sha.as_str()
     );
 
-    // Going back to the built-in handler changes the code back, nothing else.
+    // Going back to the built-in handler changes the code back (a new version of it for the
+    // alias), nothing else.
     w.proxy.clear();
     w.run(&["deploy"]).ok();
-    assert_eq!(w.mutating_calls(), ["lambda:UpdateFunctionCode"]);
+    assert_eq!(
+        w.mutating_calls(),
+        [
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+            "lambda:UpdateAlias"
+        ]
+    );
     assert_eq!(w.run(&["status"]).ok().code, 0);
 
     // teardown: nothing of the stack is left in any service, and the state file is gone.
@@ -491,10 +515,14 @@ fn status_reports_drift_and_deploy_repairs_it() {
     let aws = w.aws();
     let state = read_state(&w.state_file("prod"));
     // Someone removes the invoke permission and changes the policy by hand.
+    // The statement is in the live alias's policy, kept by the proxy as Lambda does.
+    let via_proxy = w.aws_via_proxy();
     block_on(async {
-        aws.lambda
+        via_proxy
+            .lambda
             .remove_permission()
             .function_name("putitem-prod")
+            .qualifier("live")
             .statement_id("serverless-cli-apigateway-invoke")
             .send()
             .await
@@ -535,7 +563,7 @@ fn status_reports_drift_and_deploy_repairs_it() {
     let text = w.run(&["status"]);
     assert_eq!(text.code, 3);
     assert!(
-        text.stdout.contains("3 of 16 resources are not ok"),
+        text.stdout.contains("3 of 17 resources are not ok"),
         "{text}"
     );
 
@@ -752,6 +780,8 @@ fn a_deleted_get_method_and_the_invoke_permission_are_reported_and_repaired() {
     let state = read_state(&w.state_file("prod"));
     let api_id = support::id(&state, "rest-api");
     let aws = w.aws();
+    // The statement is in the live alias's policy, kept by the proxy as Lambda does.
+    let via_proxy = w.aws_via_proxy();
     block_on(async {
         aws.apigateway
             .delete_method()
@@ -765,9 +795,11 @@ fn a_deleted_get_method_and_the_invoke_permission_are_reported_and_repaired() {
             .send()
             .await
             .unwrap();
-        aws.lambda
+        via_proxy
+            .lambda
             .remove_permission()
             .function_name("putitem-prod")
+            .qualifier("live")
             .statement_id("serverless-cli-apigateway-invoke")
             .send()
             .await

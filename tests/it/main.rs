@@ -22,6 +22,7 @@ mod plan;
 mod proxy;
 mod quotas;
 mod reliability;
+mod rollback;
 mod safety;
 mod serve;
 mod sharedstate;

@@ -28,7 +28,8 @@ fn kind_of(call: &str) -> Option<&'static str> {
         "PutIntegration" => "integration",
         "PutIntegrationResponse" => "integration-responses",
         "AddPermission" | "RemovePermission" => "permission",
-        "CreateDeployment" => "stage",
+        "CreateDeployment" | "UpdateStage" => "stage",
+        "PublishVersion" | "CreateAlias" | "UpdateAlias" => "alias",
         "PutGatewayResponse" | "DeleteGatewayResponse" => "gateway-responses",
         _ => return None,
     })
@@ -138,8 +139,9 @@ fn change<'a>(plan: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
 fn a_fresh_stack_plans_every_create_and_deploy_makes_exactly_those() {
     let w = World::new();
     let plan = plan_then_deploy(&w, &[]);
-    // The tutorial's 19 parts, and the gateway response that names 415's content type.
-    assert_eq!(plan["summary"]["create"], 20, "{plan:#}");
+    // The tutorial's 19 parts, the gateway response that names 415's content type, and the
+    // function's live alias.
+    assert_eq!(plan["summary"]["create"], 21, "{plan:#}");
     assert_eq!(plan["summary"]["none"], 0, "{plan:#}");
     // The IAM grant is called out on its own line, with the table it is scoped to.
     let iam: Vec<String> = plan["iam_changes"]
@@ -186,8 +188,19 @@ fn a_deployed_stack_plans_nothing_and_a_code_change_plans_one_update() {
     let f = change(&plan, "function:putitem");
     assert_eq!(f["action"], "update", "{plan:#}");
     assert_eq!(f["changed"], serde_json::json!(["code_sha256"]));
-    assert_eq!(plan["summary"]["update"], 1, "{plan:#}");
-    assert_eq!(w.mutating_calls(), ["lambda:UpdateFunctionCode"]);
+    // And the version deploy publishes of it, which the live alias then serves.
+    let a = change(&plan, "alias:putitem");
+    assert_eq!(a["action"], "update", "{plan:#}");
+    assert_eq!(a["changed"], serde_json::json!(["version"]));
+    assert_eq!(plan["summary"]["update"], 2, "{plan:#}");
+    assert_eq!(
+        w.mutating_calls(),
+        [
+            "lambda:UpdateFunctionCode",
+            "lambda:PublishVersion",
+            "lambda:UpdateAlias"
+        ]
+    );
     w.run(&["teardown", "--yes"]).ok();
 }
 
@@ -238,7 +251,8 @@ fn drift_and_a_deletion_behind_the_tools_back_are_planned_as_deploy_repairs_them
         "none",
         "{plan:#}"
     );
-    assert_eq!(change(&plan, "stage:prod")["action"], "replace", "{plan:#}");
+    // A new deployment (the stage's record, with the deployments kept for rollback, stays).
+    assert_eq!(change(&plan, "stage:prod")["action"], "update", "{plan:#}");
     assert_eq!(w.run(&["status"]).code, 0);
     // And the plan after the repair is empty.
     assert_eq!(w.run(&["plan"]).code, 0);
@@ -292,9 +306,15 @@ fn a_state_file_of_the_previous_release_plans_the_permission_move_and_the_new_41
     assert_eq!(
         changed,
         [
-            // What this release adds: the 415 that names its content type, published by a
-            // new deployment.
+            // What this release adds: the function's live alias, the 415 that names its
+            // content type, the integrations put again (with their responses, which a
+            // PutIntegration drops) to invoke the alias, published by a new deployment.
+            ("alias:putitem", "create"),
             ("gateway-responses", "create"),
+            ("integration:POST /user", "replace"),
+            ("integration:GET /user/{uid}", "replace"),
+            ("integration-responses:POST /user", "replace"),
+            ("integration-responses:GET /user/{uid}", "replace"),
             ("permission:putitem", "create"),
             ("stage:prod", "update"),
             ("permission:GET /user/{uid}", "delete"),
@@ -313,9 +333,27 @@ fn a_state_file_of_the_previous_release_plans_the_permission_move_and_the_new_41
         [
             "apigateway:CreateDeployment",
             "apigateway:PutGatewayResponse",
+            "apigateway:PutIntegration",
+            "apigateway:PutIntegration",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
+            "apigateway:PutIntegrationResponse",
             "lambda:AddPermission",
+            // The alias this state does not record is found and pointed at the version
+            // published (the same one: nothing changed since).
+            "lambda:CreateAlias",
+            "lambda:PublishVersion",
             "lambda:RemovePermission",
-            "lambda:RemovePermission"
+            "lambda:RemovePermission",
+            "lambda:UpdateAlias"
         ]
     );
     // The permission moved before the old statements went.
@@ -337,7 +375,8 @@ fn a_state_file_of_the_previous_release_plans_the_permission_move_and_the_new_41
     assert_eq!(after["version"], 3);
     assert_eq!(after["resources"]["rest-api"]["id"], api.as_str());
     assert!(after["resources"].get("permission:POST /user").is_none());
-    assert_eq!(w.run(&["status"]).code, 0);
+    let status = w.run(&["status"]);
+    assert_eq!(status.code, 0, "{status}");
     assert_eq!(w.run(&["plan"]).code, 0);
     w.run(&["teardown", "--yes"]).ok();
 }

@@ -88,7 +88,7 @@ fn init_writes_the_tutorial_which_deploys_exactly_as_the_built_in_stack() {
     let file = file.to_str().unwrap();
     let plan = w.run(&["plan", "--file", file, "--output", "json"]);
     assert_eq!(plan.code, 0, "{plan}");
-    assert_eq!(plan.json()["summary"]["none"], 20, "{plan}");
+    assert_eq!(plan.json()["summary"]["none"], 21, "{plan}");
     w.proxy.clear();
     w.run(&["deploy", "--file", file]).ok();
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
@@ -121,7 +121,11 @@ fn init_writes_the_tutorial_which_deploys_exactly_as_the_built_in_stack() {
     let plan = w.run(&["plan", "--output", "json"]);
     assert_eq!(plan.code, 3, "{plan}");
     let plan = plan.json();
-    assert_eq!(planned(&plan, "update"), set(&["function:putitem"]));
+    // The memory is configuration: a new version for the live alias too.
+    assert_eq!(
+        planned(&plan, "update"),
+        set(&["alias:putitem", "function:putitem"])
+    );
     // The built-in stack's flags are refused with a file: it says all of that itself.
     let flag = w.run(&["deploy", "--billing", "on-demand"]);
     assert_eq!(flag.code, 2, "{flag}");
@@ -272,7 +276,13 @@ fn the_shop_deploys_serves_answers_its_tries_and_follows_every_edit() {
     assert_eq!(planned(&plan, "create"), creates, "{plan}");
     assert_eq!(
         planned(&plan, "update"),
-        set(&["function:orders", "role-policy:users", "stage:prod"]),
+        // orders' memory: its configuration, published as a new version for its alias.
+        set(&[
+            "alias:orders",
+            "function:orders",
+            "role-policy:users",
+            "stage:prod"
+        ]),
         "{plan}"
     );
     assert_eq!(

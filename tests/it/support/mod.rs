@@ -460,7 +460,8 @@ pub fn v2_state_of(v3: &serde_json::Value) -> serde_json::Value {
         .zip(PER_ROUTE_STATEMENTS)
     {
         v2[field]["source_arn"] = format!("{ARN_PREFIX}{api}/prod/{source}").into();
-        v2[field]["function_arn"] = rec("permission:putitem")["attrs"]["function_arn"].clone();
+        // (The function itself: that release had no alias.)
+        v2[field]["function_arn"] = rec("function:putitem")["arn"].clone();
     }
     v2["log_group"]["arn"] = rec("log-group:putitem")["arn"].clone();
     v2
@@ -480,10 +481,14 @@ pub const PER_ROUTE_STATEMENTS: [(&str, &str); 2] = [
 /// per function made: one statement per route, and no statement for the whole stage.
 pub fn per_route_permissions(w: &World, api: &str) {
     let aws = w.aws();
+    // The stack's statement is in the live alias's policy (kept by the proxy).
+    let via_proxy = w.aws_via_proxy();
     block_on(async {
-        aws.lambda
+        via_proxy
+            .lambda
             .remove_permission()
             .function_name("putitem-prod")
+            .qualifier("live")
             .statement_id("serverless-cli-apigateway-invoke")
             .send()
             .await
@@ -503,20 +508,43 @@ pub fn per_route_permissions(w: &World, api: &str) {
     });
 }
 
-/// The function's policy: (statement id, source ARN) of each statement, sorted.
+/// The policy API Gateway's calls are allowed by: the function's live alias's (read through
+/// the proxy, which keeps each alias's policy as AWS does): (statement id, source ARN) of each
+/// statement, sorted.
 pub fn policy_of(w: &World, function: &str) -> Vec<(String, String)> {
-    block_on(policy_statements(&w.aws(), function))
+    block_on(policy_statements(&w.aws_via_proxy(), function))
 }
 
-/// [`policy_of`], in an async block.
+/// The function's own policy (what releases before the live alias put there), the same way;
+/// empty when it has none.
+pub fn own_policy_of(w: &World, function: &str) -> Vec<(String, String)> {
+    block_on(statements_of(&w.aws(), function, None))
+}
+
+/// [`policy_of`], in an async block (`aws` through the proxy).
 pub async fn policy_statements(aws: &Inspect, function: &str) -> Vec<(String, String)> {
-    let policy = aws
+    statements_of(aws, function, Some("live")).await
+}
+
+async fn statements_of(
+    aws: &Inspect,
+    function: &str,
+    qualifier: Option<&str>,
+) -> Vec<(String, String)> {
+    let policy = match aws
         .lambda
         .get_policy()
         .function_name(function)
+        .set_qualifier(qualifier.map(str::to_string))
         .send()
         .await
-        .unwrap();
+    {
+        Ok(p) => p,
+        Err(e) if qualifier.is_none() && format!("{e:?}").contains("ResourceNotFound") => {
+            return Vec::new()
+        }
+        Err(e) => panic!("GetPolicy {function}: {e:?}"),
+    };
     let policy: serde_json::Value = serde_json::from_str(policy.policy().unwrap()).unwrap();
     let mut out: Vec<(String, String)> = policy["Statement"]
         .as_array()
