@@ -280,11 +280,15 @@ impl Kind for Stage {
 /// and how it differs from the newest deploy's.
 fn served(dep: &DeploymentRecord, id: &str) -> Check {
     let stage = &dep.stage;
+    // The kept deployment a deployment id is: the rollback's when it went there (two kept
+    // ones share an id when only a function changed), else the newest with it.
     let number = |d: &str| {
-        dep.releases
-            .iter()
-            .rev()
-            .find(|r| r.deployment == d)
+        let rolled = dep
+            .rollback
+            .and_then(|m| dep.release(m.to))
+            .filter(|r| r.deployment == d);
+        rolled
+            .or_else(|| dep.releases.iter().rev().find(|r| r.deployment == d))
             .map(|r| format!("#{} ", r.number))
             .unwrap_or_default()
     };
@@ -292,7 +296,10 @@ fn served(dep: &DeploymentRecord, id: &str) -> Check {
         "{stage} ({id}{})",
         number(id).trim_end().replace('#', ", #")
     );
-    let newest = format!("{}deployment {}", number(&dep.id), dep.id);
+    let newest = match dep.releases.last() {
+        Some(r) => format!("#{} (deployment {})", r.number, r.deployment),
+        None => format!("deployment {}", dep.id),
+    };
     match dep.rollback {
         Some(m) if !m.done => Check::drifted(
             label,
@@ -708,4 +715,103 @@ pub async fn roll_back(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(number: u32, deployment: &str, version: &str) -> Release {
+        Release {
+            number,
+            deployment: deployment.into(),
+            versions: [("putitem".to_string(), version.to_string())].into(),
+            at: 0,
+        }
+    }
+
+    /// Two kept deployments share an API deployment when only a function changed: status
+    /// names the one the rollback went to, and the newest as the file's.
+    #[test]
+    fn status_names_the_kept_deployment_the_rollback_went_to() {
+        let mut dep = DeploymentRecord {
+            id: "d1".into(),
+            stage: "prod".into(),
+            fingerprint: "f".into(),
+            releases: vec![release(1, "d1", "1"), release(2, "d1", "2")],
+            rollback: None,
+        };
+        assert_eq!(served(&dep, "d1"), Check::ok("prod (d1, #2)"));
+        dep.rollback = Some(RollbackMark { to: 1, done: true });
+        let c = served(&dep, "d1");
+        assert_eq!(c.id, "prod (d1, #1)");
+        let why = c.reason.unwrap();
+        assert!(why.starts_with("rolled back to #1 (deployment d1"), "{why}");
+        assert!(
+            why.contains("the stack file's is #2 (deployment d1)"),
+            "{why}"
+        );
+        dep.rollback = Some(RollbackMark { to: 1, done: false });
+        assert!(served(&dep, "d1").reason.unwrap().contains("interrupted"));
+        // Moved by hand to a deployment nothing keeps.
+        dep.rollback = None;
+        let c = served(&dep, "d9");
+        assert_eq!(c.id, "prod (d9)");
+        assert!(c.reason.unwrap().contains("not the latest one (d1)"));
+    }
+
+    #[test]
+    fn rollback_goes_to_the_kept_deployment_before_the_live_one() {
+        let mut s = crate::state::StackState::new(
+            "prod",
+            "us-east-1",
+            None,
+            crate::stack::Names::defaults("prod"),
+        );
+        s.put(
+            key::REST_API,
+            &ApiRecord {
+                id: "api".into(),
+                name: "n".into(),
+                root_resource_id: "r".into(),
+                fingerprint: String::new(),
+            },
+        );
+        let mut dep = DeploymentRecord {
+            id: "d3".into(),
+            stage: "prod".into(),
+            fingerprint: "f".into(),
+            releases: vec![
+                release(1, "d1", "1"),
+                release(2, "d2", "2"),
+                release(3, "d3", "3"),
+            ],
+            rollback: None,
+        };
+        s.put("stage:prod", &dep);
+        let plan = rollback_plan(&s, &RollbackTo::Previous).unwrap();
+        assert_eq!((plan.to.number, plan.newest), (2, false));
+        // After a rollback to #2, the next goes to #1; an interrupted one is finished first.
+        dep.rollback = Some(RollbackMark { to: 2, done: true });
+        s.put("stage:prod", &dep);
+        assert_eq!(
+            rollback_plan(&s, &RollbackTo::Previous).unwrap().to.number,
+            1
+        );
+        dep.rollback = Some(RollbackMark { to: 2, done: false });
+        s.put("stage:prod", &dep);
+        let plan = rollback_plan(&s, &RollbackTo::Previous).unwrap();
+        assert_eq!((plan.to.number, plan.resumes), (2, true));
+        assert_eq!(RollbackTo::parse("#3"), RollbackTo::Number(3));
+        assert_eq!(
+            RollbackTo::parse("abc"),
+            RollbackTo::Deployment("abc".into())
+        );
+        let latest = rollback_plan(&s, &RollbackTo::Number(3)).unwrap();
+        assert!(latest.newest);
+        assert!(rollback_plan(&s, &RollbackTo::Number(9))
+            .unwrap_err()
+            .0
+            .contains("#1 (d1), #2 (d2), #3 (d3)"));
+    }
 }

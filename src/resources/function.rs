@@ -294,6 +294,14 @@ pub async fn policy_statements(
     let statements = doc["Statement"].as_array().cloned().unwrap_or_default();
     Ok(statements
         .iter()
+        // Each policy holds only statements on its own ARN (the function's, or the alias's);
+        // an emulator that keeps one policy for a function and its aliases lists them all
+        // together, so a statement on another qualifier is not this policy's.
+        .filter(|s| {
+            s["Resource"]
+                .as_str()
+                .is_none_or(|r| resource_qualifier(r) == qualifier)
+        })
         .map(|s| {
             (
                 s["Sid"].as_str().unwrap_or_default().to_string(),
@@ -304,6 +312,16 @@ pub async fn policy_statements(
             )
         })
         .collect())
+}
+
+/// The qualifier a statement's `Resource` names: `live` of `...:function:NAME:live`, `None`
+/// for the function itself.
+fn resource_qualifier(resource: &str) -> Option<&str> {
+    resource
+        .split_once(":function:")
+        .and_then(|(_, rest)| rest.split_once(':'))
+        .map(|(_, q)| q)
+        .filter(|q| !q.is_empty())
 }
 
 /// RemovePermission; `false` when it (or the function) was already gone.
@@ -473,6 +491,16 @@ pub fn upload_attempt_limit(zip_len: usize) -> std::time::Duration {
 
 #[cfg(test)]
 mod upload_tests {
+    #[test]
+    fn a_statement_belongs_to_the_policy_of_the_qualifier_its_resource_names() {
+        use super::resource_qualifier;
+        let arn = "arn:aws:lambda:us-east-1:1:function:putitem-prod";
+        assert_eq!(resource_qualifier(arn), None);
+        assert_eq!(resource_qualifier(&format!("{arn}:live")), Some("live"));
+        assert_eq!(resource_qualifier(&format!("{arn}:3")), Some("3"));
+        assert_eq!(resource_qualifier("*"), None);
+    }
+
     #[test]
     fn the_upload_time_out_grows_with_the_zip() {
         assert_eq!(super::upload_attempt_limit(10_000).as_secs(), 60);

@@ -103,6 +103,34 @@ fn versions(w: &World, function: &str) -> Vec<String> {
     })
 }
 
+/// Kills (SIGKILL) a `rollback` while `held` is in flight (and after `also` was made), then
+/// lets the held call complete at the emulator.
+fn kill_rollback_during(w: &World, stack: &Path, held: &str, also: Option<&str>) {
+    w.proxy.clear();
+    let hold = w.proxy.hold(held);
+    let mut child = w
+        .command(&["rollback", "--file", file(stack)])
+        .spawn()
+        .unwrap();
+    for op in std::iter::once(held).chain(also) {
+        assert!(w.proxy.wait_for(op, Duration::from_secs(60)), "{op}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    let _ = child.wait();
+    hold.release();
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+/// Counts a refusal checked above (exit code, message, no mutating call) for
+/// scripts/reliability-report.
+fn refused(what: &str) {
+    support::report(
+        "bad_input",
+        serde_json::json!({"args": [what], "refused_cleanly": true}),
+    );
+}
+
 fn stage_record(w: &World) -> serde_json::Value {
     read_state(&w.state_file("prod"))["resources"]["stage:prod"].clone()
 }
@@ -251,23 +279,7 @@ fn a_rollback_killed_between_the_stage_and_the_aliases_is_finished_by_the_next_r
     let (dep_b, ..) = live(&w);
 
     // Killed while the aliases move: the stage is on A's deployment, the aliases unknown.
-    w.proxy.clear();
-    let hold = w.proxy.hold("lambda:UpdateAlias");
-    let mut child = w
-        .command(&["rollback", "--file", file(&b)])
-        .spawn()
-        .unwrap();
-    assert!(w
-        .proxy
-        .wait_for("lambda:UpdateAlias", Duration::from_secs(60)));
-    assert!(w
-        .proxy
-        .wait_for("apigateway:UpdateStage", Duration::from_secs(60)));
-    std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap();
-    let _ = child.wait();
-    hold.release();
-    std::thread::sleep(Duration::from_millis(100));
+    kill_rollback_during(&w, &b, "lambda:UpdateAlias", Some("apigateway:UpdateStage"));
     let mark = stage_record(&w)["attrs"]["rollback"].clone();
     assert_eq!(mark["done"], false, "{mark:#}");
     let status = w.run(&["status", "--file", file(&b)]);
@@ -277,26 +289,21 @@ fn a_rollback_killed_between_the_stage_and_the_aliases_is_finished_by_the_next_r
     let again = w.run(&["rollback", "--file", file(&b)]).ok();
     assert!(again.stderr.contains("finishing the rollback"), "{again}");
     assert_eq!(live(&w), (dep_a.clone(), "1".into(), "1".into()));
+    support::report(
+        "crash",
+        serde_json::json!({"command": "rollback", "call": "lambda:UpdateAlias", "survived": true}),
+    );
 
     // Killed while the stage moves; deploy rolls everything forward.
     w.run(&["deploy", "--file", file(&b)]).ok();
-    w.proxy.clear();
-    let hold = w.proxy.hold("apigateway:UpdateStage");
-    let mut child = w
-        .command(&["rollback", "--file", file(&b)])
-        .spawn()
-        .unwrap();
-    assert!(w
-        .proxy
-        .wait_for("apigateway:UpdateStage", Duration::from_secs(60)));
-    std::thread::sleep(Duration::from_millis(300));
-    child.kill().unwrap();
-    let _ = child.wait();
-    hold.release();
-    std::thread::sleep(Duration::from_millis(100));
+    kill_rollback_during(&w, &b, "apigateway:UpdateStage", None);
     w.run(&["deploy", "--file", file(&b)]).ok();
     assert_eq!(live(&w), (dep_b, "2".into(), "1".into()));
     assert_eq!(w.run(&["status", "--file", file(&b)]).code, 0);
+    support::report(
+        "crash",
+        serde_json::json!({"command": "rollback", "call": "apigateway:UpdateStage", "survived": true}),
+    );
     w.run(&["teardown", "--yes", "--file", file(&b)]).ok();
     w.assert_nothing_left("rollback crash");
 }
@@ -309,6 +316,7 @@ fn versions_past_the_kept_deployments_are_deleted_and_bad_rollbacks_change_nothi
     let none = w.run(&["rollback", "--file", file(&a)]);
     assert_eq!(none.code, 2, "{none}");
     assert!(none.stderr.contains("run deploy first"), "{none}");
+    refused("rollback (nothing deployed)");
     w.run(&["deploy", "--file", file(&a)]).ok();
     w.proxy.clear();
     let first = w.run(&["rollback", "--file", file(&a)]);
@@ -321,6 +329,13 @@ fn versions_past_the_kept_deployments_are_deleted_and_bad_rollbacks_change_nothi
     assert_eq!(escape.code, 2, "{escape}");
     assert!(!escape.stderr.contains('\u{1b}'), "{escape}");
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+    for what in [
+        "no earlier deployment",
+        "--to 7",
+        "--to with an escape sequence",
+    ] {
+        refused(&format!("rollback ({what})"));
+    }
 
     // Two code changes with two deployments kept: hello's version 1 goes. (One more would
     // meet moto 5.2.5 numbering the next version after the count of those left, so reusing
@@ -361,6 +376,7 @@ fn versions_past_the_kept_deployments_are_deleted_and_bad_rollbacks_change_nothi
     );
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
     assert_eq!(std::fs::read(w.state_file("prod")).unwrap(), before);
+    refused("rollback (lock held)");
     hold.release();
     assert!(child.wait().unwrap().success());
 
@@ -381,6 +397,7 @@ fn versions_past_the_kept_deployments_are_deleted_and_bad_rollbacks_change_nothi
         "{foreign}"
     );
     assert!(w.mutating_calls().is_empty(), "{:?}", w.mutating_calls());
+    refused("rollback (another project's state)");
     std::fs::remove_file(&copied).unwrap();
 
     w.run(&["teardown", "--yes", "--file", file(&d)]).ok();

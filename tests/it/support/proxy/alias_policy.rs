@@ -18,6 +18,8 @@ pub(crate) struct AliasPolicies {
 
 use serde_json::Value;
 
+/// Percent-decoding of a path or query part (the proxy is built on its own too, as
+/// examples/fault-proxy.rs, so it carries its own rather than the test support's).
 fn decode(s: &str) -> String {
     let mut out = Vec::new();
     let b = s.as_bytes();
