@@ -598,12 +598,22 @@ pub fn rollback_plan(
                     .ok_or_else(none_earlier)?
             }
         },
-        RollbackTo::Number(n) => dep.release(*n).cloned().ok_or_else(|| {
-            UsageError(format!(
-                "no kept deployment is numbered #{n}; the kept ones are {}: give one of those to --to",
-                kept()
-            ))
-        })?,
+        // (A deployment id can be all digits: tried as one when no kept number matches.)
+        RollbackTo::Number(n) => dep
+            .release(*n)
+            .or_else(|| {
+                dep.releases
+                    .iter()
+                    .rev()
+                    .find(|r| r.deployment == n.to_string())
+            })
+            .cloned()
+            .ok_or_else(|| {
+                UsageError(format!(
+                    "no kept deployment is numbered #{n}; the kept ones are {}: give one of those to --to",
+                    kept()
+                ))
+            })?,
         RollbackTo::Deployment(id) => dep
             .releases
             .iter()
@@ -783,7 +793,7 @@ mod tests {
             fingerprint: "f".into(),
             releases: vec![
                 release(1, "d1", "1"),
-                release(2, "d2", "2"),
+                release(2, "400812", "2"),
                 release(3, "d3", "3"),
             ],
             rollback: None,
@@ -812,6 +822,9 @@ mod tests {
         assert!(rollback_plan(&s, &RollbackTo::Number(9))
             .unwrap_err()
             .0
-            .contains("#1 (d1), #2 (d2), #3 (d3)"));
+            .contains("#1 (d1), #2 (400812), #3 (d3)"));
+        // A deployment id of digits only.
+        let by_id = rollback_plan(&s, &RollbackTo::parse("400812")).unwrap();
+        assert_eq!(by_id.to.number, 2);
     }
 }
