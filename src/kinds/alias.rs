@@ -244,67 +244,29 @@ pub async fn point(
     version: &str,
     new: bool,
 ) -> anyhow::Result<AliasInfo> {
-    let description = "the version API Gateway invokes (serverless-cli)";
-    if new {
-        match run
-            .call("alias", || {
-                function::create_alias(&run.aws, function_name, LIVE_ALIAS, version, description)
-            })
-            .await
-        {
-            Ok(info) => return Ok(info),
-            // Made by a run that crashed before recording it: pointed below.
-            Err(e) if e.is(ErrorKind::AlreadyExists) => {}
-            Err(e) => {
-                return Err(e).context(format!(
-                    "creating alias {function_name}:{LIVE_ALIAS} at version {version}"
-                ))
-            }
-        }
-    }
-    let updated = run
-        .call("alias", || {
+    let update = || {
+        run.call("alias", || {
             function::update_alias(&run.aws, function_name, LIVE_ALIAS, version)
         })
-        .await;
-    let info = match updated {
-        Ok(info) => info,
-        Err(e) if e.is(ErrorKind::NotFound) => {
-            match run
-                .call("alias", || {
-                    function::create_alias(
-                        &run.aws,
-                        function_name,
-                        LIVE_ALIAS,
-                        version,
-                        description,
-                    )
-                })
-                .await
-            {
-                Ok(info) => info,
-                Err(e) if e.is(ErrorKind::AlreadyExists) => run
-                    .call("alias", || {
-                        function::update_alias(&run.aws, function_name, LIVE_ALIAS, version)
-                    })
-                    .await
-                    .with_context(|| {
-                        format!("pointing alias {function_name}:{LIVE_ALIAS} at version {version}")
-                    })?,
-                Err(e) => {
-                    return Err(e).context(format!(
-                        "creating alias {function_name}:{LIVE_ALIAS} at version {version}"
-                    ))
-                }
-            }
-        }
-        Err(e) => {
-            return Err(e).context(format!(
-                "pointing alias {function_name}:{LIVE_ALIAS} at version {version}"
-            ))
-        }
     };
-    Ok(info)
+    let pointing = || format!("pointing alias {function_name}:{LIVE_ALIAS} at version {version}");
+    if !new {
+        match update().await {
+            Err(e) if e.is(ErrorKind::NotFound) => {}
+            other => return other.with_context(pointing),
+        }
+    }
+    let description = "the version API Gateway invokes (serverless-cli)";
+    match run
+        .call("alias", || {
+            function::create_alias(&run.aws, function_name, LIVE_ALIAS, version, description)
+        })
+        .await
+    {
+        // Made by a run that crashed before recording it, or meanwhile: pointed.
+        Err(e) if e.is(ErrorKind::AlreadyExists) => update().await.with_context(pointing),
+        other => other.with_context(pointing),
+    }
 }
 
 async fn check(cx: &CheckCx<'_>, node: &Node) -> Check {

@@ -459,12 +459,12 @@ async fn deploy(
 
 /// Adds the deployment the stage now serves, with the version every alias points to, to the
 /// kept ones when it differs from the newest, and forgets the oldest past
-/// `keep_deployments`. Returns whether it added one.
+/// `keep_deployments`.
 async fn keep_release(
     ctx: &DeployCtx,
     node: &Node,
     rec: &mut DeploymentRecord,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<()> {
     let state = ctx.snapshot().await;
     let versions: std::collections::BTreeMap<String, String> = ctx
         .spec
@@ -480,7 +480,7 @@ async fn keep_release(
         .last()
         .is_some_and(|r| r.deployment == rec.id && r.versions == versions);
     if same {
-        return Ok(false);
+        return Ok(());
     }
     let number = rec.releases.last().map_or(1, |r| r.number + 1);
     rec.releases.push(Release {
@@ -495,8 +495,7 @@ async fn keep_release(
         rec.releases.drain(..extra);
     }
     let r = rec.clone();
-    ctx.record(|s| s.put(&node.key, &r)).await?;
-    Ok(true)
+    ctx.record(|s| s.put(&node.key, &r)).await
 }
 
 /// Function (logical name) -> the versions the kept deployments name.

@@ -78,7 +78,7 @@ pub fn repair(state: &mut StackState, graph: &Graph, checks: &[KeyCheck]) -> Vec
         match node.kind.repair(node, &kc.check) {
             Repair::Recreate(keys) => {
                 for k in keys {
-                    forget_with_contents(state, graph, &k);
+                    forget_made_again(state, graph, &k);
                 }
             }
             Repair::Update => {
@@ -118,7 +118,7 @@ pub fn remade_when_changed(state: &mut StackState, spec: &StackSpec, graph: &Gra
         .map(|n| n.key.clone())
         .collect();
     for k in &changed {
-        forget_with_contents(state, graph, k);
+        forget_made_again(state, graph, k);
     }
     changed
 }
@@ -126,7 +126,7 @@ pub fn remade_when_changed(state: &mut StackState, spec: &StackSpec, graph: &Gra
 /// Forgets `key` and what lives in it, so that the steps make them again; a record that
 /// outlives such a container ([`crate::kinds::Kind::outlives`]) is kept and told it is out of
 /// date instead.
-fn forget_with_contents(state: &mut StackState, graph: &Graph, key: &str) {
+fn forget_made_again(state: &mut StackState, graph: &Graph, key: &str) {
     let container = graph.node(key).map(|n| n.kind.name()).unwrap_or_default();
     for gone in graph.with_contents(key) {
         match graph.node(&gone) {

@@ -566,23 +566,7 @@ async fn statements_of(
 }
 
 /// Decodes IAM's URL-encoded policy documents.
-pub fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
-}
+pub use proxy::percent_decode;
 
 /// Appends a figure for scripts/reliability-report (only when SERVERLESS_CLI_REPORT_DIR is
 /// set): one JSON object per line.

@@ -18,25 +18,7 @@ pub(crate) struct AliasPolicies {
 
 use serde_json::Value;
 
-/// Percent-decoding of a path or query part (the proxy is built on its own too, as
-/// examples/fault-proxy.rs, so it carries its own rather than the test support's).
-fn decode(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use super::percent_decode as decode;
 
 /// The function's name in `/2015-03-31/functions/{name}/...` (a name or an ARN).
 fn function_of(path: &str) -> Option<String> {

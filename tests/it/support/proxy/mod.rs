@@ -769,6 +769,26 @@ async fn forward(
     }
 }
 
+/// Percent-decoding (a path or query part, an IAM policy document). Here rather than in the
+/// test support, which uses it too: the proxy is also built alone (examples/fault-proxy.rs).
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Headers for a call the proxy makes to moto's API Gateway itself: moto routes a request by
 /// the service its signature's credential scope names, and checks no signature.
 fn apigateway_headers(region: &str) -> hyper::HeaderMap {
